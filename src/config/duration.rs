@@ -1,0 +1,133 @@
+//! Human durations as written in the config (`30s`, `5m`, `1h30m`, `2d`, `500ms`).
+//!
+//! Owns parsing and printing only; what a duration means (monotonic or wall) is the
+//! scheduler's business.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserialize, Deserializer};
+
+/// A duration read from the config. A bare number is refused: `30` could be seconds or
+/// minutes, and a wrong guess on a kill grace or a retention ends the wrong way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Dur(pub Duration);
+
+impl Dur {
+    pub const fn from_secs(s: u64) -> Dur {
+        Dur(Duration::from_secs(s))
+    }
+}
+
+pub fn parse(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err("empty duration; write it like `30s`, `5m`, `1h30m` or `2d`".into());
+    }
+    let mut total: u128 = 0;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(format!(
+                "invalid duration `{t}`: expected a number before `{rest}`; write it like `30s`, `5m`, `1h30m` or `2d`"
+            ));
+        }
+        let n: u128 = rest[..digits].parse().map_err(|_| format!("invalid duration `{t}`: number too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let ms_per: u128 = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 7 * 86_400_000,
+            "" => {
+                return Err(format!(
+                    "invalid duration `{t}`: a unit is needed after `{n}` (ms, s, m, h, d or w), for example `{n}s`"
+                ));
+            }
+            other => {
+                return Err(format!("invalid duration `{t}`: unknown unit `{other}`; use ms, s, m, h, d or w"));
+            }
+        };
+        total = total.checked_add(n * ms_per).ok_or_else(|| format!("invalid duration `{t}`: too large"))?;
+    }
+    let ms = u64::try_from(total).map_err(|_| format!("invalid duration `{t}`: too large"))?;
+    Ok(Duration::from_millis(ms))
+}
+
+/// Prints the shortest exact form, the inverse of [`parse`].
+pub fn format(d: Duration) -> String {
+    let mut ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, per) in [("d", 86_400_000u128), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+        if ms >= per {
+            out.push_str(&format!("{}{unit}", ms / per));
+            ms %= per;
+        }
+    }
+    out
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration like `30s`, `5m`, `1h30m` or `2d`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Dur, E> {
+                parse(v).map(Dur).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Dur, E> {
+                Err(E::custom(format!("duration `{v}` has no unit; write `{v}s` for seconds or `{v}m` for minutes")))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dur, E> {
+                self.visit_u64(v.unsigned_abs())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_compound_forms() {
+        assert_eq!(parse("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse("2d").unwrap(), Duration::from_secs(172_800));
+        assert_eq!(parse("1500ms").unwrap(), Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn refuses_missing_or_unknown_units() {
+        assert!(parse("30").unwrap_err().contains("a unit is needed"));
+        assert!(parse("3x").unwrap_err().contains("unknown unit `x`"));
+        assert!(parse("").is_err());
+        assert!(parse("m").is_err());
+    }
+
+    #[test]
+    fn format_round_trips() {
+        for s in ["0s", "30s", "1h30m", "2d", "1m500ms"] {
+            assert_eq!(format(parse(s).unwrap()), s);
+        }
+    }
+}

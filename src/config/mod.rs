@@ -1,0 +1,703 @@
+//! Reading `supervisor.yaml` and its drop-ins into a [`Plan`].
+//!
+//! Owns: file permissions, YAML parsing, error messages with file, line and column, and
+//! applying defaults and overrides. It never starts a process or writes a file; `runner
+//! check` is exactly `load`.
+
+pub mod duration;
+pub mod plan;
+pub mod raw;
+pub mod source;
+
+use std::fmt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use plan::*;
+use raw::{RawConfig, RawDefaults, RawDropIn, RawJob};
+use source::Outline;
+
+use crate::users;
+
+pub const DEFAULT_CONFIG: &str = "/etc/supervisor.yaml";
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One problem in the configuration. `line` 0 means the problem is with the file as a whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.col, self.message)
+        }
+    }
+}
+
+/// Every problem found, in file order; loading goes on past the first where it can, so
+/// one `runner check` shows all of them.
+#[derive(Clone, Debug)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Settings that outrank the file: command-line flags, then environment variables.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub state_dir: Option<PathBuf>,
+    pub runtime_dir: Option<PathBuf>,
+}
+
+impl Overrides {
+    /// Flags first, then `RUNNER_STATE_DIR` / `RUNNER_RUNTIME_DIR`.
+    pub fn from_flags_and_env(state_dir: Option<PathBuf>, runtime_dir: Option<PathBuf>) -> Overrides {
+        let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        Overrides {
+            state_dir: state_dir.or_else(|| env("RUNNER_STATE_DIR")),
+            runtime_dir: runtime_dir.or_else(|| env("RUNNER_RUNTIME_DIR")),
+        }
+    }
+}
+
+/// The environment the config is resolved in; tests substitute their own.
+#[derive(Clone, Debug)]
+pub struct Host {
+    pub euid: u32,
+    pub users: users::Db,
+}
+
+impl Host {
+    pub fn current() -> Host {
+        Host { euid: nix::unistd::geteuid().as_raw(), users: users::Db::load(Path::new("/")) }
+    }
+}
+
+pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan, ConfigErrors> {
+    load_with(path, overrides, &Host::current())
+}
+
+pub fn load_with(path: &Path, overrides: &Overrides, host: &Host) -> Result<Plan, ConfigErrors> {
+    let mut errors = Vec::new();
+    let file_err =
+        |msg: String| ConfigErrors(vec![ConfigError { file: path.to_path_buf(), line: 0, col: 0, message: msg }]);
+    let text = read_config_file(path, host).map_err(file_err)?;
+    let outline = Outline::scan(&text);
+    if let Some(e) = duplicate_key_error(path, &outline) {
+        return Err(ConfigErrors(vec![e]));
+    }
+    let raw: RawConfig = match serde_norway::from_str::<Option<RawConfig>>(&text) {
+        Ok(r) => r.unwrap_or_default(),
+        Err(e) => return Err(ConfigErrors(vec![yaml_error(path, &outline, &e)])),
+    };
+    match raw.version {
+        Some(SCHEMA_VERSION) => {}
+        Some(v) => {
+            let at = outline.find(&["version"]).map(|k| (k.line, k.value_col)).unwrap_or((1, 1));
+            errors.push(ConfigError {
+                file: path.to_path_buf(),
+                line: at.0,
+                col: at.1,
+                message: format!("unsupported schema version {v}: this runner reads `version: {SCHEMA_VERSION}`"),
+            });
+        }
+        None => errors.push(ConfigError {
+            file: path.to_path_buf(),
+            line: 1,
+            col: 1,
+            message: format!(
+                "missing `version: {SCHEMA_VERSION}` at the top of the file; add it so later formats can be told apart"
+            ),
+        }),
+    }
+
+    let config_dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let defaults = raw.defaults.clone().unwrap_or_default();
+    let mut files = vec![path.to_path_buf()];
+    let mut jobs: Vec<Job> = Vec::new();
+    let ctx = FileCtx { file: path, outline: &outline, host, defaults: &defaults };
+    for (name, job) in raw.jobs.map(|j| j.0).unwrap_or_default() {
+        match ctx.resolve_job(&name, job) {
+            Ok(j) => jobs.push(j),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+
+    let include_dir = match &raw.include_dir {
+        Some(d) if d.is_relative() => config_dir.join(d),
+        Some(d) => d.clone(),
+        None => config_dir.join("supervisor.d"),
+    };
+    for drop_in in drop_in_files(&include_dir) {
+        let text = match read_config_file(&drop_in, host) {
+            Ok(t) => t,
+            Err(msg) => {
+                errors.push(ConfigError { file: drop_in.clone(), line: 0, col: 0, message: msg });
+                continue;
+            }
+        };
+        files.push(drop_in.clone());
+        let outline = Outline::scan(&text);
+        if let Some(e) = duplicate_key_error(&drop_in, &outline) {
+            errors.push(e);
+            continue;
+        }
+        let raw: RawDropIn = match serde_norway::from_str::<Option<RawDropIn>>(&text) {
+            Ok(r) => r.unwrap_or_default(),
+            Err(e) => {
+                errors.push(yaml_error(&drop_in, &outline, &e));
+                continue;
+            }
+        };
+        if let Some(v) = raw.version.filter(|v| *v != SCHEMA_VERSION) {
+            let at = outline.find(&["version"]).map(|k| (k.line, k.value_col)).unwrap_or((1, 1));
+            errors.push(ConfigError {
+                file: drop_in.clone(),
+                line: at.0,
+                col: at.1,
+                message: format!("unsupported schema version {v}: this runner reads `version: {SCHEMA_VERSION}`"),
+            });
+        }
+        let ctx = FileCtx { file: &drop_in, outline: &outline, host, defaults: &defaults };
+        for (name, job) in raw.jobs.map(|j| j.0).unwrap_or_default() {
+            match ctx.resolve_job(&name, job) {
+                Ok(j) => {
+                    if let Some(first) = jobs.iter().find(|o| o.name == j.name) {
+                        errors.push(ConfigError {
+                            file: drop_in.clone(),
+                            line: j.source.line,
+                            col: j.source.col,
+                            message: format!(
+                                "job `{}` is already defined at {}; job names must be unique across the config and {}",
+                                j.name,
+                                first.source,
+                                include_dir.display()
+                            ),
+                        });
+                    } else {
+                        jobs.push(j);
+                    }
+                }
+                Err(mut e) => errors.append(&mut e),
+            }
+        }
+    }
+
+    let max_parallel = match raw.max_parallel {
+        Some(0) => {
+            let at = outline.find(&["max_parallel"]).map(|k| (k.line, k.value_col)).unwrap_or((0, 0));
+            errors.push(ConfigError {
+                file: path.to_path_buf(),
+                line: at.0,
+                col: at.1,
+                message: "max_parallel must be at least 1".into(),
+            });
+            1
+        }
+        Some(n) => n as usize,
+        None => 4,
+    };
+
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    let (state_dir, runtime_dir) = resolve_dirs(host.euid, overrides, raw.state_dir, raw.runtime_dir, &config_dir);
+    Ok(Plan { config_path: path.to_path_buf(), files, state_dir, runtime_dir, max_parallel, jobs })
+}
+
+/// Precedence: override (flag or environment) > file > built-in default.
+fn resolve_dirs(
+    euid: u32,
+    overrides: &Overrides,
+    file_state: Option<PathBuf>,
+    file_runtime: Option<PathBuf>,
+    config_dir: &Path,
+) -> (PathBuf, PathBuf) {
+    let rel = |p: PathBuf| if p.is_relative() { config_dir.join(p) } else { p };
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let state_dir = overrides.state_dir.clone().or(file_state.map(rel)).unwrap_or_else(|| {
+        if euid == 0 {
+            PathBuf::from("/var/lib/runner")
+        } else {
+            env("XDG_STATE_HOME")
+                .or_else(|| env("HOME").map(|h| h.join(".local/state")))
+                .unwrap_or_else(|| PathBuf::from("/tmp"))
+                .join("runner")
+        }
+    });
+    let runtime_dir = overrides.runtime_dir.clone().or(file_runtime.map(rel)).unwrap_or_else(|| {
+        if euid == 0 {
+            PathBuf::from("/run/runner")
+        } else {
+            env("XDG_RUNTIME_DIR").map(|d| d.join("runner")).unwrap_or_else(|| state_dir.join("run"))
+        }
+    });
+    (state_dir, runtime_dir)
+}
+
+/// Reads a config file after the checks cron makes: not world-writable, and owned by root
+/// when runner runs as root, since whoever can write it can run commands as any user.
+fn read_config_file(path: &Path, host: &Host) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            "config file not found; create it (see etc/supervisor.yaml for an example) or pass --config PATH"
+                .to_string()
+        }
+        _ => format!("cannot read the config file: {e}"),
+    })?;
+    if !meta.is_file() {
+        return Err("not a regular file; pass the path of a YAML file with --config".into());
+    }
+    if meta.mode() & 0o002 != 0 {
+        return Err(format!(
+            "refusing a world-writable config file: anyone could add jobs; fix with `chmod o-w {}`",
+            path.display()
+        ));
+    }
+    if host.euid == 0 && meta.uid() != 0 {
+        return Err(format!(
+            "refusing a config file owned by uid {} while running as root: its owner could run commands as root; fix with `chown root: {}`",
+            meta.uid(),
+            path.display()
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read the config file: {e}"))
+}
+
+fn drop_in_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .collect();
+    files.sort();
+    files
+}
+
+fn duplicate_key_error(file: &Path, outline: &Outline) -> Option<ConfigError> {
+    let (first, second) = outline.first_duplicate()?;
+    let key = second.path.last().map(String::as_str).unwrap_or("");
+    let message = if second.path.len() == 2 && second.path[0] == "jobs" {
+        format!("job `{key}` is defined twice (first at line {}); rename or remove one", first.line)
+    } else {
+        let within = match outline.job_at_line(second.line) {
+            Some(job) if second.path.len() > 2 => format!(" in job `{job}`"),
+            _ => String::new(),
+        };
+        format!("duplicate key `{key}`{within} (first at line {}); remove one", first.line)
+    };
+    Some(ConfigError { file: file.to_path_buf(), line: second.line, col: second.col, message })
+}
+
+/// Turns a serde_norway error into ours: its location, and a message that names the job
+/// and, for a misspelt field or value, the closest valid one.
+fn yaml_error(file: &Path, outline: &Outline, e: &serde_norway::Error) -> ConfigError {
+    let (line, mut col) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+    let mut msg = e.to_string();
+    // A bad value is reported at its key; point at the value, where the fix goes (a bad
+    // key stays where it is).
+    if !msg.contains("unknown field")
+        && let Some(k) = outline.keys.iter().find(|k| k.line == line && k.col == col)
+    {
+        col = k.value_col;
+    }
+    // serde_norway appends " at line L column C"; we print the location in front instead.
+    if let Some(i) = msg.rfind(" at line ") {
+        msg.truncate(i);
+    }
+    // It also prefixes the path of the value (`jobs.backup.retries: ...`).
+    let mut path_prefix = None;
+    if let Some((p, rest)) = msg.split_once(": ")
+        && !p.contains(' ')
+        && p.contains('.')
+    {
+        path_prefix = Some(p.to_string());
+        msg = rest.to_string();
+    }
+    let job = path_prefix
+        .as_deref()
+        .and_then(|p| p.strip_prefix("jobs."))
+        .map(|p| p.split('.').next().unwrap_or(p).to_string())
+        .or_else(|| (line > 0).then(|| outline.job_at_line(line).map(str::to_string)).flatten());
+    let mut message = improve_unknown(&msg);
+    if let Some(job) = job {
+        if let Some(i) = message.find(", did you mean") {
+            message.insert_str(i, &format!(" in job `{job}`"));
+        } else if message.starts_with("unknown field")
+            || message.starts_with("unknown variant")
+            || message.starts_with("missing field")
+        {
+            let cut = message.find(", expected").unwrap_or(message.len());
+            message.insert_str(cut, &format!(" in job `{job}`"));
+        } else {
+            message = format!("job `{job}`: {message}");
+        }
+    }
+    ConfigError { file: file.to_path_buf(), line, col, message }
+}
+
+/// "unknown field `timout`, expected one of `timeout`, ..." becomes
+/// "unknown field `timout`, did you mean `timeout`? (valid: ...)".
+fn improve_unknown(msg: &str) -> String {
+    let kind = if msg.starts_with("unknown field `") {
+        "field"
+    } else if msg.starts_with("unknown variant `") {
+        "value"
+    } else {
+        return msg.to_string();
+    };
+    let got = msg.split('`').nth(1).unwrap_or("");
+    let valid: Vec<&str> = match msg.split_once(", expected ") {
+        Some((_, rest)) => rest.split('`').skip(1).step_by(2).collect(),
+        None => Vec::new(),
+    };
+    let best = valid
+        .iter()
+        .map(|v| (edit_distance(got, v), *v))
+        .filter(|(d, v)| *d <= (v.len().max(got.len()) / 3).max(1) + 1)
+        .min();
+    let list = valid.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ");
+    match best {
+        Some((_, v)) => format!("unknown {kind} `{got}`, did you mean `{v}`?"),
+        None if valid.is_empty() => format!("unknown {kind} `{got}`"),
+        None => format!("unknown {kind} `{got}`, expected one of {list}"),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Resolution of one file's jobs.
+struct FileCtx<'a> {
+    file: &'a Path,
+    outline: &'a Outline,
+    host: &'a Host,
+    defaults: &'a RawDefaults,
+}
+
+impl FileCtx<'_> {
+    /// Line and column of a job's field value, falling back to the job, then the file.
+    fn at(&self, job: &str, field: Option<&str>) -> (usize, usize) {
+        if let Some(f) = field
+            && let Some(k) = self.outline.find(&["jobs", job, f])
+        {
+            return (k.line, k.value_col);
+        }
+        if let Some(f) = field
+            && let Some(k) = self.outline.find(&["defaults", f])
+        {
+            return (k.line, k.value_col);
+        }
+        self.outline.find(&["jobs", job]).map(|k| (k.line, k.col)).unwrap_or((1, 1))
+    }
+
+    fn err(&self, job: &str, field: Option<&str>, message: String) -> ConfigError {
+        let (line, col) = self.at(job, field);
+        ConfigError { file: self.file.to_path_buf(), line, col, message }
+    }
+
+    fn resolve_job(&self, name: &str, j: RawJob) -> Result<Job, Vec<ConfigError>> {
+        let d = self.defaults;
+        let mut errors = Vec::new();
+        let job_name = match JobName::new(name) {
+            Ok(n) => n,
+            Err(m) => return Err(vec![self.err(name, None, m)]),
+        };
+        let kind = match (j.command, j.run) {
+            (Some(argv), None) => Some(JobKind::Command(CommandLine::Argv(argv.0))),
+            (None, Some(line)) if !line.trim().is_empty() => Some(JobKind::Command(CommandLine::Shell(line))),
+            (None, Some(_)) => {
+                errors.push(self.err(
+                    name,
+                    Some("run"),
+                    format!("job `{name}` has an empty `run:` line; write the shell command to run"),
+                ));
+                None
+            }
+            (Some(_), Some(_)) => {
+                errors.push(self.err(
+                    name,
+                    Some("run"),
+                    format!("job `{name}` has both `command:` and `run:`; keep one (`command:` is an argv list, `run:` a shell line)"),
+                ));
+                None
+            }
+            (None, None) => {
+                errors.push(self.err(
+                    name,
+                    None,
+                    format!(
+                        "job `{name}` has nothing to do; add `command: [program, args...]` or `run: \"shell line\"`"
+                    ),
+                ));
+                None
+            }
+        };
+        let schedule = match (j.schedule, j.every) {
+            (Some(s), None) => Some(s.0),
+            (None, Some(e)) if e.0.is_zero() => {
+                errors.push(self.err(name, Some("every"), format!("job `{name}`: `every:` must be longer than 0s")));
+                None
+            }
+            (None, Some(e)) => Some(Schedule::Every(e.0)),
+            (Some(_), Some(_)) => {
+                errors.push(self.err(
+                    name,
+                    Some("every"),
+                    format!("job `{name}` has both `schedule:` and `every:`; a job has one schedule, keep one"),
+                ));
+                None
+            }
+            (None, None) => {
+                errors.push(self.err(
+                    name,
+                    None,
+                    format!("job `{name}` has no schedule; add `schedule: \"*/5 * * * *\"` (cron) or `every: 5m`"),
+                ));
+                None
+            }
+        };
+
+        let tz_name = j.timezone.clone().or_else(|| d.timezone.clone());
+        let zone = match tz_name {
+            None => Some(Zone { name: "local".into(), tz: jiff::tz::TimeZone::system() }),
+            Some(n) if n == "local" => Some(Zone { name: "local".into(), tz: jiff::tz::TimeZone::system() }),
+            Some(n) => match jiff::tz::db().get(&n) {
+                Ok(tz) => Some(Zone { name: n, tz }),
+                Err(_) => {
+                    errors.push(self.err(
+                        name,
+                        Some("timezone"),
+                        format!("unknown time zone `{n}` in job `{name}`; use an IANA name like `Europe/Berlin` or `UTC` (see /usr/share/zoneinfo)"),
+                    ));
+                    None
+                }
+            },
+        };
+
+        let user = j.user.clone().or_else(|| d.user.clone());
+        let group = j.group.clone().or_else(|| d.group.clone());
+        let run_as = self.resolve_user(name, user.as_deref(), group.as_deref(), &mut errors);
+
+        let retries = {
+            let r = j.retries.clone().or_else(|| d.retries.clone()).unwrap_or_default();
+            let def = Retries::default();
+            let attempts = r.attempts.unwrap_or(def.attempts);
+            if attempts == 0 {
+                errors.push(self.err(
+                    name,
+                    Some("retries"),
+                    format!(
+                        "job `{name}`: retries.attempts counts every try, the first included; it must be at least 1"
+                    ),
+                ));
+            }
+            let backoff = r.backoff.map(|b| b.0).unwrap_or(def.backoff);
+            let max_backoff = r.max_backoff.map(|b| b.0).unwrap_or(def.max_backoff.max(backoff));
+            if max_backoff < backoff {
+                errors.push(self.err(
+                    name,
+                    Some("retries"),
+                    format!(
+                        "job `{name}`: retries.max_backoff ({}) is shorter than retries.backoff ({})",
+                        duration::format(max_backoff),
+                        duration::format(backoff)
+                    ),
+                ));
+            }
+            Retries { attempts: attempts.max(1), backoff, max_backoff }
+        };
+
+        let workdir = j.workdir.clone().or_else(|| d.workdir.clone());
+        if let Some(w) = &workdir
+            && !w.is_absolute()
+        {
+            errors.push(self.err(
+                name,
+                Some("workdir"),
+                format!("job `{name}`: workdir `{}` must be an absolute path", w.display()),
+            ));
+        }
+        let mut env: Vec<(String, String)> =
+            d.env.clone().unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
+        for (k, v) in j.env.clone().unwrap_or_default() {
+            env.retain(|(ek, _)| *ek != k);
+            env.push((k, v.0));
+        }
+        for (k, _) in &env {
+            if k.is_empty() || k.contains('=') || k.contains('\0') {
+                errors.push(self.err(
+                    name,
+                    Some("env"),
+                    format!("job `{name}`: invalid environment variable name `{k}`"),
+                ));
+            }
+        }
+        let nice = j.nice.or(d.nice);
+        if let Some(n) = nice
+            && !(-20..=19).contains(&n)
+        {
+            errors.push(self.err(name, Some("nice"), format!("job `{name}`: nice {n} is out of range; use -20 to 19")));
+        }
+
+        let source = {
+            let (line, col) = self.at(name, None);
+            SourcePos { file: self.file.to_path_buf(), line, col }
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let (Some(kind), Some(schedule), Some(zone)) = (kind, schedule, zone) else {
+            unreachable!("every None above pushed an error");
+        };
+        Ok(Job {
+            name: job_name,
+            description: j.description,
+            source,
+            kind,
+            schedule,
+            zone,
+            enabled: j.enabled.unwrap_or(true),
+            timeout: j.timeout.or(d.timeout).map(|t| t.0).filter(|t| !t.is_zero()),
+            kill_grace: j.kill_grace.or(d.kill_grace).map(|t| t.0).unwrap_or(Duration::from_secs(10)),
+            retries,
+            overlap: j.overlap.or(d.overlap).unwrap_or_default(),
+            jitter: j.jitter.or(d.jitter).map(|t| t.0).unwrap_or_default(),
+            catch_up: j.catch_up.or(d.catch_up).unwrap_or_default(),
+            run_as,
+            workdir,
+            env,
+            nice,
+            umask: j.umask.or(d.umask).map(|u| u.0).unwrap_or(0o022),
+            on_failure: j.on_failure.or_else(|| d.on_failure.clone()),
+        })
+    }
+
+    fn resolve_user(
+        &self,
+        job: &str,
+        user: Option<&str>,
+        group: Option<&str>,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<RunAs> {
+        let db = &self.host.users;
+        let u = match user {
+            None => None,
+            Some(spec) => match db.user(spec) {
+                Some(u) => Some(u.clone()),
+                None => {
+                    errors.push(self.err(
+                        job,
+                        Some("user"),
+                        format!("unknown user `{spec}` in job `{job}`; create it (useradd --system {spec}) or pick one from /etc/passwd"),
+                    ));
+                    return None;
+                }
+            },
+        };
+        let g = match group {
+            None => None,
+            Some(spec) => match db.group(spec) {
+                Some(g) => Some(g.gid),
+                None => {
+                    errors.push(self.err(
+                        job,
+                        Some("group"),
+                        format!("unknown group `{spec}` in job `{job}`; create it (groupadd --system {spec}) or pick one from /etc/group"),
+                    ));
+                    return None;
+                }
+            },
+        };
+        let run_as = match (u, g) {
+            (None, None) => return None,
+            (Some(u), g) => {
+                let gid = g.unwrap_or(u.gid);
+                RunAs {
+                    groups: db.supplementary_gids(&u, gid),
+                    user: u.name,
+                    uid: u.uid,
+                    gid,
+                    home: u.home,
+                    shell: u.shell,
+                }
+            }
+            (None, Some(gid)) => {
+                // Only the group changes: the job keeps the daemon's user.
+                let me = db.users.iter().find(|x| x.uid == self.host.euid).cloned();
+                let (name, home, shell) = me
+                    .map(|m| (m.name, m.home, m.shell))
+                    .unwrap_or_else(|| (self.host.euid.to_string(), PathBuf::from("/"), PathBuf::from("/bin/sh")));
+                RunAs { user: name, uid: self.host.euid, gid, groups: vec![gid], home, shell }
+            }
+        };
+        if self.host.euid != 0 && run_as.uid != self.host.euid {
+            errors.push(self.err(
+                job,
+                Some("user"),
+                format!(
+                    "job `{job}` runs as `{}`, but runner runs as uid {} and cannot switch users; run runner as root or remove `user:`",
+                    run_as.user, self.host.euid
+                ),
+            ));
+            return None;
+        }
+        Some(run_as)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_the_closest_field() {
+        let m = improve_unknown("unknown field `timout`, expected one of `timeout`, `kill_grace`, `retries`");
+        assert_eq!(m, "unknown field `timout`, did you mean `timeout`?");
+        let m = improve_unknown("unknown variant `sikp`, expected one of `skip`, `queue`, `replace`");
+        assert_eq!(m, "unknown value `sikp`, did you mean `skip`?");
+        let m = improve_unknown("unknown field `zzzzzzzz`, expected `a` or `b`");
+        assert!(m.contains("expected one of `a`, `b`"), "{m}");
+    }
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("timout", "timeout"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}

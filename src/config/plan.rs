@@ -1,0 +1,155 @@
+//! The validated, resolved configuration: what the scheduler and the jobs act on.
+//!
+//! A `Plan` cannot hold an invalid state: names are checked, users resolved, time zones
+//! loaded, defaults applied. Building one reads the machine (users, tzdata) but changes
+//! nothing on it.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+
+pub use super::raw::{CatchUp, CommandLine, Overlap};
+pub use crate::schedule::Schedule;
+
+/// A job name that is safe to use in file names and journal fields.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct JobName(String);
+
+impl JobName {
+    pub fn new(s: &str) -> Result<JobName, String> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+            && !s.starts_with('.');
+        if ok {
+            Ok(JobName(s.to_string()))
+        } else {
+            Err(format!("invalid job name `{s}`: use 1 to 64 letters, digits, `-`, `_` or `.`, not starting with `.`"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for JobName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a job was defined, for `list` and for errors that span files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourcePos {
+    pub file: PathBuf,
+    pub line: usize,
+    pub col: usize,
+}
+
+impl fmt::Display for SourcePos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.col)
+    }
+}
+
+/// A job's time zone: the name it was given (for display) and the loaded rules.
+#[derive(Clone, Debug)]
+pub struct Zone {
+    pub name: String,
+    pub tz: TimeZone,
+}
+
+impl PartialEq for Zone {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retries {
+    /// Tries in all, the first included; 1 means no retry.
+    pub attempts: u32,
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Retries { attempts: 1, backoff: Duration::from_secs(10), max_backoff: Duration::from_secs(3600) }
+    }
+}
+
+/// Who a job runs as, resolved from the user database at load time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunAs {
+    pub user: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups as initgroups(3) would set them.
+    pub groups: Vec<u32>,
+    pub home: PathBuf,
+    pub shell: PathBuf,
+}
+
+/// What a job does. Later kinds (checks, queue flushes, sweeps) are new variants; the
+/// scheduler only ever sees a `Job`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobKind {
+    Command(CommandLine),
+}
+
+impl JobKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobKind::Command(_) => "command",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
+    pub name: JobName,
+    pub description: Option<String>,
+    pub source: SourcePos,
+    pub kind: JobKind,
+    pub schedule: Schedule,
+    pub zone: Zone,
+    pub enabled: bool,
+    pub timeout: Option<Duration>,
+    pub kill_grace: Duration,
+    pub retries: Retries,
+    pub overlap: Overlap,
+    pub jitter: Duration,
+    pub catch_up: CatchUp,
+    /// None: run as the daemon's own user.
+    pub run_as: Option<RunAs>,
+    pub workdir: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+    pub nice: Option<i8>,
+    pub umask: u32,
+    pub on_failure: Option<CommandLine>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub config_path: PathBuf,
+    /// The main file and every drop-in read, in order.
+    pub files: Vec<PathBuf>,
+    pub state_dir: PathBuf,
+    pub runtime_dir: PathBuf,
+    pub max_parallel: usize,
+    pub jobs: Vec<Job>,
+}
+
+impl Plan {
+    pub fn job(&self, name: &str) -> Option<&Job> {
+        self.jobs.iter().find(|j| j.name.as_str() == name)
+    }
+
+    pub fn job_names(&self) -> Vec<&str> {
+        self.jobs.iter().map(|j| j.name.as_str()).collect()
+    }
+}

@@ -1,0 +1,186 @@
+//! `runner check`: a valid config passes with a summary; every kind of bad input is an
+//! error naming the file, line and column, and what to do.
+
+mod common;
+use common::*;
+
+fn check(s: &Scratch, text: &str) -> (i32, String, String) {
+    let cfg = s.write("supervisor.yaml", text);
+    let o = s.runner(&cfg).arg("check").output().unwrap();
+    (o.status.code().unwrap(), stdout(&o), stderr(&o))
+}
+
+fn assert_error(text: &str, want_loc: &str, want_msg: &str) {
+    let s = Scratch::new("check");
+    let (code, _, err) = check(&s, text);
+    assert_eq!(code, 1, "expected failure, stderr: {err}");
+    let path = s.path("supervisor.yaml");
+    let want = format!("{}:{want_loc}: ", path.display());
+    assert!(err.contains(&want), "want location {want:?} in:\n{err}");
+    assert!(err.contains(want_msg), "want {want_msg:?} in:\n{err}");
+}
+
+#[test]
+fn shipped_config_is_valid() {
+    let s = Scratch::new("shipped");
+    let cfg = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/supervisor.yaml");
+    let o = s.runner(&cfg).arg("check").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("ok, 4 job(s) (3 enabled) from 1 file(s)"), "{}", stdout(&o));
+}
+
+#[test]
+fn misspelt_field_names_the_closest() {
+    assert_error(
+        "version: 1\njobs:\n  backup:\n    schedule: \"0 3 * * *\"\n    timout: 5m\n    run: \"true\"\n",
+        "5:5",
+        "unknown field `timout` in job `backup`, did you mean `timeout`?",
+    );
+}
+
+#[test]
+fn bad_cron_points_at_the_value() {
+    assert_error(
+        "version: 1\njobs:\n  a:\n    schedule: \"*/0 * * * *\"\n    run: \"true\"\n",
+        "4:15",
+        "invalid cron expression \"*/0 * * * *\"",
+    );
+    assert_error("version: 1\njobs:\n  a:\n    schedule: \"* * * *\"\n    run: \"true\"\n", "4:15", "4 field(s)");
+}
+
+#[test]
+fn empty_and_double_schedules_are_errors() {
+    assert_error("version: 1\njobs:\n  a:\n    schedule: \"\"\n    run: \"true\"\n", "4:15", "empty schedule");
+    assert_error(
+        "version: 1\njobs:\n  a:\n    schedule: \"@daily\"\n    every: 5m\n    run: \"true\"\n",
+        "5:12",
+        "has both `schedule:` and `every:`",
+    );
+    assert_error("version: 1\njobs:\n  a:\n    run: \"true\"\n", "3:3", "job `a` has no schedule");
+}
+
+#[test]
+fn wrong_types_are_errors() {
+    assert_error("version: 1\njobs:\n  a:\n    every: 5\n    run: \"true\"\n", "4:12", "has no unit");
+    assert_error(
+        "version: 1\njobs:\n  a:\n    every: 5m\n    command: \"echo hi\"\n",
+        "5:14",
+        "`command` takes a list",
+    );
+    assert_error(
+        "version: 1\njobs:\n  a:\n    every: 5m\n    enabled: maybe\n    run: \"true\"\n",
+        "5:14",
+        "invalid type",
+    );
+    assert_error(
+        "version: 1\njobs:\n  a:\n    every: 5m\n    overlap: sikp\n    run: \"true\"\n",
+        "5:14",
+        "did you mean `skip`?",
+    );
+}
+
+#[test]
+fn duplicate_keys_point_at_the_second() {
+    assert_error(
+        "version: 1\njobs:\n  a:\n    every: 5m\n    run: \"true\"\n  b:\n    every: 1m\n    run: \"true\"\n  a:\n    every: 1h\n    run: \"true\"\n",
+        "9:3",
+        "job `a` is defined twice (first at line 3)",
+    );
+    assert_error(
+        "version: 1\njobs:\n  a:\n    every: 5m\n    run: \"true\"\n    every: 1m\n",
+        "6:5",
+        "duplicate key `every` in job `a` (first at line 4)",
+    );
+}
+
+#[test]
+fn unknown_users_and_zones_are_errors() {
+    assert_error(
+        "version: 1\njobs:\n  a:\n    every: 5m\n    user: no-such-user-here\n    run: \"true\"\n",
+        "5:11",
+        "unknown user `no-such-user-here` in job `a`",
+    );
+    assert_error(
+        "version: 1\njobs:\n  a:\n    every: 5m\n    timezone: Mars/Olympus\n    run: \"true\"\n",
+        "5:15",
+        "unknown time zone `Mars/Olympus`",
+    );
+}
+
+#[test]
+fn missing_or_wrong_version_is_an_error() {
+    assert_error("jobs: {}\n", "1:1", "missing `version: 1`");
+    assert_error("version: 7\njobs: {}\n", "1:10", "unsupported schema version 7");
+}
+
+#[test]
+fn yaml_syntax_errors_have_a_location() {
+    let s = Scratch::new("syntax");
+    let (code, _, err) = check(&s, "version: 1\njobs:\n  a: [unclosed\n");
+    assert_eq!(code, 1);
+    let path = s.path("supervisor.yaml").display().to_string();
+    assert!(err.starts_with(&format!("{path}:")), "{err}");
+    let loc: Vec<&str> = err[path.len() + 1..].splitn(3, ':').collect();
+    assert!(loc[0].parse::<usize>().unwrap() >= 3, "{err}");
+}
+
+#[test]
+fn world_writable_config_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new("perm");
+    let cfg = s.write("supervisor.yaml", "version: 1\njobs: {}\n");
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let o = s.runner(&cfg).arg("check").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("world-writable"), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("chmod o-w {}", cfg.display())), "{}", stderr(&o));
+}
+
+#[test]
+fn non_root_owner_is_refused_when_root() {
+    if !nix::unistd::geteuid().is_root() {
+        assert!(std::env::var("CI").is_err(), "CI runs as root; this test needs it");
+        return;
+    }
+    let s = Scratch::new("owner");
+    let cfg = s.write("supervisor.yaml", "version: 1\njobs: {}\n");
+    nix::unistd::chown(&cfg, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+    let o = s.runner(&cfg).arg("check").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("chown root:"), "{}", stderr(&o));
+}
+
+#[test]
+fn drop_ins_add_jobs_and_clashes_name_both_files() {
+    let s = Scratch::new("dropin");
+    let cfg = s.write("supervisor.yaml", "version: 1\njobs:\n  a:\n    every: 5m\n    run: \"true\"\n");
+    s.write("supervisor.d/10-pkg.yaml", "jobs:\n  b:\n    every: 1m\n    run: \"true\"\n");
+    s.write("supervisor.d/ignored.txt", "not yaml at all: [");
+    let o = s.runner(&cfg).arg("check").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("2 job(s)"), "{}", stdout(&o));
+
+    let clash = s.write(
+        "supervisor.d/20-other.yaml",
+        "jobs:\n  x:\n    every: 1m\n    run: \"true\"\n  a:\n    every: 1m\n    run: \"true\"\n",
+    );
+    let o = s.runner(&cfg).arg("check").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("{}:5:3: job `a` is already defined at {}:3:3", clash.display(), cfg.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn several_errors_are_reported_together() {
+    let s = Scratch::new("several");
+    let (code, _, err) = check(
+        &s,
+        "version: 1\njobs:\n  a:\n    every: 5m\n    user: nobody-xyz\n    run: \"true\"\n  b:\n    run: \"true\"\n",
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown user `nobody-xyz`"), "{err}");
+    assert!(err.contains("job `b` has no schedule"), "{err}");
+}
