@@ -7,11 +7,17 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Overrides, Plan};
+use crate::config::{CommandLine, Job, JobKind, Schedule};
+use crate::jobs::{self, Ctx, Request};
+use crate::record::{Outcome, Record, Trigger};
 use crate::schedule::CronExpr;
+use crate::sinks::Sinks;
+use crate::sinks::state::StateStore;
 
 /// Exit codes of `runner once`, shown in `--help` and README.
 pub const EXIT_CODES: &str = "\
@@ -56,6 +62,38 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the scheduler daemon in the foreground.
+    #[command(
+        after_help = "Examples:\n  runner run\n  runner run --config etc/supervisor.yaml\n\nSIGHUP reloads the config (an invalid one is refused and the old one keeps running);\nSIGTERM or SIGINT stop it after ending running jobs. Exits 78 on an invalid config at start."
+    )]
+    Run,
+    /// Run one job now, in the foreground, as the daemon would.
+    #[command(after_help = const_format_once())]
+    Once {
+        /// The job's name, as in the config.
+        job: String,
+        /// Print what would run, as whom, where and with what timeout; run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Make one attempt, whatever the job's `retries:` says.
+        #[arg(long)]
+        no_retry: bool,
+        /// If the job is already running, wait for it to finish instead of exiting 75.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List the jobs: kind, schedule, time zone, source file and next due time.
+    #[command(after_help = "Examples:\n  runner list\n  runner list --json")]
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show each job's last run, outcome and next due time, and whether the daemon runs.
+    #[command(after_help = "Examples:\n  runner status\n  runner status --json")]
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate the configuration and its drop-ins, and print a one-line summary.
     #[command(after_help = "Examples:\n  runner check\n  runner check --config ./supervisor.yaml")]
     Check,
@@ -90,7 +128,14 @@ pub fn main() -> ExitCode {
         }
     };
     let overrides = Overrides::from_flags_and_env(cli.state_dir.clone(), cli.runtime_dir.clone());
+    crate::logging::init(crate::logging::level_from_env());
     match cli.command {
+        Command::Run => crate::scheduler::run(&cli.config, &overrides),
+        Command::Once { job, dry_run, no_retry, wait } => {
+            cmd_once(&cli.config, &overrides, &job, dry_run, no_retry, wait)
+        }
+        Command::List { json } => cmd_list(&cli.config, &overrides, json),
+        Command::Status { json } => cmd_status(&cli.config, &overrides, json),
         Command::Check => cmd_check(&cli.config, &overrides),
         Command::Calendar { expr, count, from, tz } => cmd_calendar(&expr, count, from.as_deref(), tz.as_deref()),
     }
@@ -149,6 +194,256 @@ fn cmd_calendar(expr: &str, count: usize, from: Option<&str>, tz: Option<&str>) 
     let mut out = std::io::stdout().lock();
     for t in crate::schedule::upcoming(&cron, &start, &tz, count) {
         let _ = writeln!(out, "{}", t.strftime("%Y-%m-%dT%H:%M:%S%:z"));
+    }
+    ExitCode::SUCCESS
+}
+
+const fn const_format_once() -> &'static str {
+    "Examples:\n  runner once backup\n  runner once backup --dry-run\n  runner once backup --no-retry --wait\n\n\
+Exit codes: 0 success; 1-123 the job's own status; 75 already running; 124 timeout;\n\
+125 runner's own error (usage, config, unknown job); 126 cannot execute; 127 not found;\n\
+128+N killed by signal N."
+}
+
+/// Loads the plan for commands that act on it; config errors exit with `code`.
+fn plan_or_exit(path: &Path, overrides: &Overrides, code: u8) -> Result<Plan, ExitCode> {
+    load_plan(path, overrides).map_err(|errors| {
+        eprintln!("{errors}");
+        ExitCode::from(code)
+    })
+}
+
+fn unknown_job(plan: &Plan, name: &str) -> ExitCode {
+    let names = plan.job_names().join(", ");
+    eprintln!("runner: unknown job `{name}`; jobs in {}: {names}", plan.config_path.display());
+    ExitCode::from(exit::RUNNER_ERROR)
+}
+
+fn describe_command(cmd: &CommandLine) -> String {
+    match cmd {
+        CommandLine::Argv(v) => v.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(" "),
+        CommandLine::Shell(line) => format!("/bin/sh -c {line:?}"),
+    }
+}
+
+/// What `once` exits with for a final record (see [`EXIT_CODES`]).
+pub fn once_exit_code(r: &Record) -> u8 {
+    match r.outcome {
+        Outcome::Success => 0,
+        Outcome::Skipped => exit::ALREADY_RUNNING,
+        Outcome::Timeout => exit::TIMEOUT,
+        Outcome::Failure => r.exit_code.map(|c| c.clamp(1, 255) as u8).unwrap_or(1),
+        Outcome::Killed | Outcome::Stopped => 128u8.saturating_add(r.signal.unwrap_or(0) as u8),
+        Outcome::SpawnFailed => r.exit_code.map(|c| c as u8).unwrap_or(exit::CANNOT_EXECUTE),
+    }
+}
+
+fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, no_retry: bool, wait: bool) -> ExitCode {
+    let plan = match plan_or_exit(path, overrides, exit::RUNNER_ERROR) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let Some(job) = plan.job(name) else { return unknown_job(&plan, name) };
+    if dry_run {
+        print_dry_run(job, no_retry);
+        return ExitCode::SUCCESS;
+    }
+    let job = Arc::new(job.clone());
+    let ctx = Ctx {
+        runtime_dir: plan.runtime_dir.clone(),
+        sinks: Sinks::new(StateStore::new(&plan.state_dir)),
+        by: "once",
+        echo: true,
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("runner: cannot start the runtime: {e}");
+            return ExitCode::from(exit::RUNNER_ERROR);
+        }
+    };
+    let record = rt.block_on(async {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        // Ctrl-C or a TERM ends the job's whole process group, as the daemon would.
+        tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+                return;
+            };
+            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+            let _ = stop_tx.send(true);
+        });
+        jobs::execute(&ctx, &job, Request { trigger: Trigger::Manual, no_retry, wait }, stop_rx).await
+    });
+    if record.outcome == Outcome::Skipped {
+        eprintln!("runner: job {name} is {}", record.message);
+    }
+    ExitCode::from(once_exit_code(&record))
+}
+
+fn print_dry_run(job: &Job, no_retry: bool) {
+    let JobKind::Command(cmd) = &job.kind;
+    let who = match &job.run_as {
+        Some(r) => format!("{} (uid {}, gid {})", r.user, r.uid, r.gid),
+        None => format!("the runner's own user (uid {})", nix::unistd::geteuid()),
+    };
+    println!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
+    println!("would run: {}", describe_command(cmd));
+    println!("as:       {who}");
+    println!(
+        "in:       {}",
+        job.workdir.as_ref().map(|w| w.display().to_string()).unwrap_or_else(|| "the user's home directory".into())
+    );
+    println!("timeout:  {}", job.timeout.map(crate::config::duration::format).unwrap_or_else(|| "none".into()));
+    println!("kill_grace: {}", crate::config::duration::format(job.kill_grace));
+    let attempts = if no_retry { 1 } else { job.retries.attempts };
+    println!("attempts: {attempts}");
+    for (k, v) in &job.env {
+        println!("env:      {k}={v}");
+    }
+    println!("dry run: nothing was started");
+}
+
+fn fmt_ms(ms: Option<i64>) -> String {
+    ms.and_then(|m| jiff::Timestamp::from_millisecond(m).ok()).map(fmt_ts).unwrap_or_else(|| "-".into())
+}
+
+fn fmt_ts(t: jiff::Timestamp) -> String {
+    t.to_zoned(jiff::tz::TimeZone::system()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+}
+
+fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
+    let plan = match plan_or_exit(path, overrides, 1) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let state = StateStore::new(&plan.state_dir).load().unwrap_or_default();
+    let now = jiff::Timestamp::now();
+    let rows: Vec<serde_json::Value> = plan
+        .jobs
+        .iter()
+        .map(|j| {
+            let next = crate::scheduler::next_due_for_status(j, &state, now);
+            serde_json::json!({
+                "name": j.name.as_str(),
+                "kind": j.kind.name(),
+                "schedule": j.schedule.to_string(),
+                "timezone": j.zone.name,
+                "enabled": j.enabled,
+                "source": j.source.to_string(),
+                "next_due": next.map(fmt_ts),
+            })
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::Value::Array(rows));
+        return ExitCode::SUCCESS;
+    }
+    println!("{:<20} {:<8} {:<22} {:<14} {:<26} SOURCE", "JOB", "KIND", "SCHEDULE", "TZ", "NEXT");
+    for (j, row) in plan.jobs.iter().zip(&rows) {
+        let next = if !j.enabled {
+            "disabled".to_string()
+        } else {
+            row["next_due"]
+                .as_str()
+                .unwrap_or(match j.schedule {
+                    Schedule::Reboot => "at boot",
+                    _ => "after start",
+                })
+                .to_string()
+        };
+        println!(
+            "{:<20} {:<8} {:<22} {:<14} {:<26} {}",
+            j.name,
+            j.kind.name(),
+            j.schedule.to_string(),
+            j.zone.name,
+            next,
+            j.source
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
+    let plan = match plan_or_exit(path, overrides, 1) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let state = match StateStore::new(&plan.state_dir).load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("runner: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let daemon = crate::lock::daemon(&plan.runtime_dir);
+    let now = jiff::Timestamp::now();
+    let jobs: Vec<serde_json::Value> = plan
+        .jobs
+        .iter()
+        .map(|j| {
+            let js = state.job(j.name.as_str()).cloned().unwrap_or_default();
+            let running = crate::lock::holder(&crate::lock::job_lock_path(&plan.runtime_dir, j.name.as_str()));
+            serde_json::json!({
+                "name": j.name.as_str(),
+                "enabled": j.enabled,
+                "last_start": js.last_start_ms.map(|m| fmt_ms(Some(m))),
+                "last_outcome": js.last_outcome.map(|o| o.as_str()),
+                "last_exit_code": js.last_exit_code,
+                "last_signal": js.last_signal,
+                "last_duration_ms": js.last_duration_ms,
+                "consecutive_failures": js.consecutive_failures,
+                "runs": js.runs,
+                "failures": js.failures,
+                "next_due": crate::scheduler::next_due_for_status(j, &state, now).map(fmt_ts),
+                "running": running.map(|h| serde_json::json!({"by": h.by, "pid": h.pid, "since": fmt_ms(Some(h.since_ms))})),
+            })
+        })
+        .collect();
+    let clock_held = now < crate::scheduler::build_time();
+    if json {
+        let out = serde_json::json!({
+            "daemon": {"running": daemon.is_some(), "pid": daemon.as_ref().map(|h| h.pid), "since": daemon.as_ref().map(|h| fmt_ms(Some(h.since_ms)))},
+            "clock_held": clock_held,
+            "jobs": jobs,
+        });
+        println!("{out}");
+        return ExitCode::SUCCESS;
+    }
+    match &daemon {
+        Some(h) => println!("daemon: running (pid {}, since {})", h.pid, fmt_ms(Some(h.since_ms))),
+        None => println!("daemon: not running"),
+    }
+    if clock_held {
+        println!(
+            "clock:  {} is before this build ({}); calendar jobs are held until the clock is set",
+            fmt_ts(now),
+            fmt_ts(crate::scheduler::build_time())
+        );
+    }
+    println!("{:<20} {:<26} {:<13} {:>9} {:>5} {:<26}", "JOB", "LAST RUN", "OUTCOME", "DURATION", "FAILS", "NEXT");
+    for row in &jobs {
+        let s = |k: &str| row[k].as_str().map(str::to_string);
+        let mut outcome = s("last_outcome").unwrap_or_else(|| "-".into());
+        if let Some(c) = row["last_exit_code"].as_i64().filter(|c| *c != 0) {
+            outcome.push_str(&format!(" ({c})"));
+        }
+        if row["running"].is_object() {
+            outcome = format!("running ({})", row["running"]["by"].as_str().unwrap_or(""));
+        }
+        let dur = row["last_duration_ms"].as_u64().map(|d| format!("{d} ms")).unwrap_or_else(|| "-".into());
+        let next =
+            if row["enabled"] == false { "disabled".into() } else { s("next_due").unwrap_or_else(|| "-".into()) };
+        println!(
+            "{:<20} {:<26} {:<13} {:>9} {:>5} {:<26}",
+            s("name").unwrap_or_default(),
+            s("last_start").unwrap_or_else(|| "never".into()),
+            outcome,
+            dur,
+            row["consecutive_failures"],
+            next
+        );
     }
     ExitCode::SUCCESS
 }

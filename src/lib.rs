@@ -4,6 +4,16 @@
 //! [`record`] -> [`sinks`]. The binary in `main.rs` only parses arguments and calls [`cli`].
 
 pub mod cli;
+pub mod clockwatch;
 pub mod config;
+pub mod jobs;
+pub mod lock;
+pub mod logging;
+pub mod notify;
+pub mod process;
+pub mod procinfo;
+pub mod record;
 pub mod schedule;
+pub mod scheduler;
+pub mod sinks;
 pub mod users;

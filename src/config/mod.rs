@@ -97,10 +97,16 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan, ConfigErrors> {
 }
 
 pub fn load_with(path: &Path, overrides: &Overrides, host: &Host) -> Result<Plan, ConfigErrors> {
-    let mut errors = Vec::new();
     let file_err =
         |msg: String| ConfigErrors(vec![ConfigError { file: path.to_path_buf(), line: 0, col: 0, message: msg }]);
     let text = read_config_file(path, host).map_err(file_err)?;
+    load_text(&text, path, overrides, host)
+}
+
+/// Resolves config text as if read from `path` (drop-ins are looked up beside it).
+pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) -> Result<Plan, ConfigErrors> {
+    let mut errors = Vec::new();
+    let text = text.to_string();
     let outline = Outline::scan(&text);
     if let Some(e) = duplicate_key_error(path, &outline) {
         return Err(ConfigErrors(vec![e]));

@@ -1,0 +1,65 @@
+//! Notice when the wall clock is set (NTP's first sync on a box that booted in 1970, or a
+//! person's `date -s`), without polling: a realtime timerfd armed with
+//! `TFD_TIMER_CANCEL_ON_SET` fails its read with ECANCELED when the clock jumps.
+
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+use tokio::io::unix::AsyncFd;
+
+struct Fd(TimerFd);
+
+impl AsRawFd for Fd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+pub struct ClockWatch {
+    fd: AsyncFd<Fd>,
+}
+
+impl ClockWatch {
+    pub fn new() -> std::io::Result<ClockWatch> {
+        let t = TimerFd::new(ClockId::CLOCK_REALTIME, TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC)?;
+        arm(&t)?;
+        // SAFETY: `Fd` owns the timerfd and returns that same descriptor for as long as the
+        // AsyncFd lives; nothing else closes it.
+        let fd = unsafe { AsyncFd::register(Fd(t)) }.map_err(std::io::Error::from)?;
+        Ok(ClockWatch { fd })
+    }
+
+    /// Returns when the wall clock has been set since the last call.
+    pub async fn changed(&mut self) {
+        loop {
+            let Ok(mut guard) = self.fd.readable().await else {
+                return std::future::pending().await;
+            };
+            let mut buf = [0u8; 8];
+            match nix::unistd::read(guard.get_inner().0.as_fd(), &mut buf) {
+                Err(Errno::ECANCELED) => {
+                    let _ = arm(&guard.get_inner().0);
+                    return;
+                }
+                // The far-future alarm went off (a box up for decades): re-arm, keep waiting.
+                Ok(_) => {
+                    let _ = arm(&guard.get_inner().0);
+                }
+                Err(Errno::EAGAIN) => guard.clear_ready(),
+                Err(_) => {
+                    guard.clear_ready();
+                    let _ = arm(&guard.get_inner().0);
+                }
+            }
+        }
+    }
+}
+
+/// An absolute alarm far in the future: only its cancellation matters.
+fn arm(t: &TimerFd) -> nix::Result<()> {
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME)?;
+    let far = TimeSpec::new(now.tv_sec().saturating_add(10 * 365 * 86_400), 0);
+    t.set(Expiration::OneShot(far), TimerSetTimeFlags::TFD_TIMER_ABSTIME | TimerSetTimeFlags::TFD_TIMER_CANCEL_ON_SET)
+}

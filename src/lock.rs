@@ -1,0 +1,156 @@
+//! Advisory file locks under `runtime_dir`: one per job, and the daemon's pid file.
+//!
+//! flock(2) locks die with their holder, so a stale file or a recycled pid never fools a
+//! reader: a lock that can be taken is not held, whatever the file says. The holder writes
+//! who it is into the file for the messages of those who find it busy.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::sinks::state::epoch_ms;
+
+/// Who holds a lock, as the holder wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: u32,
+    pub since_ms: i64,
+    pub by: String,
+}
+
+impl Holder {
+    fn parse(text: &str) -> Option<Holder> {
+        let mut it = text.split_whitespace();
+        Some(Holder { pid: it.next()?.parse().ok()?, since_ms: it.next()?.parse().ok()?, by: it.next()?.to_string() })
+    }
+}
+
+/// A held lock; released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct Held {
+    _lock: Flock<File>,
+    pub path: PathBuf,
+}
+
+pub enum Try {
+    Acquired(Held),
+    Busy(Option<Holder>),
+}
+
+fn open(path: &Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path)
+}
+
+fn to_io((_, e): (File, Errno)) -> std::io::Error {
+    std::io::Error::from(e)
+}
+
+fn stamp(lock: &mut Flock<File>, by: &str) -> std::io::Result<()> {
+    lock.set_len(0)?;
+    lock.seek(SeekFrom::Start(0))?;
+    writeln!(&mut **lock, "{} {} {by}", std::process::id(), epoch_ms(SystemTime::now()))?;
+    Ok(())
+}
+
+/// Reads who holds the lock at `path`, if anyone does.
+pub fn holder(path: &Path) -> Option<Holder> {
+    let f = File::open(path).ok()?;
+    match Flock::lock(f, FlockArg::LockSharedNonblock) {
+        Ok(_free) => None,
+        Err((mut f, Errno::EWOULDBLOCK)) => {
+            let mut s = String::new();
+            f.read_to_string(&mut s).ok()?;
+            Holder::parse(&s)
+        }
+        Err(_) => None,
+    }
+}
+
+pub fn job_lock_path(runtime_dir: &Path, job: &str) -> PathBuf {
+    runtime_dir.join("jobs").join(format!("{job}.lock"))
+}
+
+/// Takes a job's lock without waiting. `by` says who runs it (`daemon` or `once`).
+pub fn try_job(runtime_dir: &Path, job: &str, by: &str) -> std::io::Result<Try> {
+    let path = job_lock_path(runtime_dir, job);
+    let f = open(&path)?;
+    match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+        Ok(mut l) => {
+            stamp(&mut l, by)?;
+            Ok(Try::Acquired(Held { _lock: l, path }))
+        }
+        Err((mut f, Errno::EWOULDBLOCK)) => {
+            let mut s = String::new();
+            let _ = f.read_to_string(&mut s);
+            Ok(Try::Busy(Holder::parse(&s)))
+        }
+        Err(e) => Err(to_io(e)),
+    }
+}
+
+/// Takes a job's lock, waiting for the current holder. Blocks the thread.
+pub fn wait_job(runtime_dir: &Path, job: &str, by: &str) -> std::io::Result<Held> {
+    let path = job_lock_path(runtime_dir, job);
+    let f = open(&path)?;
+    let mut l = Flock::lock(f, FlockArg::LockExclusive).map_err(to_io)?;
+    stamp(&mut l, by)?;
+    Ok(Held { _lock: l, path })
+}
+
+pub fn pid_file_path(runtime_dir: &Path) -> PathBuf {
+    runtime_dir.join("runner.pid")
+}
+
+/// The daemon's pid file, held for its lifetime: one daemon per state and runtime dir.
+pub fn try_daemon(runtime_dir: &Path) -> std::io::Result<Try> {
+    let path = pid_file_path(runtime_dir);
+    let f = open(&path)?;
+    match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+        Ok(mut l) => {
+            stamp(&mut l, "daemon")?;
+            Ok(Try::Acquired(Held { _lock: l, path }))
+        }
+        Err((mut f, Errno::EWOULDBLOCK)) => {
+            let mut s = String::new();
+            let _ = f.read_to_string(&mut s);
+            Ok(Try::Busy(Holder::parse(&s)))
+        }
+        Err(e) => Err(to_io(e)),
+    }
+}
+
+/// The running daemon, if any.
+pub fn daemon(runtime_dir: &Path) -> Option<Holder> {
+    holder(&pid_file_path(runtime_dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_lock_names_its_holder_and_frees_on_drop() {
+        let dir = std::env::temp_dir().join(format!("runner-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let Try::Acquired(held) = try_job(&dir, "j", "once").unwrap() else { panic!("fresh lock busy") };
+        match try_job(&dir, "j", "daemon").unwrap() {
+            Try::Busy(Some(h)) => {
+                assert_eq!(h.pid, std::process::id());
+                assert_eq!(h.by, "once");
+            }
+            _ => panic!("second lock should be busy with a holder"),
+        }
+        assert_eq!(holder(&held.path).map(|h| h.by), Some("once".to_string()));
+        drop(held);
+        assert!(holder(&job_lock_path(&dir, "j")).is_none());
+        assert!(matches!(try_job(&dir, "j", "daemon").unwrap(), Try::Acquired(_)));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

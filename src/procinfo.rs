@@ -1,0 +1,62 @@
+//! Facts about processes read from /proc, for decisions that must not hit the wrong process.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Clock ticks per second for /proc's start times; 100 on every Linux this runs on.
+const TICKS: u64 = 100;
+
+/// Boot time from /proc/stat's `btime`.
+pub fn boot_time() -> Option<SystemTime> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let secs: u64 = stat.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse().ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// Fields of /proc/PID/stat after the command name (which may contain spaces and parens).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &s[s.rfind(')')? + 2..];
+    Some(after.split_whitespace().map(str::to_string).collect())
+}
+
+/// When the process started, as wall time (stat field 22, ticks since boot).
+pub fn start_time(pid: u32) -> Option<SystemTime> {
+    // Field 22 overall is index 19 after the command name (fields 3.. start at index 0).
+    let ticks: u64 = stat_fields(pid)?.get(19)?.parse().ok()?;
+    Some(boot_time()? + Duration::from_millis(ticks * 1000 / TICKS))
+}
+
+/// The process group of a process (stat field 5).
+pub fn pgrp(pid: u32) -> Option<u32> {
+    stat_fields(pid)?.get(2)?.parse().ok()
+}
+
+/// Whether process group `pgid` still exists and is the one a run started at `since_ms`:
+/// either its leader is alive and started within two seconds of then, or the leader is gone
+/// and members remain (Linux does not reuse a pid while a group still bears it).
+pub fn group_is_from(pgid: u32, since_ms: i64) -> bool {
+    if pgid <= 1 {
+        return false;
+    }
+    if let Some(start) = start_time(pgid) {
+        let started_ms = crate::sinks::state::epoch_ms(start);
+        return pgrp(pgid) == Some(pgid) && (started_ms - since_ms).abs() <= 2_000;
+    }
+    let Ok(rd) = std::fs::read_dir("/proc") else { return false };
+    rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).any(|pid| pgrp(pid) == Some(pgid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_started_recently_and_is_found() {
+        let me = std::process::id();
+        let start = start_time(me).unwrap();
+        let age = SystemTime::now().duration_since(start).unwrap_or_default();
+        assert!(age < Duration::from_secs(3600), "{age:?}");
+        assert!(pgrp(me).is_some());
+        assert!(!group_is_from(1, 0));
+    }
+}

@@ -1,0 +1,139 @@
+//! The one record every job produces: a finished run, or a fire that was skipped.
+//!
+//! Jobs build records; sinks store them. A record is plain data with no behaviour beyond
+//! describing itself, so every sink sees exactly the same facts.
+
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+/// How a run ended, from the operator's point of view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    /// The program ran and exited non-zero.
+    Failure,
+    Timeout,
+    /// Killed by a signal runner did not send.
+    Killed,
+    /// Ended by runner: replaced by a newer run, or the daemon stopping.
+    Stopped,
+    /// The program could not be started (missing, not executable, bad user or directory).
+    SpawnFailed,
+    /// The fire did not start a run (already running, disabled, ...).
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Timeout => "timeout",
+            Outcome::Killed => "killed",
+            Outcome::Stopped => "stopped",
+            Outcome::SpawnFailed => "spawn_failed",
+            Outcome::Skipped => "skipped",
+        }
+    }
+
+    /// Whether this counts against the job (retries, consecutive failures, on_failure).
+    pub fn is_failure(self) -> bool {
+        !matches!(self, Outcome::Success | Outcome::Skipped | Outcome::Stopped)
+    }
+}
+
+/// Why a run started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Schedule,
+    /// `runner once`.
+    Manual,
+    /// A fire missed while the daemon was down (`catch_up: once`).
+    CatchUp,
+    Reboot,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Manual => "manual",
+            Trigger::CatchUp => "catch_up",
+            Trigger::Reboot => "reboot",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    pub job: String,
+    /// The job kind (`command`, ...).
+    pub kind: &'static str,
+    pub trigger: Trigger,
+    /// 1 for the first try; retries count up.
+    pub attempt: u32,
+    pub started_at: SystemTime,
+    pub duration: Duration,
+    pub outcome: Outcome,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub pid: Option<u32>,
+    /// The last bytes of stdout then stderr, for logs and `on_failure`.
+    pub output_tail: Vec<u8>,
+    /// One line for people: why it was skipped, why it could not start, ...
+    pub message: String,
+}
+
+impl Record {
+    /// A fire that did not become a run.
+    pub fn skipped(job: &str, kind: &'static str, trigger: Trigger, reason: String) -> Record {
+        Record {
+            job: job.to_string(),
+            kind,
+            trigger,
+            attempt: 0,
+            started_at: SystemTime::now(),
+            duration: Duration::ZERO,
+            outcome: Outcome::Skipped,
+            exit_code: None,
+            signal: None,
+            pid: None,
+            output_tail: Vec::new(),
+            message: reason,
+        }
+    }
+
+    /// `exit 3`, `signal 9`, or empty: the status part of a log line.
+    pub fn status_text(&self) -> String {
+        match (self.exit_code, self.signal) {
+            (Some(c), _) => format!("exit {c}"),
+            (None, Some(s)) => format!("signal {s}"),
+            _ => String::new(),
+        }
+    }
+
+    /// The one-line summary every sink shows.
+    pub fn summary(&self) -> String {
+        let mut s = format!("job {} {}", self.job, self.outcome.as_str());
+        let status = self.status_text();
+        if !status.is_empty() {
+            s.push_str(&format!(" ({status})"));
+        }
+        if self.outcome != Outcome::Skipped {
+            s.push_str(&format!(" after {} ms", self.duration.as_millis()));
+        }
+        if self.attempt > 1 {
+            s.push_str(&format!(", attempt {}", self.attempt));
+        }
+        if self.trigger != Trigger::Schedule {
+            s.push_str(&format!(", {}", self.trigger.as_str()));
+        }
+        if !self.message.is_empty() {
+            s.push_str(&format!(": {}", self.message));
+        }
+        s
+    }
+}

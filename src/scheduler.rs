@@ -1,0 +1,879 @@
+//! The daemon: decides when each job fires and keeps at most the allowed runs going.
+//!
+//! Two layers. [`Timetable`] is pure: given the plan, the persisted state and the time (both
+//! clocks passed in), it says when each job is next due and what a wake-up should fire; tests
+//! drive it with exact times. [`run`] is the async shell around it: one timer for the earliest
+//! due job, signals, reloads, sd_notify, and the tasks that run jobs. It sleeps until the next
+//! due instant and does not poll.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::config::{self, CatchUp, Job, Overlap, Overrides, Plan, Schedule};
+use crate::jobs::{self, Ctx, Request};
+use crate::lock::{self, Try};
+use crate::notify::{self, Notifier};
+use crate::record::{Record, Trigger};
+use crate::sinks::Sinks;
+use crate::sinks::state::{State, StateStore};
+
+/// When a job is next due. Cron and `@reboot` fires are wall-clock instants; `every:` fires
+/// follow the monotonic clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Due {
+    Wall(Timestamp),
+    Mono(Instant),
+    /// A calendar job waiting for the wall clock to pass the build time.
+    Held,
+    Never,
+}
+
+/// When this binary was built. A wall clock earlier than this is wrong (a box without a
+/// battery-backed clock that has not synced yet), so calendar jobs wait for it.
+pub fn build_time() -> Timestamp {
+    let secs: i64 = env!("RUNNER_BUILD_EPOCH").parse().unwrap_or(0);
+    Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// One fire decided by the timetable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fire {
+    /// Index of the job in the timetable ([`Timetable::job`]).
+    pub job: usize,
+    pub trigger: Trigger,
+    /// The instant this fire stands for, recorded as the job's last fire.
+    pub at: Timestamp,
+}
+/// A fixed per-host, per-job delay in `[0, jitter)`, like systemd's FixedRandomDelay: the
+/// same box always fires a job at the same offset, and a fleet spreads out.
+pub fn jitter_offset(machine_id: &str, job: &str, jitter: Duration) -> Duration {
+    let ms = jitter.as_millis() as u64;
+    if ms == 0 {
+        return Duration::ZERO;
+    }
+    // FNV-1a: stable across Rust releases, unlike std's hasher, so offsets survive upgrades.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in machine_id.bytes().chain([b'/']).chain(job.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    Duration::from_millis(h % ms)
+}
+
+pub fn machine_id() -> String {
+    for p in ["/etc/machine-id", "/var/lib/dbus/machine-id"] {
+        if let Ok(s) = std::fs::read_to_string(p)
+            && !s.trim().is_empty()
+        {
+            return s.trim().to_string();
+        }
+    }
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+pub fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+fn add(t: Timestamp, d: Duration) -> Timestamp {
+    t.checked_add(jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX)).unwrap_or(t)
+}
+
+/// The next cron fire strictly after `after` (jitter included), in the job's zone.
+fn next_cron(job: &Job, expr: &crate::schedule::CronExpr, after: Timestamp, machine: &str) -> Due {
+    let jitter = jitter_offset(machine, job.name.as_str(), job.jitter);
+    // Fires are computed without jitter, so subtract it to find where "after" stands.
+    let base = after.checked_sub(jiff::SignedDuration::try_from(jitter).unwrap_or_default()).unwrap_or(after);
+    match expr.next_after(&base.to_zoned(job.zone.tz.clone())) {
+        Some(z) => Due::Wall(add(z.timestamp(), jitter)),
+        None => Due::Never,
+    }
+}
+
+struct Entry {
+    job: Arc<Job>,
+    due: Due,
+    /// Bumped whenever `due` changes; heap items with an older generation are stale.
+    generation: u64,
+}
+
+/// The pure core: each job's next due time, and what to do at a wake-up.
+///
+/// Two min-heaps, one per clock, so the earliest due job is found in O(log n) however many
+/// jobs there are; an entry that is re-planned leaves a stale heap item behind, recognised
+/// by its generation and dropped when it reaches the top.
+pub struct Timetable {
+    pub machine_id: String,
+    pub boot_id: String,
+    /// Calendar jobs are held while the wall clock is before this.
+    pub hold_until: Timestamp,
+    entries: Vec<Entry>,
+    by_name: BTreeMap<String, usize>,
+    wall: BinaryHeap<Reverse<(Timestamp, u64, usize)>>,
+    mono: BinaryHeap<Reverse<(Instant, u64, usize)>>,
+    generation: u64,
+}
+
+impl Timetable {
+    pub fn new(machine_id: String, boot_id: String) -> Timetable {
+        Timetable {
+            machine_id,
+            boot_id,
+            hold_until: Timestamp::UNIX_EPOCH,
+            entries: Vec::new(),
+            by_name: BTreeMap::new(),
+            wall: BinaryHeap::new(),
+            mono: BinaryHeap::new(),
+            generation: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn job(&self, idx: usize) -> &Arc<Job> {
+        &self.entries[idx].job
+    }
+
+    pub fn due(&self, idx: usize) -> Due {
+        self.entries[idx].due
+    }
+
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    fn set_due(&mut self, idx: usize, due: Due) {
+        self.generation += 1;
+        let g = self.generation;
+        let e = &mut self.entries[idx];
+        e.due = due;
+        e.generation = g;
+        match due {
+            Due::Wall(t) => self.wall.push(Reverse((t, g, idx))),
+            Due::Mono(t) => self.mono.push(Reverse((t, g, idx))),
+            Due::Held | Due::Never => {}
+        }
+    }
+
+    fn insert(&mut self, job: Arc<Job>, due: Due) -> usize {
+        let idx = self.entries.len();
+        self.by_name.insert(job.name.to_string(), idx);
+        self.entries.push(Entry { job, due: Due::Never, generation: 0 });
+        self.set_due(idx, due);
+        idx
+    }
+
+    /// Keeps a job with the due time it already had (an unchanged job across a reload).
+    pub fn keep(&mut self, job: Arc<Job>, due: Due) {
+        self.insert(job, due);
+    }
+
+    /// Plans a job at daemon start (or when a reload adds or changes it). Returns a fire to
+    /// do now, for `@reboot`, an overdue `every:` or a `catch_up: once` job.
+    pub fn plan_job(&mut self, job: Arc<Job>, state: &State, now: Timestamp, mono: Instant) -> Option<Fire> {
+        let js = state.job(job.name.as_str());
+        let last_fire = js
+            .and_then(|j| j.last_fire_ms.or(j.last_start_ms))
+            .map(|ms| Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH));
+        let mut fire = None;
+        let due = if !job.enabled {
+            Due::Never
+        } else {
+            match &job.schedule {
+                Schedule::Reboot => {
+                    if js.and_then(|j| j.reboot_boot_id.as_deref()) != Some(self.boot_id.as_str()) {
+                        fire = Some((Trigger::Reboot, now));
+                    }
+                    Due::Never
+                }
+                Schedule::Every(every) => {
+                    // The phase survives restarts: the first fire is `every` after the last one.
+                    let wait = match last_fire {
+                        Some(last) => {
+                            let left = now.duration_until(add(last, *every));
+                            if left.is_negative() { Duration::ZERO } else { left.unsigned_abs() }
+                        }
+                        None => *every,
+                    };
+                    Due::Mono(mono + wait)
+                }
+                Schedule::Cron(_) if now < self.hold_until => Due::Held,
+                Schedule::Cron(expr) => {
+                    if job.catch_up == CatchUp::Once
+                        && let Some(last) = last_fire
+                        && let Due::Wall(missed) = next_cron(&job, expr, last, &self.machine_id)
+                        && missed <= now
+                    {
+                        // Covers every missed slot up to now, so a restart does not catch up again.
+                        fire = Some((Trigger::CatchUp, now));
+                    }
+                    next_cron(&job, expr, now, &self.machine_id)
+                }
+            }
+        };
+        let idx = self.insert(job, due);
+        fire.map(|(trigger, at)| Fire { job: idx, trigger, at })
+    }
+
+    /// Everything due at this wake-up, appended to `out`, with each job moved on to its
+    /// next due time. A wall clock that jumped far ahead fires each job once, not once per
+    /// missed slot. Allocation-free once `out` has grown to the largest burst.
+    pub fn take_due(&mut self, now: Timestamp, mono: Instant, out: &mut Vec<Fire>) {
+        while let Some(&Reverse((t, g, idx))) = self.wall.peek() {
+            if self.entries[idx].generation != g {
+                self.wall.pop();
+                continue;
+            }
+            if t > now {
+                break;
+            }
+            self.wall.pop();
+            out.push(Fire { job: idx, trigger: Trigger::Schedule, at: t });
+            let job = self.entries[idx].job.clone();
+            let Schedule::Cron(expr) = &job.schedule else { unreachable!("only cron jobs have wall dues") };
+            let next = next_cron(&job, expr, now.max(t), &self.machine_id);
+            self.set_due(idx, next);
+        }
+        while let Some(&Reverse((t, g, idx))) = self.mono.peek() {
+            if self.entries[idx].generation != g {
+                self.mono.pop();
+                continue;
+            }
+            if t > mono {
+                break;
+            }
+            self.mono.pop();
+            out.push(Fire { job: idx, trigger: Trigger::Schedule, at: now });
+            let Schedule::Every(every) = self.entries[idx].job.schedule else {
+                unreachable!("only interval jobs have mono dues")
+            };
+            // Anchored on the due instant, so the phase does not drift by wake-up lag; but
+            // never in the past, so a stalled box does not fire a burst.
+            let mut next = t + every;
+            if next <= mono {
+                next = mono + every;
+            }
+            self.set_due(idx, Due::Mono(next));
+        }
+    }
+
+    /// Re-plans every cron job from a new wall time, after the clock was set: no burst of
+    /// missed fires, no stall; a job with `catch_up: once` whose fire was jumped over runs
+    /// once (appended to `out`).
+    pub fn replan_wall(&mut self, now: Timestamp, out: &mut Vec<Fire>) {
+        self.wall.clear();
+        for idx in 0..self.entries.len() {
+            let job = self.entries[idx].job.clone();
+            let Schedule::Cron(expr) = &job.schedule else { continue };
+            match self.entries[idx].due {
+                Due::Wall(_) | Due::Held if now < self.hold_until => self.set_due(idx, Due::Held),
+                Due::Wall(due) => {
+                    if due <= now && job.catch_up == CatchUp::Once {
+                        out.push(Fire { job: idx, trigger: Trigger::CatchUp, at: now });
+                    }
+                    let next = next_cron(&job, expr, now, &self.machine_id);
+                    self.set_due(idx, next);
+                }
+                Due::Held => {
+                    let next = next_cron(&job, expr, now, &self.machine_id);
+                    self.set_due(idx, next);
+                }
+                Due::Mono(_) | Due::Never => {}
+            }
+        }
+    }
+
+    /// How long to sleep until the earliest due job, seen from `now`/`mono`.
+    pub fn sleep_for(&mut self, now: Timestamp, mono: Instant) -> Option<Duration> {
+        while let Some(&Reverse((_, g, idx))) = self.wall.peek() {
+            if self.entries[idx].generation == g {
+                break;
+            }
+            self.wall.pop();
+        }
+        while let Some(&Reverse((_, g, idx))) = self.mono.peek() {
+            if self.entries[idx].generation == g {
+                break;
+            }
+            self.mono.pop();
+        }
+        let wall = self.wall.peek().map(|Reverse((t, _, _))| {
+            let left = now.duration_until(*t);
+            if left.is_negative() { Duration::ZERO } else { left.unsigned_abs() }
+        });
+        let mono = self.mono.peek().map(|Reverse((t, _, _))| t.saturating_duration_since(mono));
+        match (wall, mono) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// The due time of a job as an epoch-ms value for the state file.
+fn due_ms(due: Due, now: Timestamp, mono: Instant) -> Option<i64> {
+    match due {
+        Due::Wall(t) => Some(t.as_millisecond()),
+        Due::Mono(t) => Some(add(now, t.saturating_duration_since(mono)).as_millisecond()),
+        Due::Held | Due::Never => None,
+    }
+}
+
+struct Slot {
+    stop: watch::Sender<bool>,
+    /// A fire waits for this run to end (overlap: queue or replace).
+    queued: Option<Trigger>,
+}
+
+struct Daemon {
+    plan: Arc<Plan>,
+    config_path: PathBuf,
+    overrides: Overrides,
+    ctx: Ctx,
+    table: Timetable,
+    running: BTreeMap<String, Slot>,
+    /// Fires waiting for a free slot under `max_parallel`.
+    waiting: VecDeque<(Arc<Job>, Trigger)>,
+    done_tx: mpsc::UnboundedSender<(String, Record)>,
+    notifier: Notifier,
+}
+
+impl Daemon {
+    fn fire(&mut self, f: Fire) {
+        let job = self.table.job(f.job).clone();
+        let name = job.name.as_str();
+        if f.trigger == Trigger::Reboot {
+            let boot = self.table.boot_id.clone();
+            let _ = self
+                .ctx
+                .sinks
+                .state
+                .update(|s| s.jobs.entry(name.to_string()).or_default().reboot_boot_id = Some(boot));
+        }
+        let skip = |reason: &str| Record::skipped(name, job.kind.name(), f.trigger, reason.to_string());
+        if let Some(slot) = self.running.get_mut(name) {
+            match job.overlap {
+                Overlap::Skip => self.ctx.sinks.emit(&skip("still running from the previous fire")),
+                Overlap::Queue if slot.queued.is_some() => self.ctx.sinks.emit(&skip("a run is already queued")),
+                Overlap::Queue => slot.queued = Some(f.trigger),
+                Overlap::Replace => {
+                    log::info!("job {name}: replacing the running run");
+                    slot.queued = Some(f.trigger);
+                    let _ = slot.stop.send(true);
+                }
+            }
+            return;
+        }
+        if self.waiting.iter().any(|(j, _)| j.name == job.name) {
+            self.ctx.sinks.emit(&skip("already waiting for a free slot (max_parallel)"));
+            return;
+        }
+        self.start_or_wait(job, f.trigger);
+    }
+
+    fn start_or_wait(&mut self, job: Arc<Job>, trigger: Trigger) {
+        if self.running.len() >= self.plan.max_parallel {
+            log::info!(
+                "job {}: waiting for a free slot ({} running, max_parallel {})",
+                job.name,
+                self.running.len(),
+                self.plan.max_parallel
+            );
+            self.waiting.push_back((job, trigger));
+            return;
+        }
+        let (stop_tx, stop_rx) = watch::channel(false);
+        self.running.insert(job.name.to_string(), Slot { stop: stop_tx, queued: None });
+        let ctx = self.ctx.clone();
+        let done = self.done_tx.clone();
+        tokio::spawn(async move {
+            let req = Request { trigger, no_retry: false, wait: false };
+            let r = jobs::execute(&ctx, &job, req, stop_rx).await;
+            let _ = done.send((job.name.to_string(), r));
+        });
+    }
+
+    fn finished(&mut self, name: &str) {
+        if let Some(slot) = self.running.remove(name)
+            && let Some(trigger) = slot.queued
+            && let Some(idx) = self.table.find(name)
+        {
+            let job = self.table.job(idx).clone();
+            self.start_or_wait(job, trigger);
+        }
+        while self.running.len() < self.plan.max_parallel {
+            let Some((job, trigger)) = self.waiting.pop_front() else { break };
+            if self.running.contains_key(job.name.as_str()) {
+                continue;
+            }
+            self.start_or_wait(job, trigger);
+        }
+    }
+
+    fn record_fire(&self, f: &Fire, now: Timestamp, mono: Instant) {
+        let next = due_ms(self.table.due(f.job), now, mono);
+        let at = f.at.as_millisecond();
+        let name = self.table.job(f.job).name.as_str();
+        if let Err(e) = self.ctx.sinks.state.update(|s| {
+            let js = s.jobs.entry(name.to_string()).or_default();
+            js.last_fire_ms = Some(at);
+            js.next_due_ms = next;
+        }) {
+            log::error!("cannot record a fire of {name}: {e}");
+        }
+    }
+
+    fn reload(&mut self) {
+        self.notifier.reloading();
+        match config::load(&self.config_path, &self.overrides) {
+            Err(errors) => {
+                log::error!("reload refused, the running config stays:\n{errors}");
+            }
+            Ok(plan) => {
+                if plan.state_dir != self.plan.state_dir || plan.runtime_dir != self.plan.runtime_dir {
+                    log::warn!("state_dir and runtime_dir changes take effect at the next restart");
+                }
+                let state = self.ctx.sinks.state.load().unwrap_or_default();
+                let (now, mono) = (Timestamp::now(), Instant::now());
+                let fresh = Timetable {
+                    hold_until: self.table.hold_until,
+                    ..Timetable::new(self.table.machine_id.clone(), self.table.boot_id.clone())
+                };
+                let old = std::mem::replace(&mut self.table, fresh);
+                let mut fires = Vec::new();
+                for job in &plan.jobs {
+                    match old.find(job.name.as_str()) {
+                        // Unchanged jobs keep their next due time.
+                        Some(i) if **old.job(i) == *job => self.table.keep(old.job(i).clone(), old.due(i)),
+                        _ => fires.extend(self.table.plan_job(Arc::new(job.clone()), &state, now, mono)),
+                    }
+                }
+                let plan = Arc::new(plan);
+                log::info!("reloaded {}: {} job(s)", self.config_path.display(), plan.jobs.len());
+                self.plan = plan;
+                for f in fires {
+                    self.record_fire(&f, now, mono);
+                    self.fire(f);
+                }
+            }
+        }
+        self.notifier.ready(&self.status_line());
+    }
+
+    fn status_line(&self) -> String {
+        format!("{} job(s), {} running", self.table.len(), self.running.len())
+    }
+}
+
+/// Ends process groups left by a previous daemon (or a `runner once` that died), using the
+/// pgids the state recorded. Checked against the boot, the job locks and the leader's start
+/// time, so a recycled pid is never signalled.
+fn end_leftovers(plan: &Plan, store: &StateStore, boot: &str) {
+    let grace_of = |name: &str| plan.job(name).map(|j| j.kill_grace).unwrap_or(Duration::from_secs(10));
+    let result = store.update(|s| {
+        let mut ended = Vec::new();
+        for (name, js) in s.jobs.iter_mut() {
+            let live_once = lock::holder(&lock::job_lock_path(&plan.runtime_dir, name));
+            js.running.retain(|r| {
+                if r.boot_id != boot {
+                    return false;
+                }
+                if live_once.as_ref().is_some_and(|h| h.pid == r.runner_pid) {
+                    return true;
+                }
+                if crate::procinfo::group_is_from(r.pgid, r.since_ms) {
+                    ended.push((name.clone(), r.pgid, grace_of(name)));
+                }
+                false
+            });
+        }
+        ended
+    });
+    match result {
+        Ok(ended) => {
+            for (name, pgid, grace) in ended {
+                log::warn!("job {name}: ending process group {pgid} left by a previous runner");
+                crate::process::end_group(pgid, grace);
+            }
+        }
+        Err(e) => log::error!("cannot check for leftover runs: {e}"),
+    }
+}
+
+/// `runner run`: the daemon. Returns its exit code.
+pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
+    let notifier = Notifier::from_env();
+    let plan = match config::load(config_path, overrides) {
+        Ok(p) => p,
+        Err(errors) => {
+            log::error!("invalid config, not starting:\n{errors}");
+            return ExitCode::from(crate::cli::exit::CONFIG);
+        }
+    };
+    for dir in [&plan.state_dir, &plan.runtime_dir] {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("runner: cannot create {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    let _pid_lock = match lock::try_daemon(&plan.runtime_dir) {
+        Ok(Try::Acquired(h)) => h,
+        Ok(Try::Busy(h)) => {
+            let who = h.map(|h| format!(" (pid {})", h.pid)).unwrap_or_default();
+            eprintln!(
+                "runner: another daemon already runs for {}{who}; stop it first, or give this one its own --state-dir and --runtime-dir",
+                plan.runtime_dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("runner: cannot take the pid file in {}: {e}", plan.runtime_dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("runner: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(daemon_main(plan, config_path, overrides, notifier))
+}
+
+async fn daemon_main(plan: Plan, config_path: &Path, overrides: &Overrides, notifier: Notifier) -> ExitCode {
+    let store = StateStore::new(&plan.state_dir);
+    let boot = boot_id();
+    end_leftovers(&plan, &store, &boot);
+    let state = match store.load() {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("{e}");
+            State::default()
+        }
+    };
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks: Sinks::new(store), by: "daemon", echo: false };
+    let mut d = Daemon {
+        plan: Arc::new(plan),
+        config_path: config_path.to_path_buf(),
+        overrides: overrides.clone(),
+        ctx,
+        table: Timetable { hold_until: build_time(), ..Timetable::new(machine_id(), boot) },
+        running: BTreeMap::new(),
+        waiting: VecDeque::new(),
+        done_tx,
+        notifier,
+    };
+    let (mut sigterm, mut sigint, mut sighup) =
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup())) {
+            (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+            _ => {
+                log::error!("cannot install signal handlers");
+                return ExitCode::FAILURE;
+            }
+        };
+
+    let (now, mono) = (Timestamp::now(), Instant::now());
+    let mut fires = Vec::new();
+    for job in d.plan.jobs.clone() {
+        fires.extend(d.table.plan_job(Arc::new(job), &state, now, mono));
+    }
+    log::info!("runner started: {} job(s) from {}", d.plan.jobs.len(), d.config_path.display());
+    if now < d.table.hold_until {
+        log::warn!(
+            "the wall clock ({now}) is before this build ({}); calendar jobs wait until it is set, interval jobs run",
+            d.table.hold_until
+        );
+    }
+    d.notifier.ready(&d.status_line());
+    for &f in &fires {
+        d.record_fire(&f, now, mono);
+        d.fire(f);
+    }
+
+    let mut clock = match crate::clockwatch::ClockWatch::new() {
+        Ok(c) => Some(c),
+        Err(e) => {
+            log::warn!("cannot watch for wall clock changes ({e}); a clock set forward is noticed at the next wake-up");
+            None
+        }
+    };
+    let watchdog = notify::watchdog_interval().filter(|_| d.notifier.enabled());
+    let mut next_ping = watchdog.map(|w| Instant::now() + w);
+    loop {
+        let (now, mono) = (Timestamp::now(), Instant::now());
+        // No periodic tick: sleep to the earliest due job, or to the watchdog ping if sooner.
+        let sleep = d.table.sleep_for(now, mono);
+        let wake = match (sleep.map(|s| mono + s), next_ping) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        tokio::select! {
+            _ = async { match wake { Some(w) => tokio::time::sleep_until(w).await, None => std::future::pending().await } } => {
+                let (now, mono) = (Timestamp::now(), Instant::now());
+                if let (Some(w), Some(p)) = (watchdog, next_ping) && p <= mono {
+                    d.notifier.watchdog();
+                    next_ping = Some(mono + w);
+                }
+                fires.clear();
+                d.table.take_due(now, mono, &mut fires);
+                for &f in &fires {
+                    d.record_fire(&f, now, mono);
+                    d.fire(f);
+                }
+            }
+            Some((name, _record)) = done_rx.recv() => {
+                d.finished(&name);
+                d.notifier.status(&d.status_line());
+            }
+            _ = async { match clock.as_mut() { Some(c) => c.changed().await, None => std::future::pending().await } } => {
+                let (now, mono) = (Timestamp::now(), Instant::now());
+                log::info!("the wall clock was set; re-planning calendar jobs from {now}");
+                fires.clear();
+                d.table.replan_wall(now, &mut fires);
+                for &f in &fires {
+                    d.record_fire(&f, now, mono);
+                    d.fire(f);
+                }
+            }
+            _ = sighup.recv() => d.reload(),
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+        }
+    }
+
+    log::info!("stopping: ending {} running job(s)", d.running.len());
+    d.notifier.stopping();
+    d.waiting.clear();
+    for slot in d.running.values_mut() {
+        slot.queued = None;
+        let _ = slot.stop.send(true);
+    }
+    while !d.running.is_empty() {
+        match done_rx.recv().await {
+            Some((name, _)) => {
+                d.running.remove(&name);
+            }
+            None => break,
+        }
+    }
+    log::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+/// The next due time of a job as `status` shows it, from the state and the plan alone.
+pub fn next_due_for_status(job: &Job, state: &State, now: Timestamp) -> Option<Timestamp> {
+    if !job.enabled {
+        return None;
+    }
+    let js = state.job(job.name.as_str());
+    match &job.schedule {
+        Schedule::Cron(expr) => match next_cron(job, expr, now, &machine_id()) {
+            Due::Wall(t) => Some(t),
+            _ => None,
+        },
+        Schedule::Every(_) => js.and_then(|j| j.next_due_ms).map(|ms| Timestamp::from_millisecond(ms).unwrap_or(now)),
+        Schedule::Reboot => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Host, load_text};
+    use crate::sinks::state::JobState;
+
+    fn plan(jobs: &str) -> Plan {
+        let host = Host { euid: 0, users: Default::default() };
+        let text = format!("version: 1\njobs:\n{jobs}");
+        load_text(&text, Path::new("/nonexistent/test.yaml"), &Overrides::default(), &host).unwrap()
+    }
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn table(p: &Plan, state: &State, now: Timestamp, mono: Instant) -> (Timetable, Vec<Fire>) {
+        let mut t = Timetable::new("machine".into(), "boot-1".into());
+        let fires = p.jobs.iter().filter_map(|j| t.plan_job(Arc::new(j.clone()), state, now, mono)).collect();
+        (t, fires)
+    }
+
+    fn with_last_fire(job: &str, at: Timestamp) -> State {
+        let mut s = State::default();
+        s.jobs.insert(job.into(), JobState { last_fire_ms: Some(at.as_millisecond()), ..Default::default() });
+        s
+    }
+
+    #[test]
+    fn cron_fires_exactly_once_per_slot() {
+        let p = plan("  a:\n    schedule: \"*/5 * * * *\"\n    timezone: UTC\n    run: x\n");
+        let mono = Instant::now();
+        let now = ts("2026-01-01T00:01:00Z");
+        let (mut t, fires) = table(&p, &State::default(), now, mono);
+        assert!(fires.is_empty());
+        assert_eq!(t.due(0), Due::Wall(ts("2026-01-01T00:05:00Z")));
+        assert_eq!(t.sleep_for(now, mono), Some(Duration::from_secs(240)));
+        let mut out = Vec::new();
+        t.take_due(ts("2026-01-01T00:04:59.999Z"), mono, &mut out);
+        assert!(out.is_empty());
+        t.take_due(ts("2026-01-01T00:05:00Z"), mono, &mut out);
+        assert_eq!(out, vec![Fire { job: 0, trigger: Trigger::Schedule, at: ts("2026-01-01T00:05:00Z") }]);
+        assert_eq!(t.due(0), Due::Wall(ts("2026-01-01T00:10:00Z")));
+    }
+
+    #[test]
+    fn a_forward_clock_jump_fires_once_not_a_burst() {
+        let p = plan("  a:\n    schedule: \"* * * * *\"\n    timezone: UTC\n    run: x\n");
+        let mono = Instant::now();
+        // A box that booted in 1970 and then got the real time from NTP.
+        let (mut t, _) = table(&p, &State::default(), ts("1970-01-01T00:00:30Z"), mono);
+        let mut out = Vec::new();
+        t.take_due(ts("2026-06-01T12:00:30Z"), mono, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(t.due(0), Due::Wall(ts("2026-06-01T12:01:00Z")));
+    }
+
+    #[test]
+    fn a_clock_set_forward_skips_missed_fires_unless_catch_up() {
+        let p = plan(
+            "  a:\n    schedule: \"0 3 * * *\"\n    timezone: UTC\n    run: x\n  b:\n    schedule: \"0 3 * * *\"\n    timezone: UTC\n    catch_up: once\n    run: x\n",
+        );
+        let mono = Instant::now();
+        let (mut t, _) = table(&p, &State::default(), ts("1970-01-01T00:00:00Z"), mono);
+        let mut out = Vec::new();
+        t.replan_wall(ts("2026-06-01T12:00:00Z"), &mut out);
+        assert_eq!(out, vec![Fire { job: 1, trigger: Trigger::CatchUp, at: ts("2026-06-01T12:00:00Z") }]);
+        assert_eq!(t.due(0), Due::Wall(ts("2026-06-02T03:00:00Z")));
+        assert_eq!(t.due(1), Due::Wall(ts("2026-06-02T03:00:00Z")));
+        out.clear();
+        t.take_due(ts("2026-06-01T12:00:00Z"), mono, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_backward_clock_jump_replans_without_firing() {
+        let p = plan("  a:\n    schedule: \"0 * * * *\"\n    timezone: UTC\n    run: x\n");
+        let mono = Instant::now();
+        let (mut t, _) = table(&p, &State::default(), ts("2026-06-01T12:30:00Z"), mono);
+        assert_eq!(t.due(0), Due::Wall(ts("2026-06-01T13:00:00Z")));
+        let mut out = Vec::new();
+        t.replan_wall(ts("2026-06-01T08:10:00Z"), &mut out);
+        assert!(out.is_empty());
+        t.take_due(ts("2026-06-01T08:10:00Z"), mono, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(t.due(0), Due::Wall(ts("2026-06-01T09:00:00Z")));
+    }
+
+    #[test]
+    fn intervals_keep_their_phase_across_restarts_and_never_burst() {
+        let p = plan("  a:\n    every: 10m\n    run: x\n");
+        let mono = Instant::now();
+        let now = ts("2026-01-01T00:00:00Z");
+        // Last fired 4 minutes before the restart: due 6 minutes after it.
+        let (t, fires) = table(&p, &with_last_fire("a", ts("2025-12-31T23:56:00Z")), now, mono);
+        assert!(fires.is_empty());
+        assert_eq!(t.due(0), Due::Mono(mono + Duration::from_secs(360)));
+        // No state: `every` after start.
+        let (mut t, _) = table(&p, &State::default(), now, mono);
+        assert_eq!(t.due(0), Due::Mono(mono + Duration::from_secs(600)));
+        // A wake-up an hour late fires once and moves on from now.
+        let mut out = Vec::new();
+        let late = mono + Duration::from_secs(4200);
+        t.take_due(now, late, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(t.due(0), Due::Mono(late + Duration::from_secs(600)));
+        // A punctual wake-up keeps the phase of the due instant, not of the wake-up.
+        out.clear();
+        t.take_due(now, late + Duration::from_millis(600_003), &mut out);
+        assert_eq!(t.due(0), Due::Mono(late + Duration::from_secs(1200)));
+    }
+
+    #[test]
+    fn catch_up_once_runs_one_missed_fire() {
+        let p = plan(
+            "  n:\n    schedule: \"0 3 * * *\"\n    timezone: UTC\n    catch_up: once\n    run: x\n  s:\n    schedule: \"0 3 * * *\"\n    timezone: UTC\n    run: x\n",
+        );
+        let mono = Instant::now();
+        let mut state = with_last_fire("n", ts("2026-01-01T03:00:00Z"));
+        state.jobs.insert("s".into(), state.jobs["n"].clone());
+        let (_, fires) = table(&p, &state, ts("2026-01-05T12:00:00Z"), mono);
+        assert_eq!(fires, vec![Fire { job: 0, trigger: Trigger::CatchUp, at: ts("2026-01-05T12:00:00Z") }]);
+        // Nothing missed: no catch-up.
+        let (_, fires) = table(&p, &state, ts("2026-01-02T02:00:00Z"), mono);
+        assert!(fires.is_empty());
+    }
+
+    #[test]
+    fn reboot_jobs_fire_once_per_boot() {
+        let p = plan("  r:\n    schedule: \"@reboot\"\n    run: x\n");
+        let mono = Instant::now();
+        let now = ts("2026-01-01T00:00:00Z");
+        let (_, fires) = table(&p, &State::default(), now, mono);
+        assert_eq!(fires.len(), 1);
+        let mut state = State::default();
+        state.jobs.insert("r".into(), JobState { reboot_boot_id: Some("boot-1".into()), ..Default::default() });
+        let (t, fires) = table(&p, &state, now, mono);
+        assert!(fires.is_empty());
+        assert_eq!(t.due(0), Due::Never);
+    }
+
+    #[test]
+    fn jitter_is_a_fixed_offset_per_host_and_job() {
+        let j = Duration::from_secs(300);
+        let a = jitter_offset("host-a", "backup", j);
+        assert_eq!(a, jitter_offset("host-a", "backup", j));
+        assert!(a < j);
+        let spread: std::collections::BTreeSet<_> =
+            (0..50).map(|i| jitter_offset(&format!("host-{i}"), "backup", j)).collect();
+        assert!(spread.len() > 40, "offsets should spread across hosts");
+
+        let p = plan("  a:\n    schedule: \"0 * * * *\"\n    timezone: UTC\n    jitter: 5m\n    run: x\n");
+        let mono = Instant::now();
+        let (t, _) = table(&p, &State::default(), ts("2026-01-01T00:30:00Z"), mono);
+        let off = jitter_offset("machine", "a", j);
+        assert_eq!(t.due(0), Due::Wall(add(ts("2026-01-01T01:00:00Z"), off)));
+    }
+
+    #[test]
+    fn calendar_jobs_wait_for_a_plausible_clock() {
+        let p =
+            plan("  c:\n    schedule: \"* * * * *\"\n    timezone: UTC\n    run: x\n  i:\n    every: 1m\n    run: x\n");
+        let mono = Instant::now();
+        let mut t = Timetable { hold_until: ts("2026-01-01T00:00:00Z"), ..Timetable::new("m".into(), "b".into()) };
+        for j in &p.jobs {
+            t.plan_job(Arc::new(j.clone()), &State::default(), ts("1970-01-01T00:00:10Z"), mono);
+        }
+        assert_eq!(t.due(0), Due::Held);
+        assert_eq!(t.due(1), Due::Mono(mono + Duration::from_secs(60)));
+        let mut out = Vec::new();
+        t.replan_wall(ts("1999-01-01T00:00:00Z"), &mut out);
+        assert_eq!(t.due(0), Due::Held);
+        t.replan_wall(ts("2026-03-01T00:00:30Z"), &mut out);
+        assert!(out.is_empty());
+        assert_eq!(t.due(0), Due::Wall(ts("2026-03-01T00:01:00Z")));
+    }
+
+    #[test]
+    fn disabled_jobs_are_never_due() {
+        let p = plan("  a:\n    every: 1s\n    enabled: false\n    run: x\n");
+        let (mut t, _) = table(&p, &State::default(), ts("2026-01-01T00:00:00Z"), Instant::now());
+        assert_eq!(t.due(0), Due::Never);
+        assert_eq!(t.sleep_for(ts("2026-01-01T00:00:00Z"), Instant::now()), None);
+    }
+}

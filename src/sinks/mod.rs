@@ -1,0 +1,32 @@
+//! Where records go. `Sinks::emit` is the one place a finished run, or a skipped fire, is
+//! stored: today the state file and the log; the ring file and journald plug in here.
+
+pub mod state;
+
+use crate::record::{Outcome, Record};
+use state::StateStore;
+
+#[derive(Clone, Debug)]
+pub struct Sinks {
+    pub state: StateStore,
+}
+
+impl Sinks {
+    pub fn new(state: StateStore) -> Sinks {
+        Sinks { state }
+    }
+
+    /// Stores one record everywhere it belongs. A sink that fails is logged, never fatal:
+    /// losing a log line must not stop jobs from running.
+    pub fn emit(&self, r: &Record) {
+        let line = r.summary();
+        match r.outcome {
+            Outcome::Success => log::info!("{line}"),
+            Outcome::Skipped | Outcome::Stopped => log::warn!("{line}"),
+            _ => log::error!("{line}"),
+        }
+        if let Err(e) = self.state.update(|s| s.apply(r)) {
+            log::error!("cannot record the run of {}: {e}", r.job);
+        }
+    }
+}

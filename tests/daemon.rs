@@ -1,0 +1,241 @@
+//! `runner run`: jobs fire on schedule in a real daemon; overlap policies; signals; restart
+//! after a crash ends leftover process groups; reload with good and bad configs.
+//! Real time on a noisy machine: order and lower bounds, generous upper bounds.
+
+mod common;
+use common::*;
+use nix::sys::signal::Signal;
+use std::time::{Duration, Instant};
+
+const LONG: Duration = Duration::from_secs(30);
+
+fn cfg(s: &Scratch, jobs: &str) -> std::path::PathBuf {
+    s.write("supervisor.yaml", &format!("version: 1\njobs:\n{jobs}"))
+}
+
+fn epoch_secs_lines(p: &std::path::Path) -> Vec<u64> {
+    lines(p).iter().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+#[test]
+fn per_second_cron_and_interval_jobs_fire() {
+    let s = Scratch::new("d-fire");
+    let (a, b) = (s.path("a"), s.path("b"));
+    let c = cfg(
+        &s,
+        &format!(
+            "  every-second:\n    schedule: \"* * * * * *\"\n    run: \"date +%s >> {}\"\n  interval:\n    every: 700ms\n    run: \"date +%s >> {}\"\n",
+            a.display(),
+            b.display()
+        ),
+    );
+    let mut d = Daemon::start(&s, &c);
+    wait_for(LONG, "3 cron fires and 3 interval fires", || lines(&a).len() >= 3 && lines(&b).len() >= 3);
+    d.signal(Signal::SIGTERM);
+    assert!(d.wait_exit(LONG).success());
+    let secs = epoch_secs_lines(&a);
+    // One fire per second: never two in the same second.
+    for w in secs.windows(2) {
+        assert!(w[1] > w[0], "cron fired twice in a second: {secs:?}");
+    }
+    let log = d.log_text();
+    assert!(log.contains("job every-second success"), "{log}");
+}
+
+#[test]
+fn overlap_skip_records_skips() {
+    let s = Scratch::new("d-skip");
+    let out = s.path("out");
+    let c = cfg(&s, &format!("  slow:\n    every: 300ms\n    run: \"echo run >> {}; sleep 1\"\n", out.display()));
+    let mut d = Daemon::start(&s, &c);
+    wait_for(LONG, "a skip", || d.log_text().contains("job slow skipped"));
+    d.signal(Signal::SIGTERM);
+    d.wait_exit(LONG);
+    assert!(d.log_text().contains("still running from the previous fire"), "{}", d.log_text());
+}
+
+#[test]
+fn overlap_queue_runs_back_to_back() {
+    let s = Scratch::new("d-queue");
+    let out = s.path("out");
+    let c = cfg(
+        &s,
+        &format!(
+            "  q:\n    every: 200ms\n    overlap: queue\n    run: \"echo start >> {0}; sleep 0.6; echo end >> {0}\"\n",
+            out.display()
+        ),
+    );
+    let mut d = Daemon::start(&s, &c);
+    wait_for(LONG, "three runs", || lines(&out).iter().filter(|l| *l == "end").count() >= 3);
+    d.signal(Signal::SIGTERM);
+    d.wait_exit(LONG);
+    let l = lines(&out);
+    // Never two at once: starts and ends alternate.
+    for (i, line) in l.iter().enumerate() {
+        assert_eq!(line, if i % 2 == 0 { "start" } else { "end" }, "{l:?}");
+    }
+}
+
+#[test]
+fn overlap_replace_ends_the_running_run() {
+    let s = Scratch::new("d-replace");
+    let out = s.path("out");
+    let c = cfg(
+        &s,
+        &format!(
+            "  r:\n    every: 500ms\n    overlap: replace\n    kill_grace: 2s\n    run: \"trap 'echo term >> {0}; exit 0' TERM; echo start >> {0}; sleep 30 & wait\"\n",
+            out.display()
+        ),
+    );
+    let mut d = Daemon::start(&s, &c);
+    wait_for(LONG, "a replaced run", || lines(&out).iter().filter(|l| *l == "start").count() >= 2);
+    d.signal(Signal::SIGTERM);
+    d.wait_exit(LONG);
+    let l = lines(&out);
+    assert_eq!(l[0], "start");
+    assert_eq!(l[1], "term", "the first run must get TERM before the next starts: {l:?}");
+    assert!(d.log_text().contains("job r stopped"), "{}", d.log_text());
+}
+
+#[test]
+fn sigterm_ends_running_jobs_and_exits_0() {
+    let s = Scratch::new("d-term");
+    let out = s.path("out");
+    let c = cfg(
+        &s,
+        &format!(
+            "  long:\n    every: 100ms\n    kill_grace: 5s\n    run: \"trap 'echo got-term >> {0}; exit 0' TERM; echo $$ >> {0}; sleep 60 & wait\"\n",
+            out.display()
+        ),
+    );
+    let mut d = Daemon::start(&s, &c);
+    wait_for(LONG, "the job to start", || !lines(&out).is_empty());
+    let pid: i32 = lines(&out)[0].parse().unwrap();
+    let t = Instant::now();
+    d.signal(Signal::SIGTERM);
+    let st = d.wait_exit(LONG);
+    assert_eq!(st.code(), Some(0));
+    assert!(t.elapsed() < Duration::from_secs(5), "TERM was honoured, so no need to wait the grace");
+    assert!(lines(&out).contains(&"got-term".to_string()));
+    assert!(!alive(pid));
+}
+
+#[test]
+fn restart_after_sigkill_ends_the_leftover_group() {
+    let s = Scratch::new("d-crash");
+    let out = s.path("out");
+    // The grandchild ignores TERM and would outlive a crashed daemon.
+    let job = |schedule: &str| {
+        format!(
+            "  stuck:\n    {schedule}\n    kill_grace: 500ms\n    run: \"sh -c 'trap \\\"\\\" TERM; echo $$ >> {0}; exec sleep 300' & wait\"\n",
+            out.display()
+        )
+    };
+    let c2 = cfg(&s, &job("every: 200ms"));
+    let mut d = Daemon::start(&s, &c2);
+    wait_for(LONG, "the grandchild to start", || !lines(&out).is_empty());
+    let grandchild: i32 = lines(&out)[0].parse().unwrap();
+    d.signal(Signal::SIGKILL);
+    d.wait_exit(LONG);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(alive(grandchild), "the TERM-ignoring grandchild should survive the daemon's SIGKILL");
+
+    // Restart with the job no longer due soon: the restart alone must end the leftover.
+    let c = cfg(&s, &job("schedule: \"0 0 1 1 *\""));
+    let mut d2 = Daemon::start(&s, &c);
+    wait_for(LONG, "the leftover to be ended", || !alive(grandchild));
+    d2.signal(Signal::SIGTERM);
+    d2.wait_exit(LONG);
+    assert!(d2.log_text().contains("left by a previous runner"), "{}", d2.log_text());
+}
+
+#[test]
+fn invalid_config_at_start_exits_78() {
+    let s = Scratch::new("d-bad");
+    let c = cfg(&s, "  a:\n    every: 5\n    run: \"true\"\n");
+    let mut d = Daemon::start(&s, &c);
+    let st = d.wait_exit(LONG);
+    assert_eq!(st.code(), Some(78));
+    assert!(d.log_text().contains(":4:12: "), "{}", d.log_text());
+}
+
+#[test]
+fn second_daemon_refuses_and_once_sees_the_daemon_run() {
+    let s = Scratch::new("d-two");
+    let out = s.path("out");
+    let c = cfg(&s, &format!("  long:\n    every: 100ms\n    run: \"echo x >> {}; sleep 3\"\n", out.display()));
+    let mut d = Daemon::start(&s, &c);
+    wait_for(LONG, "the job to start", || !lines(&out).is_empty());
+    let mut d2 = Daemon::start(&s, &c);
+    assert_eq!(d2.wait_exit(LONG).code(), Some(1));
+    assert!(d2.log_text().contains("another daemon already runs"), "{}", d2.log_text());
+
+    let o = s.runner(&c).args(["once", "long"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(75), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("started by daemon pid {}", d.child.id())), "{}", stderr(&o));
+
+    let st = s.runner(&c).args(["status", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v["daemon"]["running"], true);
+    assert_eq!(v["daemon"]["pid"], d.child.id());
+    assert_eq!(v["jobs"][0]["running"]["by"], "daemon");
+    d.signal(Signal::SIGTERM);
+    d.wait_exit(LONG);
+}
+
+#[test]
+fn sighup_applies_a_good_config_and_refuses_a_bad_one() {
+    let s = Scratch::new("d-hup");
+    let (a, b) = (s.path("a"), s.path("b"));
+    let good = format!("version: 1\njobs:\n  a:\n    every: 200ms\n    run: \"echo x >> {}\"\n", a.display());
+    let c = s.write("supervisor.yaml", &good);
+    let mut d = Daemon::start(&s, &c);
+    wait_for(LONG, "job a", || !lines(&a).is_empty());
+
+    s.write("supervisor.yaml", &format!("{good}  b:\n    every: 200ms\n    run: \"echo y >> {}\"\n", b.display()));
+    d.signal(Signal::SIGHUP);
+    wait_for(LONG, "job b after reload", || !lines(&b).is_empty());
+
+    s.write("supervisor.yaml", &format!("{good}  b:\n    every: 2\n    run: \"true\"\n"));
+    d.signal(Signal::SIGHUP);
+    wait_for(LONG, "the refusal", || d.log_text().contains("reload refused"));
+    assert!(d.log_text().contains(":7:12: "), "{}", d.log_text());
+    let (na, nb) = (lines(&a).len(), lines(&b).len());
+    wait_for(LONG, "both jobs to keep firing", || lines(&a).len() > na + 1 && lines(&b).len() > nb + 1);
+    d.signal(Signal::SIGTERM);
+    assert!(d.wait_exit(LONG).success());
+}
+
+#[test]
+fn reboot_jobs_run_once_per_boot_and_catch_up_runs_missed_fires() {
+    let s = Scratch::new("d-reboot");
+    let (r, m) = (s.path("r"), s.path("m"));
+    let c = cfg(
+        &s,
+        &format!(
+            "  at-boot:\n    schedule: \"@reboot\"\n    run: \"echo x >> {}\"\n  nightly:\n    schedule: \"0 3 * * *\"\n    catch_up: once\n    run: \"echo x >> {}\"\n",
+            r.display(),
+            m.display()
+        ),
+    );
+    // The nightly job last fired two days ago: one catch-up run, not two.
+    let two_days_ago =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - 2 * 86_400_000;
+    std::fs::create_dir_all(s.path("state")).unwrap();
+    std::fs::write(
+        s.path("state/state.json"),
+        format!("{{\"version\":1,\"jobs\":{{\"nightly\":{{\"last_fire_ms\":{two_days_ago}}}}}}}"),
+    )
+    .unwrap();
+    let mut d = Daemon::start(&s, &c);
+    wait_for(LONG, "the reboot and catch-up runs", || lines(&r).len() == 1 && lines(&m).len() == 1);
+    d.signal(Signal::SIGTERM);
+    d.wait_exit(LONG);
+    let mut d = Daemon::start(&s, &c);
+    std::thread::sleep(Duration::from_millis(1500));
+    d.signal(Signal::SIGTERM);
+    d.wait_exit(LONG);
+    assert_eq!(lines(&r).len(), 1, "@reboot runs once per boot, not per daemon start");
+    assert_eq!(lines(&m).len(), 1, "caught up already");
+    assert!(d.log_text().contains("runner started"));
+}

@@ -1,0 +1,179 @@
+//! `runner once`: runs a job in the foreground through the daemon's code path, with the
+//! documented exit codes, locks shared with the daemon, retries and on_failure.
+
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+fn cfg(s: &Scratch, jobs: &str) -> std::path::PathBuf {
+    s.write("supervisor.yaml", &format!("version: 1\njobs:\n{jobs}"))
+}
+
+fn once(s: &Scratch, cfg: &std::path::Path, args: &[&str]) -> std::process::Output {
+    s.runner(cfg).arg("once").args(args).output().unwrap()
+}
+
+#[test]
+fn success_streams_output_and_is_recorded() {
+    let s = Scratch::new("once-ok");
+    let c = cfg(&s, "  hello:\n    every: 1h\n    command: [\"/bin/echo\", \"hello from the job\"]\n");
+    let o = once(&s, &c, &["hello"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("hello from the job"), "{}", stdout(&o));
+    let st = s.runner(&c).args(["status", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v["jobs"][0]["last_outcome"], "success");
+    assert_eq!(v["jobs"][0]["runs"], 1);
+    assert_eq!(v["daemon"]["running"], false);
+}
+
+#[test]
+fn exit_codes_follow_the_table() {
+    let s = Scratch::new("once-codes");
+    std::fs::write(s.path("not-exec"), "#!/bin/sh\nexit 0\n").unwrap();
+    let c = cfg(
+        &s,
+        &format!(
+            "  fails:
+    every: 1h
+    run: \"exit 3\"
+  missing:
+    every: 1h
+    command: [\"/nonexistent/program\"]
+  noexec:
+    every: 1h
+    command: [\"{}\"]
+  slow:
+    every: 1h
+    timeout: 300ms
+    kill_grace: 200ms
+    command: [\"/bin/sleep\", \"30\"]
+  killed:
+    every: 1h
+    run: \"kill -9 $$\"
+",
+            s.path("not-exec").display()
+        ),
+    );
+    for (job, want) in [("fails", 3), ("missing", 127), ("noexec", 126), ("slow", 124), ("killed", 137)] {
+        let o = once(&s, &c, &[job]);
+        assert_eq!(o.status.code(), Some(want), "job {job}: {}", stderr(&o));
+    }
+    let o = once(&s, &c, &["nope"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("unknown job `nope`"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("fails, missing, noexec, slow, killed"), "{}", stderr(&o));
+}
+
+#[test]
+fn config_errors_exit_125() {
+    let s = Scratch::new("once-badcfg");
+    let c = cfg(&s, "  a:\n    every: 5\n    run: \"true\"\n");
+    let o = once(&s, &c, &["a"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains(":4:12: "), "{}", stderr(&o));
+}
+
+#[test]
+fn dry_run_runs_nothing() {
+    let s = Scratch::new("once-dry");
+    let marker = s.path("marker");
+    let c = cfg(
+        &s,
+        &format!(
+            "  touch:\n    every: 1h\n    timeout: 5m\n    command: [\"/usr/bin/touch\", \"{}\"]\n",
+            marker.display()
+        ),
+    );
+    let o = once(&s, &c, &["touch", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("/usr/bin/touch"), "{out}");
+    assert!(out.contains("timeout:  5m"), "{out}");
+    assert!(!marker.exists());
+}
+
+#[test]
+fn already_running_exits_75_and_wait_waits() {
+    let s = Scratch::new("once-busy");
+    let log = s.path("log");
+    let c = cfg(
+        &s,
+        &format!("  slow:\n    every: 1h\n    run: \"echo start >> {0}; sleep 1.5; echo end >> {0}\"\n", log.display()),
+    );
+    let mut first = s.runner(&c).args(["once", "slow"]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("start") {
+        assert!(Instant::now() < deadline, "first run never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = once(&s, &c, &["slow"]);
+    assert_eq!(o.status.code(), Some(75), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("started by once pid {}", first.id())), "{}", stderr(&o));
+
+    let o = once(&s, &c, &["slow", "--wait"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(first.wait().unwrap().success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text, "start\nend\nstart\nend\n", "the waiting run must start after the first ended");
+}
+
+#[test]
+fn retries_back_off_then_succeed() {
+    let s = Scratch::new("once-retry");
+    let count = s.path("count");
+    let c = cfg(
+        &s,
+        &format!(
+            "  flaky:\n    every: 1h\n    retries: {{ attempts: 3, backoff: 200ms, max_backoff: 1s }}\n    run: \"echo x >> {0}; [ $(wc -l < {0}) -ge 3 ]\"\n",
+            count.display()
+        ),
+    );
+    let t = Instant::now();
+    let o = once(&s, &c, &["flaky"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Two waits: at least half of 200 ms, then half of 400 ms.
+    assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
+    assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 3);
+    let st = s.runner(&c).args(["status", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v["jobs"][0]["runs"], 3);
+    assert_eq!(v["jobs"][0]["consecutive_failures"], 0);
+
+    std::fs::remove_file(&count).unwrap();
+    let o = once(&s, &c, &["flaky", "--no-retry"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 1);
+}
+
+#[test]
+fn on_failure_gets_the_outcome_in_its_environment() {
+    let s = Scratch::new("once-onfail");
+    let out = s.path("alert");
+    let c = cfg(
+        &s,
+        &format!(
+            "  broken:\n    every: 1h\n    run: \"echo disk on fire; exit 4\"\n    on_failure: \"echo $RUNNER_JOB $RUNNER_OUTCOME $RUNNER_EXIT_STATUS $RUNNER_OUTPUT > {}\"\n",
+            out.display()
+        ),
+    );
+    let o = once(&s, &c, &["broken"]);
+    assert_eq!(o.status.code(), Some(4));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.trim(), "broken failure exit 4 disk on fire");
+}
+
+#[test]
+fn env_and_workdir_apply() {
+    let s = Scratch::new("once-env");
+    let c = cfg(
+        &s,
+        &format!(
+            "  show:\n    every: 1h\n    workdir: {}\n    env: {{ GREETING: hi, PORT: 8080 }}\n    run: \"echo $GREETING $PORT $RUNNER_JOB; pwd\"\n",
+            s.dir.display()
+        ),
+    );
+    let o = once(&s, &c, &["show"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), format!("hi 8080 show\n{}\n", s.dir.display()));
+}
