@@ -4,6 +4,25 @@
 //! Pure: every function takes the time it reasons about as an argument and never reads a
 //! clock, so the daemon, `runner calendar` and the tests all ask the same questions.
 //! It does not know about jobs, state or timers; the scheduler does.
+//!
+//! Semantics are Vixie cron's as cronie has them; croner does the field matching, on the
+//! wall clock, and this module adds what croner does differently:
+//! - Day of month and day of week: when both are restricted a day matches if either does,
+//!   but a field that *starts* with `*` (`*`, `*/2`) counts as unrestricted, so `*/2` with
+//!   `MON` means odd days that are Mondays (cronie's `DOM_STAR`/`DOW_STAR`). croner only
+//!   treats a bare `*` that way.
+//! - Names: `JAN`-`DEC` only in the month field, `SUN`-`SAT` only in the day-of-week field
+//!   (croner replaces them anywhere in the line). `@midnight` is `@daily`, as in cronie.
+//! - Daylight saving time, as cronie's main loop does it. A job is *fixed-time* when neither
+//!   its minute nor its hour field starts with `*`, otherwise it is a *wildcard* job. A fixed
+//!   time that a spring-forward gap skips fires once, at the first instant after the gap; a
+//!   wildcard job just misses the times in the gap. A wall-clock time that a fall-back
+//!   repeats fires once (the first time) for a fixed-time job and both times for a wildcard
+//!   job. croner decides "fixed" differently (one value in each of second, minute and hour),
+//!   so the mapping from wall clock to instants is done here, not by croner.
+//!
+//! Extensions beyond cronie, from croner: `L` (last day of month, `5L` last Friday), `#`
+//! (`1#2` second Monday), `W`, `?`, and a leading seconds field in 6-field expressions.
 
 use std::fmt;
 use std::time::Duration;
@@ -11,7 +30,8 @@ use std::time::Duration;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 use jiff::Zoned;
-use jiff::tz::TimeZone;
+use jiff::civil::DateTime;
+use jiff::tz::{AmbiguousOffset, TimeZone};
 
 /// A parsed cron expression, kept with the text the user wrote so errors and `list` can
 /// show it back verbatim.
@@ -20,6 +40,9 @@ pub struct CronExpr {
     text: String,
     // Boxed: a parsed pattern is 300-odd bytes and most schedules are compared, not evaluated.
     cron: Box<Cron>,
+    /// Neither the minute nor the hour field starts with `*`: cronie's test for a job at a
+    /// fixed local time, which decides what happens at daylight-saving changes.
+    fixed_time: bool,
 }
 
 impl fmt::Debug for CronExpr {
@@ -34,6 +57,83 @@ impl PartialEq for CronExpr {
     }
 }
 
+/// cronie's macros, as 5-field expressions.
+const MACROS: [(&str, &str); 7] = [
+    ("@yearly", "0 0 1 1 *"),
+    ("@annually", "0 0 1 1 *"),
+    ("@monthly", "0 0 1 * *"),
+    ("@weekly", "0 0 * * 0"),
+    ("@daily", "0 0 * * *"),
+    ("@midnight", "0 0 * * *"),
+    ("@hourly", "0 * * * *"),
+];
+
+const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+
+/// Which field of a crontab line, for names and error messages.
+#[derive(Clone, Copy, PartialEq)]
+enum Field {
+    Second,
+    Minute,
+    Hour,
+    DayOfMonth,
+    Month,
+    DayOfWeek,
+}
+
+impl Field {
+    fn name(self) -> &'static str {
+        match self {
+            Field::Second => "second",
+            Field::Minute => "minute",
+            Field::Hour => "hour",
+            Field::DayOfMonth => "day-of-month",
+            Field::Month => "month",
+            Field::DayOfWeek => "day-of-week",
+        }
+    }
+}
+
+/// Replaces month and weekday names with numbers in the one field that takes them, so
+/// croner (which replaces names anywhere in the line) never sees a name. `L` and `W` pass
+/// through for croner to judge. A `SUN` that ends a range is 7, so `FRI-SUN` is 5-7.
+fn replace_names(field: &str, which: Field) -> Result<String, String> {
+    let mut out = String::with_capacity(field.len());
+    let mut rest = field;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_alphabetic()) {
+        out.push_str(&rest[..start]);
+        let len = rest[start..].find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len() - start);
+        let word = rest[start..start + len].to_ascii_uppercase();
+        let names: &[&str] = match which {
+            Field::Month => &MONTHS,
+            Field::DayOfWeek => &DAYS,
+            _ => &[],
+        };
+        let base = if which == Field::Month { 1 } else { 0 };
+        match names.iter().position(|n| *n == word) {
+            Some(0) if which == Field::DayOfWeek && out.ends_with('-') => out.push('7'),
+            Some(i) => out.push_str(&(i + base).to_string()),
+            None if matches!(word.as_str(), "L" | "W" | "LW") => out.push_str(&word),
+            None => {
+                let hint = match which {
+                    Field::Month => "; month names are JAN-DEC",
+                    Field::DayOfWeek => "; day names are SUN-SAT",
+                    _ => "; names are only for the month (JAN-DEC) and day-of-week (SUN-SAT) fields",
+                };
+                return Err(format!(
+                    "unknown name `{}` in the {} field{hint}",
+                    &rest[start..start + len],
+                    which.name()
+                ));
+            }
+        }
+        rest = &rest[start + len..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 impl CronExpr {
     /// Parses a crontab line's time fields: 5 fields (minute first) or 6 (seconds first), or
     /// one of the `@yearly`-style macros. `@reboot` is not a time and is handled by
@@ -45,24 +145,120 @@ impl CronExpr {
                 "empty schedule; write a cron expression like \"*/5 * * * *\" or a macro like \"@daily\"".into()
             );
         }
-        let fields = t.split_whitespace().count();
-        if !t.starts_with('@') && !(5..=6).contains(&fields) {
-            return Err(format!(
-                "invalid cron expression \"{t}\": it has {fields} field(s); write 5 (minute hour day-of-month month day-of-week) or 6 (seconds first)"
-            ));
-        }
-        let parser = CronParser::builder().seconds(Seconds::Optional).year(Year::Disallowed).build();
-        let cron = parser.parse(t).map_err(|e| format!("invalid cron expression \"{t}\": {}", describe_error(&e)))?;
-        Ok(CronExpr { text: t.to_string(), cron: Box::new(cron) })
+        let expanded = if t.starts_with('@') {
+            if t.eq_ignore_ascii_case("@reboot") {
+                return Err("\"@reboot\" runs once at boot, not at a time of day, so it has no fire times".into());
+            }
+            match MACROS.iter().find(|(m, _)| m.eq_ignore_ascii_case(t)) {
+                Some((_, e)) => *e,
+                None => {
+                    return Err(format!(
+                        "unknown macro \"{t}\"; use @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly or @reboot"
+                    ));
+                }
+            }
+        } else {
+            t
+        };
+        let invalid = |msg: String| format!("invalid cron expression \"{t}\": {msg}");
+        let fields: Vec<&str> = expanded.split_whitespace().collect();
+        let kinds: &[Field] = match fields.len() {
+            5 => &[Field::Minute, Field::Hour, Field::DayOfMonth, Field::Month, Field::DayOfWeek],
+            6 => &[Field::Second, Field::Minute, Field::Hour, Field::DayOfMonth, Field::Month, Field::DayOfWeek],
+            n => {
+                return Err(invalid(format!(
+                    "it has {n} field(s); write 5 (minute hour day-of-month month day-of-week) or 6 (seconds first)"
+                )));
+            }
+        };
+        let fields: Vec<String> =
+            fields.iter().zip(kinds).map(|(f, k)| replace_names(f, *k)).collect::<Result<_, _>>().map_err(invalid)?;
+        let field =
+            |k: Field| fields[kinds.iter().position(|x| *x == k).expect("every layout has this field")].as_str();
+        let starred = |k: Field| field(k).starts_with('*') || field(k).starts_with('?');
+        let fixed_time = !starred(Field::Minute) && !starred(Field::Hour);
+        // croner ORs the two day fields unless one is a bare `*`; cronie ANDs them as soon as
+        // either starts with `*`. With one of them all-`*` the AND is just the other field.
+        let dom_and_dow = starred(Field::DayOfMonth) || starred(Field::DayOfWeek);
+        let parser =
+            CronParser::builder().seconds(Seconds::Optional).year(Year::Disallowed).dom_and_dow(dom_and_dow).build();
+        let cron = parser.parse(&fields.join(" ")).map_err(|e| invalid(describe_error(&e)))?;
+        Ok(CronExpr { text: t.to_string(), cron: Box::new(cron), fixed_time })
     }
 
     pub fn as_str(&self) -> &str {
         &self.text
     }
 
-    /// The first fire time strictly after `after`, in `after`'s time zone.
+    /// The first wall-clock time that matches, at or after `from` (`inclusive`) or
+    /// strictly after it. croner runs in UTC here, where the wall clock has no gaps or
+    /// repeats; [`CronExpr::next_after`] maps the answer to the job's zone.
+    fn next_civil(&self, from: DateTime, inclusive: bool) -> Option<DateTime> {
+        let at = from.to_zoned(TimeZone::UTC).ok()?;
+        self.cron.find_next_occurrence(&at, inclusive).ok().map(|z| z.datetime())
+    }
+
+    /// The first fire time strictly after `after`, in `after`'s time zone, with cronie's
+    /// handling of daylight-saving changes (see the module comment).
     pub fn next_after(&self, after: &Zoned) -> Option<Zoned> {
-        self.cron.find_next_occurrence(after, false).ok()
+        let tz = after.time_zone();
+        let now = after.timestamp();
+        let civil = after.datetime().with().subsec_nanosecond(0).build().ok()?;
+        if !self.fixed_time {
+            if let AmbiguousOffset::Fold { before, .. } = tz.to_ambiguous_zoned(civil).offset() {
+                if after.offset() == before {
+                    // On the first pass of a repeated range a wildcard job has the rest of this
+                    // pass ahead, then the second pass, which starts at an earlier wall-clock
+                    // time than `civil`.
+                    let change = tz.following(now).next()?.timestamp();
+                    let m = self.next_civil(civil, false)?;
+                    let first = before.to_timestamp(m).ok()?;
+                    if first < change {
+                        return Some(first.to_zoned(tz.clone()));
+                    }
+                    return self.scan(tz, now, change.to_zoned(tz.clone()).datetime(), true);
+                }
+            }
+        }
+        self.scan(tz, now, civil, false)
+    }
+
+    /// Walks the wall-clock matches from `from` in order and returns the first instant after
+    /// `now` that one of them fires at in `tz`. Valid when no instant after `now` belongs to
+    /// a wall-clock time before `from`.
+    fn scan(&self, tz: &TimeZone, now: jiff::Timestamp, mut from: DateTime, mut inclusive: bool) -> Option<Zoned> {
+        loop {
+            let m = self.next_civil(from, inclusive)?;
+            let fires = match tz.to_ambiguous_zoned(m).offset() {
+                AmbiguousOffset::Unambiguous { offset } => Some(offset.to_timestamp(m).ok()?),
+                // A fixed time the clock skips fires at the first instant after the gap: the
+                // change itself. A wildcard job just misses it.
+                AmbiguousOffset::Gap { after, .. } if self.fixed_time => {
+                    Some(tz.following(after.to_timestamp(m).ok()?).next()?.timestamp())
+                }
+                AmbiguousOffset::Gap { .. } => None,
+                // A repeated wall-clock time: a fixed-time job fires on the first pass only, a
+                // wildcard job on both.
+                AmbiguousOffset::Fold { before, after } => {
+                    let first = before.to_timestamp(m).ok()?;
+                    let second = after.to_timestamp(m).ok()?;
+                    if first > now {
+                        Some(first)
+                    } else if !self.fixed_time {
+                        Some(second)
+                    } else {
+                        None
+                    }
+                }
+            };
+            match fires {
+                Some(t) if t > now => return Some(t.to_zoned(tz.clone())),
+                _ => {
+                    from = m;
+                    inclusive = false;
+                }
+            }
+        }
     }
 }
 
@@ -149,6 +345,166 @@ mod tests {
         assert!(CronExpr::parse("* * * *").unwrap_err().contains("4 field(s)"));
         assert!(CronExpr::parse("0 0 0 1 1 * 2030").is_err());
         assert!(CronExpr::parse("").is_err());
+    }
+
+    /// The next `n` fire times after `from` in `tz`, as RFC 3339 with offset.
+    fn fires(expr: &str, from: &str, tz: &str, n: usize) -> Vec<String> {
+        let tz = TimeZone::get(tz).unwrap();
+        let from = from.parse::<jiff::Timestamp>().unwrap().to_zoned(tz.clone());
+        let e = CronExpr::parse(expr).unwrap();
+        upcoming(&e, &from, &tz, n).iter().map(|z| z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()).collect()
+    }
+
+    fn days(expr: &str, n: usize) -> Vec<String> {
+        // 2026-01-01 is a Thursday.
+        fires(expr, "2025-12-31T12:00:00Z", "UTC", n).iter().map(|s| s[..10].to_string()).collect()
+    }
+
+    #[test]
+    fn both_day_fields_restricted_means_either() {
+        assert_eq!(days("0 0 1,15 * MON", 4), ["2026-01-01", "2026-01-05", "2026-01-12", "2026-01-15"]);
+        assert_eq!(days("0 0 1-31 * MON", 2), ["2026-01-01", "2026-01-02"]);
+    }
+
+    #[test]
+    fn a_day_field_starting_with_star_means_both() {
+        // cronie's DOM_STAR/DOW_STAR: `*/2` is not a restriction for the OR rule, so the two
+        // fields are ANDed: odd days that are Mondays. croner alone would OR them.
+        assert_eq!(days("0 0 */2 * 1", 3), ["2026-01-05", "2026-01-19", "2026-02-09"]);
+        assert_eq!(days("0 0 1,15 * */7", 3), ["2026-02-01", "2026-02-15", "2026-03-01"]);
+        assert_eq!(days("0 0 * * MON", 2), ["2026-01-05", "2026-01-12"]);
+        assert_eq!(days("0 0 13 * *", 2), ["2026-01-13", "2026-02-13"]);
+    }
+
+    #[test]
+    fn zero_and_seven_are_sunday() {
+        assert_eq!(days("0 0 * * 0", 1), ["2026-01-04"]);
+        assert_eq!(days("0 0 * * 7", 1), ["2026-01-04"]);
+        assert_eq!(days("0 0 * * 5-7", 4), ["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-09"]);
+        assert_eq!(days("0 0 * * FRI-SUN", 4), ["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-09"]);
+        assert_eq!(days("0 0 * * */2", 4), ["2026-01-01", "2026-01-03", "2026-01-04", "2026-01-06"]);
+    }
+
+    #[test]
+    fn names_only_in_their_fields() {
+        assert_eq!(days("0 0 1 jan-Mar,DEC mon-fri", 2), ["2026-01-01", "2026-01-02"]);
+        assert_eq!(days("0 0 * FEB SUN", 1), ["2026-02-01"]);
+        let e = CronExpr::parse("0 0 * MON *").unwrap_err();
+        assert!(e.contains("unknown name `MON` in the month field; month names are JAN-DEC"), "{e}");
+        let e = CronExpr::parse("0 0 JAN * *").unwrap_err();
+        assert!(e.contains("names are only for the month (JAN-DEC) and day-of-week (SUN-SAT) fields"), "{e}");
+        assert!(CronExpr::parse("0 0 * * MONDAY").unwrap_err().contains("`MONDAY`"));
+    }
+
+    #[test]
+    fn macros_are_cronies() {
+        let from = "2026-01-01T10:10:00Z";
+        assert_eq!(fires("@hourly", from, "UTC", 1), ["2026-01-01T11:00:00+00:00"]);
+        assert_eq!(fires("@daily", from, "UTC", 1), ["2026-01-02T00:00:00+00:00"]);
+        assert_eq!(fires("@midnight", from, "UTC", 1), ["2026-01-02T00:00:00+00:00"]);
+        assert_eq!(fires("@weekly", from, "UTC", 1), ["2026-01-04T00:00:00+00:00"]);
+        assert_eq!(fires("@monthly", from, "UTC", 1), ["2026-02-01T00:00:00+00:00"]);
+        assert_eq!(fires("@yearly", from, "UTC", 1), ["2027-01-01T00:00:00+00:00"]);
+        assert_eq!(fires("@ANNUALLY", from, "UTC", 1), ["2027-01-01T00:00:00+00:00"]);
+        assert!(CronExpr::parse("@fortnightly").unwrap_err().contains("unknown macro \"@fortnightly\""));
+        assert!(CronExpr::parse("@reboot").unwrap_err().contains("runs once at boot"));
+    }
+
+    #[test]
+    fn fixed_time_is_minute_and_hour_without_star() {
+        let fixed = |e: &str| CronExpr::parse(e).unwrap().fixed_time;
+        assert!(fixed("30 2 * * *"));
+        assert!(fixed("0,30 1-3 * * *"));
+        assert!(fixed("*/10 30 2 * * *"), "the seconds field does not count");
+        assert!(fixed("@daily"));
+        assert!(!fixed("30 * * * *"));
+        assert!(!fixed("*/15 2 * * *"));
+        assert!(!fixed("@hourly"));
+    }
+
+    // Europe/Berlin: 2026-03-29 02:00 CET -> 03:00 CEST (01:00 UTC);
+    // 2026-10-25 03:00 CEST -> 02:00 CET (01:00 UTC).
+    const BERLIN: &str = "Europe/Berlin";
+
+    #[test]
+    fn a_fixed_time_in_the_gap_fires_once_right_after_it() {
+        assert_eq!(
+            fires("30 2 * * *", "2026-03-28T12:00:00Z", BERLIN, 2),
+            ["2026-03-29T03:00:00+02:00", "2026-03-30T02:30:00+02:00"]
+        );
+        // Several skipped times, and a regular time at the gap's end, make one run.
+        assert_eq!(
+            fires("0,30 2,3 * * *", "2026-03-28T23:00:00Z", BERLIN, 3),
+            ["2026-03-29T03:00:00+02:00", "2026-03-29T03:30:00+02:00", "2026-03-30T02:00:00+02:00"]
+        );
+    }
+
+    #[test]
+    fn a_wildcard_job_misses_the_gap() {
+        assert_eq!(
+            fires("30 * * * *", "2026-03-29T00:00:00Z", BERLIN, 2),
+            ["2026-03-29T01:30:00+01:00", "2026-03-29T03:30:00+02:00"]
+        );
+        assert_eq!(fires("*/20 2 * * *", "2026-03-28T23:00:00Z", BERLIN, 1), ["2026-03-30T02:00:00+02:00"]);
+    }
+
+    #[test]
+    fn a_repeated_fixed_time_fires_once() {
+        assert_eq!(
+            fires("30 2 * * *", "2026-10-24T12:00:00Z", BERLIN, 2),
+            ["2026-10-25T02:30:00+02:00", "2026-10-26T02:30:00+01:00"]
+        );
+        // Asked from inside the second pass, it does not fire again.
+        assert_eq!(fires("45 2 * * *", "2026-10-25T01:15:00Z", BERLIN, 1), ["2026-10-26T02:45:00+01:00"]);
+    }
+
+    #[test]
+    fn a_wildcard_job_fires_in_both_passes() {
+        assert_eq!(
+            fires("30 * * * *", "2026-10-24T23:00:00Z", BERLIN, 4),
+            [
+                "2026-10-25T01:30:00+02:00",
+                "2026-10-25T02:30:00+02:00",
+                "2026-10-25T02:30:00+01:00",
+                "2026-10-25T03:30:00+01:00"
+            ]
+        );
+        // Starting inside the first pass: the rest of it, then the whole second pass.
+        assert_eq!(
+            fires("*/20 * * * *", "2026-10-25T00:30:00Z", BERLIN, 5),
+            [
+                "2026-10-25T02:40:00+02:00",
+                "2026-10-25T02:00:00+01:00",
+                "2026-10-25T02:20:00+01:00",
+                "2026-10-25T02:40:00+01:00",
+                "2026-10-25T03:00:00+01:00"
+            ]
+        );
+        // Starting in the first pass after the job's last time there.
+        assert_eq!(
+            fires("10 * * * *", "2026-10-25T00:30:00Z", BERLIN, 2),
+            ["2026-10-25T02:10:00+01:00", "2026-10-25T03:10:00+01:00"]
+        );
+    }
+
+    #[test]
+    fn half_hour_changes_work_too() {
+        // Australia/Lord_Howe: 2026-10-04 02:00 -> 02:30 (+10:30 -> +11);
+        // 2026-04-05 02:00 -> 01:30 (+11 -> +10:30).
+        let lh = "Australia/Lord_Howe";
+        assert_eq!(fires("15 2 * * *", "2026-10-03T00:00:00Z", lh, 1), ["2026-10-04T02:30:00+11:00"]);
+        assert_eq!(
+            fires("45 * * * *", "2026-04-04T13:00:00Z", lh, 3),
+            ["2026-04-05T00:45:00+11:00", "2026-04-05T01:45:00+11:00", "2026-04-05T01:45:00+10:30"]
+        );
+    }
+
+    #[test]
+    fn seconds_and_sub_seconds() {
+        assert_eq!(
+            fires("*/20 * * * * *", "2026-01-01T00:00:20.5Z", "UTC", 2),
+            ["2026-01-01T00:00:40+00:00", "2026-01-01T00:01:00+00:00"]
+        );
     }
 
     #[test]
