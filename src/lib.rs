@@ -5,5 +5,6 @@
 
 pub mod cli;
 pub mod config;
+pub mod process;
 pub mod schedule;
 pub mod users;
