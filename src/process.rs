@@ -1,0 +1,896 @@
+//! Spawning and supervising one run of a job: the process, its process group, its output and
+//! its end. `runner once` and the daemon both come through [`run`].
+//!
+//! What a run owns, and how it ends:
+//! - The child calls setsid, so its pid is also its process group and session id. Every signal
+//!   this module sends goes to that group, so grandchildren are ended with the job.
+//! - stdin is /dev/null; stdout and stderr are pipes of which only the last `capture_limit`
+//!   bytes are kept (plus byte counts). Memory per run is two read buffers and two tails,
+//!   however much the job writes.
+//! - At the timeout, or when `stop` turns true, the group gets SIGTERM, and SIGKILL once
+//!   `kill_grace` has passed.
+//! - After the main process exits, whatever is left in its group (a background `cmd &`, a helper
+//!   that forked) gets SIGTERM at once and SIGKILL after `kill_grace`, as systemd does for a
+//!   finished oneshot service. That is what lets the pipes reach EOF, and nothing outlives the
+//!   run. A process that left the group with its own setsid escapes this; its output is read
+//!   for at most [`DRAIN_LIMIT`] after the group is gone, then the pipes are closed.
+//! - The child sets PR_SET_PDEATHSIG (SIGKILL) so that a job never outlives a daemon that died
+//!   without ending it (graceful shutdown goes through `stop` instead). Linux sends that signal
+//!   when the *thread* that forked exits, so `run` must be polled on a thread that lives as long
+//!   as the daemon: the current-thread runtime's own thread, never a `spawn_blocking` one.
+//! - Dropping the `run` future before it completes sends SIGKILL to the group; tokio then reaps
+//!   the main process, so no zombie is left either way.
+//! - Privileges are dropped in the child as cron does: nice (while still root, since lowering it
+//!   needs root), then setgroups with the groups `config::plan` resolved, setgid, setuid, then
+//!   chdir as the target user, so a directory that user cannot enter is an error, not a leak.
+//!
+//! What it must not do: reap processes it did not spawn (a `waitpid(-1)` would steal the exit
+//! status of tokio's other children), signal anything but the group it created (or the one
+//! [`end_group`] is handed), resolve users through NSS (the groups come resolved from
+//! /etc/group), or decide what a status means for retries, alerts and records.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, SystemTime};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::libc;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::AsyncReadExt;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::config::{CommandLine, RunAs};
+use crate::users;
+
+/// Bytes of each stream's tail kept per run unless a job asks for another bound.
+pub const CAPTURE_LIMIT: usize = 8192;
+/// The PATH every job starts with, as cron gives it: no current directory, no user entries.
+pub const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// How long output is still read once the group is gone: only a process that escaped the group
+/// can hold the pipes then, and it must not keep a finished run open.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
+/// How long SIGKILLed processes get to die before the run gives up on them (one stuck in an
+/// uninterruptible sleep, on a dead NFS server say) and reports anyway.
+const KILL_SETTLE: Duration = Duration::from_secs(5);
+
+const READ_CHUNK: usize = 16 * 1024;
+/// Ceiling of the back-off while waiting for a signalled group to empty. Nothing tells us when
+/// processes that are not our children die, so this is the one place that polls.
+const POLL_MAX: Duration = Duration::from_millis(200);
+
+/// Everything one run needs; borrowed from the job so a run allocates only what the child needs.
+#[derive(Clone, Copy, Debug)]
+pub struct Spec<'a> {
+    /// `Shell(line)` runs as `["/bin/sh", "-c", line]`; a bare `Argv` program name is looked up
+    /// in the job's PATH (after `env`), as execvp does.
+    pub command: &'a CommandLine,
+    /// None: the daemon's own user, without any change of ids or groups.
+    pub run_as: Option<&'a RunAs>,
+    /// None: the user's home (as cron does), or "/" if that cannot be entered.
+    pub workdir: Option<&'a Path>,
+    /// Added last, over the base environment (see [`base_env`]).
+    pub env: &'a [(String, String)],
+    pub umask: u32,
+    /// An absolute nice value (-20..=19), as systemd's `Nice=`, not an increment.
+    pub nice: Option<i8>,
+    pub timeout: Option<Duration>,
+    pub kill_grace: Duration,
+    /// Bytes of tail kept per stream.
+    pub capture_limit: usize,
+    /// Also copy the output to our own stdout/stderr as it arrives (for `runner once`). The copy
+    /// is a blocking write: fine for a terminal, not for the daemon.
+    pub echo: bool,
+}
+
+impl<'a> Spec<'a> {
+    /// The defaults `config::plan` uses: umask 022, a 10 s kill grace, 8 KiB tails, no timeout.
+    pub fn new(command: &'a CommandLine) -> Spec<'a> {
+        Spec {
+            command,
+            run_as: None,
+            workdir: None,
+            env: &[],
+            umask: 0o022,
+            nice: None,
+            timeout: None,
+            kill_grace: Duration::from_secs(10),
+            capture_limit: CAPTURE_LIMIT,
+            echo: false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpawnErrorKind {
+    /// The program (or its `#!` interpreter) does not exist.
+    NotFound,
+    /// It exists but cannot be executed: no x bit, a directory, an unknown format.
+    NotExecutable,
+    /// Anything else, including a failure to drop privileges or enter the working directory.
+    Other,
+}
+
+impl SpawnErrorKind {
+    /// The exit status a shell reports for the same failure.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            SpawnErrorKind::NotFound => 127,
+            SpawnErrorKind::NotExecutable | SpawnErrorKind::Other => 126,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// The main process exited with this code. -1 if its status was lost (something else reaped
+    /// it, which is a bug in the daemon; logged).
+    Exited(i32),
+    /// The main process was killed by a signal we did not send.
+    Signaled(i32),
+    /// We ended it after `timeout`: SIGTERM (15), or SIGKILL (9) if the grace ran out for any
+    /// process of the group.
+    TimedOut {
+        signal: i32,
+    },
+    /// Ended because `stop` turned true; `signal` as for `TimedOut`.
+    Stopped {
+        signal: i32,
+    },
+    SpawnFailed {
+        kind: SpawnErrorKind,
+        message: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finished {
+    pub status: Status,
+    pub started_at: SystemTime,
+    /// Until the run was over, ending leftover processes included.
+    pub duration: Duration,
+    /// Also the process group and session id. None if the spawn failed.
+    pub pid: Option<u32>,
+    /// At most `capture_limit` bytes each: the last ones written.
+    pub stdout_tail: Vec<u8>,
+    pub stderr_tail: Vec<u8>,
+    pub stdout_bytes: u64,
+    pub stderr_bytes: u64,
+    /// Processes were left in the group after the main process exited on its own, and were
+    /// ended with this signal: 15, or 9 if the grace ran out. None if nothing was left (and
+    /// always None for `TimedOut`/`Stopped`, whose `signal` covers the whole group).
+    pub leftover_signal: Option<i32>,
+}
+
+/// Spawns the job and supervises it to the end; never fails, a spawn failure is a [`Status`].
+///
+/// `started` is called with the pid (= pgid) as soon as the child exists, so the caller can
+/// record it before anything else happens. When `stop` changes to true (or already is), the run
+/// is ended like a timeout and reported as [`Status::Stopped`]; a dropped sender means "never".
+pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Receiver<bool>) -> Finished {
+    let started_at = SystemTime::now();
+    let t0 = Instant::now();
+    let mut child = match spawn(spec) {
+        Ok(child) => child,
+        Err((kind, message)) => {
+            return Finished {
+                status: Status::SpawnFailed { kind, message },
+                started_at,
+                duration: t0.elapsed(),
+                pid: None,
+                stdout_tail: Vec::new(),
+                stderr_tail: Vec::new(),
+                stdout_bytes: 0,
+                stderr_bytes: 0,
+                leftover_signal: None,
+            };
+        }
+    };
+    let pid = child.id().expect("a child that was spawned and not yet waited for has a pid");
+    let mut guard = GroupGuard { pgid: Pid::from_raw(pid as i32), armed: true };
+    let pgid = guard.pgid;
+    started(pid);
+
+    let mut out = Capture::new(child.stdout.take(), spec.capture_limit, spec.echo.then_some(Echo::Stdout));
+    let mut err = Capture::new(child.stderr.take(), spec.capture_limit, spec.echo.then_some(Echo::Stderr));
+    let timeout_at = spec.timeout.map(|t| t0 + t);
+
+    // Why we signalled the whole group, and the last signal sent to it.
+    let mut ending: Option<(Ending, i32)> = None;
+    let mut leftover_signal: Option<i32> = None;
+    let mut exit: Option<io::Result<ExitStatus>> = None;
+    let mut kill_at: Option<Instant> = None;
+    let mut settle_until: Option<Instant> = None;
+    // Nothing of the group is alive any more, or it outlived SIGKILL by KILL_SETTLE.
+    let mut group_done = false;
+    let mut drain_until: Option<Instant> = None;
+    let mut poll_every = Duration::from_millis(5);
+    let mut stop_open = true;
+
+    let begin_ending = |why: Ending, ending: &mut Option<(Ending, i32)>, kill_at: &mut Option<Instant>| {
+        let _ = killpg(pgid, Signal::SIGTERM);
+        *ending = Some((why, libc::SIGTERM));
+        *kill_at = Some(Instant::now() + spec.kill_grace);
+    };
+    if *stop.borrow_and_update() {
+        begin_ending(Ending::Stop, &mut ending, &mut kill_at);
+    }
+
+    loop {
+        if exit.is_some() && group_done {
+            if out.eof && err.eof {
+                break;
+            }
+            drain_until.get_or_insert_with(|| Instant::now() + DRAIN_LIMIT);
+        }
+        let running = exit.is_none() && ending.is_none();
+        let event = tokio::select! {
+            status = child.wait(), if exit.is_none() => Event::Exited(status),
+            n = out.read(), if !out.eof => Event::Out(n),
+            n = err.read(), if !err.eof => Event::Err(n),
+            _ = sleep_until(timeout_at), if running && timeout_at.is_some() => Event::Timeout,
+            changed = stop.changed(), if running && stop_open => Event::Stop(changed.is_ok()),
+            _ = sleep_until(kill_at), if kill_at.is_some() && !group_done => Event::Kill,
+            _ = tokio::time::sleep(poll_every), if exit.is_some() && !group_done => Event::Poll,
+            _ = sleep_until(settle_until), if settle_until.is_some() && !group_done => Event::GiveUp,
+            _ = sleep_until(drain_until), if drain_until.is_some() => Event::DrainOver,
+        };
+        match event {
+            Event::Exited(status) => {
+                exit = Some(status);
+                if ending.is_none() {
+                    // The main process is reaped, so the group now holds only what it left behind;
+                    // zombies of background children already dead do not count as left behind.
+                    if group_alive(pgid) && killpg(pgid, Signal::SIGTERM).is_ok() {
+                        leftover_signal = Some(libc::SIGTERM);
+                        kill_at = Some(Instant::now() + spec.kill_grace);
+                    } else {
+                        group_done = true;
+                    }
+                } else {
+                    group_done = !group_alive(pgid);
+                }
+            }
+            Event::Out(n) => out.take(n),
+            Event::Err(n) => err.take(n),
+            Event::Timeout => begin_ending(Ending::Timeout, &mut ending, &mut kill_at),
+            Event::Stop(true) => {
+                if *stop.borrow_and_update() {
+                    begin_ending(Ending::Stop, &mut ending, &mut kill_at);
+                }
+            }
+            Event::Stop(false) => stop_open = false,
+            Event::Kill => {
+                let _ = killpg(pgid, Signal::SIGKILL);
+                kill_at = None;
+                match &mut ending {
+                    Some((_, signal)) => *signal = libc::SIGKILL,
+                    None => leftover_signal = Some(libc::SIGKILL),
+                }
+                settle_until = Some(Instant::now() + KILL_SETTLE);
+                poll_every = Duration::from_millis(5);
+            }
+            Event::Poll => {
+                group_done = !group_alive(pgid);
+                poll_every = (poll_every * 2).min(POLL_MAX);
+            }
+            Event::GiveUp => {
+                log::warn!("processes of group {pgid} are still alive {KILL_SETTLE:?} after SIGKILL");
+                group_done = true;
+            }
+            Event::DrainOver => {
+                out.close();
+                err.close();
+            }
+        }
+    }
+    guard.armed = false;
+
+    let status = match (ending, exit) {
+        (Some((Ending::Timeout, signal)), _) => Status::TimedOut { signal },
+        (Some((Ending::Stop, signal)), _) => Status::Stopped { signal },
+        (None, Some(Ok(st))) => match (st.code(), st.signal()) {
+            (Some(code), _) => Status::Exited(code),
+            (None, Some(signal)) => Status::Signaled(signal),
+            (None, None) => unreachable!("a reaped child either exited or was killed by a signal: {st:?}"),
+        },
+        (None, Some(Err(e))) => {
+            log::error!("lost the exit status of pid {pid}: {e}");
+            Status::Exited(-1)
+        }
+        (None, None) => unreachable!("the loop only ends once the main process has been reaped"),
+    };
+    Finished {
+        status,
+        started_at,
+        duration: t0.elapsed(),
+        pid: Some(pid),
+        stdout_bytes: out.total,
+        stderr_bytes: err.total,
+        stdout_tail: out.tail.into_vec(),
+        stderr_tail: err.tail.into_vec(),
+        leftover_signal,
+    }
+}
+
+/// Ends a process group left by a previous daemon (its pgid found in the state file at
+/// restart): SIGTERM, up to `grace` for it to empty, then SIGKILL. Returns whether any live
+/// process was in it.
+///
+/// Blocking: it sleeps up to `grace` (and a few seconds more for SIGKILLed processes to die) on
+/// the calling thread, so call it at start-up before the
+/// scheduler loop (or through `spawn_blocking`). It refuses pgid 0 and 1 (which `kill` reads as
+/// "our own group" and "every process") and our own group.
+///
+/// A pgid alone does not prove the group is the one we started: after a reboot or a pid
+/// wrap-around it may belong to anything. The caller should only pass groups recorded during
+/// the current boot (compare /proc/sys/kernel/random/boot_id).
+pub fn end_group(pgid: u32, grace: Duration) -> bool {
+    let Ok(raw) = i32::try_from(pgid) else { return false };
+    if raw <= 1 || Pid::from_raw(raw) == nix::unistd::getpgrp() {
+        return false;
+    }
+    let pgid = Pid::from_raw(raw);
+    if !group_alive(pgid) || killpg(pgid, Signal::SIGTERM).is_err() {
+        return false;
+    }
+    let mut deadline = std::time::Instant::now() + grace;
+    let mut killed = false;
+    let mut pause = Duration::from_millis(5);
+    while group_alive(pgid) {
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            if killed {
+                log::warn!("processes of group {pgid} are still alive {KILL_SETTLE:?} after SIGKILL");
+                break;
+            }
+            let _ = killpg(pgid, Signal::SIGKILL);
+            killed = true;
+            deadline = now + KILL_SETTLE;
+            pause = Duration::from_millis(5);
+        }
+        std::thread::sleep(pause.min(deadline.saturating_duration_since(now)));
+        pause = (pause * 2).min(POLL_MAX);
+    }
+    true
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Ending {
+    Timeout,
+    Stop,
+}
+
+enum Event {
+    Exited(io::Result<ExitStatus>),
+    Out(io::Result<usize>),
+    Err(io::Result<usize>),
+    Timeout,
+    /// `true`: the value changed; `false`: the sender is gone.
+    Stop(bool),
+    Kill,
+    Poll,
+    GiveUp,
+    DrainOver,
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// SIGKILLs the group if `run` is dropped half-way, so a cancelled run leaves nothing behind.
+struct GroupGuard {
+    pgid: Pid,
+    armed: bool,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = killpg(self.pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+/// Whether any process of the group is alive. Zombies do not count: they keep the group id
+/// until their parent reaps them, and for orphans that is init, which may take seconds (or
+/// never happen, in a container whose pid 1 does not reap).
+fn group_alive(pgid: Pid) -> bool {
+    match killpg(pgid, None) {
+        Err(Errno::ESRCH) => return false,
+        Err(_) => return true,
+        Ok(()) => {}
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else { return true };
+    let mut text = String::new();
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        if !name.as_bytes().iter().all(u8::is_ascii_digit) {
+            continue;
+        }
+        text.clear();
+        let mut path = entry.path();
+        path.push("stat");
+        if std::fs::File::open(&path).and_then(|mut f| f.read_to_string(&mut text)).is_err() {
+            continue;
+        }
+        if let Some((state, pgrp)) = parse_stat(&text)
+            && pgrp == pgid.as_raw()
+            && state != 'Z'
+            && state != 'X'
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// State and process group from /proc/<pid>/stat. The command name may hold spaces and
+/// parentheses, so fields are counted from the last ')'.
+fn parse_stat(text: &str) -> Option<(char, i32)> {
+    let rest = text.get(text.rfind(')')? + 1..)?;
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let _ppid = fields.next()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((state, pgrp))
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Echo {
+    Stdout,
+    Stderr,
+}
+
+/// One output stream: the pipe, a reused read buffer and the bounded tail.
+struct Capture<R> {
+    src: Option<R>,
+    buf: Vec<u8>,
+    tail: Tail,
+    total: u64,
+    eof: bool,
+    echo: Option<Echo>,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> Capture<R> {
+    fn new(src: Option<R>, limit: usize, echo: Option<Echo>) -> Capture<R> {
+        let eof = src.is_none();
+        let buf = if eof { Vec::new() } else { vec![0; READ_CHUNK] };
+        Capture { src, buf, tail: Tail::new(limit), total: 0, eof, echo }
+    }
+
+    async fn read(&mut self) -> io::Result<usize> {
+        match &mut self.src {
+            Some(src) => src.read(&mut self.buf).await,
+            None => Ok(0),
+        }
+    }
+
+    fn take(&mut self, n: io::Result<usize>) {
+        match n {
+            Ok(n) if n > 0 => {
+                let data = &self.buf[..n];
+                self.tail.push(data);
+                self.total += n as u64;
+                // A closed or broken stdout of ours must not fail the job, so errors are dropped.
+                match self.echo {
+                    Some(Echo::Stdout) => {
+                        let mut o = io::stdout().lock();
+                        let _ = o.write_all(data).and_then(|()| o.flush());
+                    }
+                    Some(Echo::Stderr) => {
+                        let _ = io::stderr().lock().write_all(data);
+                    }
+                    None => {}
+                }
+            }
+            _ => self.close(),
+        }
+    }
+
+    fn close(&mut self) {
+        self.src = None;
+        self.buf = Vec::new();
+        self.eof = true;
+    }
+}
+
+/// The last `limit` bytes written, in a ring that never grows past `limit`.
+#[derive(Debug)]
+struct Tail {
+    buf: Vec<u8>,
+    limit: usize,
+    /// Once `buf` is full: where the oldest byte is, and the next one goes.
+    start: usize,
+}
+
+impl Tail {
+    fn new(limit: usize) -> Tail {
+        Tail { buf: Vec::new(), limit, start: 0 }
+    }
+
+    fn push(&mut self, mut data: &[u8]) {
+        if data.len() >= self.limit {
+            self.buf.clear();
+            self.buf.extend_from_slice(&data[data.len() - self.limit..]);
+            self.start = 0;
+            return;
+        }
+        let room = self.limit - self.buf.len();
+        if room > 0 {
+            let n = room.min(data.len());
+            self.buf.extend_from_slice(&data[..n]);
+            data = &data[n..];
+        }
+        while !data.is_empty() {
+            let n = (self.limit - self.start).min(data.len());
+            self.buf[self.start..self.start + n].copy_from_slice(&data[..n]);
+            self.start = (self.start + n) % self.limit;
+            data = &data[n..];
+        }
+    }
+
+    fn into_vec(mut self) -> Vec<u8> {
+        self.buf.rotate_left(self.start);
+        self.buf
+    }
+}
+
+/// Steps of the child's set-up, reported through a pipe when one fails, because the errno that
+/// std passes back alone cannot tell "no such program" from "no such working directory".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Step {
+    Setsid = 1,
+    DeathSignal,
+    ParentGone,
+    Nice,
+    Groups,
+    Gid,
+    Uid,
+    Chdir,
+}
+
+impl Step {
+    fn from_u8(b: u8) -> Option<Step> {
+        [Step::Setsid, Step::DeathSignal, Step::ParentGone, Step::Nice, Step::Groups, Step::Gid, Step::Uid, Step::Chdir]
+            .into_iter()
+            .find(|s| *s as u8 == b)
+    }
+}
+
+/// What the child does between fork and exec, prepared in the parent: after fork only
+/// async-signal-safe calls are allowed, so nothing here allocates.
+struct ChildSetup {
+    parent: libc::pid_t,
+    umask: libc::mode_t,
+    nice: Option<libc::c_int>,
+    ids: Option<(Vec<libc::gid_t>, libc::gid_t, libc::uid_t)>,
+    workdir: CString,
+    /// The workdir is the defaulted home: fall back to "/" as cron does.
+    root_fallback: bool,
+    report: OwnedFd,
+}
+
+impl ChildSetup {
+    fn apply(&self) -> io::Result<()> {
+        let fail = |step: Step, e: io::Error| {
+            let b = step as u8;
+            // SAFETY: writes one byte from a live stack slot to a descriptor we own.
+            unsafe { libc::write(self.report.as_raw_fd(), (&b as *const u8).cast(), 1) };
+            Err(e)
+        };
+        // SAFETY: plain system calls on values prepared before fork; none allocates or locks.
+        unsafe {
+            if libc::setsid() < 0 {
+                return fail(Step::Setsid, io::Error::last_os_error());
+            }
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0 {
+                return fail(Step::DeathSignal, io::Error::last_os_error());
+            }
+            // The daemon may have died between fork and prctl, in which case the death signal
+            // will never come: we were already re-parented.
+            if libc::getppid() != self.parent {
+                return fail(Step::ParentGone, io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            libc::umask(self.umask);
+            if let Some(nice) = self.nice
+                && libc::setpriority(libc::PRIO_PROCESS, 0, nice) < 0
+            {
+                return fail(Step::Nice, io::Error::last_os_error());
+            }
+            if let Some((groups, gid, uid)) = &self.ids {
+                if libc::setgroups(groups.len(), groups.as_ptr()) < 0 {
+                    return fail(Step::Groups, io::Error::last_os_error());
+                }
+                if libc::setgid(*gid) < 0 {
+                    return fail(Step::Gid, io::Error::last_os_error());
+                }
+                if libc::setuid(*uid) < 0 {
+                    return fail(Step::Uid, io::Error::last_os_error());
+                }
+            }
+            if libc::chdir(self.workdir.as_ptr()) < 0 && !(self.root_fallback && libc::chdir(c"/".as_ptr()) == 0) {
+                return fail(Step::Chdir, io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn spawn(spec: &Spec<'_>) -> Result<tokio::process::Child, (SpawnErrorKind, String)> {
+    let other = |m: String| (SpawnErrorKind::Other, m);
+    let argv: Vec<&OsStr> = match spec.command {
+        CommandLine::Argv(v) => v.iter().map(OsStr::new).collect(),
+        CommandLine::Shell(line) => vec![OsStr::new("/bin/sh"), OsStr::new("-c"), OsStr::new(line)],
+    };
+    let Some((program, args)) = argv.split_first() else { return Err(other("the command is empty".into())) };
+
+    let daemon_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let own_uid = nix::unistd::getuid().as_raw();
+    let env = base_env(spec.run_as, &daemon_env, || {
+        users::Db::load(Path::new("/")).users.into_iter().find(|u| u.uid == own_uid)
+    });
+    let home = env.iter().find(|(k, _)| k == "HOME").map(|(_, v)| v.as_os_str());
+    let (workdir, root_fallback) = match (spec.workdir, home) {
+        (Some(dir), _) => (dir.as_os_str(), false),
+        (None, Some(home)) => (home, true),
+        (None, None) => (OsStr::new("/"), false),
+    };
+    let workdir_c = CString::new(workdir.as_bytes())
+        .map_err(|_| other(format!("the working directory {:?} contains a NUL byte", workdir)))?;
+
+    // Running as ourselves needs no change of ids, and an unprivileged daemon could not make one.
+    let euid = nix::unistd::geteuid().as_raw();
+    let ids = spec.run_as.filter(|r| euid == 0 || r.uid != euid).map(|r| (r.groups.clone(), r.gid, r.uid));
+    let (report_rx, report_tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+        .map_err(|e| other(format!("cannot create a pipe: {}", e.desc())))?;
+    let setup = ChildSetup {
+        parent: nix::unistd::getpid().as_raw(),
+        umask: spec.umask as libc::mode_t,
+        nice: spec.nice.map(libc::c_int::from),
+        ids,
+        workdir: workdir_c,
+        root_fallback,
+        report: report_tx,
+    };
+
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: `apply` only makes async-signal-safe system calls on data prepared above.
+    unsafe { cmd.pre_exec(move || setup.apply()) };
+    let spawned = cmd.spawn();
+    drop(cmd);
+    spawned.map_err(|e| {
+        let mut b = [0u8];
+        let step = match std::fs::File::from(report_rx).read(&mut b) {
+            Ok(1) => Step::from_u8(b[0]),
+            _ => None,
+        };
+        describe_spawn_error(step, &e, program, spec, workdir)
+    })
+}
+
+fn describe_spawn_error(
+    step: Option<Step>,
+    e: &io::Error,
+    program: &OsStr,
+    spec: &Spec<'_>,
+    workdir: &OsStr,
+) -> (SpawnErrorKind, String) {
+    let errno = e.raw_os_error().map(Errno::from_raw);
+    let why = errno.map_or_else(|| e.to_string(), |n| n.desc().to_string());
+    let user = spec.run_as.map_or("", |r| r.user.as_str());
+    let message = match step {
+        None => {
+            let kind = match errno {
+                Some(Errno::ENOENT | Errno::ENOTDIR) => SpawnErrorKind::NotFound,
+                Some(Errno::EACCES | Errno::EPERM | Errno::ENOEXEC | Errno::EISDIR) => SpawnErrorKind::NotExecutable,
+                _ => SpawnErrorKind::Other,
+            };
+            return (kind, format!("cannot run {}: {why}", program.to_string_lossy()));
+        }
+        Some(Step::Setsid) => format!("cannot start a new session: {why}"),
+        Some(Step::DeathSignal) => format!("cannot set the parent-death signal: {why}"),
+        Some(Step::ParentGone) => "the daemon exited while the job was starting".to_string(),
+        Some(Step::Nice) => format!("cannot set nice {}: {why}", spec.nice.unwrap_or(0)),
+        Some(Step::Groups) => format!("cannot set the supplementary groups of user {user}: {why}"),
+        Some(Step::Gid) => format!("cannot set the group id of user {user}: {why}"),
+        Some(Step::Uid) => format!("cannot switch to user {user}: {why}"),
+        Some(Step::Chdir) => format!("cannot change directory to {}: {why}", workdir.to_string_lossy()),
+    };
+    (SpawnErrorKind::Other, message)
+}
+
+/// The environment every job starts from, before `spec.env`: cleared, then a safe PATH, who the
+/// job runs as (HOME, USER, LOGNAME, SHELL), and TZ, LANG and LC_* from the daemon's own
+/// environment. For the daemon's own user, missing values come from `own_user` (the user db).
+fn base_env(
+    run_as: Option<&RunAs>,
+    daemon_env: &[(OsString, OsString)],
+    own_user: impl FnOnce() -> Option<users::User>,
+) -> Vec<(OsString, OsString)> {
+    let get = |k: &str| daemon_env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let (home, user, shell) = match run_as {
+        Some(r) => (Some(r.home.clone().into_os_string()), Some(OsString::from(&r.user)), r.shell.clone().into()),
+        None => {
+            let (home, user, shell) = (get("HOME"), get("USER").or_else(|| get("LOGNAME")), get("SHELL"));
+            let db = if home.is_none() || user.is_none() || shell.is_none() { own_user() } else { None };
+            let db = db.as_ref();
+            (
+                home.or_else(|| db.map(|u| u.home.clone().into_os_string())),
+                user.or_else(|| db.map(|u| OsString::from(&u.name))),
+                shell.or_else(|| db.map(|u| u.shell.clone().into_os_string())).unwrap_or_else(|| "/bin/sh".into()),
+            )
+        }
+    };
+    let mut env = vec![("PATH".into(), SAFE_PATH.into())];
+    env.push(("HOME".into(), home.unwrap_or_else(|| "/".into())));
+    if let Some(user) = user {
+        env.push(("USER".into(), user.clone()));
+        env.push(("LOGNAME".into(), user));
+    }
+    env.push(("SHELL".into(), shell));
+    for (k, v) in daemon_env {
+        let name = k.as_bytes();
+        if name == b"TZ" || name == b"LANG" || name.starts_with(b"LC_") {
+            env.push((k.clone(), v.clone()));
+        }
+    }
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// The daemon may `tokio::spawn` runs, which needs a `Send` future.
+    #[test]
+    fn run_is_send_when_the_callback_is() {
+        fn assert_send<T: Send>(_: &T) {}
+        let cmd = CommandLine::Shell("true".into());
+        let spec = Spec::new(&cmd);
+        let (_tx, rx) = watch::channel(false);
+        let fut = run(&spec, |_| {}, rx);
+        assert_send(&fut);
+    }
+
+    #[test]
+    fn tail_keeps_exactly_the_last_bytes_whatever_the_chunking() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        for limit in [1, 7, 100, 4096] {
+            for chunk in [1, 3, 99, 100, 101, 5000] {
+                let mut tail = Tail::new(limit);
+                for c in data.chunks(chunk) {
+                    tail.push(c);
+                    assert!(tail.buf.len() <= limit);
+                }
+                assert_eq!(tail.into_vec(), data[data.len() - limit..], "limit {limit}, chunk {chunk}");
+            }
+        }
+        let mut short = Tail::new(100);
+        short.push(b"abc");
+        short.push(b"de");
+        assert_eq!(short.into_vec(), b"abcde");
+    }
+
+    #[test]
+    fn tail_of_zero_keeps_nothing() {
+        let mut tail = Tail::new(0);
+        tail.push(b"abc");
+        tail.push(b"");
+        assert!(tail.into_vec().is_empty());
+    }
+
+    #[test]
+    fn stat_is_parsed_from_the_last_parenthesis() {
+        assert_eq!(parse_stat("42 (sleep) S 1 42 42 0 -1"), Some(('S', 42)));
+        assert_eq!(parse_stat("7 (a) b (c) Z 1 99 7 0"), Some(('Z', 99)));
+        assert_eq!(parse_stat("7 (x"), None);
+    }
+
+    fn env_of(v: &[(OsString, OsString)]) -> Vec<(String, String)> {
+        v.iter().map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned())).collect()
+    }
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        p.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))).collect()
+    }
+
+    #[test]
+    fn base_env_for_another_user_comes_from_run_as_and_passes_only_locale_and_zone() {
+        let r = RunAs {
+            user: "ci".into(),
+            uid: 1001,
+            gid: 1001,
+            groups: vec![1001],
+            home: PathBuf::from("/home/ci"),
+            shell: PathBuf::from("/bin/bash"),
+        };
+        let daemon = pairs(&[("HOME", "/root"), ("TZ", "UTC"), ("LC_TIME", "C"), ("SECRET", "x"), ("LANG", "C.UTF-8")]);
+        let env = base_env(Some(&r), &daemon, || panic!("run_as needs no lookup"));
+        let want = [
+            ("PATH", SAFE_PATH),
+            ("HOME", "/home/ci"),
+            ("USER", "ci"),
+            ("LOGNAME", "ci"),
+            ("SHELL", "/bin/bash"),
+            ("TZ", "UTC"),
+            ("LC_TIME", "C"),
+            ("LANG", "C.UTF-8"),
+        ];
+        assert_eq!(env_of(&env), want.map(|(k, v)| (k.to_string(), v.to_string())));
+    }
+
+    #[test]
+    fn base_env_for_the_own_user_prefers_the_daemon_env_then_the_user_db() {
+        let full = pairs(&[("HOME", "/srv"), ("LOGNAME", "svc"), ("SHELL", "/bin/dash")]);
+        let env = env_of(&base_env(None, &full, || panic!("nothing is missing")));
+        assert_eq!(
+            &env[1..5],
+            &pairs_s(&[("HOME", "/srv"), ("USER", "svc"), ("LOGNAME", "svc"), ("SHELL", "/bin/dash")])
+        );
+
+        let db_user = users::User {
+            name: "svc".into(),
+            uid: 999,
+            gid: 999,
+            home: "/var/lib/svc".into(),
+            shell: "/usr/sbin/nologin".into(),
+        };
+        let env = env_of(&base_env(None, &[], || Some(db_user)));
+        assert_eq!(
+            &env[1..5],
+            &pairs_s(&[("HOME", "/var/lib/svc"), ("USER", "svc"), ("LOGNAME", "svc"), ("SHELL", "/usr/sbin/nologin")])
+        );
+
+        let env = env_of(&base_env(None, &[], || None));
+        assert_eq!(&env[1..], &pairs_s(&[("HOME", "/"), ("SHELL", "/bin/sh")]));
+    }
+
+    fn pairs_s(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn exec_errors_map_to_shell_exit_codes_and_setup_errors_name_the_step() {
+        let cmd = CommandLine::Argv(vec!["x".into()]);
+        let spec = Spec::new(&cmd);
+        let kind = |errno: i32| {
+            describe_spawn_error(None, &io::Error::from_raw_os_error(errno), OsStr::new("x"), &spec, OsStr::new("/")).0
+        };
+        assert_eq!(kind(libc::ENOENT), SpawnErrorKind::NotFound);
+        assert_eq!(kind(libc::EACCES), SpawnErrorKind::NotExecutable);
+        assert_eq!(kind(libc::ENOEXEC), SpawnErrorKind::NotExecutable);
+        assert_eq!(kind(libc::E2BIG), SpawnErrorKind::Other);
+        assert_eq!(SpawnErrorKind::NotFound.exit_code(), 127);
+        assert_eq!(SpawnErrorKind::NotExecutable.exit_code(), 126);
+
+        let e = io::Error::from_raw_os_error(libc::ENOENT);
+        let (kind, msg) = describe_spawn_error(Some(Step::Chdir), &e, OsStr::new("x"), &spec, OsStr::new("/srv/gone"));
+        assert_eq!(kind, SpawnErrorKind::Other);
+        assert_eq!(msg, "cannot change directory to /srv/gone: No such file or directory");
+        for b in 1..=8 {
+            assert_eq!(Step::from_u8(b).map(|s| s as u8), Some(b));
+        }
+        assert_eq!(Step::from_u8(0), None);
+    }
+}
