@@ -424,6 +424,14 @@ impl Daemon {
         }
     }
 
+    fn fire_all(&mut self, fires: &[Fire], now: Timestamp, mono: Instant) {
+        for f in fires {
+            // Start first: the state write that records the fire includes an fsync.
+            self.fire(*f);
+            self.record_fire(f, now, mono);
+        }
+    }
+
     fn record_fire(&self, f: &Fire, now: Timestamp, mono: Instant) {
         let next = due_ms(self.table.due(f.job), now, mono);
         let at = f.at.as_millisecond();
@@ -465,10 +473,7 @@ impl Daemon {
                 let plan = Arc::new(plan);
                 log::info!("reloaded {}: {} job(s)", self.config_path.display(), plan.jobs.len());
                 self.plan = plan;
-                for f in fires {
-                    self.record_fire(&f, now, mono);
-                    self.fire(f);
-                }
+                self.fire_all(&fires, now, mono);
             }
         }
         self.notifier.ready(&self.status_line());
@@ -601,10 +606,7 @@ async fn daemon_main(plan: Plan, config_path: &Path, overrides: &Overrides, noti
         );
     }
     d.notifier.ready(&d.status_line());
-    for &f in &fires {
-        d.record_fire(&f, now, mono);
-        d.fire(f);
-    }
+    d.fire_all(&fires, now, mono);
 
     let mut clock = match crate::clockwatch::ClockWatch::new() {
         Ok(c) => Some(c),
@@ -632,10 +634,7 @@ async fn daemon_main(plan: Plan, config_path: &Path, overrides: &Overrides, noti
                 }
                 fires.clear();
                 d.table.take_due(now, mono, &mut fires);
-                for &f in &fires {
-                    d.record_fire(&f, now, mono);
-                    d.fire(f);
-                }
+                d.fire_all(&fires, now, mono);
             }
             Some((name, _record)) = done_rx.recv() => {
                 d.finished(&name);
@@ -646,10 +645,7 @@ async fn daemon_main(plan: Plan, config_path: &Path, overrides: &Overrides, noti
                 log::info!("the wall clock was set; re-planning calendar jobs from {now}");
                 fires.clear();
                 d.table.replan_wall(now, &mut fires);
-                for &f in &fires {
-                    d.record_fire(&f, now, mono);
-                    d.fire(f);
-                }
+                d.fire_all(&fires, now, mono);
             }
             _ = sighup.recv() => d.reload(),
             _ = sigterm.recv() => break,

@@ -239,3 +239,60 @@ fn reboot_jobs_run_once_per_boot_and_catch_up_runs_missed_fires() {
     assert_eq!(lines(&m).len(), 1, "caught up already");
     assert!(d.log_text().contains("runner started"));
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches(" kB").trim().parse().unwrap()
+}
+
+#[test]
+fn an_output_flood_keeps_the_daemon_memory_flat() {
+    let s = Scratch::new("d-flood");
+    let done = s.path("done");
+    let c = cfg(
+        &s,
+        &format!(
+            "  flood:\n    every: 200ms\n    run: \"head -c 100000000 /dev/zero; yes | head -c 20000000 >&2; touch {}\"\n",
+            done.display()
+        ),
+    );
+    let mut d = Daemon::start(&s, &c);
+    wait_for(LONG, "startup", || d.log_text().contains("runner started"));
+    let before = rss_kib(d.child.id());
+    let mut peak = before;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done.exists() {
+        assert!(Instant::now() < deadline, "the flood did not finish");
+        peak = peak.max(rss_kib(d.child.id()));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    d.signal(Signal::SIGTERM);
+    d.wait_exit(LONG);
+    println!("daemon RSS before {before} KiB, peak during 120 MB of output {peak} KiB");
+    assert!(peak < before + 4096, "RSS grew from {before} KiB to {peak} KiB");
+}
+
+#[test]
+fn max_parallel_limits_concurrent_runs() {
+    let s = Scratch::new("d-parallel");
+    let out = s.path("out");
+    let mut jobs = String::from("max_parallel: 2\njobs:\n");
+    for i in 0..4 {
+        jobs.push_str(&format!(
+            "  j{i}:\n    every: 200ms\n    run: \"echo start >> {0}; sleep 0.5; echo end >> {0}\"\n",
+            out.display()
+        ));
+    }
+    let c = s.write("supervisor.yaml", &format!("version: 1\n{jobs}"));
+    let mut d = Daemon::start(&s, &c);
+    wait_for(LONG, "eight runs", || lines(&out).iter().filter(|l| *l == "end").count() >= 8);
+    d.signal(Signal::SIGTERM);
+    d.wait_exit(LONG);
+    let mut running = 0i32;
+    let mut most = 0;
+    for l in lines(&out) {
+        running += if l == "start" { 1 } else { -1 };
+        most = most.max(running);
+    }
+    assert_eq!(most, 2, "at most two at once, and two did run together");
+}

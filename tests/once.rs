@@ -177,3 +177,46 @@ fn env_and_workdir_apply() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), format!("hi 8080 show\n{}\n", s.dir.display()));
 }
+
+#[test]
+fn timeout_ends_the_whole_tree_even_a_grandchild_ignoring_term() {
+    let s = Scratch::new("once-tree");
+    let pids = s.path("pids");
+    let c = cfg(
+        &s,
+        &format!(
+            "  tree:\n    every: 1h\n    timeout: 500ms\n    kill_grace: 500ms\n    run: \"sh -c 'trap \\\"\\\" TERM; echo $$ >> {0}; exec sleep 300' & echo $$ >> {0}; wait\"\n",
+            pids.display()
+        ),
+    );
+    let t = Instant::now();
+    let o = once(&s, &c, &["tree"]);
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    // TERM at 500 ms, KILL 500 ms later for the grandchild that ignores TERM.
+    assert!(t.elapsed() >= Duration::from_millis(900), "{:?}", t.elapsed());
+    let pids: Vec<i32> = lines(&pids).iter().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(pids.len(), 2);
+    for pid in pids {
+        assert!(!alive(pid), "pid {pid} outlived the timeout");
+    }
+}
+
+#[test]
+fn runs_as_another_user_with_their_environment() {
+    if !nix::unistd::geteuid().is_root() {
+        assert!(std::env::var("CI").is_err(), "CI runs as root; this test needs it");
+        return;
+    }
+    let s = Scratch::new("once-user");
+    let c = cfg(
+        &s,
+        "  who:\n    every: 1h\n    user: nobody\n    workdir: /\n    umask: \"077\"\n    run: \"id -u; id -g; echo $USER $LOGNAME $HOME; umask\"\n",
+    );
+    let o = once(&s, &c, &["who"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(l[0], "65534", "{out}");
+    assert_eq!(l[2], "nobody nobody /nonexistent", "{out}");
+    assert_eq!(l[3], "0077", "{out}");
+}

@@ -6,7 +6,7 @@ use tokio::sync::watch;
 
 use super::Ctx;
 use crate::config::{CommandLine, Job};
-use crate::process::{self, Finished, SpawnErrorKind, Status};
+use crate::process::{self, Finished, Status};
 use crate::record::{Outcome, Record, Trigger};
 use crate::sinks::state::{Running, epoch_ms};
 
@@ -59,10 +59,7 @@ pub fn record(job: &Job, f: Finished) -> Record {
             format!("timed out after {}", crate::config::duration::format(job.timeout.unwrap_or_default())),
         ),
         Status::Stopped { signal } => (Outcome::Stopped, None, Some(signal), "ended by runner".into()),
-        Status::SpawnFailed { kind, message } => {
-            let code = if kind == SpawnErrorKind::NotFound { 127 } else { 126 };
-            (Outcome::SpawnFailed, Some(code), None, message)
-        }
+        Status::SpawnFailed { kind, message } => (Outcome::SpawnFailed, Some(kind.exit_code()), None, message),
     };
     Record {
         job: job.name.to_string(),

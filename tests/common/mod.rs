@@ -74,6 +74,10 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(s: &Scratch, config: &Path) -> Daemon {
+        Daemon::start_with(s, config, &[])
+    }
+
+    pub fn start_with(s: &Scratch, config: &Path, env: &[(&str, &str)]) -> Daemon {
         let log = s.path(&format!(
             "daemon-{}.log",
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
@@ -83,6 +87,7 @@ impl Daemon {
             .runner(config)
             .arg("run")
             .env("RUNNER_LOG_LEVEL", "debug")
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(f)

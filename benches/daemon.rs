@@ -1,0 +1,180 @@
+//! Figures for the daemon, printed, not asserted: `cargo bench --bench daemon`.
+//!
+//! - stripped binary size
+//! - time from exec to READY=1
+//! - RSS at idle with 20 jobs due far away
+//! - idle wakeups (context switches of all threads) per minute between due times
+//! - fire delay after the due instant, p50/p99 over 100 fires
+//!
+//! Durations come from RUNNER_BENCH_IDLE_SECS (default 20) and RUNNER_BENCH_FIRES (100).
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const BIN: &str = env!("CARGO_BIN_EXE_runner");
+
+fn scratch() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("runner-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn write_config(dir: &Path, jobs: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join("supervisor.yaml");
+    std::fs::write(&p, format!("version: 1\nmax_parallel: 8\njobs:\n{jobs}")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    p
+}
+
+fn start(dir: &Path, config: &Path, notify: Option<&Path>) -> Child {
+    let mut c = Command::new(BIN);
+    c.arg("run")
+        .env("RUNNER_CONFIG", config)
+        .env("RUNNER_STATE_DIR", dir.join("state"))
+        .env("RUNNER_RUNTIME_DIR", dir.join("run"))
+        .env("RUNNER_LOG_LEVEL", "warn")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(n) = notify {
+        c.env("NOTIFY_SOCKET", n);
+    }
+    c.spawn().unwrap()
+}
+
+fn stop(mut child: Child) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+    let _ = child.wait();
+}
+
+fn status_field(pid: u32, task: Option<&str>, key: &str) -> u64 {
+    let path = match task {
+        Some(t) => format!("/proc/{pid}/task/{t}/status"),
+        None => format!("/proc/{pid}/status"),
+    };
+    let s = std::fs::read_to_string(path).unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
+        .unwrap_or(0)
+}
+
+fn context_switches(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .filter_map(|t| t.ok())
+        .map(|t| {
+            let t = t.file_name().to_string_lossy().into_owned();
+            status_field(pid, Some(&t), "voluntary_ctxt_switches:")
+                + status_field(pid, Some(&t), "nonvoluntary_ctxt_switches:")
+        })
+        .sum()
+}
+
+fn env_u64(k: &str, d: u64) -> u64 {
+    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() {
+    let dir = scratch();
+    let size = std::fs::metadata(BIN).unwrap().len();
+
+    // exec -> READY=1
+    let mut far = String::new();
+    for i in 0..20 {
+        far.push_str(&format!("  far{i}:\n    schedule: \"0 0 1 1 *\"\n    run: \"true\"\n"));
+    }
+    let config = write_config(&dir, &far);
+    let sock_path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut ready = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let child = start(&dir, &config, Some(&sock_path));
+        let mut buf = [0u8; 512];
+        loop {
+            let n = sock.recv(&mut buf).expect("READY=1 within 10 s");
+            if buf[..n].starts_with(b"READY=1") {
+                break;
+            }
+        }
+        ready.push(t.elapsed().as_secs_f64() * 1000.0);
+        stop(child);
+    }
+    ready.sort_by(f64::total_cmp);
+
+    // Idle: RSS and wakeups with 20 jobs due far away.
+    let child = start(&dir, &config, None);
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = child.id();
+    let rss = status_field(pid, None, "VmRSS:");
+    let idle_secs = env_u64("RUNNER_BENCH_IDLE_SECS", 20);
+    let before = context_switches(pid);
+    std::thread::sleep(Duration::from_secs(idle_secs));
+    let wakeups = context_switches(pid) - before;
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
+    stop(child);
+
+    // Fire delay: per-second cron jobs note when their process started.
+    let fires = env_u64("RUNNER_BENCH_FIRES", 100);
+    let jobs = 5;
+    let out = dir.join("fires");
+    let mut per_second = String::new();
+    for i in 0..jobs {
+        per_second.push_str(&format!(
+            "  tick{i}:\n    schedule: \"* * * * * *\"\n    command: [\"/bin/sh\", \"-c\", \"date +%s.%N >> {}\"]\n",
+            out.display()
+        ));
+    }
+    let config = write_config(&dir, &per_second);
+    let child = start(&dir, &config, None);
+    let deadline = Instant::now() + Duration::from_secs(fires / jobs + 30);
+    while std::fs::read_to_string(&out).unwrap_or_default().lines().count() < (fires + jobs) as usize {
+        assert!(Instant::now() < deadline, "fires did not arrive");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop(child);
+    let mut delays: Vec<f64> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .skip(jobs as usize) // the first second may start mid-way
+        .take(fires as usize)
+        .filter_map(|l| l.parse::<f64>().ok())
+        .map(|t| (t - t.floor()) * 1000.0)
+        .collect();
+    delays.sort_by(f64::total_cmp);
+
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    println!("runner daemon figures ({now}, {} threads at idle)", threads);
+    println!("| figure | value |");
+    println!("|---|---|");
+    println!("| binary size (release, stripped) | {:.2} MB |", size as f64 / 1e6);
+    println!(
+        "| exec to READY=1, p50 / max of 20 | {:.1} ms / {:.1} ms |",
+        percentile(&ready, 0.5),
+        ready[ready.len() - 1]
+    );
+    println!("| RSS at idle, 20 jobs | {:.2} MiB |", rss as f64 / 1024.0);
+    println!(
+        "| wakeups at idle | {} in {idle_secs} s ({:.1} per minute) |",
+        wakeups,
+        wakeups as f64 * 60.0 / idle_secs as f64
+    );
+    println!(
+        "| fire delay to job exec, p50 / p99 of {} | {:.2} ms / {:.2} ms |",
+        delays.len(),
+        percentile(&delays, 0.5),
+        percentile(&delays, 0.99)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,107 @@
+//! sd_notify: READY=1 once the config is loaded, WATCHDOG=1 at half of WATCHDOG_USEC,
+//! RELOADING=1 and READY=1 around a reload, STOPPING=1 at the end; path and abstract
+//! sockets. And `<N>` priority prefixes when stderr is the journal stream.
+
+mod common;
+use common::*;
+use nix::sys::signal::Signal;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::time::{Duration, Instant};
+
+fn recv_until(sock: &UnixDatagram, want: &str, limit: Duration, seen: &mut Vec<String>) {
+    let deadline = Instant::now() + limit;
+    let mut buf = [0u8; 4096];
+    loop {
+        if seen.iter().any(|m| m.contains(want)) {
+            return;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "no {want:?} within {limit:?}; got {seen:?}");
+        sock.set_read_timeout(Some(left)).unwrap();
+        if let Ok(n) = sock.recv(&mut buf) {
+            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+}
+
+fn config(s: &Scratch) -> std::path::PathBuf {
+    s.write("supervisor.yaml", "version: 1\njobs:\n  a:\n    every: 1h\n    run: \"true\"\n")
+}
+
+#[test]
+fn lifecycle_messages_reach_a_path_socket() {
+    let s = Scratch::new("notify-path");
+    let sock_path = s.path("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    let c = config(&s);
+    let mut d =
+        Daemon::start_with(&s, &c, &[("NOTIFY_SOCKET", sock_path.to_str().unwrap()), ("WATCHDOG_USEC", "400000")]);
+    let mut seen = Vec::new();
+    recv_until(&sock, "READY=1", Duration::from_secs(20), &mut seen);
+    assert!(seen[0].starts_with("READY=1\nSTATUS=1 job(s)"), "{seen:?}");
+    // 400 ms watchdog: pings every 200 ms, so several within a few seconds.
+    let t = Instant::now();
+    for _ in 0..3 {
+        let before = seen.iter().filter(|m| *m == "WATCHDOG=1").count();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while seen.iter().filter(|m| *m == "WATCHDOG=1").count() == before {
+            assert!(Instant::now() < deadline, "watchdog pings stopped: {seen:?}");
+            let mut buf = [0u8; 4096];
+            sock.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+            if let Ok(n) = sock.recv(&mut buf) {
+                seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        }
+    }
+    assert!(t.elapsed() >= Duration::from_millis(350), "three pings at 200 ms spacing take at least 400 ms");
+
+    d.signal(Signal::SIGHUP);
+    recv_until(&sock, "RELOADING=1", Duration::from_secs(20), &mut seen);
+    let reloading = seen.iter().find(|m| m.contains("RELOADING=1")).unwrap().clone();
+    assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
+    // READY=1 again once the reload is done.
+    let mut tail = Vec::new();
+    recv_until(&sock, "READY=1", Duration::from_secs(20), &mut tail);
+
+    d.signal(Signal::SIGTERM);
+    let mut end = Vec::new();
+    recv_until(&sock, "STOPPING=1", Duration::from_secs(20), &mut end);
+    assert!(d.wait_exit(Duration::from_secs(20)).success());
+}
+
+#[test]
+fn abstract_sockets_work_and_no_socket_is_fine() {
+    let s = Scratch::new("notify-abstract");
+    let name = format!("runner-test-{}", std::process::id());
+    let sock = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
+    let c = config(&s);
+    let mut d = Daemon::start_with(&s, &c, &[("NOTIFY_SOCKET", &format!("@{name}"))]);
+    let mut seen = Vec::new();
+    recv_until(&sock, "READY=1", Duration::from_secs(20), &mut seen);
+    d.signal(Signal::SIGTERM);
+    assert!(d.wait_exit(Duration::from_secs(20)).success());
+    // No watchdog without WATCHDOG_USEC.
+    assert!(!seen.iter().any(|m| m.contains("WATCHDOG=1")), "{seen:?}");
+
+    // Without NOTIFY_SOCKET the daemon runs all the same.
+    let mut d = Daemon::start(&s, &c);
+    wait_for(Duration::from_secs(20), "startup", || d.log_text().contains("runner started"));
+    d.signal(Signal::SIGTERM);
+    assert!(d.wait_exit(Duration::from_secs(20)).success());
+}
+
+#[test]
+fn journal_stream_gets_priority_prefixes() {
+    use std::os::unix::fs::MetadataExt;
+    let s = Scratch::new("journal-stream");
+    let c = s.write("supervisor.yaml", "version: 1\njobs:\n  bad:\n    every: 1h\n    run: \"exit 3\"\n");
+    let err_path = s.path("stderr");
+    let f = std::fs::File::create(&err_path).unwrap();
+    let meta = f.metadata().unwrap();
+    let stream = format!("{}:{}", meta.dev(), meta.ino());
+    let o = s.runner(&c).args(["once", "bad"]).env("JOURNAL_STREAM", &stream).stderr(f).output().unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let text = std::fs::read_to_string(&err_path).unwrap();
+    assert!(text.lines().any(|l| l.starts_with("<3>job bad failure (exit 3)")), "{text}");
+}
