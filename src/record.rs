@@ -67,11 +67,39 @@ impl Trigger {
     }
 }
 
+/// What a record is about. Runs and skips come from every job; the other kinds belong to
+/// the job kinds that raise them (alerts from checks, audit lines from sweeps) and to the
+/// daemon itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    Run,
+    Skip,
+    Alert,
+    Resolve,
+    Audit,
+    Daemon,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Run => "run",
+            RecordKind::Skip => "skip",
+            RecordKind::Alert => "alert",
+            RecordKind::Resolve => "resolve",
+            RecordKind::Audit => "audit",
+            RecordKind::Daemon => "daemon",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Record {
+    pub kind: RecordKind,
     pub job: String,
-    /// The job kind (`command`, ...).
-    pub kind: &'static str,
+    /// The job's kind (`command`, ...).
+    pub job_kind: &'static str,
     pub trigger: Trigger,
     /// 1 for the first try; retries count up.
     pub attempt: u32,
@@ -89,10 +117,11 @@ pub struct Record {
 
 impl Record {
     /// A fire that did not become a run.
-    pub fn skipped(job: &str, kind: &'static str, trigger: Trigger, reason: String) -> Record {
+    pub fn skipped(job: &str, job_kind: &'static str, trigger: Trigger, reason: String) -> Record {
         Record {
+            kind: RecordKind::Skip,
             job: job.to_string(),
-            kind,
+            job_kind,
             trigger,
             attempt: 0,
             started_at: SystemTime::now(),

@@ -424,24 +424,24 @@ impl Daemon {
         }
     }
 
+    /// Starts (or skips, or queues) every fire, then records them all in one state write.
     fn fire_all(&mut self, fires: &[Fire], now: Timestamp, mono: Instant) {
-        for f in fires {
-            // Start first: the state write that records the fire includes an fsync.
-            self.fire(*f);
-            self.record_fire(f, now, mono);
+        if fires.is_empty() {
+            return;
         }
-    }
-
-    fn record_fire(&self, f: &Fire, now: Timestamp, mono: Instant) {
-        let next = due_ms(self.table.due(f.job), now, mono);
-        let at = f.at.as_millisecond();
-        let name = self.table.job(f.job).name.as_str();
-        if let Err(e) = self.ctx.sinks.state.update(|s| {
-            let js = s.jobs.entry(name.to_string()).or_default();
-            js.last_fire_ms = Some(at);
-            js.next_due_ms = next;
-        }) {
-            log::error!("cannot record a fire of {name}: {e}");
+        for f in fires {
+            self.fire(*f);
+        }
+        let table = &self.table;
+        let result = self.ctx.sinks.state.update_volatile(|s| {
+            for f in fires {
+                let js = s.jobs.entry(table.job(f.job).name.to_string()).or_default();
+                js.last_fire_ms = Some(f.at.as_millisecond());
+                js.next_due_ms = due_ms(table.due(f.job), now, mono);
+            }
+        });
+        if let Err(e) = result {
+            log::error!("cannot record fires: {e}");
         }
     }
 

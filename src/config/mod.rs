@@ -443,16 +443,21 @@ impl FileCtx<'_> {
             Ok(n) => n,
             Err(m) => return Err(vec![self.err(name, None, m)]),
         };
-        let kind = match (j.command, j.run) {
-            (Some(argv), None) => Some(JobKind::Command(CommandLine::Argv(argv.0))),
-            (None, Some(line)) if !line.trim().is_empty() => Some(JobKind::Command(CommandLine::Shell(line))),
+        // Every kind block the job has, by field name. A job has exactly one kind; a new kind
+        // adds its block here and a `JobKind` variant, nothing else.
+        let mut kinds: Vec<(&'static str, Option<JobKind>)> = Vec::new();
+        match (j.command, j.run) {
+            (Some(argv), None) => kinds.push(("command", Some(JobKind::Command(CommandLine::Argv(argv.0))))),
+            (None, Some(line)) if !line.trim().is_empty() => {
+                kinds.push(("run", Some(JobKind::Command(CommandLine::Shell(line)))))
+            }
             (None, Some(_)) => {
                 errors.push(self.err(
                     name,
                     Some("run"),
                     format!("job `{name}` has an empty `run:` line; write the shell command to run"),
                 ));
-                None
+                kinds.push(("run", None));
             }
             (Some(_), Some(_)) => {
                 errors.push(self.err(
@@ -460,15 +465,28 @@ impl FileCtx<'_> {
                     Some("run"),
                     format!("job `{name}` has both `command:` and `run:`; keep one (`command:` is an argv list, `run:` a shell line)"),
                 ));
-                None
+                kinds.push(("command", None));
             }
-            (None, None) => {
+            (None, None) => {}
+        }
+        let kind = match kinds.len() {
+            0 => {
                 errors.push(self.err(
                     name,
                     None,
                     format!(
                         "job `{name}` has nothing to do; add `command: [program, args...]` or `run: \"shell line\"`"
                     ),
+                ));
+                None
+            }
+            1 => kinds.pop().and_then(|(_, k)| k),
+            _ => {
+                let names: Vec<String> = kinds.iter().map(|(n, _)| format!("`{n}:`")).collect();
+                errors.push(self.err(
+                    name,
+                    Some(kinds[1].0),
+                    format!("job `{name}` has {}; a job does one thing, keep one", names.join(" and ")),
                 ));
                 None
             }
@@ -488,14 +506,18 @@ impl FileCtx<'_> {
                 ));
                 None
             }
-            (None, None) => {
-                errors.push(self.err(
-                    name,
-                    None,
-                    format!("job `{name}` has no schedule; add `schedule: \"*/5 * * * *\"` (cron) or `every: 5m`"),
-                ));
-                None
-            }
+            (None, None) => match kind.as_ref().and_then(JobKind::default_every) {
+                Some(every) => Some(Schedule::Every(every)),
+                None if kind.is_none() => None,
+                None => {
+                    errors.push(self.err(
+                        name,
+                        None,
+                        format!("job `{name}` has no schedule; add `schedule: \"*/5 * * * *\"` (cron) or `every: 5m`"),
+                    ));
+                    None
+                }
+            },
         };
 
         let tz_name = j.timezone.clone().or_else(|| d.timezone.clone());

@@ -107,6 +107,14 @@ impl JobKind {
             JobKind::Command(_) => "command",
         }
     }
+
+    /// The interval a kind runs at when the job gives no schedule; `None` makes a schedule
+    /// mandatory (a command has no sensible default).
+    pub fn default_every(&self) -> Option<Duration> {
+        match self {
+            JobKind::Command(_) => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

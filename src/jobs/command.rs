@@ -7,7 +7,7 @@ use tokio::sync::watch;
 use super::Ctx;
 use crate::config::{CommandLine, Job};
 use crate::process::{self, Finished, Status};
-use crate::record::{Outcome, Record, Trigger};
+use crate::record::{Outcome, Record, RecordKind, Trigger};
 use crate::sinks::state::{Running, epoch_ms};
 
 pub async fn attempt(ctx: &Ctx, job: &Arc<Job>, cmd: &CommandLine, stop: watch::Receiver<bool>) -> Record {
@@ -37,7 +37,7 @@ pub async fn attempt(ctx: &Ctx, job: &Arc<Job>, cmd: &CommandLine, stop: watch::
             runner_pid: std::process::id(),
             boot_id: crate::scheduler::boot_id(),
         };
-        if let Err(e) = store.update(|s| s.jobs.entry(name).or_default().running.push(running)) {
+        if let Err(e) = store.update_volatile(|s| s.jobs.entry(name).or_default().running.push(running)) {
             log::error!("cannot record a run start: {e}");
         }
     };
@@ -63,7 +63,8 @@ pub fn record(job: &Job, f: Finished) -> Record {
     };
     Record {
         job: job.name.to_string(),
-        kind: job.kind.name(),
+        kind: RecordKind::Run,
+        job_kind: job.kind.name(),
         trigger: Trigger::Schedule,
         attempt: 1,
         started_at: f.started_at,

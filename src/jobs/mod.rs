@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use crate::config::{CommandLine, Job, JobKind};
 use crate::lock::{self, Try};
 use crate::process;
-use crate::record::{Outcome, Record, Trigger};
+use crate::record::{Outcome, Record, RecordKind, Trigger};
 use crate::sinks::Sinks;
 
 /// What every run needs besides the job itself.
@@ -94,6 +94,7 @@ pub async fn execute(ctx: &Ctx, job: &Arc<Job>, req: Request, mut stop: watch::R
 
 fn lock_failed(job: &Job, req: Request, err: &str) -> Record {
     let mut r = Record::skipped(job.name.as_str(), job.kind.name(), req.trigger, String::new());
+    r.kind = RecordKind::Run;
     r.outcome = Outcome::SpawnFailed;
     r.message = format!("cannot take the job lock: {err}");
     r

@@ -112,6 +112,12 @@ impl State {
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Durability {
+    Fsync,
+    PageCache,
+}
+
 #[derive(Debug)]
 pub struct StateError(pub String);
 
@@ -151,8 +157,21 @@ impl StateStore {
         }
     }
 
-    /// Reads, changes and writes the state under the state lock.
+    /// Reads, changes and writes the state under the state lock, durably (fsync): for what
+    /// must survive power loss, such as a finished run.
     pub fn update<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T, StateError> {
+        self.update_with(Durability::Fsync, f)
+    }
+
+    /// Like [`update`](Self::update) but without fsync: still atomic (a reader sees the old
+    /// file or the new one), and it survives the daemon being killed, only not power loss.
+    /// For facts a power loss makes moot, such as which process groups are running, so a
+    /// run does not wait for the disk before it starts.
+    pub fn update_volatile<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T, StateError> {
+        self.update_with(Durability::PageCache, f)
+    }
+
+    fn update_with<T>(&self, durability: Durability, f: impl FnOnce(&mut State) -> T) -> Result<T, StateError> {
         let io = |what: &str, e: &dyn std::fmt::Display| StateError(format!("{}: {what}: {e}", self.dir.display()));
         std::fs::create_dir_all(&self.dir).map_err(|e| io("cannot create the state directory", &e))?;
         let lock_file = OpenOptions::new()
@@ -176,21 +195,25 @@ impl StateStore {
         let before = state.clone();
         let out = f(&mut state);
         if state != before {
-            self.write(&state)?;
+            self.write(&state, durability)?;
         }
         Ok(out)
     }
 
-    fn write(&self, state: &State) -> Result<(), StateError> {
+    fn write(&self, state: &State, durability: Durability) -> Result<(), StateError> {
         let io = |what: &str, e: &dyn std::fmt::Display| StateError(format!("{}: {what}: {e}", self.dir.display()));
         let tmp = self.dir.join("state.json.tmp");
         let mut bytes = serde_json::to_vec_pretty(state).map_err(|e| io("cannot encode the state", &e))?;
         bytes.push(b'\n');
         let mut f = File::create(&tmp).map_err(|e| io("cannot write state.json.tmp", &e))?;
         f.write_all(&bytes).map_err(|e| io("cannot write state.json.tmp", &e))?;
-        f.sync_all().map_err(|e| io("cannot sync state.json.tmp", &e))?;
+        if durability == Durability::Fsync {
+            f.sync_all().map_err(|e| io("cannot sync state.json.tmp", &e))?;
+        }
         std::fs::rename(&tmp, self.path()).map_err(|e| io("cannot replace state.json", &e))?;
-        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| io("cannot sync the state directory", &e))?;
+        if durability == Durability::Fsync {
+            File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| io("cannot sync the state directory", &e))?;
+        }
         Ok(())
     }
 }
@@ -204,7 +227,8 @@ mod tests {
     fn rec(outcome: Outcome) -> Record {
         Record {
             job: "j".into(),
-            kind: "command",
+            kind: crate::record::RecordKind::Run,
+            job_kind: "command",
             trigger: Trigger::Schedule,
             attempt: 1,
             started_at: from_epoch_ms(1_000),
