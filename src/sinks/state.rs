@@ -47,6 +47,30 @@ pub struct Running {
     pub boot_id: String,
 }
 
+/// Overall health levels, worst last; the overall health is the worst of its parts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HealthLevel {
+    #[default]
+    Healthy,
+    Degraded,
+    Unhealthy,
+    Critical,
+}
+
+/// A job's own part of the overall health, for kinds that judge health (a check's level, a
+/// queue's score). Written when it changes, not on every sample.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HealthPart {
+    pub level: HealthLevel,
+    /// The kind's own word for it (`ok`, `warn`, `crit`, `unknown`, a queue's score, ...).
+    pub status: String,
+    pub value: Option<f64>,
+    pub detail: String,
+    pub since_ms: i64,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct JobState {
@@ -66,6 +90,7 @@ pub struct JobState {
     pub reboot_boot_id: Option<String>,
     pub runs: u64,
     pub failures: u64,
+    pub health: Option<HealthPart>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
