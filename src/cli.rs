@@ -94,15 +94,6 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Write the man page or shell completions, generated from these definitions (packaging).
-    #[command(hide = true)]
-    Generate {
-        #[arg(value_enum)]
-        what: Generated,
-        /// Output directory.
-        #[arg(long, default_value = ".")]
-        out: PathBuf,
-    },
     /// Validate the configuration and its drop-ins, and print a one-line summary.
     #[command(after_help = "Examples:\n  runner check\n  runner check --config ./supervisor.yaml")]
     Check,
@@ -123,53 +114,6 @@ pub enum Command {
         #[arg(long)]
         tz: Option<String>,
     },
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum Generated {
-    /// runner.1
-    Man,
-    /// runner.bash, _runner (zsh), runner.fish
-    Completions,
-}
-
-fn cmd_generate(what: Generated, out: &Path) -> ExitCode {
-    use clap::CommandFactory;
-    let result = (|| -> std::io::Result<()> {
-        std::fs::create_dir_all(out)?;
-        let cmd = Cli::command();
-        match what {
-            Generated::Man => {
-                let mut buf = Vec::new();
-                clap_mangen::Man::new(cmd.clone()).render(&mut buf)?;
-                std::fs::write(out.join("runner.1"), buf)?;
-                for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-                    // A one-shot generator: leaking the few names is simpler than clap's `string` feature.
-                    let name: &'static str = Box::leak(format!("runner-{}", sub.get_name()).into_boxed_str());
-                    let sub = sub.clone().name(name);
-                    let mut buf = Vec::new();
-                    clap_mangen::Man::new(sub).render(&mut buf)?;
-                    std::fs::write(out.join(format!("{name}.1")), buf)?;
-                }
-            }
-            Generated::Completions => {
-                use clap_complete::Shell;
-                for (shell, file) in [(Shell::Bash, "runner.bash"), (Shell::Zsh, "_runner"), (Shell::Fish, "runner.fish")] {
-                    let mut buf = Vec::new();
-                    clap_complete::generate(shell, &mut cmd.clone(), "runner", &mut buf);
-                    std::fs::write(out.join(file), buf)?;
-                }
-            }
-        }
-        Ok(())
-    })();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("runner generate: {e}");
-            ExitCode::FAILURE
-        }
-    }
 }
 
 pub fn main() -> ExitCode {
@@ -193,7 +137,6 @@ pub fn main() -> ExitCode {
         Command::List { json } => cmd_list(&cli.config, &overrides, json),
         Command::Status { json } => cmd_status(&cli.config, &overrides, json),
         Command::Check => cmd_check(&cli.config, &overrides),
-        Command::Generate { what, out } => cmd_generate(what, &out),
         Command::Calendar { expr, count, from, tz } => cmd_calendar(&expr, count, from.as_deref(), tz.as_deref()),
     }
 }
