@@ -227,18 +227,10 @@ fn print_once(path: &Path, filter: &Filter, limit: Option<usize>, a: &LogsArgs, 
 /// exist yet (waits for it in its directory) and may be replaced (follows the new one).
 fn follow(path: &Path, filter: &Filter, limit: Option<usize>, a: &LogsArgs, tz: &TimeZone) -> Result<(), Failure> {
     let ino = Inotify::init(InitFlags::IN_CLOEXEC).map_err(io::Error::from)?;
-    let dir: PathBuf = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
     let mut follower = Follower::default();
     let mut first = true;
     loop {
-        // Watch the directory first, so a file created between the check and the wait is seen.
-        let dir_watch = ino.add_watch(&dir, AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO);
-        while !path.exists() {
-            ino.read_events().map_err(io::Error::from)?;
-        }
-        if let Ok(w) = dir_watch {
-            let _ = ino.rm_watch(w);
-        }
+        wait_for_file(&ino, path)?;
         let watch = ino
             .add_watch(
                 path,
@@ -264,6 +256,26 @@ fn follow(path: &Path, filter: &Filter, limit: Option<usize>, a: &LogsArgs, tz: 
         }
         let _ = ino.rm_watch(watch);
     }
+}
+
+/// Blocks until `path` exists, watching the deepest of its directories that exists (the
+/// state directory itself may not be there before the first record).
+fn wait_for_file(ino: &Inotify, path: &Path) -> io::Result<()> {
+    let deepest = || -> PathBuf {
+        let mut d = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+        while !d.exists() && d.pop() {}
+        d
+    };
+    while !path.exists() {
+        let dir = deepest();
+        let w = ino.add_watch(&dir, AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO)?;
+        // Re-check after the watch is in place: what appeared before it would not wake us.
+        if !path.exists() && deepest() == dir {
+            ino.read_events()?;
+        }
+        let _ = ino.rm_watch(w);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
