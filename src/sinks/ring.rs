@@ -153,7 +153,8 @@ fn le64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
-fn header_bytes(size: u64) -> [u8; HEADER_SIZE as usize] {
+/// The header of a new ring of `size` bytes.
+pub fn header_for(size: u64) -> [u8; HEADER_SIZE as usize] {
     let mut h = [0u8; HEADER_SIZE as usize];
     h[0..8].copy_from_slice(&MAGIC);
     h[8..12].copy_from_slice(&VERSION.to_le_bytes());
@@ -786,7 +787,7 @@ fn create(path: &Path, size: u64) -> Result<File, RingError> {
                 Err(e.into())
             }
         })?;
-        f.write_all_at(&header_bytes(size), 0)?;
+        f.write_all_at(&header_for(size), 0)?;
         f.sync_all()?;
         Ok(())
     })();
@@ -892,7 +893,7 @@ mod tests {
 
     #[test]
     fn header_errors_name_the_offset() {
-        let mut h = header_bytes(DEFAULT_SIZE).to_vec();
+        let mut h = header_for(DEFAULT_SIZE).to_vec();
         assert_eq!(parse_header(&h).unwrap(), DEFAULT_SIZE);
         h[8] = 9;
         assert!(parse_header(&h).unwrap_err().to_string().contains("offset 8"));
