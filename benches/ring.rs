@@ -98,7 +98,11 @@ fn main() {
         })
         .collect();
     let records = ring::scan_data(&image[ring::HEADER_SIZE as usize..]).len();
-    println!("scan of a full 1 MiB ring ({records} records): p50 {:?}  max {:?}  (goal < 5 ms)", pct(&mut scans, 0.5), pct(&mut scans, 1.0));
+    println!(
+        "scan of a full 1 MiB ring ({records} records): p50 {:?}  max {:?}  (goal < 5 ms)",
+        pct(&mut scans, 0.5),
+        pct(&mut scans, 1.0)
+    );
     let mut opens: Vec<Duration> = (0..20)
         .map(|_| {
             let t = Instant::now();
@@ -109,7 +113,10 @@ fn main() {
     println!("read_path of the 1 MiB ring (two reads, scan, decode all): p50 {:?}", pct(&mut opens, 0.5));
 
     for (what, out) in [("no output", 0), ("100-byte output", 100), ("512+ byte output (capped)", 8192)] {
-        println!("bytes written per run record, {what}: {}", ring::record_size(&run_record(out), ring::DEFAULT_OUTPUT_BYTES));
+        println!(
+            "bytes written per run record, {what}: {}",
+            ring::record_size(&run_record(out), ring::DEFAULT_OUTPUT_BYTES)
+        );
     }
     let per_ring = ring::DEFAULT_SIZE as usize / ring::record_size(&run_record(8192), ring::DEFAULT_OUTPUT_BYTES);
     println!("records of that largest kind a default 256 KiB ring holds: {per_ring}");
