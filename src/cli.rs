@@ -114,6 +114,47 @@ pub enum Command {
         #[arg(long)]
         tz: Option<String>,
     },
+    /// Show the run log (the ring file under state_dir), like journalctl or logread.
+    #[command(after_help = LOGS_HELP)]
+    Logs(LogsArgs),
+}
+
+const LOGS_HELP: &str = "Examples:\n  runner logs -n 20\n  runner logs -f --job backup\n  runner logs --failed --since -1h\n  runner logs --since today --json\n\n\
+Times: RFC 3339 (2026-03-29T10:00:00Z), a local date or time (2026-03-29, 2026-03-29 10:00),\n\
+relative to now (-1h, -30m, +10m), or now, today, yesterday, tomorrow.";
+
+#[derive(clap::Args, Debug)]
+pub struct LogsArgs {
+    /// Show only the last N matching records (with -f: 10 unless given).
+    #[arg(short = 'n', long = "lines")]
+    pub lines: Option<usize>,
+    /// Keep printing new records as they are written (inotify; no polling).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only this job's records.
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Only records of this kind.
+    #[arg(long, value_parser = ["run", "skip", "alert", "resolve", "audit", "daemon"])]
+    pub kind: Option<String>,
+    /// Only records written at or after this time.
+    #[arg(long, allow_hyphen_values = true)]
+    pub since: Option<String>,
+    /// Only records written at or before this time.
+    #[arg(long, allow_hyphen_values = true)]
+    pub until: Option<String>,
+    /// Only runs that count as failures (failure, timeout, killed, spawn_failed).
+    #[arg(long)]
+    pub failed: bool,
+    /// One JSON object per line, with every field.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the output tail kept with each record.
+    #[arg(long)]
+    pub output: bool,
+    /// Read this ring file instead of the one under state_dir (no config needed).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
 }
 
 pub fn main() -> ExitCode {
@@ -138,6 +179,7 @@ pub fn main() -> ExitCode {
         Command::Status { json } => cmd_status(&cli.config, &overrides, json),
         Command::Check => cmd_check(&cli.config, &overrides),
         Command::Calendar { expr, count, from, tz } => cmd_calendar(&expr, count, from.as_deref(), tz.as_deref()),
+        Command::Logs(args) => crate::logs::cmd_logs(&cli.config, &overrides, &args),
     }
 }
 
@@ -249,12 +291,7 @@ fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, no_re
         return ExitCode::SUCCESS;
     }
     let job = Arc::new(job.clone());
-    let ctx = Ctx {
-        runtime_dir: plan.runtime_dir.clone(),
-        sinks: Sinks::new(StateStore::new(&plan.state_dir)),
-        by: "once",
-        echo: true,
-    };
+    let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks: Sinks::for_plan(&plan), by: "once", echo: true };
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

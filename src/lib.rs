@@ -9,6 +9,7 @@ pub mod config;
 pub mod jobs;
 pub mod lock;
 pub mod logging;
+pub mod logs;
 pub mod notify;
 pub mod process;
 pub mod procinfo;

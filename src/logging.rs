@@ -1,5 +1,7 @@
-//! The daemon's own log lines: plain stderr on a terminal, `<N>`-prefixed lines when stderr
-//! is connected to journald (sd-daemon(3)), so the journal keeps each line's priority.
+//! The daemon's own log lines: plain stderr on a terminal; when stderr is connected to
+//! journald (`JOURNAL_STREAM`), entries sent by the native protocol with PRIORITY, CODE_FILE,
+//! CODE_LINE and CODE_FUNC (the module), falling back to `<N>`-prefixed stderr lines
+//! (sd-daemon(3)) if the journal socket cannot take them.
 
 use std::io::Write;
 use std::os::fd::AsFd;
@@ -21,6 +23,8 @@ pub fn stderr_is_journal() -> bool {
 
 struct JournalStreamLogger {
     level: LevelFilter,
+    /// `RUNNER_JOURNAL_SOCKET` or journald's default: the config is read after logging starts.
+    journal: crate::sinks::journald::Journal,
 }
 
 impl Log for JournalStreamLogger {
@@ -38,7 +42,23 @@ impl Log for JournalStreamLogger {
             Level::Info => 6,
             Level::Debug | Level::Trace => 7,
         };
-        let _ = writeln!(std::io::stderr().lock(), "<{prio}>{}", r.args());
+        use crate::sinks::journald::{field, field_fmt};
+        let mut entry = Vec::with_capacity(256);
+        field(&mut entry, "MESSAGE", r.args().to_string().as_bytes());
+        field_fmt(&mut entry, "PRIORITY", format_args!("{prio}"));
+        field(&mut entry, "SYSLOG_IDENTIFIER", b"runner");
+        if let Some(file) = r.file() {
+            field(&mut entry, "CODE_FILE", file.as_bytes());
+        }
+        if let Some(line) = r.line() {
+            field_fmt(&mut entry, "CODE_LINE", format_args!("{line}"));
+        }
+        if let Some(module) = r.module_path() {
+            field(&mut entry, "CODE_FUNC", module.as_bytes());
+        }
+        if !self.journal.send(&entry) {
+            let _ = writeln!(std::io::stderr().lock(), "<{prio}>{}", r.args());
+        }
     }
 
     fn flush(&self) {}
@@ -47,7 +67,12 @@ impl Log for JournalStreamLogger {
 /// Installs the logger once; later calls are ignored.
 pub fn init(level: LevelFilter) {
     if stderr_is_journal() {
-        if log::set_boxed_logger(Box::new(JournalStreamLogger { level })).is_ok() {
+        let socket = std::env::var_os("RUNNER_JOURNAL_SOCKET")
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| crate::sinks::journald::DEFAULT_SOCKET.into());
+        let journal = crate::sinks::journald::Journal::new(&socket);
+        if log::set_boxed_logger(Box::new(JournalStreamLogger { level, journal })).is_ok() {
             log::set_max_level(level);
         }
     } else {

@@ -113,6 +113,10 @@ pub struct Record {
     pub output_tail: Vec<u8>,
     /// One line for people: why it was skipped, why it could not start, ...
     pub message: String,
+    /// What a check measured, for kinds that measure something.
+    pub value: Option<f64>,
+    /// A check's level (`ok`, `warn`, `crit`), for kinds that judge health.
+    pub level: Option<String>,
 }
 
 impl Record {
@@ -132,6 +136,8 @@ impl Record {
             pid: None,
             output_tail: Vec::new(),
             message: reason,
+            value: None,
+            level: None,
         }
     }
 

@@ -572,7 +572,7 @@ async fn daemon_main(plan: Plan, config_path: &Path, overrides: &Overrides, noti
         }
     };
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-    let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks: Sinks::new(store), by: "daemon", echo: false };
+    let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks: Sinks::for_plan(&plan), by: "daemon", echo: false };
     let mut d = Daemon {
         plan: Arc::new(plan),
         config_path: config_path.to_path_buf(),

@@ -92,7 +92,7 @@ fn abstract_sockets_work_and_no_socket_is_fine() {
 }
 
 #[test]
-fn journal_stream_gets_priority_prefixes() {
+fn journal_stream_without_a_journal_socket_falls_back_to_priority_prefixes() {
     use std::os::unix::fs::MetadataExt;
     let s = Scratch::new("journal-stream");
     let c = s.write("supervisor.yaml", "version: 1\njobs:\n  bad:\n    every: 1h\n    run: \"exit 3\"\n");

@@ -18,6 +18,7 @@ pub use plan::*;
 use raw::{RawConfig, RawDefaults, RawDropIn, RawJob};
 use source::Outline;
 
+use crate::sinks::ring;
 use crate::users;
 
 pub const DEFAULT_CONFIG: &str = "/etc/supervisor.yaml";
@@ -66,6 +67,8 @@ impl std::error::Error for ConfigErrors {}
 pub struct Overrides {
     pub state_dir: Option<PathBuf>,
     pub runtime_dir: Option<PathBuf>,
+    /// `RUNNER_JOURNAL_SOCKET`: journald's native socket, as for a unit with `LogNamespace=`.
+    pub journal_socket: Option<PathBuf>,
 }
 
 impl Overrides {
@@ -75,6 +78,7 @@ impl Overrides {
         Overrides {
             state_dir: state_dir.or_else(|| env("RUNNER_STATE_DIR")),
             runtime_dir: runtime_dir.or_else(|| env("RUNNER_RUNTIME_DIR")),
+            journal_socket: env("RUNNER_JOURNAL_SOCKET"),
         }
     }
 }
@@ -223,11 +227,48 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
         None => 4,
     };
 
+    let raw_log = raw.log.unwrap_or_default();
+    let log_err = |field: &str, message: String| {
+        let at = outline.find(&["log", field]).map(|k| (k.line, k.value_col)).unwrap_or((0, 0));
+        ConfigError { file: path.to_path_buf(), line: at.0, col: at.1, message }
+    };
+    let ring_size = raw_log.ring_size.map_or(ring::DEFAULT_SIZE, |s| s.0);
+    if !(ring::MIN_SIZE..=ring::MAX_SIZE).contains(&ring_size) {
+        errors.push(log_err(
+            "ring_size",
+            format!("ring_size {ring_size} is out of range: give 16KiB to 1GiB, like ring_size: 256KiB"),
+        ));
+    }
+    let ring_output = raw_log.ring_output_bytes.map_or(ring::DEFAULT_OUTPUT_BYTES as u64, |s| s.0);
+    if ring_output > ring::MAX_OUTPUT as u64 {
+        errors.push(log_err(
+            "ring_output_bytes",
+            format!(
+                "ring_output_bytes {ring_output} is above the ring's cap of {}; journald keeps the full tail",
+                ring::MAX_OUTPUT
+            ),
+        ));
+    }
+
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
     let (state_dir, runtime_dir) = resolve_dirs(host.euid, overrides, raw.state_dir, raw.runtime_dir, &config_dir);
-    Ok(Plan { config_path: path.to_path_buf(), files, state_dir, runtime_dir, max_parallel, jobs })
+    let log = LogSettings {
+        ring: ring::RingConfig {
+            path: state_dir.join(ring::FILE_NAME),
+            size: ring_size,
+            output_bytes: ring_output as usize,
+            fsync: raw_log.fsync.map_or(ring::Fsync::Always, |f| f.0),
+        },
+        journal_socket: overrides
+            .journal_socket
+            .clone()
+            .or(raw_log.journal_socket)
+            .unwrap_or_else(|| PathBuf::from(crate::sinks::journald::DEFAULT_SOCKET)),
+        job_output_to_journal: raw_log.job_output_to_journal.unwrap_or(false),
+    };
+    Ok(Plan { config_path: path.to_path_buf(), files, state_dir, runtime_dir, max_parallel, jobs, log })
 }
 
 /// Precedence: override (flag or environment) > file > built-in default.

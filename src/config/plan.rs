@@ -150,6 +150,17 @@ pub struct Plan {
     pub runtime_dir: PathBuf,
     pub max_parallel: usize,
     pub jobs: Vec<Job>,
+    pub log: LogSettings,
+}
+
+/// Where records are kept besides the state: the ring file and journald (`log:`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogSettings {
+    pub ring: crate::sinks::ring::RingConfig,
+    /// journald's native socket; records go there when it exists.
+    pub journal_socket: PathBuf,
+    /// Send each line of a run's output tail to the journal under the job's name.
+    pub job_output_to_journal: bool,
 }
 
 impl Plan {

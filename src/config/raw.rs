@@ -73,6 +73,78 @@ pub struct RawConfig {
     pub include_dir: Option<PathBuf>,
     pub defaults: Option<RawDefaults>,
     pub jobs: Option<Jobs>,
+    pub log: Option<RawLog>,
+}
+
+/// `log:`: the ring file and journald.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    /// Size of the ring file when it is created (`256KiB`, `1MiB` or bytes).
+    pub ring_size: Option<ByteSize>,
+    /// How much of a run's output tail each ring record keeps.
+    pub ring_output_bytes: Option<ByteSize>,
+    /// `always`, `never`, `every N` (records) or a duration such as `30s`.
+    pub fsync: Option<FsyncText>,
+    pub journal_socket: Option<PathBuf>,
+    pub job_output_to_journal: Option<bool>,
+}
+
+/// A size in bytes: a number, or a number with K/KiB, M/MiB, G/GiB (powers of 1024).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    pub fn parse(s: &str) -> Result<ByteSize, String> {
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let mult: u64 = match unit.trim() {
+            "" | "B" => 1,
+            "K" | "k" | "KiB" | "KB" | "kB" => 1 << 10,
+            "M" | "MiB" | "MB" => 1 << 20,
+            "G" | "GiB" | "GB" => 1 << 30,
+            _ => return Err(format!("invalid size `{s}`: write bytes or a number with KiB, MiB or GiB, like 256KiB")),
+        };
+        num.parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(mult))
+            .map(ByteSize)
+            .ok_or_else(|| format!("invalid size `{s}`: write bytes or a number with KiB, MiB or GiB, like 256KiB"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a size like 256KiB, or a number of bytes")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ByteSize, E> {
+                ByteSize::parse(v).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ByteSize, E> {
+                Ok(ByteSize(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteSize, E> {
+                u64::try_from(v).map(ByteSize).map_err(|_| E::custom(format!("size {v} is negative")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The ring's fsync policy, checked as it is read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FsyncText(pub crate::sinks::ring::Fsync);
+
+impl<'de> Deserialize<'de> for FsyncText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::sinks::ring::Fsync::parse(&s).map(FsyncText).map_err(de::Error::custom)
+    }
 }
 
 /// A file in the drop-in directory: jobs only, so a package cannot change global settings.

@@ -1,32 +1,100 @@
-//! Where records go. `Sinks::emit` is the one place a finished run, or a skipped fire, is
-//! stored: today the state file and the log; the ring file and journald plug in here.
+//! Where records go. `Sinks::emit` is the one place a finished run, a skipped fire, an alert
+//! or a daemon event is stored: the ring file (`ring.rs`), journald (`journald.rs`), the
+//! per-job state (`state.rs`) and the daemon's own log line.
 
+pub mod journald;
+pub mod ring;
 pub mod state;
 
+use std::sync::{Arc, Mutex};
+
+use crate::config::{LogSettings, Plan};
 use crate::record::{Outcome, Record};
+use journald::Journal;
+use ring::Ring;
 use state::StateStore;
 
 #[derive(Clone, Debug)]
 pub struct Sinks {
     pub state: StateStore,
+    log: Option<Arc<LogSinks>>,
+}
+
+#[derive(Debug)]
+struct LogSinks {
+    settings: LogSettings,
+    /// Opened at the first record, and again after a failure (a full disk, a removed file).
+    ring: Mutex<Option<Ring>>,
+    journal: Journal,
+    /// The daemon's stderr is the journal: a record journald took needs no log line too.
+    stderr_is_journal: bool,
 }
 
 impl Sinks {
+    /// The state file only (tests and tools that keep no run log).
     pub fn new(state: StateStore) -> Sinks {
-        Sinks { state }
+        Sinks { state, log: None }
+    }
+
+    /// Every sink the plan asks for: state, ring file and journald.
+    pub fn for_plan(plan: &Plan) -> Sinks {
+        Sinks {
+            state: StateStore::new(&plan.state_dir),
+            log: Some(Arc::new(LogSinks {
+                settings: plan.log.clone(),
+                ring: Mutex::new(None),
+                journal: Journal::new(&plan.log.journal_socket),
+                stderr_is_journal: crate::logging::stderr_is_journal(),
+            })),
+        }
     }
 
     /// Stores one record everywhere it belongs. A sink that fails is logged, never fatal:
     /// losing a log line must not stop jobs from running.
     pub fn emit(&self, r: &Record) {
-        let line = r.summary();
-        match r.outcome {
-            Outcome::Success => log::info!("{line}"),
-            Outcome::Skipped | Outcome::Stopped => log::warn!("{line}"),
-            _ => log::error!("{line}"),
+        let mut journaled = false;
+        if let Some(log) = &self.log {
+            let seq = log.append_to_ring(r);
+            journaled = log.journal.record(r, seq.unwrap_or(0), log.settings.job_output_to_journal);
+        }
+        if !(journaled && self.log.as_ref().is_some_and(|l| l.stderr_is_journal)) {
+            let line = r.summary();
+            match r.outcome {
+                Outcome::Success => log::info!("{line}"),
+                Outcome::Skipped | Outcome::Stopped => log::warn!("{line}"),
+                _ => log::error!("{line}"),
+            }
         }
         if let Err(e) = self.state.update(|s| s.apply(r)) {
             log::error!("cannot record the run of {}: {e}", r.job);
+        }
+    }
+}
+
+impl LogSinks {
+    /// Appends to the ring and returns the record's sequence number (its run id).
+    fn append_to_ring(&self, r: &Record) -> Option<u64> {
+        let mut slot = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            match Ring::open(&self.settings.ring) {
+                Ok(ring) => *slot = Some(ring),
+                Err(e) => {
+                    log::error!(
+                        "cannot open the run log {}: {e}; move the file away to start a new one",
+                        self.settings.ring.path.display()
+                    );
+                    return None;
+                }
+            }
+        }
+        let ring = slot.as_mut().expect("opened just above");
+        match ring.append(r) {
+            Ok(seq) => Some(seq),
+            Err(e) => {
+                log::error!("cannot append to the run log {}: {e}", self.settings.ring.path.display());
+                *slot = None;
+                None
+            }
         }
     }
 }

@@ -264,6 +264,8 @@ mod tests {
             pid: Some(42),
             output_tail: vec![],
             message: String::new(),
+            value: None,
+            level: None,
         }
     }
 

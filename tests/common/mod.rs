@@ -45,7 +45,9 @@ impl Scratch {
             .env("RUNNER_RUNTIME_DIR", self.path("run"))
             .env_remove("NOTIFY_SOCKET")
             .env_remove("JOURNAL_STREAM")
-            .env_remove("WATCHDOG_USEC");
+            .env_remove("WATCHDOG_USEC")
+            // Never the machine's own journal: tests that want one start their own.
+            .env("RUNNER_JOURNAL_SOCKET", self.path("no-journal-socket"));
         c
     }
 }

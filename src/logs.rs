@@ -1,0 +1,301 @@
+//! `runner logs`: the ring file for people, like `journalctl` or OpenWrt's `logread`:
+//! filters, time expressions, text and JSON, and `-f`, which waits on inotify for the writer
+//! and reads by sequence number, so it survives the ring wrapping and says when it was lapped.
+//!
+//! Reads only; never takes the ring's lock, so it can never hold up a writer.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use jiff::{Timestamp, ToSpan, tz::TimeZone};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+
+use crate::cli::LogsArgs;
+use crate::config::{self, Overrides};
+use crate::sinks::ring::{self, Entry, Follower, RingError};
+
+/// A time for `--since`/`--until`: RFC 3339, a local date or date and time, a signed offset
+/// from now (`-1h`, `+30m`), or `now`, `today`, `yesterday`, `tomorrow` (local midnight).
+pub fn parse_time(s: &str, now: Timestamp, tz: &TimeZone) -> Result<Timestamp, String> {
+    let t = s.trim();
+    let midnight = |days: i64| -> Result<Timestamp, String> {
+        let d = now.to_zoned(tz.clone()).date().checked_add(days.days()).map_err(|e| e.to_string())?;
+        d.to_zoned(tz.clone()).map(|z| z.timestamp()).map_err(|e| e.to_string())
+    };
+    match t {
+        "now" => return Ok(now),
+        "today" => return midnight(0),
+        "yesterday" => return midnight(-1),
+        "tomorrow" => return midnight(1),
+        _ => {}
+    }
+    if let Some(rest) = t.strip_prefix('-').or_else(|| t.strip_prefix('+')) {
+        let d = config::duration::parse(rest)
+            .map_err(|e| format!("invalid time `{s}`: {e}; write an offset like -1h or -30m"))?;
+        let d = jiff::SignedDuration::try_from(d).map_err(|e| e.to_string())?;
+        let d = if t.starts_with('-') { -d } else { d };
+        return now.checked_add(d).map_err(|e| format!("invalid time `{s}`: {e}"));
+    }
+    if let Ok(ts) = t.parse::<Timestamp>() {
+        return Ok(ts);
+    }
+    let civil = t
+        .parse::<jiff::civil::DateTime>()
+        .or_else(|_| t.parse::<jiff::civil::Date>().map(|d| d.to_datetime(jiff::civil::Time::midnight())));
+    match civil {
+        Ok(dt) => dt.to_zoned(tz.clone()).map(|z| z.timestamp()).map_err(|e| e.to_string()),
+        Err(_) => Err(format!(
+            "invalid time `{s}`: write RFC 3339 (2026-03-29T10:00:00Z), a local date or time (2026-03-29 10:00), an offset (-1h), or today/yesterday/now"
+        )),
+    }
+}
+
+/// What to show.
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub job: Option<String>,
+    pub kind: Option<String>,
+    pub since_us: Option<i64>,
+    pub until_us: Option<i64>,
+    pub failed: bool,
+}
+
+impl Filter {
+    pub fn matches(&self, e: &Entry) -> bool {
+        self.job.as_ref().is_none_or(|j| *j == e.job)
+            && self.kind.as_ref().is_none_or(|k| k == e.kind.as_str())
+            && self.since_us.is_none_or(|t| e.realtime_us >= t)
+            && self.until_us.is_none_or(|t| e.realtime_us <= t)
+            && (!self.failed || e.outcome.is_failure())
+    }
+}
+
+fn time_text(us: i64, tz: &TimeZone) -> String {
+    Timestamp::from_microsecond(us)
+        .map(|t| t.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string())
+        .unwrap_or_else(|_| format!("@{us}us"))
+}
+
+/// One line for people (plus the output tail, indented, with `--output`).
+pub fn format_text(e: &Entry, tz: &TimeZone, with_output: bool) -> String {
+    let mut s =
+        format!("{} #{} {} {} {}", time_text(e.realtime_us, tz), e.seq, e.kind.as_str(), e.job, e.outcome.as_str());
+    match (e.exit_code, e.signal) {
+        (Some(c), _) => s.push_str(&format!(" (exit {c})")),
+        (None, Some(sig)) => s.push_str(&format!(" (signal {sig})")),
+        _ => {}
+    }
+    if e.duration_us > 0 || e.kind == crate::record::RecordKind::Run {
+        s.push_str(&format!(" after {} ms", e.duration_us / 1000));
+    }
+    if e.attempt > 1 {
+        s.push_str(&format!(", attempt {}", e.attempt));
+    }
+    if e.trigger != crate::record::Trigger::Schedule {
+        s.push_str(&format!(", {}", e.trigger.as_str()));
+    }
+    if let Some(l) = &e.level {
+        s.push_str(&format!(", level {l}"));
+    }
+    if let Some(v) = e.value {
+        s.push_str(&format!(", value {v}"));
+    }
+    if !e.message.is_empty() {
+        s.push_str(&format!(": {}", e.message));
+    }
+    if with_output && !e.output.is_empty() {
+        if e.output_cut > 0 {
+            s.push_str(&format!("\n    | ({} earlier bytes not kept in the ring)", e.output_cut));
+        }
+        let text = String::from_utf8_lossy(&e.output);
+        for line in text.strip_suffix('\n').unwrap_or(&text).split('\n') {
+            s.push_str("\n    | ");
+            s.push_str(line);
+        }
+    }
+    s
+}
+
+pub fn to_json(e: &Entry, tz: &TimeZone) -> serde_json::Value {
+    serde_json::json!({
+        "seq": e.seq,
+        "time": time_text(e.realtime_us, tz),
+        "realtime_us": e.realtime_us,
+        "monotonic_us": e.monotonic_us,
+        "boot_id": ring::boot_id_hex(&e.boot_id),
+        "kind": e.kind.as_str(),
+        "job": e.job,
+        "job_kind": e.job_kind,
+        "outcome": e.outcome.as_str(),
+        "trigger": e.trigger.as_str(),
+        "attempt": e.attempt,
+        "exit_code": e.exit_code,
+        "signal": e.signal,
+        "pid": e.pid,
+        "duration_ms": e.duration_us / 1000,
+        "value": e.value,
+        "level": e.level,
+        "message": e.message,
+        "output": String::from_utf8_lossy(&e.output),
+        "output_cut": e.output_cut,
+    })
+}
+
+pub fn cmd_logs(config_path: &Path, overrides: &Overrides, a: &LogsArgs) -> ExitCode {
+    let path = match &a.file {
+        Some(p) => p.clone(),
+        None => match config::load(config_path, overrides) {
+            Ok(plan) => plan.log.ring.path,
+            Err(errors) => {
+                eprintln!("{errors}\nrunner logs: the config names the ring file; fix it, or give --file PATH");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let tz = TimeZone::system();
+    let now = Timestamp::now();
+    let mut filter = Filter { job: a.job.clone(), kind: a.kind.clone(), failed: a.failed, ..Filter::default() };
+    for (text, slot) in [(&a.since, &mut filter.since_us), (&a.until, &mut filter.until_us)] {
+        if let Some(t) = text {
+            match parse_time(t, now, &tz) {
+                Ok(ts) => *slot = Some(ts.as_microsecond()),
+                Err(e) => {
+                    eprintln!("runner logs: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    }
+    let limit = a.lines.or(a.follow.then_some(10));
+    let result =
+        if a.follow { follow(&path, &filter, limit, a, &tz) } else { print_once(&path, &filter, limit, a, &tz) };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Ring(e)) => {
+            eprintln!("runner logs: {}: {e}", path.display());
+            ExitCode::FAILURE
+        }
+        Err(Failure::Closed) => ExitCode::SUCCESS,
+    }
+}
+
+enum Failure {
+    Ring(RingError),
+    /// Our stdout went away (`| head`): a normal end.
+    Closed,
+}
+
+impl From<RingError> for Failure {
+    fn from(e: RingError) -> Failure {
+        Failure::Ring(e)
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Failure {
+        if e.kind() == io::ErrorKind::BrokenPipe { Failure::Closed } else { Failure::Ring(RingError::Io(e)) }
+    }
+}
+
+fn print(entries: &[Entry], filter: &Filter, limit: Option<usize>, a: &LogsArgs, tz: &TimeZone) -> io::Result<()> {
+    let shown: Vec<&Entry> = entries.iter().filter(|e| filter.matches(e)).collect();
+    let skip = limit.map_or(0, |n| shown.len().saturating_sub(n));
+    let mut out = io::stdout().lock();
+    for e in &shown[skip..] {
+        if a.json {
+            writeln!(out, "{}", to_json(e, tz))?;
+        } else {
+            writeln!(out, "{}", format_text(e, tz, a.output))?;
+        }
+    }
+    out.flush()
+}
+
+fn print_once(path: &Path, filter: &Filter, limit: Option<usize>, a: &LogsArgs, tz: &TimeZone) -> Result<(), Failure> {
+    match ring::read_path(path) {
+        Ok(entries) => Ok(print(&entries, filter, limit, a, tz)?),
+        Err(RingError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
+            eprintln!("runner logs: no run log at {} yet; it is created with the first record", path.display());
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `-f`: print the last records, then new ones as inotify reports writes. The file may not
+/// exist yet (waits for it in its directory) and may be replaced (follows the new one).
+fn follow(path: &Path, filter: &Filter, limit: Option<usize>, a: &LogsArgs, tz: &TimeZone) -> Result<(), Failure> {
+    let ino = Inotify::init(InitFlags::IN_CLOEXEC).map_err(io::Error::from)?;
+    let mut follower = Follower::default();
+    let mut first = true;
+    loop {
+        wait_for_file(&ino, path)?;
+        let watch = ino
+            .add_watch(
+                path,
+                AddWatchFlags::IN_MODIFY
+                    | AddWatchFlags::IN_CLOSE_WRITE
+                    | AddWatchFlags::IN_DELETE_SELF
+                    | AddWatchFlags::IN_MOVE_SELF,
+            )
+            .map_err(io::Error::from)?;
+        let mut gone = false;
+        while !gone {
+            let batch = follower.poll(path)?;
+            if batch.lost > 0 {
+                eprintln!("runner logs: {} record(s) were overwritten before they could be read", batch.lost);
+            }
+            print(&batch.entries, filter, if first { limit } else { None }, a, tz)?;
+            first = false;
+            for ev in ino.read_events().map_err(io::Error::from)? {
+                if ev.wd == watch && ev.mask.intersects(AddWatchFlags::IN_DELETE_SELF | AddWatchFlags::IN_MOVE_SELF) {
+                    gone = true;
+                }
+            }
+        }
+        let _ = ino.rm_watch(watch);
+    }
+}
+
+/// Blocks until `path` exists, watching the deepest of its directories that exists (the
+/// state directory itself may not be there before the first record).
+fn wait_for_file(ino: &Inotify, path: &Path) -> io::Result<()> {
+    let deepest = || -> PathBuf {
+        let mut d = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+        while !d.exists() && d.pop() {}
+        d
+    };
+    while !path.exists() {
+        let dir = deepest();
+        let w = ino.add_watch(&dir, AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO)?;
+        // Re-check after the watch is in place: what appeared before it would not wake us.
+        if !path.exists() && deepest() == dir {
+            ino.read_events()?;
+        }
+        let _ = ino.rm_watch(w);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_in_every_form() {
+        let tz = TimeZone::get("Europe/Berlin").unwrap();
+        let now: Timestamp = "2026-03-29T12:00:00Z".parse().unwrap();
+        let p = |s: &str| parse_time(s, now, &tz).unwrap().to_string();
+        assert_eq!(p("-1h"), "2026-03-29T11:00:00Z");
+        assert_eq!(p("+30m"), "2026-03-29T12:30:00Z");
+        assert_eq!(p("now"), "2026-03-29T12:00:00Z");
+        assert_eq!(p("today"), "2026-03-28T23:00:00Z");
+        assert_eq!(p("yesterday"), "2026-03-27T23:00:00Z");
+        assert_eq!(p("2026-03-01T00:00:00+01:00"), "2026-02-28T23:00:00Z");
+        assert_eq!(p("2026-03-01 10:00"), "2026-03-01T09:00:00Z");
+        assert_eq!(p("2026-03-01"), "2026-02-28T23:00:00Z");
+        assert!(parse_time("soon", now, &tz).unwrap_err().contains("RFC 3339"));
+        assert!(parse_time("-1 fortnight", now, &tz).is_err());
+    }
+}

@@ -1,0 +1,905 @@
+//! The run log: one preallocated file of fixed size (`runs.ring` under `state_dir`) that keeps
+//! every record (run, skip, alert, resolve, audit, daemon event) end to end, wrapping around,
+//! so a box keeps its recent history in bounded space and across power loss.
+//!
+//! Owns the on-disk format, appending (one `pwrite` of a whole record, no heap allocation),
+//! recovery (a scan for records with a valid CRC-32C and increasing sequence numbers) and
+//! reading (`scan`, `Follower`). It must not interpret records beyond encoding them: what a
+//! record means is `record`'s business, how it is shown is `cli`'s.
+//!
+//! Format, all integers little-endian:
+//! - header, 64 bytes at offset 0: magic `RUNRING\0`, u32 version, u32 header size, u64 file
+//!   size, u32 CRC-32C of the bytes before it, zeros. Written once, when the file is created.
+//! - records from offset 64, each starting on an 8-byte boundary (see `Rec` for the layout):
+//!   u16 magic `RR`, u16 length, u32 CRC-32C over the record (its CRC field left out), u64
+//!   sequence number, then the fixed fields and the variable ones (job, job kind, level,
+//!   message, output tail). A record that does not fit before the end starts again at 64.
+//!
+//! Nothing in the file says where the newest record is: opening scans the whole data area,
+//! and the newest record is the end of the longest run of consecutive sequence numbers. So a
+//! write torn by power loss invalidates at most the record being written (and the oldest one
+//! it was overwriting), and the header is never rewritten (no flash wear on a hot block).
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::record::{Outcome, Record, RecordKind, Trigger};
+
+pub const MAGIC: [u8; 8] = *b"RUNRING\0";
+pub const VERSION: u32 = 1;
+pub const HEADER_SIZE: u64 = 64;
+/// The default file name under `state_dir`.
+pub const FILE_NAME: &str = "runs.ring";
+pub const DEFAULT_SIZE: u64 = 256 * 1024;
+pub const DEFAULT_OUTPUT_BYTES: usize = 512;
+/// Smallest ring: room for a few records of the largest size.
+pub const MIN_SIZE: u64 = 16 * 1024;
+pub const MAX_SIZE: u64 = 1 << 30;
+
+const REC_MAGIC: [u8; 2] = *b"RR";
+/// Bytes before the variable fields.
+pub const REC_HEAD: usize = 96;
+pub const MAX_JOB: usize = 255;
+pub const MAX_JOB_KIND: usize = 32;
+pub const MAX_LEVEL: usize = 32;
+pub const MAX_MESSAGE: usize = 1024;
+/// Largest output tail a record may carry (`ring_output_bytes` is capped to it).
+pub const MAX_OUTPUT: usize = 4096;
+/// Largest record, padded: the size of the stack buffer an append encodes into.
+pub const MAX_RECORD: usize = align8(REC_HEAD + MAX_JOB + MAX_JOB_KIND + MAX_LEVEL + MAX_MESSAGE + MAX_OUTPUT);
+
+const fn align8(n: usize) -> usize {
+    (n + 7) & !7
+}
+
+/// When appends reach the disk (`log: fsync:` in the config).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fsync {
+    /// `fdatasync` after every record: nothing acknowledged is lost; one flash page write per
+    /// record.
+    Always,
+    /// After every N records (and when the ring is closed).
+    EveryRecords(u32),
+    /// At the first append at least this long after the last sync (and when closed).
+    Interval(Duration),
+    /// Leave it to the kernel's writeback (about 30 s on Linux).
+    Never,
+}
+
+impl Fsync {
+    /// `always`, `never`, `every 10` (records) or a duration like `30s`.
+    pub fn parse(s: &str) -> Result<Fsync, String> {
+        let s = s.trim();
+        match s {
+            "always" => return Ok(Fsync::Always),
+            "never" => return Ok(Fsync::Never),
+            _ => {}
+        }
+        if let Some(n) = s.strip_prefix("every ") {
+            let n = n.trim().trim_end_matches("records").trim();
+            return match n.parse::<u32>() {
+                Ok(n) if n > 0 => Ok(Fsync::EveryRecords(n)),
+                _ => Err(format!("invalid fsync `{s}`: write `every N` with N at least 1, like `every 10`")),
+            };
+        }
+        match crate::config::duration::parse(s) {
+            Ok(d) if !d.is_zero() => Ok(Fsync::Interval(d)),
+            _ => Err(format!(
+                "invalid fsync `{s}`: write `always`, `never`, `every N` (records) or a duration like `30s`"
+            )),
+        }
+    }
+}
+
+/// How the ring is set up: path, size for a new file, output cap, fsync.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RingConfig {
+    pub path: PathBuf,
+    /// Size of a new file; an existing file keeps the size it was made with.
+    pub size: u64,
+    pub output_bytes: usize,
+    pub fsync: Fsync,
+}
+
+impl RingConfig {
+    pub fn new(path: PathBuf) -> RingConfig {
+        RingConfig { path, size: DEFAULT_SIZE, output_bytes: DEFAULT_OUTPUT_BYTES, fsync: Fsync::Always }
+    }
+}
+
+/// Why a file is not a ring we can read, with the byte offset of the problem.
+#[derive(Debug)]
+pub enum RingError {
+    Io(io::Error),
+    /// `offset`: where in the file the problem is.
+    Corrupt {
+        offset: u64,
+        what: String,
+    },
+}
+
+impl std::fmt::Display for RingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RingError::Io(e) => write!(f, "{e}"),
+            RingError::Corrupt { offset, what } => write!(f, "at offset {offset} (0x{offset:x}): {what}"),
+        }
+    }
+}
+
+impl std::error::Error for RingError {}
+
+impl From<io::Error> for RingError {
+    fn from(e: io::Error) -> RingError {
+        RingError::Io(e)
+    }
+}
+
+fn corrupt(offset: u64, what: impl Into<String>) -> RingError {
+    RingError::Corrupt { offset, what: what.into() }
+}
+
+fn le16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+fn le64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// The header of a new ring of `size` bytes.
+pub fn header_for(size: u64) -> [u8; HEADER_SIZE as usize] {
+    let mut h = [0u8; HEADER_SIZE as usize];
+    h[0..8].copy_from_slice(&MAGIC);
+    h[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    h[12..16].copy_from_slice(&(HEADER_SIZE as u32).to_le_bytes());
+    h[16..24].copy_from_slice(&size.to_le_bytes());
+    let crc = crc32c::crc32c(&h[0..24]);
+    h[24..28].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// Checks a header and returns the ring's size.
+pub fn parse_header(h: &[u8]) -> Result<u64, RingError> {
+    if h.len() < HEADER_SIZE as usize {
+        return Err(corrupt(h.len() as u64, format!("file ends inside the {HEADER_SIZE}-byte header")));
+    }
+    if h[0..8] != MAGIC {
+        return Err(corrupt(0, "not a runner ring file (no `RUNRING` magic)"));
+    }
+    let version = le32(h, 8);
+    if version != VERSION {
+        return Err(corrupt(8, format!("ring format version {version}; this runner reads version {VERSION}")));
+    }
+    if le32(h, 12) as u64 != HEADER_SIZE {
+        return Err(corrupt(12, format!("header size {} instead of {HEADER_SIZE}", le32(h, 12))));
+    }
+    if crc32c::crc32c(&h[0..24]) != le32(h, 24) {
+        return Err(corrupt(24, "header checksum does not match"));
+    }
+    let size = le64(h, 16);
+    if !(MIN_SIZE..=MAX_SIZE).contains(&size) || size % 8 != 0 {
+        return Err(corrupt(16, format!("implausible ring size {size}")));
+    }
+    Ok(size)
+}
+
+/// Record kind, outcome and trigger as stored: fixed codes, never Rust's discriminants, so
+/// reordering an enum cannot change what old files mean.
+fn kind_code(k: RecordKind) -> u8 {
+    match k {
+        RecordKind::Run => 1,
+        RecordKind::Skip => 2,
+        RecordKind::Alert => 3,
+        RecordKind::Resolve => 4,
+        RecordKind::Audit => 5,
+        RecordKind::Daemon => 6,
+    }
+}
+fn kind_from(c: u8) -> Option<RecordKind> {
+    Some(match c {
+        1 => RecordKind::Run,
+        2 => RecordKind::Skip,
+        3 => RecordKind::Alert,
+        4 => RecordKind::Resolve,
+        5 => RecordKind::Audit,
+        6 => RecordKind::Daemon,
+        _ => return None,
+    })
+}
+fn outcome_code(o: Outcome) -> u8 {
+    match o {
+        Outcome::Success => 1,
+        Outcome::Failure => 2,
+        Outcome::Timeout => 3,
+        Outcome::Killed => 4,
+        Outcome::Stopped => 5,
+        Outcome::SpawnFailed => 6,
+        Outcome::Skipped => 7,
+    }
+}
+fn outcome_from(c: u8) -> Option<Outcome> {
+    Some(match c {
+        1 => Outcome::Success,
+        2 => Outcome::Failure,
+        3 => Outcome::Timeout,
+        4 => Outcome::Killed,
+        5 => Outcome::Stopped,
+        6 => Outcome::SpawnFailed,
+        7 => Outcome::Skipped,
+        _ => return None,
+    })
+}
+fn trigger_code(t: Trigger) -> u8 {
+    match t {
+        Trigger::Schedule => 1,
+        Trigger::Manual => 2,
+        Trigger::CatchUp => 3,
+        Trigger::Reboot => 4,
+    }
+}
+fn trigger_from(c: u8) -> Option<Trigger> {
+    Some(match c {
+        1 => Trigger::Schedule,
+        2 => Trigger::Manual,
+        3 => Trigger::CatchUp,
+        4 => Trigger::Reboot,
+        _ => return None,
+    })
+}
+
+const F_EXIT: u8 = 1;
+const F_SIGNAL: u8 = 2;
+const F_VALUE: u8 = 4;
+const F_PID: u8 = 8;
+const F_LEVEL: u8 = 16;
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn cut_str(s: &str, max: usize) -> &[u8] {
+    if s.len() <= max {
+        return s.as_bytes();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s.as_bytes()[..end]
+}
+
+/// Timestamps and boot id of an append; taken by the caller so tests can fix them.
+#[derive(Clone, Copy, Debug)]
+pub struct Stamp {
+    pub realtime_us: i64,
+    pub monotonic_us: u64,
+    pub boot_id: [u8; 16],
+}
+
+impl Stamp {
+    pub fn now(boot_id: [u8; 16]) -> Stamp {
+        let realtime_us = match SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(d) => d.as_micros() as i64,
+            Err(e) => -(e.duration().as_micros() as i64),
+        };
+        let monotonic_us = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+            .map(|t| t.tv_sec() as u64 * 1_000_000 + t.tv_nsec() as u64 / 1000)
+            .unwrap_or(0);
+        Stamp { realtime_us, monotonic_us, boot_id }
+    }
+}
+
+/// This boot's id (`/proc/sys/kernel/random/boot_id`) as 16 bytes; zeros when unknown.
+pub fn boot_id() -> [u8; 16] {
+    let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    parse_uuid(&text).unwrap_or([0; 16])
+}
+
+fn parse_uuid(s: &str) -> Option<[u8; 16]> {
+    let mut out = [0u8; 16];
+    let mut n = 0;
+    let mut hi: Option<u8> = None;
+    for c in s.trim().chars().filter(|c| *c != '-') {
+        let v = c.to_digit(16)? as u8;
+        match hi.take() {
+            None => hi = Some(v),
+            Some(h) => {
+                *out.get_mut(n)? = h << 4 | v;
+                n += 1;
+            }
+        }
+    }
+    (n == 16 && hi.is_none()).then_some(out)
+}
+
+/// Encodes one record into `buf` (at least `MAX_RECORD` bytes, zeroed) and returns its
+/// unpadded length. Long fields are cut to their caps; the output keeps its *last* bytes.
+pub fn encode(buf: &mut [u8], seq: u64, st: &Stamp, r: &Record, output_bytes: usize) -> usize {
+    let job = cut_str(&r.job, MAX_JOB);
+    let job_kind = cut_str(r.job_kind, MAX_JOB_KIND);
+    let level = r.level.as_deref().map(|l| cut_str(l, MAX_LEVEL)).unwrap_or(b"");
+    let message = cut_str(&r.message, MAX_MESSAGE);
+    let keep = output_bytes.min(MAX_OUTPUT).min(r.output_tail.len());
+    let output = &r.output_tail[r.output_tail.len() - keep..];
+    let cut = (r.output_tail.len() - keep) as u32;
+
+    let mut flags = 0;
+    if r.exit_code.is_some() {
+        flags |= F_EXIT;
+    }
+    if r.signal.is_some() {
+        flags |= F_SIGNAL;
+    }
+    if r.value.is_some() {
+        flags |= F_VALUE;
+    }
+    if r.pid.is_some() {
+        flags |= F_PID;
+    }
+    if r.level.is_some() {
+        flags |= F_LEVEL;
+    }
+    let len = REC_HEAD + job.len() + job_kind.len() + level.len() + message.len() + output.len();
+    buf[0..2].copy_from_slice(&REC_MAGIC);
+    buf[2..4].copy_from_slice(&(len as u16).to_le_bytes());
+    buf[8..16].copy_from_slice(&seq.to_le_bytes());
+    buf[16..24].copy_from_slice(&st.realtime_us.to_le_bytes());
+    buf[24..32].copy_from_slice(&st.monotonic_us.to_le_bytes());
+    buf[32..48].copy_from_slice(&st.boot_id);
+    buf[48] = kind_code(r.kind);
+    buf[49] = outcome_code(r.outcome);
+    buf[50] = trigger_code(r.trigger);
+    buf[51] = flags;
+    buf[52..56].copy_from_slice(&r.exit_code.unwrap_or(0).to_le_bytes());
+    buf[56..60].copy_from_slice(&r.signal.unwrap_or(0).to_le_bytes());
+    buf[60..64].copy_from_slice(&r.attempt.to_le_bytes());
+    buf[64..72].copy_from_slice(&(r.duration.as_micros().min(u64::MAX as u128) as u64).to_le_bytes());
+    buf[72..76].copy_from_slice(&r.pid.unwrap_or(0).to_le_bytes());
+    buf[76] = job.len() as u8;
+    buf[77] = job_kind.len() as u8;
+    buf[78] = level.len() as u8;
+    buf[79] = 0;
+    buf[80..82].copy_from_slice(&(message.len() as u16).to_le_bytes());
+    buf[82..84].copy_from_slice(&(output.len() as u16).to_le_bytes());
+    buf[84..88].copy_from_slice(&cut.to_le_bytes());
+    buf[88..96].copy_from_slice(&r.value.unwrap_or(0.0).to_le_bytes());
+    let mut at = REC_HEAD;
+    for part in [job, job_kind, level, message, output] {
+        buf[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
+    let crc = record_crc(&buf[..len]);
+    buf[4..8].copy_from_slice(&crc.to_le_bytes());
+    len
+}
+
+fn record_crc(rec: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&rec[0..4]), &rec[8..])
+}
+
+/// The length of the valid record at the start of `b`, if there is one: magic, a plausible
+/// length whose fields add up, and a matching CRC.
+fn valid_len(b: &[u8]) -> Option<usize> {
+    if b.len() < REC_HEAD || b[0..2] != REC_MAGIC {
+        return None;
+    }
+    let len = le16(b, 2) as usize;
+    if !(REC_HEAD..=MAX_RECORD).contains(&len) || len > b.len() {
+        return None;
+    }
+    let fields = b[76] as usize + b[77] as usize + b[78] as usize + le16(b, 80) as usize + le16(b, 82) as usize;
+    if REC_HEAD + fields != len {
+        return None;
+    }
+    (record_crc(&b[..len]) == le32(b, 4)).then_some(len)
+}
+
+/// Where a valid record lies in the data area (offsets relative to the header's end).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    pub offset: u32,
+    pub len: u16,
+    pub seq: u64,
+}
+
+/// The records that make up the log: valid records with consecutive sequence numbers,
+/// oldest first, ending at the highest sequence number found.
+pub fn scan_data(data: &[u8]) -> Vec<Slot> {
+    let mut slots = Vec::new();
+    let mut pos = 0usize;
+    while pos + REC_HEAD <= data.len() {
+        match valid_len(&data[pos..]) {
+            Some(len) => {
+                slots.push(Slot { offset: pos as u32, len: len as u16, seq: le64(data, pos + 8) });
+                pos += align8(len);
+            }
+            None => pos += 8,
+        }
+    }
+    slots.sort_unstable_by_key(|s| s.seq);
+    let mut start = slots.len();
+    while start > 0 && (start == slots.len() || slots[start - 1].seq.checked_add(1) == Some(slots[start].seq)) {
+        start -= 1;
+    }
+    slots.drain(..start);
+    slots
+}
+
+/// One record as read back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub seq: u64,
+    /// Offset of the record in the file.
+    pub offset: u64,
+    /// When the record was written (microseconds since the Unix epoch).
+    pub realtime_us: i64,
+    /// CLOCK_MONOTONIC at the write, microseconds; comparable only within `boot_id`.
+    pub monotonic_us: u64,
+    pub boot_id: [u8; 16],
+    pub kind: RecordKind,
+    pub outcome: Outcome,
+    pub trigger: Trigger,
+    pub attempt: u32,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub pid: Option<u32>,
+    pub duration_us: u64,
+    pub value: Option<f64>,
+    pub level: Option<String>,
+    pub job: String,
+    pub job_kind: String,
+    pub message: String,
+    pub output: Vec<u8>,
+    /// Bytes of the run's output tail left out of the ring (journald has the full tail).
+    pub output_cut: u32,
+}
+
+/// Decodes a record that `valid_len` accepted; `offset` is its place in the file, for errors.
+pub fn decode(b: &[u8], offset: u64) -> Result<Entry, RingError> {
+    let len = valid_len(b).ok_or_else(|| corrupt(offset, "no valid record here"))?;
+    let b = &b[..len];
+    let kind = kind_from(b[48]).ok_or_else(|| corrupt(offset + 48, format!("unknown record kind {}", b[48])))?;
+    let outcome = outcome_from(b[49]).ok_or_else(|| corrupt(offset + 49, format!("unknown outcome {}", b[49])))?;
+    let trigger = trigger_from(b[50]).ok_or_else(|| corrupt(offset + 50, format!("unknown trigger {}", b[50])))?;
+    let flags = b[51];
+    let mut at = REC_HEAD;
+    let mut take = |n: usize| {
+        let s = &b[at..at + n];
+        at += n;
+        s
+    };
+    let text = |s: &[u8]| String::from_utf8_lossy(s).into_owned();
+    let job = text(take(b[76] as usize));
+    let job_kind = text(take(b[77] as usize));
+    let level = text(take(b[78] as usize));
+    let message = text(take(le16(b, 80) as usize));
+    let output = take(le16(b, 82) as usize).to_vec();
+    Ok(Entry {
+        seq: le64(b, 8),
+        offset,
+        realtime_us: le64(b, 16) as i64,
+        monotonic_us: le64(b, 24),
+        boot_id: b[32..48].try_into().expect("16 bytes"),
+        kind,
+        outcome,
+        trigger,
+        attempt: le32(b, 60),
+        exit_code: (flags & F_EXIT != 0).then(|| le32(b, 52) as i32),
+        signal: (flags & F_SIGNAL != 0).then(|| le32(b, 56) as i32),
+        pid: (flags & F_PID != 0).then(|| le32(b, 72)),
+        duration_us: le64(b, 64),
+        value: (flags & F_VALUE != 0).then(|| f64::from_le_bytes(b[88..96].try_into().expect("8 bytes"))),
+        level: (flags & F_LEVEL != 0).then_some(level),
+        job,
+        job_kind,
+        message,
+        output,
+        output_cut: le32(b, 84),
+    })
+}
+
+/// Reads a whole ring image (header and data) and returns its records, oldest first.
+/// A file shorter than its header says (cut by hand or by a full disk) is read as far as it
+/// goes. Garbage never panics: it is an error naming the offset, or it is skipped.
+pub fn read_image(image: &[u8]) -> Result<Vec<Entry>, RingError> {
+    let size = parse_header(image)?;
+    let end = (size as usize).min(image.len());
+    let data = &image[HEADER_SIZE as usize..end];
+    scan_data(data).into_iter().map(|s| decode(&data[s.offset as usize..], HEADER_SIZE + s.offset as u64)).collect()
+}
+
+fn read_file_image(f: &File) -> Result<Vec<u8>, RingError> {
+    let len = f.metadata()?.len();
+    let mut head = [0u8; HEADER_SIZE as usize];
+    let n = read_full_at(f, &mut head, 0)?;
+    let size = parse_header(&head[..n])?;
+    let mut image = vec![0u8; size.min(len) as usize];
+    let n = read_full_at(f, &mut image, 0)?;
+    image.truncate(n);
+    Ok(image)
+}
+
+fn read_full_at(f: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match f.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// Reads the records of the ring at `path` without taking its lock: a record being written
+/// at the same moment is simply not seen yet. Reads twice when the two reads disagree (a
+/// writer was busy), so a record torn by the read itself never hides the ones before it.
+pub fn read_path(path: &Path) -> Result<Vec<Entry>, RingError> {
+    let f = File::open(path)?;
+    let shape = |v: &[Entry]| (v.first().map(|e| e.seq), v.last().map(|e| e.seq), v.len());
+    let mut prev = read_image(&read_file_image(&f)?)?;
+    for _ in 0..4 {
+        let again = read_image(&read_file_image(&f)?)?;
+        if shape(&again) == shape(&prev) {
+            return Ok(again);
+        }
+        prev = again;
+    }
+    Ok(prev)
+}
+
+/// What a follower got since its last look.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub entries: Vec<Entry>,
+    /// Records the writer overwrote before this reader saw them (it was lapped).
+    pub lost: u64,
+}
+
+/// Reads new records as they come, by sequence number: a follower that falls a whole ring
+/// behind learns how many records it missed instead of seeing them out of order.
+#[derive(Debug, Default)]
+pub struct Follower {
+    pub last_seq: Option<u64>,
+}
+
+impl Follower {
+    pub fn poll(&mut self, path: &Path) -> Result<Batch, RingError> {
+        let all = read_path(path)?;
+        let mut batch = Batch::default();
+        let new: Vec<Entry> = match self.last_seq {
+            None => all,
+            Some(last) => {
+                // A writer that restarted on a new, empty file starts again from 1.
+                if all.last().is_some_and(|e| e.seq < last) {
+                    all
+                } else {
+                    all.into_iter().filter(|e| e.seq > last).collect()
+                }
+            }
+        };
+        if let (Some(last), Some(first)) = (self.last_seq, new.first())
+            && first.seq > last + 1
+        {
+            batch.lost = first.seq - last - 1;
+        }
+        if let Some(e) = new.last() {
+            self.last_seq = Some(e.seq);
+        }
+        batch.entries = new;
+        Ok(batch)
+    }
+}
+
+/// The writer: one open file, the position after the newest record and the next sequence
+/// number. Appends take an exclusive `flock` on the file for the duration of one `pwrite`, so
+/// the daemon and `runner once` never interleave; readers take no lock.
+#[derive(Debug)]
+pub struct Ring {
+    file: File,
+    data_size: u64,
+    /// Offset of the next record, relative to the data area.
+    head: u64,
+    next_seq: u64,
+    boot_id: [u8; 16],
+    output_bytes: usize,
+    fsync: Fsync,
+    unsynced: u32,
+    last_sync: Instant,
+}
+
+struct LockGuard(std::os::fd::RawFd);
+
+impl LockGuard {
+    fn exclusive(f: &File) -> io::Result<LockGuard> {
+        loop {
+            // SAFETY: flock on a file descriptor we own; no memory is passed.
+            let rc = unsafe { nix::libc::flock(f.as_raw_fd(), nix::libc::LOCK_EX) };
+            if rc == 0 {
+                return Ok(LockGuard(f.as_raw_fd()));
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        // SAFETY: as above; unlocking cannot fail on a valid descriptor.
+        unsafe { nix::libc::flock(self.0, nix::libc::LOCK_UN) };
+    }
+}
+
+impl Ring {
+    /// Opens the ring at `cfg.path`, creating and preallocating it when absent, and finds the
+    /// newest record. A file that is not a ring is an error naming the offset, never
+    /// overwritten.
+    pub fn open(cfg: &RingConfig) -> Result<Ring, RingError> {
+        let file = match OpenOptions::new().read(true).write(true).open(&cfg.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => create(&cfg.path, cfg.size)?,
+            Err(e) => return Err(e.into()),
+        };
+        let mut ring = Ring {
+            file,
+            data_size: 0,
+            head: 0,
+            next_seq: 1,
+            boot_id: boot_id(),
+            output_bytes: cfg.output_bytes.min(MAX_OUTPUT),
+            fsync: cfg.fsync,
+            unsynced: 0,
+            last_sync: Instant::now(),
+        };
+        let _lock = LockGuard::exclusive(&ring.file)?;
+        let size = ring.rescan()?;
+        if ring.file.metadata()?.len() < size {
+            // Cut short (by hand, or a full disk at creation): give the data area back its size.
+            ring.file.set_len(size)?;
+        }
+        drop(_lock);
+        Ok(ring)
+    }
+
+    /// The ring's total size, as its header says.
+    pub fn size(&self) -> u64 {
+        self.data_size + HEADER_SIZE
+    }
+
+    /// The sequence number the next append will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    fn rescan(&mut self) -> Result<u64, RingError> {
+        let image = read_file_image(&self.file)?;
+        let size = parse_header(&image)?;
+        let data = &image[HEADER_SIZE as usize..];
+        let slots = scan_data(data);
+        self.data_size = size - HEADER_SIZE;
+        match slots.last() {
+            Some(s) => {
+                self.head = s.offset as u64 + align8(s.len as usize) as u64;
+                self.next_seq = s.seq + 1;
+            }
+            None => {
+                self.head = 0;
+                self.next_seq = self.next_seq.max(1);
+            }
+        }
+        Ok(size)
+    }
+
+    /// Whether another writer appended since our last look: its first record went either at
+    /// our head or, if it wrapped, at the start of the data area.
+    fn others_appended(&self) -> io::Result<bool> {
+        let mut probe = [0u8; 16];
+        for at in [self.head, 0] {
+            if at + 16 > self.data_size {
+                continue;
+            }
+            let n = read_full_at(&self.file, &mut probe, HEADER_SIZE + at)?;
+            if n == 16 && probe[0..2] == REC_MAGIC && le64(&probe, 8) >= self.next_seq {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Appends one record with the current time; returns its sequence number. No heap
+    /// allocation: the record is encoded into a buffer on the stack.
+    pub fn append(&mut self, r: &Record) -> Result<u64, RingError> {
+        self.append_stamped(r, &Stamp::now(self.boot_id))
+    }
+
+    pub fn append_stamped(&mut self, r: &Record, st: &Stamp) -> Result<u64, RingError> {
+        let mut buf = [0u8; MAX_RECORD];
+        let _lock = LockGuard::exclusive(&self.file)?;
+        if self.others_appended()? {
+            self.rescan()?;
+        }
+        let seq = self.next_seq;
+        let len = encode(&mut buf, seq, st, r, self.output_bytes);
+        let padded = align8(len) as u64;
+        if self.head + padded > self.data_size {
+            self.head = 0;
+        }
+        self.file.write_all_at(&buf[..padded as usize], HEADER_SIZE + self.head)?;
+        self.head += padded;
+        self.next_seq += 1;
+        self.unsynced += 1;
+        let due = match self.fsync {
+            Fsync::Always => true,
+            Fsync::EveryRecords(n) => self.unsynced >= n,
+            Fsync::Interval(d) => self.last_sync.elapsed() >= d,
+            Fsync::Never => false,
+        };
+        if due {
+            self.sync()?;
+        }
+        Ok(seq)
+    }
+
+    /// Flushes appended records to the disk.
+    pub fn sync(&mut self) -> io::Result<()> {
+        if self.unsynced > 0 {
+            self.file.sync_data()?;
+            self.unsynced = 0;
+        }
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        if self.fsync != Fsync::Never {
+            let _ = self.sync();
+        }
+    }
+}
+
+/// Creates a preallocated ring: written in full under a temporary name, synced, then linked
+/// into place, so a reader or a second writer never sees a half-made file, and two
+/// processes creating it at once end up sharing one.
+fn create(path: &Path, size: u64) -> Result<File, RingError> {
+    let size = size.clamp(MIN_SIZE, MAX_SIZE) & !7;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let f = OpenOptions::new().read(true).write(true).create(true).truncate(true).mode(0o640).open(&tmp)?;
+    let made = (|| -> io::Result<()> {
+        // Real blocks now, so a later append cannot fail for space or fragment the file.
+        nix::fcntl::posix_fallocate(&f, 0, size as i64).or_else(|e| {
+            // Filesystems without fallocate (some FUSE, old tmpfs): writing zeros also works.
+            if e == nix::errno::Errno::EOPNOTSUPP || e == nix::errno::Errno::EINVAL {
+                f.set_len(size)
+            } else {
+                Err(e.into())
+            }
+        })?;
+        f.write_all_at(&header_for(size), 0)?;
+        f.sync_all()?;
+        Ok(())
+    })();
+    let linked = made.and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            if let Some(dir) = path.parent()
+                && let Ok(d) = File::open(dir)
+            {
+                let _ = d.sync_all();
+            }
+            Ok(f)
+        }
+        // Someone else made it first: use theirs.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            Ok(OpenOptions::new().read(true).write(true).open(path)?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Bytes one record takes in the file (padded), for documentation and the benchmark.
+pub fn record_size(r: &Record, output_bytes: usize) -> usize {
+    let mut buf = [0u8; MAX_RECORD];
+    align8(encode(&mut buf, 0, &Stamp { realtime_us: 0, monotonic_us: 0, boot_id: [0; 16] }, r, output_bytes))
+}
+
+/// Formats a boot id the way journald does (32 hex digits).
+pub fn boot_id_hex(id: &[u8; 16]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(job: &str, out: &[u8]) -> Record {
+        let mut r = Record::skipped(job, "command", Trigger::Schedule, String::new());
+        r.kind = RecordKind::Run;
+        r.outcome = Outcome::Failure;
+        r.exit_code = Some(3);
+        r.output_tail = out.to_vec();
+        r.duration = Duration::from_millis(1234);
+        r
+    }
+
+    #[test]
+    fn encode_then_decode_keeps_every_field() {
+        let mut r = rec("backup", b"hello\nworld\n");
+        r.value = Some(42.5);
+        r.level = Some("warn".into());
+        r.signal = Some(9);
+        r.pid = Some(77);
+        r.message = "m\u{e9}ssage".into();
+        let mut buf = [0u8; MAX_RECORD];
+        let st = Stamp { realtime_us: 1_700_000_000_000_000, monotonic_us: 5, boot_id: [7; 16] };
+        let len = encode(&mut buf, 9, &st, &r, 512);
+        let e = decode(&buf[..len], 64).unwrap();
+        assert_eq!((e.seq, e.realtime_us, e.monotonic_us, e.boot_id), (9, st.realtime_us, 5, [7; 16]));
+        assert_eq!((e.job.as_str(), e.job_kind.as_str(), e.message.as_str()), ("backup", "command", "m\u{e9}ssage"));
+        assert_eq!((e.exit_code, e.signal, e.pid, e.value), (Some(3), Some(9), Some(77), Some(42.5)));
+        assert_eq!(e.level.as_deref(), Some("warn"));
+        assert_eq!((e.outcome, e.kind, e.duration_us), (Outcome::Failure, RecordKind::Run, 1_234_000));
+        assert_eq!(e.output, b"hello\nworld\n");
+    }
+
+    #[test]
+    fn output_keeps_its_last_bytes_and_counts_the_cut() {
+        let out: Vec<u8> = (0..2000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut buf = [0u8; MAX_RECORD];
+        let st = Stamp { realtime_us: 0, monotonic_us: 0, boot_id: [0; 16] };
+        let len = encode(&mut buf, 1, &st, &rec("j", &out), 100);
+        let e = decode(&buf[..len], 0).unwrap();
+        assert_eq!(e.output, &out[1900..]);
+        assert_eq!(e.output_cut, 1900);
+    }
+
+    #[test]
+    fn long_text_is_cut_on_a_character_boundary() {
+        let s = "\u{e9}".repeat(MAX_MESSAGE);
+        assert_eq!(cut_str(&s, 5).len(), 4);
+        assert!(std::str::from_utf8(cut_str(&s, MAX_MESSAGE)).is_ok());
+    }
+
+    #[test]
+    fn fsync_policies_parse() {
+        assert_eq!(Fsync::parse("always"), Ok(Fsync::Always));
+        assert_eq!(Fsync::parse("every 10"), Ok(Fsync::EveryRecords(10)));
+        assert_eq!(Fsync::parse("30s"), Ok(Fsync::Interval(Duration::from_secs(30))));
+        assert!(Fsync::parse("every 0").is_err());
+        assert!(Fsync::parse("sometimes").is_err());
+    }
+
+    #[test]
+    fn uuid_parses_and_rejects_garbage() {
+        let id = parse_uuid("0123456789abcdef-0123-4567-89ab-cdef01234567").is_none();
+        assert!(id, "too long must be refused");
+        let id = parse_uuid("01234567-89ab-cdef-0123-456789abcdef\n").unwrap();
+        assert_eq!(boot_id_hex(&id), "0123456789abcdef0123456789abcdef");
+        assert!(parse_uuid("zz").is_none());
+    }
+
+    #[test]
+    fn header_errors_name_the_offset() {
+        let mut h = header_for(DEFAULT_SIZE).to_vec();
+        assert_eq!(parse_header(&h).unwrap(), DEFAULT_SIZE);
+        h[8] = 9;
+        assert!(parse_header(&h).unwrap_err().to_string().contains("offset 8"));
+        assert!(parse_header(b"#!/bin/sh\n").unwrap_err().to_string().contains("offset 10"));
+        let mut h = vec![0u8; 64];
+        h[0] = b'x';
+        assert!(parse_header(&h).unwrap_err().to_string().contains("offset 0"));
+    }
+}
