@@ -16,4 +16,5 @@ pub mod record;
 pub mod schedule;
 pub mod scheduler;
 pub mod sinks;
+pub mod spool;
 pub mod users;
