@@ -460,3 +460,20 @@ fn two_flushers_on_one_spool_never_handle_the_same_item() {
         + b.log_text().matches("being flushed by another flusher").count();
     eprintln!("{} items in {:?}; {busy} flushes found the spool busy", items.len(), t0.elapsed());
 }
+
+#[test]
+fn stopping_the_daemon_mid_item_puts_it_back_untouched() {
+    let s = Scratch::new("qf-stop");
+    let spool = s.path("spool");
+    let h = script(&s, "h.sh", "#!/bin/sh\nsleep 30\n");
+    let c = cfg(&s, &spool, &h, "    every: 100ms\n", "");
+    let item = enqueue(&s, &c, "q", "slow");
+    let mut d = Daemon::start(&s, &c);
+    wait_for(LONG, "the item in flight", || names(&spool, "cur").len() == 1);
+    let t = Instant::now();
+    d.signal(Signal::SIGTERM);
+    assert!(d.wait_exit(LONG).success());
+    assert!(t.elapsed() < Duration::from_secs(20), "the handler was ended, not waited for");
+    assert_eq!(names(&spool, "new"), vec![format!("{item}:0,0")], "no attempt counted");
+    assert!(names(&spool, "cur").is_empty() && names(&spool, "failed").is_empty());
+}
