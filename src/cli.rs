@@ -94,6 +94,33 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Add a work item to a queue_flush job's spool, atomically (tmp/ then new/).
+    #[command(
+        after_help = "Examples:\n  echo '{\"id\": 7}' | runner enqueue outbox\n  runner enqueue outbox /tmp/upload-7.json\n\nPrints the item's name. The spool is created if it is missing."
+    )]
+    Enqueue {
+        /// The queue_flush job whose spool gets the item.
+        job: String,
+        /// The item's content: a file, or `-` for standard input.
+        #[arg(default_value = "-")]
+        file: PathBuf,
+    },
+    /// Show a queue's statistics and health: total, pending, retrying, failed, completed, score.
+    #[command(
+        after_help = "Examples:\n  runner queue outbox\n  runner queue outbox --json\n  runner queue outbox --watch --interval 5s"
+    )]
+    Queue {
+        /// The queue_flush job.
+        job: String,
+        #[arg(long)]
+        json: bool,
+        /// Print again every --interval until interrupted.
+        #[arg(long)]
+        watch: bool,
+        /// How often --watch prints (`30s`, `1m`, ...).
+        #[arg(long, default_value = "30s", requires = "watch")]
+        interval: String,
+    },
     /// Validate the configuration and its drop-ins, and print a one-line summary.
     #[command(after_help = "Examples:\n  runner check\n  runner check --config ./supervisor.yaml")]
     Check,
@@ -178,6 +205,10 @@ pub fn main() -> ExitCode {
         Command::List { json } => cmd_list(&cli.config, &overrides, json),
         Command::Status { json } => cmd_status(&cli.config, &overrides, json),
         Command::Check => cmd_check(&cli.config, &overrides),
+        Command::Enqueue { job, file } => cmd_enqueue(&cli.config, &overrides, &job, &file),
+        Command::Queue { job, json, watch, interval } => {
+            cmd_queue(&cli.config, &overrides, &job, json, watch.then_some(interval.as_str()))
+        }
         Command::Calendar { expr, count, from, tz } => cmd_calendar(&expr, count, from.as_deref(), tz.as_deref()),
         Command::Logs(args) => crate::logs::cmd_logs(&cli.config, &overrides, &args),
     }
@@ -319,10 +350,26 @@ fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, no_re
 }
 
 fn print_dry_run(job: &Job, no_retry: bool) {
-    let JobKind::Command(cmd) = &job.kind;
     let who = match &job.run_as {
         Some(r) => format!("{} (uid {}, gid {})", r.user, r.uid, r.gid),
         None => format!("the runner's own user (uid {})", nix::unistd::geteuid()),
+    };
+    let cmd = match &job.kind {
+        JobKind::Command(cmd) => cmd,
+        JobKind::QueueFlush(q) => {
+            println!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
+            println!("spool:    {}", q.spool.display());
+            println!(
+                "would run: {} ITEM for up to {} due item(s)",
+                describe_command(&CommandLine::Argv(q.handler.clone())),
+                q.max_items
+            );
+            println!("as:       {who}");
+            println!("item_timeout: {}", crate::config::duration::format(q.item_timeout));
+            println!("item attempts: {}", q.item_retries.attempts);
+            println!("dry run: nothing was started");
+            return;
+        }
     };
     println!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
     println!("would run: {}", describe_command(cmd));
@@ -435,6 +482,8 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
                 "failures": js.failures,
                 "next_due": crate::scheduler::next_due_for_status(j, &state, now).map(fmt_ts),
                 "running": running.map(|h| serde_json::json!({"by": h.by, "pid": h.pid, "since": fmt_ms(Some(h.since_ms))})),
+                "health": js.health.as_ref().map(|h| serde_json::json!({"level": h.level, "status": h.status, "detail": h.detail})),
+                "queue": queue_report(j),
             })
         })
         .collect();
@@ -482,5 +531,151 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
             next
         );
     }
+    for row in jobs.iter().filter(|r| !r["queue"].is_null()) {
+        println!("queue {}: {}", row["name"].as_str().unwrap_or_default(), queue_line(&row["queue"]));
+    }
     ExitCode::SUCCESS
+}
+
+/// A queue_flush job's statistics for `status` (null for other kinds, an error text when the
+/// spool cannot be read).
+fn queue_report(j: &Job) -> serde_json::Value {
+    match &j.kind {
+        JobKind::QueueFlush(q) => {
+            jobs::queue_flush::report(q).unwrap_or_else(|e| serde_json::json!({"spool": q.spool, "error": e}))
+        }
+        _ => serde_json::Value::Null,
+    }
+}
+
+fn queue_line(v: &serde_json::Value) -> String {
+    if let Some(e) = v["error"].as_str() {
+        return e.to_string();
+    }
+    format!(
+        "{} total, {} pending, {} retrying, {} failed, {} completed; health {} {} ({} done, {} failed in the last {})",
+        v["total"],
+        v["pending"],
+        v["retrying"],
+        v["failed"],
+        v["completed"],
+        v["health"]["score"],
+        v["health"]["level"].as_str().unwrap_or_default(),
+        v["health"]["done_in_window"],
+        v["health"]["failed_in_window"],
+        crate::config::duration::format(std::time::Duration::from_secs(v["health"]["window_s"].as_u64().unwrap_or(0))),
+    )
+}
+
+/// The queue_flush spec of `name`, or the exit code after saying what is wrong.
+fn queue_job(plan: &Plan, name: &str) -> Result<(Job, crate::config::QueueFlush), ExitCode> {
+    let Some(job) = plan.job(name) else { return Err(unknown_job(plan, name)) };
+    match &job.kind {
+        JobKind::QueueFlush(q) => Ok((job.clone(), q.clone())),
+        other => {
+            let queues: Vec<&str> = plan
+                .jobs
+                .iter()
+                .filter(|j| matches!(j.kind, JobKind::QueueFlush(_)))
+                .map(|j| j.name.as_str())
+                .collect();
+            eprintln!(
+                "runner: job `{name}` is a {} job, not a queue; queue_flush jobs: {}",
+                other.name(),
+                if queues.is_empty() { "none".to_string() } else { queues.join(", ") }
+            );
+            Err(ExitCode::from(exit::RUNNER_ERROR))
+        }
+    }
+}
+
+fn cmd_enqueue(path: &Path, overrides: &Overrides, name: &str, file: &Path) -> ExitCode {
+    let plan = match plan_or_exit(path, overrides, exit::RUNNER_ERROR) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let (job, q) = match queue_job(&plan, name) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let sp = crate::spool::Spool::new(&q.spool);
+    if let Err(e) = sp.ensure(job.run_as.as_ref().map(|u| u.gid)) {
+        eprintln!("runner: cannot create the spool {}: {e}", q.spool.display());
+        return ExitCode::FAILURE;
+    }
+    let result = if file == Path::new("-") {
+        sp.enqueue(&mut std::io::stdin().lock())
+    } else {
+        match std::fs::File::open(file) {
+            Ok(mut f) => sp.enqueue(&mut f),
+            Err(e) => {
+                eprintln!("runner: cannot read {}: {e}", file.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    match result {
+        Ok(item) => {
+            println!("{}", item.file_name());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("runner: cannot enqueue into {}: {e}", q.spool.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cmd_queue(path: &Path, overrides: &Overrides, name: &str, json: bool, watch: Option<&str>) -> ExitCode {
+    let plan = match plan_or_exit(path, overrides, 1) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let (_, q) = match queue_job(&plan, name) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let interval = match watch.map(crate::config::duration::parse) {
+        None => None,
+        Some(Ok(d)) if !d.is_zero() => Some(d),
+        Some(Ok(_)) => {
+            eprintln!("runner queue: --interval must be longer than 0s");
+            return ExitCode::from(2);
+        }
+        Some(Err(e)) => {
+            eprintln!("runner queue: --interval: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    loop {
+        match jobs::queue_flush::report(&q) {
+            Ok(v) if json => println!("{v}"),
+            Ok(v) => {
+                if interval.is_some() {
+                    println!("{}", fmt_ts(jiff::Timestamp::now()));
+                }
+                println!("queue:     {name} ({})", q.spool.display());
+                for k in ["total", "pending", "retrying", "failed", "completed"] {
+                    println!("{:<10} {}", format!("{k}:"), v[k]);
+                }
+                println!(
+                    "health:    {} {} ({} done, {} failed in the last {})",
+                    v["health"]["score"],
+                    v["health"]["level"].as_str().unwrap_or_default(),
+                    v["health"]["done_in_window"],
+                    v["health"]["failed_in_window"],
+                    crate::config::duration::format(q.health_window)
+                );
+            }
+            Err(e) => {
+                eprintln!("runner: {e}");
+                if interval.is_none() {
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        let Some(every) = interval else { return ExitCode::SUCCESS };
+        let _ = std::io::stdout().flush();
+        std::thread::sleep(every);
+    }
 }

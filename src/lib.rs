@@ -17,4 +17,5 @@ pub mod record;
 pub mod schedule;
 pub mod scheduler;
 pub mod sinks;
+pub mod spool;
 pub mod users;

@@ -104,6 +104,23 @@ pub fn wait_job(runtime_dir: &Path, job: &str, by: &str) -> std::io::Result<Held
     Ok(Held { _lock: l, path })
 }
 
+/// Takes the lock at any `path` without waiting (a queue's spool lock, say).
+pub fn try_file(path: &Path, by: &str) -> std::io::Result<Try> {
+    let f = open(path)?;
+    match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+        Ok(mut l) => {
+            stamp(&mut l, by)?;
+            Ok(Try::Acquired(Held { _lock: l, path: path.to_path_buf() }))
+        }
+        Err((mut f, Errno::EWOULDBLOCK)) => {
+            let mut s = String::new();
+            let _ = f.read_to_string(&mut s);
+            Ok(Try::Busy(Holder::parse(&s)))
+        }
+        Err(e) => Err(to_io(e)),
+    }
+}
+
 pub fn pid_file_path(runtime_dir: &Path) -> PathBuf {
     runtime_dir.join("runner.pid")
 }

@@ -510,13 +510,16 @@ impl FileCtx<'_> {
             }
             (None, None) => {}
         }
+        if let Some(q) = j.queue_flush {
+            kinds.push(("queue_flush", self.resolve_queue_flush(name, q, &mut errors).map(JobKind::QueueFlush)));
+        }
         let kind = match kinds.len() {
             0 => {
                 errors.push(self.err(
                     name,
                     None,
                     format!(
-                        "job `{name}` has nothing to do; add `command: [program, args...]` or `run: \"shell line\"`"
+                        "job `{name}` has nothing to do; add `command: [program, args...]`, `run: \"shell line\"` or a `queue_flush:` block"
                     ),
                 ));
                 None
@@ -746,6 +749,113 @@ impl FileCtx<'_> {
             return None;
         }
         Some(run_as)
+    }
+}
+
+impl FileCtx<'_> {
+    /// An error at a field inside the job's `queue_flush:` block (or at the block itself).
+    fn queue_err(&self, job: &str, field: &str, message: String) -> ConfigError {
+        match self.outline.find(&["jobs", job, "queue_flush", field]) {
+            Some(k) => ConfigError { file: self.file.to_path_buf(), line: k.line, col: k.value_col, message },
+            None => self.err(job, Some("queue_flush"), message),
+        }
+    }
+
+    /// Applies the queue defaults and checks what can be checked without writing: the spool
+    /// is absolute and its parent exists (the spool itself is created at the first run).
+    fn resolve_queue_flush(
+        &self,
+        name: &str,
+        q: raw::RawQueueFlush,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<QueueFlush> {
+        let before = errors.len();
+        let spool = q.spool;
+        if !spool.is_absolute() {
+            errors.push(self.queue_err(
+                name,
+                "spool",
+                format!(
+                    "job `{name}`: spool `{}` must be an absolute path, like /var/spool/runner/{name}",
+                    spool.display()
+                ),
+            ));
+        } else {
+            match std::fs::metadata(&spool) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => errors.push(self.queue_err(
+                    name,
+                    "spool",
+                    format!(
+                        "job `{name}`: spool `{}` exists but is not a directory; remove it or pick another path",
+                        spool.display()
+                    ),
+                )),
+                Err(_) => {
+                    let parent = spool.parent().unwrap_or(Path::new("/"));
+                    if !parent.is_dir() {
+                        errors.push(self.queue_err(
+                            name,
+                            "spool",
+                            format!(
+                                "job `{name}`: the spool's parent directory `{}` does not exist; create it (mkdir -p {}) or pick another spool",
+                                parent.display(),
+                                parent.display()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        let max_items = q.max_items.map(|n| n as usize).unwrap_or(QueueFlush::DEFAULT_MAX_ITEMS);
+        if max_items == 0 {
+            errors.push(self.queue_err(name, "max_items", format!("job `{name}`: max_items must be at least 1")));
+        }
+        let def = QueueFlush::DEFAULT_RETRIES;
+        let r = q.item_retries.unwrap_or_default();
+        let attempts = r.attempts.unwrap_or(def.attempts);
+        if attempts == 0 {
+            errors.push(self.queue_err(
+                name,
+                "item_retries",
+                format!(
+                    "job `{name}`: item_retries.attempts counts every try, the first included; it must be at least 1"
+                ),
+            ));
+        }
+        let backoff = r.backoff.map(|b| b.0).unwrap_or(def.backoff);
+        let max_backoff = r.max_backoff.map(|b| b.0).unwrap_or(def.max_backoff.max(backoff));
+        if max_backoff < backoff {
+            errors.push(self.queue_err(
+                name,
+                "item_retries",
+                format!(
+                    "job `{name}`: item_retries.max_backoff ({}) is shorter than item_retries.backoff ({})",
+                    duration::format(max_backoff),
+                    duration::format(backoff)
+                ),
+            ));
+        }
+        let item_timeout = q.item_timeout.map(|d| d.0).unwrap_or(QueueFlush::DEFAULT_ITEM_TIMEOUT);
+        let health_window = q.health_window.map(|d| d.0).unwrap_or(QueueFlush::DEFAULT_HEALTH_WINDOW);
+        for (field, d) in [("item_timeout", item_timeout), ("health_window", health_window)] {
+            if d.is_zero() {
+                errors.push(self.queue_err(name, field, format!("job `{name}`: {field} must be longer than 0s")));
+            }
+        }
+        if errors.len() > before {
+            return None;
+        }
+        Some(QueueFlush {
+            spool,
+            handler: q.handler.0,
+            max_items,
+            item_retries: Retries { attempts, backoff, max_backoff },
+            item_timeout,
+            keep_done: q.keep_done.map(|d| d.0).unwrap_or(QueueFlush::DEFAULT_KEEP_DONE),
+            keep_failed: q.keep_failed.map(|d| d.0).unwrap_or(QueueFlush::DEFAULT_KEEP_FAILED),
+            health_window,
+        })
     }
 }
 

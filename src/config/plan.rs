@@ -99,12 +99,39 @@ pub struct RunAs {
 #[derive(Clone, Debug, PartialEq)]
 pub enum JobKind {
     Command(CommandLine),
+    QueueFlush(QueueFlush),
+}
+
+/// A resolved `queue_flush:` block: every default applied, the spool path absolute.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueFlush {
+    pub spool: PathBuf,
+    /// argv; the item's path is appended when an item is handled.
+    pub handler: Vec<String>,
+    pub max_items: usize,
+    pub item_retries: Retries,
+    pub item_timeout: Duration,
+    pub keep_done: Duration,
+    pub keep_failed: Duration,
+    pub health_window: Duration,
+}
+
+impl QueueFlush {
+    pub const DEFAULT_EVERY: Duration = Duration::from_secs(300);
+    pub const DEFAULT_MAX_ITEMS: usize = 10;
+    pub const DEFAULT_RETRIES: Retries =
+        Retries { attempts: 5, backoff: Duration::from_secs(60), max_backoff: Duration::from_secs(3600) };
+    pub const DEFAULT_ITEM_TIMEOUT: Duration = Duration::from_secs(120);
+    pub const DEFAULT_KEEP_DONE: Duration = Duration::from_secs(24 * 3600);
+    pub const DEFAULT_KEEP_FAILED: Duration = Duration::from_secs(7 * 24 * 3600);
+    pub const DEFAULT_HEALTH_WINDOW: Duration = Duration::from_secs(24 * 3600);
 }
 
 impl JobKind {
     pub fn name(&self) -> &'static str {
         match self {
             JobKind::Command(_) => "command",
+            JobKind::QueueFlush(_) => "queue_flush",
         }
     }
 
@@ -113,6 +140,7 @@ impl JobKind {
     pub fn default_every(&self) -> Option<Duration> {
         match self {
             JobKind::Command(_) => None,
+            JobKind::QueueFlush(_) => Some(QueueFlush::DEFAULT_EVERY),
         }
     }
 }

@@ -60,6 +60,8 @@ with_job_settings! {
         pub command: Option<Argv>,
         /// A shell line, run with `/bin/sh -c`.
         pub run: Option<String>,
+        /// Drain a spool of work items through a handler (`jobs::queue_flush`).
+        pub queue_flush: Option<RawQueueFlush>,
     }
 }
 
@@ -162,6 +164,23 @@ pub struct RawRetries {
     pub attempts: Option<u32>,
     pub backoff: Option<Dur>,
     pub max_backoff: Option<Dur>,
+}
+
+/// The `queue_flush:` block; defaults are applied by `config::resolve_job`.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawQueueFlush {
+    /// The spool directory (tmp/ new/ cur/ done/ failed/ under it).
+    pub spool: PathBuf,
+    /// argv of the handler; the item's path is appended as the last argument.
+    pub handler: Argv,
+    pub max_items: Option<u32>,
+    /// Same shape as a job's `retries:`, per item.
+    pub item_retries: Option<RawRetries>,
+    pub item_timeout: Option<Dur>,
+    pub keep_done: Option<Dur>,
+    pub keep_failed: Option<Dur>,
+    pub health_window: Option<Dur>,
 }
 
 #[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]

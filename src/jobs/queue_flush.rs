@@ -1,0 +1,373 @@
+//! The `queue_flush` kind: one attempt drains up to `max_items` due items of a spool through
+//! the handler, one supervised process per item (the same `process::run` as command jobs).
+//!
+//! Per run, with the spool's lock held (one flusher per spool, daemon and `once` alike):
+//! items a crash left in `cur/` go back to `new/`; foreign entries in `new/` are parked in
+//! `failed/` with the reason; the due items, oldest first, are claimed into `cur/` and handed
+//! to the handler one at a time; each ends in `done/`, back in `new/` with its next attempt
+//! time, or in `failed/` after its last attempt. Then retention, the history, and the
+//! queue's health part of the job state.
+//!
+//! At-least-once: an item leaves `cur/` only after its handler finished, so a crash between
+//! the handler's success and the rename hands it to the handler again. It must not retry
+//! the flush itself (that is `jobs::execute`) nor touch the spool layout outside `spool.rs`.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
+
+use super::Ctx;
+use crate::config::{CommandLine, Job, QueueFlush};
+use crate::lock::Try;
+use crate::process::{self, Status};
+use crate::record::{Outcome, Record, RecordKind, Trigger};
+use crate::sinks::state::{HealthLevel, HealthPart, Running, epoch_ms};
+use crate::spool::{self, Dir, Item, Spool};
+
+/// What one flush did, for the record and the tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub done: u32,
+    pub retried: u32,
+    pub failed: u32,
+    pub rejected: u32,
+    pub recovered: u32,
+    pub removed: u32,
+}
+
+/// The queue's health from its score: HEALTHY >= 80, DEGRADED 50-79, UNHEALTHY < 50.
+pub fn level(score: u32) -> HealthLevel {
+    match score {
+        80.. => HealthLevel::Healthy,
+        50..=79 => HealthLevel::Degraded,
+        _ => HealthLevel::Unhealthy,
+    }
+}
+
+pub fn level_word(l: HealthLevel) -> &'static str {
+    match l {
+        HealthLevel::Healthy => "HEALTHY",
+        HealthLevel::Degraded => "DEGRADED",
+        HealthLevel::Unhealthy => "UNHEALTHY",
+        HealthLevel::Critical => "CRITICAL",
+    }
+}
+
+/// Statistics and health of a queue, as `runner queue` and `runner status` show them.
+pub fn report(q: &QueueFlush) -> Result<serde_json::Value, String> {
+    let sp = Spool::new(&q.spool);
+    let counts = sp.counts().map_err(|e| format!("cannot read the spool {}: {e}", q.spool.display()))?;
+    let now = epoch_ms(SystemTime::now());
+    let (done, failed) = sp.load_history().within(now, q.health_window);
+    let score = spool::score(done, failed);
+    Ok(serde_json::json!({
+        "spool": q.spool,
+        "total": counts.total,
+        "pending": counts.pending,
+        "retrying": counts.retrying,
+        "in_flight": counts.in_flight,
+        "failed": counts.failed,
+        "completed": counts.completed,
+        "health": {
+            "score": score,
+            "level": level_word(level(score)),
+            "window_s": q.health_window.as_secs(),
+            "done_in_window": done,
+            "failed_in_window": failed,
+        },
+    }))
+}
+
+pub async fn attempt(ctx: &Ctx, job: &Arc<Job>, q: &QueueFlush, stop: watch::Receiver<bool>) -> Record {
+    let started_at = SystemTime::now();
+    let t0 = tokio::time::Instant::now();
+    let mut r = Record::skipped(job.name.as_str(), job.kind.name(), Trigger::Schedule, String::new());
+    r.kind = RecordKind::Run;
+    r.started_at = started_at;
+    let result = flush(ctx, job, q, stop).await;
+    r.duration = t0.elapsed();
+    match result {
+        Ok(Flushed::Busy(msg)) => {
+            r.kind = RecordKind::Skip;
+            r.message = msg;
+        }
+        Ok(Flushed::Ran { tally, spawn_failed, stopped }) => {
+            r.message = format!(
+                "{} done, {} retried, {} failed{}{}",
+                tally.done,
+                tally.retried,
+                tally.failed,
+                if tally.rejected > 0 { format!(", {} rejected (not items)", tally.rejected) } else { String::new() },
+                if tally.recovered > 0 {
+                    format!(", {} recovered from an interrupted flush", tally.recovered)
+                } else {
+                    String::new()
+                },
+            );
+            r.outcome = if let Some((code, msg)) = spawn_failed {
+                r.exit_code = Some(code);
+                r.message = format!("{}; handler cannot start: {msg}", r.message);
+                Outcome::SpawnFailed
+            } else if stopped {
+                Outcome::Stopped
+            } else if tally.failed + tally.rejected > 0 {
+                // A dead letter is what an operator must hear about (on_failure, failures).
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            };
+        }
+        Err(e) => {
+            r.outcome = Outcome::Failure;
+            r.message = e;
+        }
+    }
+    r
+}
+
+enum Flushed {
+    /// Another flusher holds the spool.
+    Busy(String),
+    Ran {
+        tally: Tally,
+        /// The handler could not be started: (exit code as a shell reports it, message).
+        spawn_failed: Option<(i32, String)>,
+        stopped: bool,
+    },
+}
+
+async fn flush(ctx: &Ctx, job: &Arc<Job>, q: &QueueFlush, mut stop: watch::Receiver<bool>) -> Result<Flushed, String> {
+    let sp = Spool::new(&q.spool);
+    let io = |what: &str, e: std::io::Error| format!("spool {}: {what}: {e}", q.spool.display());
+    sp.ensure(job.run_as.as_ref().map(|u| u.gid)).map_err(|e| io("cannot create it", e))?;
+    let _lock = match sp.try_lock(ctx.by).map_err(|e| io("cannot take its lock", e))? {
+        Try::Acquired(h) => h,
+        Try::Busy(h) => {
+            let who = h.map(|h| format!(" ({} pid {})", h.by, h.pid)).unwrap_or_default();
+            return Ok(Flushed::Busy(format!("spool {} is being flushed by another flusher{who}", q.spool.display())));
+        }
+    };
+    let mut tally =
+        Tally { recovered: sp.recover().map_err(|e| io("cannot recover cur/", e))? as u32, ..Tally::default() };
+    let now = epoch_ms(SystemTime::now());
+    let mut foreign = Vec::new();
+    let items = sp.due(now, q.max_items, &mut foreign).map_err(|e| io("cannot list new/", e))?;
+    for (name, reason) in &foreign {
+        match sp.reject(Dir::New, name, reason, now) {
+            Ok(item) => {
+                log::warn!("job {}: new/{name} moved to failed/{}: {reason}", job.name, item.file_name());
+                tally.rejected += 1;
+            }
+            Err(e) => log::error!("job {}: cannot move new/{name} to failed/: {e}", job.name),
+        }
+    }
+    // Claim the batch: renames, then one sync of each directory.
+    let mut claimed = Vec::with_capacity(items.len());
+    for item in items {
+        match sp.rename(Dir::New, &item, Dir::Cur, &item) {
+            Ok(()) => claimed.push(item),
+            // Gone since the listing (removed by hand): nothing to do.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("cannot claim an item", e)),
+        }
+    }
+    if !claimed.is_empty() {
+        sp.sync(Dir::Cur).map_err(|e| io("cannot sync cur/", e))?;
+        sp.sync(Dir::New).map_err(|e| io("cannot sync new/", e))?;
+    }
+    let mut history = sp.load_history();
+    let mut spawn_failed = None;
+    let mut stopped = false;
+    let mut left = claimed.iter();
+    for item in left.by_ref() {
+        if *stop.borrow_and_update() {
+            stopped = true;
+            sp.rename(Dir::Cur, item, Dir::New, item).map_err(|e| io("cannot return an item", e))?;
+            break;
+        }
+        // Opening is not reading: it catches an item the handler could never read, without
+        // spending the item's attempts on it.
+        if let Err(e) = std::fs::File::open(sp.path(Dir::Cur, item)) {
+            let reason = format!("cannot open it: {e}");
+            match sp.reject(Dir::Cur, &item.file_name(), &reason, epoch_ms(SystemTime::now())) {
+                Ok(to) => {
+                    log::warn!("job {}: item {} moved to failed/{}: {reason}", job.name, item.base, to.file_name())
+                }
+                Err(e) => log::error!("job {}: cannot move item {} to failed/: {e}", job.name, item.base),
+            }
+            tally.rejected += 1;
+            continue;
+        }
+        let f = handle(ctx, job, q, &sp, item, stop.clone()).await;
+        let end = epoch_ms(SystemTime::now());
+        let attempts = item.attempts + 1;
+        match f.status {
+            Status::Exited(0) => {
+                sp.change(Dir::Cur, item, Dir::Done, &item.with(attempts, end)).map_err(|e| io("cannot finish", e))?;
+                history.add(end, true);
+                tally.done += 1;
+            }
+            Status::SpawnFailed { kind, message } => {
+                // Not the item's fault: it goes back as it was, and so does the rest.
+                sp.rename(Dir::Cur, item, Dir::New, item).map_err(|e| io("cannot return an item", e))?;
+                spawn_failed = Some((kind.exit_code(), message));
+                break;
+            }
+            Status::Stopped { .. } => {
+                sp.rename(Dir::Cur, item, Dir::New, item).map_err(|e| io("cannot return an item", e))?;
+                stopped = true;
+                break;
+            }
+            status => {
+                let what = describe(&status, q.item_timeout);
+                if attempts >= q.item_retries.attempts {
+                    let done = item.with(attempts, end);
+                    let mut why = format!("attempt {attempts} of {}: handler {what}\n", q.item_retries.attempts);
+                    why.push_str(&String::from_utf8_lossy(&f.stdout_tail));
+                    why.push_str(&String::from_utf8_lossy(&f.stderr_tail));
+                    sp.write_why(&done, &why).map_err(|e| io("cannot write the reason", e))?;
+                    sp.change(Dir::Cur, item, Dir::Failed, &done).map_err(|e| io("cannot park a dead letter", e))?;
+                    log::warn!("job {}: item {} failed for good ({what}); parked in failed/", job.name, item.base);
+                    history.add(end, false);
+                    tally.failed += 1;
+                } else {
+                    let delay = super::backoff(q.item_retries.backoff, q.item_retries.max_backoff, attempts);
+                    let next = item.with(attempts, end + delay.as_millis() as i64);
+                    sp.change(Dir::Cur, item, Dir::New, &next).map_err(|e| io("cannot requeue", e))?;
+                    log::info!(
+                        "job {}: item {} attempt {attempts} of {}: handler {what}; next in {} ms",
+                        job.name,
+                        item.base,
+                        q.item_retries.attempts,
+                        delay.as_millis()
+                    );
+                    tally.retried += 1;
+                }
+            }
+        }
+        // Kept without fsync per item: survives the daemon being killed; synced at the end.
+        if let Err(e) = sp.save_history(&mut history, end, q.health_window, false) {
+            log::warn!("job {}: cannot write the queue history: {e}", job.name);
+        }
+    }
+    // Whatever was claimed but not handled (stop, spawn failure) goes back untouched.
+    let mut returned = false;
+    for item in left {
+        sp.rename(Dir::Cur, item, Dir::New, item).map_err(|e| io("cannot return an item", e))?;
+        returned = true;
+    }
+    if returned || stopped || spawn_failed.is_some() {
+        sp.sync(Dir::New).map_err(|e| io("cannot sync new/", e))?;
+        sp.sync(Dir::Cur).map_err(|e| io("cannot sync cur/", e))?;
+    }
+
+    let now = epoch_ms(SystemTime::now());
+    for (d, keep) in [(Dir::Done, q.keep_done), (Dir::Failed, q.keep_failed)] {
+        match sp.retain(d, keep, now) {
+            Ok(n) => tally.removed += n as u32,
+            Err(e) => log::warn!("job {}: retention of {}/: {e}", job.name, d.as_str()),
+        }
+    }
+    if let Err(e) = sp.save_history(&mut history, now, q.health_window, true) {
+        log::warn!("job {}: cannot write the queue history: {e}", job.name);
+    }
+    store_health(ctx, job, q, &history, now);
+    Ok(Flushed::Ran { tally, spawn_failed, stopped })
+}
+
+/// One handler run for one item, its process group recorded in the state while it runs so
+/// a restarted daemon can end it (as for command jobs).
+async fn handle(
+    ctx: &Ctx,
+    job: &Arc<Job>,
+    q: &QueueFlush,
+    sp: &Spool,
+    item: &Item,
+    stop: watch::Receiver<bool>,
+) -> process::Finished {
+    let path = sp.path(Dir::Cur, item);
+    let mut argv = q.handler.clone();
+    argv.push(path.to_string_lossy().into_owned());
+    let command = CommandLine::Argv(argv);
+    let mut env = job.env.clone();
+    env.push(("RUNNER_JOB".into(), job.name.to_string()));
+    env.push(("RUNNER_ITEM".into(), item.base.clone()));
+    env.push(("RUNNER_ITEM_ATTEMPT".into(), (item.attempts + 1).to_string()));
+    let spec = process::Spec {
+        command: &command,
+        run_as: job.run_as.as_ref(),
+        workdir: job.workdir.as_deref(),
+        env: &env,
+        umask: job.umask,
+        nice: job.nice,
+        timeout: Some(q.item_timeout),
+        kill_grace: job.kill_grace,
+        capture_limit: process::CAPTURE_LIMIT,
+        echo: ctx.echo,
+    };
+    let name = job.name.to_string();
+    let by = ctx.by.to_string();
+    let store = ctx.sinks.state.clone();
+    let started = move |pgid: u32| {
+        let running = Running {
+            pgid,
+            since_ms: epoch_ms(SystemTime::now()),
+            by,
+            runner_pid: std::process::id(),
+            boot_id: crate::scheduler::boot_id(),
+        };
+        if let Err(e) = store.update_volatile(|s| s.jobs.entry(name).or_default().running.push(running)) {
+            log::error!("cannot record a handler start: {e}");
+        }
+    };
+    let f = process::run(&spec, started, stop).await;
+    if let Some(pid) = f.pid {
+        let name = job.name.as_str();
+        let _ = ctx.sinks.state.update_volatile(|s| {
+            if let Some(js) = s.jobs.get_mut(name) {
+                js.running.retain(|r| r.pgid != pid);
+            }
+        });
+    }
+    f
+}
+
+fn describe(s: &Status, timeout: Duration) -> String {
+    match s {
+        Status::Exited(c) => format!("exited {c}"),
+        Status::Signaled(sig) => format!("was killed by signal {sig}"),
+        Status::TimedOut { .. } => format!("timed out after {}", crate::config::duration::format(timeout)),
+        Status::Stopped { .. } => "was stopped".into(),
+        Status::SpawnFailed { message, .. } => format!("cannot start: {message}"),
+    }
+}
+
+/// Writes the queue's level into the job's health part when it changes, so the overall
+/// health (`runner status`, `runner health`) sees it without reading the spool.
+fn store_health(ctx: &Ctx, job: &Job, q: &QueueFlush, history: &spool::History, now: i64) {
+    let (done, failed) = history.within(now, q.health_window);
+    let score = spool::score(done, failed);
+    let lvl = level(score);
+    let window = crate::config::duration::format(q.health_window);
+    let result = ctx.sinks.state.update(|s| {
+        let js = s.jobs.entry(job.name.to_string()).or_default();
+        if js.health.as_ref().map(|h| h.level) != Some(lvl) {
+            js.health = Some(HealthPart {
+                level: lvl,
+                status: score.to_string(),
+                value: Some(f64::from(score)),
+                detail: format!("queue score {score} ({done} done, {failed} failed in {window})"),
+                since_ms: now,
+            });
+            true
+        } else {
+            false
+        }
+    });
+    match result {
+        Ok(true) => log::info!("job {}: queue health is now {} (score {score})", job.name, level_word(lvl)),
+        Ok(false) => {}
+        Err(e) => log::error!("job {}: cannot store the queue health: {e}", job.name),
+    }
+}
