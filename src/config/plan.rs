@@ -99,12 +99,14 @@ pub struct RunAs {
 #[derive(Clone, Debug, PartialEq)]
 pub enum JobKind {
     Command(CommandLine),
+    OrphanSweep(crate::jobs::orphan_sweep::Spec),
 }
 
 impl JobKind {
     pub fn name(&self) -> &'static str {
         match self {
             JobKind::Command(_) => "command",
+            JobKind::OrphanSweep(_) => "orphan_sweep",
         }
     }
 
@@ -113,6 +115,8 @@ impl JobKind {
     pub fn default_every(&self) -> Option<Duration> {
         match self {
             JobKind::Command(_) => None,
+            // A sweep is destructive; rarely is enough (and `every:` under 1h is refused).
+            JobKind::OrphanSweep(_) => Some(Duration::from_secs(6 * 3600)),
         }
     }
 }

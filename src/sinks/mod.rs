@@ -3,7 +3,7 @@
 
 pub mod state;
 
-use crate::record::{Outcome, Record};
+use crate::record::{Outcome, Record, RecordKind};
 use state::StateStore;
 
 #[derive(Clone, Debug)]
@@ -24,6 +24,11 @@ impl Sinks {
             Outcome::Success => log::info!("{line}"),
             Outcome::Skipped | Outcome::Stopped => log::warn!("{line}"),
             _ => log::error!("{line}"),
+        }
+        // Audit lines describe one decision inside a run; the run's own record updates the
+        // state, once, so a sweep of many processes is not many writes to flash.
+        if r.kind == RecordKind::Audit {
+            return;
         }
         if let Err(e) = self.state.update(|s| s.apply(r)) {
             log::error!("cannot record the run of {}: {e}", r.job);
