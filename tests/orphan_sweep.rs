@@ -8,6 +8,9 @@
 //! scenarios are skipped with a message. Every scenario runs in its own namespace, in
 //! parallel. `cargo test --test orphan_sweep -- NAME` runs the scenarios whose name contains
 //! NAME. SWEEP_TEST_PROCS (default 300) sizes the scan-memory scenario.
+// Children are never waited on with `Child::wait`: PID 1's reaper thread collects every
+// exit (its own children and the orphans it adopts) and `Ns::wait_reaped` reads them.
+#![allow(clippy::zombie_processes)]
 
 mod common;
 
@@ -643,7 +646,7 @@ fn protected(ns: &Ns) {
 }
 
 /// The scan keeps what matched, not what it read: its peak heap with many more
-/// non-matching processes stays within a fixed slack of the peak with few.
+/// non-matching processes stays within a fixed buffer of the peak with few.
 fn scan_memory(ns: &Ns) {
     use runner::jobs::orphan_sweep::{Match, Spec, survey};
     let n: usize = std::env::var("SWEEP_TEST_PROCS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
@@ -681,7 +684,13 @@ fn scan_memory(ns: &Ns) {
     }
     let many = peak(n);
     println!("scan peak heap: {few} bytes with 5 matches among few processes, {many} among {n} more");
-    assert!(many <= few + 16 * 1024, "peak grew from {few} to {many} bytes with {n} more non-matching processes");
+    // The one buffer that grows with the size of /proc is rustix's getdents buffer, which it
+    // caps at 1024 dirents of 24 bytes plus one step of 32: the fixed buffer.
+    let fixed = (1024 + 32) * 24;
+    assert!(
+        many <= few + fixed,
+        "peak grew from {few} to {many} bytes with {n} more non-matching processes (allowed: {fixed} for the getdents buffer)"
+    );
     for p in sleepers {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p as i32), nix::sys::signal::SIGKILL);
     }

@@ -931,6 +931,44 @@ pub fn dry_run_lines(spec: &Spec) -> Result<Vec<String>, String> {
 mod tests {
     use super::*;
 
+    fn load(jobs: &str) -> Result<crate::config::Plan, String> {
+        let host = crate::config::Host { euid: 0, users: Default::default() };
+        let text = format!("version: 1\njobs:\n{jobs}");
+        crate::config::load_text(&text, Path::new("/x/s.yaml"), &Default::default(), &host).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn config_defaults_and_refusals() {
+        let plan = load("  s:\n    orphan_sweep:\n      match: { name: \"ci-*\" }\n").unwrap();
+        let j = &plan.jobs[0];
+        assert_eq!(j.schedule, crate::config::Schedule::Every(Duration::from_secs(6 * 3600)));
+        let crate::config::JobKind::OrphanSweep(spec) = &j.kind else { panic!("not a sweep") };
+        assert_eq!(
+            (spec.min_age, spec.max_kills, spec.orphans_only, spec.tree),
+            (Duration::from_secs(7200), 20, true, false)
+        );
+
+        let e = load("  s:\n    every: 10m\n    orphan_sweep:\n      match: { name: x }\n").unwrap_err();
+        assert!(e.starts_with("/x/s.yaml:4:12: ") && e.contains("too eager"), "{e}");
+        assert!(
+            load("  s:\n    every: 10m\n    orphan_sweep:\n      match: { name: x }\n      allow_frequent: true\n")
+                .is_ok()
+        );
+        let e =
+            load("  s:\n    schedule: \"0,30 9 * * *\"\n    orphan_sweep:\n      match: { name: x }\n").unwrap_err();
+        assert!(e.starts_with("/x/s.yaml:4:15: ") && e.contains("30m apart"), "{e}");
+        assert!(load("  s:\n    schedule: \"0 * * * *\"\n    orphan_sweep:\n      match: { name: x }\n").is_ok());
+        let e = load("  s:\n    orphan_sweep:\n      min_age: 1h\n").unwrap_err();
+        assert!(e.starts_with("/x/s.yaml:4:5: ") && e.contains("needs a `match:`"), "{e}");
+        let e = load("  s:\n    orphan_sweep:\n      match:\n        exe: bin/w\n      max_kills: 0\n").unwrap_err();
+        assert!(e.contains("/x/s.yaml:6:14: ") && e.contains("absolute path"), "{e}");
+        assert!(e.contains("/x/s.yaml:7:18: ") && e.contains("max_kills must be at least 1"), "{e}");
+        let e = load("  s:\n    orphan_sweep:\n      match: { cmdline: \"(\" }\n").unwrap_err();
+        assert!(e.starts_with("/x/s.yaml:5:") && e.contains("invalid regular expression"), "{e}");
+        let e = load("  s:\n    run: x\n    orphan_sweep:\n      match: { name: x }\n").unwrap_err();
+        assert!(e.contains("a job does one thing"), "{e}");
+    }
+
     #[test]
     fn glob_matches_like_a_shell() {
         assert!(glob(b"ci-*", b"ci-worker", false));
@@ -987,16 +1025,11 @@ mod tests {
         let other = Proc { start_ticks: st.starttime + 1, ..real.clone() };
         assert!(matches!(send(&other, &Handle::Plain, Signal::TERM), Err(Lost::Changed(_))));
         assert!(matches!(pin(&other), Err(Lost::Changed(_))));
-        assert!(super::alive_for_test(pid));
+        assert!(Process::new(pid).unwrap().is_alive());
         let h = pin(&real).unwrap();
         assert!(matches!(h, Handle::Pidfd(_)));
         send(&real, &h, Signal::KILL).unwrap();
         child.wait().unwrap();
         assert_eq!(send(&real, &h, Signal::KILL), Err(Lost::Exited));
     }
-}
-
-#[cfg(test)]
-fn alive_for_test(pid: i32) -> bool {
-    Process::new(pid).map(|p| p.is_alive()).unwrap_or(false)
 }
