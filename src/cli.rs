@@ -318,8 +318,7 @@ fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, no_re
     };
     let Some(job) = plan.job(name) else { return unknown_job(&plan, name) };
     if dry_run {
-        print_dry_run(job, no_retry);
-        return ExitCode::SUCCESS;
+        return print_dry_run(job, no_retry);
     }
     let job = Arc::new(job.clone());
     let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks: Sinks::for_plan(&plan), by: "once", echo: true };
@@ -349,7 +348,7 @@ fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, no_re
     ExitCode::from(once_exit_code(&record))
 }
 
-fn print_dry_run(job: &Job, no_retry: bool) {
+fn print_dry_run(job: &Job, no_retry: bool) -> ExitCode {
     let who = match &job.run_as {
         Some(r) => format!("{} (uid {}, gid {})", r.user, r.uid, r.gid),
         None => format!("the runner's own user (uid {})", nix::unistd::geteuid()),
@@ -368,8 +367,9 @@ fn print_dry_run(job: &Job, no_retry: bool) {
             println!("item_timeout: {}", crate::config::duration::format(q.item_timeout));
             println!("item attempts: {}", q.item_retries.attempts);
             println!("dry run: nothing was started");
-            return;
+            return ExitCode::SUCCESS;
         }
+        JobKind::OrphanSweep(spec) => return print_sweep_dry_run(job, spec),
     };
     println!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
     println!("would run: {}", describe_command(cmd));
@@ -386,6 +386,26 @@ fn print_dry_run(job: &Job, no_retry: bool) {
         println!("env:      {k}={v}");
     }
     println!("dry run: nothing was started");
+    ExitCode::SUCCESS
+}
+
+/// A sweep's dry run scans for real and says what it would end and why; it signals nothing.
+fn print_sweep_dry_run(job: &Job, spec: &crate::jobs::orphan_sweep::Spec) -> ExitCode {
+    println!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
+    match crate::jobs::orphan_sweep::dry_run_lines(spec) {
+        Ok(lines) => {
+            for l in lines {
+                println!("{l}");
+            }
+            println!("dry run: nothing was ended");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("sweep aborted, nothing would be ended: {e}");
+            println!("dry run: nothing was ended");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn fmt_ms(ms: Option<i64>) -> String {

@@ -152,6 +152,9 @@ impl Record {
 
     /// The one-line summary every sink shows.
     pub fn summary(&self) -> String {
+        if self.kind == RecordKind::Audit {
+            return format!("job {} audit: {}", self.job, self.message);
+        }
         let mut s = format!("job {} {}", self.job, self.outcome.as_str());
         let status = self.status_text();
         if !status.is_empty() {

@@ -513,13 +513,22 @@ impl FileCtx<'_> {
         if let Some(q) = j.queue_flush {
             kinds.push(("queue_flush", self.resolve_queue_flush(name, q, &mut errors).map(JobKind::QueueFlush)));
         }
+        if let Some(sweep) = j.orphan_sweep {
+            let at = SweepAt {
+                every: j.every,
+                schedule: j.schedule.as_ref(),
+                user: j.user.as_deref(),
+                kill_grace: j.kill_grace.or(d.kill_grace),
+            };
+            kinds.push(("orphan_sweep", self.resolve_sweep(name, sweep, at, &mut errors)));
+        }
         let kind = match kinds.len() {
             0 => {
                 errors.push(self.err(
                     name,
                     None,
                     format!(
-                        "job `{name}` has nothing to do; add `command: [program, args...]`, `run: \"shell line\"` or a `queue_flush:` block"
+                        "job `{name}` has nothing to do; add `command: [program, args...]`, `run: \"shell line\"`, a `queue_flush:` or an `orphan_sweep:` block"
                     ),
                 ));
                 None
@@ -857,6 +866,159 @@ impl FileCtx<'_> {
             health_window,
         })
     }
+}
+
+/// What an `orphan_sweep:` block is checked against besides itself.
+struct SweepAt<'a> {
+    every: Option<duration::Dur>,
+    schedule: Option<&'a raw::ScheduleText>,
+    user: Option<&'a str>,
+    kill_grace: Option<duration::Dur>,
+}
+
+/// A sweep may not run more often than this unless `allow_frequent: true`.
+const SWEEP_MIN_INTERVAL: Duration = Duration::from_secs(3600);
+
+impl FileCtx<'_> {
+    /// Location of a value inside the job's `orphan_sweep:` block (falling back outwards).
+    fn sweep_err(&self, job: &str, path: &[&str], message: String) -> ConfigError {
+        for n in (1..=path.len()).rev() {
+            let mut full = vec!["jobs", job, "orphan_sweep"];
+            full.extend_from_slice(&path[..n]);
+            if let Some(k) = self.outline.find(&full) {
+                return ConfigError { file: self.file.to_path_buf(), line: k.line, col: k.value_col, message };
+            }
+        }
+        self.err(job, Some("orphan_sweep"), message)
+    }
+
+    fn resolve_sweep(
+        &self,
+        name: &str,
+        raw: raw::RawOrphanSweep,
+        at: SweepAt<'_>,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<JobKind> {
+        use crate::jobs::orphan_sweep::{Match, Spec};
+        let before = errors.len();
+        let m = raw.matcher.unwrap_or_default();
+        if m.name.is_none() && m.cmdline.is_none() && m.user.is_none() && m.exe.is_none() {
+            errors.push(self.sweep_err(
+                name,
+                &["match"],
+                format!("job `{name}`: orphan_sweep needs a `match:` with at least one of name, cmdline, exe, user; an empty match would end every orphan"),
+            ));
+        }
+        if let Some(n) = &m.name
+            && n.is_empty()
+        {
+            errors.push(self.sweep_err(
+                name,
+                &["match", "name"],
+                format!("job `{name}`: orphan_sweep.match.name is empty; write a process name or glob like \"ci-*\""),
+            ));
+        }
+        if let Some(e) = &m.exe
+            && !e.is_absolute()
+        {
+            errors.push(self.sweep_err(
+                name,
+                &["match", "exe"],
+                format!(
+                    "job `{name}`: orphan_sweep.match.exe `{}` must be an absolute path, as /proc/PID/exe shows it",
+                    e.display()
+                ),
+            ));
+        }
+        let uid = match m.user.as_ref().map(|u| u.0.as_str()) {
+            None => None,
+            Some(u) => match (self.host.users.user(u), u.parse::<u32>()) {
+                (Some(x), _) => Some((x.name.clone(), x.uid)),
+                (None, Ok(n)) => Some((u.to_string(), n)),
+                (None, Err(_)) => {
+                    errors.push(self.sweep_err(
+                        name,
+                        &["match", "user"],
+                        format!("unknown user `{u}` in job `{name}`'s orphan_sweep.match; name one from /etc/passwd or give a uid"),
+                    ));
+                    None
+                }
+            },
+        };
+        if let Some(r) = &raw.registry
+            && !r.is_absolute()
+        {
+            errors.push(self.sweep_err(
+                name,
+                &["registry"],
+                format!("job `{name}`: orphan_sweep.registry `{}` must be an absolute path", r.display()),
+            ));
+        }
+        if raw.max_kills == Some(0) {
+            errors.push(self.sweep_err(
+                name,
+                &["max_kills"],
+                format!("job `{name}`: orphan_sweep.max_kills must be at least 1; to end nothing, set `dry_run: true`"),
+            ));
+        }
+        let adopters = raw.adopters.unwrap_or_default();
+        if adopters.iter().any(|a| a.is_empty()) {
+            errors.push(self.sweep_err(name, &["adopters"], format!("job `{name}`: orphan_sweep.adopters has an empty name; list process names like [systemd, containerd-shim]")));
+        }
+        if at.user.is_some() {
+            errors.push(self.err(
+                name,
+                Some("user"),
+                format!("job `{name}`: `user:` does not apply to orphan_sweep (it signals as runner); to match a process's owner write orphan_sweep.match.user"),
+            ));
+        }
+        let allow_frequent = raw.allow_frequent.unwrap_or(false);
+        if !allow_frequent {
+            if let Some(e) = at.every
+                && !e.0.is_zero()
+                && e.0 < SWEEP_MIN_INTERVAL
+            {
+                errors.push(self.err(
+                    name,
+                    Some("every"),
+                    format!("job `{name}`: an orphan sweep every {} is too eager (a sweep ends processes); use `every: 1h` or more, or set orphan_sweep.allow_frequent: true", duration::format(e.0)),
+                ));
+            }
+            if let Some(s) = at.schedule
+                && let Schedule::Cron(c) = &s.0
+                && let Some(gap) = shortest_cron_gap(c)
+                && gap < SWEEP_MIN_INTERVAL
+            {
+                errors.push(self.err(
+                    name,
+                    Some("schedule"),
+                    format!("job `{name}`: schedule \"{}\" fires an orphan sweep {} apart (a sweep ends processes); fire at most hourly, or set orphan_sweep.allow_frequent: true", c.as_str(), duration::format(gap)),
+                ));
+            }
+        }
+        if errors.len() > before {
+            return None;
+        }
+        Some(JobKind::OrphanSweep(Spec {
+            matcher: Match { name: m.name, cmdline: m.cmdline, uid, exe: m.exe },
+            min_age: raw.min_age.map(|d| d.0).unwrap_or(Duration::from_secs(2 * 3600)),
+            registry: raw.registry,
+            kill_grace: raw.kill_grace.or(at.kill_grace).map(|d| d.0).unwrap_or(Duration::from_secs(10)),
+            tree: raw.tree.unwrap_or(false),
+            max_kills: raw.max_kills.unwrap_or(20),
+            dry_run: raw.dry_run.unwrap_or(false),
+            adopters,
+            orphans_only: raw.orphans_only.unwrap_or(true),
+        }))
+    }
+}
+
+/// The shortest gap between the next few fires of a cron expression from now. Not only the
+/// first two: `0,30 9 * * *` fires twice an hour once a day, which a single gap misses.
+fn shortest_cron_gap(c: &crate::schedule::CronExpr) -> Option<Duration> {
+    let tz = jiff::tz::TimeZone::system();
+    let fires = crate::schedule::upcoming(c, &jiff::Timestamp::now().to_zoned(tz.clone()), &tz, 25);
+    fires.windows(2).filter_map(|w| w[1].timestamp().duration_since(w[0].timestamp()).try_into().ok()).min()
 }
 
 #[cfg(test)]

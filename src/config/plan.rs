@@ -100,6 +100,7 @@ pub struct RunAs {
 pub enum JobKind {
     Command(CommandLine),
     QueueFlush(QueueFlush),
+    OrphanSweep(crate::jobs::orphan_sweep::Spec),
 }
 
 /// A resolved `queue_flush:` block: every default applied, the spool path absolute.
@@ -132,6 +133,7 @@ impl JobKind {
         match self {
             JobKind::Command(_) => "command",
             JobKind::QueueFlush(_) => "queue_flush",
+            JobKind::OrphanSweep(_) => "orphan_sweep",
         }
     }
 
@@ -141,6 +143,8 @@ impl JobKind {
         match self {
             JobKind::Command(_) => None,
             JobKind::QueueFlush(_) => Some(QueueFlush::DEFAULT_EVERY),
+            // A sweep is destructive; rarely is enough (and `every:` under 1h is refused).
+            JobKind::OrphanSweep(_) => Some(Duration::from_secs(6 * 3600)),
         }
     }
 }

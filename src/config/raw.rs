@@ -62,6 +62,8 @@ with_job_settings! {
         pub run: Option<String>,
         /// Drain a spool of work items through a handler (`jobs::queue_flush`).
         pub queue_flush: Option<RawQueueFlush>,
+        /// End orphaned processes that match (see `jobs::orphan_sweep`).
+        pub orphan_sweep: Option<RawOrphanSweep>,
     }
 }
 
@@ -369,5 +371,64 @@ impl<'de> Deserialize<'de> for Jobs {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// The `orphan_sweep:` block of a job, as written.
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawOrphanSweep {
+    /// Which processes may be ended: every given criterion must hold.
+    #[serde(rename = "match")]
+    pub matcher: Option<RawSweepMatch>,
+    /// Processes younger than this are kept (default 2h).
+    pub min_age: Option<Dur>,
+    /// A directory of pid files, or a file of pids: those processes and their descendants are kept.
+    pub registry: Option<PathBuf>,
+    /// Time between SIGTERM and SIGKILL (default: the job's `kill_grace`).
+    pub kill_grace: Option<Dur>,
+    /// Also end the descendants of each orphan.
+    pub tree: Option<bool>,
+    /// Most processes ended in one sweep (default 20); the rest are refused and recorded.
+    pub max_kills: Option<u32>,
+    /// Decide and record, but end nothing.
+    pub dry_run: Option<bool>,
+    /// Names of processes that adopt orphans (subreapers); a child of one counts as orphaned.
+    pub adopters: Option<Vec<String>>,
+    /// `false` sweeps every match, orphaned or not (default true).
+    pub orphans_only: Option<bool>,
+    /// Allow a schedule more frequent than hourly.
+    pub allow_frequent: Option<bool>,
+}
+
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSweepMatch {
+    /// A glob (`*`, `?`) on the basename of argv[0] and on the kernel's comm.
+    pub name: Option<String>,
+    /// A regular expression searched in the command line (arguments joined by spaces).
+    pub cmdline: Option<RegexText>,
+    /// The effective user, by name or uid.
+    pub user: Option<EnvValue>,
+    /// The executable's absolute path, as /proc/PID/exe shows it.
+    pub exe: Option<PathBuf>,
+}
+
+/// A regular expression, compiled as it is read so a syntax error carries its line and column.
+#[derive(Debug, Clone)]
+pub struct RegexText(pub regex_lite::Regex);
+
+impl PartialEq for RegexText {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl<'de> Deserialize<'de> for RegexText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        regex_lite::Regex::new(&s).map(RegexText).map_err(|e| {
+            de::Error::custom(format!("invalid regular expression {s:?}: {e}; escape special characters with `\\`"))
+        })
     }
 }

@@ -6,6 +6,7 @@
 //! and recording are shared here. Nothing here decides *when* a job runs.
 
 pub mod command;
+pub mod orphan_sweep;
 pub mod queue_flush;
 
 use std::path::PathBuf;
@@ -71,6 +72,7 @@ pub async fn execute(ctx: &Ctx, job: &Arc<Job>, req: Request, mut stop: watch::R
         let mut r = match &job.kind {
             JobKind::Command(cmd) => command::attempt(ctx, job, cmd, stop.clone()).await,
             JobKind::QueueFlush(q) => queue_flush::attempt(ctx, job, q, stop.clone()).await,
+            JobKind::OrphanSweep(spec) => orphan_sweep::attempt(ctx, job, spec, stop.clone()).await,
         };
         r.trigger = req.trigger;
         r.attempt = attempt;

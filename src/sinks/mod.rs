@@ -9,7 +9,7 @@ pub mod state;
 use std::sync::{Arc, Mutex};
 
 use crate::config::{LogSettings, Plan};
-use crate::record::{Outcome, Record};
+use crate::record::{Outcome, Record, RecordKind};
 use journald::Journal;
 use ring::Ring;
 use state::StateStore;
@@ -64,6 +64,11 @@ impl Sinks {
                 Outcome::Skipped | Outcome::Stopped => log::warn!("{line}"),
                 _ => log::error!("{line}"),
             }
+        }
+        // Audit lines describe one decision inside a run; the run's own record updates the
+        // state, once, so a sweep of many processes is not many writes to flash.
+        if r.kind == RecordKind::Audit {
+            return;
         }
         if let Err(e) = self.state.update(|s| s.apply(r)) {
             log::error!("cannot record the run of {}: {e}", r.job);

@@ -1,0 +1,697 @@
+//! `orphan_sweep` through the real binary, inside a fresh PID namespace so a sweep can only
+//! ever see processes this test started: `unshare --pid --fork --mount-proc` runs this same
+//! test binary as PID 1 of the namespace (SWEEP_ROLE=ns), which creates real orphans by double
+//! fork (SWEEP_ROLE=orphan starts a SWEEP_ROLE=sleeper and exits), runs `runner once`, and
+//! checks what survived. When PID 1 exits the kernel ends everything left in the namespace.
+//!
+//! Needs root and util-linux's `unshare`; under CI=true a missing one fails, elsewhere the
+//! scenarios are skipped with a message. Every scenario runs in its own namespace, in
+//! parallel. `cargo test --test orphan_sweep -- NAME` runs the scenarios whose name contains
+//! NAME. SWEEP_TEST_PROCS (default 300) sizes the scan-memory scenario.
+// Children are never waited on with `Child::wait`: PID 1's reaper thread collects every
+// exit (its own children and the orphans it adopts) and `Ns::wait_reaped` reads them.
+#![allow(clippy::zombie_processes)]
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Scratch, alive, wait_for};
+
+// ---------------------------------------------------------------------------------------
+// A global allocator that tracks live bytes and their peak, for the scan-memory scenario.
+
+struct Tracking;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+static TRACK: AtomicBool = AtomicBool::new(false);
+
+fn grew(n: usize) {
+    let live = LIVE.fetch_add(n, Ordering::Relaxed) + n;
+    if TRACK.load(Ordering::Relaxed) {
+        PEAK.fetch_max(live, Ordering::Relaxed);
+    }
+}
+
+unsafe impl GlobalAlloc for Tracking {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        grew(l.size());
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        grew(n);
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static A: Tracking = Tracking;
+
+// ---------------------------------------------------------------------------------------
+// Roles this binary plays.
+
+fn main() {
+    match std::env::var("SWEEP_ROLE").as_deref() {
+        Ok("sleeper") => sleeper(),
+        Ok("orphan") => orphan_maker(),
+        Ok("ns") => namespace_init(),
+        _ => run_scenarios(),
+    }
+}
+
+/// A long-lived process: `obey` dies on TERM, `ignore` ignores it; `depth` > 0 starts a
+/// child sleeper first (named NAME-c), which does the same with depth - 1.
+fn sleeper() {
+    let args: Vec<String> = std::env::args().collect();
+    let (mode, depth): (&str, u32) = (&args[1], args[2].parse().unwrap());
+    if mode == "ignore" {
+        // SAFETY: setting a signal disposition to SIG_IGN before any other thread exists.
+        unsafe { nix::sys::signal::signal(nix::sys::signal::SIGTERM, nix::sys::signal::SigHandler::SigIgn) }.unwrap();
+    }
+    if depth > 0 {
+        Command::new(std::env::current_exe().unwrap())
+            .arg0(format!("{}-c", args[0]))
+            .args([mode, &(depth - 1).to_string()])
+            .env("SWEEP_ROLE", "sleeper")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+    }
+    loop {
+        nix::unistd::pause();
+    }
+}
+
+/// The middle of a double fork: starts a sleeper, prints its pid and exits, so the sleeper
+/// is orphaned and adopted by PID 1.
+fn orphan_maker() {
+    let args: Vec<String> = std::env::args().collect();
+    let c = Command::new(std::env::current_exe().unwrap())
+        .arg0(&args[1])
+        .args([&args[2], &args[3]])
+        .env("SWEEP_ROLE", "sleeper")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    println!("{}", c.id());
+}
+
+// ---------------------------------------------------------------------------------------
+// The outer side: one namespace per scenario.
+
+type Scenario = fn(&Ns);
+
+const SCENARIOS: &[(&str, Scenario)] = &[
+    ("term_respecting_orphans_exit_on_term_and_others_get_kill_after_the_grace", term_then_kill),
+    ("registered_young_and_parented_processes_survive", survivors),
+    ("tree_ends_descendants_but_not_registered_ones_or_theirs", tree),
+    ("max_kills_ends_the_oldest_and_refuses_the_rest", max_kills),
+    ("dry_runs_end_nothing", dry_runs),
+    ("an_unreadable_registry_ends_nothing", unreadable_registry),
+    ("a_process_that_exits_between_scan_and_signal_is_reported_not_an_error", exits_before_signal),
+    ("a_pid_recycled_between_scan_and_signal_is_not_signalled", recycled_pid),
+    ("pid_1_runner_and_its_ancestors_are_never_matched_for_ending", protected),
+    ("the_scan_holds_memory_for_matches_not_for_every_process", scan_memory),
+];
+
+fn run_scenarios() {
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let chosen: Vec<&(&str, Scenario)> = SCENARIOS
+        .iter()
+        .filter(|(n, _)| filters.is_empty() || filters.iter().any(|f| n.contains(f.as_str())))
+        .collect();
+    if let Err(why) = namespaces_available() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            eprintln!("orphan_sweep tests need PID namespaces and CI=true: {why}");
+            std::process::exit(1);
+        }
+        println!("skipping {} orphan_sweep scenarios: {why}", chosen.len());
+        return;
+    }
+    println!("running {} orphan_sweep scenarios, each in its own PID namespace", chosen.len());
+    let t0 = Instant::now();
+    let handles: Vec<_> = chosen
+        .iter()
+        .map(|(name, _)| {
+            let name = name.to_string();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let out = Command::new("unshare")
+                    .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+                    .arg(std::env::current_exe().unwrap())
+                    .arg("protect-marker-3f9")
+                    .env("SWEEP_ROLE", "ns")
+                    .env("SWEEP_SCENARIO", &name)
+                    .output()
+                    .unwrap();
+                (name, out, started.elapsed())
+            })
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for h in handles {
+        let (name, out, took) = h.join().unwrap();
+        if out.status.success() {
+            println!("test {name} ... ok ({:.1} s)", took.as_secs_f64());
+        } else {
+            println!("test {name} ... FAILED ({:?})", out.status);
+            println!("---- stdout\n{}", String::from_utf8_lossy(&out.stdout));
+            println!("---- stderr\n{}", String::from_utf8_lossy(&out.stderr));
+            failed.push(name);
+        }
+    }
+    println!("{} passed, {} failed in {:.1} s", chosen.len() - failed.len(), failed.len(), t0.elapsed().as_secs_f64());
+    if !failed.is_empty() {
+        std::process::exit(1);
+    }
+}
+
+fn namespaces_available() -> Result<(), String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err("not root (unshare --pid needs CAP_SYS_ADMIN)".into());
+    }
+    match Command::new("unshare").args(["--pid", "--fork", "--mount-proc", "true"]).output() {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => Err(format!("unshare failed: {}", String::from_utf8_lossy(&o.stderr).trim())),
+        Err(e) => Err(format!("cannot run unshare (util-linux): {e}")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The inner side: PID 1 of the namespace.
+
+/// What a scenario has: a scratch directory and the exit statuses PID 1 reaped.
+struct Ns {
+    s: Scratch,
+    reaped: Arc<Mutex<HashMap<i32, i32>>>,
+}
+
+fn namespace_init() {
+    assert_eq!(std::process::id(), 1, "SWEEP_ROLE=ns must be PID 1 of a new PID namespace");
+    let name = std::env::var("SWEEP_SCENARIO").unwrap();
+    let (_, f) = SCENARIOS.iter().find(|(n, _)| *n == name).unwrap();
+    let reaped = Arc::new(Mutex::new(HashMap::new()));
+    // PID 1 adopts every orphan: reap them all, keeping statuses for the ones we wait on.
+    let r = reaped.clone();
+    std::thread::spawn(move || {
+        use nix::sys::wait::{WaitStatus, waitpid};
+        loop {
+            match waitpid(nix::unistd::Pid::from_raw(-1), None) {
+                Ok(WaitStatus::Exited(pid, code)) => {
+                    r.lock().unwrap().insert(pid.as_raw(), code);
+                }
+                Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                    r.lock().unwrap().insert(pid.as_raw(), 128 + sig as i32);
+                }
+                Ok(_) => {}
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+    let ns = Ns { s: Scratch::new(&name.chars().take(20).collect::<String>()), reaped };
+    f(&ns);
+    println!("scenario {name} passed");
+}
+
+/// The output of one `runner` run.
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn audit(&self) -> Vec<&str> {
+        self.stderr.lines().filter(|l| l.contains(" audit: ")).collect()
+    }
+    fn has(&self, pid: i32, what: &str) -> bool {
+        let needle = format!("pid {pid} ");
+        self.audit().iter().any(|l| l.contains(what) && (l.contains(&needle) || l.ends_with(&format!("pid {pid}"))))
+    }
+    fn show(&self) -> String {
+        format!("exit {}\nstdout:\n{}\nstderr:\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+impl Ns {
+    fn config(&self, jobs: &str) -> PathBuf {
+        self.s.write("supervisor.yaml", &format!("version: 1\njobs:\n{jobs}"))
+    }
+
+    /// Starts `runner` with output in files; waits with [`Ns::finish`].
+    fn start_runner(&self, cfg: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, PathBuf) {
+        let n = Instant::now().elapsed().as_nanos() ^ u128::from(rand_u32());
+        let base = self.s.path(&format!("out-{n}"));
+        let child = self
+            .s
+            .runner(cfg)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(base.with_extension("stdout")).unwrap())
+            .stderr(std::fs::File::create(base.with_extension("stderr")).unwrap())
+            .spawn()
+            .unwrap();
+        (child.id() as i32, base)
+    }
+
+    fn finish(&self, (pid, base): (i32, PathBuf)) -> Out {
+        let code = self.wait_reaped(pid, Duration::from_secs(60));
+        Out {
+            code,
+            stdout: std::fs::read_to_string(base.with_extension("stdout")).unwrap(),
+            stderr: std::fs::read_to_string(base.with_extension("stderr")).unwrap(),
+        }
+    }
+
+    fn runner(&self, cfg: &Path, args: &[&str]) -> Out {
+        self.finish(self.start_runner(cfg, args, &[]))
+    }
+
+    fn wait_reaped(&self, pid: i32, limit: Duration) -> i32 {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(c) = self.reaped.lock().unwrap().remove(&pid) {
+                return c;
+            }
+            assert!(Instant::now() < deadline, "pid {pid} did not exit within {limit:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// A real orphan by double fork, named `name` (argv[0]); waits until PID 1 adopted it
+    /// and it is set up (TERM ignored for `ignore`, its descendants started).
+    fn orphan(&self, name: &str, mode: &str, depth: u32) -> i32 {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([name, mode, &depth.to_string()])
+            .env("SWEEP_ROLE", "orphan")
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut out.stdout.unwrap(), &mut text).unwrap();
+        let pid: i32 = text.trim().parse().unwrap();
+        wait_for(Duration::from_secs(10), "the orphan to be adopted and ready", || {
+            ppid(pid) == Some(1) && ready(pid, name, mode)
+        });
+        let (mut cur, mut cur_name) = (pid, name.to_string());
+        for _ in 0..depth {
+            wait_for(Duration::from_secs(10), "a child sleeper", || children(cur).len() == 1);
+            let c = children(cur)[0];
+            cur_name.push_str("-c");
+            wait_for(Duration::from_secs(10), "a child sleeper to be ready", || ready(c, &cur_name, mode));
+            cur = c;
+        }
+        pid
+    }
+
+    /// A sleeper that is a direct child of PID 1 (so orphaned by the rule), started now.
+    fn direct(&self, name: &str, mode: &str) -> i32 {
+        let c = Command::new(std::env::current_exe().unwrap())
+            .arg0(name)
+            .args([mode, "0"])
+            .env("SWEEP_ROLE", "sleeper")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = c.id() as i32;
+        wait_for(Duration::from_secs(10), "the sleeper to be ready", || ready(pid, name, mode));
+        pid
+    }
+
+    /// Ends a process this test started and waits until it is reaped.
+    fn kill(&self, pid: i32) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
+        self.wait_reaped(pid, Duration::from_secs(10));
+    }
+}
+
+fn rand_u32() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
+}
+
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(s[s.rfind(')')? + 2..].split_whitespace().map(str::to_string).collect())
+}
+
+fn ppid(pid: i32) -> Option<i32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+fn children(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(p) = e.file_name().to_string_lossy().parse::<i32>()
+            && ppid(p) == Some(pid)
+            && alive(p)
+        {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The sleeper has exec'd (its argv[0] is `name`) and, for `ignore`, ignores TERM.
+fn ready(pid: i32, name: &str, mode: &str) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    if cmdline.split(|&b| b == 0).next() != Some(name.as_bytes()) {
+        return false;
+    }
+    let ign = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    mode != "ignore" || ign & (1 << 14) != 0
+}
+
+fn gone(pid: i32) -> bool {
+    !alive(pid)
+}
+
+/// A sweep job; `extra` lines go inside `orphan_sweep:`.
+fn sweep_job(name: &str, pattern: &str, extra: &str) -> String {
+    format!(
+        "  {name}:\n    every: 6h\n    orphan_sweep:\n      match: {{ name: \"{pattern}\" }}\n      min_age: 2s\n      kill_grace: 1s\n{extra}"
+    )
+}
+
+/// Old enough for `min_age: 2s`.
+fn age_past_min() {
+    std::thread::sleep(Duration::from_millis(2300));
+}
+
+// ---------------------------------------------------------------------------------------
+// Scenarios.
+
+fn term_then_kill(ns: &Ns) {
+    let obey = ns.orphan("tk-worker-obey", "obey", 0);
+    let ignore = ns.orphan("tk-worker-ignore", "ignore", 0);
+    age_past_min();
+    let cfg = ns.config(&sweep_job("sweep", "tk-worker-*", ""));
+    let t0 = Instant::now();
+    let o = ns.runner(&cfg, &["once", "sweep"]);
+    let took = t0.elapsed();
+    assert_eq!(o.code, 0, "{}", o.show());
+    assert!(gone(obey) && gone(ignore), "{}", o.show());
+    assert!(o.has(obey, "matched pid") && o.has(obey, "orphaned: parent is PID 1"), "{}", o.show());
+    assert!(o.has(obey, "TERM sent") && o.has(obey, "ms after TERM"), "{}", o.show());
+    assert!(!o.has(obey, "KILL sent"), "{}", o.show());
+    assert!(o.has(ignore, "TERM sent") && o.has(ignore, "KILL sent") && o.has(ignore, "ms after KILL"), "{}", o.show());
+    // KILL comes only after the whole grace.
+    assert!(took >= Duration::from_secs(1), "{took:?}\n{}", o.show());
+    let order: Vec<usize> = ["TERM sent to pid", "KILL sent to pid"]
+        .iter()
+        .map(|w| o.stderr.find(&format!("{w} {ignore}")).unwrap())
+        .collect();
+    assert!(order[0] < order[1], "{}", o.show());
+    assert!(o.stderr.contains("ended 2 (1 on TERM, 1 on KILL)"), "{}", o.show());
+}
+
+fn survivors(ns: &Ns) {
+    let registered = ns.orphan("sv-worker-reg", "obey", 1);
+    let reg_child = children(registered)[0];
+    // A match whose parent is alive (a non-matching holder) is not an orphan.
+    let holder = ns.orphan("sv-holder", "obey", 1);
+    let parented = children(holder)[0];
+    let old = ns.orphan("sv-worker-old", "obey", 0);
+    age_past_min();
+    let young = ns.orphan("sv-worker-young", "obey", 0);
+    let reg = ns.s.write("registry", &format!("# kept\n{registered}\n"));
+    let cfg = ns.config(&sweep_job("sweep", "sv-worker-*", &format!("      registry: {}\n", reg.display())));
+    let o = ns.runner(&cfg, &["once", "sweep"]);
+    assert_eq!(o.code, 0, "{}", o.show());
+    assert!(gone(old), "{}", o.show());
+    for (pid, why) in [(registered, "registered"), (reg_child, "descendant of registered pid"), (young, "too young")] {
+        assert!(alive(pid), "pid {pid} ({why}) was ended\n{}", o.show());
+        assert!(o.has(pid, &format!("skipped pid {pid}")) && o.has(pid, why), "pid {pid}: {why}\n{}", o.show());
+    }
+    // The holder's child (sv-holder-c) matches a second job, but its parent is alive.
+    let cfg2 = ns.config(&sweep_job("sweep2", "sv-holder-c", ""));
+    let o = ns.runner(&cfg2, &["once", "sweep2"]);
+    assert_eq!(o.code, 0, "{}", o.show());
+    assert!(alive(parented) && alive(holder), "{}", o.show());
+    assert!(o.has(parented, &format!("not orphaned: parent {holder}")), "{}", o.show());
+}
+
+fn tree(ns: &Ns) {
+    let t = ns.orphan("tr-worker-t", "obey", 2);
+    let t1 = children(t)[0];
+    let t2 = children(t1)[0];
+    let u = ns.orphan("tr-worker-u", "ignore", 2);
+    let u1 = children(u)[0];
+    let u2 = children(u1)[0];
+    age_past_min();
+    let reg = ns.s.path("registry.d");
+    std::fs::create_dir_all(&reg).unwrap();
+    std::fs::write(reg.join("u1.pid"), format!("{u1}\n")).unwrap();
+    let cfg = ns.config(&sweep_job(
+        "sweep",
+        "tr-worker-?",
+        &format!("      tree: true\n      registry: {}\n", reg.display()),
+    ));
+    let o = ns.runner(&cfg, &["once", "sweep"]);
+    assert_eq!(o.code, 0, "{}", o.show());
+    for p in [t, t1, t2, u] {
+        assert!(gone(p), "pid {p} survived\n{}", o.show());
+    }
+    assert!(o.has(t2, &format!("descendant of pid {t}")), "{}", o.show());
+    assert!(o.has(u, "KILL sent"), "{}", o.show());
+    for p in [u1, u2] {
+        assert!(alive(p), "registered pid {u1} or its child {p} was ended\n{}", o.show());
+    }
+    assert!(o.has(u1, "registered (in the tree of pid"), "{}", o.show());
+}
+
+fn max_kills(ns: &Ns) {
+    let pids: Vec<i32> = (0..4)
+        .map(|i| {
+            let p = ns.orphan(&format!("mk-worker-{i}"), "obey", 0);
+            std::thread::sleep(Duration::from_millis(30));
+            p
+        })
+        .collect();
+    age_past_min();
+    let cfg = ns.config(&sweep_job("sweep", "mk-worker-*", "      max_kills: 2\n"));
+    let o = ns.runner(&cfg, &["once", "sweep"]);
+    assert_eq!(o.code, 0, "{}", o.show());
+    // The oldest two go; the others are refused and recorded.
+    assert!(gone(pids[0]) && gone(pids[1]), "{}", o.show());
+    for &p in &pids[2..] {
+        assert!(alive(p), "pid {p} beyond max_kills was ended\n{}", o.show());
+        assert!(o.has(p, "refused: max_kills 2 reached"), "{}", o.show());
+    }
+}
+
+fn dry_runs(ns: &Ns) {
+    let a = ns.orphan("dr-worker-a", "obey", 0);
+    let b = ns.orphan("dr-worker-b", "ignore", 0);
+    age_past_min();
+    let cfg = ns.config(&format!(
+        "{}{}",
+        sweep_job("sweep", "dr-worker-*", ""),
+        sweep_job("dry", "dr-worker-*", "      dry_run: true\n")
+    ));
+    let o = ns.runner(&cfg, &["once", "sweep", "--dry-run"]);
+    assert_eq!(o.code, 0, "{}", o.show());
+    for p in [a, b] {
+        assert!(o.stdout.contains(&format!("would end pid {p} (dr-worker-")), "{}", o.show());
+        assert!(alive(p), "{}", o.show());
+    }
+    assert!(o.stdout.contains("orphaned: parent is PID 1"), "{}", o.show());
+    assert!(o.stdout.contains("dry run: nothing was ended"), "{}", o.show());
+    // A `dry_run: true` job does the same when it fires, and records it.
+    let o = ns.runner(&cfg, &["once", "dry"]);
+    assert_eq!(o.code, 0, "{}", o.show());
+    for p in [a, b] {
+        assert!(o.has(p, "would end pid"), "{}", o.show());
+        assert!(alive(p), "{}", o.show());
+    }
+    assert!(!o.stderr.contains("TERM sent"), "{}", o.show());
+    assert!(o.stderr.contains("dry run, nothing ended"), "{}", o.show());
+}
+
+fn unreadable_registry(ns: &Ns) {
+    let a = ns.orphan("ur-worker", "obey", 0);
+    age_past_min();
+    let garbage = ns.s.write("garbage", "123 not-a-pid\n");
+    for reg in [ns.s.path("no-such-registry"), garbage] {
+        let cfg = ns.config(&sweep_job("sweep", "ur-worker", &format!("      registry: {}\n", reg.display())));
+        let o = ns.runner(&cfg, &["once", "sweep"]);
+        assert_eq!(o.code, 1, "{}", o.show());
+        assert!(o.stderr.contains("sweep aborted, nothing ended: registry"), "{}", o.show());
+        assert!(!o.stderr.contains("TERM sent"), "{}", o.show());
+        assert!(alive(a), "{}", o.show());
+        let o = ns.runner(&cfg, &["once", "sweep", "--dry-run"]);
+        assert_eq!(o.code, 1, "{}", o.show());
+        assert!(o.stdout.contains("nothing would be ended"), "{}", o.show());
+    }
+}
+
+/// Runs a sweep that pauses at `stage`, does `act` there, and lets it go on.
+fn with_gate(ns: &Ns, cfg: &Path, stage: &str, act: impl FnOnce()) -> Out {
+    let gate = ns.s.path(&format!("gate-{stage}"));
+    std::fs::create_dir_all(&gate).unwrap();
+    for other in ["scanned", "pinned"] {
+        if other != stage {
+            std::fs::write(gate.join(format!("{other}.go")), "").unwrap();
+        }
+    }
+    let run = ns.start_runner(cfg, &["once", "sweep"], &[("RUNNER_SWEEP_TEST_GATE", gate.to_str().unwrap())]);
+    wait_for(Duration::from_secs(30), "the sweep to reach the gate", || gate.join(format!("{stage}.reached")).exists());
+    act();
+    std::fs::write(gate.join(format!("{stage}.go")), "").unwrap();
+    ns.finish(run)
+}
+
+fn exits_before_signal(ns: &Ns) {
+    for stage in ["scanned", "pinned"] {
+        let a = ns.orphan(&format!("eb-worker-{stage}"), "obey", 0);
+        age_past_min();
+        let cfg = ns.config(&sweep_job("sweep", &format!("eb-worker-{stage}"), ""));
+        let o = with_gate(ns, &cfg, stage, || ns.kill(a));
+        assert_eq!(o.code, 0, "a vanished process is not an error\n{}", o.show());
+        assert!(o.has(a, "matched pid"), "{}", o.show());
+        let said = if stage == "scanned" { "exited before it was signalled" } else { "exited before TERM" };
+        assert!(o.has(a, said), "{stage}: {}", o.show());
+        assert!(!o.has(a, "TERM sent"), "{}", o.show());
+        assert!(o.stderr.contains("1 exited by themselves"), "{}", o.show());
+    }
+}
+
+/// Ends `victim` and starts a matching impostor that gets the same pid, by writing this
+/// namespace's ns_last_pid (per namespace; nothing host-wide changes).
+fn recycle(ns: &Ns, victim: i32, name: &str) -> i32 {
+    ns.kill(victim);
+    // A later start time than the victim's, even at 100 ticks a second.
+    std::thread::sleep(Duration::from_millis(50));
+    std::fs::write("/proc/sys/kernel/ns_last_pid", (victim - 1).to_string()).unwrap();
+    let impostor = ns.direct(name, "obey");
+    assert_eq!(impostor, victim, "the pid was not reused; the scenario proves nothing");
+    impostor
+}
+
+fn recycled_pid(ns: &Ns) {
+    for stage in ["scanned", "pinned"] {
+        let name = format!("rp-worker-{stage}");
+        let a = ns.orphan(&name, "obey", 0);
+        age_past_min();
+        let cfg = ns.config(&sweep_job("sweep", &name, ""));
+        let mut impostor = 0;
+        let o = with_gate(ns, &cfg, stage, || impostor = recycle(ns, a, &name));
+        assert!(alive(impostor), "{stage}: the process that reused pid {a} was ended\n{}", o.show());
+        assert!(!o.has(a, "TERM sent"), "{stage}: {}", o.show());
+        assert_eq!(o.code, 0, "{}", o.show());
+        if stage == "scanned" {
+            // Pinned after the reuse: the start time gives it away.
+            assert!(o.has(a, "pid reused"), "{}", o.show());
+        } else {
+            // Pinned before: the pidfd still names the old process, which is gone.
+            assert!(o.has(a, "exited before TERM"), "{}", o.show());
+        }
+        ns.kill(impostor);
+    }
+}
+
+fn protected(ns: &Ns) {
+    // PID 1 (this process) carries the marker in its arguments; so will runner (through
+    // --config) and the shell that starts it (an orphan by the rule, since PID 1 is its parent).
+    let dir = ns.s.path("protect-marker-3f9");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = ns.s.write(
+        "protect-marker-3f9/supervisor.yaml",
+        "version: 1\njobs:\n  sweep:\n    orphan_sweep:\n      match: { cmdline: \"protect-marker-3f9\" }\n      min_age: 0s\n      orphans_only: false\n",
+    );
+    let base = ns.s.path("protected");
+    let sh = Command::new("/bin/sh")
+        .args(["-c", "\"$0\" --config \"$1\" once sweep; echo \"exit $?\"", common::BIN, cfg.to_str().unwrap()])
+        .env("RUNNER_STATE_DIR", ns.s.path("state"))
+        .env("RUNNER_RUNTIME_DIR", ns.s.path("run"))
+        .stdout(std::fs::File::create(base.with_extension("stdout")).unwrap())
+        .stderr(std::fs::File::create(base.with_extension("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let shell = sh.id() as i32;
+    let code = ns.wait_reaped(shell, Duration::from_secs(60));
+    let o = Out {
+        code,
+        stdout: std::fs::read_to_string(base.with_extension("stdout")).unwrap(),
+        stderr: std::fs::read_to_string(base.with_extension("stderr")).unwrap(),
+    };
+    assert!(o.stdout.contains("exit 0"), "{}", o.show());
+    assert!(o.has(1, "protected: PID 1"), "{}", o.show());
+    assert!(o.has(shell, "protected: an ancestor of runner"), "{}", o.show());
+    assert!(o.audit().iter().any(|l| l.contains("protected: runner itself")), "{}", o.show());
+    assert!(!o.stderr.contains("TERM sent"), "{}", o.show());
+}
+
+/// The scan keeps what matched, not what it read: its peak heap with many more
+/// non-matching processes stays within a fixed buffer of the peak with few.
+fn scan_memory(ns: &Ns) {
+    use runner::jobs::orphan_sweep::{Match, Spec, survey};
+    let n: usize = std::env::var("SWEEP_TEST_PROCS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    for i in 0..5 {
+        ns.direct(&format!("sm-worker-{i}"), "obey");
+    }
+    let spec = Spec {
+        matcher: Match { name: Some("sm-worker-*".into()), cmdline: None, uid: None, exe: None },
+        min_age: Duration::ZERO,
+        registry: None,
+        kill_grace: Duration::from_secs(1),
+        tree: false,
+        max_kills: 20,
+        dry_run: true,
+        adopters: vec![],
+        orphans_only: true,
+    };
+    let peak = |procs: usize| {
+        let s = survey(&spec).unwrap();
+        assert_eq!(s.ends(), 5);
+        assert!(s.scanned > procs, "{} < {procs}", s.scanned);
+        drop(s);
+        let base = LIVE.load(Ordering::Relaxed);
+        PEAK.store(base, Ordering::Relaxed);
+        TRACK.store(true, Ordering::Relaxed);
+        let s = survey(&spec).unwrap();
+        TRACK.store(false, Ordering::Relaxed);
+        std::hint::black_box(&s);
+        PEAK.load(Ordering::Relaxed) - base
+    };
+    let mut sleepers = Vec::new();
+    let few = peak(1);
+    for _ in 0..n {
+        sleepers.push(Command::new("sleep").arg("600").stdin(Stdio::null()).spawn().unwrap().id());
+    }
+    let many = peak(n);
+    println!("scan peak heap: {few} bytes with 5 matches among few processes, {many} among {n} more");
+    // The one buffer that grows with the size of /proc is rustix's getdents buffer, which it
+    // caps at 1024 dirents of 24 bytes plus one step of 32: the fixed buffer.
+    let fixed = (1024 + 32) * 24;
+    assert!(
+        many <= few + fixed,
+        "peak grew from {few} to {many} bytes with {n} more non-matching processes (allowed: {fixed} for the getdents buffer)"
+    );
+    for p in sleepers {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p as i32), nix::sys::signal::SIGKILL);
+    }
+}
