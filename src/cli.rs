@@ -94,6 +94,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print one sample of the box's metrics: CPU, memory, load, processes, disks,
+    /// temperatures and pressure, read straight from /proc and /sys.
+    #[command(
+        after_help = "Examples:\n  runner metrics\n  runner metrics --json --path / --path /var\n  runner metrics --interval 250ms\n\nRUNNER_PROC_ROOT and RUNNER_SYS_ROOT (or the config's proc_root/sys_root) read a different tree."
+    )]
+    Metrics {
+        #[arg(long)]
+        json: bool,
+        /// A mount path to report disk and inode use for (repeatable; default /).
+        #[arg(long = "path", value_name = "P")]
+        paths: Vec<PathBuf>,
+        /// How long to measure CPU use over.
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        interval: std::time::Duration,
+    },
     /// Validate the configuration and its drop-ins, and print a one-line summary.
     #[command(after_help = "Examples:\n  runner check\n  runner check --config ./supervisor.yaml")]
     Check,
@@ -137,7 +152,108 @@ pub fn main() -> ExitCode {
         Command::List { json } => cmd_list(&cli.config, &overrides, json),
         Command::Status { json } => cmd_status(&cli.config, &overrides, json),
         Command::Check => cmd_check(&cli.config, &overrides),
+        Command::Metrics { json, paths, interval } => cmd_metrics(&cli.config, &overrides, json, paths, interval),
         Command::Calendar { expr, count, from, tz } => cmd_calendar(&expr, count, from.as_deref(), tz.as_deref()),
+    }
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    config::duration::parse(s)
+}
+
+fn cmd_metrics(
+    path: &Path,
+    overrides: &Overrides,
+    json: bool,
+    mut paths: Vec<PathBuf>,
+    interval: std::time::Duration,
+) -> ExitCode {
+    use crate::metrics::{Options, Sampler};
+    // The config only matters for proc_root/sys_root; without one the environment decides.
+    let roots = match path.exists() {
+        true => {
+            load_plan(path, overrides).map(|p| p.roots).unwrap_or_else(|_| crate::metrics::Roots::resolve(None, None))
+        }
+        false => crate::metrics::Roots::resolve(None, None),
+    };
+    if paths.is_empty() {
+        paths.push(PathBuf::from("/"));
+    }
+    let (mut sampler, problems) = Sampler::open(&roots, &Options::everything(paths));
+    for p in &problems {
+        eprintln!("runner metrics: {p}");
+    }
+    let mut s = sampler.new_sample();
+    sampler.sample(&mut s);
+    std::thread::sleep(interval);
+    sampler.sample(&mut s);
+    for (p, d) in sampler.disks.iter().zip(&s.disks) {
+        if d.is_none() {
+            eprintln!(
+                "runner metrics: cannot statvfs {}: {}",
+                p.display(),
+                crate::metrics::disk_usage(p).err().map(|e| e.to_string()).unwrap_or_default()
+            );
+        }
+    }
+    if json {
+        println!("{}", sampler.to_json(&s));
+    } else {
+        print_metrics(&sampler, &s);
+    }
+    if problems.is_empty() && s.disks.iter().all(Option::is_some) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn print_metrics(sampler: &crate::metrics::Sampler, s: &crate::metrics::Sample) {
+    if let Some(c) = s.cpu {
+        println!(
+            "cpu          {:5.1} %  (iowait {:.1} %, steal {:.1} %, {} cores)",
+            c.busy,
+            c.iowait,
+            c.steal,
+            s.cores.len()
+        );
+    }
+    if let Some(m) = s.mem {
+        println!(
+            "memory       {:5.1} %  used, {} MiB available of {} MiB; swap {:.1} % used",
+            m.used_percent(),
+            m.available >> 20,
+            m.total >> 20,
+            m.swap_used_percent()
+        );
+    }
+    if let Some(l) = s.load {
+        println!(
+            "load         {:.2} {:.2} {:.2}  ({} running, {} threads)",
+            l.load1, l.load5, l.load15, l.running, l.total
+        );
+    }
+    if let Some(n) = s.procs {
+        println!("processes    {n}");
+    }
+    for (p, d) in sampler.disks.iter().zip(&s.disks) {
+        match d {
+            Some(d) => println!(
+                "disk         {:5.1} %  used, inodes {:.1} %  {}",
+                d.used_percent,
+                d.inodes_used_percent,
+                p.display()
+            ),
+            None => println!("disk             -    {} (unreadable)", p.display()),
+        }
+    }
+    for (sensor, t) in sampler.sensors.iter().zip(&s.temperatures) {
+        match t {
+            Some(t) => println!("temperature  {t:5.1} C  {}", sensor.name),
+            None => println!("temperature      -    {} (unreadable)", sensor.name),
+        }
+    }
+    for (name, p) in crate::metrics::PRESSURE.iter().zip(&s.pressure) {
+        if let Some(p) = p {
+            let full = p.full.map(|f| format!(", full avg10 {:.2}", f.avg10)).unwrap_or_default();
+            println!("pressure     {name}: some avg10 {:.2} avg60 {:.2}{full}", p.some.avg10, p.some.avg60);
+        }
     }
 }
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod jobs;
 pub mod lock;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod process;
 pub mod procinfo;

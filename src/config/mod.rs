@@ -137,6 +137,8 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
     }
 
     let config_dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let under_config = |p: Option<PathBuf>| p.map(|p| if p.is_relative() { config_dir.join(p) } else { p });
+    let roots = crate::metrics::Roots::resolve(under_config(raw.proc_root.clone()), under_config(raw.sys_root.clone()));
     let defaults = raw.defaults.clone().unwrap_or_default();
     let mut files = vec![path.to_path_buf()];
     let mut jobs: Vec<Job> = Vec::new();
@@ -227,7 +229,7 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
         return Err(ConfigErrors(errors));
     }
     let (state_dir, runtime_dir) = resolve_dirs(host.euid, overrides, raw.state_dir, raw.runtime_dir, &config_dir);
-    Ok(Plan { config_path: path.to_path_buf(), files, state_dir, runtime_dir, max_parallel, jobs })
+    Ok(Plan { config_path: path.to_path_buf(), files, state_dir, runtime_dir, max_parallel, jobs, roots })
 }
 
 /// Precedence: override (flag or environment) > file > built-in default.

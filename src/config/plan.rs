@@ -150,6 +150,8 @@ pub struct Plan {
     pub runtime_dir: PathBuf,
     pub max_parallel: usize,
     pub jobs: Vec<Job>,
+    /// Where metrics read /proc and /sys.
+    pub roots: crate::metrics::Roots,
 }
 
 impl Plan {

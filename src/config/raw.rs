@@ -71,6 +71,9 @@ pub struct RawConfig {
     pub runtime_dir: Option<PathBuf>,
     pub max_parallel: Option<u32>,
     pub include_dir: Option<PathBuf>,
+    /// Where /proc and /sys are (for tests and chroots); RUNNER_PROC_ROOT/RUNNER_SYS_ROOT outrank them.
+    pub proc_root: Option<PathBuf>,
+    pub sys_root: Option<PathBuf>,
     pub defaults: Option<RawDefaults>,
     pub jobs: Option<Jobs>,
 }
