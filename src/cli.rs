@@ -24,7 +24,8 @@ pub const EXIT_CODES: &str = "\
 Exit codes of `runner once`:
   0        the job succeeded
   1-123    the job's own exit status when it failed
-  75       the job is already running (use --wait to wait for it)
+  75       the job is already running (use --wait to wait for it), or a check
+           it depends on is not ok
   124      the job timed out (as timeout(1))
   125      runner's own error: usage, config, unknown job
   126      the command cannot be executed
@@ -367,7 +368,7 @@ fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, no_re
     let job = Arc::new(job.clone());
     let ctx = Ctx {
         runtime_dir: plan.runtime_dir.clone(),
-        sinks: Sinks::new(StateStore::new(&plan.state_dir)),
+        sinks: Sinks::new(StateStore::new(&plan.state_dir)).with_runtime(&plan.runtime_dir, plan.textfile.clone()),
         by: "once",
         echo: true,
     };
@@ -392,19 +393,32 @@ fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, no_re
         jobs::execute(&ctx, &job, Request { trigger: Trigger::Manual, no_retry, wait }, stop_rx).await
     });
     if record.outcome == Outcome::Skipped {
-        eprintln!("runner: job {name} is {}", record.message);
+        if record.message.starts_with("already") {
+            eprintln!("runner: job {name} is {}", record.message);
+        } else {
+            eprintln!("runner: job {name} skipped: {}", record.message);
+        }
     }
     ExitCode::from(once_exit_code(&record))
 }
 
 fn print_dry_run(job: &Job, no_retry: bool) {
-    let JobKind::Command(cmd) = &job.kind;
+    let what = match &job.kind {
+        JobKind::Command(cmd) => describe_command(cmd),
+        JobKind::Check(spec) => format!(
+            "check {} (warn {}, crit {}, for {})",
+            spec.metric,
+            spec.warn.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+            spec.crit.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+            spec.for_samples
+        ),
+    };
     let who = match &job.run_as {
         Some(r) => format!("{} (uid {}, gid {})", r.user, r.uid, r.gid),
         None => format!("the runner's own user (uid {})", nix::unistd::geteuid()),
     };
     println!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
-    println!("would run: {}", describe_command(cmd));
+    println!("would run: {what}");
     println!("as:       {who}");
     println!(
         "in:       {}",

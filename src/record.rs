@@ -113,6 +113,10 @@ pub struct Record {
     pub output_tail: Vec<u8>,
     /// One line for people: why it was skipped, why it could not start, ...
     pub message: String,
+    /// A check's sample (percent, bytes, seconds, degrees, ...), for runs, alerts and resolves.
+    pub value: Option<f64>,
+    /// A check's level (`ok`, `warn`, `crit`, `fail`, `unknown`); an alert's severity.
+    pub level: Option<String>,
 }
 
 impl Record {
@@ -132,6 +136,8 @@ impl Record {
             pid: None,
             output_tail: Vec::new(),
             message: reason,
+            value: None,
+            level: None,
         }
     }
 
@@ -146,6 +152,11 @@ impl Record {
 
     /// The one-line summary every sink shows.
     pub fn summary(&self) -> String {
+        match self.kind {
+            RecordKind::Alert => return format!("check {} alert {}", self.job, self.message),
+            RecordKind::Resolve => return format!("check {} {}", self.job, self.message),
+            _ => {}
+        }
         let mut s = format!("job {} {}", self.job, self.outcome.as_str());
         let status = self.status_text();
         if !status.is_empty() {

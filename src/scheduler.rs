@@ -434,7 +434,9 @@ impl Daemon {
         }
         let table = &self.table;
         let result = self.ctx.sinks.state.update_volatile(|s| {
-            for f in fires {
+            // Checks fire every few seconds; recording each fire would rewrite the state file
+            // that often (flash wears out), and a check needs no phase kept across restarts.
+            for f in fires.iter().filter(|f| !matches!(table.job(f.job).kind, config::JobKind::Check(_))) {
                 let js = s.jobs.entry(table.job(f.job).name.to_string()).or_default();
                 js.last_fire_ms = Some(f.at.as_millisecond());
                 js.next_due_ms = due_ms(table.due(f.job), now, mono);
@@ -572,7 +574,8 @@ async fn daemon_main(plan: Plan, config_path: &Path, overrides: &Overrides, noti
         }
     };
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-    let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks: Sinks::new(store), by: "daemon", echo: false };
+    let sinks = Sinks::new(store).with_runtime(&plan.runtime_dir, plan.textfile.clone());
+    let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks, by: "daemon", echo: false };
     let mut d = Daemon {
         plan: Arc::new(plan),
         config_path: config_path.to_path_buf(),

@@ -4,6 +4,7 @@
 //! applying defaults and overrides. It never starts a process or writes a file; `runner
 //! check` is exactly `load`.
 
+pub mod check;
 pub mod duration;
 pub mod plan;
 pub mod raw;
@@ -142,7 +143,7 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
     let defaults = raw.defaults.clone().unwrap_or_default();
     let mut files = vec![path.to_path_buf()];
     let mut jobs: Vec<Job> = Vec::new();
-    let ctx = FileCtx { file: path, outline: &outline, host, defaults: &defaults };
+    let ctx = FileCtx { file: path, outline: &outline, host, defaults: &defaults, roots: &roots };
     for (name, job) in raw.jobs.map(|j| j.0).unwrap_or_default() {
         match ctx.resolve_job(&name, job) {
             Ok(j) => jobs.push(j),
@@ -185,7 +186,7 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
                 message: format!("unsupported schema version {v}: this runner reads `version: {SCHEMA_VERSION}`"),
             });
         }
-        let ctx = FileCtx { file: &drop_in, outline: &outline, host, defaults: &defaults };
+        let ctx = FileCtx { file: &drop_in, outline: &outline, host, defaults: &defaults, roots: &roots };
         for (name, job) in raw.jobs.map(|j| j.0).unwrap_or_default() {
             match ctx.resolve_job(&name, job) {
                 Ok(j) => {
@@ -225,11 +226,47 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
         None => 4,
     };
 
+    // depends_on names checks that may live in any file, so it is checked once all are read.
+    for job in &jobs {
+        for dep in &job.depends_on {
+            let problem = match jobs.iter().find(|j| j.name.as_str() == dep.check) {
+                Some(j) if matches!(j.kind, JobKind::Check(_)) => continue,
+                Some(j) => format!(
+                    "job `{}` depends on `{}`, which is a {} job, not a check; depends_on names checks",
+                    job.name,
+                    dep.check,
+                    j.kind.name()
+                ),
+                None => {
+                    let checks: Vec<&str> = jobs
+                        .iter()
+                        .filter(|j| matches!(j.kind, JobKind::Check(_)))
+                        .map(|j| j.name.as_str())
+                        .collect();
+                    let best = checks.iter().map(|c| (edit_distance(&dep.check, c), *c)).filter(|(d, _)| *d <= 2).min();
+                    match best {
+                        Some((_, c)) => format!("job `{}` depends on `{}`, which does not exist, did you mean `{c}`?", job.name, dep.check),
+                        None => format!(
+                            "job `{}` depends on `{}`, which does not exist; checks defined: {}",
+                            job.name,
+                            dep.check,
+                            if checks.is_empty() { "none".to_string() } else { checks.join(", ") }
+                        ),
+                    }
+                }
+            };
+            errors.push(ConfigError { file: dep.at.file.clone(), line: dep.at.line, col: dep.at.col, message: problem });
+        }
+    }
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
     let (state_dir, runtime_dir) = resolve_dirs(host.euid, overrides, raw.state_dir, raw.runtime_dir, &config_dir);
-    Ok(Plan { config_path: path.to_path_buf(), files, state_dir, runtime_dir, max_parallel, jobs, roots })
+    let textfile = raw.export.map(|e| {
+        let p = under_config(e.textfile).unwrap_or_else(|| runtime_dir.join("runner.prom"));
+        p
+    });
+    Ok(Plan { config_path: path.to_path_buf(), files, state_dir, runtime_dir, max_parallel, jobs, roots, textfile })
 }
 
 /// Precedence: override (flag or environment) > file > built-in default.
@@ -415,6 +452,7 @@ struct FileCtx<'a> {
     outline: &'a Outline,
     host: &'a Host,
     defaults: &'a RawDefaults,
+    roots: &'a crate::metrics::Roots,
 }
 
 impl FileCtx<'_> {
@@ -471,13 +509,30 @@ impl FileCtx<'_> {
             }
             (None, None) => {}
         }
+        if let Some(c) = j.check {
+            let timeout = j.timeout.or(d.timeout).map(|t| t.0).filter(|t| !t.is_zero());
+            match check::resolve(name, c, self.roots, timeout) {
+                Ok(spec) => kinds.push(("check", Some(JobKind::Check(Box::new(spec))))),
+                Err(problems) => {
+                    for (field, message) in problems {
+                        let (line, col) = self
+                            .outline
+                            .find(&["jobs", name, "check", field])
+                            .map(|k| (k.line, k.value_col))
+                            .unwrap_or_else(|| self.at(name, Some("check")));
+                        errors.push(ConfigError { file: self.file.to_path_buf(), line, col, message });
+                    }
+                    kinds.push(("check", None));
+                }
+            }
+        }
         let kind = match kinds.len() {
             0 => {
                 errors.push(self.err(
                     name,
                     None,
                     format!(
-                        "job `{name}` has nothing to do; add `command: [program, args...]` or `run: \"shell line\"`"
+                        "job `{name}` has nothing to do; add `command: [program, args...]`, `run: \"shell line\"` or `check:`"
                     ),
                 ));
                 None
@@ -608,6 +663,37 @@ impl FileCtx<'_> {
             let (line, col) = self.at(name, None);
             SourcePos { file: self.file.to_path_buf(), line, col }
         };
+        // A check judges with `for:` and acts with `on_alert:`; retries and on_failure would
+        // double-count samples and fire a hook on every one, so only the job's own are refused
+        // (those from `defaults:` are meant for commands).
+        let is_check = matches!(kind, Some(JobKind::Check(_)));
+        if is_check && j.retries.is_some() {
+            errors.push(self.err(
+                name,
+                Some("retries"),
+                format!("check `{name}` takes no `retries:`; use `check.for: N` for N samples in a row"),
+            ));
+        }
+        if is_check && j.on_failure.is_some() {
+            errors.push(self.err(
+                name,
+                Some("on_failure"),
+                format!("check `{name}` takes no `on_failure:`; use `check.on_alert:` (and `on_recover:`)"),
+            ));
+        }
+        let depends_on: Vec<Dependency> = j
+            .depends_on
+            .unwrap_or_default()
+            .into_keys()
+            .map(|check| {
+                let (line, col) = self
+                    .outline
+                    .find(&["jobs", name, "depends_on", &check])
+                    .map(|k| (k.line, k.col))
+                    .unwrap_or_else(|| self.at(name, Some("depends_on")));
+                Dependency { check, at: SourcePos { file: self.file.to_path_buf(), line, col } }
+            })
+            .collect();
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -624,7 +710,7 @@ impl FileCtx<'_> {
             enabled: j.enabled.unwrap_or(true),
             timeout: j.timeout.or(d.timeout).map(|t| t.0).filter(|t| !t.is_zero()),
             kill_grace: j.kill_grace.or(d.kill_grace).map(|t| t.0).unwrap_or(Duration::from_secs(10)),
-            retries,
+            retries: if is_check { Retries::default() } else { retries },
             overlap: j.overlap.or(d.overlap).unwrap_or_default(),
             jitter: j.jitter.or(d.jitter).map(|t| t.0).unwrap_or_default(),
             catch_up: j.catch_up.or(d.catch_up).unwrap_or_default(),
@@ -633,7 +719,8 @@ impl FileCtx<'_> {
             env,
             nice,
             umask: j.umask.or(d.umask).map(|u| u.0).unwrap_or(0o022),
-            on_failure: j.on_failure.or_else(|| d.on_failure.clone()),
+            on_failure: if is_check { None } else { j.on_failure.or_else(|| d.on_failure.clone()) },
+            depends_on,
         })
     }
 

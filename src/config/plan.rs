@@ -99,12 +99,14 @@ pub struct RunAs {
 #[derive(Clone, Debug, PartialEq)]
 pub enum JobKind {
     Command(CommandLine),
+    Check(Box<crate::jobs::check::CheckSpec>),
 }
 
 impl JobKind {
     pub fn name(&self) -> &'static str {
         match self {
             JobKind::Command(_) => "command",
+            JobKind::Check(_) => "check",
         }
     }
 
@@ -113,6 +115,7 @@ impl JobKind {
     pub fn default_every(&self) -> Option<Duration> {
         match self {
             JobKind::Command(_) => None,
+            JobKind::Check(_) => Some(Duration::from_secs(30)),
         }
     }
 }
@@ -139,6 +142,15 @@ pub struct Job {
     pub nice: Option<i8>,
     pub umask: u32,
     pub on_failure: Option<CommandLine>,
+    /// Checks that must be at level ok for this job to run (`depends_on: {check: healthy}`).
+    pub depends_on: Vec<Dependency>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dependency {
+    pub check: String,
+    /// Where it was written, for the error when the check does not exist.
+    pub at: SourcePos,
 }
 
 #[derive(Clone, Debug)]
@@ -152,6 +164,8 @@ pub struct Plan {
     pub jobs: Vec<Job>,
     /// Where metrics read /proc and /sys.
     pub roots: crate::metrics::Roots,
+    /// The Prometheus textfile to rewrite after each run, when `export:` is given.
+    pub textfile: Option<PathBuf>,
 }
 
 impl Plan {

@@ -75,5 +75,7 @@ pub fn record(job: &Job, f: Finished) -> Record {
         pid: f.pid,
         output_tail: tail,
         message,
+        value: None,
+        level: None,
     }
 }
