@@ -110,6 +110,15 @@ pub enum Command {
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
         interval: std::time::Duration,
     },
+    /// Print the overall health (HEALTHY, DEGRADED, UNHEALTHY or CRITICAL); exit 0 only when
+    /// HEALTHY and the daemon runs, for scripts and container health checks.
+    #[command(
+        after_help = "Examples:\n  runner health\n  runner health --json\n\nExit codes: 0 HEALTHY; 1 anything else, or the daemon is not running (its state is then stale)."
+    )]
+    Health {
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate the configuration and its drop-ins, and print a one-line summary.
     #[command(after_help = "Examples:\n  runner check\n  runner check --config ./supervisor.yaml")]
     Check,
@@ -153,6 +162,7 @@ pub fn main() -> ExitCode {
         Command::List { json } => cmd_list(&cli.config, &overrides, json),
         Command::Status { json } => cmd_status(&cli.config, &overrides, json),
         Command::Check => cmd_check(&cli.config, &overrides),
+        Command::Health { json } => cmd_health(&cli.config, &overrides, json),
         Command::Metrics { json, paths, interval } => cmd_metrics(&cli.config, &overrides, json, paths, interval),
         Command::Calendar { expr, count, from, tz } => cmd_calendar(&expr, count, from.as_deref(), tz.as_deref()),
     }
@@ -495,6 +505,44 @@ fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn cmd_health(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
+    let plan = match plan_or_exit(path, overrides, 1) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let state = match StateStore::new(&plan.state_dir).load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("runner: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let running = crate::lock::daemon(&plan.runtime_dir).is_some();
+    let sum = crate::health::assess(&plan, &state, &crate::sinks::live::read_all(&plan.runtime_dir));
+    let level = crate::health::level_name(sum.level);
+    if json {
+        println!("{}", serde_json::json!({"level": level, "daemon_running": running, "parts": sum.parts}));
+    } else {
+        if running {
+            println!("{level}");
+        } else {
+            println!("{level} (daemon not running; this state may be stale)");
+        }
+        for p in sum.parts.iter().filter(|p| p.level != crate::sinks::state::HealthLevel::Healthy) {
+            println!("  {} {}: {} {}", crate::health::level_name(p.level), p.job, p.status, p.detail);
+        }
+    }
+    if running && sum.level == crate::sinks::state::HealthLevel::Healthy { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn fmt_value(v: Option<f64>, job: &Job) -> String {
+    match (v, &job.kind) {
+        (Some(v), JobKind::Check(spec)) => crate::jobs::check::fmt_value(v, spec.unit),
+        (Some(v), _) => format!("{v}"),
+        (None, _) => "-".into(),
+    }
+}
+
 fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
     let plan = match plan_or_exit(path, overrides, 1) {
         Ok(p) => p,
@@ -509,17 +557,20 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
     };
     let daemon = crate::lock::daemon(&plan.runtime_dir);
     let now = jiff::Timestamp::now();
+    let live = crate::sinks::live::read_all(&plan.runtime_dir);
     let jobs: Vec<serde_json::Value> = plan
         .jobs
         .iter()
         .map(|j| {
             let js = state.job(j.name.as_str()).cloned().unwrap_or_default();
             let running = crate::lock::holder(&crate::lock::job_lock_path(&plan.runtime_dir, j.name.as_str()));
+            // Checks' runs are kept in their live file (tmpfs), not the state.
+            let lv = live.get(j.name.as_str());
             serde_json::json!({
                 "name": j.name.as_str(),
                 "enabled": j.enabled,
-                "last_start": js.last_start_ms.map(|m| fmt_ms(Some(m))),
-                "last_outcome": js.last_outcome.map(|o| o.as_str()),
+                "last_start": js.last_start_ms.or(lv.map(|l| l.at_ms)).map(|m| fmt_ms(Some(m))),
+                "last_outcome": js.last_outcome.map(|o| o.as_str()).or(lv.map(|l| if l.sample_ok { "success" } else { "failure" })),
                 "last_exit_code": js.last_exit_code,
                 "last_signal": js.last_signal,
                 "last_duration_ms": js.last_duration_ms,
@@ -532,10 +583,46 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         })
         .collect();
     let clock_held = now < crate::scheduler::build_time();
+    let health = crate::health::assess(&plan, &state, &crate::sinks::live::read_all(&plan.runtime_dir));
     if json {
+        let checks: Vec<serde_json::Value> = health
+            .parts
+            .iter()
+            .filter(|p| p.kind == "check")
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.job,
+                    "level": p.status,
+                    "health": crate::health::level_name(p.level),
+                    "value": p.value,
+                    "detail": p.detail,
+                    "since": p.since_ms.map(|m| fmt_ms(Some(m))),
+                    "sampled": p.sampled_ms.map(|m| fmt_ms(Some(m))),
+                })
+            })
+            .collect();
+        let alerts: Vec<serde_json::Value> = health
+            .parts
+            .iter()
+            .filter_map(|p| p.alert.as_ref().map(|a| (p, a)))
+            .map(|(p, a)| {
+                serde_json::json!({
+                    "check": p.job,
+                    "level": a.level,
+                    "value": a.value,
+                    "threshold": a.threshold,
+                    "raised": fmt_ms(Some(a.raised_ms)),
+                    "message": a.message,
+                })
+            })
+            .collect();
         let out = serde_json::json!({
             "daemon": {"running": daemon.is_some(), "pid": daemon.as_ref().map(|h| h.pid), "since": daemon.as_ref().map(|h| fmt_ms(Some(h.since_ms)))},
             "clock_held": clock_held,
+            "health": crate::health::level_name(health.level),
+            "health_parts": health.parts,
+            "checks": checks,
+            "alerts": alerts,
             "jobs": jobs,
         });
         println!("{out}");
@@ -574,6 +661,42 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
             row["consecutive_failures"],
             next
         );
+    }
+    let checks: Vec<&crate::health::Part> = health.parts.iter().filter(|p| p.kind == "check").collect();
+    if !checks.is_empty() {
+        println!();
+        println!("{:<20} {:<8} {:>14} {:<26} DETAIL", "CHECK", "LEVEL", "VALUE", "SINCE");
+        for p in &checks {
+            let value = plan.job(&p.job).map(|j| fmt_value(p.value, j)).unwrap_or_default();
+            println!(
+                "{:<20} {:<8} {:>14} {:<26} {}",
+                p.job,
+                p.status,
+                value,
+                fmt_ms(p.since_ms),
+                p.detail
+            );
+        }
+    }
+    let alerts: Vec<_> = health.parts.iter().filter_map(|p| p.alert.as_ref().map(|a| (p, a))).collect();
+    if !alerts.is_empty() {
+        println!();
+        println!("active alerts:");
+        for (p, a) in alerts {
+            println!("  {} {} since {}: {}", p.job, a.level, fmt_ms(Some(a.raised_ms)), a.message);
+        }
+    }
+    println!();
+    let bad: Vec<String> = health
+        .parts
+        .iter()
+        .filter(|p| p.level != crate::sinks::state::HealthLevel::Healthy)
+        .map(|p| format!("{} {}", p.job, p.status))
+        .collect();
+    if bad.is_empty() {
+        println!("health: {}", crate::health::level_name(health.level));
+    } else {
+        println!("health: {} ({})", crate::health::level_name(health.level), bad.join(", "));
     }
     ExitCode::SUCCESS
 }

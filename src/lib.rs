@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod clockwatch;
 pub mod config;
+pub mod health;
 pub mod jobs;
 pub mod lock;
 pub mod logging;
