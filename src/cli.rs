@@ -532,7 +532,11 @@ fn cmd_health(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
             println!("  {} {}: {} {}", crate::health::level_name(p.level), p.job, p.status, p.detail);
         }
     }
-    if running && sum.level == crate::sinks::state::HealthLevel::Healthy { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if running && sum.level == crate::sinks::state::HealthLevel::Healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn fmt_value(v: Option<f64>, job: &Job) -> String {
@@ -668,14 +672,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         println!("{:<20} {:<8} {:>14} {:<26} DETAIL", "CHECK", "LEVEL", "VALUE", "SINCE");
         for p in &checks {
             let value = plan.job(&p.job).map(|j| fmt_value(p.value, j)).unwrap_or_default();
-            println!(
-                "{:<20} {:<8} {:>14} {:<26} {}",
-                p.job,
-                p.status,
-                value,
-                fmt_ms(p.since_ms),
-                p.detail
-            );
+            println!("{:<20} {:<8} {:>14} {:<26} {}", p.job, p.status, value, fmt_ms(p.since_ms), p.detail);
         }
     }
     let alerts: Vec<_> = health.parts.iter().filter_map(|p| p.alert.as_ref().map(|a| (p, a))).collect();

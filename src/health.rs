@@ -91,7 +91,10 @@ pub fn assess(plan: &Plan, state: &State, live: &BTreeMap<String, Live>) -> Summ
                         level: HealthLevel::Degraded,
                         status: "failed".into(),
                         value: None,
-                        detail: format!("last run: {o}{}", js.last_exit_code.map(|c| format!(" (exit {c})")).unwrap_or_default()),
+                        detail: format!(
+                            "last run: {o}{}",
+                            js.last_exit_code.map(|c| format!(" (exit {c})")).unwrap_or_default()
+                        ),
                         since_ms: js.last_end_ms,
                         sampled_ms: None,
                         alert: None,

@@ -76,7 +76,10 @@ fn tcp_probe_times_out_on_a_silent_peer() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     // Accepts (the kernel does, from the backlog) but never answers.
-    let cfg = config(&s, &format!("  silent:\n    check: {{probe: tcp, port: {port}, expect: \"+PONG\"}}\n    timeout: 500ms\n"));
+    let cfg = config(
+        &s,
+        &format!("  silent:\n    check: {{probe: tcp, port: {port}, expect: \"+PONG\"}}\n    timeout: 500ms\n"),
+    );
     let t0 = Instant::now();
     let (code, out) = once(&s, &cfg, "silent");
     assert_eq!(code, 1, "{out}");
@@ -162,7 +165,10 @@ fn for_n_cooldown_and_recovery_through_the_daemon() {
     std::fs::write(&data, b"small").unwrap();
     let hooks = s.path("hooks");
     let hook = |ev: &str| {
-        format!("'echo {ev} $RUNNER_LEVEL $RUNNER_VALUE $RUNNER_THRESHOLD $(($(date +%s%N)/1000000)) >> {}'", hooks.display())
+        format!(
+            "'echo {ev} $RUNNER_LEVEL $RUNNER_VALUE $RUNNER_THRESHOLD $(($(date +%s%N)/1000000)) >> {}'",
+            hooks.display()
+        )
     };
     let cfg = config(
         &s,
@@ -184,7 +190,9 @@ fn for_n_cooldown_and_recovery_through_the_daemon() {
     wait_for(Duration::from_secs(10), "the repeated alert", || common::lines(&hooks).len() >= 2);
     std::fs::write(&data, b"small").unwrap();
     let small_at = Instant::now();
-    wait_for(Duration::from_secs(10), "the recovery", || common::lines(&hooks).iter().any(|l| l.starts_with("RECOVER")));
+    wait_for(Duration::from_secs(10), "the recovery", || {
+        common::lines(&hooks).iter().any(|l| l.starts_with("RECOVER"))
+    });
     assert!(small_at.elapsed() >= Duration::from_millis(400), "recovered after {:?}", small_at.elapsed());
     let st = status_json(&s, &cfg);
     d.signal(nix::sys::signal::Signal::SIGTERM);
@@ -239,7 +247,9 @@ fn a_passing_probe_ends_the_start_period_early() {
     let port = l.local_addr().unwrap().port();
     let cfg = config(
         &s,
-        &format!("  svc:\n    every: 200ms\n    timeout: 1s\n    check: {{probe: tcp, port: {port}, start_period: 1h}}\n"),
+        &format!(
+            "  svc:\n    every: 200ms\n    timeout: 1s\n    check: {{probe: tcp, port: {port}, start_period: 1h}}\n"
+        ),
     );
     let mut d = Daemon::start(&s, &cfg);
     wait_for(Duration::from_secs(10), "a first pass", || s.path("run/checks/svc.json").exists());
@@ -293,8 +303,14 @@ fn config_errors_name_the_fix() {
         ("  a:\n    check: {probe: disk_used_percent, path: /}\n", "is a metric: write `metric: disk_used_percent`"),
         ("  a:\n    check: {probe: tcp, port: 1, warn: 3}\n", "`warn` does not apply"),
         ("  a:\n    check: {metric: cpu_percent}\n    retries: {attempts: 3}\n", "use `check.for: N`"),
-        ("  w:\n    every: 1m\n    run: x\n    depends_on: {nope: healthy}\n", "depends on `nope`, which does not exist"),
-        ("  c:\n    every: 1m\n    run: x\n  w:\n    every: 1m\n    run: x\n    depends_on: {c: healthy}\n", "which is a command job, not a check"),
+        (
+            "  w:\n    every: 1m\n    run: x\n    depends_on: {nope: healthy}\n",
+            "depends on `nope`, which does not exist",
+        ),
+        (
+            "  c:\n    every: 1m\n    run: x\n  w:\n    every: 1m\n    run: x\n    depends_on: {c: healthy}\n",
+            "which is a command job, not a check",
+        ),
         ("  a:\n    check: {metric: cpu_percent, for: 0}\n", "at least 1"),
         ("  a:\n    check: {metric: dir_size, path: /x, warn: 2XB}\n", "unknown size unit `XB`"),
     ];
@@ -321,7 +337,11 @@ fn an_unreadable_source_is_unknown_not_a_panic() {
             s.path("emptysys").display()
         ),
     );
-    for (job, want) in [("cpu", "stat"), ("temp", "no temperature sensor named `cpu-thermal`"), ("disk", "cannot statvfs /no/such/mount")] {
+    for (job, want) in [
+        ("cpu", "stat"),
+        ("temp", "no temperature sensor named `cpu-thermal`"),
+        ("disk", "cannot statvfs /no/such/mount"),
+    ] {
         let (code, out) = once(&s, &cfg, job);
         assert_eq!(code, 1, "{job}: {out}");
         assert!(out.contains(want), "{job}: {out}");
@@ -340,7 +360,13 @@ fn health_exits_0_only_when_healthy_and_the_daemon_runs() {
     let s = Scratch::new("health");
     let data = s.path("data");
     std::fs::write(&data, b"x").unwrap();
-    let cfg = config(&s, &format!("  size:\n    every: 200ms\n    check: {{metric: file_size, path: {}, warn: 100, crit: 1000}}\n", data.display()));
+    let cfg = config(
+        &s,
+        &format!(
+            "  size:\n    every: 200ms\n    check: {{metric: file_size, path: {}, warn: 100, crit: 1000}}\n",
+            data.display()
+        ),
+    );
     let health = || s.runner(&cfg).arg("health").output().unwrap();
     let o = health();
     assert_eq!(o.status.code(), Some(1), "no daemon: {}", common::stdout(&o));
@@ -451,7 +477,9 @@ fn textfile_export_is_valid_and_written_after_runs() {
     let mut d = Daemon::start(&s, &cfg);
     wait_for(Duration::from_secs(10), "the textfile with all jobs", || {
         let t = std::fs::read_to_string(&prom).unwrap_or_default();
-        t.contains("runner_check_value{check=\"disk\"}") && t.contains("job=\"failing\"") && t.contains("job=\"quoted.job\"")
+        t.contains("runner_check_value{check=\"disk\"}")
+            && t.contains("job=\"failing\"")
+            && t.contains("job=\"quoted.job\"")
     });
     d.signal(nix::sys::signal::Signal::SIGTERM);
     d.wait_exit(Duration::from_secs(10));
@@ -462,8 +490,10 @@ fn textfile_export_is_valid_and_written_after_runs() {
     assert!(text.contains("runner_job_last_success_timestamp_seconds{job=\"quoted.job\"}"), "{text}");
     assert!(text.contains("runner_check_level{check=\"disk\"} 0"), "{text}");
     // Atomic replacement leaves no temp files beside it.
-    let names: Vec<String> =
-        std::fs::read_dir(s.path("export")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = std::fs::read_dir(s.path("export"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(names, ["runner.prom"]);
     // The validator itself catches a broken file.
     assert!(!validate_exposition("x_total{a=\"1\"} 1\n").is_empty());
@@ -473,12 +503,15 @@ fn textfile_export_is_valid_and_written_after_runs() {
 #[test]
 fn check_levels_reach_the_state_only_on_changes() {
     let s = Scratch::new("wear");
-    let cfg = config(&s, "  disk:\n    every: 100ms\n    check: {metric: disk_used_percent, path: /, warn: 99, crit: 100}\n");
+    let cfg =
+        config(&s, "  disk:\n    every: 100ms\n    check: {metric: disk_used_percent, path: /, warn: 99, crit: 100}\n");
     let mut d = Daemon::start(&s, &cfg);
     let live = s.path("run/checks/disk.json");
     wait_for(Duration::from_secs(10), "the first sample", || live.exists());
     let state = s.path("state/state.json");
-    wait_for(Duration::from_secs(10), "the level in the state", || std::fs::read_to_string(&state).is_ok_and(|t| t.contains("\"ok\"")));
+    wait_for(Duration::from_secs(10), "the level in the state", || {
+        std::fs::read_to_string(&state).is_ok_and(|t| t.contains("\"ok\""))
+    });
     let before = std::fs::metadata(&state).unwrap().modified().unwrap();
     let live_before = std::fs::metadata(&live).unwrap().modified().unwrap();
     std::thread::sleep(Duration::from_millis(1500));

@@ -79,135 +79,157 @@ pub fn resolve(job: &str, c: RawCheck, roots: &Roots, job_timeout: Option<Durati
         let n = name.to_string();
         PROBES.iter().chain(METRICS).find(|m| **m == n).copied()
     };
-    let (source, unit, defaults, direction): (Source, &'static str, (Option<f64>, Option<f64>), Direction) =
-        match name.as_str() {
-            "cpu_percent" | "cpu_iowait_percent" | "cpu_steal_percent" if !is_probe => {
-                used.push("core");
-                let part = match name.as_str() {
-                    "cpu_percent" => CpuPart::Busy,
-                    "cpu_iowait_percent" => CpuPart::Iowait,
-                    _ => CpuPart::Steal,
-                };
-                let d = if part == CpuPart::Busy { (Some(80.0), Some(95.0)) } else { (None, None) };
-                (Source::Cpu { part, core: c.core }, "%", d, Direction::Above)
-            }
-            "mem_used_percent" if !is_probe => {
-                (Source::Mem(MemPart::UsedPercent), "%", (Some(80.0), Some(95.0)), Direction::Above)
-            }
-            "swap_used_percent" if !is_probe => {
-                (Source::Mem(MemPart::SwapUsedPercent), "%", (Some(80.0), Some(95.0)), Direction::Above)
-            }
-            "mem_available_bytes" if !is_probe => {
-                (Source::Mem(MemPart::AvailableBytes), "bytes", (None, None), Direction::Below)
-            }
-            "load1" | "load5" | "load15" if !is_probe => {
-                let n = name[4..].parse().unwrap_or(1);
-                (Source::Load(n), "", (None, None), Direction::Above)
-            }
-            "procs" if !is_probe => (Source::Procs, "", (None, None), Direction::Above),
-            "procs_running" if !is_probe => (Source::ProcsRunning, "", (None, None), Direction::Above),
-            "disk_used_percent" | "inode_used_percent" if !is_probe => {
-                let path = need_path(&mut errs, &mut used);
-                let inodes = name.starts_with("inode");
-                (Source::Disk { path, inodes }, "%", (Some(85.0), Some(95.0)), Direction::Above)
-            }
-            "temperature" if !is_probe => {
-                used.push("sensor");
-                let sensor = c.sensor.clone().unwrap_or_else(|| {
+    let (source, unit, defaults, direction): (Source, &'static str, (Option<f64>, Option<f64>), Direction) = match name
+        .as_str()
+    {
+        "cpu_percent" | "cpu_iowait_percent" | "cpu_steal_percent" if !is_probe => {
+            used.push("core");
+            let part = match name.as_str() {
+                "cpu_percent" => CpuPart::Busy,
+                "cpu_iowait_percent" => CpuPart::Iowait,
+                _ => CpuPart::Steal,
+            };
+            let d = if part == CpuPart::Busy { (Some(80.0), Some(95.0)) } else { (None, None) };
+            (Source::Cpu { part, core: c.core }, "%", d, Direction::Above)
+        }
+        "mem_used_percent" if !is_probe => {
+            (Source::Mem(MemPart::UsedPercent), "%", (Some(80.0), Some(95.0)), Direction::Above)
+        }
+        "swap_used_percent" if !is_probe => {
+            (Source::Mem(MemPart::SwapUsedPercent), "%", (Some(80.0), Some(95.0)), Direction::Above)
+        }
+        "mem_available_bytes" if !is_probe => {
+            (Source::Mem(MemPart::AvailableBytes), "bytes", (None, None), Direction::Below)
+        }
+        "load1" | "load5" | "load15" if !is_probe => {
+            let n = name[4..].parse().unwrap_or(1);
+            (Source::Load(n), "", (None, None), Direction::Above)
+        }
+        "procs" if !is_probe => (Source::Procs, "", (None, None), Direction::Above),
+        "procs_running" if !is_probe => (Source::ProcsRunning, "", (None, None), Direction::Above),
+        "disk_used_percent" | "inode_used_percent" if !is_probe => {
+            let path = need_path(&mut errs, &mut used);
+            let inodes = name.starts_with("inode");
+            (Source::Disk { path, inodes }, "%", (Some(85.0), Some(95.0)), Direction::Above)
+        }
+        "temperature" if !is_probe => {
+            used.push("sensor");
+            let sensor = c.sensor.clone().unwrap_or_else(|| {
                     errs.push(("metric", format!("check `{job}`: metric `temperature` needs `sensor:` (a thermal zone type or hwmon chip or label; `runner metrics` lists them)")));
                     String::new()
                 });
-                (Source::Temperature { sensor }, "C", (None, None), Direction::Above)
+            (Source::Temperature { sensor }, "C", (None, None), Direction::Above)
+        }
+        "dir_size" if !is_probe => {
+            let path = need_path(&mut errs, &mut used);
+            used.push("max_entries");
+            let max_entries = c.max_entries.unwrap_or(DEFAULT_DIR_MAX_ENTRIES).max(1);
+            (Source::DirSize { path, max_entries }, "bytes", (Some(1e9), Some(5e9)), Direction::Above)
+        }
+        "file_age" if !is_probe => {
+            let path = need_path(&mut errs, &mut used);
+            (Source::FileAge { path }, "s", (None, None), Direction::Above)
+        }
+        "file_size" if !is_probe => {
+            let path = need_path(&mut errs, &mut used);
+            (Source::FileSize { path }, "bytes", (None, None), Direction::Above)
+        }
+        "process_rss_bytes" if !is_probe => {
+            used.extend(["name", "cmdline"]);
+            if c.name.is_none() && c.cmdline.is_none() {
+                errs.push(("metric", format!("check `{job}`: metric `process_rss_bytes` needs `name:` or `cmdline:`")));
             }
-            "dir_size" if !is_probe => {
-                let path = need_path(&mut errs, &mut used);
-                used.push("max_entries");
-                let max_entries = c.max_entries.unwrap_or(DEFAULT_DIR_MAX_ENTRIES).max(1);
-                (Source::DirSize { path, max_entries }, "bytes", (Some(1e9), Some(5e9)), Direction::Above)
+            (
+                Source::ProcessRss { name: c.name.clone(), cmdline: c.cmdline.clone() },
+                "bytes",
+                (None, None),
+                Direction::Above,
+            )
+        }
+        p if p.starts_with("pressure_") && !is_probe => match parse_pressure(p) {
+            Some((resource, full, window)) => {
+                (Source::Pressure { resource, full, window }, "%", (None, None), Direction::Above)
             }
-            "file_age" if !is_probe => {
-                let path = need_path(&mut errs, &mut used);
-                (Source::FileAge { path }, "s", (None, None), Direction::Above)
+            None => {
+                return Err(vec![(
+                    "metric",
+                    format!(
+                        "check `{job}`: unknown metric `{p}`; pressure metrics are named pressure_<cpu|memory|io>_<some|full>_<avg10|avg60|avg300>"
+                    ),
+                )]);
             }
-            "file_size" if !is_probe => {
-                let path = need_path(&mut errs, &mut used);
-                (Source::FileSize { path }, "bytes", (None, None), Direction::Above)
-            }
-            "process_rss_bytes" if !is_probe => {
-                used.extend(["name", "cmdline"]);
-                if c.name.is_none() && c.cmdline.is_none() {
-                    errs.push(("metric", format!("check `{job}`: metric `process_rss_bytes` needs `name:` or `cmdline:`")));
+        },
+        "tcp" => {
+            used.extend(["host", "port", "send", "expect"]);
+            let Some(port) = c.port else {
+                return Err(vec![("metric", format!("check `{job}`: a tcp probe needs `port:`"))]);
+            };
+            let host = c.host.clone().unwrap_or_else(|| "127.0.0.1".into());
+            (
+                Source::Tcp { host, port, send: c.send.clone(), expect: c.expect.clone() },
+                "ms",
+                (None, None),
+                Direction::Above,
+            )
+        }
+        "http" => {
+            used.extend(["url", "status"]);
+            let Some(url) = &c.url else {
+                return Err(vec![(
+                    "metric",
+                    format!("check `{job}`: an http probe needs `url:`, like http://127.0.0.1:8080/health"),
+                )]);
+            };
+            match parse_url(url) {
+                Ok((host, port, path)) => {
+                    (Source::Http { host, port, path, status: c.status }, "", (None, None), Direction::Above)
                 }
-                (Source::ProcessRss { name: c.name.clone(), cmdline: c.cmdline.clone() }, "bytes", (None, None), Direction::Above)
+                Err(e) => return Err(vec![("url", format!("check `{job}`: {e}"))]),
             }
-            p if p.starts_with("pressure_") && !is_probe => match parse_pressure(p) {
-                Some((resource, full, window)) => {
-                    (Source::Pressure { resource, full, window }, "%", (None, None), Direction::Above)
-                }
-                None => {
-                    return Err(vec![(
-                        "metric",
-                        format!(
-                            "check `{job}`: unknown metric `{p}`; pressure metrics are named pressure_<cpu|memory|io>_<some|full>_<avg10|avg60|avg300>"
-                        ),
-                    )]);
-                }
-            },
-            "tcp" => {
-                used.extend(["host", "port", "send", "expect"]);
-                let Some(port) = c.port else {
-                    return Err(vec![("metric", format!("check `{job}`: a tcp probe needs `port:`"))]);
-                };
-                let host = c.host.clone().unwrap_or_else(|| "127.0.0.1".into());
-                (Source::Tcp { host, port, send: c.send.clone(), expect: c.expect.clone() }, "ms", (None, None), Direction::Above)
+        }
+        "exec" => {
+            used.push("command");
+            let Some(command) = c.command.clone() else {
+                return Err(vec![(
+                    "metric",
+                    format!("check `{job}`: an exec probe needs `command:` (a list or a shell line)"),
+                )]);
+            };
+            (Source::Exec { command }, "", (None, None), Direction::Above)
+        }
+        "process" => {
+            used.extend(["name", "cmdline", "min", "max"]);
+            if c.name.is_none() && c.cmdline.is_none() {
+                errs.push(("metric", format!("check `{job}`: a process probe needs `name:` or `cmdline:`")));
             }
-            "http" => {
-                used.extend(["url", "status"]);
-                let Some(url) = &c.url else {
-                    return Err(vec![("metric", format!("check `{job}`: an http probe needs `url:`, like http://127.0.0.1:8080/health"))]);
-                };
-                match parse_url(url) {
-                    Ok((host, port, path)) => {
-                        (Source::Http { host, port, path, status: c.status }, "", (None, None), Direction::Above)
-                    }
-                    Err(e) => return Err(vec![("url", format!("check `{job}`: {e}"))]),
-                }
+            let min = c.min.unwrap_or(1);
+            let max = c.max.unwrap_or(u64::MAX);
+            if max < min {
+                errs.push(("max", format!("check `{job}`: max ({max}) is below min ({min})")));
             }
-            "exec" => {
-                used.push("command");
-                let Some(command) = c.command.clone() else {
-                    return Err(vec![("metric", format!("check `{job}`: an exec probe needs `command:` (a list or a shell line)"))]);
-                };
-                (Source::Exec { command }, "", (None, None), Direction::Above)
-            }
-            "process" => {
-                used.extend(["name", "cmdline", "min", "max"]);
-                if c.name.is_none() && c.cmdline.is_none() {
-                    errs.push(("metric", format!("check `{job}`: a process probe needs `name:` or `cmdline:`")));
-                }
-                let min = c.min.unwrap_or(1);
-                let max = c.max.unwrap_or(u64::MAX);
-                if max < min {
-                    errs.push(("max", format!("check `{job}`: max ({max}) is below min ({min})")));
-                }
-                (Source::Process { name: c.name.clone(), cmdline: c.cmdline.clone(), min, max }, "", (None, None), Direction::Above)
-            }
-            other => {
-                let (field, kind, list) = if is_probe { ("probe", "probe", PROBES) } else { ("metric", "metric", METRICS) };
-                let best = list
-                    .iter()
-                    .map(|m| (super::edit_distance(other, m), *m))
-                    .filter(|(d, m)| *d <= (m.len().max(other.len()) / 3).max(1) + 1)
-                    .min();
-                let hint = match (best, lookup(other)) {
-                    (_, Some(m)) if PROBES.contains(&m) => format!("; `{m}` is a probe: write `probe: {m}`"),
-                    (_, Some(m)) => format!("; `{m}` is a metric: write `metric: {m}`"),
-                    (Some((_, m)), None) => format!(", did you mean `{m}`?"),
-                    (None, None) => format!("; one of {}", list.join(", ")),
-                };
-                return Err(vec![(field, format!("unknown {kind} `{other}` in check `{job}`{hint}"))]);
-            }
-        };
+            (
+                Source::Process { name: c.name.clone(), cmdline: c.cmdline.clone(), min, max },
+                "",
+                (None, None),
+                Direction::Above,
+            )
+        }
+        other => {
+            let (field, kind, list) = if is_probe { ("probe", "probe", PROBES) } else { ("metric", "metric", METRICS) };
+            let best = list
+                .iter()
+                .map(|m| (super::edit_distance(other, m), *m))
+                .filter(|(d, m)| *d <= (m.len().max(other.len()) / 3).max(1) + 1)
+                .min();
+            let hint = match (best, lookup(other)) {
+                (_, Some(m)) if PROBES.contains(&m) => format!("; `{m}` is a probe: write `probe: {m}`"),
+                (_, Some(m)) => format!("; `{m}` is a metric: write `metric: {m}`"),
+                (Some((_, m)), None) => format!(", did you mean `{m}`?"),
+                (None, None) => format!("; one of {}", list.join(", ")),
+            };
+            return Err(vec![(field, format!("unknown {kind} `{other}` in check `{job}`{hint}"))]);
+        }
+    };
     let probe = source.is_probe();
     if probe {
         for f in ["warn", "crit", "direction"] {
@@ -223,7 +245,10 @@ pub fn resolve(job: &str, c: RawCheck, roots: &Roots, job_timeout: Option<Durati
     } else {
         used.extend(["warn", "crit", "direction"]);
         if c.start_period.is_some() {
-            errs.push(("start_period", format!("check `{job}`: `start_period` applies to probes (tcp, http, exec, process) only")));
+            errs.push((
+                "start_period",
+                format!("check `{job}`: `start_period` applies to probes (tcp, http, exec, process) only"),
+            ));
         }
     }
     let given: [(&'static str, bool); 14] = [
@@ -244,7 +269,10 @@ pub fn resolve(job: &str, c: RawCheck, roots: &Roots, job_timeout: Option<Durati
     ];
     for (f, is_given) in given {
         if is_given && !used.contains(&f) {
-            errs.push((f, format!("check `{job}`: `{f}` does not apply to {} `{name}`", if probe { "probe" } else { "metric" })));
+            errs.push((
+                f,
+                format!("check `{job}`: `{f}` does not apply to {} `{name}`", if probe { "probe" } else { "metric" }),
+            ));
         }
     }
 
@@ -267,7 +295,10 @@ pub fn resolve(job: &str, c: RawCheck, roots: &Roots, job_timeout: Option<Durati
     }
     let direction = c.direction.unwrap_or(direction);
     if !probe && warn.is_none() && crit.is_none() && c.warn.is_none() && c.crit.is_none() {
-        errs.push(("metric", format!("check `{job}`: metric `{name}` has no default thresholds; add `warn:` and/or `crit:`")));
+        errs.push((
+            "metric",
+            format!("check `{job}`: metric `{name}` has no default thresholds; add `warn:` and/or `crit:`"),
+        ));
     }
     if let (Some(w), Some(cr)) = (warn, crit) {
         let wrong = match direction {
@@ -381,7 +412,9 @@ fn parse_threshold(t: &Threshold, unit: &str) -> Result<f64, String> {
                 "G" | "GiB" => 1024.0 * 1024.0 * 1024.0,
                 "T" | "TiB" => 1024.0f64.powi(4),
                 other => {
-                    return Err(format!("unknown size unit `{other}` in `{text}`; use B, KB, MB, GB, TB or KiB, MiB, GiB, TiB"));
+                    return Err(format!(
+                        "unknown size unit `{other}` in `{text}`; use B, KB, MB, GB, TB or KiB, MiB, GiB, TiB"
+                    ));
                 }
             };
             Ok(n * mult)

@@ -238,14 +238,14 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
                     j.kind.name()
                 ),
                 None => {
-                    let checks: Vec<&str> = jobs
-                        .iter()
-                        .filter(|j| matches!(j.kind, JobKind::Check(_)))
-                        .map(|j| j.name.as_str())
-                        .collect();
+                    let checks: Vec<&str> =
+                        jobs.iter().filter(|j| matches!(j.kind, JobKind::Check(_))).map(|j| j.name.as_str()).collect();
                     let best = checks.iter().map(|c| (edit_distance(&dep.check, c), *c)).filter(|(d, _)| *d <= 2).min();
                     match best {
-                        Some((_, c)) => format!("job `{}` depends on `{}`, which does not exist, did you mean `{c}`?", job.name, dep.check),
+                        Some((_, c)) => format!(
+                            "job `{}` depends on `{}`, which does not exist, did you mean `{c}`?",
+                            job.name, dep.check
+                        ),
                         None => format!(
                             "job `{}` depends on `{}`, which does not exist; checks defined: {}",
                             job.name,
@@ -255,17 +255,19 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
                     }
                 }
             };
-            errors.push(ConfigError { file: dep.at.file.clone(), line: dep.at.line, col: dep.at.col, message: problem });
+            errors.push(ConfigError {
+                file: dep.at.file.clone(),
+                line: dep.at.line,
+                col: dep.at.col,
+                message: problem,
+            });
         }
     }
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
     let (state_dir, runtime_dir) = resolve_dirs(host.euid, overrides, raw.state_dir, raw.runtime_dir, &config_dir);
-    let textfile = raw.export.map(|e| {
-        let p = under_config(e.textfile).unwrap_or_else(|| runtime_dir.join("runner.prom"));
-        p
-    });
+    let textfile = raw.export.map(|e| under_config(e.textfile).unwrap_or_else(|| runtime_dir.join("runner.prom")));
     Ok(Plan { config_path: path.to_path_buf(), files, state_dir, runtime_dir, max_parallel, jobs, roots, textfile })
 }
 

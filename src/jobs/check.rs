@@ -101,24 +101,63 @@ pub enum PsiWindow {
 /// What a check reads or probes, resolved from the config.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
-    Cpu { part: CpuPart, core: Option<u32> },
+    Cpu {
+        part: CpuPart,
+        core: Option<u32>,
+    },
     Mem(MemPart),
     /// 1, 5 or 15 minutes.
     Load(u8),
-    Pressure { resource: &'static str, full: bool, window: PsiWindow },
-    Disk { path: PathBuf, inodes: bool },
+    Pressure {
+        resource: &'static str,
+        full: bool,
+        window: PsiWindow,
+    },
+    Disk {
+        path: PathBuf,
+        inodes: bool,
+    },
     /// The hottest sensor matching the name.
-    Temperature { sensor: String },
+    Temperature {
+        sensor: String,
+    },
     Procs,
     ProcsRunning,
-    DirSize { path: PathBuf, max_entries: u64 },
-    FileAge { path: PathBuf },
-    FileSize { path: PathBuf },
-    ProcessRss { name: Option<String>, cmdline: Option<String> },
-    Tcp { host: String, port: u16, send: Option<String>, expect: Option<String> },
-    Http { host: String, port: u16, path: String, status: Option<u16> },
-    Exec { command: CommandLine },
-    Process { name: Option<String>, cmdline: Option<String>, min: u64, max: u64 },
+    DirSize {
+        path: PathBuf,
+        max_entries: u64,
+    },
+    FileAge {
+        path: PathBuf,
+    },
+    FileSize {
+        path: PathBuf,
+    },
+    ProcessRss {
+        name: Option<String>,
+        cmdline: Option<String>,
+    },
+    Tcp {
+        host: String,
+        port: u16,
+        send: Option<String>,
+        expect: Option<String>,
+    },
+    Http {
+        host: String,
+        port: u16,
+        path: String,
+        status: Option<u16>,
+    },
+    Exec {
+        command: CommandLine,
+    },
+    Process {
+        name: Option<String>,
+        cmdline: Option<String>,
+        min: u64,
+        max: u64,
+    },
 }
 
 impl Source {
@@ -210,7 +249,14 @@ pub struct Judgement {
 
 /// Judges one reading against the persisted state and this process's memory. Pure, so the
 /// hysteresis, start period and cooldown rules are tested without clocks or files.
-pub fn judge(spec: &CheckSpec, prev: &CheckState, mem: &mut Memory, r: &Reading, now_ms: i64, elapsed: Duration) -> Judgement {
+pub fn judge(
+    spec: &CheckSpec,
+    prev: &CheckState,
+    mem: &mut Memory,
+    r: &Reading,
+    now_ms: i64,
+    elapsed: Duration,
+) -> Judgement {
     let probe = spec.source.is_probe();
     let cur = prev.level.as_deref().and_then(Level::parse);
     let mut state = prev.clone();
@@ -290,7 +336,8 @@ pub fn judge(spec: &CheckSpec, prev: &CheckState, mem: &mut Memory, r: &Reading,
 enum Reader {
     #[default]
     None,
-    Cpu(CpuReader),
+    // Boxed: two samples of per-core counters are some 8 KiB.
+    Cpu(Box<CpuReader>),
     Mem(TextSource<metrics::MemInfo>),
     Load(TextSource<metrics::LoadAvg>),
     Pressure(TextSource<metrics::Pressure>),
@@ -462,7 +509,7 @@ async fn read(entry: &mut Entry, job: &Job, spec: &CheckSpec, mut stop: watch::R
         Source::Cpu { part, core } => {
             if !matches!(entry.reader, Reader::Cpu(_)) {
                 match CpuReader::open(roots) {
-                    Ok(c) => entry.reader = Reader::Cpu(c),
+                    Ok(c) => entry.reader = Reader::Cpu(Box::new(c)),
                     Err(e) => return Reading::unknown(e),
                 }
             }
@@ -588,7 +635,10 @@ async fn read(entry: &mut Entry, job: &Job, spec: &CheckSpec, mut stop: watch::R
                     // A partial walk is a lower bound: enough to say warn or crit, not ok.
                     let r = judged_reading(spec, d.bytes as f64, m);
                     if r.level != Level::Ok {
-                        return Reading { detail: format!("{} (at least; stopped after {} entries)", r.detail, d.entries), ..r };
+                        return Reading {
+                            detail: format!("{} (at least; stopped after {} entries)", r.detail, d.entries),
+                            ..r
+                        };
                     }
                     return Reading {
                         value: Some(d.bytes as f64),
@@ -611,7 +661,12 @@ async fn read(entry: &mut Entry, job: &Job, spec: &CheckSpec, mut stop: watch::R
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && matches!(spec.source, Source::FileAge { .. }) => {
                     let threshold = spec.crit.or(spec.warn);
                     let level = if spec.crit.is_some() { Level::Crit } else { Level::Warn };
-                    return Reading { value: None, level, threshold, detail: format!("{} does not exist", path.display()) };
+                    return Reading {
+                        value: None,
+                        level,
+                        threshold,
+                        detail: format!("{} does not exist", path.display()),
+                    };
                 }
                 Err(e) => Err(format!("cannot stat {}: {e}", path.display())),
             }
@@ -649,7 +704,9 @@ async fn probe(job: &Job, spec: &CheckSpec, stop: watch::Receiver<bool>) -> Read
     match &spec.source {
         Source::Tcp { host, port, send, expect } => {
             let io = async {
-                let mut s = tokio::net::TcpStream::connect((host.as_str(), *port)).await.map_err(|e| format!("connect: {e}"))?;
+                let mut s = tokio::net::TcpStream::connect((host.as_str(), *port))
+                    .await
+                    .map_err(|e| format!("connect: {e}"))?;
                 if let Some(data) = send {
                     s.write_all(data.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
                 }
@@ -659,7 +716,11 @@ async fn probe(job: &Job, spec: &CheckSpec, stop: watch::Receiver<bool>) -> Read
                     while !contains(&got, want.as_bytes()) {
                         let n = s.read(&mut buf).await.map_err(|e| format!("read: {e}"))?;
                         if n == 0 {
-                            return Err(format!("connection closed before `{}` (got {:?})", want.escape_default(), String::from_utf8_lossy(&got)));
+                            return Err(format!(
+                                "connection closed before `{}` (got {:?})",
+                                want.escape_default(),
+                                String::from_utf8_lossy(&got)
+                            ));
                         }
                         got.extend_from_slice(&buf[..n]);
                         // Bounded: a chatty peer cannot grow this without end.
@@ -673,13 +734,20 @@ async fn probe(job: &Job, spec: &CheckSpec, stop: watch::Receiver<bool>) -> Read
             match tokio::time::timeout(spec.timeout, io).await {
                 Ok(Ok(())) => pass(ms(t0), format!("{host}:{port} answered in {:.1} ms", ms(t0))),
                 Ok(Err(e)) => fail(None, format!("{host}:{port}: {e}")),
-                Err(_) => fail(None, format!("{host}:{port}: no answer within {}", crate::config::duration::format(spec.timeout))),
+                Err(_) => fail(
+                    None,
+                    format!("{host}:{port}: no answer within {}", crate::config::duration::format(spec.timeout)),
+                ),
             }
         }
         Source::Http { host, port, path, status } => {
             let io = async {
-                let mut s = tokio::net::TcpStream::connect((host.as_str(), *port)).await.map_err(|e| format!("connect: {e}"))?;
-                let req = format!("GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: runner\r\nConnection: close\r\n\r\n");
+                let mut s = tokio::net::TcpStream::connect((host.as_str(), *port))
+                    .await
+                    .map_err(|e| format!("connect: {e}"))?;
+                let req = format!(
+                    "GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: runner\r\nConnection: close\r\n\r\n"
+                );
                 s.write_all(req.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
                 let mut head = Vec::new();
                 let mut buf = [0u8; 512];
@@ -714,7 +782,9 @@ async fn probe(job: &Job, spec: &CheckSpec, stop: watch::Receiver<bool>) -> Read
                     }
                 }
                 Ok(Err(e)) => fail(None, format!("{url}: {e}")),
-                Err(_) => fail(None, format!("{url}: no answer within {}", crate::config::duration::format(spec.timeout))),
+                Err(_) => {
+                    fail(None, format!("{url}: no answer within {}", crate::config::duration::format(spec.timeout)))
+                }
             }
         }
         Source::Exec { command } => {

@@ -95,11 +95,19 @@ impl ProcFile {
         &self.path
     }
 
+    /// One `pread` normally: these files are generated whole (single_open, one sysfs page),
+    /// so a short read is the end. Reading on to confirm EOF would make the kernel generate
+    /// the text a second time, which costs more than the parse.
     pub fn read(&mut self) -> io::Result<&[u8]> {
         let mut n = 0;
         while n < self.buf.len() {
+            let want = self.buf.len() - n;
             match self.file.read_at(&mut self.buf[n..], n as u64) {
                 Ok(0) => break,
+                Ok(k) if k < want => {
+                    n += k;
+                    break;
+                }
                 Ok(k) => n += k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),

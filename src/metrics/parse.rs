@@ -150,7 +150,12 @@ pub fn meminfo(buf: &[u8]) -> Result<MemInfo, ParseError> {
     let mut m = MemInfo::default();
     let mut have_available = false;
     let mut have_total = false;
+    let mut seen = 0;
     for line in buf.split(|b| *b == b'\n') {
+        // The seven keys come early (SwapFree is about the 16th of some 50 lines).
+        if seen == 7 {
+            break;
+        }
         let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
         let key = &line[..colon];
         let slot = match key {
@@ -176,6 +181,7 @@ pub fn meminfo(buf: &[u8]) -> Result<MemInfo, ParseError> {
             _ => 1,
         };
         *slot = n * unit;
+        seen += 1;
     }
     if !have_total {
         return Err(ParseError("/proc/meminfo: no MemTotal line"));

@@ -74,7 +74,10 @@ pub fn render(state: &State, live: &BTreeMap<String, Live>) -> String {
         "runner_job_consecutive_failures",
         "gauge",
         "Failed runs of the job since its last success.",
-        jobs.iter().filter(|(_, s)| s.runs > 0).map(|(j, s)| (job_label(j), f64::from(s.consecutive_failures))).collect(),
+        jobs.iter()
+            .filter(|(_, s)| s.runs > 0)
+            .map(|(j, s)| (job_label(j), f64::from(s.consecutive_failures)))
+            .collect(),
     );
     let check_label = |c: &str| format!("check=\"{}\"", label(c));
     family(
