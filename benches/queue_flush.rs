@@ -46,7 +46,8 @@ fn setup(dir: &Path, max_items: usize) -> Setup {
         "version: 1\njobs:\n  q:\n    queue_flush:\n      spool: {}\n      handler: [\"/bin/true\"]\n      max_items: {max_items}\n",
         spool.display()
     );
-    let overrides = Overrides { state_dir: Some(dir.join("state")), runtime_dir: Some(dir.join("run")) };
+    let overrides =
+        Overrides { state_dir: Some(dir.join("state")), runtime_dir: Some(dir.join("run")), ..Default::default() };
     let plan = config::load_text(&text, &dir.join("supervisor.yaml"), &overrides, &Host::current()).unwrap();
     let job = Arc::new(plan.jobs[0].clone());
     let ctx = Ctx {

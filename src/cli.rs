@@ -24,7 +24,8 @@ pub const EXIT_CODES: &str = "\
 Exit codes of `runner once`:
   0        the job succeeded
   1-123    the job's own exit status when it failed
-  75       the job is already running (use --wait to wait for it)
+  75       the job is already running (use --wait to wait for it), or a check
+           it depends on is not ok
   124      the job timed out (as timeout(1))
   125      runner's own error: usage, config, unknown job
   126      the command cannot be executed
@@ -121,6 +122,30 @@ pub enum Command {
         #[arg(long, default_value = "30s", requires = "watch")]
         interval: String,
     },
+    /// Print one sample of the box's metrics: CPU, memory, load, processes, disks,
+    /// temperatures and pressure, read straight from /proc and /sys.
+    #[command(
+        after_help = "Examples:\n  runner metrics\n  runner metrics --json --path / --path /var\n  runner metrics --interval 250ms\n\nRUNNER_PROC_ROOT and RUNNER_SYS_ROOT (or the config's proc_root/sys_root) read a different tree."
+    )]
+    Metrics {
+        #[arg(long)]
+        json: bool,
+        /// A mount path to report disk and inode use for (repeatable; default /).
+        #[arg(long = "path", value_name = "P")]
+        paths: Vec<PathBuf>,
+        /// How long to measure CPU use over.
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        interval: std::time::Duration,
+    },
+    /// Print the overall health (HEALTHY, DEGRADED, UNHEALTHY or CRITICAL); exit 0 only when
+    /// HEALTHY and the daemon runs, for scripts and container health checks.
+    #[command(
+        after_help = "Examples:\n  runner health\n  runner health --json\n\nExit codes: 0 HEALTHY; 1 anything else, or the daemon is not running (its state is then stale)."
+    )]
+    Health {
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate the configuration and its drop-ins, and print a one-line summary.
     #[command(after_help = "Examples:\n  runner check\n  runner check --config ./supervisor.yaml")]
     Check,
@@ -205,12 +230,114 @@ pub fn main() -> ExitCode {
         Command::List { json } => cmd_list(&cli.config, &overrides, json),
         Command::Status { json } => cmd_status(&cli.config, &overrides, json),
         Command::Check => cmd_check(&cli.config, &overrides),
+        Command::Health { json } => cmd_health(&cli.config, &overrides, json),
+        Command::Metrics { json, paths, interval } => cmd_metrics(&cli.config, &overrides, json, paths, interval),
         Command::Enqueue { job, file } => cmd_enqueue(&cli.config, &overrides, &job, &file),
         Command::Queue { job, json, watch, interval } => {
             cmd_queue(&cli.config, &overrides, &job, json, watch.then_some(interval.as_str()))
         }
         Command::Calendar { expr, count, from, tz } => cmd_calendar(&expr, count, from.as_deref(), tz.as_deref()),
         Command::Logs(args) => crate::logs::cmd_logs(&cli.config, &overrides, &args),
+    }
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    config::duration::parse(s)
+}
+
+fn cmd_metrics(
+    path: &Path,
+    overrides: &Overrides,
+    json: bool,
+    mut paths: Vec<PathBuf>,
+    interval: std::time::Duration,
+) -> ExitCode {
+    use crate::metrics::{Options, Sampler};
+    // The config only matters for proc_root/sys_root; without one the environment decides.
+    let roots = match path.exists() {
+        true => {
+            load_plan(path, overrides).map(|p| p.roots).unwrap_or_else(|_| crate::metrics::Roots::resolve(None, None))
+        }
+        false => crate::metrics::Roots::resolve(None, None),
+    };
+    if paths.is_empty() {
+        paths.push(PathBuf::from("/"));
+    }
+    let (mut sampler, problems) = Sampler::open(&roots, &Options::everything(paths));
+    for p in &problems {
+        eprintln!("runner metrics: {p}");
+    }
+    let mut s = sampler.new_sample();
+    sampler.sample(&mut s);
+    std::thread::sleep(interval);
+    sampler.sample(&mut s);
+    for (p, d) in sampler.disks.iter().zip(&s.disks) {
+        if d.is_none() {
+            eprintln!(
+                "runner metrics: cannot statvfs {}: {}",
+                p.display(),
+                crate::metrics::disk_usage(p).err().map(|e| e.to_string()).unwrap_or_default()
+            );
+        }
+    }
+    if json {
+        println!("{}", sampler.to_json(&s));
+    } else {
+        print_metrics(&sampler, &s);
+    }
+    if problems.is_empty() && s.disks.iter().all(Option::is_some) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn print_metrics(sampler: &crate::metrics::Sampler, s: &crate::metrics::Sample) {
+    if let Some(c) = s.cpu {
+        println!(
+            "cpu          {:5.1} %  (iowait {:.1} %, steal {:.1} %, {} cores)",
+            c.busy,
+            c.iowait,
+            c.steal,
+            s.cores.len()
+        );
+    }
+    if let Some(m) = s.mem {
+        println!(
+            "memory       {:5.1} %  used, {} MiB available of {} MiB; swap {:.1} % used",
+            m.used_percent(),
+            m.available >> 20,
+            m.total >> 20,
+            m.swap_used_percent()
+        );
+    }
+    if let Some(l) = s.load {
+        println!(
+            "load         {:.2} {:.2} {:.2}  ({} running, {} threads)",
+            l.load1, l.load5, l.load15, l.running, l.total
+        );
+    }
+    if let Some(n) = s.procs {
+        println!("processes    {n}");
+    }
+    for (p, d) in sampler.disks.iter().zip(&s.disks) {
+        match d {
+            Some(d) => println!(
+                "disk         {:5.1} %  used, inodes {:.1} %  {}",
+                d.used_percent,
+                d.inodes_used_percent,
+                p.display()
+            ),
+            None => println!("disk             -    {} (unreadable)", p.display()),
+        }
+    }
+    for (sensor, t) in sampler.sensors.iter().zip(&s.temperatures) {
+        match t {
+            Some(t) => println!("temperature  {t:5.1} C  {}", sensor.name),
+            None => println!("temperature      -    {} (unreadable)", sensor.name),
+        }
+    }
+    for (name, p) in crate::metrics::PRESSURE.iter().zip(&s.pressure) {
+        if let Some(p) = p {
+            let full = p.full.map(|f| format!(", full avg10 {:.2}", f.avg10)).unwrap_or_default();
+            println!("pressure     {name}: some avg10 {:.2} avg60 {:.2}{full}", p.some.avg10, p.some.avg60);
+        }
     }
 }
 
@@ -343,7 +470,11 @@ fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, no_re
         jobs::execute(&ctx, &job, Request { trigger: Trigger::Manual, no_retry, wait }, stop_rx).await
     });
     if record.outcome == Outcome::Skipped {
-        eprintln!("runner: job {name} is {}", record.message);
+        if record.message.starts_with("already") {
+            eprintln!("runner: job {name} is {}", record.message);
+        } else {
+            eprintln!("runner: job {name} skipped: {}", record.message);
+        }
     }
     ExitCode::from(once_exit_code(&record))
 }
@@ -370,6 +501,18 @@ fn print_dry_run(job: &Job, no_retry: bool) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         JobKind::OrphanSweep(spec) => return print_sweep_dry_run(job, spec),
+        JobKind::Check(spec) => {
+            println!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
+            println!(
+                "would check: {} (warn {}, crit {}, for {})",
+                spec.metric,
+                spec.warn.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+                spec.crit.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+                spec.for_samples
+            );
+            println!("dry run: nothing was sampled");
+            return ExitCode::SUCCESS;
+        }
     };
     println!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
     println!("would run: {}", describe_command(cmd));
@@ -469,6 +612,48 @@ fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn cmd_health(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
+    let plan = match plan_or_exit(path, overrides, 1) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let state = match StateStore::new(&plan.state_dir).load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("runner: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let running = crate::lock::daemon(&plan.runtime_dir).is_some();
+    let sum = crate::health::assess(&plan, &state, &crate::sinks::live::read_all(&plan.runtime_dir));
+    let level = crate::health::level_name(sum.level);
+    if json {
+        println!("{}", serde_json::json!({"level": level, "daemon_running": running, "parts": sum.parts}));
+    } else {
+        if running {
+            println!("{level}");
+        } else {
+            println!("{level} (daemon not running; this state may be stale)");
+        }
+        for p in sum.parts.iter().filter(|p| p.level != crate::sinks::state::HealthLevel::Healthy) {
+            println!("  {} {}: {} {}", crate::health::level_name(p.level), p.job, p.status, p.detail);
+        }
+    }
+    if running && sum.level == crate::sinks::state::HealthLevel::Healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn fmt_value(v: Option<f64>, job: &Job) -> String {
+    match (v, &job.kind) {
+        (Some(v), JobKind::Check(spec)) => crate::jobs::check::fmt_value(v, spec.unit),
+        (Some(v), _) => format!("{v}"),
+        (None, _) => "-".into(),
+    }
+}
+
 fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
     let plan = match plan_or_exit(path, overrides, 1) {
         Ok(p) => p,
@@ -483,17 +668,20 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
     };
     let daemon = crate::lock::daemon(&plan.runtime_dir);
     let now = jiff::Timestamp::now();
+    let live = crate::sinks::live::read_all(&plan.runtime_dir);
     let jobs: Vec<serde_json::Value> = plan
         .jobs
         .iter()
         .map(|j| {
             let js = state.job(j.name.as_str()).cloned().unwrap_or_default();
             let running = crate::lock::holder(&crate::lock::job_lock_path(&plan.runtime_dir, j.name.as_str()));
+            // Checks' runs are kept in their live file (tmpfs), not the state.
+            let lv = live.get(j.name.as_str());
             serde_json::json!({
                 "name": j.name.as_str(),
                 "enabled": j.enabled,
-                "last_start": js.last_start_ms.map(|m| fmt_ms(Some(m))),
-                "last_outcome": js.last_outcome.map(|o| o.as_str()),
+                "last_start": js.last_start_ms.or(lv.map(|l| l.at_ms)).map(|m| fmt_ms(Some(m))),
+                "last_outcome": js.last_outcome.map(|o| o.as_str()).or(lv.map(|l| if l.sample_ok { "success" } else { "failure" })),
                 "last_exit_code": js.last_exit_code,
                 "last_signal": js.last_signal,
                 "last_duration_ms": js.last_duration_ms,
@@ -508,10 +696,46 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         })
         .collect();
     let clock_held = now < crate::scheduler::build_time();
+    let health = crate::health::assess(&plan, &state, &crate::sinks::live::read_all(&plan.runtime_dir));
     if json {
+        let checks: Vec<serde_json::Value> = health
+            .parts
+            .iter()
+            .filter(|p| p.kind == "check")
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.job,
+                    "level": p.status,
+                    "health": crate::health::level_name(p.level),
+                    "value": p.value,
+                    "detail": p.detail,
+                    "since": p.since_ms.map(|m| fmt_ms(Some(m))),
+                    "sampled": p.sampled_ms.map(|m| fmt_ms(Some(m))),
+                })
+            })
+            .collect();
+        let alerts: Vec<serde_json::Value> = health
+            .parts
+            .iter()
+            .filter_map(|p| p.alert.as_ref().map(|a| (p, a)))
+            .map(|(p, a)| {
+                serde_json::json!({
+                    "check": p.job,
+                    "level": a.level,
+                    "value": a.value,
+                    "threshold": a.threshold,
+                    "raised": fmt_ms(Some(a.raised_ms)),
+                    "message": a.message,
+                })
+            })
+            .collect();
         let out = serde_json::json!({
             "daemon": {"running": daemon.is_some(), "pid": daemon.as_ref().map(|h| h.pid), "since": daemon.as_ref().map(|h| fmt_ms(Some(h.since_ms)))},
             "clock_held": clock_held,
+            "health": crate::health::level_name(health.level),
+            "health_parts": health.parts,
+            "checks": checks,
+            "alerts": alerts,
             "jobs": jobs,
         });
         println!("{out}");
@@ -553,6 +777,35 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
     }
     for row in jobs.iter().filter(|r| !r["queue"].is_null()) {
         println!("queue {}: {}", row["name"].as_str().unwrap_or_default(), queue_line(&row["queue"]));
+    }
+    let checks: Vec<&crate::health::Part> = health.parts.iter().filter(|p| p.kind == "check").collect();
+    if !checks.is_empty() {
+        println!();
+        println!("{:<20} {:<8} {:>14} {:<26} DETAIL", "CHECK", "LEVEL", "VALUE", "SINCE");
+        for p in &checks {
+            let value = plan.job(&p.job).map(|j| fmt_value(p.value, j)).unwrap_or_default();
+            println!("{:<20} {:<8} {:>14} {:<26} {}", p.job, p.status, value, fmt_ms(p.since_ms), p.detail);
+        }
+    }
+    let alerts: Vec<_> = health.parts.iter().filter_map(|p| p.alert.as_ref().map(|a| (p, a))).collect();
+    if !alerts.is_empty() {
+        println!();
+        println!("active alerts:");
+        for (p, a) in alerts {
+            println!("  {} {} since {}: {}", p.job, a.level, fmt_ms(Some(a.raised_ms)), a.message);
+        }
+    }
+    println!();
+    let bad: Vec<String> = health
+        .parts
+        .iter()
+        .filter(|p| p.level != crate::sinks::state::HealthLevel::Healthy)
+        .map(|p| format!("{} {}", p.job, p.status))
+        .collect();
+    if bad.is_empty() {
+        println!("health: {}", crate::health::level_name(health.level));
+    } else {
+        println!("health: {} ({})", crate::health::level_name(health.level), bad.join(", "));
     }
     ExitCode::SUCCESS
 }

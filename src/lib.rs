@@ -6,10 +6,12 @@
 pub mod cli;
 pub mod clockwatch;
 pub mod config;
+pub mod health;
 pub mod jobs;
 pub mod lock;
 pub mod logging;
 pub mod logs;
+pub mod metrics;
 pub mod notify;
 pub mod process;
 pub mod procinfo;

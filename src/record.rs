@@ -115,7 +115,7 @@ pub struct Record {
     pub message: String,
     /// What a check measured, for kinds that measure something.
     pub value: Option<f64>,
-    /// A check's level (`ok`, `warn`, `crit`), for kinds that judge health.
+    /// A check's level (`ok`, `warn`, `crit`, `fail`, `unknown`); an alert's severity.
     pub level: Option<String>,
 }
 
@@ -152,8 +152,11 @@ impl Record {
 
     /// The one-line summary every sink shows.
     pub fn summary(&self) -> String {
-        if self.kind == RecordKind::Audit {
-            return format!("job {} audit: {}", self.job, self.message);
+        match self.kind {
+            RecordKind::Audit => return format!("job {} audit: {}", self.job, self.message),
+            RecordKind::Alert => return format!("check {} alert {}", self.job, self.message),
+            RecordKind::Resolve => return format!("check {} {}", self.job, self.message),
+            _ => {}
         }
         let mut s = format!("job {} {}", self.job, self.outcome.as_str());
         let status = self.status_text();

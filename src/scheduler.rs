@@ -434,7 +434,9 @@ impl Daemon {
         }
         let table = &self.table;
         let result = self.ctx.sinks.state.update_volatile(|s| {
-            for f in fires {
+            // Checks fire every few seconds; recording each fire would rewrite the state file
+            // that often (flash wears out), and a check needs no phase kept across restarts.
+            for f in fires.iter().filter(|f| !matches!(table.job(f.job).kind, config::JobKind::Check(_))) {
                 let js = s.jobs.entry(table.job(f.job).name.to_string()).or_default();
                 js.last_fire_ms = Some(f.at.as_millisecond());
                 js.next_due_ms = due_ms(table.due(f.job), now, mono);

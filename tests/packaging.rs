@@ -125,8 +125,9 @@ fn deb_and_rpm_build_lint_install_upgrade_and_purge() {
         }
     });
     let script = format!("{ROOT}/tests/packaging/install-deb.sh");
-    let text = run(Command::new("unshare")
-        .args(["-m", "bash", &script])
+    // A bounded wait: a stuck install must fail the test, not hang CI.
+    let text = run(Command::new("timeout")
+        .args(["300", "unshare", "-m", "bash", &script])
         .arg(&s)
         .arg(&deb1)
         .arg(&deb2)
@@ -138,7 +139,8 @@ fn deb_and_rpm_build_lint_install_upgrade_and_purge() {
 
     let s = scratch("rpm");
     let script = format!("{ROOT}/tests/packaging/install-rpm.sh");
-    let text = run(Command::new("unshare").args(["-m", "bash", &script]).arg(&s).arg(&rpm1).arg(&rpm2));
+    let text =
+        run(Command::new("timeout").args(["300", "unshare", "-m", "bash", &script]).arg(&s).arg(&rpm1).arg(&rpm2));
     println!("{text}");
     assert!(text.trim_end().ends_with("ok"), "{text}");
 

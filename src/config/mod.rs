@@ -4,6 +4,7 @@
 //! applying defaults and overrides. It never starts a process or writes a file; `runner
 //! check` is exactly `load`.
 
+pub mod check;
 pub mod duration;
 pub mod plan;
 pub mod raw;
@@ -141,10 +142,12 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
     }
 
     let config_dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let under_config = |p: Option<PathBuf>| p.map(|p| if p.is_relative() { config_dir.join(p) } else { p });
+    let roots = crate::metrics::Roots::resolve(under_config(raw.proc_root.clone()), under_config(raw.sys_root.clone()));
     let defaults = raw.defaults.clone().unwrap_or_default();
     let mut files = vec![path.to_path_buf()];
     let mut jobs: Vec<Job> = Vec::new();
-    let ctx = FileCtx { file: path, outline: &outline, host, defaults: &defaults };
+    let ctx = FileCtx { file: path, outline: &outline, host, defaults: &defaults, roots: &roots };
     for (name, job) in raw.jobs.map(|j| j.0).unwrap_or_default() {
         match ctx.resolve_job(&name, job) {
             Ok(j) => jobs.push(j),
@@ -187,7 +190,7 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
                 message: format!("unsupported schema version {v}: this runner reads `version: {SCHEMA_VERSION}`"),
             });
         }
-        let ctx = FileCtx { file: &drop_in, outline: &outline, host, defaults: &defaults };
+        let ctx = FileCtx { file: &drop_in, outline: &outline, host, defaults: &defaults, roots: &roots };
         for (name, job) in raw.jobs.map(|j| j.0).unwrap_or_default() {
             match ctx.resolve_job(&name, job) {
                 Ok(j) => {
@@ -250,6 +253,43 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
         ));
     }
 
+    // depends_on names checks that may live in any file, so it is checked once all are read.
+    for job in &jobs {
+        for dep in &job.depends_on {
+            let problem = match jobs.iter().find(|j| j.name.as_str() == dep.check) {
+                Some(j) if matches!(j.kind, JobKind::Check(_)) => continue,
+                Some(j) => format!(
+                    "job `{}` depends on `{}`, which is a {} job, not a check; depends_on names checks",
+                    job.name,
+                    dep.check,
+                    j.kind.name()
+                ),
+                None => {
+                    let checks: Vec<&str> =
+                        jobs.iter().filter(|j| matches!(j.kind, JobKind::Check(_))).map(|j| j.name.as_str()).collect();
+                    let best = checks.iter().map(|c| (edit_distance(&dep.check, c), *c)).filter(|(d, _)| *d <= 2).min();
+                    match best {
+                        Some((_, c)) => format!(
+                            "job `{}` depends on `{}`, which does not exist, did you mean `{c}`?",
+                            job.name, dep.check
+                        ),
+                        None => format!(
+                            "job `{}` depends on `{}`, which does not exist; checks defined: {}",
+                            job.name,
+                            dep.check,
+                            if checks.is_empty() { "none".to_string() } else { checks.join(", ") }
+                        ),
+                    }
+                }
+            };
+            errors.push(ConfigError {
+                file: dep.at.file.clone(),
+                line: dep.at.line,
+                col: dep.at.col,
+                message: problem,
+            });
+        }
+    }
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
@@ -268,7 +308,18 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
             .unwrap_or_else(|| PathBuf::from(crate::sinks::journald::DEFAULT_SOCKET)),
         job_output_to_journal: raw_log.job_output_to_journal.unwrap_or(false),
     };
-    Ok(Plan { config_path: path.to_path_buf(), files, state_dir, runtime_dir, max_parallel, jobs, log })
+    let textfile = raw.export.map(|e| under_config(e.textfile).unwrap_or_else(|| runtime_dir.join("runner.prom")));
+    Ok(Plan {
+        config_path: path.to_path_buf(),
+        files,
+        state_dir,
+        runtime_dir,
+        max_parallel,
+        jobs,
+        log,
+        roots,
+        textfile,
+    })
 }
 
 /// Precedence: override (flag or environment) > file > built-in default.
@@ -454,6 +505,7 @@ struct FileCtx<'a> {
     outline: &'a Outline,
     host: &'a Host,
     defaults: &'a RawDefaults,
+    roots: &'a crate::metrics::Roots,
 }
 
 impl FileCtx<'_> {
@@ -522,13 +574,30 @@ impl FileCtx<'_> {
             };
             kinds.push(("orphan_sweep", self.resolve_sweep(name, sweep, at, &mut errors)));
         }
+        if let Some(c) = j.check {
+            let timeout = j.timeout.or(d.timeout).map(|t| t.0).filter(|t| !t.is_zero());
+            match check::resolve(name, c, self.roots, timeout) {
+                Ok(spec) => kinds.push(("check", Some(JobKind::Check(Box::new(spec))))),
+                Err(problems) => {
+                    for (field, message) in problems {
+                        let (line, col) = self
+                            .outline
+                            .find(&["jobs", name, "check", field])
+                            .map(|k| (k.line, k.value_col))
+                            .unwrap_or_else(|| self.at(name, Some("check")));
+                        errors.push(ConfigError { file: self.file.to_path_buf(), line, col, message });
+                    }
+                    kinds.push(("check", None));
+                }
+            }
+        }
         let kind = match kinds.len() {
             0 => {
                 errors.push(self.err(
                     name,
                     None,
                     format!(
-                        "job `{name}` has nothing to do; add `command: [program, args...]`, `run: \"shell line\"`, a `queue_flush:` or an `orphan_sweep:` block"
+                        "job `{name}` has nothing to do; add `command: [program, args...]`, `run: \"shell line\"`, or a `check:`, `queue_flush:` or `orphan_sweep:` block"
                     ),
                 ));
                 None
@@ -659,6 +728,37 @@ impl FileCtx<'_> {
             let (line, col) = self.at(name, None);
             SourcePos { file: self.file.to_path_buf(), line, col }
         };
+        // A check judges with `for:` and acts with `on_alert:`; retries and on_failure would
+        // double-count samples and fire a hook on every one, so only the job's own are refused
+        // (those from `defaults:` are meant for commands).
+        let is_check = matches!(kind, Some(JobKind::Check(_)));
+        if is_check && j.retries.is_some() {
+            errors.push(self.err(
+                name,
+                Some("retries"),
+                format!("check `{name}` takes no `retries:`; use `check.for: N` for N samples in a row"),
+            ));
+        }
+        if is_check && j.on_failure.is_some() {
+            errors.push(self.err(
+                name,
+                Some("on_failure"),
+                format!("check `{name}` takes no `on_failure:`; use `check.on_alert:` (and `on_recover:`)"),
+            ));
+        }
+        let depends_on: Vec<Dependency> = j
+            .depends_on
+            .unwrap_or_default()
+            .into_keys()
+            .map(|check| {
+                let (line, col) = self
+                    .outline
+                    .find(&["jobs", name, "depends_on", &check])
+                    .map(|k| (k.line, k.col))
+                    .unwrap_or_else(|| self.at(name, Some("depends_on")));
+                Dependency { check, at: SourcePos { file: self.file.to_path_buf(), line, col } }
+            })
+            .collect();
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -675,7 +775,7 @@ impl FileCtx<'_> {
             enabled: j.enabled.unwrap_or(true),
             timeout: j.timeout.or(d.timeout).map(|t| t.0).filter(|t| !t.is_zero()),
             kill_grace: j.kill_grace.or(d.kill_grace).map(|t| t.0).unwrap_or(Duration::from_secs(10)),
-            retries,
+            retries: if is_check { Retries::default() } else { retries },
             overlap: j.overlap.or(d.overlap).unwrap_or_default(),
             jitter: j.jitter.or(d.jitter).map(|t| t.0).unwrap_or_default(),
             catch_up: j.catch_up.or(d.catch_up).unwrap_or_default(),
@@ -684,7 +784,8 @@ impl FileCtx<'_> {
             env,
             nice,
             umask: j.umask.or(d.umask).map(|u| u.0).unwrap_or(0o022),
-            on_failure: j.on_failure.or_else(|| d.on_failure.clone()),
+            on_failure: if is_check { None } else { j.on_failure.or_else(|| d.on_failure.clone()) },
+            depends_on,
         })
     }
 

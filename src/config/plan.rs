@@ -101,6 +101,7 @@ pub enum JobKind {
     Command(CommandLine),
     QueueFlush(QueueFlush),
     OrphanSweep(crate::jobs::orphan_sweep::Spec),
+    Check(Box<crate::jobs::check::CheckSpec>),
 }
 
 /// A resolved `queue_flush:` block: every default applied, the spool path absolute.
@@ -134,6 +135,7 @@ impl JobKind {
             JobKind::Command(_) => "command",
             JobKind::QueueFlush(_) => "queue_flush",
             JobKind::OrphanSweep(_) => "orphan_sweep",
+            JobKind::Check(_) => "check",
         }
     }
 
@@ -145,6 +147,7 @@ impl JobKind {
             JobKind::QueueFlush(_) => Some(QueueFlush::DEFAULT_EVERY),
             // A sweep is destructive; rarely is enough (and `every:` under 1h is refused).
             JobKind::OrphanSweep(_) => Some(Duration::from_secs(6 * 3600)),
+            JobKind::Check(_) => Some(Duration::from_secs(30)),
         }
     }
 }
@@ -171,6 +174,15 @@ pub struct Job {
     pub nice: Option<i8>,
     pub umask: u32,
     pub on_failure: Option<CommandLine>,
+    /// Checks that must be at level ok for this job to run (`depends_on: {check: healthy}`).
+    pub depends_on: Vec<Dependency>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dependency {
+    pub check: String,
+    /// Where it was written, for the error when the check does not exist.
+    pub at: SourcePos,
 }
 
 #[derive(Clone, Debug)]
@@ -183,6 +195,10 @@ pub struct Plan {
     pub max_parallel: usize,
     pub jobs: Vec<Job>,
     pub log: LogSettings,
+    /// Where metrics read /proc and /sys.
+    pub roots: crate::metrics::Roots,
+    /// The Prometheus textfile to rewrite after each run, when `export:` is given.
+    pub textfile: Option<PathBuf>,
 }
 
 /// Where records are kept besides the state: the ring file and journald (`log:`).

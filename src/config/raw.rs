@@ -64,6 +64,101 @@ with_job_settings! {
         pub queue_flush: Option<RawQueueFlush>,
         /// End orphaned processes that match (see `jobs::orphan_sweep`).
         pub orphan_sweep: Option<RawOrphanSweep>,
+        /// A threshold check or probe (`jobs::check`).
+        pub check: Option<RawCheck>,
+        /// Checks that must be at level ok for this job to run: `{check-name: healthy}`.
+        pub depends_on: Option<BTreeMap<String, DependCond>>,
+    }
+}
+
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawExport {
+    /// Where to write the `.prom` file (default `runtime_dir/runner.prom`).
+    pub textfile: Option<PathBuf>,
+}
+
+/// What `depends_on:` asks of a check.
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DependCond {
+    Healthy,
+}
+
+/// A `check:` block: a metric or a probe, thresholds, and what to do on a level change.
+/// Which fields apply depends on the metric; the plan refuses the ones that do not.
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    pub metric: Option<String>,
+    pub probe: Option<String>,
+    pub path: Option<PathBuf>,
+    pub sensor: Option<String>,
+    pub core: Option<u32>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub send: Option<String>,
+    pub expect: Option<String>,
+    pub url: Option<String>,
+    pub status: Option<u16>,
+    pub command: Option<CommandLine>,
+    pub name: Option<String>,
+    pub cmdline: Option<String>,
+    pub min: Option<u64>,
+    pub max: Option<u64>,
+    pub max_entries: Option<u64>,
+    pub warn: Option<Threshold>,
+    pub crit: Option<Threshold>,
+    pub direction: Option<Direction>,
+    /// Consecutive samples at a new level before the level changes.
+    #[serde(rename = "for")]
+    pub for_samples: Option<u32>,
+    pub cooldown: Option<Dur>,
+    pub start_period: Option<Dur>,
+    pub on_alert: Option<CommandLine>,
+    pub on_recover: Option<CommandLine>,
+}
+
+/// Which side of a threshold is bad.
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// The value is bad at or above the threshold (disk use, temperature).
+    Above,
+    /// The value is bad at or below the threshold (available memory).
+    Below,
+}
+
+/// A threshold as written: a number, or text with a unit (`1GB`, `10m`, `85%`) that the plan
+/// reads in the metric's own unit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Threshold {
+    Number(f64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for Threshold {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Threshold;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number, or a size or duration like `1GB` or `10m`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Threshold, E> {
+                Ok(Threshold::Text(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Threshold, E> {
+                Ok(Threshold::Number(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Threshold, E> {
+                Ok(Threshold::Number(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Threshold, E> {
+                Ok(Threshold::Number(v as f64))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -75,6 +170,11 @@ pub struct RawConfig {
     pub runtime_dir: Option<PathBuf>,
     pub max_parallel: Option<u32>,
     pub include_dir: Option<PathBuf>,
+    /// Where /proc and /sys are (for tests and chroots); RUNNER_PROC_ROOT/RUNNER_SYS_ROOT outrank them.
+    pub proc_root: Option<PathBuf>,
+    pub sys_root: Option<PathBuf>,
+    /// Metrics for Prometheus' node_exporter textfile collector.
+    pub export: Option<RawExport>,
     pub defaults: Option<RawDefaults>,
     pub jobs: Option<Jobs>,
     pub log: Option<RawLog>,

@@ -5,6 +5,7 @@
 //! Each kind lives in its own file and only knows how to make one attempt; locking, retries
 //! and recording are shared here. Nothing here decides *when* a job runs.
 
+pub mod check;
 pub mod command;
 pub mod orphan_sweep;
 pub mod queue_flush;
@@ -45,6 +46,11 @@ pub struct Request {
 pub async fn execute(ctx: &Ctx, job: &Arc<Job>, req: Request, mut stop: watch::Receiver<bool>) -> Record {
     let kind = job.kind.name();
     let name = job.name.as_str();
+    if let Some(reason) = blocked_by_dependency(ctx, job) {
+        let r = Record::skipped(name, kind, req.trigger, reason);
+        ctx.sinks.emit(&r);
+        return r;
+    }
     let _held = match lock::try_job(&ctx.runtime_dir, name, ctx.by) {
         Ok(Try::Acquired(h)) => h,
         Ok(Try::Busy(holder)) if req.wait => {
@@ -73,6 +79,7 @@ pub async fn execute(ctx: &Ctx, job: &Arc<Job>, req: Request, mut stop: watch::R
             JobKind::Command(cmd) => command::attempt(ctx, job, cmd, stop.clone()).await,
             JobKind::QueueFlush(q) => queue_flush::attempt(ctx, job, q, stop.clone()).await,
             JobKind::OrphanSweep(spec) => orphan_sweep::attempt(ctx, job, spec, stop.clone()).await,
+            JobKind::Check(spec) => check::attempt(ctx, job, spec, stop.clone()).await,
         };
         r.trigger = req.trigger;
         r.attempt = attempt;
@@ -94,6 +101,28 @@ pub async fn execute(ctx: &Ctx, job: &Arc<Job>, req: Request, mut stop: watch::R
         run_on_failure(ctx, job, hook, &last).await;
     }
     last
+}
+
+/// Why a job with `depends_on:` may not run now: a named check is not at level ok (or has
+/// no level yet). Read from the persisted state, where checks keep their level.
+fn blocked_by_dependency(ctx: &Ctx, job: &Job) -> Option<String> {
+    if job.depends_on.is_empty() {
+        return None;
+    }
+    let state = match ctx.sinks.state.load() {
+        Ok(s) => s,
+        Err(e) => return Some(format!("cannot read the state to judge depends_on: {e}")),
+    };
+    let mut blocking = Vec::new();
+    for dep in &job.depends_on {
+        let level = state.job(&dep.check).and_then(|j| j.check.as_ref()).and_then(|c| c.level.clone());
+        match level.as_deref() {
+            Some("ok") => {}
+            Some(l) => blocking.push(format!("check `{}` is {l}", dep.check)),
+            None => blocking.push(format!("check `{}` has no result yet", dep.check)),
+        }
+    }
+    (!blocking.is_empty()).then(|| format!("depends_on: {}, not ok", blocking.join(", ")))
 }
 
 fn lock_failed(job: &Job, req: Request, err: &str) -> Record {

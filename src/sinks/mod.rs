@@ -1,11 +1,15 @@
 //! Where records go. `Sinks::emit` is the one place a finished run, a skipped fire, an alert
 //! or a daemon event is stored: the ring file (`ring.rs`), journald (`journald.rs`), the
-//! per-job state (`state.rs`) and the daemon's own log line.
+//! per-job state (`state.rs`), checks' live values (`live.rs`), the Prometheus textfile
+//! (`textfile.rs`) and the daemon's own log line.
 
 pub mod journald;
+pub mod live;
 pub mod ring;
 pub mod state;
+pub mod textfile;
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::config::{LogSettings, Plan};
@@ -18,6 +22,10 @@ use state::StateStore;
 pub struct Sinks {
     pub state: StateStore,
     log: Option<Arc<LogSinks>>,
+    /// Where checks' live files go (a tmpfs); none in unit tests.
+    pub runtime_dir: Option<PathBuf>,
+    /// The Prometheus textfile, rewritten after each run, when `export:` asks for it.
+    pub textfile: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -33,7 +41,7 @@ struct LogSinks {
 impl Sinks {
     /// The state file only (tests and tools that keep no run log).
     pub fn new(state: StateStore) -> Sinks {
-        Sinks { state, log: None }
+        Sinks { state, log: None, runtime_dir: None, textfile: None }
     }
 
     /// Every sink the plan asks for: state, ring file and journald.
@@ -46,6 +54,8 @@ impl Sinks {
                 journal: Journal::new(&plan.log.journal_socket),
                 stderr_is_journal: crate::logging::stderr_is_journal(),
             })),
+            runtime_dir: Some(plan.runtime_dir.clone()),
+            textfile: plan.textfile.clone(),
         }
     }
 
@@ -59,9 +69,12 @@ impl Sinks {
         }
         if !(journaled && self.log.as_ref().is_some_and(|l| l.stderr_is_journal)) {
             let line = r.summary();
-            match r.outcome {
-                Outcome::Success => log::info!("{line}"),
-                Outcome::Skipped | Outcome::Stopped => log::warn!("{line}"),
+            match (r.kind, r.outcome) {
+                (RecordKind::Alert, _) => log::warn!("{line}"),
+                // A check's every sample is routine; its alerts and resolves are the news.
+                (RecordKind::Run, _) if r.job_kind == "check" => log::debug!("{line}"),
+                (_, Outcome::Success) => log::info!("{line}"),
+                (_, Outcome::Skipped | Outcome::Stopped) => log::warn!("{line}"),
                 _ => log::error!("{line}"),
             }
         }
@@ -70,8 +83,24 @@ impl Sinks {
         if r.kind == RecordKind::Audit {
             return;
         }
-        if let Err(e) = self.state.update(|s| s.apply(r)) {
+        // A check's samples go to a tmpfs file, not to the state on flash; the state changes
+        // only when its level does (jobs::check writes that).
+        if r.kind == RecordKind::Run && r.job_kind == "check" {
+            if let Some(dir) = &self.runtime_dir
+                && let Err(e) = live::write(dir, r)
+            {
+                log::error!("cannot write the live value of check {}: {e}", r.job);
+            }
+        } else if let Err(e) = self.state.update(|s| s.apply(r)) {
             log::error!("cannot record the run of {}: {e}", r.job);
+        }
+        if r.kind == RecordKind::Run
+            && let (Some(path), Some(dir)) = (&self.textfile, &self.runtime_dir)
+        {
+            let state = self.state.load().unwrap_or_default();
+            if let Err(e) = textfile::write(path, &textfile::render(&state, &live::read_all(dir))) {
+                log::error!("cannot write the textfile {}: {e}", path.display());
+            }
         }
     }
 }

@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
-use crate::record::{Outcome, Record};
+use crate::record::{Outcome, Record, RecordKind};
 
 pub const STATE_VERSION: u32 = 1;
 
@@ -71,12 +71,40 @@ pub struct HealthPart {
     pub since_ms: i64,
 }
 
+/// An alert a check raised and has not resolved.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ActiveAlert {
+    pub level: String,
+    pub value: Option<f64>,
+    pub threshold: Option<f64>,
+    pub raised_ms: i64,
+    pub message: String,
+}
+
+/// A check's judged level between runs (`jobs::check`). Written when the level changes or
+/// an alert is repeated after its cooldown, never on every sample.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CheckState {
+    /// `ok`, `warn`, `crit`, `fail` or `unknown`; none before the first judgement.
+    pub level: Option<String>,
+    pub since_ms: i64,
+    /// A level seen but not yet for `for:` samples in a row, as of the last write.
+    pub pending: Option<String>,
+    pub pending_count: u32,
+    pub last_alert_ms: Option<i64>,
+    pub alert: Option<ActiveAlert>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct JobState {
     pub last_start_ms: Option<i64>,
     pub last_end_ms: Option<i64>,
     pub last_outcome: Option<Outcome>,
+    /// When the job last finished successfully (the textfile export's freshness signal).
+    pub last_success_ms: Option<i64>,
     pub last_exit_code: Option<i32>,
     pub last_signal: Option<i32>,
     pub last_duration_ms: Option<u64>,
@@ -91,6 +119,7 @@ pub struct JobState {
     pub runs: u64,
     pub failures: u64,
     pub health: Option<HealthPart>,
+    pub check: Option<CheckState>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -117,6 +146,11 @@ impl State {
         if r.outcome == Outcome::Skipped {
             return;
         }
+        // Alerts are not runs; a check's runs change only its volatile live file, and its
+        // level is written by the check itself when it changes (flash wears out).
+        if matches!(r.kind, RecordKind::Alert | RecordKind::Resolve) || r.job_kind == "check" {
+            return;
+        }
         let start = epoch_ms(r.started_at);
         js.last_start_ms = Some(start);
         js.last_end_ms = Some(start + r.duration.as_millis() as i64);
@@ -130,6 +164,7 @@ impl State {
             js.failures += 1;
         } else if r.outcome == Outcome::Success {
             js.consecutive_failures = 0;
+            js.last_success_ms = js.last_end_ms;
         }
         if let Some(pid) = r.pid {
             js.running.retain(|x| x.pgid != pid);

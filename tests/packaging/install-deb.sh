@@ -34,14 +34,19 @@ in_root systemd-analyze security --offline=true /usr/lib/systemd/system/runner.s
 
 echo "== start as the unit does"
 exec_start=$(sed -n 's/^ExecStart=//p' "$M/usr/lib/systemd/system/runner.service")
-in_root env NOTIFY_SOCKET=/mnt/notify/notify.sock WATCHDOG_USEC=1000000 $exec_start &
+# chroot execs env, which execs runner: $! is the daemon itself.
+chroot "$M" env NOTIFY_SOCKET=/mnt/notify/notify.sock WATCHDOG_USEC=1000000 $exec_start &
 pid=$!
+trap 'kill -KILL "$pid" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
     [ -e "$SOCKDIR/done" ] && break
     sleep 0.1
 done
 kill -TERM "$pid"
-wait "$pid" || fail "daemon exit status $?"
+status=0
+wait "$pid" || status=$?
+trap - EXIT
+[ "$status" = 0 ] || fail "daemon exit status $status"
 [ -e "$SOCKDIR/done" ] || fail "READY=1 and WATCHDOG=1 did not both arrive"
 
 echo "== edit, then upgrade"

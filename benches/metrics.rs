@@ -1,0 +1,104 @@
+//! Figures for one metrics sample, printed, not asserted: `cargo bench --bench metrics`.
+//!
+//! One full sample (cpu + mem + load + disk `/`) through `metrics::Sampler`, beside a bare
+//! `pread` of the same three files plus `statvfs` (the floor: the kernel generating the
+//! text), and beside psutil's equivalent calls (cpu_percent, virtual_memory, getloadavg,
+//! disk_usage), measured in the same run. psutil comes from the venv tests/metrics.rs
+//! creates under the target dir; without it that line says so.
+//! RUNNER_BENCH_SAMPLES sets the count (default 5000).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use runner::metrics::{Options, Roots, Sampler};
+
+struct Counting;
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static A: Counting = Counting;
+
+fn per_sample(n: usize, mut f: impl FnMut()) -> (f64, f64) {
+    for _ in 0..n / 10 {
+        f();
+    }
+    let a0 = ALLOCS.load(Ordering::Relaxed);
+    let t0 = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    let us = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
+    (us, (ALLOCS.load(Ordering::Relaxed) - a0) as f64 / n as f64)
+}
+
+fn main() {
+    let n: usize = std::env::var("RUNNER_BENCH_SAMPLES").ok().and_then(|v| v.parse().ok()).unwrap_or(5000);
+    let opts = Options { cpu: true, mem: true, load: true, disks: vec![PathBuf::from("/")], ..Options::default() };
+    let (mut sampler, problems) = Sampler::open(&Roots::default(), &opts);
+    assert!(problems.is_empty(), "{problems:?}");
+    let mut s = sampler.new_sample();
+
+    let files: Vec<File> =
+        ["/proc/stat", "/proc/meminfo", "/proc/loadavg"].iter().map(|p| File::open(p).unwrap()).collect();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut bare = || {
+        for f in &files {
+            let _ = std::hint::black_box(f.read_at(&mut buf, 0).unwrap());
+        }
+        let _ = std::hint::black_box(nix::sys::statvfs::statvfs("/").unwrap());
+    };
+
+    // Interleaved rounds, so drift in the machine's load hits both alike.
+    let rounds = 5;
+    let (mut ours, mut floor, mut ours_allocs) = (Vec::new(), Vec::new(), 0.0);
+    for _ in 0..rounds {
+        let (us, allocs) = per_sample(n / rounds, || sampler.sample(&mut s));
+        ours.push(us);
+        ours_allocs += allocs;
+        floor.push(per_sample(n / rounds, &mut bare).0);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    let (ours, floor) = (median(&mut ours), median(&mut floor));
+    println!("metrics sample, {n} samples in {rounds} interleaved rounds (median of rounds):");
+    println!(
+        "  runner Sampler (cpu+mem+load+disk /):   {ours:8.1} us/sample, {:.2} allocations/sample",
+        ours_allocs / rounds as f64
+    );
+    println!(
+        "  bare pread of the 3 files + statvfs:     {floor:8.1} us/sample ({:+.1}% for parsing and bookkeeping)",
+        (ours / floor - 1.0) * 100.0
+    );
+
+    let python = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("psutil-venv/bin/python");
+    let script = format!(
+        "import psutil, os, time\nn={n}\npsutil.cpu_percent(None)\nt=time.perf_counter()\nfor _ in range(n):\n    psutil.cpu_percent(None); psutil.virtual_memory(); os.getloadavg(); psutil.disk_usage('/')\nprint((time.perf_counter()-t)*1e6/n)"
+    );
+    match Command::new(&python).args(["-c", &script]).output() {
+        Ok(o) if o.status.success() => {
+            let us: f64 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or(f64::NAN);
+            println!(
+                "  psutil (cpu_percent, virtual_memory, getloadavg, disk_usage): {us:8.1} us/sample ({:.1}x runner)",
+                us / ours
+            );
+        }
+        _ => println!("  psutil: not measured ({} missing; `cargo test --test metrics` creates it)", python.display()),
+    }
+}

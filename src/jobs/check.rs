@@ -1,0 +1,1004 @@
+//! The `check` kind: one attempt takes one sample of a metric or runs one probe, judges it
+//! against warn/crit with `for: N` hysteresis, and raises or resolves alerts.
+//!
+//! `jobs::execute` is stateless, so a check keeps two things between runs: the judged level,
+//! active alert and last alert time in the persisted state (written only when the level
+//! changes or an alert is repeated after its cooldown, since flash wears out), and, in this
+//! process, the open metric sources, the previous CPU counters and the count of samples
+//! pending at a new level (in [`REGISTRY`]). Alerts and recoveries are records through
+//! `ctx.sinks.emit`; `on_alert`/`on_recover` run like command jobs.
+//!
+//! It must not decide when it runs (the scheduler does) nor write the state on every sample.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+
+use super::Ctx;
+use crate::config::{CommandLine, Job};
+use crate::metrics::{self, CpuReader, Roots, Sensor, TextSource};
+use crate::process;
+use crate::record::{Outcome, Record, RecordKind, Trigger};
+use crate::sinks::state::{ActiveAlert, CheckState, HealthLevel, HealthPart, epoch_ms};
+
+pub use crate::config::raw::Direction;
+
+/// A check's level. Metrics are ok, warn, crit or unknown (source unreadable); probes are
+/// ok or fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Ok,
+    Warn,
+    Crit,
+    Fail,
+    Unknown,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::Warn => "warn",
+            Level::Crit => "crit",
+            Level::Fail => "fail",
+            Level::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Level> {
+        Some(match s {
+            "ok" => Level::Ok,
+            "warn" => Level::Warn,
+            "crit" => Level::Crit,
+            "fail" => Level::Fail,
+            "unknown" => Level::Unknown,
+            _ => return None,
+        })
+    }
+
+    /// This level's part of the overall health: warn DEGRADED, crit CRITICAL, a failing
+    /// probe UNHEALTHY, an unreadable source DEGRADED.
+    pub fn health(self) -> HealthLevel {
+        match self {
+            Level::Ok => HealthLevel::Healthy,
+            Level::Warn | Level::Unknown => HealthLevel::Degraded,
+            Level::Fail => HealthLevel::Unhealthy,
+            Level::Crit => HealthLevel::Critical,
+        }
+    }
+
+    /// A numeric code for the textfile export: 0 ok, 1 warn, 2 crit, 3 fail, 4 unknown.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuPart {
+    Busy,
+    Iowait,
+    Steal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemPart {
+    UsedPercent,
+    AvailableBytes,
+    SwapUsedPercent,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PsiWindow {
+    Avg10,
+    Avg60,
+    Avg300,
+}
+
+/// What a check reads or probes, resolved from the config.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    Cpu {
+        part: CpuPart,
+        core: Option<u32>,
+    },
+    Mem(MemPart),
+    /// 1, 5 or 15 minutes.
+    Load(u8),
+    Pressure {
+        resource: &'static str,
+        full: bool,
+        window: PsiWindow,
+    },
+    Disk {
+        path: PathBuf,
+        inodes: bool,
+    },
+    /// The hottest sensor matching the name.
+    Temperature {
+        sensor: String,
+    },
+    Procs,
+    ProcsRunning,
+    DirSize {
+        path: PathBuf,
+        max_entries: u64,
+    },
+    FileAge {
+        path: PathBuf,
+    },
+    FileSize {
+        path: PathBuf,
+    },
+    ProcessRss {
+        name: Option<String>,
+        cmdline: Option<String>,
+    },
+    Tcp {
+        host: String,
+        port: u16,
+        send: Option<String>,
+        expect: Option<String>,
+    },
+    Http {
+        host: String,
+        port: u16,
+        path: String,
+        status: Option<u16>,
+    },
+    Exec {
+        command: CommandLine,
+    },
+    Process {
+        name: Option<String>,
+        cmdline: Option<String>,
+        min: u64,
+        max: u64,
+    },
+}
+
+impl Source {
+    pub fn is_probe(&self) -> bool {
+        matches!(self, Source::Tcp { .. } | Source::Http { .. } | Source::Exec { .. } | Source::Process { .. })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckSpec {
+    /// The metric or probe name as written (`disk_used_percent`, `tcp`, ...).
+    pub metric: String,
+    pub source: Source,
+    /// The unit values are shown in (`%`, `bytes`, `s`, `C`, ...); empty for plain numbers.
+    pub unit: &'static str,
+    pub warn: Option<f64>,
+    pub crit: Option<f64>,
+    pub direction: Direction,
+    pub for_samples: u32,
+    pub cooldown: Duration,
+    pub start_period: Duration,
+    /// Longest a probe may take (the job's `timeout:`, 10 s by default).
+    pub timeout: Duration,
+    pub on_alert: Option<CommandLine>,
+    pub on_recover: Option<CommandLine>,
+    pub roots: Roots,
+}
+
+impl CheckSpec {
+    /// The level of one value against warn/crit.
+    pub fn level_of(&self, v: f64) -> (Level, Option<f64>) {
+        let past = |t: f64| match self.direction {
+            Direction::Above => v >= t,
+            Direction::Below => v <= t,
+        };
+        match (self.crit, self.warn) {
+            (Some(c), _) if past(c) => (Level::Crit, Some(c)),
+            (_, Some(w)) if past(w) => (Level::Warn, Some(w)),
+            _ => (Level::Ok, None),
+        }
+    }
+}
+
+/// One sample or probe result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reading {
+    pub value: Option<f64>,
+    pub level: Level,
+    /// The threshold passed, for warn and crit.
+    pub threshold: Option<f64>,
+    /// One line for people: the value, or why there is none.
+    pub detail: String,
+}
+
+impl Reading {
+    fn unknown(detail: String) -> Reading {
+        Reading { value: None, level: Level::Unknown, threshold: None, detail }
+    }
+}
+
+/// What a check remembers in this process between runs.
+#[derive(Debug, Default)]
+pub struct Memory {
+    /// A level seen in the last samples but not yet for `for:` samples in a row.
+    pub pending: Option<(Level, u32)>,
+    /// Whether a probe's start period ended (it passed once, or the time ran out).
+    pub started: bool,
+    pub first_sample: Option<Instant>,
+    /// Seeded from the persisted state once; after that this process counts.
+    pub seeded: bool,
+}
+
+/// An alert raised or resolved by one judgement.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A new level (or the same one again after its cooldown).
+    Alert { level: Level, repeat: bool },
+    /// Back to ok; the alert that was active.
+    Resolve(ActiveAlert),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Judgement {
+    pub state: CheckState,
+    pub events: Vec<Event>,
+    /// Whether the persisted state must be written (a level change or a repeated alert).
+    pub write: bool,
+}
+
+/// Judges one reading against the persisted state and this process's memory. Pure, so the
+/// hysteresis, start period and cooldown rules are tested without clocks or files.
+pub fn judge(
+    spec: &CheckSpec,
+    prev: &CheckState,
+    mem: &mut Memory,
+    r: &Reading,
+    now_ms: i64,
+    elapsed: Duration,
+) -> Judgement {
+    let probe = spec.source.is_probe();
+    let cur = prev.level.as_deref().and_then(Level::parse);
+    let mut state = prev.clone();
+    let mut events = Vec::new();
+    if !mem.seeded {
+        mem.seeded = true;
+        mem.pending = prev.pending.as_deref().and_then(Level::parse).map(|l| (l, prev.pending_count));
+    }
+    // Container semantics: failures during the start period do not count; a pass ends it.
+    if probe && !mem.started {
+        if r.level == Level::Ok || elapsed >= spec.start_period {
+            mem.started = true;
+        } else {
+            return Judgement { state, events, write: false };
+        }
+    }
+    // A first ok is taken at once, and a probe recovers on one pass (as Docker's health
+    // checks do); every other change needs `for:` samples in a row.
+    let needed = if r.level == Level::Ok && (cur.is_none() || probe) { 1 } else { spec.for_samples.max(1) };
+    let mut new = cur;
+    if cur == Some(r.level) {
+        mem.pending = None;
+    } else {
+        let count = match mem.pending {
+            Some((l, n)) if l == r.level => n + 1,
+            _ => 1,
+        };
+        if count >= needed {
+            new = Some(r.level);
+            mem.pending = None;
+        } else {
+            mem.pending = Some((r.level, count));
+        }
+    }
+    let mut write = false;
+    if new != cur {
+        let level = new.expect("a change is always to a level");
+        state.level = Some(level.as_str().to_string());
+        state.since_ms = now_ms;
+        write = true;
+        if level == Level::Ok {
+            if let Some(a) = state.alert.take() {
+                events.push(Event::Resolve(a));
+            }
+        } else {
+            state.alert = Some(ActiveAlert {
+                level: level.as_str().to_string(),
+                value: r.value,
+                threshold: r.threshold,
+                raised_ms: now_ms,
+                message: r.detail.clone(),
+            });
+            state.last_alert_ms = Some(now_ms);
+            events.push(Event::Alert { level, repeat: false });
+        }
+    } else if let Some(level) = new.filter(|l| *l != Level::Ok) {
+        let due = state.last_alert_ms.is_none_or(|t| now_ms.saturating_sub(t) >= spec.cooldown.as_millis() as i64);
+        if due {
+            if let Some(a) = state.alert.as_mut() {
+                a.value = r.value;
+                a.message = r.detail.clone();
+            }
+            state.last_alert_ms = Some(now_ms);
+            events.push(Event::Alert { level, repeat: true });
+            write = true;
+        }
+    }
+    if write {
+        state.pending = mem.pending.map(|(l, _)| l.as_str().to_string());
+        state.pending_count = mem.pending.map(|(_, n)| n).unwrap_or(0);
+    }
+    Judgement { state, events, write }
+}
+
+/// Open sources of one check, kept between its runs in this process.
+#[derive(Debug, Default)]
+enum Reader {
+    #[default]
+    None,
+    // Boxed: two samples of per-core counters are some 8 KiB.
+    Cpu(Box<CpuReader>),
+    Mem(TextSource<metrics::MemInfo>),
+    Load(TextSource<metrics::LoadAvg>),
+    Pressure(TextSource<metrics::Pressure>),
+    Sensors(Vec<Sensor>),
+    Procs(metrics::ProcCounter),
+}
+
+#[derive(Debug)]
+struct Entry {
+    spec: CheckSpec,
+    reader: Reader,
+    memory: Memory,
+}
+
+/// Per check, by job name: open sources, previous CPU counters and pending counts. One
+/// process-wide table because `jobs::execute` keeps nothing between runs; an entry whose
+/// spec changed (a reload) starts afresh.
+static REGISTRY: Mutex<BTreeMap<String, Entry>> = Mutex::new(BTreeMap::new());
+
+fn take_entry(name: &str, spec: &CheckSpec) -> Entry {
+    let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    match reg.remove(name) {
+        Some(e) if e.spec == *spec => e,
+        _ => Entry { spec: spec.clone(), reader: Reader::None, memory: Memory::default() },
+    }
+}
+
+fn put_entry(name: &str, e: Entry) {
+    REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), e);
+}
+
+pub async fn attempt(ctx: &Ctx, job: &Arc<Job>, spec: &CheckSpec, stop: watch::Receiver<bool>) -> Record {
+    let name = job.name.as_str();
+    let started_at = SystemTime::now();
+    let t0 = Instant::now();
+    let mut entry = take_entry(name, spec);
+    let reading = read(&mut entry, job, spec, stop).await;
+    let first = *entry.memory.first_sample.get_or_insert(t0);
+
+    let prev = match ctx.sinks.state.load() {
+        Ok(s) => s.job(name).and_then(|j| j.check.clone()).unwrap_or_default(),
+        Err(e) => {
+            log::error!("check {name}: {e}");
+            CheckState::default()
+        }
+    };
+    let now_ms = epoch_ms(SystemTime::now());
+    let j = judge(spec, &prev, &mut entry.memory, &reading, now_ms, first.elapsed());
+    let pending = entry.memory.pending;
+    put_entry(name, entry);
+
+    if j.write {
+        let level = j.state.level.as_deref().and_then(Level::parse).unwrap_or(Level::Unknown);
+        let part = HealthPart {
+            level: level.health(),
+            status: level.as_str().to_string(),
+            value: reading.value,
+            detail: reading.detail.clone(),
+            since_ms: j.state.since_ms,
+        };
+        let new = j.state.clone();
+        let result = ctx.sinks.state.update(|s| {
+            let js = s.jobs.entry(name.to_string()).or_default();
+            js.check = Some(new);
+            js.health = Some(part);
+        });
+        if let Err(e) = result {
+            log::error!("check {name}: cannot record its level: {e}");
+        }
+    }
+    for ev in &j.events {
+        let (kind, level, threshold, message) = match ev {
+            Event::Alert { level, repeat } => (
+                RecordKind::Alert,
+                *level,
+                reading.threshold,
+                format!("{}{}: {}", level.as_str(), if *repeat { " (still)" } else { "" }, reading.detail),
+            ),
+            Event::Resolve(a) => (
+                RecordKind::Resolve,
+                Level::Ok,
+                a.threshold,
+                format!("{} resolved (raised {}): {}", a.level, fmt_ms(a.raised_ms), reading.detail),
+            ),
+        };
+        let mut r = base_record(job, started_at, t0.elapsed(), &reading);
+        r.kind = kind;
+        r.outcome = if kind == RecordKind::Alert { Outcome::Failure } else { Outcome::Success };
+        r.level = Some(level.as_str().to_string());
+        r.message = message;
+        ctx.sinks.emit(&r);
+        let hook = if kind == RecordKind::Alert { &spec.on_alert } else { &spec.on_recover };
+        if let Some(cmd) = hook {
+            run_hook(ctx, job, spec, cmd, level, &reading, threshold).await;
+        }
+    }
+
+    let judged = j.state.level.as_deref().and_then(Level::parse);
+    let mut r = base_record(job, started_at, t0.elapsed(), &reading);
+    r.outcome = if reading.level == Level::Ok { Outcome::Success } else { Outcome::Failure };
+    r.level = judged.map(|l| l.as_str().to_string());
+    r.message = match (judged, pending) {
+        (Some(l), _) if l == reading.level => format!("{}: {}", l.as_str(), reading.detail),
+        (l, Some((p, n))) => format!(
+            "{} ({} sample {n} of {}), level {}",
+            reading.detail,
+            p.as_str(),
+            spec.for_samples,
+            l.map(Level::as_str).unwrap_or("pending")
+        ),
+        (l, None) => format!("{}, level {}", reading.detail, l.map(Level::as_str).unwrap_or("pending")),
+    };
+    r
+}
+
+fn base_record(job: &Job, started_at: SystemTime, duration: Duration, reading: &Reading) -> Record {
+    Record {
+        kind: RecordKind::Run,
+        job: job.name.to_string(),
+        job_kind: job.kind.name(),
+        trigger: Trigger::Schedule,
+        attempt: 1,
+        started_at,
+        duration,
+        outcome: Outcome::Success,
+        exit_code: None,
+        signal: None,
+        pid: None,
+        output_tail: Vec::new(),
+        message: String::new(),
+        value: reading.value,
+        level: Some(reading.level.as_str().to_string()),
+    }
+}
+
+fn fmt_ms(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
+}
+
+/// A value as people read it, in the check's unit.
+pub fn fmt_value(v: f64, unit: &str) -> String {
+    match unit {
+        "%" => format!("{v:.1}%"),
+        "C" => format!("{v:.1}C"),
+        "s" => format!("{v:.0}s"),
+        "bytes" => format!("{v:.0} bytes"),
+        "ms" => format!("{v:.0} ms"),
+        _ if v.fract() == 0.0 => format!("{v:.0}"),
+        _ => format!("{v:.2}"),
+    }
+}
+
+fn judged_reading(spec: &CheckSpec, v: f64, what: &str) -> Reading {
+    let (level, threshold) = spec.level_of(v);
+    let mut detail = format!("{what} {}", fmt_value(v, spec.unit));
+    if let Some(t) = threshold {
+        let op = if spec.direction == Direction::Above { ">=" } else { "<=" };
+        detail.push_str(&format!(" {op} {} {}", level.as_str(), fmt_value(t, spec.unit)));
+    }
+    Reading { value: Some(v), level, threshold, detail }
+}
+
+/// One sample or probe. Never panics on a bad source: it becomes an unknown (or failed)
+/// reading with the reason.
+async fn read(entry: &mut Entry, job: &Job, spec: &CheckSpec, mut stop: watch::Receiver<bool>) -> Reading {
+    let roots = &spec.roots;
+    let m = spec.metric.as_str();
+    let value: Result<f64, String> = match &spec.source {
+        Source::Cpu { part, core } => {
+            if !matches!(entry.reader, Reader::Cpu(_)) {
+                match CpuReader::open(roots) {
+                    Ok(c) => entry.reader = Reader::Cpu(Box::new(c)),
+                    Err(e) => return Reading::unknown(e),
+                }
+            }
+            let Reader::Cpu(c) = &mut entry.reader else { unreachable!("set just above") };
+            let first = c.samples() == 0;
+            let mut res = c.sample().map_err(|e| format!("/proc/stat: {e}"));
+            if first && res.is_ok() {
+                // No earlier run to measure from: measure over one second now.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.wait_for(|s| *s) => {}
+                }
+                res = c.sample().map_err(|e| format!("/proc/stat: {e}"));
+            }
+            res.and_then(|_| {
+                let p = match core {
+                    Some(i) => c.core_percent(*i as usize).ok_or_else(|| format!("no core {i} in /proc/stat")),
+                    None => c.percent().ok_or_else(|| "the CPU counters did not move".to_string()),
+                }?;
+                Ok(match part {
+                    CpuPart::Busy => p.busy,
+                    CpuPart::Iowait => p.iowait,
+                    CpuPart::Steal => p.steal,
+                })
+            })
+        }
+        Source::Mem(part) => {
+            if !matches!(entry.reader, Reader::Mem(_)) {
+                match metrics::meminfo(roots) {
+                    Ok(s) => entry.reader = Reader::Mem(s),
+                    Err(e) => return Reading::unknown(e),
+                }
+            }
+            let Reader::Mem(s) = &mut entry.reader else { unreachable!("set just above") };
+            s.sample().map_err(|e| format!("{}: {e}", s.path().display())).map(|mi| match part {
+                MemPart::UsedPercent => mi.used_percent(),
+                MemPart::AvailableBytes => mi.available as f64,
+                MemPart::SwapUsedPercent => mi.swap_used_percent(),
+            })
+        }
+        Source::Load(which) => {
+            if !matches!(entry.reader, Reader::Load(_)) {
+                match metrics::loadavg(roots) {
+                    Ok(s) => entry.reader = Reader::Load(s),
+                    Err(e) => return Reading::unknown(e),
+                }
+            }
+            let Reader::Load(s) = &mut entry.reader else { unreachable!("set just above") };
+            s.sample().map_err(|e| format!("{}: {e}", s.path().display())).map(|l| match which {
+                1 => l.load1,
+                5 => l.load5,
+                _ => l.load15,
+            })
+        }
+        Source::ProcsRunning => {
+            if !matches!(entry.reader, Reader::Load(_)) {
+                match metrics::loadavg(roots) {
+                    Ok(s) => entry.reader = Reader::Load(s),
+                    Err(e) => return Reading::unknown(e),
+                }
+            }
+            let Reader::Load(s) = &mut entry.reader else { unreachable!("set just above") };
+            s.sample().map_err(|e| format!("{}: {e}", s.path().display())).map(|l| l.running as f64)
+        }
+        Source::Pressure { resource, full, window } => {
+            if !matches!(entry.reader, Reader::Pressure(_)) {
+                match metrics::pressure(roots, resource) {
+                    Ok(s) => entry.reader = Reader::Pressure(s),
+                    Err(e) => return Reading::unknown(format!("{e} (the kernel needs CONFIG_PSI and psi=1)")),
+                }
+            }
+            let Reader::Pressure(s) = &mut entry.reader else { unreachable!("set just above") };
+            s.sample().map_err(|e| format!("{}: {e}", s.path().display())).and_then(|p| {
+                let line = if *full { p.full.ok_or("this kernel has no `full` line here")? } else { p.some };
+                Ok(match window {
+                    PsiWindow::Avg10 => line.avg10,
+                    PsiWindow::Avg60 => line.avg60,
+                    PsiWindow::Avg300 => line.avg300,
+                })
+            })
+        }
+        Source::Temperature { sensor } => {
+            if !matches!(&entry.reader, Reader::Sensors(v) if !v.is_empty()) {
+                let found = metrics::sensors::discover(roots, Some(sensor));
+                if found.is_empty() {
+                    return Reading::unknown(format!(
+                        "no temperature sensor named `{sensor}` under {}/class/thermal or {}/class/hwmon (`runner metrics` lists them)",
+                        roots.sys.display(),
+                        roots.sys.display()
+                    ));
+                }
+                entry.reader = Reader::Sensors(found);
+            }
+            let Reader::Sensors(v) = &mut entry.reader else { unreachable!("set just above") };
+            let mut hottest: Option<f64> = None;
+            let mut err = None;
+            for s in v.iter_mut() {
+                match s.read() {
+                    Ok(t) => hottest = Some(hottest.map_or(t, |h| h.max(t))),
+                    Err(e) => err = Some(format!("{}: {e}", s.path().display())),
+                }
+            }
+            hottest.ok_or_else(|| err.unwrap_or_default())
+        }
+        Source::Procs => {
+            if !matches!(entry.reader, Reader::Procs(_)) {
+                match metrics::ProcCounter::open(roots) {
+                    Ok(p) => entry.reader = Reader::Procs(p),
+                    Err(e) => return Reading::unknown(e),
+                }
+            }
+            let Reader::Procs(p) = &mut entry.reader else { unreachable!("set just above") };
+            p.count().map(|n| n as f64).map_err(|e| format!("{}: {e}", roots.proc.display()))
+        }
+        Source::Disk { path, inodes } => metrics::disk_usage(path)
+            .map(|d| if *inodes { d.inodes_used_percent } else { d.used_percent })
+            .map_err(|e| format!("cannot statvfs {}: {e}", path.display())),
+        Source::DirSize { path, max_entries } => {
+            let (p, max) = (path.clone(), *max_entries);
+            match tokio::task::spawn_blocking(move || metrics::fs::dir_size(&p, max)).await {
+                Ok(Ok(d)) if d.complete => Ok(d.bytes as f64),
+                Ok(Ok(d)) => {
+                    // A partial walk is a lower bound: enough to say warn or crit, not ok.
+                    let r = judged_reading(spec, d.bytes as f64, m);
+                    if r.level != Level::Ok {
+                        return Reading {
+                            detail: format!("{} (at least; stopped after {} entries)", r.detail, d.entries),
+                            ..r
+                        };
+                    }
+                    return Reading {
+                        value: Some(d.bytes as f64),
+                        ..Reading::unknown(format!(
+                            "{} has more than {} entries; walked {} bytes so far; raise max_entries",
+                            path.display(),
+                            max,
+                            d.bytes
+                        ))
+                    };
+                }
+                Ok(Err(e)) => Err(format!("cannot read {}: {e}", path.display())),
+                Err(e) => Err(format!("directory walk failed: {e}")),
+            }
+        }
+        Source::FileAge { path } | Source::FileSize { path } => {
+            match metrics::fs::file_age(path, SystemTime::now()) {
+                Ok((age, size)) => Ok(if matches!(spec.source, Source::FileAge { .. }) { age } else { size as f64 }),
+                // A heartbeat file that is not there is as bad as a stale one.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && matches!(spec.source, Source::FileAge { .. }) => {
+                    let threshold = spec.crit.or(spec.warn);
+                    let level = if spec.crit.is_some() { Level::Crit } else { Level::Warn };
+                    return Reading {
+                        value: None,
+                        level,
+                        threshold,
+                        detail: format!("{} does not exist", path.display()),
+                    };
+                }
+                Err(e) => Err(format!("cannot stat {}: {e}", path.display())),
+            }
+        }
+        Source::ProcessRss { name, cmdline } => {
+            let (r, n, c) = (roots.clone(), name.clone(), cmdline.clone());
+            match tokio::task::spawn_blocking(move || metrics::procs::matching(&r, n.as_deref(), c.as_deref())).await {
+                Ok(Ok(found)) if found.count == 0 => Err("no process matches".to_string()),
+                Ok(Ok(found)) => Ok(found.rss_bytes as f64),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Source::Tcp { .. } | Source::Http { .. } | Source::Exec { .. } | Source::Process { .. } => {
+            return probe(job, spec, stop).await;
+        }
+    };
+    match value {
+        Ok(v) => judged_reading(spec, v, m),
+        Err(e) => Reading::unknown(e),
+    }
+}
+
+fn pass(value: f64, detail: String) -> Reading {
+    Reading { value: Some(value), level: Level::Ok, threshold: None, detail }
+}
+
+fn fail(value: Option<f64>, detail: String) -> Reading {
+    Reading { value, level: Level::Fail, threshold: None, detail }
+}
+
+async fn probe(job: &Job, spec: &CheckSpec, stop: watch::Receiver<bool>) -> Reading {
+    let t0 = Instant::now();
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
+    match &spec.source {
+        Source::Tcp { host, port, send, expect } => {
+            let io = async {
+                let mut s = tokio::net::TcpStream::connect((host.as_str(), *port))
+                    .await
+                    .map_err(|e| format!("connect: {e}"))?;
+                if let Some(data) = send {
+                    s.write_all(data.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
+                }
+                if let Some(want) = expect {
+                    let mut got = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !contains(&got, want.as_bytes()) {
+                        let n = s.read(&mut buf).await.map_err(|e| format!("read: {e}"))?;
+                        if n == 0 {
+                            return Err(format!(
+                                "connection closed before `{}` (got {:?})",
+                                want.escape_default(),
+                                String::from_utf8_lossy(&got)
+                            ));
+                        }
+                        got.extend_from_slice(&buf[..n]);
+                        // Bounded: a chatty peer cannot grow this without end.
+                        if got.len() > 64 * 1024 {
+                            return Err(format!("no `{}` in the first 64 KiB", want.escape_default()));
+                        }
+                    }
+                }
+                Ok(())
+            };
+            match tokio::time::timeout(spec.timeout, io).await {
+                Ok(Ok(())) => pass(ms(t0), format!("{host}:{port} answered in {:.1} ms", ms(t0))),
+                Ok(Err(e)) => fail(None, format!("{host}:{port}: {e}")),
+                Err(_) => fail(
+                    None,
+                    format!("{host}:{port}: no answer within {}", crate::config::duration::format(spec.timeout)),
+                ),
+            }
+        }
+        Source::Http { host, port, path, status } => {
+            let io = async {
+                let mut s = tokio::net::TcpStream::connect((host.as_str(), *port))
+                    .await
+                    .map_err(|e| format!("connect: {e}"))?;
+                let req = format!(
+                    "GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: runner\r\nConnection: close\r\n\r\n"
+                );
+                s.write_all(req.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
+                let mut head = Vec::new();
+                let mut buf = [0u8; 512];
+                while !head.contains(&b'\n') && head.len() < 4096 {
+                    let n = s.read(&mut buf).await.map_err(|e| format!("read: {e}"))?;
+                    if n == 0 {
+                        break;
+                    }
+                    head.extend_from_slice(&buf[..n]);
+                }
+                let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+                let line = String::from_utf8_lossy(line).trim().to_string();
+                let code = line
+                    .strip_prefix("HTTP/")
+                    .and_then(|r| r.split_whitespace().nth(1))
+                    .and_then(|c| c.parse::<u16>().ok())
+                    .ok_or_else(|| format!("not an HTTP response: {line:?}"))?;
+                Ok::<u16, String>(code)
+            };
+            let url = format!("http://{host}:{port}{path}");
+            match tokio::time::timeout(spec.timeout, io).await {
+                Ok(Ok(code)) => {
+                    let good = match status {
+                        Some(s) => code == *s,
+                        None => (200..400).contains(&code),
+                    };
+                    let want = status.map(|s| s.to_string()).unwrap_or_else(|| "2xx or 3xx".into());
+                    if good {
+                        pass(f64::from(code), format!("{url} answered {code} in {:.1} ms", ms(t0)))
+                    } else {
+                        fail(Some(f64::from(code)), format!("{url} answered {code}, expected {want}"))
+                    }
+                }
+                Ok(Err(e)) => fail(None, format!("{url}: {e}")),
+                Err(_) => {
+                    fail(None, format!("{url}: no answer within {}", crate::config::duration::format(spec.timeout)))
+                }
+            }
+        }
+        Source::Exec { command } => {
+            let mut env = job.env.clone();
+            env.push(("RUNNER_JOB".into(), job.name.to_string()));
+            env.push(("RUNNER_CHECK".into(), job.name.to_string()));
+            let p = process::Spec {
+                command,
+                run_as: job.run_as.as_ref(),
+                workdir: job.workdir.as_deref(),
+                env: &env,
+                umask: job.umask,
+                nice: job.nice,
+                timeout: Some(spec.timeout),
+                kill_grace: job.kill_grace,
+                capture_limit: 1024,
+                echo: false,
+            };
+            let f = process::run(&p, |_| {}, stop).await;
+            let mut out = f.stdout_tail;
+            out.extend_from_slice(&f.stderr_tail);
+            let out = String::from_utf8_lossy(&out).trim().replace('\n', " ");
+            let tail = if out.is_empty() { String::new() } else { format!(": {out}") };
+            match f.status {
+                process::Status::Exited(0) => pass(0.0, format!("exit 0{tail}")),
+                process::Status::Exited(c) => fail(Some(f64::from(c)), format!("exit {c}{tail}")),
+                other => fail(None, format!("{other:?}{tail}")),
+            }
+        }
+        Source::Process { name, cmdline, min, max } => {
+            let (r, n, c) = (spec.roots.clone(), name.clone(), cmdline.clone());
+            let what = match (name, cmdline) {
+                (Some(n), Some(c)) => format!("processes named {n} with `{c}`"),
+                (Some(n), None) => format!("processes named {n}"),
+                (None, Some(c)) => format!("processes with `{c}`"),
+                (None, None) => "processes".into(),
+            };
+            match tokio::task::spawn_blocking(move || metrics::procs::matching(&r, n.as_deref(), c.as_deref())).await {
+                Ok(Ok(m)) if (*min..=*max).contains(&m.count) => pass(m.count as f64, format!("{} {what}", m.count)),
+                Ok(Ok(m)) => {
+                    let range = if *max == u64::MAX { format!("at least {min}") } else { format!("{min} to {max}") };
+                    fail(Some(m.count as f64), format!("{} {what}, expected {range}", m.count))
+                }
+                Ok(Err(e)) => Reading::unknown(e),
+                Err(e) => Reading::unknown(e.to_string()),
+            }
+        }
+        _ => unreachable!("probe() is only called for probes"),
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+}
+
+async fn run_hook(
+    ctx: &Ctx,
+    job: &Job,
+    spec: &CheckSpec,
+    cmd: &CommandLine,
+    level: Level,
+    reading: &Reading,
+    threshold: Option<f64>,
+) {
+    let mut env = job.env.clone();
+    env.push(("RUNNER_JOB".into(), job.name.to_string()));
+    env.push(("RUNNER_CHECK".into(), job.name.to_string()));
+    env.push(("RUNNER_LEVEL".into(), level.as_str().into()));
+    env.push(("RUNNER_VALUE".into(), reading.value.map(|v| format!("{v}")).unwrap_or_default()));
+    env.push(("RUNNER_THRESHOLD".into(), threshold.map(|v| format!("{v}")).unwrap_or_default()));
+    env.push(("RUNNER_METRIC".into(), spec.metric.clone()));
+    env.push(("RUNNER_MESSAGE".into(), reading.detail.clone()));
+    let p = process::Spec {
+        command: cmd,
+        run_as: job.run_as.as_ref(),
+        workdir: job.workdir.as_deref(),
+        env: &env,
+        umask: job.umask,
+        nice: job.nice,
+        timeout: Some(job.timeout.unwrap_or(Duration::from_secs(60)).min(Duration::from_secs(300))),
+        kill_grace: job.kill_grace,
+        capture_limit: process::CAPTURE_LIMIT,
+        echo: ctx.echo,
+    };
+    let (_tx, rx) = watch::channel(false);
+    let what = if level == Level::Ok { "on_recover" } else { "on_alert" };
+    match process::run(&p, |_| {}, rx).await.status {
+        process::Status::Exited(0) => log::info!("check {}: {what} ran", job.name),
+        other => log::error!("check {}: {what} did not succeed: {other:?}", job.name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(for_samples: u32, probe: bool) -> CheckSpec {
+        CheckSpec {
+            metric: "disk_used_percent".into(),
+            source: if probe {
+                Source::Tcp { host: "127.0.0.1".into(), port: 1, send: None, expect: None }
+            } else {
+                Source::Disk { path: "/".into(), inodes: false }
+            },
+            unit: "%",
+            warn: Some(85.0),
+            crit: Some(95.0),
+            direction: Direction::Above,
+            for_samples,
+            cooldown: Duration::from_secs(300),
+            start_period: Duration::from_secs(30),
+            timeout: Duration::from_secs(1),
+            on_alert: None,
+            on_recover: None,
+            roots: Roots::default(),
+        }
+    }
+
+    fn at(s: &CheckSpec, v: f64) -> Reading {
+        judged_reading(s, v, "x")
+    }
+
+    /// Feeds values one per minute; returns the judged levels and all events.
+    fn feed(s: &CheckSpec, values: &[f64]) -> (Vec<Option<String>>, Vec<Event>) {
+        let mut st = CheckState::default();
+        let mut mem = Memory::default();
+        let (mut levels, mut events) = (Vec::new(), Vec::new());
+        for (i, v) in values.iter().enumerate() {
+            let j = judge(s, &st, &mut mem, &at(s, *v), i as i64 * 60_000, Duration::from_secs(3600));
+            st = j.state;
+            levels.push(st.level.clone());
+            events.extend(j.events);
+        }
+        (levels, events)
+    }
+
+    #[test]
+    fn levels_follow_thresholds_in_either_direction() {
+        let mut s = spec(1, false);
+        assert_eq!(s.level_of(84.9).0, Level::Ok);
+        assert_eq!(s.level_of(85.0), (Level::Warn, Some(85.0)));
+        assert_eq!(s.level_of(99.0), (Level::Crit, Some(95.0)));
+        s.direction = Direction::Below;
+        s.warn = Some(20.0);
+        s.crit = Some(10.0);
+        assert_eq!(s.level_of(50.0).0, Level::Ok);
+        assert_eq!(s.level_of(15.0).0, Level::Warn);
+        assert_eq!(s.level_of(5.0).0, Level::Crit);
+    }
+
+    #[test]
+    fn a_level_changes_after_for_samples_in_a_row() {
+        let s = spec(3, false);
+        let (levels, events) = feed(&s, &[50.0, 90.0, 90.0, 50.0, 90.0, 90.0, 90.0]);
+        let ok = Some("ok".to_string());
+        assert_eq!(levels[..6], [ok.clone(), ok.clone(), ok.clone(), ok.clone(), ok.clone(), ok]);
+        assert_eq!(levels[6].as_deref(), Some("warn"));
+        assert_eq!(events, [Event::Alert { level: Level::Warn, repeat: false }]);
+    }
+
+    #[test]
+    fn alerts_repeat_after_the_cooldown_and_resolve_once() {
+        let s = spec(1, false);
+        // One sample a minute, cooldown five minutes.
+        let (_, events) = feed(&s, &[96.0, 96.0, 96.0, 96.0, 96.0, 96.0, 96.0, 50.0, 50.0]);
+        let alerts: Vec<bool> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Alert { repeat, .. } => Some(*repeat),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(alerts, [false, true], "raised at 0 min, repeated at 5 min: {events:?}");
+        assert!(matches!(events.last(), Some(Event::Resolve(a)) if a.level == "crit"));
+        assert_eq!(events.iter().filter(|e| matches!(e, Event::Resolve(_))).count(), 1);
+    }
+
+    #[test]
+    fn probe_failures_in_the_start_period_do_not_count() {
+        let s = spec(2, true);
+        let mut st = CheckState::default();
+        let mut mem = Memory::default();
+        let bad = fail(None, "refused".into());
+        let good = pass(1.0, "ok".into());
+        for t in [0, 10, 20] {
+            let j = judge(&s, &st, &mut mem, &bad, t * 1000, Duration::from_secs(t as u64));
+            assert!(!j.write && j.events.is_empty());
+            st = j.state;
+        }
+        assert_eq!(st.level, None);
+        // A pass ends the start period early; then failures count, `for: 2` of them.
+        st = judge(&s, &st, &mut mem, &good, 21_000, Duration::from_secs(21)).state;
+        assert_eq!(st.level.as_deref(), Some("ok"));
+        st = judge(&s, &st, &mut mem, &bad, 22_000, Duration::from_secs(22)).state;
+        assert_eq!(st.level.as_deref(), Some("ok"));
+        let j = judge(&s, &st, &mut mem, &bad, 23_000, Duration::from_secs(23));
+        assert_eq!(j.state.level.as_deref(), Some("fail"));
+        // One pass recovers a probe.
+        let j = judge(&s, &j.state, &mut mem, &good, 24_000, Duration::from_secs(24));
+        assert_eq!(j.state.level.as_deref(), Some("ok"));
+        assert!(matches!(j.events[..], [Event::Resolve(_)]));
+    }
+
+    #[test]
+    fn the_state_is_written_only_on_changes_and_repeats() {
+        let s = spec(1, false);
+        let mut st = CheckState::default();
+        let mut mem = Memory::default();
+        let mut writes = 0;
+        for i in 0..100 {
+            let j = judge(&s, &st, &mut mem, &at(&s, 40.0 + (i % 3) as f64), i * 30_000, Duration::from_secs(3600));
+            writes += usize::from(j.write);
+            st = j.state;
+        }
+        assert_eq!(writes, 1, "only the first level is written while the value stays ok");
+    }
+}

@@ -1,0 +1,124 @@
+//! A node_exporter textfile-collector file (`export: {textfile: PATH}`), rewritten
+//! atomically after each run: per job the last success time, last duration, run and
+//! failure counts; per check its value, level and whether an alert is active. HELP and
+//! TYPE precede every family, as `promtool check metrics` requires.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::live::Live;
+use super::state::State;
+
+/// Label values escaped as the exposition format says: backslash, double quote, newline.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+fn num(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Level codes: 0 ok, 1 warn, 2 crit, 3 fail, 4 unknown.
+pub fn level_code(level: &str) -> Option<u8> {
+    crate::jobs::check::Level::parse(level).map(|l| l.code())
+}
+
+pub fn render(state: &State, live: &BTreeMap<String, Live>) -> String {
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
+        if rows.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, v) in rows {
+            let _ = writeln!(out, "{name}{{{labels}}} {}", num(v));
+        }
+    };
+    let jobs: Vec<(&String, &super::state::JobState)> = state.jobs.iter().collect();
+    let job_label = |j: &str| format!("job=\"{}\"", label(j));
+    family(
+        "runner_job_last_success_timestamp_seconds",
+        "gauge",
+        "Unix time the job last finished successfully.",
+        jobs.iter().filter_map(|(j, s)| s.last_success_ms.map(|ms| (job_label(j), ms as f64 / 1000.0))).collect(),
+    );
+    family(
+        "runner_job_last_duration_seconds",
+        "gauge",
+        "How long the job's last run took.",
+        jobs.iter().filter_map(|(j, s)| s.last_duration_ms.map(|ms| (job_label(j), ms as f64 / 1000.0))).collect(),
+    );
+    family(
+        "runner_job_runs_total",
+        "counter",
+        "Runs of the job by outcome class (success or failure) since the state was created.",
+        jobs.iter()
+            .filter(|(_, s)| s.runs > 0)
+            .flat_map(|(j, s)| {
+                [
+                    (format!("{},outcome=\"success\"", job_label(j)), s.runs.saturating_sub(s.failures) as f64),
+                    (format!("{},outcome=\"failure\"", job_label(j)), s.failures as f64),
+                ]
+            })
+            .collect(),
+    );
+    family(
+        "runner_job_consecutive_failures",
+        "gauge",
+        "Failed runs of the job since its last success.",
+        jobs.iter()
+            .filter(|(_, s)| s.runs > 0)
+            .map(|(j, s)| (job_label(j), f64::from(s.consecutive_failures)))
+            .collect(),
+    );
+    let check_label = |c: &str| format!("check=\"{}\"", label(c));
+    family(
+        "runner_check_value",
+        "gauge",
+        "The check's latest sample in its metric's unit (percent, bytes, seconds, degrees Celsius).",
+        live.iter().filter_map(|(c, l)| l.value.map(|v| (check_label(c), v))).collect(),
+    );
+    family(
+        "runner_check_level",
+        "gauge",
+        "The check's judged level: 0 ok, 1 warn, 2 crit, 3 fail, 4 unknown.",
+        live.iter()
+            .filter_map(|(c, l)| {
+                let persisted = state.job(c).and_then(|j| j.check.as_ref()).and_then(|s| s.level.clone());
+                let level = l.level.clone().or(persisted)?;
+                level_code(&level).map(|code| (check_label(c), f64::from(code)))
+            })
+            .collect(),
+    );
+    family(
+        "runner_check_alert_active",
+        "gauge",
+        "1 while the check has an unresolved alert.",
+        state
+            .jobs
+            .iter()
+            .filter_map(|(c, j)| j.check.as_ref().map(|s| (check_label(c), if s.alert.is_some() { 1.0 } else { 0.0 })))
+            .collect(),
+    );
+    out
+}
+
+/// Writes the file atomically: a scraper sees the old file or the new one, never half.
+pub fn write(path: &Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    // node_exporter reads only `*.prom`, so the temp file is never scraped.
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,524 @@
+//! Check jobs through the real binary: probes against listeners the test opens on
+//! 127.0.0.1, for-N hysteresis, cooldown, recovery and start_period through a running daemon,
+//! depends_on gating, config errors, unreadable sources, and the textfile export.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{Daemon, Scratch, wait_for};
+
+fn config(s: &Scratch, jobs: &str) -> std::path::PathBuf {
+    s.write("supervisor.yaml", &format!("version: 1\njobs:\n{jobs}"))
+}
+
+fn once(s: &Scratch, cfg: &Path, job: &str) -> (i32, String) {
+    let o = s.runner(cfg).args(["once", job]).output().unwrap();
+    (o.status.code().unwrap_or(-1), format!("{}{}", common::stdout(&o), common::stderr(&o)))
+}
+
+fn status_json(s: &Scratch, cfg: &Path) -> serde_json::Value {
+    let o = s.runner(cfg).args(["status", "--json"]).output().unwrap();
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// A server that answers each line `PING` with `+PONG`, as Redis does.
+fn ping_pong() -> (u16, std::thread::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let h = std::thread::spawn(move || {
+        for conn in l.incoming().take(2) {
+            let mut c = conn.unwrap();
+            let mut r = BufReader::new(c.try_clone().unwrap());
+            let mut line = String::new();
+            if r.read_line(&mut line).is_ok() && line.trim() == "PING" {
+                let _ = c.write_all(b"+PONG\r\n");
+            } else {
+                let _ = c.write_all(b"-ERR unknown\r\n");
+            }
+        }
+    });
+    (port, h)
+}
+
+#[test]
+fn tcp_probe_with_send_and_expect() {
+    let s = Scratch::new("tcp");
+    let (port, server) = ping_pong();
+    let cfg = config(
+        &s,
+        &format!(
+            "  redis:\n    check: {{probe: tcp, port: {port}, send: \"PING\\r\\n\", expect: \"+PONG\"}}\n    timeout: 2s\n  redis-wrong:\n    check: {{probe: tcp, port: {port}, send: \"HELLO\\r\\n\", expect: \"+PONG\"}}\n    timeout: 2s\n"
+        ),
+    );
+    let (code, out) = once(&s, &cfg, "redis");
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = once(&s, &cfg, "redis-wrong");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("-ERR"), "the answer is shown: {out}");
+    server.join().unwrap();
+    // Nothing listens any more: a refused connection fails the probe.
+    let (code, out) = once(&s, &cfg, "redis");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("refused"), "{out}");
+    let st = status_json(&s, &cfg);
+    let redis = st["checks"].as_array().unwrap().iter().find(|c| c["name"] == "redis").unwrap();
+    assert_eq!(redis["level"], "fail");
+    assert_eq!(st["health"], "UNHEALTHY");
+}
+
+#[test]
+fn tcp_probe_times_out_on_a_silent_peer() {
+    let s = Scratch::new("tcp-timeout");
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    // Accepts (the kernel does, from the backlog) but never answers.
+    let cfg = config(
+        &s,
+        &format!("  silent:\n    check: {{probe: tcp, port: {port}, expect: \"+PONG\"}}\n    timeout: 500ms\n"),
+    );
+    let t0 = Instant::now();
+    let (code, out) = once(&s, &cfg, "silent");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no answer within 500ms"), "{out}");
+    assert!(t0.elapsed() >= Duration::from_millis(500));
+    drop(l);
+}
+
+/// Answers every request with `status`, counting requests.
+fn http_server(status: &'static str) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let n2 = n.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let mut buf = [0u8; 1024];
+            let got = c.read(&mut buf).unwrap_or(0);
+            if buf[..got].starts_with(b"GET /health HTTP/1.0\r\n") {
+                n2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            let _ = c.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\nok").as_bytes());
+        }
+    });
+    (port, n)
+}
+
+#[test]
+fn http_probe_checks_the_status() {
+    let s = Scratch::new("http");
+    let (good, hits) = http_server("200 OK");
+    let (bad, _) = http_server("503 Service Unavailable");
+    let cfg = config(
+        &s,
+        &format!(
+            "  up:\n    check: {{probe: http, url: \"http://127.0.0.1:{good}/health\"}}\n  down:\n    check: {{probe: http, url: \"http://127.0.0.1:{bad}/health\", status: 200}}\n"
+        ),
+    );
+    let (code, out) = once(&s, &cfg, "up");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1, "one GET /health");
+    let (code, out) = once(&s, &cfg, "down");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("answered 503, expected 200"), "{out}");
+}
+
+#[test]
+fn exec_and_process_probes() {
+    let s = Scratch::new("exec");
+    let mut sleeper = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let cfg = config(
+        &s,
+        "  ok:\n    check: {probe: exec, command: \"exit 0\"}\n  bad:\n    check: {probe: exec, command: [\"/bin/sh\", \"-c\", \"echo broken; exit 3\"]}\n  sleeper:\n    check: {probe: process, name: sleep, min: 1}\n  none:\n    check: {probe: process, cmdline: \"no-such-program-xyz\"}\n",
+    );
+    assert_eq!(once(&s, &cfg, "ok").0, 0);
+    let (code, out) = once(&s, &cfg, "bad");
+    assert_eq!(code, 1);
+    assert!(out.contains("exit 3: broken"), "{out}");
+    assert_eq!(once(&s, &cfg, "sleeper").0, 0);
+    let (code, out) = once(&s, &cfg, "none");
+    assert_eq!(code, 1);
+    assert!(out.contains("0 processes with `no-such-program-xyz`, expected at least 1"), "{out}");
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+}
+
+/// Lines the hooks appended: `<event> <level> <value> <threshold> <ms since epoch>`.
+fn hook_lines(p: &Path) -> Vec<(String, String, u128)> {
+    common::lines(p)
+        .iter()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[0].to_string(), f[1].to_string(), f[f.len() - 1].parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn for_n_cooldown_and_recovery_through_the_daemon() {
+    let s = Scratch::new("hysteresis");
+    let data = s.path("data");
+    std::fs::write(&data, b"small").unwrap();
+    let hooks = s.path("hooks");
+    let hook = |ev: &str| {
+        format!(
+            "'echo {ev} $RUNNER_LEVEL $RUNNER_VALUE $RUNNER_THRESHOLD $(($(date +%s%N)/1000000)) >> {}'",
+            hooks.display()
+        )
+    };
+    let cfg = config(
+        &s,
+        &format!(
+            "  size:\n    every: 200ms\n    check:\n      metric: file_size\n      path: {}\n      warn: 100\n      crit: 1000\n      for: 3\n      cooldown: 2s\n      on_alert: {}\n      on_recover: {}\n",
+            data.display(),
+            hook("ALERT"),
+            hook("RECOVER")
+        ),
+    );
+    let mut d = Daemon::start(&s, &cfg);
+    let live = s.path("run/checks/size.json");
+    wait_for(Duration::from_secs(10), "the first sample", || live.exists());
+    std::fs::write(&data, vec![b'x'; 5000]).unwrap();
+    let big_at = Instant::now();
+    wait_for(Duration::from_secs(10), "the crit alert", || !common::lines(&hooks).is_empty());
+    // for: 3 samples 200 ms apart: not before the third sample after the change.
+    assert!(big_at.elapsed() >= Duration::from_millis(400), "alerted after {:?}", big_at.elapsed());
+    wait_for(Duration::from_secs(10), "the repeated alert", || common::lines(&hooks).len() >= 2);
+    std::fs::write(&data, b"small").unwrap();
+    let small_at = Instant::now();
+    wait_for(Duration::from_secs(10), "the recovery", || {
+        common::lines(&hooks).iter().any(|l| l.starts_with("RECOVER"))
+    });
+    assert!(small_at.elapsed() >= Duration::from_millis(400), "recovered after {:?}", small_at.elapsed());
+    let st = status_json(&s, &cfg);
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(Duration::from_secs(10));
+
+    let lines = hook_lines(&hooks);
+    let events: Vec<(&str, &str)> = lines.iter().map(|(e, l, _)| (e.as_str(), l.as_str())).collect();
+    let recover = events.iter().position(|e| *e == ("RECOVER", "ok")).unwrap();
+    assert!(recover >= 2, "{events:?}");
+    assert!(events[..recover].iter().all(|e| *e == ("ALERT", "crit")), "{events:?}");
+    // The repeat waits out the cooldown.
+    assert!(lines[1].2 - lines[0].2 >= 2000, "repeated after {} ms", lines[1].2 - lines[0].2);
+    assert!(common::lines(&hooks)[0].contains(" 5000 1000 "), "value and threshold: {:?}", common::lines(&hooks)[0]);
+    let log = d.log_text();
+    let alert = log.find("check size alert crit").expect("alert logged");
+    let resolve = log.find("check size crit resolved").expect("resolve logged");
+    assert!(alert < resolve);
+    let check = st["checks"].as_array().unwrap().iter().find(|c| c["name"] == "size").unwrap().clone();
+    assert_eq!(check["level"], "ok", "{check}");
+    assert_eq!(st["alerts"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn start_period_holds_probe_failures_until_it_ends() {
+    let s = Scratch::new("start-period");
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    let cfg = config(
+        &s,
+        &format!(
+            "  svc:\n    every: 200ms\n    timeout: 1s\n    check:\n      probe: tcp\n      port: {port}\n      start_period: 2s\n      on_alert: 'date +%s%N >> {}'\n",
+            s.path("alerts").display()
+        ),
+    );
+    let t0 = Instant::now();
+    let mut d = Daemon::start(&s, &cfg);
+    wait_for(Duration::from_secs(15), "the alert", || s.path("alerts").exists());
+    assert!(t0.elapsed() >= Duration::from_secs(2), "alerted {:?} after start, inside the start period", t0.elapsed());
+    // A listener appears: one pass recovers the probe.
+    let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    wait_for(Duration::from_secs(10), "recovery", || d.log_text().contains("check svc fail resolved"));
+    drop(l);
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(Duration::from_secs(10));
+}
+
+#[test]
+fn a_passing_probe_ends_the_start_period_early() {
+    let s = Scratch::new("start-early");
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let cfg = config(
+        &s,
+        &format!(
+            "  svc:\n    every: 200ms\n    timeout: 1s\n    check: {{probe: tcp, port: {port}, start_period: 1h}}\n"
+        ),
+    );
+    let mut d = Daemon::start(&s, &cfg);
+    wait_for(Duration::from_secs(10), "a first pass", || s.path("run/checks/svc.json").exists());
+    drop(l);
+    // Inside the hour-long start period, but it ended with the pass: failures now count.
+    wait_for(Duration::from_secs(10), "the alert", || d.log_text().contains("check svc alert fail"));
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(Duration::from_secs(10));
+}
+
+#[test]
+fn depends_on_gates_a_job_on_a_check() {
+    let s = Scratch::new("depends");
+    let data = s.path("data");
+    std::fs::write(&data, vec![b'x'; 500]).unwrap();
+    let marker = s.path("ran");
+    let cfg = config(
+        &s,
+        &format!(
+            "  size:\n    check: {{metric: file_size, path: {}, warn: 100}}\n  work:\n    every: 1h\n    run: 'echo ran >> {}'\n    depends_on: {{size: healthy}}\n",
+            data.display(),
+            marker.display()
+        ),
+    );
+    // No result yet: the job waits for the check.
+    let (code, out) = once(&s, &cfg, "work");
+    assert_eq!(code, 75, "{out}");
+    assert!(out.contains("check `size` has no result yet"), "{out}");
+    assert_eq!(once(&s, &cfg, "size").0, 1);
+    let (code, out) = once(&s, &cfg, "work");
+    assert_eq!(code, 75);
+    assert!(out.contains("depends_on: check `size` is warn, not ok"), "{out}");
+    assert!(!marker.exists());
+    std::fs::write(&data, b"x").unwrap();
+    assert_eq!(once(&s, &cfg, "size").0, 0);
+    assert_eq!(once(&s, &cfg, "work").0, 0);
+    assert_eq!(common::lines(&marker), ["ran"]);
+}
+
+#[test]
+fn config_errors_name_the_fix() {
+    let s = Scratch::new("check-config");
+    let cases: &[(&str, &str)] = &[
+        ("  a:\n    check: {metric: disk_usd_percent, path: /}\n", "did you mean `disk_used_percent`?"),
+        ("  a:\n    check: {metric: disk_used_percent, path: var}\n", "path `var` must be absolute"),
+        ("  a:\n    check: {metric: disk_used_percent}\n", "needs `path:`"),
+        ("  a:\n    check: {metric: load1}\n", "no default thresholds"),
+        ("  a:\n    check: {metric: cpu_percent, warn: 90, crit: 80}\n", "warn (90) is above crit (80)"),
+        ("  a:\n    check: {metric: cpu_percent, port: 80}\n", "`port` does not apply to metric `cpu_percent`"),
+        ("  a:\n    check: {probe: http, url: \"https://x/\"}\n", "no TLS client"),
+        ("  a:\n    check: {probe: disk_used_percent, path: /}\n", "is a metric: write `metric: disk_used_percent`"),
+        ("  a:\n    check: {probe: tcp, port: 1, warn: 3}\n", "`warn` does not apply"),
+        ("  a:\n    check: {metric: cpu_percent}\n    retries: {attempts: 3}\n", "use `check.for: N`"),
+        (
+            "  w:\n    every: 1m\n    run: x\n    depends_on: {nope: healthy}\n",
+            "depends on `nope`, which does not exist",
+        ),
+        (
+            "  c:\n    every: 1m\n    run: x\n  w:\n    every: 1m\n    run: x\n    depends_on: {c: healthy}\n",
+            "which is a command job, not a check",
+        ),
+        ("  a:\n    check: {metric: cpu_percent, for: 0}\n", "at least 1"),
+        ("  a:\n    check: {metric: dir_size, path: /x, warn: 2XB}\n", "unknown size unit `XB`"),
+    ];
+    for (jobs, want) in cases {
+        let cfg = config(&s, jobs);
+        let o = s.runner(&cfg).arg("check").output().unwrap();
+        let err = common::stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{jobs}: {err}");
+        assert!(err.contains(want), "{jobs}: expected {want:?} in:\n{err}");
+        assert!(err.contains("supervisor.yaml:"), "located: {err}");
+    }
+}
+
+#[test]
+fn an_unreadable_source_is_unknown_not_a_panic() {
+    let s = Scratch::new("unknown");
+    std::fs::create_dir_all(s.path("emptyproc")).unwrap();
+    std::fs::create_dir_all(s.path("emptysys")).unwrap();
+    let cfg = s.write(
+        "supervisor.yaml",
+        &format!(
+            "version: 1\nproc_root: {}\nsys_root: {}\njobs:\n  cpu:\n    check: {{metric: cpu_percent}}\n  temp:\n    check: {{metric: temperature, sensor: cpu-thermal, crit: 80}}\n  disk:\n    check: {{metric: disk_used_percent, path: /no/such/mount}}\n",
+            s.path("emptyproc").display(),
+            s.path("emptysys").display()
+        ),
+    );
+    for (job, want) in [
+        ("cpu", "stat"),
+        ("temp", "no temperature sensor named `cpu-thermal`"),
+        ("disk", "cannot statvfs /no/such/mount"),
+    ] {
+        let (code, out) = once(&s, &cfg, job);
+        assert_eq!(code, 1, "{job}: {out}");
+        assert!(out.contains(want), "{job}: {out}");
+        assert!(!out.contains("panicked"), "{out}");
+    }
+    let st = status_json(&s, &cfg);
+    for c in st["checks"].as_array().unwrap() {
+        assert_eq!(c["level"], "unknown", "{c}");
+        assert_eq!(c["health"], "DEGRADED");
+    }
+    assert_eq!(st["health"], "DEGRADED");
+}
+
+#[test]
+fn health_exits_0_only_when_healthy_and_the_daemon_runs() {
+    let s = Scratch::new("health");
+    let data = s.path("data");
+    std::fs::write(&data, b"x").unwrap();
+    let cfg = config(
+        &s,
+        &format!(
+            "  size:\n    every: 200ms\n    check: {{metric: file_size, path: {}, warn: 100, crit: 1000}}\n",
+            data.display()
+        ),
+    );
+    let health = || s.runner(&cfg).arg("health").output().unwrap();
+    let o = health();
+    assert_eq!(o.status.code(), Some(1), "no daemon: {}", common::stdout(&o));
+    assert!(common::stdout(&o).contains("daemon not running"));
+    let mut d = Daemon::start(&s, &cfg);
+    wait_for(Duration::from_secs(10), "HEALTHY", || health().status.success());
+    assert_eq!(common::stdout(&health()).trim(), "HEALTHY");
+    std::fs::write(&data, vec![b'x'; 500]).unwrap();
+    wait_for(Duration::from_secs(10), "DEGRADED", || common::stdout(&health()).starts_with("DEGRADED"));
+    assert_eq!(health().status.code(), Some(1));
+    std::fs::write(&data, vec![b'x'; 5000]).unwrap();
+    wait_for(Duration::from_secs(10), "CRITICAL", || common::stdout(&health()).starts_with("CRITICAL"));
+    let text = common::stdout(&s.runner(&cfg).arg("status").output().unwrap());
+    assert!(text.contains("health: CRITICAL (size crit)"), "{text}");
+    assert!(text.contains("active alerts:"), "{text}");
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(Duration::from_secs(10));
+}
+
+/// A strict reading of the Prometheus text format (0.0.4): every sample's family has HELP
+/// and TYPE before it, once; names and labels are well formed; values parse; no family is
+/// split. promtool itself is not installed for this (the Debian package pulls in about
+/// 100 MB).
+fn validate_exposition(text: &str) -> Vec<String> {
+    let name_ok = |n: &str| {
+        let mut c = n.chars();
+        c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_' || f == ':')
+            && c.all(|x| x.is_ascii_alphanumeric() || x == '_' || x == ':')
+    };
+    let mut problems = Vec::new();
+    let mut help = std::collections::BTreeSet::new();
+    let mut types = std::collections::BTreeMap::new();
+    let mut done = std::collections::BTreeSet::new();
+    let mut current: Option<String> = None;
+    assert!(text.ends_with('\n'), "the file ends with a newline");
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest.split(' ').next().unwrap();
+            if !help.insert(name.to_string()) {
+                problems.push(format!("second HELP for {name}"));
+            }
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut f = rest.split(' ');
+            let (name, kind) = (f.next().unwrap(), f.next().unwrap_or(""));
+            if !["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind) {
+                problems.push(format!("bad TYPE {kind}"));
+            }
+            if types.insert(name.to_string(), kind.to_string()).is_some() {
+                problems.push(format!("second TYPE for {name}"));
+            }
+            if let Some(c) = current.replace(name.to_string()) {
+                done.insert(c);
+            }
+            if done.contains(name) {
+                problems.push(format!("{name} split"));
+            }
+        } else if line.starts_with('#') || line.is_empty() {
+            problems.push(format!("stray line {line:?}"));
+        } else {
+            let (head, value) = line.rsplit_once(' ').unwrap();
+            let name = head.split('{').next().unwrap();
+            if !name_ok(name) {
+                problems.push(format!("bad name {name}"));
+            }
+            if current.as_deref() != Some(name) || !help.contains(name) {
+                problems.push(format!("{name} sample without its HELP/TYPE just before"));
+            }
+            if types.get(name).map(String::as_str) == Some("counter") && !name.ends_with("_total") {
+                problems.push(format!("counter {name} does not end in _total"));
+            }
+            if let Some(labels) = head.strip_prefix(name) {
+                let inner = labels.strip_prefix('{').and_then(|l| l.strip_suffix('}'));
+                match inner {
+                    Some(inner) => {
+                        for pair in inner.split("\",").filter(|p| !p.is_empty()) {
+                            let (k, v) = pair.split_once("=\"").unwrap_or(("", ""));
+                            if !name_ok(k) || k.starts_with("__") {
+                                problems.push(format!("bad label name {k:?} in {line}"));
+                            }
+                            if v.trim_end_matches('"').contains('\n') {
+                                problems.push("raw newline in label".into());
+                            }
+                        }
+                    }
+                    None if labels.is_empty() => {}
+                    None => problems.push(format!("bad labels in {line}")),
+                }
+            }
+            if value.parse::<f64>().is_err() && !["NaN", "+Inf", "-Inf"].contains(&value) {
+                problems.push(format!("bad value {value}"));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn textfile_export_is_valid_and_written_after_runs() {
+    let s = Scratch::new("textfile");
+    let prom = s.path("export/runner.prom");
+    let cfg = s.write(
+        "supervisor.yaml",
+        &format!(
+            "version: 1\nexport: {{textfile: {}}}\njobs:\n  disk:\n    every: 200ms\n    check: {{metric: disk_used_percent, path: /, warn: 99, crit: 100}}\n  \"quoted.job\":\n    every: 300ms\n    run: \"true\"\n  failing:\n    every: 300ms\n    run: \"exit 2\"\n",
+            prom.display()
+        ),
+    );
+    let mut d = Daemon::start(&s, &cfg);
+    wait_for(Duration::from_secs(10), "the textfile with all jobs", || {
+        let t = std::fs::read_to_string(&prom).unwrap_or_default();
+        t.contains("runner_check_value{check=\"disk\"}")
+            && t.contains("job=\"failing\"")
+            && t.contains("job=\"quoted.job\"")
+    });
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(Duration::from_secs(10));
+    let text = std::fs::read_to_string(&prom).unwrap();
+    let problems = validate_exposition(&text);
+    assert!(problems.is_empty(), "{problems:?}\n{text}");
+    assert!(text.contains("runner_job_runs_total{job=\"failing\",outcome=\"failure\"}"), "{text}");
+    assert!(text.contains("runner_job_last_success_timestamp_seconds{job=\"quoted.job\"}"), "{text}");
+    assert!(text.contains("runner_check_level{check=\"disk\"} 0"), "{text}");
+    // Atomic replacement leaves no temp files beside it.
+    let names: Vec<String> = std::fs::read_dir(s.path("export"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["runner.prom"]);
+    // The validator itself catches a broken file.
+    assert!(!validate_exposition("x_total{a=\"1\"} 1\n").is_empty());
+    assert!(!validate_exposition("# HELP a b\n# TYPE a counter\na 1\n").is_empty());
+}
+
+#[test]
+fn check_levels_reach_the_state_only_on_changes() {
+    let s = Scratch::new("wear");
+    let cfg =
+        config(&s, "  disk:\n    every: 100ms\n    check: {metric: disk_used_percent, path: /, warn: 99, crit: 100}\n");
+    let mut d = Daemon::start(&s, &cfg);
+    let live = s.path("run/checks/disk.json");
+    wait_for(Duration::from_secs(10), "the first sample", || live.exists());
+    let state = s.path("state/state.json");
+    wait_for(Duration::from_secs(10), "the level in the state", || {
+        std::fs::read_to_string(&state).is_ok_and(|t| t.contains("\"ok\""))
+    });
+    let before = std::fs::metadata(&state).unwrap().modified().unwrap();
+    let live_before = std::fs::metadata(&live).unwrap().modified().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = std::fs::metadata(&state).unwrap().modified().unwrap();
+    let live_after = std::fs::metadata(&live).unwrap().modified().unwrap();
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(Duration::from_secs(10));
+    assert!(live_after > live_before, "samples go on (the live file is rewritten)");
+    assert_eq!(before, after, "the state file is not rewritten while the level stays ok");
+}
