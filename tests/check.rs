@@ -26,7 +26,7 @@ fn shipped_config_is_valid() {
     let cfg = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/supervisor.yaml");
     let o = s.runner(&cfg).arg("check").output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("ok, 4 job(s) (3 enabled) from 1 file(s)"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("ok, 6 job(s) (5 enabled) from 1 file(s)"), "{}", stdout(&o));
 }
 
 #[test]
