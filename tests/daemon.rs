@@ -296,3 +296,62 @@ fn max_parallel_limits_concurrent_runs() {
     }
     assert_eq!(most, 2, "at most two at once, and two did run together");
 }
+
+#[test]
+fn state_dir_precedence_is_flag_then_environment_then_file() {
+    let s = Scratch::new("d-precedence");
+    let c = s.write(
+        "supervisor.yaml",
+        &format!(
+            "version: 1\nstate_dir: {}\njobs:\n  a:\n    every: 1h\n    run: \"true\"\n",
+            s.path("from-file").display()
+        ),
+    );
+    let once = |envs: &[(&str, String)], args: &[String]| {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.env("RUNNER_CONFIG", &c).env("RUNNER_RUNTIME_DIR", s.path("run")).env_remove("RUNNER_STATE_DIR");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let o = cmd.args(args).args(["once", "a"]).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    once(&[], &[]);
+    assert!(s.path("from-file/state.json").exists(), "the file's state_dir is used when nothing outranks it");
+    once(&[("RUNNER_STATE_DIR", s.path("from-env").display().to_string())], &[]);
+    assert!(s.path("from-env/state.json").exists(), "the environment outranks the file");
+    once(
+        &[("RUNNER_STATE_DIR", s.path("from-env2").display().to_string())],
+        &["--state-dir".into(), s.path("from-flag").display().to_string()],
+    );
+    assert!(s.path("from-flag/state.json").exists(), "the flag outranks the environment");
+    assert!(!s.path("from-env2").exists());
+}
+
+#[test]
+fn jitter_spreads_jobs_by_a_fixed_offset_within_the_window() {
+    let s = Scratch::new("d-jitter");
+    let mut jobs = String::new();
+    for i in 0..6 {
+        jobs.push_str(&format!(
+            "  j{i}:\n    schedule: \"0 0 1 1 *\"\n    timezone: UTC\n    jitter: 1h\n    run: \"true\"\n"
+        ));
+    }
+    let c = cfg(&s, &jobs);
+    let next = || -> Vec<String> {
+        let o = s.runner(&c).args(["list", "--json"]).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v.as_array().unwrap().iter().map(|j| j["next_due"].as_str().unwrap().to_string()).collect()
+    };
+    let first = next();
+    assert_eq!(first, next(), "the offsets are fixed per host and job");
+    let mut distinct = first.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert!(distinct.len() >= 5, "jobs should spread out: {first:?}");
+    for t in &first {
+        let t: jiff::Timestamp = t.parse().unwrap();
+        let z = t.to_zoned(jiff::tz::TimeZone::UTC);
+        assert_eq!((z.month(), z.day(), z.hour()), (1, 1, 0), "within the hour after the slot: {z}");
+    }
+}
