@@ -203,8 +203,9 @@ fn for_n_cooldown_and_recovery_through_the_daemon() {
     let recover = events.iter().position(|e| *e == ("RECOVER", "ok")).unwrap();
     assert!(recover >= 2, "{events:?}");
     assert!(events[..recover].iter().all(|e| *e == ("ALERT", "crit")), "{events:?}");
-    // The repeat waits out the cooldown.
-    assert!(lines[1].2 - lines[0].2 >= 2000, "repeated after {} ms", lines[1].2 - lines[0].2);
+    // The repeat waits out the cooldown. The stamps are taken by the hooks, which start a few
+    // ms after each decision, so allow that much either way.
+    assert!(lines[1].2 - lines[0].2 >= 1900, "repeated after {} ms", lines[1].2 - lines[0].2);
     assert!(common::lines(&hooks)[0].contains(" 5000 1000 "), "value and threshold: {:?}", common::lines(&hooks)[0]);
     let log = d.log_text();
     let alert = log.find("check size alert crit").expect("alert logged");
