@@ -77,9 +77,8 @@ pub fn job_lock_path(runtime_dir: &Path, job: &str) -> PathBuf {
     runtime_dir.join("jobs").join(format!("{job}.lock"))
 }
 
-/// Takes a job's lock without waiting. `by` says who runs it (`daemon` or `once`).
-pub fn try_job(runtime_dir: &Path, job: &str, by: &str) -> std::io::Result<Try> {
-    let path = job_lock_path(runtime_dir, job);
+/// Takes the lock at `path` without waiting and writes who holds it, or says who does.
+fn try_lock(path: PathBuf, by: &str) -> std::io::Result<Try> {
     let f = open(&path)?;
     match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
         Ok(mut l) => {
@@ -93,6 +92,11 @@ pub fn try_job(runtime_dir: &Path, job: &str, by: &str) -> std::io::Result<Try> 
         }
         Err(e) => Err(to_io(e)),
     }
+}
+
+/// Takes a job's lock without waiting. `by` says who runs it (`daemon` or `once`).
+pub fn try_job(runtime_dir: &Path, job: &str, by: &str) -> std::io::Result<Try> {
+    try_lock(job_lock_path(runtime_dir, job), by)
 }
 
 /// Takes a job's lock, waiting for the current holder. Blocks the thread.
@@ -127,20 +131,7 @@ pub fn pid_file_path(runtime_dir: &Path) -> PathBuf {
 
 /// The daemon's pid file, held for its lifetime: one daemon per state and runtime dir.
 pub fn try_daemon(runtime_dir: &Path) -> std::io::Result<Try> {
-    let path = pid_file_path(runtime_dir);
-    let f = open(&path)?;
-    match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
-        Ok(mut l) => {
-            stamp(&mut l, "daemon")?;
-            Ok(Try::Acquired(Held { _lock: l, path }))
-        }
-        Err((mut f, Errno::EWOULDBLOCK)) => {
-            let mut s = String::new();
-            let _ = f.read_to_string(&mut s);
-            Ok(Try::Busy(Holder::parse(&s)))
-        }
-        Err(e) => Err(to_io(e)),
-    }
+    try_lock(pid_file_path(runtime_dir), "daemon")
 }
 
 /// The running daemon, if any.
