@@ -147,6 +147,59 @@ fn exec_and_process_probes() {
     let _ = sleeper.wait();
 }
 
+#[test]
+fn process_cpu_percent_sees_a_busy_loop_by_its_command_line() {
+    let s = Scratch::new("proc-cpu-check");
+    // `$0` of each shell is a token no other process on the machine has.
+    let token = format!(
+        "runner-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    );
+    let spawn = |script: &str, tag: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", script, &format!("{token}-{tag}")])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut busy = spawn("while :; do :; done", "busy");
+    let mut idle = spawn("read x", "idle");
+    let cfg = config(
+        &s,
+        &format!(
+            "  busy:\n    every: 500ms\n    check: {{metric: process_cpu_percent, cmdline: {token}-busy, warn: 10, crit: \"1000%\"}}\n  idle:\n    every: 500ms\n    check: {{metric: process_cpu_percent, cmdline: {token}-idle, warn: 10}}\n  gone:\n    every: 500ms\n    check: {{metric: process_cpu_percent, cmdline: {token}-gone, warn: 10}}\n"
+        ),
+    );
+    let mut d = Daemon::start(&s, &cfg);
+    let check = |st: &serde_json::Value, name: &str| {
+        st["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).cloned().unwrap_or_default()
+    };
+    let mut st = serde_json::Value::Null;
+    wait_for(Duration::from_secs(20), "busy at warn, idle ok, gone unknown", || {
+        st = status_json(&s, &cfg);
+        check(&st, "busy")["level"] == "warn"
+            && check(&st, "idle")["level"] == "ok"
+            && check(&st, "gone")["level"] == "unknown"
+    });
+    // A few more samples, each over the time since the previous one.
+    std::thread::sleep(Duration::from_millis(1200));
+    let st = status_json(&s, &cfg);
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(Duration::from_secs(10));
+    for c in [&mut busy, &mut idle] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let (b, i, g) = (check(&st, "busy"), check(&st, "idle"), check(&st, "gone"));
+    let busy_cpu = b["value"].as_f64().unwrap();
+    assert!((10.0..=102.0).contains(&busy_cpu), "one single-threaded loop: {b}");
+    assert!(b["detail"].as_str().unwrap().contains(">= warn 10.0%"), "{b}");
+    assert!(i["value"].as_f64().unwrap() < 5.0, "{i}");
+    assert!(g["detail"].as_str().unwrap().contains("no process matches"), "{g}");
+    assert_eq!(st["health"], "DEGRADED", "a warn and an unknown: {st}");
+}
+
 /// Lines the hooks appended: `<event> <level> <value> <threshold> <ms since epoch>`.
 fn hook_lines(p: &Path) -> Vec<(String, String, u128)> {
     common::lines(p)
@@ -313,6 +366,8 @@ fn config_errors_name_the_fix() {
         ),
         ("  a:\n    check: {metric: cpu_percent, for: 0}\n", "at least 1"),
         ("  a:\n    check: {metric: dir_size, path: /x, warn: 2XB}\n", "unknown size unit `XB`"),
+        ("  a:\n    check: {metric: process_cpu_percent, warn: 50}\n", "needs `name:` or `cmdline:`"),
+        ("  a:\n    check: {metric: process_cpu_percent, name: x}\n", "no default thresholds"),
     ];
     for (jobs, want) in cases {
         let cfg = config(&s, jobs);
