@@ -464,6 +464,9 @@ fn textfile_export_is_valid_and_written_after_runs() {
     let text = std::fs::read_to_string(&prom).unwrap();
     let problems = common::validate_exposition(&text);
     assert!(problems.is_empty(), "{problems:?}\n{text}");
+    if let Some(said) = common::promtool_check(&text) {
+        assert!(said.is_empty(), "{said}\n{text}");
+    }
     assert!(text.contains("runner_job_runs_total{job=\"failing\",outcome=\"failure\"}"), "{text}");
     assert!(text.contains("runner_job_last_success_timestamp_seconds{job=\"quoted.job\"}"), "{text}");
     assert!(text.contains("runner_check_level{check=\"disk\"} 0"), "{text}");
@@ -473,9 +476,12 @@ fn textfile_export_is_valid_and_written_after_runs() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, ["runner.prom"]);
-    // The validator itself catches a broken file.
+    // The validators themselves catch a broken file.
     assert!(!common::validate_exposition("x_total{a=\"1\"} 1\n").is_empty());
     assert!(!common::validate_exposition("# HELP a b\n# TYPE a counter\na 1\n").is_empty());
+    if let Some(said) = common::promtool_check("# HELP x_total b\n# TYPE x_total counter\nx_total{a=\"1\" 1\n") {
+        assert!(!said.is_empty(), "promtool accepted an unclosed label set");
+    }
 }
 
 #[test]

@@ -527,6 +527,9 @@ fn queue_stats_are_exported_in_the_textfile_as_they_are_now() {
     let text = read();
     let problems = validate_exposition(&text);
     assert!(problems.is_empty(), "{problems:?}\n{text}");
+    if let Some(said) = promtool_check(&text) {
+        assert!(said.is_empty(), "{said}\n{text}");
+    }
     for (series, want) in [
         ("runner_queue_items{job=\"q\",state=\"pending\"}", 0.0),
         ("runner_queue_items{job=\"q\",state=\"retrying\"}", 1.0),

@@ -155,8 +155,8 @@ pub fn alive(pid: i32) -> bool {
 
 /// A strict reading of the Prometheus text format (0.0.4): every sample's family has HELP
 /// and TYPE before it, once; names and labels are well formed; values parse; no family is
-/// split. promtool itself is not installed for this (the Debian package pulls in about
-/// 100 MB).
+/// split. Runs everywhere; `promtool_check` adds Prometheus's own parser and linter where
+/// promtool is installed.
 pub fn validate_exposition(text: &str) -> Vec<String> {
     let name_ok = |n: &str| {
         let mut c = n.chars();
@@ -228,4 +228,34 @@ pub fn validate_exposition(text: &str) -> Vec<String> {
         }
     }
     problems
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// `promtool check metrics < text`: its complaints (parse errors and lint problems, empty
+/// when it accepts the text), or none when promtool is not installed, which fails under
+/// CI=true (`.ci/run` installs Debian's `prometheus` package for it).
+pub fn promtool_check(text: &str) -> Option<String> {
+    use std::io::Write;
+    let child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            assert!(!in_ci(), "promtool is not installed; .ci/run installs it (apt-get install prometheus)");
+            eprintln!("promtool not installed: skipping its check (apt-get install prometheus)");
+            return None;
+        }
+        Err(e) => panic!("cannot run promtool: {e}"),
+    };
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    Some(if o.status.success() { String::new() } else { format!("promtool exit {:?}: {said}", o.status.code()) })
 }
