@@ -556,6 +556,21 @@ fn queue_stats_are_exported_in_the_textfile_as_they_are_now() {
     // One HELP and TYPE per family, whatever the number of queues.
     assert_eq!(text.matches("# TYPE runner_queue_items gauge").count(), 1, "{text}");
     assert!(text.contains("runner_job_runs_total{job=\"q\",outcome=\"success\"}"), "{text}");
+
+    // A reload that drops a queue drops its rows from the next file.
+    let mut d = Daemon::start(&s, &c);
+    let cfg_text = std::fs::read_to_string(&c).unwrap();
+    s.write("supervisor.yaml", &cfg_text[..cfg_text.find("  \"b.queue\":").unwrap()]);
+    wait_for(LONG, "the daemon to start", || d.log_text().contains("runner started"));
+    d.signal(Signal::SIGHUP);
+    wait_for(LONG, "the reload", || d.log_text().contains("reloaded"));
+    wait_for(LONG, "b.queue gone from the textfile", || {
+        let t = read();
+        // (Its job rows stay: they come from the state, which keeps removed jobs' history.)
+        !t.contains("runner_queue_items{job=\"b.queue\"") && t.contains("runner_queue_items{job=\"q\"")
+    });
+    d.signal(Signal::SIGTERM);
+    assert!(d.wait_exit(LONG).success());
 }
 
 #[test]
