@@ -6,6 +6,7 @@
 //! - one run with 10,000 items pending and `max_items: 10`: its time, and the bytes it read
 //!   (from /proc/self/io `rchar`) against the bytes the pending items hold, to show it does not
 //!   read their contents
+//! - the textfile export's read of that spool's stats (listings and `.stats`, per render)
 //!
 //! Sizes from RUNNER_BENCH_QUEUE_ITEMS (default 1000) and RUNNER_BENCH_QUEUE_PENDING (10000).
 //! Runs in-process through the library: the same `jobs::execute` the daemon calls.
@@ -127,6 +128,34 @@ fn main() {
     println!(
         "one run, {pending} pending, max_items 10: median {:.1} ms (min {:.1}, max {:.1}); bytes read per run {:?} of {content} held by the pending items",
         times[2], times[0], times[4], read
+    );
+
+    // The textfile export reads every queue's stats after each run of any job: listings and
+    // the `.stats` history, nothing written.
+    let q = [runner::sinks::textfile::Queue {
+        job: "q".into(),
+        spool: s.spool.root.clone(),
+        window: std::time::Duration::from_secs(86_400),
+    }];
+    let now = runner::sinks::state::epoch_ms(std::time::SystemTime::now());
+    let mut times = Vec::new();
+    let mut read = Vec::new();
+    for _ in 0..9 {
+        let r0 = rchar();
+        let t = Instant::now();
+        let text = runner::sinks::textfile::render_queues(&q, now);
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        read.push(rchar() - r0);
+        assert!(text.contains("state=\"pending\"}"), "{text}");
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "textfile queue stats, {} items in the spool: median {:.2} ms (min {:.2}, max {:.2}); bytes read {:?}",
+        s.spool.counts().unwrap().total,
+        times[4],
+        times[0],
+        times[8],
+        &read[..3]
     );
     let _ = std::fs::remove_dir_all(&s.dir);
     let _ = std::fs::remove_dir_all(&base);

@@ -125,7 +125,7 @@ pub enum Command {
     /// Print one sample of the box's metrics: CPU, memory, load, processes, disks,
     /// temperatures and pressure, read straight from /proc and /sys.
     #[command(
-        after_help = "Examples:\n  runner metrics\n  runner metrics --json --path / --path /var\n  runner metrics --interval 250ms\n\nRUNNER_PROC_ROOT and RUNNER_SYS_ROOT (or the config's proc_root/sys_root) read a different tree."
+        after_help = "Examples:\n  runner metrics\n  runner metrics --json --path / --path /var\n  runner metrics --interval 250ms\n  runner metrics --process nginx --json\n\nRUNNER_PROC_ROOT and RUNNER_SYS_ROOT (or the config's proc_root/sys_root) read a different tree."
     )]
     Metrics {
         #[arg(long)]
@@ -136,6 +136,10 @@ pub enum Command {
         /// How long to measure CPU use over.
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
         interval: std::time::Duration,
+        /// Also report the processes with this name (as `pgrep` matches it): how many, their
+        /// summed RSS and CPU percent over the interval (repeatable).
+        #[arg(long = "process", value_name = "NAME")]
+        processes: Vec<String>,
     },
     /// Print the overall health (HEALTHY, DEGRADED, UNHEALTHY or CRITICAL); exit 0 only when
     /// HEALTHY and the daemon runs, for scripts and container health checks.
@@ -231,7 +235,9 @@ pub fn main() -> ExitCode {
         Command::Status { json } => cmd_status(&cli.config, &overrides, json),
         Command::Check => cmd_check(&cli.config, &overrides),
         Command::Health { json } => cmd_health(&cli.config, &overrides, json),
-        Command::Metrics { json, paths, interval } => cmd_metrics(&cli.config, &overrides, json, paths, interval),
+        Command::Metrics { json, paths, interval, processes } => {
+            cmd_metrics(&cli.config, &overrides, json, paths, interval, &processes)
+        }
         Command::Enqueue { job, file } => cmd_enqueue(&cli.config, &overrides, &job, &file),
         Command::Queue { job, json, watch, interval } => {
             cmd_queue(&cli.config, &overrides, &job, json, watch.then_some(interval.as_str()))
@@ -251,7 +257,9 @@ fn cmd_metrics(
     json: bool,
     mut paths: Vec<PathBuf>,
     interval: std::time::Duration,
+    processes: &[String],
 ) -> ExitCode {
+    use crate::metrics::procs::{self, CpuUse};
     use crate::metrics::{Options, Sampler};
     // The config only matters for proc_root/sys_root; without one the environment decides.
     let roots = match path.exists() {
@@ -267,10 +275,34 @@ fn cmd_metrics(
     for p in &problems {
         eprintln!("runner metrics: {p}");
     }
+    let hz = procs::ticks_per_second();
+    let mut cpu = vec![CpuUse::default(); processes.len()];
+    let mut found = vec![Err(String::new()); processes.len()];
+    let mut each = Vec::new();
+    let mut scan = |cpu: &mut [CpuUse], found: &mut [Result<(procs::Matched, Option<f64>), String>]| {
+        for (i, name) in processes.iter().enumerate() {
+            found[i] = procs::scan(&roots, Some(name), None, Some(&mut each))
+                .map(|m| (m, cpu[i].update(procs::boot_seconds(), &each, hz)));
+        }
+    };
     let mut s = sampler.new_sample();
     sampler.sample(&mut s);
+    scan(&mut cpu, &mut found);
     std::thread::sleep(interval);
     sampler.sample(&mut s);
+    scan(&mut cpu, &mut found);
+    let mut process_rows = Vec::new();
+    for (name, f) in processes.iter().zip(&found) {
+        match f {
+            Ok((m, p)) => process_rows.push(serde_json::json!({
+                "name": name,
+                "count": m.count,
+                "rss_bytes": m.rss_bytes,
+                "cpu_percent": p.filter(|_| m.count > 0).map(|p| (p * 100.0).round() / 100.0),
+            })),
+            Err(e) => eprintln!("runner metrics: --process {name}: {e}"),
+        }
+    }
     for (p, d) in sampler.disks.iter().zip(&s.disks) {
         if d.is_none() {
             eprintln!(
@@ -281,11 +313,25 @@ fn cmd_metrics(
         }
     }
     if json {
-        println!("{}", sampler.to_json(&s));
+        let mut v = sampler.to_json(&s);
+        if !processes.is_empty() {
+            v["processes"] = serde_json::Value::Array(process_rows);
+        }
+        println!("{v}");
     } else {
         print_metrics(&sampler, &s);
+        for p in &process_rows {
+            let cpu = p["cpu_percent"].as_f64().map(|c| format!("{c:5.1} %")).unwrap_or_else(|| "    - %".into());
+            println!(
+                "process      {cpu}  CPU, {} MiB RSS, {} matching  {}",
+                p["rss_bytes"].as_u64().unwrap_or(0) >> 20,
+                p["count"],
+                p["name"].as_str().unwrap_or_default()
+            );
+        }
     }
-    if problems.is_empty() && s.disks.iter().all(Option::is_some) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    let all_read = problems.is_empty() && s.disks.iter().all(Option::is_some) && found.iter().all(Result::is_ok);
+    if all_read { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 fn print_metrics(sampler: &crate::metrics::Sampler, s: &crate::metrics::Sample) {

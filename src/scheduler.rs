@@ -473,6 +473,7 @@ impl Daemon {
                     }
                 }
                 let plan = Arc::new(plan);
+                self.ctx.sinks.queues = Sinks::queues_of(&plan);
                 log::info!("reloaded {}: {} job(s)", self.config_path.display(), plan.jobs.len());
                 self.plan = plan;
                 self.fire_all(&fires, now, mono);

@@ -348,15 +348,19 @@ impl Spool {
     }
 
     /// Counts every state from the directory listings; a spool not created yet is empty.
+    /// Listings are streamed, not collected, and no item is opened: the textfile export
+    /// calls this after every run, so its cost is one readdir pass per state directory.
     pub fn counts(&self) -> io::Result<Counts> {
         let mut c = Counts::default();
-        let list = |d: Dir| match fs::read_dir(self.dir(d)) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound && !self.root.exists() => Ok(Vec::new()),
-            r => r?.collect::<io::Result<Vec<_>>>(),
+        let list = |d: Dir| -> io::Result<Option<fs::ReadDir>> {
+            match fs::read_dir(self.dir(d)) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !self.root.exists() => Ok(None),
+                r => r.map(Some),
+            }
         };
         for d in [Dir::New, Dir::Cur] {
-            for e in list(d)? {
-                let name = e.file_name();
+            for e in list(d)?.into_iter().flatten() {
+                let name = e?.file_name();
                 match Item::parse(&name.to_string_lossy()) {
                     Some(i) if i.attempts > 0 => c.retrying += 1,
                     _ => c.pending += 1,
@@ -367,8 +371,8 @@ impl Spool {
             }
         }
         for (d, n) in [(Dir::Done, &mut c.completed), (Dir::Failed, &mut c.failed)] {
-            for e in list(d)? {
-                if !e.file_name().to_string_lossy().ends_with(".why") {
+            for e in list(d)?.into_iter().flatten() {
+                if !e?.file_name().to_string_lossy().ends_with(".why") {
                     *n += 1;
                 }
             }

@@ -147,6 +147,59 @@ fn exec_and_process_probes() {
     let _ = sleeper.wait();
 }
 
+#[test]
+fn process_cpu_percent_sees_a_busy_loop_by_its_command_line() {
+    let s = Scratch::new("proc-cpu-check");
+    // `$0` of each shell is a token no other process on the machine has.
+    let token = format!(
+        "runner-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    );
+    let spawn = |script: &str, tag: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", script, &format!("{token}-{tag}")])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut busy = spawn("while :; do :; done", "busy");
+    let mut idle = spawn("read x", "idle");
+    let cfg = config(
+        &s,
+        &format!(
+            "  busy:\n    every: 500ms\n    check: {{metric: process_cpu_percent, cmdline: {token}-busy, warn: 10, crit: \"1000%\"}}\n  idle:\n    every: 500ms\n    check: {{metric: process_cpu_percent, cmdline: {token}-idle, warn: 10}}\n  gone:\n    every: 500ms\n    check: {{metric: process_cpu_percent, cmdline: {token}-gone, warn: 10}}\n"
+        ),
+    );
+    let mut d = Daemon::start(&s, &cfg);
+    let check = |st: &serde_json::Value, name: &str| {
+        st["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).cloned().unwrap_or_default()
+    };
+    let mut st = serde_json::Value::Null;
+    wait_for(Duration::from_secs(20), "busy at warn, idle ok, gone unknown", || {
+        st = status_json(&s, &cfg);
+        check(&st, "busy")["level"] == "warn"
+            && check(&st, "idle")["level"] == "ok"
+            && check(&st, "gone")["level"] == "unknown"
+    });
+    // A few more samples, each over the time since the previous one.
+    std::thread::sleep(Duration::from_millis(1200));
+    let st = status_json(&s, &cfg);
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(Duration::from_secs(10));
+    for c in [&mut busy, &mut idle] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let (b, i, g) = (check(&st, "busy"), check(&st, "idle"), check(&st, "gone"));
+    let busy_cpu = b["value"].as_f64().unwrap();
+    assert!((10.0..=102.0).contains(&busy_cpu), "one single-threaded loop: {b}");
+    assert!(b["detail"].as_str().unwrap().contains(">= warn 10.0%"), "{b}");
+    assert!(i["value"].as_f64().unwrap() < 5.0, "{i}");
+    assert!(g["detail"].as_str().unwrap().contains("no process matches"), "{g}");
+    assert_eq!(st["health"], "DEGRADED", "a warn and an unknown: {st}");
+}
+
 /// Lines the hooks appended: `<event> <level> <value> <threshold> <ms since epoch>`.
 fn hook_lines(p: &Path) -> Vec<(String, String, u128)> {
     common::lines(p)
@@ -314,6 +367,8 @@ fn config_errors_name_the_fix() {
         ),
         ("  a:\n    check: {metric: cpu_percent, for: 0}\n", "at least 1"),
         ("  a:\n    check: {metric: dir_size, path: /x, warn: 2XB}\n", "unknown size unit `XB`"),
+        ("  a:\n    check: {metric: process_cpu_percent, warn: 50}\n", "needs `name:` or `cmdline:`"),
+        ("  a:\n    check: {metric: process_cpu_percent, name: x}\n", "no default thresholds"),
     ];
     for (jobs, want) in cases {
         let cfg = config(&s, jobs);
@@ -387,83 +442,6 @@ fn health_exits_0_only_when_healthy_and_the_daemon_runs() {
     d.wait_exit(Duration::from_secs(10));
 }
 
-/// A strict reading of the Prometheus text format (0.0.4): every sample's family has HELP
-/// and TYPE before it, once; names and labels are well formed; values parse; no family is
-/// split. promtool itself is not installed for this (the Debian package pulls in about
-/// 100 MB).
-fn validate_exposition(text: &str) -> Vec<String> {
-    let name_ok = |n: &str| {
-        let mut c = n.chars();
-        c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_' || f == ':')
-            && c.all(|x| x.is_ascii_alphanumeric() || x == '_' || x == ':')
-    };
-    let mut problems = Vec::new();
-    let mut help = std::collections::BTreeSet::new();
-    let mut types = std::collections::BTreeMap::new();
-    let mut done = std::collections::BTreeSet::new();
-    let mut current: Option<String> = None;
-    assert!(text.ends_with('\n'), "the file ends with a newline");
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("# HELP ") {
-            let name = rest.split(' ').next().unwrap();
-            if !help.insert(name.to_string()) {
-                problems.push(format!("second HELP for {name}"));
-            }
-        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let mut f = rest.split(' ');
-            let (name, kind) = (f.next().unwrap(), f.next().unwrap_or(""));
-            if !["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind) {
-                problems.push(format!("bad TYPE {kind}"));
-            }
-            if types.insert(name.to_string(), kind.to_string()).is_some() {
-                problems.push(format!("second TYPE for {name}"));
-            }
-            if let Some(c) = current.replace(name.to_string()) {
-                done.insert(c);
-            }
-            if done.contains(name) {
-                problems.push(format!("{name} split"));
-            }
-        } else if line.starts_with('#') || line.is_empty() {
-            problems.push(format!("stray line {line:?}"));
-        } else {
-            let (head, value) = line.rsplit_once(' ').unwrap();
-            let name = head.split('{').next().unwrap();
-            if !name_ok(name) {
-                problems.push(format!("bad name {name}"));
-            }
-            if current.as_deref() != Some(name) || !help.contains(name) {
-                problems.push(format!("{name} sample without its HELP/TYPE just before"));
-            }
-            if types.get(name).map(String::as_str) == Some("counter") && !name.ends_with("_total") {
-                problems.push(format!("counter {name} does not end in _total"));
-            }
-            if let Some(labels) = head.strip_prefix(name) {
-                let inner = labels.strip_prefix('{').and_then(|l| l.strip_suffix('}'));
-                match inner {
-                    Some(inner) => {
-                        for pair in inner.split("\",").filter(|p| !p.is_empty()) {
-                            let (k, v) = pair.split_once("=\"").unwrap_or(("", ""));
-                            if !name_ok(k) || k.starts_with("__") {
-                                problems.push(format!("bad label name {k:?} in {line}"));
-                            }
-                            if v.trim_end_matches('"').contains('\n') {
-                                problems.push("raw newline in label".into());
-                            }
-                        }
-                    }
-                    None if labels.is_empty() => {}
-                    None => problems.push(format!("bad labels in {line}")),
-                }
-            }
-            if value.parse::<f64>().is_err() && !["NaN", "+Inf", "-Inf"].contains(&value) {
-                problems.push(format!("bad value {value}"));
-            }
-        }
-    }
-    problems
-}
-
 #[test]
 fn textfile_export_is_valid_and_written_after_runs() {
     let s = Scratch::new("textfile");
@@ -485,8 +463,11 @@ fn textfile_export_is_valid_and_written_after_runs() {
     d.signal(nix::sys::signal::Signal::SIGTERM);
     d.wait_exit(Duration::from_secs(10));
     let text = std::fs::read_to_string(&prom).unwrap();
-    let problems = validate_exposition(&text);
+    let problems = common::validate_exposition(&text);
     assert!(problems.is_empty(), "{problems:?}\n{text}");
+    if let Some(said) = common::promtool_check(&text) {
+        assert!(said.is_empty(), "{said}\n{text}");
+    }
     assert!(text.contains("runner_job_runs_total{job=\"failing\",outcome=\"failure\"}"), "{text}");
     assert!(text.contains("runner_job_last_success_timestamp_seconds{job=\"quoted.job\"}"), "{text}");
     assert!(text.contains("runner_check_level{check=\"disk\"} 0"), "{text}");
@@ -496,9 +477,12 @@ fn textfile_export_is_valid_and_written_after_runs() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, ["runner.prom"]);
-    // The validator itself catches a broken file.
-    assert!(!validate_exposition("x_total{a=\"1\"} 1\n").is_empty());
-    assert!(!validate_exposition("# HELP a b\n# TYPE a counter\na 1\n").is_empty());
+    // The validators themselves catch a broken file.
+    assert!(!common::validate_exposition("x_total{a=\"1\"} 1\n").is_empty());
+    assert!(!common::validate_exposition("# HELP a b\n# TYPE a counter\na 1\n").is_empty());
+    if let Some(said) = common::promtool_check("# HELP x_total b\n# TYPE x_total counter\nx_total{a=\"1\" 1\n") {
+        assert!(!said.is_empty(), "promtool accepted an unclosed label set");
+    }
 }
 
 #[test]

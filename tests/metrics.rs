@@ -225,3 +225,70 @@ fn a_missing_proc_root_is_reported_not_a_panic() {
     assert!(err.contains("stat") && err.contains("meminfo") && err.contains("loadavg"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// utime + stime of a process, in clock ticks (100 per second on Linux).
+fn cpu_ticks(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = s[s.rfind(')').unwrap() + 2..].split(' ').collect();
+    // Fields 14 and 15 of the line; `f` starts at field 3.
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// A shell under a name of its own (a symlink: `comm` is the name it was executed by), so
+/// `--process` matches only what this test started. Its stdin is a pipe the test holds open.
+fn named_shell(s: &Scratch, name: &str, script: &str) -> std::process::Child {
+    let link = s.path(name);
+    std::os::unix::fs::symlink("/bin/sh", &link).unwrap();
+    Command::new(&link).args(["-c", script]).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap()
+}
+
+#[test]
+fn process_cpu_and_rss_of_a_busy_loop_by_name() {
+    let s = Scratch::new("proc-cpu");
+    let (busy_name, idle_name) = (format!("rbusy{}", std::process::id()), format!("ridle{}", std::process::id()));
+    let mut busy = named_shell(&s, &busy_name, "while :; do :; done");
+    let mut idle = named_shell(&s, &idle_name, "read x");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // The test's own figure, from the same kernel counters over a window holding runner's.
+    let (t0, a) = (std::time::Instant::now(), cpu_ticks(busy.id()));
+    let v = metrics(
+        &["--interval", "2s", "--process", &busy_name, "--process", &idle_name, "--process", "no-such-prog"],
+        &[],
+    );
+    let own = (cpu_ticks(busy.id()) - a) as f64 / 100.0 / t0.elapsed().as_secs_f64() * 100.0;
+    for c in [&mut busy, &mut idle] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let rows = v["processes"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{v}");
+    let (b, i, none) = (&rows[0], &rows[1], &rows[2]);
+    assert_eq!((b["name"].as_str(), b["count"].as_u64()), (Some(busy_name.as_str()), Some(1)), "{b}");
+    let cpu = b["cpu_percent"].as_f64().unwrap();
+    // One core at most for a single-threaded loop; on a shared machine it gets what it gets,
+    // and runner's interval sits inside the test's window, so they agree within a margin.
+    assert!(cpu <= 102.0, "{cpu}");
+    assert!((cpu - own).abs() <= 15.0, "runner {cpu} %, measured here {own:.1} %");
+    assert!(own >= 20.0, "the busy loop got {own:.1} % of a core: too loaded to tell it from idle");
+    let rss = b["rss_bytes"].as_u64().unwrap();
+    assert!(rss > 100 << 10 && rss < 64 << 20, "a shell's RSS: {rss}");
+    assert_eq!(i["count"], 1, "{i}");
+    assert!(i["cpu_percent"].as_f64().unwrap() < 5.0, "an idle shell: {i}");
+    assert_eq!(none["count"], 0, "{none}");
+    assert!(none["cpu_percent"].is_null(), "no process, no figure: {none}");
+    // Text output has a line per process.
+    let mut busy = named_shell(&s, &format!("{busy_name}b"), "while :; do :; done");
+    let o = Command::new(BIN)
+        .args(["metrics", "--interval", "300ms", "--process", &format!("{busy_name}b")])
+        .env("RUNNER_CONFIG", "/nonexistent/supervisor.yaml")
+        .output()
+        .unwrap();
+    let _ = busy.kill();
+    let _ = busy.wait();
+    let text = common::stdout(&o);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("process") && l.contains("1 matching") && l.ends_with(&format!("{busy_name}b"))),
+        "{text}"
+    );
+}

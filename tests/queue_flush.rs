@@ -477,3 +477,151 @@ fn stopping_the_daemon_mid_item_puts_it_back_untouched() {
     assert_eq!(names(&spool, "new"), vec![format!("{item}:0,0")], "no attempt counted");
     assert!(names(&spool, "cur").is_empty() && names(&spool, "failed").is_empty());
 }
+
+/// The value of one sample line (`name{labels} value`) in a textfile, if it is there.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn queue_stats_are_exported_in_the_textfile_as_they_are_now() {
+    let s = Scratch::new("qf-export");
+    let (spool, spool_b) = (s.path("spool"), s.path("spool-b"));
+    let prom = s.path("export/runner.prom");
+    let h = script(&s, "h.sh", "#!/bin/sh\ngrep -q good \"$1\"\n");
+    // q flushes often and retries after an hour; b never fires while the test runs (its
+    // first fire is an hour after start), so only `runner once` and producers change it.
+    let c = s.write(
+        "supervisor.yaml",
+        &format!(
+            "version: 1\nexport: {{textfile: {}}}\njobs:\n  q:\n    every: 200ms\n    queue_flush:\n      spool: {}\n      handler: [\"{}\"]\n      item_retries: {{ attempts: 2, backoff: 1h }}\n  \"b.queue\":\n    every: 1h\n    queue_flush:\n      spool: {}\n      handler: [\"{}\"]\n      item_retries: {{ attempts: 1 }}\n",
+            prom.display(),
+            spool.display(),
+            h.display(),
+            spool_b.display(),
+            h.display()
+        ),
+    );
+    enqueue(&s, &c, "b.queue", "bad");
+    assert!(once(&s, &c, "b.queue").status.code() == Some(1), "a dead letter fails the run");
+    enqueue(&s, &c, "b.queue", "good");
+    for content in ["good", "good", "good", "bad"] {
+        enqueue(&s, &c, "q", content);
+    }
+    let mut d = Daemon::start(&s, &c);
+    let read = || std::fs::read_to_string(&prom).unwrap_or_default();
+    wait_for(LONG, "q's items handled in the textfile", || {
+        let t = read();
+        sample(&t, "runner_queue_items{job=\"q\",state=\"completed\"}") == Some(3.0)
+            && sample(&t, "runner_queue_items{job=\"q\",state=\"retrying\"}") == Some(1.0)
+    });
+    // A producer adds to b while nothing flushes it: the next file (after any run) has it,
+    // because the stats are read from the spool when the file is written.
+    enqueue(&s, &c, "b.queue", "good");
+    wait_for(LONG, "b's new item in the textfile", || {
+        sample(&read(), "runner_queue_items{job=\"b.queue\",state=\"pending\"}") == Some(2.0)
+    });
+    d.signal(Signal::SIGTERM);
+    assert!(d.wait_exit(LONG).success());
+
+    let text = read();
+    let problems = validate_exposition(&text);
+    assert!(problems.is_empty(), "{problems:?}\n{text}");
+    if let Some(said) = promtool_check(&text) {
+        assert!(said.is_empty(), "{said}\n{text}");
+    }
+    for (series, want) in [
+        ("runner_queue_items{job=\"q\",state=\"pending\"}", 0.0),
+        ("runner_queue_items{job=\"q\",state=\"retrying\"}", 1.0),
+        ("runner_queue_items{job=\"q\",state=\"failed\"}", 0.0),
+        ("runner_queue_items{job=\"q\",state=\"completed\"}", 3.0),
+        ("runner_queue_total_items{job=\"q\"}", 4.0),
+        // 3 done, none failed for good yet: a retry does not lower the score.
+        ("runner_queue_health_score{job=\"q\"}", 100.0),
+        ("runner_queue_items{job=\"b.queue\",state=\"pending\"}", 2.0),
+        ("runner_queue_items{job=\"b.queue\",state=\"retrying\"}", 0.0),
+        ("runner_queue_items{job=\"b.queue\",state=\"failed\"}", 1.0),
+        ("runner_queue_items{job=\"b.queue\",state=\"completed\"}", 0.0),
+        ("runner_queue_total_items{job=\"b.queue\"}", 3.0),
+        ("runner_queue_health_score{job=\"b.queue\"}", 0.0),
+    ] {
+        assert_eq!(sample(&text, series), Some(want), "{series}\n{text}");
+    }
+    // The same figures as `runner queue` shows.
+    let v = queue_json(&s, &c, "b.queue");
+    assert_eq!(
+        (v["pending"].as_u64(), v["failed"].as_u64(), v["health"]["score"].as_u64()),
+        (Some(2), Some(1), Some(0))
+    );
+    // One HELP and TYPE per family, whatever the number of queues.
+    assert_eq!(text.matches("# TYPE runner_queue_items gauge").count(), 1, "{text}");
+    assert!(text.contains("runner_job_runs_total{job=\"q\",outcome=\"success\"}"), "{text}");
+
+    // A reload that drops a queue drops its rows from the next file.
+    let mut d = Daemon::start(&s, &c);
+    let cfg_text = std::fs::read_to_string(&c).unwrap();
+    s.write("supervisor.yaml", &cfg_text[..cfg_text.find("  \"b.queue\":").unwrap()]);
+    wait_for(LONG, "the daemon to start", || d.log_text().contains("runner started"));
+    d.signal(Signal::SIGHUP);
+    wait_for(LONG, "the reload", || d.log_text().contains("reloaded"));
+    wait_for(LONG, "b.queue gone from the textfile", || {
+        let t = read();
+        // (Its job rows stay: they come from the state, which keeps removed jobs' history.)
+        !t.contains("runner_queue_items{job=\"b.queue\"") && t.contains("runner_queue_items{job=\"q\"")
+    });
+    d.signal(Signal::SIGTERM);
+    assert!(d.wait_exit(LONG).success());
+}
+
+#[test]
+fn a_failing_queue_drives_overall_health_through_the_daemon() {
+    let s = Scratch::new("qf-health");
+    let spool = s.path("spool");
+    let h = script(&s, "h.sh", "#!/bin/sh\ngrep -q good \"$1\" || { echo \"cannot push $1\" >&2; exit 3; }\n");
+    let c = cfg(&s, &spool, &h, "    every: 200ms\n", "      item_retries: { attempts: 1 }\n");
+    let health = || s.runner(&c).arg("health").output().unwrap();
+    let overall = || {
+        let o = s.runner(&c).args(["status", "--json"]).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["health"].as_str().unwrap_or_default().to_string()
+    };
+    let mut d = Daemon::start(&s, &c);
+    enqueue(&s, &c, "q", "good");
+    wait_for(LONG, "the good item done", || names(&spool, "done").len() == 1);
+    wait_for(LONG, "HEALTHY with the daemon running", || health().status.success());
+    assert_eq!(stdout(&health()).trim(), "HEALTHY");
+
+    // 1 done, 1 failed: score 50, the bottom of DEGRADED.
+    enqueue(&s, &c, "q", "bad");
+    wait_for(LONG, "DEGRADED", || stdout(&health()).starts_with("DEGRADED"));
+    let o = health();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("DEGRADED q: 50 queue score 50 (1 done, 1 failed"), "{}", stdout(&o));
+    assert_eq!(overall(), "DEGRADED");
+    let text = stdout(&s.runner(&c).arg("status").output().unwrap());
+    assert!(text.contains("health: DEGRADED (q 50)"), "{text}");
+
+    // 1 done, 3 failed: score 25, UNHEALTHY.
+    enqueue(&s, &c, "q", "bad");
+    enqueue(&s, &c, "q", "bad");
+    wait_for(LONG, "UNHEALTHY", || stdout(&health()).starts_with("UNHEALTHY"));
+    let o = health();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("UNHEALTHY q: 25"), "{}", stdout(&o));
+    assert_eq!(overall(), "UNHEALTHY");
+    assert_eq!(names(&spool, "failed").len(), 3);
+
+    // Back to 80 (4 done, 1 failed) would need the window to forget; more good items do it
+    // too: 8 done, 3 failed is 73, DEGRADED again, and the part follows the score.
+    for _ in 0..7 {
+        enqueue(&s, &c, "q", "good");
+    }
+    wait_for(LONG, "DEGRADED again", || stdout(&health()).starts_with("DEGRADED"));
+    assert!(stdout(&health()).contains("q: 73"), "{}", stdout(&health()));
+    d.signal(Signal::SIGTERM);
+    assert!(d.wait_exit(LONG).success());
+    // The daemon is gone: the state may be stale, so health is never 0 now.
+    let o = health();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("daemon not running"), "{}", stdout(&o));
+}

@@ -30,6 +30,7 @@ pub const METRICS: &[&str] = &[
     "file_age",
     "file_size",
     "process_rss_bytes",
+    "process_cpu_percent",
     "pressure_<cpu|memory|io>_<some|full>_<avg10|avg60|avg300>",
 ];
 
@@ -142,6 +143,21 @@ pub fn resolve(job: &str, c: RawCheck, roots: &Roots, job_timeout: Option<Durati
             (
                 Source::ProcessRss { name: c.name.clone(), cmdline: c.cmdline.clone() },
                 "bytes",
+                (None, None),
+                Direction::Above,
+            )
+        }
+        "process_cpu_percent" if !is_probe => {
+            used.extend(["name", "cmdline"]);
+            if c.name.is_none() && c.cmdline.is_none() {
+                errs.push((
+                    "metric",
+                    format!("check `{job}`: metric `process_cpu_percent` needs `name:` or `cmdline:`"),
+                ));
+            }
+            (
+                Source::ProcessCpu { name: c.name.clone(), cmdline: c.cmdline.clone() },
+                "%",
                 (None, None),
                 Direction::Above,
             )

@@ -137,6 +137,11 @@ pub enum Source {
         name: Option<String>,
         cmdline: Option<String>,
     },
+    /// CPU percent of the matching processes since the check's last run (1 s on its first).
+    ProcessCpu {
+        name: Option<String>,
+        cmdline: Option<String>,
+    },
     Tcp {
         host: String,
         port: u16,
@@ -343,6 +348,7 @@ enum Reader {
     Pressure(TextSource<metrics::Pressure>),
     Sensors(Vec<Sensor>),
     Procs(metrics::ProcCounter),
+    ProcCpu(metrics::procs::CpuUse),
 }
 
 #[derive(Debug)]
@@ -678,6 +684,44 @@ async fn read(entry: &mut Entry, job: &Job, spec: &CheckSpec, mut stop: watch::R
                 Ok(Ok(found)) => Ok(found.rss_bytes as f64),
                 Ok(Err(e)) => Err(e),
                 Err(e) => Err(e.to_string()),
+            }
+        }
+        Source::ProcessCpu { name, cmdline } => {
+            if !matches!(entry.reader, Reader::ProcCpu(_)) {
+                entry.reader = Reader::ProcCpu(metrics::procs::CpuUse::default());
+            }
+            let Reader::ProcCpu(cpu) = &mut entry.reader else { unreachable!("set just above") };
+            let scan = || {
+                let (r, n, c) = (roots.clone(), name.clone(), cmdline.clone());
+                tokio::task::spawn_blocking(move || {
+                    let mut each = Vec::new();
+                    let m = metrics::procs::scan(&r, n.as_deref(), c.as_deref(), Some(&mut each));
+                    (metrics::procs::boot_seconds(), m.map(|m| (m, each)))
+                })
+            };
+            let hz = metrics::procs::ticks_per_second();
+            let mut result = scan().await.map_err(|e| e.to_string());
+            if !cpu.primed()
+                && let Ok((at, Ok((_, each)))) = &result
+            {
+                // No earlier run to measure from: measure over one second now.
+                cpu.update(*at, each, hz);
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.wait_for(|s| *s) => {}
+                }
+                result = scan().await.map_err(|e| e.to_string());
+            }
+            match result {
+                Ok((at, Ok((found, each)))) => {
+                    let p = cpu.update(at, &each, hz);
+                    match (found.count, p) {
+                        (0, _) => Err("no process matches".to_string()),
+                        (_, Some(p)) => Ok(p),
+                        (_, None) => Err("no time passed between two scans".to_string()),
+                    }
+                }
+                Ok((_, Err(e))) | Err(e) => Err(e),
             }
         }
         Source::Tcp { .. } | Source::Http { .. } | Source::Exec { .. } | Source::Process { .. } => {

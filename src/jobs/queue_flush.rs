@@ -54,13 +54,32 @@ pub fn level_word(l: HealthLevel) -> &'static str {
     }
 }
 
+/// A queue's statistics and score at one instant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stats {
+    pub counts: spool::Counts,
+    pub score: u32,
+    /// Items finished within the health window (the score's inputs).
+    pub done: u64,
+    pub failed: u64,
+}
+
+/// Reads a queue's statistics from the spool as it is now: the state directories' listings
+/// (names only, no item opened) and the `.stats` history (one line per minute of the health
+/// window at most). Writes nothing, so callers may run it as often as they like without
+/// wearing flash; the score is the one the flusher stores as the queue's health part.
+pub fn stats(spool_dir: &std::path::Path, window: Duration, now_ms: i64) -> std::io::Result<Stats> {
+    let sp = Spool::new(spool_dir);
+    let counts = sp.counts()?;
+    let (done, failed) = sp.load_history().within(now_ms, window);
+    Ok(Stats { counts, score: spool::score(done, failed), done, failed })
+}
+
 /// Statistics and health of a queue, as `runner queue` and `runner status` show them.
 pub fn report(q: &QueueFlush) -> Result<serde_json::Value, String> {
-    let sp = Spool::new(&q.spool);
-    let counts = sp.counts().map_err(|e| format!("cannot read the spool {}: {e}", q.spool.display()))?;
     let now = epoch_ms(SystemTime::now());
-    let (done, failed) = sp.load_history().within(now, q.health_window);
-    let score = spool::score(done, failed);
+    let Stats { counts, score, done, failed } = stats(&q.spool, q.health_window, now)
+        .map_err(|e| format!("cannot read the spool {}: {e}", q.spool.display()))?;
     Ok(serde_json::json!({
         "spool": q.spool,
         "total": counts.total,

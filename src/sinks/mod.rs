@@ -26,6 +26,8 @@ pub struct Sinks {
     pub runtime_dir: Option<PathBuf>,
     /// The Prometheus textfile, rewritten after each run, when `export:` asks for it.
     pub textfile: Option<PathBuf>,
+    /// The plan's queue_flush jobs, whose statistics the textfile carries.
+    pub queues: Vec<textfile::Queue>,
 }
 
 #[derive(Debug)]
@@ -41,7 +43,7 @@ struct LogSinks {
 impl Sinks {
     /// The state file only (tests and tools that keep no run log).
     pub fn new(state: StateStore) -> Sinks {
-        Sinks { state, log: None, runtime_dir: None, textfile: None }
+        Sinks { state, log: None, runtime_dir: None, textfile: None, queues: Vec::new() }
     }
 
     /// Every sink the plan asks for: state, ring file and journald.
@@ -56,7 +58,22 @@ impl Sinks {
             })),
             runtime_dir: Some(plan.runtime_dir.clone()),
             textfile: plan.textfile.clone(),
+            queues: Sinks::queues_of(plan),
         }
+    }
+
+    /// The queues the textfile reports on (set again on a reload).
+    pub fn queues_of(plan: &Plan) -> Vec<textfile::Queue> {
+        plan.jobs
+            .iter()
+            .filter(|j| j.enabled)
+            .filter_map(|j| match &j.kind {
+                crate::config::JobKind::QueueFlush(q) => {
+                    Some(textfile::Queue { job: j.name.to_string(), spool: q.spool.clone(), window: q.health_window })
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// Stores one record everywhere it belongs. A sink that fails is logged, never fatal:
@@ -98,7 +115,9 @@ impl Sinks {
             && let (Some(path), Some(dir)) = (&self.textfile, &self.runtime_dir)
         {
             let state = self.state.load().unwrap_or_default();
-            if let Err(e) = textfile::write(path, &textfile::render(&state, &live::read_all(dir))) {
+            let mut text = textfile::render(&state, &live::read_all(dir));
+            text.push_str(&textfile::render_queues(&self.queues, state::epoch_ms(std::time::SystemTime::now())));
+            if let Err(e) = textfile::write(path, &text) {
                 log::error!("cannot write the textfile {}: {e}", path.display());
             }
         }

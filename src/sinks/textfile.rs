@@ -1,7 +1,8 @@
 //! A node_exporter textfile-collector file (`export: {textfile: PATH}`), rewritten
 //! atomically after each run: per job the last success time, last duration, run and
-//! failure counts; per check its value, level and whether an alert is active. HELP and
-//! TYPE precede every family, as `promtool check metrics` requires.
+//! failure counts; per check its value, level and whether an alert is active; per queue
+//! its items by state and health score. HELP and TYPE precede every family, as
+//! `promtool check metrics` requires.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -107,6 +108,65 @@ pub fn render(state: &State, live: &BTreeMap<String, Live>) -> String {
             .iter()
             .filter_map(|(c, j)| j.check.as_ref().map(|s| (check_label(c), if s.alert.is_some() { 1.0 } else { 0.0 })))
             .collect(),
+    );
+    out
+}
+
+/// A queue_flush job whose statistics go into the file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Queue {
+    pub job: String,
+    pub spool: std::path::PathBuf,
+    pub window: std::time::Duration,
+}
+
+/// The queues' families, read from their spools at render time (listings and the `.stats`
+/// history; nothing written, so flash sees no extra write whatever the run rate). A spool
+/// that cannot be read leaves its rows out rather than the whole file stale.
+pub fn render_queues(queues: &[Queue], now_ms: i64) -> String {
+    let mut out = String::new();
+    let stats: Vec<(&Queue, crate::jobs::queue_flush::Stats)> = queues
+        .iter()
+        .filter_map(|q| match crate::jobs::queue_flush::stats(&q.spool, q.window, now_ms) {
+            Ok(s) => Some((q, s)),
+            Err(e) => {
+                log::debug!("textfile: queue {}: cannot read the spool {}: {e}", q.job, q.spool.display());
+                None
+            }
+        })
+        .collect();
+    if stats.is_empty() {
+        return out;
+    }
+    let job_label = |j: &str| format!("job=\"{}\"", label(j));
+    let mut family = |name: &str, help: &str, rows: Vec<(String, f64)>| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for (labels, v) in rows {
+            let _ = writeln!(out, "{name}{{{labels}}} {}", num(v));
+        }
+    };
+    family(
+        "runner_queue_items",
+        "Items in the queue's spool by state: pending (not tried yet), retrying (waiting after a failed attempt), failed (dead letters kept for keep_failed), completed (done, kept for keep_done).",
+        stats
+            .iter()
+            .flat_map(|(q, s)| {
+                let c = &s.counts;
+                [("pending", c.pending), ("retrying", c.retrying), ("failed", c.failed), ("completed", c.completed)]
+                    .map(|(state, n)| (format!("{},state=\"{state}\"", job_label(&q.job)), n as f64))
+            })
+            .collect(),
+    );
+    family(
+        "runner_queue_total_items",
+        "Items in the queue's spool in any state (the sum of runner_queue_items).",
+        stats.iter().map(|(q, s)| (job_label(&q.job), s.counts.total as f64)).collect(),
+    );
+    family(
+        "runner_queue_health_score",
+        "Percentage of the items finished within the health window that were done rather than failed (100 when none finished); below 80 DEGRADED, below 50 UNHEALTHY.",
+        stats.iter().map(|(q, s)| (job_label(&q.job), f64::from(s.score))).collect(),
     );
     out
 }

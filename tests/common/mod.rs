@@ -152,3 +152,110 @@ pub fn alive(pid: i32) -> bool {
         Err(_) => false,
     }
 }
+
+/// A strict reading of the Prometheus text format (0.0.4): every sample's family has HELP
+/// and TYPE before it, once; names and labels are well formed; values parse; no family is
+/// split. Runs everywhere; `promtool_check` adds Prometheus's own parser and linter where
+/// promtool is installed.
+pub fn validate_exposition(text: &str) -> Vec<String> {
+    let name_ok = |n: &str| {
+        let mut c = n.chars();
+        c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_' || f == ':')
+            && c.all(|x| x.is_ascii_alphanumeric() || x == '_' || x == ':')
+    };
+    let mut problems = Vec::new();
+    let mut help = std::collections::BTreeSet::new();
+    let mut types = std::collections::BTreeMap::new();
+    let mut done = std::collections::BTreeSet::new();
+    let mut current: Option<String> = None;
+    assert!(text.ends_with('\n'), "the file ends with a newline");
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest.split(' ').next().unwrap();
+            if !help.insert(name.to_string()) {
+                problems.push(format!("second HELP for {name}"));
+            }
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut f = rest.split(' ');
+            let (name, kind) = (f.next().unwrap(), f.next().unwrap_or(""));
+            if !["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind) {
+                problems.push(format!("bad TYPE {kind}"));
+            }
+            if types.insert(name.to_string(), kind.to_string()).is_some() {
+                problems.push(format!("second TYPE for {name}"));
+            }
+            if let Some(c) = current.replace(name.to_string()) {
+                done.insert(c);
+            }
+            if done.contains(name) {
+                problems.push(format!("{name} split"));
+            }
+        } else if line.starts_with('#') || line.is_empty() {
+            problems.push(format!("stray line {line:?}"));
+        } else {
+            let (head, value) = line.rsplit_once(' ').unwrap();
+            let name = head.split('{').next().unwrap();
+            if !name_ok(name) {
+                problems.push(format!("bad name {name}"));
+            }
+            if current.as_deref() != Some(name) || !help.contains(name) {
+                problems.push(format!("{name} sample without its HELP/TYPE just before"));
+            }
+            if types.get(name).map(String::as_str) == Some("counter") && !name.ends_with("_total") {
+                problems.push(format!("counter {name} does not end in _total"));
+            }
+            if let Some(labels) = head.strip_prefix(name) {
+                let inner = labels.strip_prefix('{').and_then(|l| l.strip_suffix('}'));
+                match inner {
+                    Some(inner) => {
+                        for pair in inner.split("\",").filter(|p| !p.is_empty()) {
+                            let (k, v) = pair.split_once("=\"").unwrap_or(("", ""));
+                            if !name_ok(k) || k.starts_with("__") {
+                                problems.push(format!("bad label name {k:?} in {line}"));
+                            }
+                            if v.trim_end_matches('"').contains('\n') {
+                                problems.push("raw newline in label".into());
+                            }
+                        }
+                    }
+                    None if labels.is_empty() => {}
+                    None => problems.push(format!("bad labels in {line}")),
+                }
+            }
+            if value.parse::<f64>().is_err() && !["NaN", "+Inf", "-Inf"].contains(&value) {
+                problems.push(format!("bad value {value}"));
+            }
+        }
+    }
+    problems
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// `promtool check metrics < text`: its complaints (parse errors and lint problems, empty
+/// when it accepts the text), or none when promtool is not installed, which fails under
+/// CI=true (`.ci/run` installs Debian's `prometheus` package for it).
+pub fn promtool_check(text: &str) -> Option<String> {
+    use std::io::Write;
+    let child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            assert!(!in_ci(), "promtool is not installed; .ci/run installs it (apt-get install prometheus)");
+            eprintln!("promtool not installed: skipping its check (apt-get install prometheus)");
+            return None;
+        }
+        Err(e) => panic!("cannot run promtool: {e}"),
+    };
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    Some(if o.status.success() { String::new() } else { format!("promtool exit {:?}: {said}", o.status.code()) })
+}
