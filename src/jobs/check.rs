@@ -832,20 +832,11 @@ async fn probe(job: &Job, spec: &CheckSpec, stop: watch::Receiver<bool>) -> Read
             }
         }
         Source::Exec { command } => {
-            let mut env = job.env.clone();
-            env.push(("RUNNER_JOB".into(), job.name.to_string()));
-            env.push(("RUNNER_CHECK".into(), job.name.to_string()));
+            let env = super::job_env(job, &[("RUNNER_CHECK", job.name.to_string())]);
+            // A probe's output is only shown as its detail: a short tail, never echoed.
             let p = process::Spec {
-                command,
-                run_as: job.run_as.as_ref(),
-                workdir: job.workdir.as_deref(),
-                env: &env,
-                umask: job.umask,
-                nice: job.nice,
-                timeout: Some(spec.timeout),
-                kill_grace: job.kill_grace,
                 capture_limit: 1024,
-                echo: false,
+                ..super::process_spec(job, command, &env, Some(spec.timeout), false)
             };
             let f = process::run(&p, |_| {}, stop).await;
             let mut out = f.stdout_tail;
@@ -893,32 +884,16 @@ async fn run_hook(
     reading: &Reading,
     threshold: Option<f64>,
 ) {
-    let mut env = job.env.clone();
-    env.push(("RUNNER_JOB".into(), job.name.to_string()));
-    env.push(("RUNNER_CHECK".into(), job.name.to_string()));
-    env.push(("RUNNER_LEVEL".into(), level.as_str().into()));
-    env.push(("RUNNER_VALUE".into(), reading.value.map(|v| format!("{v}")).unwrap_or_default()));
-    env.push(("RUNNER_THRESHOLD".into(), threshold.map(|v| format!("{v}")).unwrap_or_default()));
-    env.push(("RUNNER_METRIC".into(), spec.metric.clone()));
-    env.push(("RUNNER_MESSAGE".into(), reading.detail.clone()));
-    let p = process::Spec {
-        command: cmd,
-        run_as: job.run_as.as_ref(),
-        workdir: job.workdir.as_deref(),
-        env: &env,
-        umask: job.umask,
-        nice: job.nice,
-        timeout: Some(job.timeout.unwrap_or(Duration::from_secs(60)).min(Duration::from_secs(300))),
-        kill_grace: job.kill_grace,
-        capture_limit: process::CAPTURE_LIMIT,
-        echo: ctx.echo,
-    };
-    let (_tx, rx) = watch::channel(false);
+    let env = [
+        ("RUNNER_CHECK", job.name.to_string()),
+        ("RUNNER_LEVEL", level.as_str().to_string()),
+        ("RUNNER_VALUE", reading.value.map(|v| format!("{v}")).unwrap_or_default()),
+        ("RUNNER_THRESHOLD", threshold.map(|v| format!("{v}")).unwrap_or_default()),
+        ("RUNNER_METRIC", spec.metric.clone()),
+        ("RUNNER_MESSAGE", reading.detail.clone()),
+    ];
     let what = if level == Level::Ok { "on_recover" } else { "on_alert" };
-    match process::run(&p, |_| {}, rx).await.status {
-        process::Status::Exited(0) => log::info!("check {}: {what} ran", job.name),
-        other => log::error!("check {}: {what} did not succeed: {other:?}", job.name),
-    }
+    super::run_hook(ctx, job, cmd, &env, what).await;
 }
 
 #[cfg(test)]

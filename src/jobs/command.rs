@@ -8,40 +8,11 @@ use super::Ctx;
 use crate::config::{CommandLine, Job};
 use crate::process::{self, Finished, Status};
 use crate::record::{Outcome, Record, RecordKind, Trigger};
-use crate::sinks::state::{Running, epoch_ms};
 
 pub async fn attempt(ctx: &Ctx, job: &Arc<Job>, cmd: &CommandLine, stop: watch::Receiver<bool>) -> Record {
-    let mut env = job.env.clone();
-    env.push(("RUNNER_JOB".into(), job.name.to_string()));
-    let spec = process::Spec {
-        command: cmd,
-        run_as: job.run_as.as_ref(),
-        workdir: job.workdir.as_deref(),
-        env: &env,
-        umask: job.umask,
-        nice: job.nice,
-        timeout: job.timeout,
-        kill_grace: job.kill_grace,
-        capture_limit: process::CAPTURE_LIMIT,
-        echo: ctx.echo,
-    };
-    let name = job.name.to_string();
-    let by = ctx.by.to_string();
-    let store = ctx.sinks.state.clone();
-    let started = move |pgid: u32| {
-        // Kept in the state so a daemon restarted after a crash can end what is left.
-        let running = Running {
-            pgid,
-            since_ms: epoch_ms(std::time::SystemTime::now()),
-            by,
-            runner_pid: std::process::id(),
-            boot_id: crate::scheduler::boot_id(),
-        };
-        if let Err(e) = store.update_volatile(|s| s.jobs.entry(name).or_default().running.push(running)) {
-            log::error!("cannot record a run start: {e}");
-        }
-    };
-    let f = process::run(&spec, started, stop).await;
+    let env = super::job_env(job, &[]);
+    let spec = super::process_spec(job, cmd, &env, job.timeout, ctx.echo);
+    let f = process::run(&spec, super::record_start(ctx, job), stop).await;
     record(job, f)
 }
 

@@ -21,6 +21,7 @@ use crate::lock::{self, Try};
 use crate::process;
 use crate::record::{Outcome, Record, RecordKind, Trigger};
 use crate::sinks::Sinks;
+use crate::sinks::state::{Running, epoch_ms};
 
 /// What every run needs besides the job itself.
 #[derive(Clone, Debug)]
@@ -156,28 +157,76 @@ pub fn backoff(base: Duration, max: Duration, failed_attempt: u32) -> Duration {
 }
 
 async fn run_on_failure(ctx: &Ctx, job: &Job, hook: &CommandLine, last: &Record) {
+    let env = [
+        ("RUNNER_OUTCOME", last.outcome.as_str().to_string()),
+        ("RUNNER_EXIT_STATUS", last.status_text()),
+        ("RUNNER_OUTPUT", String::from_utf8_lossy(&last.output_tail).into_owned()),
+    ];
+    run_hook(ctx, job, hook, &env, "on_failure").await;
+}
+
+/// The environment every process of a job gets: the job's `env:`, `RUNNER_JOB`, then `extra`.
+pub(crate) fn job_env(job: &Job, extra: &[(&str, String)]) -> Vec<(String, String)> {
     let mut env = job.env.clone();
     env.push(("RUNNER_JOB".into(), job.name.to_string()));
-    env.push(("RUNNER_OUTCOME".into(), last.outcome.as_str().into()));
-    env.push(("RUNNER_EXIT_STATUS".into(), last.status_text()));
-    env.push(("RUNNER_OUTPUT".into(), String::from_utf8_lossy(&last.output_tail).into_owned()));
-    let spec = process::Spec {
-        command: hook,
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    env
+}
+
+/// How a process of this job runs: the job's user, directory, umask, nice and kill grace.
+/// The timeout is the caller's: a command's, a handler's or a hook's.
+pub(crate) fn process_spec<'a>(
+    job: &'a Job,
+    command: &'a CommandLine,
+    env: &'a [(String, String)],
+    timeout: Option<Duration>,
+    echo: bool,
+) -> process::Spec<'a> {
+    process::Spec {
+        command,
         run_as: job.run_as.as_ref(),
         workdir: job.workdir.as_deref(),
-        env: &env,
+        env,
         umask: job.umask,
         nice: job.nice,
-        timeout: Some(job.timeout.unwrap_or(Duration::from_secs(60)).min(Duration::from_secs(300))),
+        timeout,
         kill_grace: job.kill_grace,
         capture_limit: process::CAPTURE_LIMIT,
-        echo: ctx.echo,
-    };
+        echo,
+    }
+}
+
+/// A `started` callback that records the run's process group in the job's state, so a daemon
+/// restarted after a crash can end what is left. No fsync: after a power loss nothing is left.
+pub(crate) fn record_start(ctx: &Ctx, job: &Job) -> impl FnOnce(u32) + Send + 'static {
+    let name = job.name.to_string();
+    let by = ctx.by.to_string();
+    let store = ctx.sinks.state.clone();
+    move |pgid: u32| {
+        let running = Running {
+            pgid,
+            since_ms: epoch_ms(SystemTime::now()),
+            by,
+            runner_pid: std::process::id(),
+            boot_id: crate::scheduler::boot_id(),
+        };
+        if let Err(e) = store.update_volatile(|s| s.jobs.entry(name).or_default().running.push(running)) {
+            log::error!("cannot record a run start: {e}");
+        }
+    }
+}
+
+/// Runs a hook (`on_failure`, `on_alert`, `on_recover`) to completion and logs how it went.
+/// Its timeout is the job's, capped at 5 minutes (1 minute without one), so a stuck hook
+/// cannot hold up the job for long.
+pub(crate) async fn run_hook(ctx: &Ctx, job: &Job, hook: &CommandLine, extra_env: &[(&str, String)], what: &str) {
+    let env = job_env(job, extra_env);
+    let timeout = job.timeout.unwrap_or(Duration::from_secs(60)).min(Duration::from_secs(300));
+    let spec = process_spec(job, hook, &env, Some(timeout), ctx.echo);
     let (_tx, rx) = watch::channel(false);
-    let f = process::run(&spec, |_| {}, rx).await;
-    match f.status {
-        process::Status::Exited(0) => log::info!("job {}: on_failure ran", job.name),
-        other => log::error!("job {}: on_failure did not succeed: {other:?}", job.name),
+    match process::run(&spec, |_| {}, rx).await.status {
+        process::Status::Exited(0) => log::info!("job {}: {what} ran", job.name),
+        other => log::error!("job {}: {what} did not succeed: {other:?}", job.name),
     }
 }
 

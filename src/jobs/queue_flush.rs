@@ -22,7 +22,7 @@ use crate::config::{CommandLine, Job, QueueFlush};
 use crate::lock::Try;
 use crate::process::{self, Status};
 use crate::record::{Outcome, Record, RecordKind, Trigger};
-use crate::sinks::state::{HealthLevel, HealthPart, Running, epoch_ms};
+use crate::sinks::state::{HealthLevel, HealthPart, epoch_ms};
 use crate::spool::{self, Dir, Item, Spool};
 
 /// What one flush did, for the record and the tests.
@@ -309,38 +309,12 @@ async fn handle(
     let mut argv = q.handler.clone();
     argv.push(path.to_string_lossy().into_owned());
     let command = CommandLine::Argv(argv);
-    let mut env = job.env.clone();
-    env.push(("RUNNER_JOB".into(), job.name.to_string()));
-    env.push(("RUNNER_ITEM".into(), item.base.clone()));
-    env.push(("RUNNER_ITEM_ATTEMPT".into(), (item.attempts + 1).to_string()));
-    let spec = process::Spec {
-        command: &command,
-        run_as: job.run_as.as_ref(),
-        workdir: job.workdir.as_deref(),
-        env: &env,
-        umask: job.umask,
-        nice: job.nice,
-        timeout: Some(q.item_timeout),
-        kill_grace: job.kill_grace,
-        capture_limit: process::CAPTURE_LIMIT,
-        echo: ctx.echo,
-    };
-    let name = job.name.to_string();
-    let by = ctx.by.to_string();
-    let store = ctx.sinks.state.clone();
-    let started = move |pgid: u32| {
-        let running = Running {
-            pgid,
-            since_ms: epoch_ms(SystemTime::now()),
-            by,
-            runner_pid: std::process::id(),
-            boot_id: crate::scheduler::boot_id(),
-        };
-        if let Err(e) = store.update_volatile(|s| s.jobs.entry(name).or_default().running.push(running)) {
-            log::error!("cannot record a handler start: {e}");
-        }
-    };
-    let f = process::run(&spec, started, stop).await;
+    let env = super::job_env(
+        job,
+        &[("RUNNER_ITEM", item.base.clone()), ("RUNNER_ITEM_ATTEMPT", (item.attempts + 1).to_string())],
+    );
+    let spec = super::process_spec(job, &command, &env, Some(q.item_timeout), ctx.echo);
+    let f = process::run(&spec, super::record_start(ctx, job), stop).await;
     if let Some(pid) = f.pid {
         let name = job.name.as_str();
         let _ = ctx.sinks.state.update_volatile(|s| {
