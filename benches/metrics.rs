@@ -7,28 +7,18 @@
 //! creates under the target dir; without it that line says so.
 //! RUNNER_BENCH_SAMPLES sets the count (default 5000).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use runner::metrics::{Options, Roots, Sampler};
 
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+#[path = "../tests/common/counting_alloc.rs"]
+mod counting_alloc;
 
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-}
+use counting_alloc::Counting;
 
 #[global_allocator]
 static A: Counting = Counting;
@@ -37,13 +27,14 @@ fn per_sample(n: usize, mut f: impl FnMut()) -> (f64, f64) {
     for _ in 0..n / 10 {
         f();
     }
-    let a0 = ALLOCS.load(Ordering::Relaxed);
-    let t0 = Instant::now();
-    for _ in 0..n {
-        f();
-    }
-    let us = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
-    (us, (ALLOCS.load(Ordering::Relaxed) - a0) as f64 / n as f64)
+    let (us, counts) = counting_alloc::measure(|| {
+        let t0 = Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        t0.elapsed().as_secs_f64() * 1e6 / n as f64
+    });
+    (us, counts.allocs as f64 / n as f64)
 }
 
 fn main() {

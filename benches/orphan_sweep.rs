@@ -9,46 +9,16 @@
 // Sleepers are reaped by nobody on purpose: PID 1 (this process) exiting ends the namespace.
 #![allow(clippy::zombie_processes)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use runner::jobs::orphan_sweep::{Match, Spec, survey};
 
-struct Counting;
+#[path = "../tests/common/counting_alloc.rs"]
+mod counting_alloc;
 
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-static BYTES: AtomicUsize = AtomicUsize::new(0);
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-static ON: AtomicBool = AtomicBool::new(false);
-
-fn grew(n: usize) {
-    let live = LIVE.fetch_add(n, Ordering::Relaxed) + n;
-    if ON.load(Ordering::Relaxed) {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(n, Ordering::Relaxed);
-        PEAK.fetch_max(live, Ordering::Relaxed);
-    }
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        grew(l.size());
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-        grew(n);
-        unsafe { System.realloc(p, l, n) }
-    }
-}
+use counting_alloc::Counting;
 
 #[global_allocator]
 static A: Counting = Counting;
@@ -91,19 +61,13 @@ fn measure(spec: &Spec, rounds: u32) -> Figures {
     let mut times = Vec::new();
     let (mut allocs, mut bytes, mut peak) = (0, 0, 0);
     for _ in 0..rounds {
-        ALLOCS.store(0, Ordering::Relaxed);
-        BYTES.store(0, Ordering::Relaxed);
-        let base = LIVE.load(Ordering::Relaxed);
-        PEAK.store(base, Ordering::Relaxed);
-        ON.store(true, Ordering::Relaxed);
         let t = Instant::now();
-        let s = survey(spec).unwrap();
+        let (s, counts) = counting_alloc::measure(|| survey(spec).unwrap());
         times.push(t.elapsed());
-        ON.store(false, Ordering::Relaxed);
         std::hint::black_box(&s);
-        allocs = ALLOCS.load(Ordering::Relaxed);
-        bytes = BYTES.load(Ordering::Relaxed);
-        peak = peak.max(PEAK.load(Ordering::Relaxed) - base);
+        allocs = counts.allocs;
+        bytes = counts.bytes;
+        peak = peak.max(counts.peak_above_start);
     }
     times.sort();
     Figures { scanned, per_scan: times[times.len() / 2], allocs, bytes, peak }

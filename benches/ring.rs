@@ -2,25 +2,15 @@
 //! tests/ring.rs): append latency without fsync, with fdatasync, allocations per append,
 //! time to scan a full 1 MiB ring, and bytes written per run record.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use runner::record::{Outcome, Record, RecordKind, Trigger};
 use runner::sinks::ring::{self, Fsync, Ring, RingConfig};
 
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+#[path = "../tests/common/counting_alloc.rs"]
+mod counting_alloc;
 
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-}
+use counting_alloc::Counting;
 
 #[global_allocator]
 static A: Counting = Counting;
@@ -56,13 +46,14 @@ fn main() {
     let mut ring = Ring::open(&cfg("nosync.ring", ring::DEFAULT_SIZE, Fsync::Never)).unwrap();
     let n = 100_000;
     let mut lat = Vec::with_capacity(n);
-    let before = ALLOCS.load(Ordering::Relaxed);
-    for _ in 0..n {
-        let t = Instant::now();
-        ring.append(&rec).unwrap();
-        lat.push(t.elapsed());
-    }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let ((), counts) = counting_alloc::measure(|| {
+        for _ in 0..n {
+            let t = Instant::now();
+            ring.append(&rec).unwrap();
+            lat.push(t.elapsed());
+        }
+    });
+    let allocs = counts.allocs;
     // The latency vector was preallocated, so every allocation counted is the ring's.
     println!(
         "append, no fsync (256 KiB ring, 512-byte output): p50 {:?}  p99 {:?}  max {:?}  (goal < 5 us)",

@@ -2,38 +2,16 @@
 //! runs for years on 64 MiB does not fragment its heap. Counted with a global allocator,
 //! which makes the figure deterministic.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+mod common;
+
+use common::counting_alloc::{Counting, measure};
 use runner::config::{Host, Overrides, load_text};
 use runner::scheduler::Timetable;
 use runner::sinks::state::State;
-
-struct Counting;
-
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-static COUNTING: AtomicBool = AtomicBool::new(false);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.realloc(p, l, n) }
-    }
-}
 
 #[global_allocator]
 static A: Counting = Counting;
@@ -68,25 +46,24 @@ fn scheduler_ticks_allocate_nothing_in_steady_state() {
         let _ = t.sleep_for(wall, mono);
     }
     // The counter itself works: one allocation counts as one.
-    COUNTING.store(true, Ordering::Relaxed);
-    let probe = std::hint::black_box(Vec::<u8>::with_capacity(1));
-    COUNTING.store(false, Ordering::Relaxed);
+    let (probe, c) = measure(|| std::hint::black_box(Vec::<u8>::with_capacity(1)));
     drop(probe);
-    assert_eq!(ALLOCS.swap(0, Ordering::Relaxed), 1);
+    assert_eq!(c.allocs, 1);
 
-    COUNTING.store(true, Ordering::Relaxed);
-    let mut fired = 0;
-    // Across the spring-forward hour in Berlin, too.
-    for _ in 0..4000 {
-        wall += jiff::SignedDuration::from_millis(250);
-        mono += step;
-        fires.clear();
-        t.take_due(wall, mono, &mut fires);
-        fired += fires.len();
-        let _ = t.sleep_for(wall, mono);
-    }
-    COUNTING.store(false, Ordering::Relaxed);
-    let allocs = ALLOCS.load(Ordering::Relaxed);
+    let (fired, counts) = measure(|| {
+        let mut fired = 0;
+        // Across the spring-forward hour in Berlin, too.
+        for _ in 0..4000 {
+            wall += jiff::SignedDuration::from_millis(250);
+            mono += step;
+            fires.clear();
+            t.take_due(wall, mono, &mut fires);
+            fired += fires.len();
+            let _ = t.sleep_for(wall, mono);
+        }
+        fired
+    });
+    let allocs = counts.allocs;
     assert!(fired > 1000, "the ticks should fire jobs: {fired}");
     println!("{fired} fires over 4000 ticks, {allocs} allocations");
     assert_eq!(allocs, 0, "allocations per {fired} fires");

@@ -381,44 +381,14 @@ fn in_ci() -> bool {
 
 /// The venv's python with croniter installed, creating the venv if needed.
 fn croniter_python() -> Result<PathBuf, String> {
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("croniter-venv");
-    let python = venv.join("bin/python");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/croniter_next.py");
-    let works = || {
-        Command::new(&python)
+    common::python_venv("croniter-venv", &PIP_PINS, |python| {
+        Command::new(python)
             .arg(&script)
             .arg("--version")
             .output()
             .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == CRONITER_VERSION)
-    };
-    if works() {
-        return Ok(python);
-    }
-    let _ = std::fs::remove_dir_all(&venv);
-    let o = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .output()
-        .map_err(|e| format!("cannot run python3 ({e}); install python3 and python3-venv"))?;
-    if !o.status.success() {
-        return Err(format!(
-            "`python3 -m venv {}` failed (install python3-venv): {}",
-            venv.display(),
-            common::stderr(&o).trim()
-        ));
-    }
-    let o = Command::new(&python)
-        .args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--quiet"])
-        .args(PIP_PINS)
-        .output()
-        .map_err(|e| format!("cannot run the venv's pip: {e}"))?;
-    if !o.status.success() {
-        return Err(format!("`pip install {}` failed: {}", PIP_PINS.join(" "), common::stderr(&o).trim()));
-    }
-    if !works() {
-        return Err(format!("croniter {CRONITER_VERSION} is not importable from {}", venv.display()));
-    }
-    Ok(python)
+    })
 }
 
 #[test]

@@ -61,29 +61,9 @@ fn disk_and_inode_use_match_df() {
 
 /// The venv's python with psutil, created under the target dir on first use.
 fn psutil_python() -> Result<PathBuf, String> {
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("psutil-venv");
-    let python = venv.join("bin/python");
-    let works = || Command::new(&python).args(["-c", "import psutil"]).output().is_ok_and(|o| o.status.success());
-    if works() {
-        return Ok(python);
-    }
-    let _ = std::fs::remove_dir_all(&venv);
-    let o = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .output()
-        .map_err(|e| format!("cannot run python3 ({e}); install python3 and python3-venv"))?;
-    if !o.status.success() {
-        return Err(format!("python3 -m venv failed (install python3-venv): {}", common::stderr(&o)));
-    }
-    let o = Command::new(&python)
-        .args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--quiet", "psutil==7.0.0"])
-        .output()
-        .map_err(|e| format!("cannot run the venv's pip: {e}"))?;
-    if !o.status.success() {
-        return Err(format!("pip install psutil failed: {}", common::stderr(&o)));
-    }
-    if works() { Ok(python) } else { Err("psutil is not importable from the venv".into()) }
+    common::python_venv("psutil-venv", &["psutil==7.0.0"], |python| {
+        Command::new(python).args(["-c", "import psutil"]).output().is_ok_and(|o| o.status.success())
+    })
 }
 
 #[test]

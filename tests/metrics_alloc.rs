@@ -1,34 +1,12 @@
 //! A steady-state metrics sample allocates nothing: files stay open and are re-read with
 //! pread into buffers sized at open. Counted with a global allocator, so the figure is exact.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+mod common;
+
+use common::counting_alloc::{Counting, measure};
 use runner::metrics::{Options, Roots, Sampler};
-
-struct Counting;
-
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-static COUNTING: AtomicBool = AtomicBool::new(false);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.realloc(p, l, n) }
-    }
-}
 
 #[global_allocator]
 static A: Counting = Counting;
@@ -64,21 +42,20 @@ fn a_full_sample_allocates_nothing_in_steady_state() {
     assert_eq!(s.temperatures, [Some(45.0), Some(38.85)]);
 
     // The counter itself works: one allocation counts as one.
-    COUNTING.store(true, Ordering::Relaxed);
-    let probe = std::hint::black_box(Vec::<u8>::with_capacity(1));
-    COUNTING.store(false, Ordering::Relaxed);
+    let (probe, c) = measure(|| std::hint::black_box(Vec::<u8>::with_capacity(1)));
     drop(probe);
-    assert_eq!(ALLOCS.swap(0, Ordering::Relaxed), 1);
+    assert_eq!(c.allocs, 1);
 
-    COUNTING.store(true, Ordering::Relaxed);
-    let mut cpu_seen = 0;
-    for _ in 0..n {
-        sampler.sample(&mut s);
-        cpu_seen +=
-            usize::from(s.mem.is_some() && s.load.is_some() && s.disks[0].is_some() && s.temperatures[0].is_some());
-    }
-    COUNTING.store(false, Ordering::Relaxed);
-    let allocs = ALLOCS.load(Ordering::Relaxed);
+    let (cpu_seen, counts) = measure(|| {
+        let mut cpu_seen = 0;
+        for _ in 0..n {
+            sampler.sample(&mut s);
+            cpu_seen +=
+                usize::from(s.mem.is_some() && s.load.is_some() && s.disks[0].is_some() && s.temperatures[0].is_some());
+        }
+        cpu_seen
+    });
+    let allocs = counts.allocs;
     assert_eq!(cpu_seen, n, "every sample read memory, load and disk");
     println!(
         "{n} samples ({} sensors, {} disks, pressure {}): {allocs} allocations",

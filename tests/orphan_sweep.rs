@@ -14,51 +14,19 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::counting_alloc::{Counting, measure};
 use common::{Scratch, alive, wait_for};
 
-// ---------------------------------------------------------------------------------------
-// A global allocator that tracks live bytes and their peak, for the scan-memory scenario.
-
-struct Tracking;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-static TRACK: AtomicBool = AtomicBool::new(false);
-
-fn grew(n: usize) {
-    let live = LIVE.fetch_add(n, Ordering::Relaxed) + n;
-    if TRACK.load(Ordering::Relaxed) {
-        PEAK.fetch_max(live, Ordering::Relaxed);
-    }
-}
-
-unsafe impl GlobalAlloc for Tracking {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        grew(l.size());
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-        grew(n);
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
+// The counting allocator tracks live bytes and their peak, for the scan-memory scenario.
 #[global_allocator]
-static A: Tracking = Tracking;
+static A: Counting = Counting;
 
 // ---------------------------------------------------------------------------------------
 // Roles this binary plays.
@@ -669,13 +637,9 @@ fn scan_memory(ns: &Ns) {
         assert_eq!(s.ends(), 5);
         assert!(s.scanned > procs, "{} < {procs}", s.scanned);
         drop(s);
-        let base = LIVE.load(Ordering::Relaxed);
-        PEAK.store(base, Ordering::Relaxed);
-        TRACK.store(true, Ordering::Relaxed);
-        let s = survey(&spec).unwrap();
-        TRACK.store(false, Ordering::Relaxed);
+        let (s, counts) = measure(|| survey(&spec).unwrap());
         std::hint::black_box(&s);
-        PEAK.load(Ordering::Relaxed) - base
+        counts.peak_above_start
     };
     let mut sleepers = Vec::new();
     let few = peak(1);

@@ -3,46 +3,16 @@
 //! sequence numbers across restarts, readers that get lapped, garbage that must never panic
 //! the reader, and zero heap allocations per append (counted with a global allocator).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+
+use counting_alloc::{Counting, measure};
 use runner::record::{Outcome, Record, RecordKind, Trigger};
 use runner::sinks::ring::{self, Follower, Fsync, HEADER_SIZE, Ring, RingConfig};
-
-struct Counting;
-
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    // Per thread: the other tests in this binary allocate freely at the same time.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn counting() -> bool {
-    COUNTING.try_with(Cell::get).unwrap_or(false)
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if counting() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if counting() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.realloc(p, l, n) }
-    }
-}
 
 #[global_allocator]
 static A: Counting = Counting;
@@ -105,13 +75,12 @@ fn appends_allocate_nothing() {
     let d = scratch("alloc");
     let mut ring = Ring::open(&config(&d.join("runs.ring"), 64 * 1024)).unwrap();
     let records: Vec<Record> = (1..=500).map(record_for).collect();
-    ALLOCS.store(0, Ordering::SeqCst);
-    COUNTING.with(|c| c.set(true));
-    for r in &records {
-        ring.append(r).unwrap();
-    }
-    COUNTING.with(|c| c.set(false));
-    let n = ALLOCS.load(Ordering::SeqCst);
+    let ((), counts) = measure(|| {
+        for r in &records {
+            ring.append(r).unwrap();
+        }
+    });
+    let n = counts.allocs;
     assert_eq!(n, 0, "{n} heap allocations in 500 appends (wrapping included)");
 }
 

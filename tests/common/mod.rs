@@ -2,6 +2,8 @@
 //! the real binary.
 #![allow(dead_code)]
 
+pub mod counting_alloc;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -258,4 +260,36 @@ pub fn promtool_check(text: &str) -> Option<String> {
     let o = child.wait_with_output().unwrap();
     let said = format!("{}{}", stdout(&o), stderr(&o));
     Some(if o.status.success() { String::new() } else { format!("promtool exit {:?}: {said}", o.status.code()) })
+}
+
+/// A Python venv under the target dir with `pins` installed, created on first use and
+/// rebuilt when `works` says the existing one is not right. Errors name what to install.
+pub fn python_venv(name: &str, pins: &[&str], works: impl Fn(&Path) -> bool) -> Result<PathBuf, String> {
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let python = venv.join("bin/python");
+    if works(&python) {
+        return Ok(python);
+    }
+    let _ = std::fs::remove_dir_all(&venv);
+    let o = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .output()
+        .map_err(|e| format!("cannot run python3 ({e}); install python3 and python3-venv"))?;
+    if !o.status.success() {
+        return Err(format!(
+            "`python3 -m venv {}` failed (install python3-venv): {}",
+            venv.display(),
+            stderr(&o).trim()
+        ));
+    }
+    let o = Command::new(&python)
+        .args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--quiet"])
+        .args(pins)
+        .output()
+        .map_err(|e| format!("cannot run the venv's pip: {e}"))?;
+    if !o.status.success() {
+        return Err(format!("`pip install {}` failed: {}", pins.join(" "), stderr(&o).trim()));
+    }
+    if works(&python) { Ok(python) } else { Err(format!("{} is not usable from {}", pins.join(" "), venv.display())) }
 }
