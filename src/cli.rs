@@ -658,17 +658,22 @@ fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn cmd_health(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
-    let plan = match plan_or_exit(path, overrides, 1) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let state = match StateStore::new(&plan.state_dir).load() {
-        Ok(s) => s,
+/// The plan and the persisted state, for the commands that report on them; errors exit 1.
+fn plan_and_state(path: &Path, overrides: &Overrides) -> Result<(Plan, crate::sinks::state::State), ExitCode> {
+    let plan = plan_or_exit(path, overrides, 1)?;
+    match StateStore::new(&plan.state_dir).load() {
+        Ok(state) => Ok((plan, state)),
         Err(e) => {
             eprintln!("runner: {e}");
-            return ExitCode::FAILURE;
+            Err(ExitCode::FAILURE)
         }
+    }
+}
+
+fn cmd_health(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
+    let (plan, state) = match plan_and_state(path, overrides) {
+        Ok(v) => v,
+        Err(code) => return code,
     };
     let running = crate::lock::daemon(&plan.runtime_dir).is_some();
     let sum = crate::health::assess(&plan, &state, &crate::sinks::live::read_all(&plan.runtime_dir));
@@ -701,16 +706,9 @@ fn fmt_value(v: Option<f64>, job: &Job) -> String {
 }
 
 fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
-    let plan = match plan_or_exit(path, overrides, 1) {
-        Ok(p) => p,
+    let (plan, state) = match plan_and_state(path, overrides) {
+        Ok(v) => v,
         Err(code) => return code,
-    };
-    let state = match StateStore::new(&plan.state_dir).load() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("runner: {e}");
-            return ExitCode::FAILURE;
-        }
     };
     let daemon = crate::lock::daemon(&plan.runtime_dir);
     let now = jiff::Timestamp::now();
