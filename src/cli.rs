@@ -632,7 +632,7 @@ fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         println!("{}", serde_json::Value::Array(rows));
         return ExitCode::SUCCESS;
     }
-    println!("{:<20} {:<8} {:<22} {:<14} {:<26} SOURCE", "JOB", "KIND", "SCHEDULE", "TZ", "NEXT");
+    println!("{:<20} {:<12} {:<22} {:<14} {:<26} SOURCE", "JOB", "KIND", "SCHEDULE", "TZ", "NEXT");
     for (j, row) in plan.jobs.iter().zip(&rows) {
         let next = if !j.enabled {
             "disabled".to_string()
@@ -646,7 +646,7 @@ fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
                 .to_string()
         };
         println!(
-            "{:<20} {:<8} {:<22} {:<14} {:<26} {}",
+            "{:<20} {:<12} {:<22} {:<14} {:<26} {}",
             j.name,
             j.kind.name(),
             j.schedule.to_string(),

@@ -77,7 +77,8 @@ pub fn init(level: LevelFilter) {
         }
     } else {
         let config = simplelog::ConfigBuilder::new()
-            .set_time_level(LevelFilter::Trace)
+            // "At this level and more verbose": Error means on every line.
+            .set_time_level(LevelFilter::Error)
             .set_target_level(LevelFilter::Off)
             .set_thread_level(LevelFilter::Off)
             .build();

@@ -99,7 +99,8 @@ pub fn format_text(e: &Entry, tz: &TimeZone, with_output: bool) -> String {
         s.push_str(&format!(", level {l}"));
     }
     if let Some(v) = e.value {
-        s.push_str(&format!(", value {v}"));
+        // Samples are floats from the kernel's counters; six significant digits say enough.
+        s.push_str(&format!(", value {}", format_value(v)));
     }
     if !e.message.is_empty() {
         s.push_str(&format!(": {}", e.message));
@@ -297,5 +298,29 @@ mod tests {
         assert_eq!(p("2026-03-01"), "2026-02-28T23:00:00Z");
         assert!(parse_time("soon", now, &tz).unwrap_err().contains("RFC 3339"));
         assert!(parse_time("-1 fortnight", now, &tz).is_err());
+    }
+}
+
+/// A sample for people: at most six significant digits, no trailing zeros.
+fn format_value(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let decimals = (5 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+}
+
+#[cfg(test)]
+mod value_tests {
+    use super::format_value;
+
+    #[test]
+    fn values_keep_six_significant_digits() {
+        assert_eq!(format_value(34.13253807321395), "34.1325");
+        assert_eq!(format_value(5000.0), "5000");
+        assert_eq!(format_value(0.000123456789), "0.000123");
+        assert_eq!(format_value(1234567890.0), "1234567890");
+        assert_eq!(format_value(0.0), "0");
     }
 }

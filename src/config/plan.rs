@@ -37,7 +37,8 @@ impl JobName {
 
 impl fmt::Display for JobName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        // pad, not write_str: tables use `{:<20}` on names.
+        f.pad(&self.0)
     }
 }
 
