@@ -69,19 +69,28 @@ pub fn jitter_offset(machine_id: &str, job: &str, jitter: Duration) -> Duration 
     Duration::from_millis(h % ms)
 }
 
-pub fn machine_id() -> String {
-    for p in ["/etc/machine-id", "/var/lib/dbus/machine-id"] {
-        if let Ok(s) = std::fs::read_to_string(p)
-            && !s.trim().is_empty()
-        {
-            return s.trim().to_string();
+/// This host's machine id (the hostname where there is none), read once per process.
+pub fn machine_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        for p in ["/etc/machine-id", "/var/lib/dbus/machine-id"] {
+            if let Ok(s) = std::fs::read_to_string(p)
+                && !s.trim().is_empty()
+            {
+                return s.trim().to_string();
+            }
         }
-    }
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+        std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+    })
 }
 
-pub fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
+/// This boot's id, read once per process: it cannot change while the process lives, and
+/// every run start, ring record and `list` row asks for it.
+pub fn boot_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
+    })
 }
 
 fn add(t: Timestamp, d: Duration) -> Timestamp {
@@ -565,7 +574,7 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
 
 async fn daemon_main(plan: Plan, config_path: &Path, overrides: &Overrides, notifier: Notifier) -> ExitCode {
     let store = StateStore::new(&plan.state_dir);
-    let boot = boot_id();
+    let boot = boot_id().to_string();
     end_leftovers(&plan, &store, &boot);
     let state = match store.load() {
         Ok(s) => s,
@@ -581,7 +590,7 @@ async fn daemon_main(plan: Plan, config_path: &Path, overrides: &Overrides, noti
         config_path: config_path.to_path_buf(),
         overrides: overrides.clone(),
         ctx,
-        table: Timetable { hold_until: build_time(), ..Timetable::new(machine_id(), boot) },
+        table: Timetable { hold_until: build_time(), ..Timetable::new(machine_id().to_string(), boot) },
         running: BTreeMap::new(),
         waiting: VecDeque::new(),
         done_tx,
@@ -682,7 +691,7 @@ pub fn next_due_for_status(job: &Job, state: &State, now: Timestamp) -> Option<T
     }
     let js = state.job(job.name.as_str());
     match &job.schedule {
-        Schedule::Cron(expr) => match next_cron(job, expr, now, &machine_id()) {
+        Schedule::Cron(expr) => match next_cron(job, expr, now, machine_id()) {
             Due::Wall(t) => Some(t),
             _ => None,
         },

@@ -208,7 +208,7 @@ pub(crate) fn record_start(ctx: &Ctx, job: &Job) -> impl FnOnce(u32) + Send + 's
             since_ms: epoch_ms(SystemTime::now()),
             by,
             runner_pid: std::process::id(),
-            boot_id: crate::scheduler::boot_id(),
+            boot_id: crate::scheduler::boot_id().to_string(),
         };
         if let Err(e) = store.update_volatile(|s| s.jobs.entry(name).or_default().running.push(running)) {
             log::error!("cannot record a run start: {e}");

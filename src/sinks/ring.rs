@@ -295,8 +295,7 @@ impl Stamp {
 
 /// This boot's id (`/proc/sys/kernel/random/boot_id`) as 16 bytes; zeros when unknown.
 pub fn boot_id() -> [u8; 16] {
-    let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
-    parse_uuid(&text).unwrap_or([0; 16])
+    parse_uuid(crate::scheduler::boot_id()).unwrap_or([0; 16])
 }
 
 fn parse_uuid(s: &str) -> Option<[u8; 16]> {
