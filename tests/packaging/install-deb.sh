@@ -4,20 +4,11 @@
 # Usage: install-deb.sh SCRATCH DEB1 DEB2 SOCKDIR
 set -euo pipefail
 S=$1 DEB1=$2 DEB2=$3 SOCKDIR=$4
-mount --make-rprivate /
-mkdir -p "$S/upper" "$S/work" "$S/root"
-mount -t overlay overlay -o "lowerdir=/,upperdir=$S/upper,workdir=$S/work" "$S/root"
-M="$S/root"
-mount --bind /proc "$M/proc"
-mount --bind /dev "$M/dev"
-mount -t tmpfs tmpfs "$M/run"
-mount -t tmpfs tmpfs "$M/tmp"
+source "$(dirname "$0")/overlay.sh"
 mkdir -p "$M/mnt/notify"
 mount --bind "$SOCKDIR" "$M/mnt/notify"
 cp "$DEB1" "$M/tmp/runner-1.deb"
 cp "$DEB2" "$M/tmp/runner-2.deb"
-in_root() { chroot "$M" "$@"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 echo "== install"
 in_root dpkg -i /tmp/runner-1.deb

@@ -5,18 +5,9 @@
 # --nodeps.  Usage: install-rpm.sh SCRATCH RPM1 RPM2
 set -euo pipefail
 S=$1 RPM1=$2 RPM2=$3
-mount --make-rprivate /
-mkdir -p "$S/upper" "$S/work" "$S/root"
-mount -t overlay overlay -o "lowerdir=/,upperdir=$S/upper,workdir=$S/work" "$S/root"
-M="$S/root"
-mount --bind /proc "$M/proc"
-mount --bind /dev "$M/dev"
-mount -t tmpfs tmpfs "$M/run"
-mount -t tmpfs tmpfs "$M/tmp"
+source "$(dirname "$0")/overlay.sh"
 cp "$RPM1" "$M/tmp/runner-1.rpm"
 cp "$RPM2" "$M/tmp/runner-2.rpm"
-in_root() { chroot "$M" "$@"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 echo "== install"
 in_root rpm -i --nodeps /tmp/runner-1.rpm
