@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
-use crate::sinks::state::epoch_ms;
+use crate::time::epoch_ms;
 
 /// Who holds a lock, as the holder wrote it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -24,7 +24,7 @@ pub fn stderr_is_journal() -> bool {
 struct JournalStreamLogger {
     level: LevelFilter,
     /// `RUNNER_JOURNAL_SOCKET` or journald's default: the config is read after logging starts.
-    journal: crate::sinks::journald::Journal,
+    journal: crate::journal::Journal,
 }
 
 impl Log for JournalStreamLogger {
@@ -42,7 +42,7 @@ impl Log for JournalStreamLogger {
             Level::Info => 6,
             Level::Debug | Level::Trace => 7,
         };
-        use crate::sinks::journald::{field, field_fmt};
+        use crate::journal::{field, field_fmt};
         let mut entry = Vec::with_capacity(256);
         field(&mut entry, "MESSAGE", r.args().to_string().as_bytes());
         field_fmt(&mut entry, "PRIORITY", format_args!("{prio}"));
@@ -70,8 +70,8 @@ pub fn init(level: LevelFilter) {
         let socket = std::env::var_os("RUNNER_JOURNAL_SOCKET")
             .filter(|v| !v.is_empty())
             .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| crate::sinks::journald::DEFAULT_SOCKET.into());
-        let journal = crate::sinks::journald::Journal::new(&socket);
+            .unwrap_or_else(|| crate::journal::DEFAULT_SOCKET.into());
+        let journal = crate::journal::Journal::new(&socket);
         if log::set_boxed_logger(Box::new(JournalStreamLogger { level, journal })).is_ok() {
             log::set_max_level(level);
         }

@@ -39,7 +39,7 @@ pub fn group_is_from(pgid: u32, since_ms: i64) -> bool {
         return false;
     }
     if let Some(start) = start_time(pgid) {
-        let started_ms = crate::sinks::state::epoch_ms(start);
+        let started_ms = crate::time::epoch_ms(start);
         return pgrp(pgid) == Some(pgid) && (started_ms - since_ms).abs() <= 2_000;
     }
     let Ok(rd) = std::fs::read_dir("/proc") else { return false };

@@ -297,7 +297,7 @@ impl fmt::Display for Schedule {
         match self {
             Schedule::Cron(c) => f.write_str(c.as_str()),
             Schedule::Reboot => f.write_str("@reboot"),
-            Schedule::Every(d) => write!(f, "every {}", crate::config::duration::format(*d)),
+            Schedule::Every(d) => write!(f, "every {}", crate::time::format(*d)),
         }
     }
 }

@@ -18,6 +18,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::host::{boot_id, build_time, machine_id};
 use crate::config::{self, CatchUp, Job, Overlap, Overrides, Plan, Schedule};
 use crate::jobs::{self, Ctx, Request};
 use crate::lock::{self, Try};
@@ -37,12 +38,6 @@ pub enum Due {
     Never,
 }
 
-/// When this binary was built. A wall clock earlier than this is wrong (a box without a
-/// battery-backed clock that has not synced yet), so calendar jobs wait for it.
-pub fn build_time() -> Timestamp {
-    let secs: i64 = env!("RUNNER_BUILD_EPOCH").parse().unwrap_or(0);
-    Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH)
-}
 
 /// One fire decided by the timetable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,29 +64,7 @@ pub fn jitter_offset(machine_id: &str, job: &str, jitter: Duration) -> Duration 
     Duration::from_millis(h % ms)
 }
 
-/// This host's machine id (the hostname where there is none), read once per process.
-pub fn machine_id() -> &'static str {
-    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ID.get_or_init(|| {
-        for p in ["/etc/machine-id", "/var/lib/dbus/machine-id"] {
-            if let Ok(s) = std::fs::read_to_string(p)
-                && !s.trim().is_empty()
-            {
-                return s.trim().to_string();
-            }
-        }
-        std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
-    })
-}
 
-/// This boot's id, read once per process: it cannot change while the process lives, and
-/// every run start, ring record and `list` row asks for it.
-pub fn boot_id() -> &'static str {
-    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ID.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
-    })
-}
 
 fn add(t: Timestamp, d: Duration) -> Timestamp {
     t.checked_add(jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX)).unwrap_or(t)
@@ -538,7 +511,7 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
         Ok(p) => p,
         Err(errors) => {
             log::error!("invalid config, not starting:\n{errors}");
-            return ExitCode::from(crate::cli::exit::CONFIG);
+            return ExitCode::from(crate::exit::CONFIG);
         }
     };
     for dir in [&plan.state_dir, &plan.runtime_dir] {

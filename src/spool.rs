@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use crate::lock::{self, Try};
-use crate::sinks::state::epoch_ms;
+use crate::time::epoch_ms;
 
 /// fsync calls made by this process on spool files and directories; the benchmark divides it
 /// by the items handled.

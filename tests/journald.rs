@@ -148,11 +148,11 @@ fn run_records_carry_every_field_and_priority() {
 #[test]
 fn entries_too_big_for_a_datagram_go_by_memfd() {
     let Some(j) = Journald::start("big") else { return };
-    let journal = runner::sinks::journald::Journal::new(&j.socket());
+    let journal = runner::journal::Journal::new(&j.socket());
     let big = "x".repeat(600 * 1024);
     let mut entry = Vec::new();
-    runner::sinks::journald::field(&mut entry, "MESSAGE", big.as_bytes());
-    runner::sinks::journald::field(&mut entry, "RUNNER_JOB", b"huge");
+    runner::journal::field(&mut entry, "MESSAGE", big.as_bytes());
+    runner::journal::field(&mut entry, "RUNNER_JOB", b"huge");
     assert!(journal.send(&entry), "journald refused a {} byte entry", entry.len());
     let got = j.entries(&["RUNNER_JOB=huge"], 1);
     assert_eq!(got.len(), 1);

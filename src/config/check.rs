@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::duration;
+use crate::time as duration;
 use super::raw::{Direction, RawCheck, Threshold};
 use crate::jobs::check::{CheckSpec, CpuPart, MemPart, PsiWindow, Source};
 use crate::metrics::Roots;

@@ -5,7 +5,6 @@
 //! check` is exactly `load`.
 
 pub mod check;
-pub mod duration;
 pub mod plan;
 pub mod raw;
 pub mod source;
@@ -20,6 +19,7 @@ use raw::{RawConfig, RawDefaults, RawDropIn, RawJob};
 use source::Outline;
 
 use crate::sinks::ring;
+use crate::time as duration;
 use crate::users;
 
 pub const DEFAULT_CONFIG: &str = "/etc/supervisor.yaml";
@@ -305,7 +305,7 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
             .journal_socket
             .clone()
             .or(raw_log.journal_socket)
-            .unwrap_or_else(|| PathBuf::from(crate::sinks::journald::DEFAULT_SOCKET)),
+            .unwrap_or_else(|| PathBuf::from(crate::journal::DEFAULT_SOCKET)),
         job_output_to_journal: raw_log.job_output_to_journal.unwrap_or(false),
     };
     let textfile = raw.export.map(|e| under_config(e.textfile).unwrap_or_else(|| runtime_dir.join("runner.prom")));

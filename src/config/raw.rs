@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::duration::Dur;
+use crate::time::Dur;
 use crate::schedule::Schedule;
 
 /// Settings a job may take from `defaults:`. One list, so a field added here exists in

@@ -23,7 +23,8 @@ use crate::config::{CommandLine, Job};
 use crate::metrics::{self, CpuReader, Roots, Sensor, TextSource};
 use crate::process;
 use crate::record::{Outcome, Record, RecordKind, Trigger};
-use crate::sinks::state::{ActiveAlert, CheckState, HealthLevel, HealthPart, epoch_ms};
+use crate::sinks::state::{ActiveAlert, CheckState, HealthLevel, HealthPart};
+use crate::time::epoch_ms;
 
 pub use crate::config::raw::Direction;
 
@@ -780,7 +781,7 @@ async fn probe(job: &Job, spec: &CheckSpec, stop: watch::Receiver<bool>) -> Read
                 Ok(Err(e)) => fail(None, format!("{host}:{port}: {e}")),
                 Err(_) => fail(
                     None,
-                    format!("{host}:{port}: no answer within {}", crate::config::duration::format(spec.timeout)),
+                    format!("{host}:{port}: no answer within {}", crate::time::format(spec.timeout)),
                 ),
             }
         }
@@ -827,7 +828,7 @@ async fn probe(job: &Job, spec: &CheckSpec, stop: watch::Receiver<bool>) -> Read
                 }
                 Ok(Err(e)) => fail(None, format!("{url}: {e}")),
                 Err(_) => {
-                    fail(None, format!("{url}: no answer within {}", crate::config::duration::format(spec.timeout)))
+                    fail(None, format!("{url}: no answer within {}", crate::time::format(spec.timeout)))
                 }
             }
         }

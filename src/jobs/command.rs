@@ -27,7 +27,7 @@ pub fn record(job: &Job, f: Finished) -> Record {
             Outcome::Timeout,
             None,
             Some(signal),
-            format!("timed out after {}", crate::config::duration::format(job.timeout.unwrap_or_default())),
+            format!("timed out after {}", crate::time::format(job.timeout.unwrap_or_default())),
         ),
         Status::Stopped { signal } => (Outcome::Stopped, None, Some(signal), "ended by runner".into()),
         Status::SpawnFailed { kind, message } => (Outcome::SpawnFailed, Some(kind.exit_code()), None, message),

@@ -21,7 +21,8 @@ use crate::lock::{self, Try};
 use crate::process;
 use crate::record::{Outcome, Record, RecordKind, Trigger};
 use crate::sinks::Sinks;
-use crate::sinks::state::{Running, epoch_ms};
+use crate::sinks::state::Running;
+use crate::time::epoch_ms;
 
 /// What every run needs besides the job itself.
 #[derive(Clone, Debug)]
@@ -208,7 +209,7 @@ pub(crate) fn record_start(ctx: &Ctx, job: &Job) -> impl FnOnce(u32) + Send + 's
             since_ms: epoch_ms(SystemTime::now()),
             by,
             runner_pid: std::process::id(),
-            boot_id: crate::scheduler::boot_id().to_string(),
+            boot_id: crate::host::boot_id().to_string(),
         };
         if let Err(e) = store.update_volatile(|s| s.jobs.entry(name).or_default().running.push(running)) {
             log::error!("cannot record a run start: {e}");

@@ -28,7 +28,7 @@ use tokio::sync::watch;
 
 use super::Ctx;
 use crate::config::Job;
-use crate::config::duration::format as fmt_dur;
+use crate::time::format as fmt_dur;
 use crate::config::raw::RegexText;
 use crate::record::{Outcome, Record, RecordKind, Trigger};
 use crate::sinks::Sinks;

@@ -22,7 +22,8 @@ use crate::config::{CommandLine, Job, QueueFlush};
 use crate::lock::Try;
 use crate::process::{self, Status};
 use crate::record::{Outcome, Record, RecordKind, Trigger};
-use crate::sinks::state::{HealthLevel, HealthPart, epoch_ms};
+use crate::sinks::state::{HealthLevel, HealthPart};
+use crate::time::epoch_ms;
 use crate::spool::{self, Dir, Item, Spool};
 
 /// What one flush did, for the record and the tests.
@@ -330,7 +331,7 @@ fn describe(s: &Status, timeout: Duration) -> String {
     match s {
         Status::Exited(c) => format!("exited {c}"),
         Status::Signaled(sig) => format!("was killed by signal {sig}"),
-        Status::TimedOut { .. } => format!("timed out after {}", crate::config::duration::format(timeout)),
+        Status::TimedOut { .. } => format!("timed out after {}", crate::time::format(timeout)),
         Status::Stopped { .. } => "was stopped".into(),
         Status::SpawnFailed { message, .. } => format!("cannot start: {message}"),
     }
@@ -342,7 +343,7 @@ fn store_health(ctx: &Ctx, job: &Job, q: &QueueFlush, history: &spool::History, 
     let (done, failed) = history.within(now, q.health_window);
     let score = spool::score(done, failed);
     let lvl = level(score);
-    let window = crate::config::duration::format(q.health_window);
+    let window = crate::time::format(q.health_window);
     let result = ctx.sinks.state.update(|s| {
         let js = s.jobs.entry(job.name.to_string()).or_default();
         if js.health.as_ref().map(|h| h.level) != Some(lvl) {

@@ -3,7 +3,6 @@
 //! per-job state (`state.rs`), checks' live values (`live.rs`), the Prometheus textfile
 //! (`textfile.rs`) and the daemon's own log line.
 
-pub mod journald;
 pub mod live;
 pub mod ring;
 pub mod state;
@@ -14,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::{LogSettings, Plan};
 use crate::record::{Outcome, Record, RecordKind};
-use journald::Journal;
+use crate::journal::Journal;
 use ring::Ring;
 use state::StateStore;
 

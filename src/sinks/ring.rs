@@ -86,7 +86,7 @@ impl Fsync {
                 _ => Err(format!("invalid fsync `{s}`: write `every N` with N at least 1, like `every 10`")),
             };
         }
-        match crate::config::duration::parse(s) {
+        match crate::time::parse(s) {
             Ok(d) if !d.is_zero() => Ok(Fsync::Interval(d)),
             _ => Err(format!(
                 "invalid fsync `{s}`: write `always`, `never`, `every N` (records) or a duration like `30s`"
@@ -293,27 +293,6 @@ impl Stamp {
     }
 }
 
-/// This boot's id (`/proc/sys/kernel/random/boot_id`) as 16 bytes; zeros when unknown.
-pub fn boot_id() -> [u8; 16] {
-    parse_uuid(crate::scheduler::boot_id()).unwrap_or([0; 16])
-}
-
-fn parse_uuid(s: &str) -> Option<[u8; 16]> {
-    let mut out = [0u8; 16];
-    let mut n = 0;
-    let mut hi: Option<u8> = None;
-    for c in s.trim().chars().filter(|c| *c != '-') {
-        let v = c.to_digit(16)? as u8;
-        match hi.take() {
-            None => hi = Some(v),
-            Some(h) => {
-                *out.get_mut(n)? = h << 4 | v;
-                n += 1;
-            }
-        }
-    }
-    (n == 16 && hi.is_none()).then_some(out)
-}
 
 /// Encodes one record into `buf` (at least `MAX_RECORD` bytes, zeroed) and returns its
 /// unpadded length. Long fields are cut to their caps; the output keeps its *last* bytes.
@@ -652,7 +631,7 @@ impl Ring {
             data_size: 0,
             head: 0,
             next_seq: 1,
-            boot_id: boot_id(),
+            boot_id: crate::host::boot_id_bytes(),
             output_bytes: cfg.output_bytes.min(MAX_OUTPUT),
             fsync: cfg.fsync,
             unsynced: 0,
@@ -883,11 +862,11 @@ mod tests {
 
     #[test]
     fn uuid_parses_and_rejects_garbage() {
-        let id = parse_uuid("0123456789abcdef-0123-4567-89ab-cdef01234567").is_none();
+        let id = crate::host::parse_uuid("0123456789abcdef-0123-4567-89ab-cdef01234567").is_none();
         assert!(id, "too long must be refused");
-        let id = parse_uuid("01234567-89ab-cdef-0123-456789abcdef\n").unwrap();
+        let id = crate::host::parse_uuid("01234567-89ab-cdef-0123-456789abcdef\n").unwrap();
         assert_eq!(boot_id_hex(&id), "0123456789abcdef0123456789abcdef");
-        assert!(parse_uuid("zz").is_none());
+        assert!(crate::host::parse_uuid("zz").is_none());
     }
 
     #[test]

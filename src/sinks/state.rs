@@ -9,30 +9,17 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use crate::record::{Outcome, Record, RecordKind};
+pub use crate::time::{epoch_ms, from_epoch_ms};
 
 pub const STATE_VERSION: u32 = 1;
 
 /// Milliseconds since the Unix epoch: plain numbers keep the file small and unambiguous.
-pub fn epoch_ms(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_millis() as i64,
-        Err(e) => -(e.duration().as_millis() as i64),
-    }
-}
-
-pub fn from_epoch_ms(ms: i64) -> SystemTime {
-    if ms >= 0 {
-        UNIX_EPOCH + std::time::Duration::from_millis(ms as u64)
-    } else {
-        UNIX_EPOCH - std::time::Duration::from_millis(ms.unsigned_abs())
-    }
-}
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Running {

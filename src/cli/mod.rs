@@ -33,15 +33,9 @@ Exit codes of `runner once`:
   128+N    the job was killed by signal N
 Other commands: 0 success, 1 failure (for example an invalid config), 2 usage error.";
 
-pub mod exit {
-    pub const ALREADY_RUNNING: u8 = 75;
-    /// EX_CONFIG: a service manager can stop restarting on an invalid config.
-    pub const CONFIG: u8 = 78;
-    pub const TIMEOUT: u8 = 124;
-    pub const RUNNER_ERROR: u8 = 125;
-    pub const CANNOT_EXECUTE: u8 = 126;
-    pub const NOT_FOUND: u8 = 127;
-}
+pub use crate::exit;
+
+pub mod logs;
 
 #[derive(Parser, Debug)]
 #[command(name = "runner", version, about = "A static-config job scheduler and health supervisor", after_help = EXIT_CODES)]
@@ -243,12 +237,12 @@ pub fn main() -> ExitCode {
             cmd_queue(&cli.config, &overrides, &job, json, watch.then_some(interval.as_str()))
         }
         Command::Calendar { expr, count, from, tz } => cmd_calendar(&expr, count, from.as_deref(), tz.as_deref()),
-        Command::Logs(args) => crate::logs::cmd_logs(&cli.config, &overrides, &args),
+        Command::Logs(args) => logs::cmd_logs(&cli.config, &overrides, &args),
     }
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    config::duration::parse(s)
+    crate::time::parse(s)
 }
 
 fn cmd_metrics(
@@ -541,7 +535,7 @@ fn print_dry_run(job: &Job, no_retry: bool) -> ExitCode {
                 q.max_items
             );
             println!("as:       {who}");
-            println!("item_timeout: {}", crate::config::duration::format(q.item_timeout));
+            println!("item_timeout: {}", crate::time::format(q.item_timeout));
             println!("item attempts: {}", q.item_retries.attempts);
             println!("dry run: nothing was started");
             return ExitCode::SUCCESS;
@@ -567,8 +561,8 @@ fn print_dry_run(job: &Job, no_retry: bool) -> ExitCode {
         "in:       {}",
         job.workdir.as_ref().map(|w| w.display().to_string()).unwrap_or_else(|| "the user's home directory".into())
     );
-    println!("timeout:  {}", job.timeout.map(crate::config::duration::format).unwrap_or_else(|| "none".into()));
-    println!("kill_grace: {}", crate::config::duration::format(job.kill_grace));
+    println!("timeout:  {}", job.timeout.map(crate::time::format).unwrap_or_else(|| "none".into()));
+    println!("kill_grace: {}", crate::time::format(job.kill_grace));
     let attempts = if no_retry { 1 } else { job.retries.attempts };
     println!("attempts: {attempts}");
     for (k, v) in &job.env {
@@ -739,7 +733,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
             })
         })
         .collect();
-    let clock_held = now < crate::scheduler::build_time();
+    let clock_held = now < crate::host::build_time();
     let health = crate::health::assess(&plan, &state, &crate::sinks::live::read_all(&plan.runtime_dir));
     if json {
         let checks: Vec<serde_json::Value> = health
@@ -793,7 +787,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         println!(
             "clock:  {} is before this build ({}); calendar jobs are held until the clock is set",
             fmt_ts(now),
-            fmt_ts(crate::scheduler::build_time())
+            fmt_ts(crate::host::build_time())
         );
     }
     println!("{:<20} {:<26} {:<13} {:>9} {:>5} {:<26}", "JOB", "LAST RUN", "OUTCOME", "DURATION", "FAILS", "NEXT");
@@ -880,7 +874,7 @@ fn queue_line(v: &serde_json::Value) -> String {
         v["health"]["level"].as_str().unwrap_or_default(),
         v["health"]["done_in_window"],
         v["health"]["failed_in_window"],
-        crate::config::duration::format(std::time::Duration::from_secs(v["health"]["window_s"].as_u64().unwrap_or(0))),
+        crate::time::format(std::time::Duration::from_secs(v["health"]["window_s"].as_u64().unwrap_or(0))),
     )
 }
 
@@ -952,7 +946,7 @@ fn cmd_queue(path: &Path, overrides: &Overrides, name: &str, json: bool, watch: 
         Ok(x) => x,
         Err(code) => return code,
     };
-    let interval = match watch.map(crate::config::duration::parse) {
+    let interval = match watch.map(crate::time::parse) {
         None => None,
         Some(Ok(d)) if !d.is_zero() => Some(d),
         Some(Ok(_)) => {
@@ -981,7 +975,7 @@ fn cmd_queue(path: &Path, overrides: &Overrides, name: &str, json: bool, watch: 
                     v["health"]["level"].as_str().unwrap_or_default(),
                     v["health"]["done_in_window"],
                     v["health"]["failed_in_window"],
-                    crate::config::duration::format(q.health_window)
+                    crate::time::format(q.health_window)
                 );
             }
             Err(e) => {

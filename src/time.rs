@@ -1,10 +1,11 @@
-//! Human durations as written in the config (`30s`, `5m`, `1h30m`, `2d`, `500ms`).
+//! Time helpers every layer uses: human durations as written in the config (`30s`, `5m`,
+//! `1h30m`, `2d`, `500ms`) and Unix milliseconds. A leaf: it imports nothing of the crate.
 //!
 //! Owns parsing and printing only; what a duration means (monotonic or wall) is the
 //! scheduler's business.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::de::{self, Deserialize, Deserializer};
 
@@ -16,6 +17,24 @@ pub struct Dur(pub Duration);
 impl Dur {
     pub const fn from_secs(s: u64) -> Dur {
         Dur(Duration::from_secs(s))
+    }
+}
+
+/// Milliseconds since the Unix epoch (negative before it): the unit of every time in the
+/// state file, locks and spool names.
+pub fn epoch_ms(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    }
+}
+
+/// The inverse of [`epoch_ms`].
+pub fn from_epoch_ms(ms: i64) -> SystemTime {
+    if ms >= 0 {
+        UNIX_EPOCH + std::time::Duration::from_millis(ms as u64)
+    } else {
+        UNIX_EPOCH - std::time::Duration::from_millis(ms.unsigned_abs())
     }
 }
 

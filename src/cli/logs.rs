@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use jiff::{Timestamp, ToSpan, tz::TimeZone};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
-use crate::cli::LogsArgs;
+use super::LogsArgs;
 use crate::config::{self, Overrides};
 use crate::sinks::ring::{self, Entry, Follower, RingError};
 
@@ -31,7 +31,7 @@ pub fn parse_time(s: &str, now: Timestamp, tz: &TimeZone) -> Result<Timestamp, S
         _ => {}
     }
     if let Some(rest) = t.strip_prefix('-').or_else(|| t.strip_prefix('+')) {
-        let d = config::duration::parse(rest)
+        let d = crate::time::parse(rest)
             .map_err(|e| format!("invalid time `{s}`: {e}; write an offset like -1h or -30m"))?;
         let d = jiff::SignedDuration::try_from(d).map_err(|e| e.to_string())?;
         let d = if t.starts_with('-') { -d } else { d };
