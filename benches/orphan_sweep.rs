@@ -13,7 +13,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use runner::jobs::orphan_sweep::{Match, Spec, survey};
+use runner::kinds::orphan_sweep::{Match, Spec, survey};
 
 #[path = "../tests/common/counting_alloc.rs"]
 mod counting_alloc;

@@ -1,7 +1,7 @@
 //! Figures for queue flushes, printed, not asserted: `cargo bench --bench queue_flush`.
 //!
 //! - items per second through flushes with the handler `true` (a process per item), and the
-//!   fsyncs each item costs (counted by `runner::spool::FSYNCS`)
+//!   fsyncs each item costs (counted by `runner::kinds::queue_flush::spool::FSYNCS`)
 //! - the cost of `runner enqueue`'s write path per item
 //! - one run with 10,000 items pending and `max_items: 10`: its time, and the bytes it read
 //!   (from /proc/self/io `rchar`) against the bytes the pending items hold, to show it does not
@@ -18,10 +18,10 @@ use std::time::Instant;
 
 use runner::config::{self, Host, Overrides};
 use runner::jobs::{self, Ctx, Request};
+use runner::kinds::queue_flush::spool::{FSYNCS, Spool};
 use runner::record::Trigger;
 use runner::sinks::Sinks;
 use runner::sinks::state::StateStore;
-use runner::spool::{FSYNCS, Spool};
 
 fn env_num(k: &str, d: usize) -> usize {
     std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
@@ -37,6 +37,7 @@ struct Setup {
     job: Arc<config::Job>,
     ctx: Ctx,
     spool: Spool,
+    plan: config::Plan,
 }
 
 fn setup(dir: &Path, max_items: usize) -> Setup {
@@ -59,7 +60,7 @@ fn setup(dir: &Path, max_items: usize) -> Setup {
     };
     let spool = Spool::new(&spool);
     spool.ensure(None).unwrap();
-    Setup { dir: dir.to_path_buf(), job, ctx, spool }
+    Setup { dir: dir.to_path_buf(), job, ctx, spool, plan }
 }
 
 fn flush(rt: &tokio::runtime::Runtime, s: &Setup) {
@@ -132,18 +133,14 @@ fn main() {
 
     // The textfile export reads every queue's stats after each run of any job: listings and
     // the `.stats` history, nothing written.
-    let q = [runner::sinks::textfile::Queue {
-        job: "q".into(),
-        spool: s.spool.root.clone(),
-        window: std::time::Duration::from_secs(86_400),
-    }];
-    let now = runner::sinks::state::epoch_ms(std::time::SystemTime::now());
+    let source = jobs::queue_source(&s.plan).expect("the plan has a queue");
+    let now = runner::time::epoch_ms(std::time::SystemTime::now());
     let mut times = Vec::new();
     let mut read = Vec::new();
     for _ in 0..9 {
         let r0 = rchar();
         let t = Instant::now();
-        let text = runner::sinks::textfile::render_queues(&q, now);
+        let text = runner::sinks::textfile::render_queues(&(source.0)(now));
         times.push(t.elapsed().as_secs_f64() * 1000.0);
         read.push(rchar() - r0);
         assert!(text.contains("state=\"pending\"}"), "{text}");

@@ -16,7 +16,7 @@ use counting_alloc::Counting;
 static A: Counting = Counting;
 
 fn run_record(output: usize) -> Record {
-    let mut r = Record::skipped("backup-home", "command", Trigger::Schedule, String::new());
+    let mut r = Record::skipped("backup-home", runner::record::Kind::Command, Trigger::Schedule, String::new());
     r.kind = RecordKind::Run;
     r.outcome = Outcome::Success;
     r.exit_code = Some(0);

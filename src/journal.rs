@@ -74,7 +74,7 @@ pub fn encode_record(buf: &mut Vec<u8>, r: &Record, run_id: u64) {
     field_fmt(buf, "PRIORITY", format_args!("{}", priority(r)));
     field(buf, "SYSLOG_IDENTIFIER", b"runner");
     field(buf, "RUNNER_JOB", r.job.as_bytes());
-    field(buf, "RUNNER_JOB_KIND", r.job_kind.as_bytes());
+    field(buf, "RUNNER_JOB_KIND", r.job_kind.as_str().as_bytes());
     field(buf, "RUNNER_KIND", r.kind.as_str().as_bytes());
     field(buf, "RUNNER_OUTCOME", r.outcome.as_str().as_bytes());
     field(buf, "RUNNER_TRIGGER", r.trigger.as_str().as_bytes());
@@ -271,7 +271,7 @@ mod tests {
 
     #[test]
     fn priorities_follow_outcome_and_level() {
-        let mut r = Record::skipped("j", "command", Trigger::Schedule, String::new());
+        let mut r = Record::skipped("j", crate::record::Kind::Command, Trigger::Schedule, String::new());
         r.kind = RecordKind::Run;
         for (o, p) in [(Outcome::Success, 6), (Outcome::Failure, 3), (Outcome::Timeout, 3)] {
             r.outcome = o;

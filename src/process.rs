@@ -30,11 +30,12 @@
 //! /etc/group), or decide what a status means for retries, alerts and records.
 
 use std::ffi::{CString, OsStr, OsString};
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, SystemTime};
 
@@ -43,12 +44,120 @@ use nix::fcntl::OFlag;
 use nix::libc;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::config::{CommandLine, RunAs};
 use crate::users;
+
+/// Who a job runs as, resolved from the user database at load time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunAs {
+    pub user: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups as initgroups(3) would set them.
+    pub groups: Vec<u32>,
+    pub home: PathBuf,
+    pub shell: PathBuf,
+}
+
+/// A non-empty argv.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Argv(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Argv {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Argv;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of program and arguments, like [\"/usr/bin/backup\", \"--all\"]")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Argv, E> {
+                Err(E::custom(format!(
+                    "`command` takes a list, not a string: write command: [\"{}\"] or use `run: \"{}\"` for a shell line",
+                    v.split_whitespace().next().unwrap_or(""),
+                    v
+                )))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Argv, A::Error> {
+                let mut v = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    v.push(s);
+                }
+                if v.is_empty() || v[0].is_empty() {
+                    return Err(de::Error::custom("empty command: name the program to run, like [\"/bin/true\"]"));
+                }
+                Ok(Argv(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A command given either as argv (a list) or as a shell line (a string).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommandLine {
+    Argv(Vec<String>),
+    Shell(String),
+}
+
+impl<'de> Deserialize<'de> for CommandLine {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CommandLine;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a shell line (a string) or a list of program and arguments")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<CommandLine, E> {
+                if v.trim().is_empty() {
+                    return Err(E::custom("empty command: write a shell line or a list like [\"/bin/true\"]"));
+                }
+                Ok(CommandLine::Shell(v.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<CommandLine, A::Error> {
+                Argv::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(|a| CommandLine::Argv(a.0))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An environment value; YAML numbers and booleans are taken as their text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvValue(pub String);
+
+impl<'de> Deserialize<'de> for EnvValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = EnvValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<EnvValue, E> {
+                Ok(EnvValue(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<EnvValue, E> {
+                Ok(EnvValue(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<EnvValue, E> {
+                Ok(EnvValue(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<EnvValue, E> {
+                Ok(EnvValue(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<EnvValue, E> {
+                Ok(EnvValue(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 
 /// Bytes of each stream's tail kept per run unless a job asks for another bound.
 pub const CAPTURE_LIMIT: usize = 8192;

@@ -94,12 +94,41 @@ impl RecordKind {
     }
 }
 
+/// The kind of job a record is about. Every job kind has a variant (adding a kind adds one,
+/// beside its `kinds::JobKind` variant); `Daemon` is for the daemon's own events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Command,
+    QueueFlush,
+    OrphanSweep,
+    Check,
+    Daemon,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Command => "command",
+            Kind::QueueFlush => "queue_flush",
+            Kind::OrphanSweep => "orphan_sweep",
+            Kind::Check => "check",
+            Kind::Daemon => "daemon",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Record {
     pub kind: RecordKind,
     pub job: String,
-    /// The job's kind (`command`, ...).
-    pub job_kind: &'static str,
+    pub job_kind: Kind,
     pub trigger: Trigger,
     /// 1 for the first try; retries count up.
     pub attempt: u32,
@@ -121,7 +150,7 @@ pub struct Record {
 
 impl Record {
     /// A fire that did not become a run.
-    pub fn skipped(job: &str, job_kind: &'static str, trigger: Trigger, reason: String) -> Record {
+    pub fn skipped(job: &str, job_kind: Kind, trigger: Trigger, reason: String) -> Record {
         Record {
             kind: RecordKind::Skip,
             job: job.to_string(),

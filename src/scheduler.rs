@@ -18,13 +18,12 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::host::{boot_id, build_time, machine_id};
 use crate::config::{self, CatchUp, Job, Overlap, Overrides, Plan, Schedule};
+use crate::host::{boot_id, build_time, machine_id};
 use crate::jobs::{self, Ctx, Request};
 use crate::lock::{self, Try};
 use crate::notify::{self, Notifier};
 use crate::record::{Record, Trigger};
-use crate::sinks::Sinks;
 use crate::sinks::state::{State, StateStore};
 
 /// When a job is next due. Cron and `@reboot` fires are wall-clock instants; `every:` fires
@@ -37,7 +36,6 @@ pub enum Due {
     Held,
     Never,
 }
-
 
 /// One fire decided by the timetable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,8 +61,6 @@ pub fn jitter_offset(machine_id: &str, job: &str, jitter: Duration) -> Duration 
     }
     Duration::from_millis(h % ms)
 }
-
-
 
 fn add(t: Timestamp, d: Duration) -> Timestamp {
     t.checked_add(jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX)).unwrap_or(t)
@@ -346,7 +342,7 @@ impl Daemon {
                 .state
                 .update(|s| s.jobs.entry(name.to_string()).or_default().reboot_boot_id = Some(boot));
         }
-        let skip = |reason: &str| Record::skipped(name, job.kind.name(), f.trigger, reason.to_string());
+        let skip = |reason: &str| Record::skipped(name, job.kind.tag(), f.trigger, reason.to_string());
         if let Some(slot) = self.running.get_mut(name) {
             match job.overlap {
                 Overlap::Skip => self.ctx.sinks.emit(&skip("still running from the previous fire")),
@@ -455,7 +451,7 @@ impl Daemon {
                     }
                 }
                 let plan = Arc::new(plan);
-                self.ctx.sinks.queues = Sinks::queues_of(&plan);
+                self.ctx.sinks.queues = jobs::queue_source(&plan);
                 log::info!("reloaded {}: {} job(s)", self.config_path.display(), plan.jobs.len());
                 self.plan = plan;
                 self.fire_all(&fires, now, mono);
@@ -557,7 +553,7 @@ async fn daemon_main(plan: Plan, config_path: &Path, overrides: &Overrides, noti
         }
     };
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-    let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks: Sinks::for_plan(&plan), by: "daemon", echo: false };
+    let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks: jobs::sinks_for(&plan), by: "daemon", echo: false };
     let mut d = Daemon {
         plan: Arc::new(plan),
         config_path: config_path.to_path_buf(),

@@ -616,7 +616,7 @@ fn protected(ns: &Ns) {
 /// The scan keeps what matched, not what it read: its peak heap with many more
 /// non-matching processes stays within a fixed buffer of the peak with few.
 fn scan_memory(ns: &Ns) {
-    use runner::jobs::orphan_sweep::{Match, Spec, survey};
+    use runner::kinds::orphan_sweep::{Match, Spec, survey};
     let n: usize = std::env::var("SWEEP_TEST_PROCS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
     for i in 0..5 {
         ns.direct(&format!("sm-worker-{i}"), "obey");

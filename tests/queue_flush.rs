@@ -593,6 +593,7 @@ fn a_failing_queue_drives_overall_health_through_the_daemon() {
 
     // 1 done, 1 failed: score 50, the bottom of DEGRADED.
     enqueue(&s, &c, "q", "bad");
+    wait_for(LONG, "the bad item failed", || names(&spool, "failed").len() == 1);
     wait_for(LONG, "DEGRADED", || stdout(&health()).starts_with("DEGRADED"));
     let o = health();
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
@@ -604,6 +605,7 @@ fn a_failing_queue_drives_overall_health_through_the_daemon() {
     // 1 done, 3 failed: score 25, UNHEALTHY.
     enqueue(&s, &c, "q", "bad");
     enqueue(&s, &c, "q", "bad");
+    wait_for(LONG, "three bad items failed", || names(&spool, "failed").len() == 3);
     wait_for(LONG, "UNHEALTHY", || stdout(&health()).starts_with("UNHEALTHY"));
     let o = health();
     assert_eq!(o.status.code(), Some(1));
@@ -616,6 +618,7 @@ fn a_failing_queue_drives_overall_health_through_the_daemon() {
     for _ in 0..7 {
         enqueue(&s, &c, "q", "good");
     }
+    wait_for(LONG, "all eight good items done", || names(&spool, "done").len() == 8);
     wait_for(LONG, "DEGRADED again", || stdout(&health()).starts_with("DEGRADED"));
     assert!(stdout(&health()).contains("q: 73"), "{}", stdout(&health()));
     d.signal(Signal::SIGTERM);

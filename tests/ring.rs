@@ -31,7 +31,8 @@ fn scratch(name: &str) -> PathBuf {
 
 /// A record whose content follows from its number, so any record read back can be checked.
 fn record_for(n: u64) -> Record {
-    let mut r = Record::skipped(&format!("job{}", n % 7), "command", Trigger::Schedule, String::new());
+    let mut r =
+        Record::skipped(&format!("job{}", n % 7), runner::record::Kind::Command, Trigger::Schedule, String::new());
     r.kind = RecordKind::Run;
     r.outcome = if n % 3 == 0 { Outcome::Failure } else { Outcome::Success };
     r.exit_code = Some((n % 3) as i32);

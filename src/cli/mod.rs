@@ -16,7 +16,6 @@ use crate::config::{CommandLine, Job, JobKind, Schedule};
 use crate::jobs::{self, Ctx, Request};
 use crate::record::{Outcome, Record, Trigger};
 use crate::schedule::CronExpr;
-use crate::sinks::Sinks;
 use crate::sinks::state::StateStore;
 
 /// Exit codes of `runner once`, shown in `--help` and README.
@@ -488,7 +487,7 @@ fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, no_re
         return print_dry_run(job, no_retry);
     }
     let job = Arc::new(job.clone());
-    let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks: Sinks::for_plan(&plan), by: "once", echo: true };
+    let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks: jobs::sinks_for(&plan), by: "once", echo: true };
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -573,9 +572,9 @@ fn print_dry_run(job: &Job, no_retry: bool) -> ExitCode {
 }
 
 /// A sweep's dry run scans for real and says what it would end and why; it signals nothing.
-fn print_sweep_dry_run(job: &Job, spec: &crate::jobs::orphan_sweep::Spec) -> ExitCode {
+fn print_sweep_dry_run(job: &Job, spec: &crate::kinds::orphan_sweep::Spec) -> ExitCode {
     println!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
-    match crate::jobs::orphan_sweep::dry_run_lines(spec) {
+    match crate::kinds::orphan_sweep::dry_run_lines(spec) {
         Ok(lines) => {
             for l in lines {
                 println!("{l}");
@@ -656,11 +655,29 @@ fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
 fn plan_and_state(path: &Path, overrides: &Overrides) -> Result<(Plan, crate::sinks::state::State), ExitCode> {
     let plan = plan_or_exit(path, overrides, 1)?;
     match StateStore::new(&plan.state_dir).load() {
-        Ok(state) => Ok((plan, state)),
+        Ok(mut state) => {
+            current_queue_health(&plan, &mut state);
+            Ok((plan, state))
+        }
         Err(e) => {
             eprintln!("runner: {e}");
             Err(ExitCode::FAILURE)
         }
+    }
+}
+
+/// A queue's stored health part is as of its last level change; what people read is the
+/// score now, from the spool's history (read only). Queues that never ran keep no part.
+fn current_queue_health(plan: &Plan, state: &mut crate::sinks::state::State) {
+    let now = crate::time::epoch_ms(std::time::SystemTime::now());
+    for j in plan.jobs.iter().filter(|j| j.enabled) {
+        let JobKind::QueueFlush(q) = &j.kind else { continue };
+        let Some(stored) = state.jobs.get_mut(j.name.as_str()).and_then(|js| js.health.as_mut()) else { continue };
+        let mut part = crate::kinds::queue_flush::current_health(q, now);
+        if part.level == stored.level {
+            part.since_ms = stored.since_ms;
+        }
+        *stored = part;
     }
 }
 
@@ -693,7 +710,7 @@ fn cmd_health(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
 
 fn fmt_value(v: Option<f64>, job: &Job) -> String {
     match (v, &job.kind) {
-        (Some(v), JobKind::Check(spec)) => crate::jobs::check::fmt_value(v, spec.unit),
+        (Some(v), JobKind::Check(spec)) => crate::kinds::check::fmt_value(v, spec.unit),
         (Some(v), _) => format!("{v}"),
         (None, _) => "-".into(),
     }
@@ -853,7 +870,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
 fn queue_report(j: &Job) -> serde_json::Value {
     match &j.kind {
         JobKind::QueueFlush(q) => {
-            jobs::queue_flush::report(q).unwrap_or_else(|e| serde_json::json!({"spool": q.spool, "error": e}))
+            crate::kinds::queue_flush::report(q).unwrap_or_else(|e| serde_json::json!({"spool": q.spool, "error": e}))
         }
         _ => serde_json::Value::Null,
     }
@@ -909,7 +926,7 @@ fn cmd_enqueue(path: &Path, overrides: &Overrides, name: &str, file: &Path) -> E
         Ok(x) => x,
         Err(code) => return code,
     };
-    let sp = crate::spool::Spool::new(&q.spool);
+    let sp = crate::kinds::queue_flush::spool::Spool::new(&q.spool);
     if let Err(e) = sp.ensure(job.run_as.as_ref().map(|u| u.gid)) {
         eprintln!("runner: cannot create the spool {}: {e}", q.spool.display());
         return ExitCode::FAILURE;
@@ -959,7 +976,7 @@ fn cmd_queue(path: &Path, overrides: &Overrides, name: &str, json: bool, watch: 
         }
     };
     loop {
-        match jobs::queue_flush::report(&q) {
+        match crate::kinds::queue_flush::report(&q) {
             Ok(v) if json => println!("{v}"),
             Ok(v) => {
                 if interval.is_some() {

@@ -4,7 +4,7 @@
 //! applying defaults and overrides. It never starts a process or writes a file; `runner
 //! check` is exactly `load`.
 
-pub mod check;
+pub mod log;
 pub mod plan;
 pub mod raw;
 pub mod source;
@@ -18,7 +18,9 @@ pub use plan::*;
 use raw::{RawConfig, RawDefaults, RawDropIn, RawJob};
 use source::Outline;
 
-use crate::sinks::ring;
+use self::log as ring;
+use crate::kinds::{self, At, Problem};
+use crate::suggest::edit_distance;
 use crate::time as duration;
 use crate::users;
 
@@ -485,20 +487,6 @@ fn improve_unknown(msg: &str) -> String {
     }
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 /// Resolution of one file's jobs.
 struct FileCtx<'a> {
     file: &'a Path,
@@ -527,6 +515,44 @@ impl FileCtx<'_> {
     fn err(&self, job: &str, field: Option<&str>, message: String) -> ConfigError {
         let (line, col) = self.at(job, field);
         ConfigError { file: self.file.to_path_buf(), line, col, message }
+    }
+
+    /// A kind's resolved block, its problems placed at their line and column: a key path
+    /// inside the block falls back outwards to the nearest key the file has.
+    fn placed<T>(
+        &self,
+        job: &str,
+        block: &str,
+        r: Result<T, Vec<Problem>>,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<T> {
+        let problems = match r {
+            Ok(spec) => return Some(spec),
+            Err(p) => p,
+        };
+        for p in problems {
+            let e = match &p.at {
+                At::Job(key) => self.err(job, Some(key), p.message),
+                At::Block(path) => {
+                    let found = (1..=path.len()).rev().find_map(|n| {
+                        let mut full = vec!["jobs", job, block];
+                        full.extend_from_slice(&path[..n]);
+                        self.outline.find(&full)
+                    });
+                    match found {
+                        Some(k) => ConfigError {
+                            file: self.file.to_path_buf(),
+                            line: k.line,
+                            col: k.value_col,
+                            message: p.message,
+                        },
+                        None => self.err(job, Some(block), p.message),
+                    }
+                }
+            };
+            errors.push(e);
+        }
+        None
     }
 
     fn resolve_job(&self, name: &str, j: RawJob) -> Result<Job, Vec<ConfigError>> {
@@ -563,33 +589,27 @@ impl FileCtx<'_> {
             (None, None) => {}
         }
         if let Some(q) = j.queue_flush {
-            kinds.push(("queue_flush", self.resolve_queue_flush(name, q, &mut errors).map(JobKind::QueueFlush)));
+            let spec = kinds::queue_flush::config::resolve(name, q);
+            kinds.push(("queue_flush", self.placed(name, "queue_flush", spec, &mut errors).map(JobKind::QueueFlush)));
         }
         if let Some(sweep) = j.orphan_sweep {
-            let at = SweepAt {
-                every: j.every,
-                schedule: j.schedule.as_ref(),
+            let at = kinds::orphan_sweep::config::Context {
+                every: j.every.map(|e| e.0),
+                schedule: j.schedule.as_ref().map(|s| &s.0),
                 user: j.user.as_deref(),
-                kill_grace: j.kill_grace.or(d.kill_grace),
+                kill_grace: j.kill_grace.or(d.kill_grace).map(|g| g.0),
+                users: &self.host.users,
             };
-            kinds.push(("orphan_sweep", self.resolve_sweep(name, sweep, at, &mut errors)));
+            let spec = kinds::orphan_sweep::config::resolve(name, sweep, at);
+            kinds
+                .push(("orphan_sweep", self.placed(name, "orphan_sweep", spec, &mut errors).map(JobKind::OrphanSweep)));
         }
         if let Some(c) = j.check {
             let timeout = j.timeout.or(d.timeout).map(|t| t.0).filter(|t| !t.is_zero());
-            match check::resolve(name, c, self.roots, timeout) {
-                Ok(spec) => kinds.push(("check", Some(JobKind::Check(Box::new(spec))))),
-                Err(problems) => {
-                    for (field, message) in problems {
-                        let (line, col) = self
-                            .outline
-                            .find(&["jobs", name, "check", field])
-                            .map(|k| (k.line, k.value_col))
-                            .unwrap_or_else(|| self.at(name, Some("check")));
-                        errors.push(ConfigError { file: self.file.to_path_buf(), line, col, message });
-                    }
-                    kinds.push(("check", None));
-                }
-            }
+            let spec = kinds::check::config::resolve(name, c, self.roots, timeout).map_err(|problems| {
+                problems.into_iter().map(|(field, message)| Problem::block(&[field], message)).collect()
+            });
+            kinds.push(("check", self.placed(name, "check", spec, &mut errors).map(|s| JobKind::Check(Box::new(s)))));
         }
         let kind = match kinds.len() {
             0 => {
@@ -862,266 +882,6 @@ impl FileCtx<'_> {
     }
 }
 
-impl FileCtx<'_> {
-    /// An error at a field inside the job's `queue_flush:` block (or at the block itself).
-    fn queue_err(&self, job: &str, field: &str, message: String) -> ConfigError {
-        match self.outline.find(&["jobs", job, "queue_flush", field]) {
-            Some(k) => ConfigError { file: self.file.to_path_buf(), line: k.line, col: k.value_col, message },
-            None => self.err(job, Some("queue_flush"), message),
-        }
-    }
-
-    /// Applies the queue defaults and checks what can be checked without writing: the spool
-    /// is absolute and its parent exists (the spool itself is created at the first run).
-    fn resolve_queue_flush(
-        &self,
-        name: &str,
-        q: raw::RawQueueFlush,
-        errors: &mut Vec<ConfigError>,
-    ) -> Option<QueueFlush> {
-        let before = errors.len();
-        let spool = q.spool;
-        if !spool.is_absolute() {
-            errors.push(self.queue_err(
-                name,
-                "spool",
-                format!(
-                    "job `{name}`: spool `{}` must be an absolute path, like /var/spool/runner/{name}",
-                    spool.display()
-                ),
-            ));
-        } else {
-            match std::fs::metadata(&spool) {
-                Ok(m) if m.is_dir() => {}
-                Ok(_) => errors.push(self.queue_err(
-                    name,
-                    "spool",
-                    format!(
-                        "job `{name}`: spool `{}` exists but is not a directory; remove it or pick another path",
-                        spool.display()
-                    ),
-                )),
-                Err(_) => {
-                    let parent = spool.parent().unwrap_or(Path::new("/"));
-                    if !parent.is_dir() {
-                        errors.push(self.queue_err(
-                            name,
-                            "spool",
-                            format!(
-                                "job `{name}`: the spool's parent directory `{}` does not exist; create it (mkdir -p {}) or pick another spool",
-                                parent.display(),
-                                parent.display()
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-        let max_items = q.max_items.map(|n| n as usize).unwrap_or(QueueFlush::DEFAULT_MAX_ITEMS);
-        if max_items == 0 {
-            errors.push(self.queue_err(name, "max_items", format!("job `{name}`: max_items must be at least 1")));
-        }
-        let def = QueueFlush::DEFAULT_RETRIES;
-        let r = q.item_retries.unwrap_or_default();
-        let attempts = r.attempts.unwrap_or(def.attempts);
-        if attempts == 0 {
-            errors.push(self.queue_err(
-                name,
-                "item_retries",
-                format!(
-                    "job `{name}`: item_retries.attempts counts every try, the first included; it must be at least 1"
-                ),
-            ));
-        }
-        let backoff = r.backoff.map(|b| b.0).unwrap_or(def.backoff);
-        let max_backoff = r.max_backoff.map(|b| b.0).unwrap_or(def.max_backoff.max(backoff));
-        if max_backoff < backoff {
-            errors.push(self.queue_err(
-                name,
-                "item_retries",
-                format!(
-                    "job `{name}`: item_retries.max_backoff ({}) is shorter than item_retries.backoff ({})",
-                    duration::format(max_backoff),
-                    duration::format(backoff)
-                ),
-            ));
-        }
-        let item_timeout = q.item_timeout.map(|d| d.0).unwrap_or(QueueFlush::DEFAULT_ITEM_TIMEOUT);
-        let health_window = q.health_window.map(|d| d.0).unwrap_or(QueueFlush::DEFAULT_HEALTH_WINDOW);
-        for (field, d) in [("item_timeout", item_timeout), ("health_window", health_window)] {
-            if d.is_zero() {
-                errors.push(self.queue_err(name, field, format!("job `{name}`: {field} must be longer than 0s")));
-            }
-        }
-        if errors.len() > before {
-            return None;
-        }
-        Some(QueueFlush {
-            spool,
-            handler: q.handler.0,
-            max_items,
-            item_retries: Retries { attempts, backoff, max_backoff },
-            item_timeout,
-            keep_done: q.keep_done.map(|d| d.0).unwrap_or(QueueFlush::DEFAULT_KEEP_DONE),
-            keep_failed: q.keep_failed.map(|d| d.0).unwrap_or(QueueFlush::DEFAULT_KEEP_FAILED),
-            health_window,
-        })
-    }
-}
-
-/// What an `orphan_sweep:` block is checked against besides itself.
-struct SweepAt<'a> {
-    every: Option<duration::Dur>,
-    schedule: Option<&'a raw::ScheduleText>,
-    user: Option<&'a str>,
-    kill_grace: Option<duration::Dur>,
-}
-
-/// A sweep may not run more often than this unless `allow_frequent: true`.
-const SWEEP_MIN_INTERVAL: Duration = Duration::from_secs(3600);
-
-impl FileCtx<'_> {
-    /// Location of a value inside the job's `orphan_sweep:` block (falling back outwards).
-    fn sweep_err(&self, job: &str, path: &[&str], message: String) -> ConfigError {
-        for n in (1..=path.len()).rev() {
-            let mut full = vec!["jobs", job, "orphan_sweep"];
-            full.extend_from_slice(&path[..n]);
-            if let Some(k) = self.outline.find(&full) {
-                return ConfigError { file: self.file.to_path_buf(), line: k.line, col: k.value_col, message };
-            }
-        }
-        self.err(job, Some("orphan_sweep"), message)
-    }
-
-    fn resolve_sweep(
-        &self,
-        name: &str,
-        raw: raw::RawOrphanSweep,
-        at: SweepAt<'_>,
-        errors: &mut Vec<ConfigError>,
-    ) -> Option<JobKind> {
-        use crate::jobs::orphan_sweep::{Match, Spec};
-        let before = errors.len();
-        let m = raw.matcher.unwrap_or_default();
-        if m.name.is_none() && m.cmdline.is_none() && m.user.is_none() && m.exe.is_none() {
-            errors.push(self.sweep_err(
-                name,
-                &["match"],
-                format!("job `{name}`: orphan_sweep needs a `match:` with at least one of name, cmdline, exe, user; an empty match would end every orphan"),
-            ));
-        }
-        if let Some(n) = &m.name
-            && n.is_empty()
-        {
-            errors.push(self.sweep_err(
-                name,
-                &["match", "name"],
-                format!("job `{name}`: orphan_sweep.match.name is empty; write a process name or glob like \"ci-*\""),
-            ));
-        }
-        if let Some(e) = &m.exe
-            && !e.is_absolute()
-        {
-            errors.push(self.sweep_err(
-                name,
-                &["match", "exe"],
-                format!(
-                    "job `{name}`: orphan_sweep.match.exe `{}` must be an absolute path, as /proc/PID/exe shows it",
-                    e.display()
-                ),
-            ));
-        }
-        let uid = match m.user.as_ref().map(|u| u.0.as_str()) {
-            None => None,
-            Some(u) => match (self.host.users.user(u), u.parse::<u32>()) {
-                (Some(x), _) => Some((x.name.clone(), x.uid)),
-                (None, Ok(n)) => Some((u.to_string(), n)),
-                (None, Err(_)) => {
-                    errors.push(self.sweep_err(
-                        name,
-                        &["match", "user"],
-                        format!("unknown user `{u}` in job `{name}`'s orphan_sweep.match; name one from /etc/passwd or give a uid"),
-                    ));
-                    None
-                }
-            },
-        };
-        if let Some(r) = &raw.registry
-            && !r.is_absolute()
-        {
-            errors.push(self.sweep_err(
-                name,
-                &["registry"],
-                format!("job `{name}`: orphan_sweep.registry `{}` must be an absolute path", r.display()),
-            ));
-        }
-        if raw.max_kills == Some(0) {
-            errors.push(self.sweep_err(
-                name,
-                &["max_kills"],
-                format!("job `{name}`: orphan_sweep.max_kills must be at least 1; to end nothing, set `dry_run: true`"),
-            ));
-        }
-        let adopters = raw.adopters.unwrap_or_default();
-        if adopters.iter().any(|a| a.is_empty()) {
-            errors.push(self.sweep_err(name, &["adopters"], format!("job `{name}`: orphan_sweep.adopters has an empty name; list process names like [systemd, containerd-shim]")));
-        }
-        if at.user.is_some() {
-            errors.push(self.err(
-                name,
-                Some("user"),
-                format!("job `{name}`: `user:` does not apply to orphan_sweep (it signals as runner); to match a process's owner write orphan_sweep.match.user"),
-            ));
-        }
-        let allow_frequent = raw.allow_frequent.unwrap_or(false);
-        if !allow_frequent {
-            if let Some(e) = at.every
-                && !e.0.is_zero()
-                && e.0 < SWEEP_MIN_INTERVAL
-            {
-                errors.push(self.err(
-                    name,
-                    Some("every"),
-                    format!("job `{name}`: an orphan sweep every {} is too eager (a sweep ends processes); use `every: 1h` or more, or set orphan_sweep.allow_frequent: true", duration::format(e.0)),
-                ));
-            }
-            if let Some(s) = at.schedule
-                && let Schedule::Cron(c) = &s.0
-                && let Some(gap) = shortest_cron_gap(c)
-                && gap < SWEEP_MIN_INTERVAL
-            {
-                errors.push(self.err(
-                    name,
-                    Some("schedule"),
-                    format!("job `{name}`: schedule \"{}\" fires an orphan sweep {} apart (a sweep ends processes); fire at most hourly, or set orphan_sweep.allow_frequent: true", c.as_str(), duration::format(gap)),
-                ));
-            }
-        }
-        if errors.len() > before {
-            return None;
-        }
-        Some(JobKind::OrphanSweep(Spec {
-            matcher: Match { name: m.name, cmdline: m.cmdline, uid, exe: m.exe },
-            min_age: raw.min_age.map(|d| d.0).unwrap_or(Duration::from_secs(2 * 3600)),
-            registry: raw.registry,
-            kill_grace: raw.kill_grace.or(at.kill_grace).map(|d| d.0).unwrap_or(Duration::from_secs(10)),
-            tree: raw.tree.unwrap_or(false),
-            max_kills: raw.max_kills.unwrap_or(20),
-            dry_run: raw.dry_run.unwrap_or(false),
-            adopters,
-            orphans_only: raw.orphans_only.unwrap_or(true),
-        }))
-    }
-}
-
-/// The shortest gap between the next few fires of a cron expression from now. Not only the
-/// first two: `0,30 9 * * *` fires twice an hour once a day, which a single gap misses.
-fn shortest_cron_gap(c: &crate::schedule::CronExpr) -> Option<Duration> {
-    let tz = jiff::tz::TimeZone::system();
-    let fires = crate::schedule::upcoming(c, &jiff::Timestamp::now().to_zoned(tz.clone()), &tz, 25);
-    fires.windows(2).filter_map(|w| w[1].timestamp().duration_since(w[0].timestamp()).try_into().ok()).min()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1134,12 +894,5 @@ mod tests {
         assert_eq!(m, "unknown value `sikp`, did you mean `skip`?");
         let m = improve_unknown("unknown field `zzzzzzzz`, expected `a` or `b`");
         assert!(m.contains("expected one of `a`, `b`"), "{m}");
-    }
-
-    #[test]
-    fn edit_distance_counts_edits() {
-        assert_eq!(edit_distance("timout", "timeout"), 1);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -10,7 +10,11 @@ use std::time::Duration;
 
 use jiff::tz::TimeZone;
 
-pub use super::raw::{CatchUp, CommandLine, Overlap};
+pub use super::raw::{CatchUp, Overlap};
+pub use crate::kinds::JobKind;
+pub use crate::kinds::queue_flush::Spec as QueueFlush;
+pub use crate::process::{CommandLine, RunAs};
+pub use crate::retry::Retries;
 pub use crate::schedule::Schedule;
 
 /// A job name that is safe to use in file names and journal fields.
@@ -69,90 +73,6 @@ impl PartialEq for Zone {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Retries {
-    /// Tries in all, the first included; 1 means no retry.
-    pub attempts: u32,
-    pub backoff: Duration,
-    pub max_backoff: Duration,
-}
-
-impl Default for Retries {
-    fn default() -> Self {
-        Retries { attempts: 1, backoff: Duration::from_secs(10), max_backoff: Duration::from_secs(3600) }
-    }
-}
-
-/// Who a job runs as, resolved from the user database at load time.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RunAs {
-    pub user: String,
-    pub uid: u32,
-    pub gid: u32,
-    /// Supplementary groups as initgroups(3) would set them.
-    pub groups: Vec<u32>,
-    pub home: PathBuf,
-    pub shell: PathBuf,
-}
-
-/// What a job does. Later kinds (checks, queue flushes, sweeps) are new variants; the
-/// scheduler only ever sees a `Job`.
-#[derive(Clone, Debug, PartialEq)]
-pub enum JobKind {
-    Command(CommandLine),
-    QueueFlush(QueueFlush),
-    OrphanSweep(crate::jobs::orphan_sweep::Spec),
-    Check(Box<crate::jobs::check::CheckSpec>),
-}
-
-/// A resolved `queue_flush:` block: every default applied, the spool path absolute.
-#[derive(Clone, Debug, PartialEq)]
-pub struct QueueFlush {
-    pub spool: PathBuf,
-    /// argv; the item's path is appended when an item is handled.
-    pub handler: Vec<String>,
-    pub max_items: usize,
-    pub item_retries: Retries,
-    pub item_timeout: Duration,
-    pub keep_done: Duration,
-    pub keep_failed: Duration,
-    pub health_window: Duration,
-}
-
-impl QueueFlush {
-    pub const DEFAULT_EVERY: Duration = Duration::from_secs(300);
-    pub const DEFAULT_MAX_ITEMS: usize = 10;
-    pub const DEFAULT_RETRIES: Retries =
-        Retries { attempts: 5, backoff: Duration::from_secs(60), max_backoff: Duration::from_secs(3600) };
-    pub const DEFAULT_ITEM_TIMEOUT: Duration = Duration::from_secs(120);
-    pub const DEFAULT_KEEP_DONE: Duration = Duration::from_secs(24 * 3600);
-    pub const DEFAULT_KEEP_FAILED: Duration = Duration::from_secs(7 * 24 * 3600);
-    pub const DEFAULT_HEALTH_WINDOW: Duration = Duration::from_secs(24 * 3600);
-}
-
-impl JobKind {
-    pub fn name(&self) -> &'static str {
-        match self {
-            JobKind::Command(_) => "command",
-            JobKind::QueueFlush(_) => "queue_flush",
-            JobKind::OrphanSweep(_) => "orphan_sweep",
-            JobKind::Check(_) => "check",
-        }
-    }
-
-    /// The interval a kind runs at when the job gives no schedule; `None` makes a schedule
-    /// mandatory (a command has no sensible default).
-    pub fn default_every(&self) -> Option<Duration> {
-        match self {
-            JobKind::Command(_) => None,
-            JobKind::QueueFlush(_) => Some(QueueFlush::DEFAULT_EVERY),
-            // A sweep is destructive; rarely is enough (and `every:` under 1h is refused).
-            JobKind::OrphanSweep(_) => Some(Duration::from_secs(6 * 3600)),
-            JobKind::Check(_) => Some(Duration::from_secs(30)),
-        }
-    }
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub struct Job {
     pub name: JobName,
@@ -205,7 +125,7 @@ pub struct Plan {
 /// Where records are kept besides the state: the ring file and journald (`log:`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogSettings {
-    pub ring: crate::sinks::ring::RingConfig,
+    pub ring: super::log::RingConfig,
     /// journald's native socket; records go there when it exists.
     pub journal_socket: PathBuf,
     /// Send each line of a run's output tail to the journal under the job's name.

@@ -10,10 +10,15 @@ use std::fmt;
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use crate::time::Dur;
+use crate::kinds::check::config::Block as RawCheck;
+use crate::kinds::orphan_sweep::config::Block as RawOrphanSweep;
+use crate::kinds::queue_flush::config::Block as RawQueueFlush;
+pub use crate::process::{Argv, CommandLine, EnvValue};
+pub use crate::retry::RawRetries;
 use crate::schedule::Schedule;
+use crate::time::Dur;
 
 /// Settings a job may take from `defaults:`. One list, so a field added here exists in
 /// both places with the same spelling.
@@ -60,11 +65,11 @@ with_job_settings! {
         pub command: Option<Argv>,
         /// A shell line, run with `/bin/sh -c`.
         pub run: Option<String>,
-        /// Drain a spool of work items through a handler (`jobs::queue_flush`).
+        /// Drain a spool of work items through a handler (`kinds::queue_flush`).
         pub queue_flush: Option<RawQueueFlush>,
-        /// End orphaned processes that match (see `jobs::orphan_sweep`).
+        /// End orphaned processes that match (see `kinds::orphan_sweep`).
         pub orphan_sweep: Option<RawOrphanSweep>,
-        /// A threshold check or probe (`jobs::check`).
+        /// A threshold check or probe (`kinds::check`).
         pub check: Option<RawCheck>,
         /// Checks that must be at level ok for this job to run: `{check-name: healthy}`.
         pub depends_on: Option<BTreeMap<String, DependCond>>,
@@ -83,83 +88,6 @@ pub struct RawExport {
 #[serde(rename_all = "snake_case")]
 pub enum DependCond {
     Healthy,
-}
-
-/// A `check:` block: a metric or a probe, thresholds, and what to do on a level change.
-/// Which fields apply depends on the metric; the plan refuses the ones that do not.
-#[derive(Deserialize, Debug, Clone, Default)]
-#[serde(deny_unknown_fields)]
-pub struct RawCheck {
-    pub metric: Option<String>,
-    pub probe: Option<String>,
-    pub path: Option<PathBuf>,
-    pub sensor: Option<String>,
-    pub core: Option<u32>,
-    pub host: Option<String>,
-    pub port: Option<u16>,
-    pub send: Option<String>,
-    pub expect: Option<String>,
-    pub url: Option<String>,
-    pub status: Option<u16>,
-    pub command: Option<CommandLine>,
-    pub name: Option<String>,
-    pub cmdline: Option<String>,
-    pub min: Option<u64>,
-    pub max: Option<u64>,
-    pub max_entries: Option<u64>,
-    pub warn: Option<Threshold>,
-    pub crit: Option<Threshold>,
-    pub direction: Option<Direction>,
-    /// Consecutive samples at a new level before the level changes.
-    #[serde(rename = "for")]
-    pub for_samples: Option<u32>,
-    pub cooldown: Option<Dur>,
-    pub start_period: Option<Dur>,
-    pub on_alert: Option<CommandLine>,
-    pub on_recover: Option<CommandLine>,
-}
-
-/// Which side of a threshold is bad.
-#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// The value is bad at or above the threshold (disk use, temperature).
-    Above,
-    /// The value is bad at or below the threshold (available memory).
-    Below,
-}
-
-/// A threshold as written: a number, or text with a unit (`1GB`, `10m`, `85%`) that the plan
-/// reads in the metric's own unit.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Threshold {
-    Number(f64),
-    Text(String),
-}
-
-impl<'de> Deserialize<'de> for Threshold {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Threshold;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a number, or a size or duration like `1GB` or `10m`")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Threshold, E> {
-                Ok(Threshold::Text(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Threshold, E> {
-                Ok(Threshold::Number(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Threshold, E> {
-                Ok(Threshold::Number(v as f64))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Threshold, E> {
-                Ok(Threshold::Number(v as f64))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -242,12 +170,12 @@ impl<'de> Deserialize<'de> for ByteSize {
 
 /// The ring's fsync policy, checked as it is read.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FsyncText(pub crate::sinks::ring::Fsync);
+pub struct FsyncText(pub crate::config::log::Fsync);
 
 impl<'de> Deserialize<'de> for FsyncText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        crate::sinks::ring::Fsync::parse(&s).map(FsyncText).map_err(de::Error::custom)
+        crate::config::log::Fsync::parse(&s).map(FsyncText).map_err(de::Error::custom)
     }
 }
 
@@ -257,32 +185,6 @@ impl<'de> Deserialize<'de> for FsyncText {
 pub struct RawDropIn {
     pub version: Option<u32>,
     pub jobs: Option<Jobs>,
-}
-
-#[derive(Deserialize, Debug, Clone, Default)]
-#[serde(deny_unknown_fields)]
-pub struct RawRetries {
-    /// Tries in all, the first one included.
-    pub attempts: Option<u32>,
-    pub backoff: Option<Dur>,
-    pub max_backoff: Option<Dur>,
-}
-
-/// The `queue_flush:` block; defaults are applied by `config::resolve_job`.
-#[derive(Deserialize, Debug, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct RawQueueFlush {
-    /// The spool directory (tmp/ new/ cur/ done/ failed/ under it).
-    pub spool: PathBuf,
-    /// argv of the handler; the item's path is appended as the last argument.
-    pub handler: Argv,
-    pub max_items: Option<u32>,
-    /// Same shape as a job's `retries:`, per item.
-    pub item_retries: Option<RawRetries>,
-    pub item_timeout: Option<Dur>,
-    pub keep_done: Option<Dur>,
-    pub keep_failed: Option<Dur>,
-    pub health_window: Option<Dur>,
 }
 
 #[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -313,101 +215,6 @@ impl<'de> Deserialize<'de> for ScheduleText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         Schedule::parse(&s).map(ScheduleText).map_err(de::Error::custom)
-    }
-}
-
-/// A non-empty argv.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Argv(pub Vec<String>);
-
-impl<'de> Deserialize<'de> for Argv {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Argv;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a list of program and arguments, like [\"/usr/bin/backup\", \"--all\"]")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Argv, E> {
-                Err(E::custom(format!(
-                    "`command` takes a list, not a string: write command: [\"{}\"] or use `run: \"{}\"` for a shell line",
-                    v.split_whitespace().next().unwrap_or(""),
-                    v
-                )))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Argv, A::Error> {
-                let mut v = Vec::new();
-                while let Some(s) = seq.next_element::<String>()? {
-                    v.push(s);
-                }
-                if v.is_empty() || v[0].is_empty() {
-                    return Err(de::Error::custom("empty command: name the program to run, like [\"/bin/true\"]"));
-                }
-                Ok(Argv(v))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A command given either as argv (a list) or as a shell line (a string).
-#[derive(Debug, Clone, PartialEq)]
-pub enum CommandLine {
-    Argv(Vec<String>),
-    Shell(String),
-}
-
-impl<'de> Deserialize<'de> for CommandLine {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = CommandLine;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a shell line (a string) or a list of program and arguments")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<CommandLine, E> {
-                if v.trim().is_empty() {
-                    return Err(E::custom("empty command: write a shell line or a list like [\"/bin/true\"]"));
-                }
-                Ok(CommandLine::Shell(v.to_string()))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<CommandLine, A::Error> {
-                Argv::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(|a| CommandLine::Argv(a.0))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// An environment value; YAML numbers and booleans are taken as their text.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EnvValue(pub String);
-
-impl<'de> Deserialize<'de> for EnvValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = EnvValue;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string, number or boolean")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<EnvValue, E> {
-                Ok(EnvValue(v.to_string()))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<EnvValue, E> {
-                Ok(EnvValue(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<EnvValue, E> {
-                Ok(EnvValue(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<EnvValue, E> {
-                Ok(EnvValue(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<EnvValue, E> {
-                Ok(EnvValue(v.to_string()))
-            }
-        }
-        d.deserialize_any(V)
     }
 }
 
@@ -471,64 +278,5 @@ impl<'de> Deserialize<'de> for Jobs {
             }
         }
         d.deserialize_any(V)
-    }
-}
-
-/// The `orphan_sweep:` block of a job, as written.
-#[derive(Deserialize, Debug, Clone, Default)]
-#[serde(deny_unknown_fields)]
-pub struct RawOrphanSweep {
-    /// Which processes may be ended: every given criterion must hold.
-    #[serde(rename = "match")]
-    pub matcher: Option<RawSweepMatch>,
-    /// Processes younger than this are kept (default 2h).
-    pub min_age: Option<Dur>,
-    /// A directory of pid files, or a file of pids: those processes and their descendants are kept.
-    pub registry: Option<PathBuf>,
-    /// Time between SIGTERM and SIGKILL (default: the job's `kill_grace`).
-    pub kill_grace: Option<Dur>,
-    /// Also end the descendants of each orphan.
-    pub tree: Option<bool>,
-    /// Most processes ended in one sweep (default 20); the rest are refused and recorded.
-    pub max_kills: Option<u32>,
-    /// Decide and record, but end nothing.
-    pub dry_run: Option<bool>,
-    /// Names of processes that adopt orphans (subreapers); a child of one counts as orphaned.
-    pub adopters: Option<Vec<String>>,
-    /// `false` sweeps every match, orphaned or not (default true).
-    pub orphans_only: Option<bool>,
-    /// Allow a schedule more frequent than hourly.
-    pub allow_frequent: Option<bool>,
-}
-
-#[derive(Deserialize, Debug, Clone, Default)]
-#[serde(deny_unknown_fields)]
-pub struct RawSweepMatch {
-    /// A glob (`*`, `?`) on the basename of argv[0] and on the kernel's comm.
-    pub name: Option<String>,
-    /// A regular expression searched in the command line (arguments joined by spaces).
-    pub cmdline: Option<RegexText>,
-    /// The effective user, by name or uid.
-    pub user: Option<EnvValue>,
-    /// The executable's absolute path, as /proc/PID/exe shows it.
-    pub exe: Option<PathBuf>,
-}
-
-/// A regular expression, compiled as it is read so a syntax error carries its line and column.
-#[derive(Debug, Clone)]
-pub struct RegexText(pub regex_lite::Regex);
-
-impl PartialEq for RegexText {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.as_str() == other.0.as_str()
-    }
-}
-
-impl<'de> Deserialize<'de> for RegexText {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        regex_lite::Regex::new(&s).map(RegexText).map_err(|e| {
-            de::Error::custom(format!("invalid regular expression {s:?}: {e}; escape special characters with `\\`"))
-        })
     }
 }

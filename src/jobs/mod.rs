@@ -2,13 +2,9 @@
 //! lock, run attempts with retries and backoff, hand each record to the sinks, and run
 //! `on_failure` after the last failed attempt.
 //!
-//! Each kind lives in its own file and only knows how to make one attempt; locking, retries
-//! and recording are shared here. Nothing here decides *when* a job runs.
-
-pub mod check;
-pub mod command;
-pub mod orphan_sweep;
-pub mod queue_flush;
+//! Each kind (`kinds/`) only knows how to make one attempt, through [`JobHost`], this
+//! module's window onto the job and the sinks; locking, retries, the whole-run `timeout:`
+//! of flushes and sweeps, and recording are here. Nothing here decides *when* a job runs.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,12 +12,16 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
-use crate::config::{CommandLine, Job, JobKind};
+use crate::config::{CommandLine, Job, JobKind, Plan, RunAs};
+use crate::kinds::queue_flush;
+use crate::kinds::{Emit, HookFuture, Host};
 use crate::lock::{self, Try};
 use crate::process;
 use crate::record::{Outcome, Record, RecordKind, Trigger};
+use crate::retry::backoff;
 use crate::sinks::Sinks;
-use crate::sinks::state::Running;
+use crate::sinks::textfile::{QueueRow, QueueSource};
+use crate::state::{JobState, Running, Update};
 use crate::time::epoch_ms;
 
 /// What every run needs besides the job itself.
@@ -46,7 +46,7 @@ pub struct Request {
 
 /// Runs a job to its final outcome and returns the last record.
 pub async fn execute(ctx: &Ctx, job: &Arc<Job>, req: Request, mut stop: watch::Receiver<bool>) -> Record {
-    let kind = job.kind.name();
+    let kind = job.kind.tag();
     let name = job.name.as_str();
     if let Some(reason) = blocked_by_dependency(ctx, job) {
         let r = Record::skipped(name, kind, req.trigger, reason);
@@ -77,12 +77,7 @@ pub async fn execute(ctx: &Ctx, job: &Arc<Job>, req: Request, mut stop: watch::R
     let attempts = if req.no_retry { 1 } else { job.retries.attempts };
     let mut attempt = 1;
     let last = loop {
-        let mut r = match &job.kind {
-            JobKind::Command(cmd) => command::attempt(ctx, job, cmd, stop.clone()).await,
-            JobKind::QueueFlush(q) => queue_flush::attempt(ctx, job, q, stop.clone()).await,
-            JobKind::OrphanSweep(spec) => orphan_sweep::attempt(ctx, job, spec, stop.clone()).await,
-            JobKind::Check(spec) => check::attempt(ctx, job, spec, stop.clone()).await,
-        };
+        let mut r = attempt_once(ctx, job, stop.clone()).await;
         r.trigger = req.trigger;
         r.attempt = attempt;
         ctx.sinks.emit(&r);
@@ -128,7 +123,7 @@ fn blocked_by_dependency(ctx: &Ctx, job: &Job) -> Option<String> {
 }
 
 fn lock_failed(job: &Job, req: Request, err: &str) -> Record {
-    let mut r = Record::skipped(job.name.as_str(), job.kind.name(), req.trigger, String::new());
+    let mut r = Record::skipped(job.name.as_str(), job.kind.tag(), req.trigger, String::new());
     r.kind = RecordKind::Run;
     r.outcome = Outcome::SpawnFailed;
     r.message = format!("cannot take the job lock: {err}");
@@ -147,16 +142,6 @@ pub fn already_running(holder: Option<&lock::Holder>) -> String {
     }
 }
 
-/// Exponential backoff with "equal jitter": half fixed, half random, so retries from many
-/// boxes after a shared outage spread out but never come sooner than half the step.
-pub fn backoff(base: Duration, max: Duration, failed_attempt: u32) -> Duration {
-    let exp = base.saturating_mul(1u32.checked_shl(failed_attempt.saturating_sub(1)).unwrap_or(u32::MAX));
-    let step = exp.min(max);
-    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
-    let frac = f64::from(nanos % 1_000_000) / 1_000_000.0;
-    step / 2 + step.div_f64(2.0).mul_f64(frac)
-}
-
 async fn run_on_failure(ctx: &Ctx, job: &Job, hook: &CommandLine, last: &Record) {
     let env = [
         ("RUNNER_OUTCOME", last.outcome.as_str().to_string()),
@@ -167,7 +152,7 @@ async fn run_on_failure(ctx: &Ctx, job: &Job, hook: &CommandLine, last: &Record)
 }
 
 /// The environment every process of a job gets: the job's `env:`, `RUNNER_JOB`, then `extra`.
-pub(crate) fn job_env(job: &Job, extra: &[(&str, String)]) -> Vec<(String, String)> {
+fn job_env(job: &Job, extra: &[(&str, String)]) -> Vec<(String, String)> {
     let mut env = job.env.clone();
     env.push(("RUNNER_JOB".into(), job.name.to_string()));
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
@@ -176,7 +161,7 @@ pub(crate) fn job_env(job: &Job, extra: &[(&str, String)]) -> Vec<(String, Strin
 
 /// How a process of this job runs: the job's user, directory, umask, nice and kill grace.
 /// The timeout is the caller's: a command's, a handler's or a hook's.
-pub(crate) fn process_spec<'a>(
+fn process_spec<'a>(
     job: &'a Job,
     command: &'a CommandLine,
     env: &'a [(String, String)],
@@ -197,30 +182,187 @@ pub(crate) fn process_spec<'a>(
     }
 }
 
-/// A `started` callback that records the run's process group in the job's state, so a daemon
-/// restarted after a crash can end what is left. No fsync: after a power loss nothing is left.
-pub(crate) fn record_start(ctx: &Ctx, job: &Job) -> impl FnOnce(u32) + Send + 'static {
-    let name = job.name.to_string();
-    let by = ctx.by.to_string();
-    let store = ctx.sinks.state.clone();
-    move |pgid: u32| {
-        let running = Running {
-            pgid,
-            since_ms: epoch_ms(SystemTime::now()),
-            by,
-            runner_pid: std::process::id(),
-            boot_id: crate::host::boot_id().to_string(),
-        };
-        if let Err(e) = store.update_volatile(|s| s.jobs.entry(name).or_default().running.push(running)) {
-            log::error!("cannot record a run start: {e}");
+/// One attempt of the job's kind. For a flush or a sweep, `timeout:` bounds the whole run:
+/// when it passes, the kind sees a stop (the handler or signal wait in progress ends, the rest
+/// waits for the next run) and the record says it timed out.
+async fn attempt_once(ctx: &Ctx, job: &Arc<Job>, mut stop: watch::Receiver<bool>) -> Record {
+    let host = JobHost { ctx, job };
+    let limit = job.timeout.filter(|_| job.kind.timeout_bounds_whole_run());
+    let Some(limit) = limit else {
+        return job.kind.attempt(&host, stop).await;
+    };
+    let (tx, rx) = watch::channel(*stop.borrow());
+    let run = job.kind.attempt(&host, rx);
+    tokio::pin!(run);
+    let deadline = tokio::time::sleep(limit);
+    tokio::pin!(deadline);
+    let mut timed_out = false;
+    let mut stopping = *stop.borrow();
+    let mut r = loop {
+        tokio::select! {
+            r = &mut run => break r,
+            _ = &mut deadline, if !timed_out => {
+                timed_out = true;
+                log::warn!("job {}: timeout {} reached; stopping the {}", job.name, crate::time::format(limit), job.kind.name());
+                let _ = tx.send(true);
+            }
+            _ = stop.wait_for(|s| *s), if !stopping => {
+                stopping = true;
+                let _ = tx.send(true);
+            }
         }
+    };
+    if timed_out && !stopping && r.kind == RecordKind::Run {
+        r.outcome = Outcome::Timeout;
+        r.message = format!("timed out after {}: {}", crate::time::format(limit), r.message);
+    }
+    r
+}
+
+/// Every sink the plan asks for, with the queues' statistics for the textfile.
+pub fn sinks_for(plan: &Plan) -> Sinks {
+    let mut s = Sinks::for_plan(plan);
+    s.queues = queue_source(plan);
+    s
+}
+
+/// The queue_flush jobs' rows for the textfile, read from their spools when asked (set again
+/// on a reload); `None` without queues.
+pub fn queue_source(plan: &Plan) -> Option<QueueSource> {
+    let queues: Vec<(String, PathBuf, Duration)> = plan
+        .jobs
+        .iter()
+        .filter(|j| j.enabled)
+        .filter_map(|j| match &j.kind {
+            JobKind::QueueFlush(q) => Some((j.name.to_string(), q.spool.clone(), q.health_window)),
+            _ => None,
+        })
+        .collect();
+    if queues.is_empty() {
+        return None;
+    }
+    Some(QueueSource(Arc::new(move |now_ms| {
+        queues
+            .iter()
+            .filter_map(|(job, spool, window)| match queue_flush::stats(spool, *window, now_ms) {
+                Ok(s) => Some(QueueRow {
+                    job: job.clone(),
+                    pending: s.counts.pending,
+                    retrying: s.counts.retrying,
+                    failed: s.counts.failed,
+                    completed: s.counts.completed,
+                    total: s.counts.total,
+                    score: s.score,
+                }),
+                Err(e) => {
+                    log::debug!("textfile: queue {job}: cannot read the spool {}: {e}", spool.display());
+                    None
+                }
+            })
+            .collect()
+    })))
+}
+
+/// What a kind sees of its job and of the daemon.
+pub struct JobHost<'a> {
+    pub ctx: &'a Ctx,
+    pub job: &'a Arc<Job>,
+}
+
+impl Host for JobHost<'_> {
+    fn job(&self) -> &str {
+        self.job.name.as_str()
+    }
+
+    fn by(&self) -> &'static str {
+        self.ctx.by
+    }
+
+    fn echo(&self) -> bool {
+        self.ctx.echo
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        self.job.timeout
+    }
+
+    fn run_as(&self) -> Option<&RunAs> {
+        self.job.run_as.as_ref()
+    }
+
+    fn env(&self, extra: &[(&str, String)]) -> Vec<(String, String)> {
+        job_env(self.job, extra)
+    }
+
+    fn process<'a>(
+        &'a self,
+        command: &'a CommandLine,
+        env: &'a [(String, String)],
+        timeout: Option<Duration>,
+        echo: bool,
+    ) -> process::Spec<'a> {
+        process_spec(self.job, command, env, timeout, echo)
+    }
+
+    /// Records the run's process group in the job's state, so a daemon restarted after a
+    /// crash can end what is left. No fsync: after a power loss nothing is left.
+    fn started(&self) -> Box<dyn FnOnce(u32) + Send + 'static> {
+        let name = self.job.name.to_string();
+        let by = self.ctx.by.to_string();
+        let store = self.ctx.sinks.state.clone();
+        Box::new(move |pgid: u32| {
+            let running = Running {
+                pgid,
+                since_ms: epoch_ms(SystemTime::now()),
+                by,
+                runner_pid: std::process::id(),
+                boot_id: crate::host::boot_id().to_string(),
+            };
+            if let Err(e) = store.update_volatile(|s| s.jobs.entry(name).or_default().running.push(running)) {
+                log::error!("cannot record a run start: {e}");
+            }
+        })
+    }
+
+    fn emitter(&self) -> Emit {
+        let sinks = self.ctx.sinks.clone();
+        Arc::new(move |r: &Record| sinks.emit(r))
+    }
+
+    fn emit(&self, r: &Record) {
+        self.ctx.sinks.emit(r);
+    }
+
+    fn state(&self) -> Result<Option<JobState>, String> {
+        let name = self.job.name.as_str();
+        self.ctx.sinks.state.load().map(|s| s.job(name).cloned()).map_err(|e| e.to_string())
+    }
+
+    fn update(&self, u: Update) -> Result<bool, String> {
+        let name = self.job.name.as_str();
+        let store = &self.ctx.sinks.state;
+        // A group that ended is volatile, like its start: after a power loss nothing runs.
+        let r = match u {
+            Update::GroupEnded(_) => store.update_volatile(|s| s.update(name, u)),
+            _ => store.update(|s| s.update(name, u)),
+        };
+        r.map_err(|e| e.to_string())
+    }
+
+    fn hook<'a>(
+        &'a self,
+        command: &'a CommandLine,
+        extra_env: &'a [(&'a str, String)],
+        what: &'a str,
+    ) -> HookFuture<'a> {
+        Box::pin(run_hook(self.ctx, self.job, command, extra_env, what))
     }
 }
 
 /// Runs a hook (`on_failure`, `on_alert`, `on_recover`) to completion and logs how it went.
 /// Its timeout is the job's, capped at 5 minutes (1 minute without one), so a stuck hook
 /// cannot hold up the job for long.
-pub(crate) async fn run_hook(ctx: &Ctx, job: &Job, hook: &CommandLine, extra_env: &[(&str, String)], what: &str) {
+async fn run_hook(ctx: &Ctx, job: &Job, hook: &CommandLine, extra_env: &[(&str, String)], what: &str) {
     let env = job_env(job, extra_env);
     let timeout = job.timeout.unwrap_or(Duration::from_secs(60)).min(Duration::from_secs(300));
     let spec = process_spec(job, hook, &env, Some(timeout), ctx.echo);
@@ -228,21 +370,5 @@ pub(crate) async fn run_hook(ctx: &Ctx, job: &Job, hook: &CommandLine, extra_env
     match process::run(&spec, |_| {}, rx).await.status {
         process::Status::Exited(0) => log::info!("job {}: {what} ran", job.name),
         other => log::error!("job {}: {what} did not succeed: {other:?}", job.name),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_within_bounds() {
-        let b = Duration::from_secs(10);
-        let max = Duration::from_secs(60);
-        for (attempt, full) in [(1, 10), (2, 20), (3, 40), (4, 60), (30, 60)] {
-            let d = backoff(b, max, attempt);
-            let full = Duration::from_secs(full);
-            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?} outside [{:?}, {full:?}]", full / 2);
-        }
     }
 }

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::config::{LogSettings, Plan};
-use crate::record::{Outcome, Record, RecordKind};
 use crate::journal::Journal;
+use crate::record::{Kind, Outcome, Record, RecordKind};
 use ring::Ring;
 use state::StateStore;
 
@@ -25,8 +25,8 @@ pub struct Sinks {
     pub runtime_dir: Option<PathBuf>,
     /// The Prometheus textfile, rewritten after each run, when `export:` asks for it.
     pub textfile: Option<PathBuf>,
-    /// The plan's queue_flush jobs, whose statistics the textfile carries.
-    pub queues: Vec<textfile::Queue>,
+    /// The queue_flush jobs' statistics the textfile carries, handed in by the daemon.
+    pub queues: Option<textfile::QueueSource>,
 }
 
 #[derive(Debug)]
@@ -42,10 +42,11 @@ struct LogSinks {
 impl Sinks {
     /// The state file only (tests and tools that keep no run log).
     pub fn new(state: StateStore) -> Sinks {
-        Sinks { state, log: None, runtime_dir: None, textfile: None, queues: Vec::new() }
+        Sinks { state, log: None, runtime_dir: None, textfile: None, queues: None }
     }
 
-    /// Every sink the plan asks for: state, ring file and journald.
+    /// Every sink the plan asks for: state, ring file and journald (the queues' source for
+    /// the textfile is the caller's to set).
     pub fn for_plan(plan: &Plan) -> Sinks {
         Sinks {
             state: StateStore::new(&plan.state_dir),
@@ -57,22 +58,8 @@ impl Sinks {
             })),
             runtime_dir: Some(plan.runtime_dir.clone()),
             textfile: plan.textfile.clone(),
-            queues: Sinks::queues_of(plan),
+            queues: None,
         }
-    }
-
-    /// The queues the textfile reports on (set again on a reload).
-    pub fn queues_of(plan: &Plan) -> Vec<textfile::Queue> {
-        plan.jobs
-            .iter()
-            .filter(|j| j.enabled)
-            .filter_map(|j| match &j.kind {
-                crate::config::JobKind::QueueFlush(q) => {
-                    Some(textfile::Queue { job: j.name.to_string(), spool: q.spool.clone(), window: q.health_window })
-                }
-                _ => None,
-            })
-            .collect()
     }
 
     /// Stores one record everywhere it belongs. A sink that fails is logged, never fatal:
@@ -88,7 +75,7 @@ impl Sinks {
             match (r.kind, r.outcome) {
                 (RecordKind::Alert, _) => log::warn!("{line}"),
                 // A check's every sample is routine; its alerts and resolves are the news.
-                (RecordKind::Run, _) if r.job_kind == "check" => log::debug!("{line}"),
+                (RecordKind::Run, _) if r.job_kind == Kind::Check => log::debug!("{line}"),
                 (_, Outcome::Success) => log::info!("{line}"),
                 (_, Outcome::Skipped | Outcome::Stopped) => log::warn!("{line}"),
                 _ => log::error!("{line}"),
@@ -101,7 +88,7 @@ impl Sinks {
         }
         // A check's samples go to a tmpfs file, not to the state on flash; the state changes
         // only when its level does (jobs::check writes that).
-        if r.kind == RecordKind::Run && r.job_kind == "check" {
+        if r.kind == RecordKind::Run && r.job_kind == Kind::Check {
             if let Some(dir) = &self.runtime_dir
                 && let Err(e) = live::write(dir, r)
             {
@@ -115,7 +102,9 @@ impl Sinks {
         {
             let state = self.state.load().unwrap_or_default();
             let mut text = textfile::render(&state, &live::read_all(dir));
-            text.push_str(&textfile::render_queues(&self.queues, state::epoch_ms(std::time::SystemTime::now())));
+            if let Some(q) = &self.queues {
+                text.push_str(&textfile::render_queues(&(q.0)(crate::time::epoch_ms(std::time::SystemTime::now()))));
+            }
             if let Err(e) = textfile::write(path, &text) {
                 log::error!("cannot write the textfile {}: {e}", path.display());
             }

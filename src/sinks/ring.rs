@@ -24,21 +24,17 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::path::Path;
+use std::time::{Instant, SystemTime};
 
+pub use crate::config::log::{
+    DEFAULT_OUTPUT_BYTES, DEFAULT_SIZE, FILE_NAME, Fsync, MAX_OUTPUT, MAX_SIZE, MIN_SIZE, RingConfig,
+};
 use crate::record::{Outcome, Record, RecordKind, Trigger};
 
 pub const MAGIC: [u8; 8] = *b"RUNRING\0";
 pub const VERSION: u32 = 1;
 pub const HEADER_SIZE: u64 = 64;
-/// The default file name under `state_dir`.
-pub const FILE_NAME: &str = "runs.ring";
-pub const DEFAULT_SIZE: u64 = 256 * 1024;
-pub const DEFAULT_OUTPUT_BYTES: usize = 512;
-/// Smallest ring: room for a few records of the largest size.
-pub const MIN_SIZE: u64 = 16 * 1024;
-pub const MAX_SIZE: u64 = 1 << 30;
 
 const REC_MAGIC: [u8; 2] = *b"RR";
 /// Bytes before the variable fields.
@@ -47,68 +43,11 @@ pub const MAX_JOB: usize = 255;
 pub const MAX_JOB_KIND: usize = 32;
 pub const MAX_LEVEL: usize = 32;
 pub const MAX_MESSAGE: usize = 1024;
-/// Largest output tail a record may carry (`ring_output_bytes` is capped to it).
-pub const MAX_OUTPUT: usize = 4096;
 /// Largest record, padded: the size of the stack buffer an append encodes into.
 pub const MAX_RECORD: usize = align8(REC_HEAD + MAX_JOB + MAX_JOB_KIND + MAX_LEVEL + MAX_MESSAGE + MAX_OUTPUT);
 
 const fn align8(n: usize) -> usize {
     (n + 7) & !7
-}
-
-/// When appends reach the disk (`log: fsync:` in the config).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fsync {
-    /// `fdatasync` after every record: nothing acknowledged is lost; one flash page write per
-    /// record.
-    Always,
-    /// After every N records (and when the ring is closed).
-    EveryRecords(u32),
-    /// At the first append at least this long after the last sync (and when closed).
-    Interval(Duration),
-    /// Leave it to the kernel's writeback (about 30 s on Linux).
-    Never,
-}
-
-impl Fsync {
-    /// `always`, `never`, `every 10` (records) or a duration like `30s`.
-    pub fn parse(s: &str) -> Result<Fsync, String> {
-        let s = s.trim();
-        match s {
-            "always" => return Ok(Fsync::Always),
-            "never" => return Ok(Fsync::Never),
-            _ => {}
-        }
-        if let Some(n) = s.strip_prefix("every ") {
-            let n = n.trim().trim_end_matches("records").trim();
-            return match n.parse::<u32>() {
-                Ok(n) if n > 0 => Ok(Fsync::EveryRecords(n)),
-                _ => Err(format!("invalid fsync `{s}`: write `every N` with N at least 1, like `every 10`")),
-            };
-        }
-        match crate::time::parse(s) {
-            Ok(d) if !d.is_zero() => Ok(Fsync::Interval(d)),
-            _ => Err(format!(
-                "invalid fsync `{s}`: write `always`, `never`, `every N` (records) or a duration like `30s`"
-            )),
-        }
-    }
-}
-
-/// How the ring is set up: path, size for a new file, output cap, fsync.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RingConfig {
-    pub path: PathBuf,
-    /// Size of a new file; an existing file keeps the size it was made with.
-    pub size: u64,
-    pub output_bytes: usize,
-    pub fsync: Fsync,
-}
-
-impl RingConfig {
-    pub fn new(path: PathBuf) -> RingConfig {
-        RingConfig { path, size: DEFAULT_SIZE, output_bytes: DEFAULT_OUTPUT_BYTES, fsync: Fsync::Always }
-    }
 }
 
 /// Why a file is not a ring we can read, with the byte offset of the problem.
@@ -293,12 +232,11 @@ impl Stamp {
     }
 }
 
-
 /// Encodes one record into `buf` (at least `MAX_RECORD` bytes, zeroed) and returns its
 /// unpadded length. Long fields are cut to their caps; the output keeps its *last* bytes.
 pub fn encode(buf: &mut [u8], seq: u64, st: &Stamp, r: &Record, output_bytes: usize) -> usize {
     let job = cut_str(&r.job, MAX_JOB);
-    let job_kind = cut_str(r.job_kind, MAX_JOB_KIND);
+    let job_kind = cut_str(r.job_kind.as_str(), MAX_JOB_KIND);
     let level = r.level.as_deref().map(|l| cut_str(l, MAX_LEVEL)).unwrap_or(b"");
     let message = cut_str(&r.message, MAX_MESSAGE);
     let keep = output_bytes.min(MAX_OUTPUT).min(r.output_tail.len());
@@ -802,9 +740,10 @@ pub fn boot_id_hex(id: &[u8; 16]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn rec(job: &str, out: &[u8]) -> Record {
-        let mut r = Record::skipped(job, "command", Trigger::Schedule, String::new());
+        let mut r = Record::skipped(job, crate::record::Kind::Command, Trigger::Schedule, String::new());
         r.kind = RecordKind::Run;
         r.outcome = Outcome::Failure;
         r.exit_code = Some(3);

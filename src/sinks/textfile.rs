@@ -28,7 +28,7 @@ fn num(v: f64) -> String {
 
 /// Level codes: 0 ok, 1 warn, 2 crit, 3 fail, 4 unknown.
 pub fn level_code(level: &str) -> Option<u8> {
-    crate::jobs::check::Level::parse(level).map(|l| l.code())
+    crate::state::Level::parse(level).map(|l| l.code())
 }
 
 pub fn render(state: &State, live: &BTreeMap<String, Live>) -> String {
@@ -112,29 +112,33 @@ pub fn render(state: &State, live: &BTreeMap<String, Live>) -> String {
     out
 }
 
-/// A queue_flush job whose statistics go into the file.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Queue {
+/// One queue's row in the file, as the daemon hands it over (the sink reads no spool).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueRow {
     pub job: String,
-    pub spool: std::path::PathBuf,
-    pub window: std::time::Duration,
+    pub pending: u64,
+    pub retrying: u64,
+    pub failed: u64,
+    pub completed: u64,
+    pub total: u64,
+    pub score: u32,
 }
 
-/// The queues' families, read from their spools at render time (listings and the `.stats`
-/// history; nothing written, so flash sees no extra write whatever the run rate). A spool
-/// that cannot be read leaves its rows out rather than the whole file stale.
-pub fn render_queues(queues: &[Queue], now_ms: i64) -> String {
+/// Where the queues' rows come from at render time: a function the daemon gives the sinks
+/// (it reads the spools' listings and `.stats`; nothing written). A queue that cannot be read
+/// is left out rather than the whole file left stale.
+#[derive(Clone)]
+pub struct QueueSource(pub std::sync::Arc<dyn Fn(i64) -> Vec<QueueRow> + Send + Sync>);
+
+impl std::fmt::Debug for QueueSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("QueueSource")
+    }
+}
+
+/// The queues' families.
+pub fn render_queues(stats: &[QueueRow]) -> String {
     let mut out = String::new();
-    let stats: Vec<(&Queue, crate::jobs::queue_flush::Stats)> = queues
-        .iter()
-        .filter_map(|q| match crate::jobs::queue_flush::stats(&q.spool, q.window, now_ms) {
-            Ok(s) => Some((q, s)),
-            Err(e) => {
-                log::debug!("textfile: queue {}: cannot read the spool {}: {e}", q.job, q.spool.display());
-                None
-            }
-        })
-        .collect();
     if stats.is_empty() {
         return out;
     }
@@ -151,22 +155,21 @@ pub fn render_queues(queues: &[Queue], now_ms: i64) -> String {
         "Items in the queue's spool by state: pending (not tried yet), retrying (waiting after a failed attempt), failed (dead letters kept for keep_failed), completed (done, kept for keep_done).",
         stats
             .iter()
-            .flat_map(|(q, s)| {
-                let c = &s.counts;
-                [("pending", c.pending), ("retrying", c.retrying), ("failed", c.failed), ("completed", c.completed)]
-                    .map(|(state, n)| (format!("{},state=\"{state}\"", job_label(&q.job)), n as f64))
+            .flat_map(|s| {
+                [("pending", s.pending), ("retrying", s.retrying), ("failed", s.failed), ("completed", s.completed)]
+                    .map(|(state, n)| (format!("{},state=\"{state}\"", job_label(&s.job)), n as f64))
             })
             .collect(),
     );
     family(
         "runner_queue_total_items",
         "Items in the queue's spool in any state (the sum of runner_queue_items).",
-        stats.iter().map(|(q, s)| (job_label(&q.job), s.counts.total as f64)).collect(),
+        stats.iter().map(|s| (job_label(&s.job), s.total as f64)).collect(),
     );
     family(
         "runner_queue_health_score",
         "Percentage of the items finished within the health window that were done rather than failed (100 when none finished); below 80 DEGRADED, below 50 UNHEALTHY.",
-        stats.iter().map(|(q, s)| (job_label(&q.job), f64::from(s.score))).collect(),
+        stats.iter().map(|s| (job_label(&s.job), f64::from(s.score))).collect(),
     );
     out
 }

@@ -1,22 +1,21 @@
-//! The `command` kind: one attempt is one supervised process.
-
-use std::sync::Arc;
+//! The `command` kind: one attempt is one supervised process (`command:` argv or `run:`
+//! shell line); `timeout:` bounds that process.
 
 use tokio::sync::watch;
 
-use super::Ctx;
-use crate::config::{CommandLine, Job};
-use crate::process::{self, Finished, Status};
-use crate::record::{Outcome, Record, RecordKind, Trigger};
+use super::Host;
+use crate::process::{self, CommandLine, Finished, Status};
+use crate::record::{Kind, Outcome, Record, RecordKind, Trigger};
 
-pub async fn attempt(ctx: &Ctx, job: &Arc<Job>, cmd: &CommandLine, stop: watch::Receiver<bool>) -> Record {
-    let env = super::job_env(job, &[]);
-    let spec = super::process_spec(job, cmd, &env, job.timeout, ctx.echo);
-    let f = process::run(&spec, super::record_start(ctx, job), stop).await;
-    record(job, f)
+pub async fn attempt(host: &dyn Host, cmd: &CommandLine, stop: watch::Receiver<bool>) -> Record {
+    let env = host.env(&[]);
+    let spec = host.process(cmd, &env, host.timeout(), host.echo());
+    let f = process::run(&spec, host.started(), stop).await;
+    record(host.job(), host.timeout(), f)
 }
 
-pub fn record(job: &Job, f: Finished) -> Record {
+/// The record of one finished command process.
+pub fn record(job: &str, timeout: Option<std::time::Duration>, f: Finished) -> Record {
     let mut tail = f.stdout_tail;
     tail.extend_from_slice(&f.stderr_tail);
     let (outcome, exit_code, signal, message) = match f.status {
@@ -27,15 +26,15 @@ pub fn record(job: &Job, f: Finished) -> Record {
             Outcome::Timeout,
             None,
             Some(signal),
-            format!("timed out after {}", crate::time::format(job.timeout.unwrap_or_default())),
+            format!("timed out after {}", crate::time::format(timeout.unwrap_or_default())),
         ),
         Status::Stopped { signal } => (Outcome::Stopped, None, Some(signal), "ended by runner".into()),
         Status::SpawnFailed { kind, message } => (Outcome::SpawnFailed, Some(kind.exit_code()), None, message),
     };
     Record {
-        job: job.name.to_string(),
+        job: job.to_string(),
         kind: RecordKind::Run,
-        job_kind: job.kind.name(),
+        job_kind: Kind::Command,
         trigger: Trigger::Schedule,
         attempt: 1,
         started_at: f.started_at,

@@ -17,7 +17,6 @@
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use procfs::Current;
@@ -26,12 +25,12 @@ use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, Signal};
 use tokio::sync::watch;
 
-use super::Ctx;
-use crate::config::Job;
+pub mod config;
+
+use super::{Emit, Host};
+use crate::record::{Kind, Outcome, Record, RecordKind, Trigger};
 use crate::time::format as fmt_dur;
-use crate::config::raw::RegexText;
-use crate::record::{Outcome, Record, RecordKind, Trigger};
-use crate::sinks::Sinks;
+use config::RegexText;
 
 /// How long to wait for a process to disappear after SIGKILL before calling it stuck
 /// (uninterruptible sleep, a hung NFS mount).
@@ -668,18 +667,18 @@ fn send_ref(p: &Proc, h: HandleRef<'_>, sig: Signal) -> Result<(), Lost> {
 /// Writes audit records for one sweep.
 #[derive(Clone)]
 struct Auditor {
-    sinks: Sinks,
+    emit: Emit,
     job: String,
 }
 
 impl Auditor {
     fn emit(&self, outcome: Outcome, pid: Option<i32>, message: String) {
-        let mut r = Record::skipped(&self.job, "orphan_sweep", Trigger::Schedule, message);
+        let mut r = Record::skipped(&self.job, Kind::OrphanSweep, Trigger::Schedule, message);
         r.kind = RecordKind::Audit;
         r.outcome = outcome;
         r.attempt = 1;
         r.pid = pid.map(|p| p as u32);
-        self.sinks.emit(&r);
+        (self.emit)(&r);
     }
 }
 
@@ -708,12 +707,12 @@ async fn test_gate(stage: &str) {
     }
 }
 
-pub async fn attempt(ctx: &Ctx, job: &Arc<Job>, spec: &Spec, stop: watch::Receiver<bool>) -> Record {
+pub async fn attempt(host: &dyn Host, spec: &Spec, stop: watch::Receiver<bool>) -> Record {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
-    let audit = Auditor { sinks: ctx.sinks.clone(), job: job.name.to_string() };
+    let audit = Auditor { emit: host.emitter(), job: host.job().to_string() };
     let finish = |outcome: Outcome, message: String| {
-        let mut r = Record::skipped(job.name.as_str(), "orphan_sweep", Trigger::Schedule, message);
+        let mut r = Record::skipped(host.job(), Kind::OrphanSweep, Trigger::Schedule, message);
         r.kind = RecordKind::Run;
         r.outcome = outcome;
         r.attempt = 1;

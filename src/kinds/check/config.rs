@@ -1,14 +1,97 @@
-//! Resolving a `check:` block into a [`CheckSpec`]: which metric or probe, which fields it
+//! The `check:` block: its serde mirror and how it resolves into a [`CheckSpec`]: which metric or probe, which fields it
 //! takes, its unit, default thresholds and direction. Reads nothing from the machine: a
 //! missing path or sensor is found when the check runs (an `unknown` level with the reason).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::time as duration;
-use super::raw::{Direction, RawCheck, Threshold};
-use crate::jobs::check::{CheckSpec, CpuPart, MemPart, PsiWindow, Source};
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+use super::{CpuPart, MemPart, PsiWindow, Source, Spec as CheckSpec};
 use crate::metrics::Roots;
+use crate::process::CommandLine;
+use crate::time as duration;
+use crate::time::Dur;
+
+/// A `check:` block: a metric or a probe, thresholds, and what to do on a level change.
+/// Which fields apply depends on the metric; the plan refuses the ones that do not.
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Block {
+    pub metric: Option<String>,
+    pub probe: Option<String>,
+    pub path: Option<PathBuf>,
+    pub sensor: Option<String>,
+    pub core: Option<u32>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub send: Option<String>,
+    pub expect: Option<String>,
+    pub url: Option<String>,
+    pub status: Option<u16>,
+    pub command: Option<CommandLine>,
+    pub name: Option<String>,
+    pub cmdline: Option<String>,
+    pub min: Option<u64>,
+    pub max: Option<u64>,
+    pub max_entries: Option<u64>,
+    pub warn: Option<Threshold>,
+    pub crit: Option<Threshold>,
+    pub direction: Option<Direction>,
+    /// Consecutive samples at a new level before the level changes.
+    #[serde(rename = "for")]
+    pub for_samples: Option<u32>,
+    pub cooldown: Option<Dur>,
+    pub start_period: Option<Dur>,
+    pub on_alert: Option<CommandLine>,
+    pub on_recover: Option<CommandLine>,
+}
+
+/// Which side of a threshold is bad.
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// The value is bad at or above the threshold (disk use, temperature).
+    Above,
+    /// The value is bad at or below the threshold (available memory).
+    Below,
+}
+
+/// A threshold as written: a number, or text with a unit (`1GB`, `10m`, `85%`) that the plan
+/// reads in the metric's own unit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Threshold {
+    Number(f64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for Threshold {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Threshold;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number, or a size or duration like `1GB` or `10m`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Threshold, E> {
+                Ok(Threshold::Text(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Threshold, E> {
+                Ok(Threshold::Number(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Threshold, E> {
+                Ok(Threshold::Number(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Threshold, E> {
+                Ok(Threshold::Number(v as f64))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 
 /// Every metric a check can read, for errors and the README.
 pub const METRICS: &[&str] = &[
@@ -42,7 +125,7 @@ pub type Problems = Vec<(&'static str, String)>;
 const DEFAULT_DIR_MAX_ENTRIES: u64 = 100_000;
 const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub fn resolve(job: &str, c: RawCheck, roots: &Roots, job_timeout: Option<Duration>) -> Result<CheckSpec, Problems> {
+pub fn resolve(job: &str, c: Block, roots: &Roots, job_timeout: Option<Duration>) -> Result<CheckSpec, Problems> {
     let mut errs: Problems = Vec::new();
     let (name, is_probe) = match (&c.metric, &c.probe) {
         (Some(m), None) => (m.clone(), false),
@@ -234,7 +317,7 @@ pub fn resolve(job: &str, c: RawCheck, roots: &Roots, job_timeout: Option<Durati
             let (field, kind, list) = if is_probe { ("probe", "probe", PROBES) } else { ("metric", "metric", METRICS) };
             let best = list
                 .iter()
-                .map(|m| (super::edit_distance(other, m), *m))
+                .map(|m| (crate::suggest::edit_distance(other, m), *m))
                 .filter(|(d, m)| *d <= (m.len().max(other.len()) / 3).max(1) + 1)
                 .min();
             let hint = match (best, lookup(other)) {

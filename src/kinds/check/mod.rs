@@ -6,77 +6,31 @@
 //! changes or an alert is repeated after its cooldown, since flash wears out), and, in this
 //! process, the open metric sources, the previous CPU counters and the count of samples
 //! pending at a new level (in [`REGISTRY`]). Alerts and recoveries are records through
-//! `ctx.sinks.emit`; `on_alert`/`on_recover` run like command jobs.
+//! `Host::emit`; `on_alert`/`on_recover` run like command jobs (`Host::hook`).
 //!
 //! It must not decide when it runs (the scheduler does) nor write the state on every sample.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
-use super::Ctx;
-use crate::config::{CommandLine, Job};
+pub mod config;
+
+use super::Host;
 use crate::metrics::{self, CpuReader, Roots, Sensor, TextSource};
-use crate::process;
-use crate::record::{Outcome, Record, RecordKind, Trigger};
-use crate::sinks::state::{ActiveAlert, CheckState, HealthLevel, HealthPart};
+use crate::process::{self, CommandLine};
+use crate::record::{Kind, Outcome, Record, RecordKind, Trigger};
+pub use crate::state::Level;
+use crate::state::{ActiveAlert, CheckState, HealthPart, Update};
 use crate::time::epoch_ms;
 
-pub use crate::config::raw::Direction;
-
-/// A check's level. Metrics are ok, warn, crit or unknown (source unreadable); probes are
-/// ok or fail.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Ok,
-    Warn,
-    Crit,
-    Fail,
-    Unknown,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Ok => "ok",
-            Level::Warn => "warn",
-            Level::Crit => "crit",
-            Level::Fail => "fail",
-            Level::Unknown => "unknown",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Level> {
-        Some(match s {
-            "ok" => Level::Ok,
-            "warn" => Level::Warn,
-            "crit" => Level::Crit,
-            "fail" => Level::Fail,
-            "unknown" => Level::Unknown,
-            _ => return None,
-        })
-    }
-
-    /// This level's part of the overall health: warn DEGRADED, crit CRITICAL, a failing
-    /// probe UNHEALTHY, an unreadable source DEGRADED.
-    pub fn health(self) -> HealthLevel {
-        match self {
-            Level::Ok => HealthLevel::Healthy,
-            Level::Warn | Level::Unknown => HealthLevel::Degraded,
-            Level::Fail => HealthLevel::Unhealthy,
-            Level::Crit => HealthLevel::Critical,
-        }
-    }
-
-    /// A numeric code for the textfile export: 0 ok, 1 warn, 2 crit, 3 fail, 4 unknown.
-    pub fn code(self) -> u8 {
-        self as u8
-    }
-}
+pub use config::Direction;
+/// A resolved `check:` block.
+pub type Spec = CheckSpec;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CpuPart {
@@ -376,16 +330,16 @@ fn put_entry(name: &str, e: Entry) {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), e);
 }
 
-pub async fn attempt(ctx: &Ctx, job: &Arc<Job>, spec: &CheckSpec, stop: watch::Receiver<bool>) -> Record {
-    let name = job.name.as_str();
+pub async fn attempt(host: &dyn Host, spec: &CheckSpec, stop: watch::Receiver<bool>) -> Record {
+    let name = host.job();
     let started_at = SystemTime::now();
     let t0 = Instant::now();
     let mut entry = take_entry(name, spec);
-    let reading = read(&mut entry, job, spec, stop).await;
+    let reading = read(&mut entry, host, spec, stop).await;
     let first = *entry.memory.first_sample.get_or_insert(t0);
 
-    let prev = match ctx.sinks.state.load() {
-        Ok(s) => s.job(name).and_then(|j| j.check.clone()).unwrap_or_default(),
+    let prev = match host.state() {
+        Ok(s) => s.and_then(|j| j.check).unwrap_or_default(),
         Err(e) => {
             log::error!("check {name}: {e}");
             CheckState::default()
@@ -405,12 +359,7 @@ pub async fn attempt(ctx: &Ctx, job: &Arc<Job>, spec: &CheckSpec, stop: watch::R
             detail: reading.detail.clone(),
             since_ms: j.state.since_ms,
         };
-        let new = j.state.clone();
-        let result = ctx.sinks.state.update(|s| {
-            let js = s.jobs.entry(name.to_string()).or_default();
-            js.check = Some(new);
-            js.health = Some(part);
-        });
+        let result = host.update(Update::Check { state: j.state.clone(), health: part });
         if let Err(e) = result {
             log::error!("check {name}: cannot record its level: {e}");
         }
@@ -430,20 +379,20 @@ pub async fn attempt(ctx: &Ctx, job: &Arc<Job>, spec: &CheckSpec, stop: watch::R
                 format!("{} resolved (raised {}): {}", a.level, fmt_ms(a.raised_ms), reading.detail),
             ),
         };
-        let mut r = base_record(job, started_at, t0.elapsed(), &reading);
+        let mut r = base_record(name, started_at, t0.elapsed(), &reading);
         r.kind = kind;
         r.outcome = if kind == RecordKind::Alert { Outcome::Failure } else { Outcome::Success };
         r.level = Some(level.as_str().to_string());
         r.message = message;
-        ctx.sinks.emit(&r);
+        host.emit(&r);
         let hook = if kind == RecordKind::Alert { &spec.on_alert } else { &spec.on_recover };
         if let Some(cmd) = hook {
-            run_hook(ctx, job, spec, cmd, level, &reading, threshold).await;
+            run_hook(host, spec, cmd, level, &reading, threshold).await;
         }
     }
 
     let judged = j.state.level.as_deref().and_then(Level::parse);
-    let mut r = base_record(job, started_at, t0.elapsed(), &reading);
+    let mut r = base_record(name, started_at, t0.elapsed(), &reading);
     r.outcome = if reading.level == Level::Ok { Outcome::Success } else { Outcome::Failure };
     r.level = judged.map(|l| l.as_str().to_string());
     r.message = match (judged, pending) {
@@ -460,11 +409,11 @@ pub async fn attempt(ctx: &Ctx, job: &Arc<Job>, spec: &CheckSpec, stop: watch::R
     r
 }
 
-fn base_record(job: &Job, started_at: SystemTime, duration: Duration, reading: &Reading) -> Record {
+fn base_record(job: &str, started_at: SystemTime, duration: Duration, reading: &Reading) -> Record {
     Record {
         kind: RecordKind::Run,
-        job: job.name.to_string(),
-        job_kind: job.kind.name(),
+        job: job.to_string(),
+        job_kind: Kind::Check,
         trigger: Trigger::Schedule,
         attempt: 1,
         started_at,
@@ -509,7 +458,7 @@ fn judged_reading(spec: &CheckSpec, v: f64, what: &str) -> Reading {
 
 /// One sample or probe. Never panics on a bad source: it becomes an unknown (or failed)
 /// reading with the reason.
-async fn read(entry: &mut Entry, job: &Job, spec: &CheckSpec, mut stop: watch::Receiver<bool>) -> Reading {
+async fn read(entry: &mut Entry, host: &dyn Host, spec: &CheckSpec, mut stop: watch::Receiver<bool>) -> Reading {
     let roots = &spec.roots;
     let m = spec.metric.as_str();
     let value: Result<f64, String> = match &spec.source {
@@ -726,7 +675,7 @@ async fn read(entry: &mut Entry, job: &Job, spec: &CheckSpec, mut stop: watch::R
             }
         }
         Source::Tcp { .. } | Source::Http { .. } | Source::Exec { .. } | Source::Process { .. } => {
-            return probe(job, spec, stop).await;
+            return probe(host, spec, stop).await;
         }
     };
     match value {
@@ -743,7 +692,7 @@ fn fail(value: Option<f64>, detail: String) -> Reading {
     Reading { value, level: Level::Fail, threshold: None, detail }
 }
 
-async fn probe(job: &Job, spec: &CheckSpec, stop: watch::Receiver<bool>) -> Reading {
+async fn probe(host: &dyn Host, spec: &CheckSpec, stop: watch::Receiver<bool>) -> Reading {
     let t0 = Instant::now();
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
     match &spec.source {
@@ -779,10 +728,7 @@ async fn probe(job: &Job, spec: &CheckSpec, stop: watch::Receiver<bool>) -> Read
             match tokio::time::timeout(spec.timeout, io).await {
                 Ok(Ok(())) => pass(ms(t0), format!("{host}:{port} answered in {:.1} ms", ms(t0))),
                 Ok(Err(e)) => fail(None, format!("{host}:{port}: {e}")),
-                Err(_) => fail(
-                    None,
-                    format!("{host}:{port}: no answer within {}", crate::time::format(spec.timeout)),
-                ),
+                Err(_) => fail(None, format!("{host}:{port}: no answer within {}", crate::time::format(spec.timeout))),
             }
         }
         Source::Http { host, port, path, status } => {
@@ -827,18 +773,13 @@ async fn probe(job: &Job, spec: &CheckSpec, stop: watch::Receiver<bool>) -> Read
                     }
                 }
                 Ok(Err(e)) => fail(None, format!("{url}: {e}")),
-                Err(_) => {
-                    fail(None, format!("{url}: no answer within {}", crate::time::format(spec.timeout)))
-                }
+                Err(_) => fail(None, format!("{url}: no answer within {}", crate::time::format(spec.timeout))),
             }
         }
         Source::Exec { command } => {
-            let env = super::job_env(job, &[("RUNNER_CHECK", job.name.to_string())]);
+            let env = host.env(&[("RUNNER_CHECK", host.job().to_string())]);
             // A probe's output is only shown as its detail: a short tail, never echoed.
-            let p = process::Spec {
-                capture_limit: 1024,
-                ..super::process_spec(job, command, &env, Some(spec.timeout), false)
-            };
+            let p = process::Spec { capture_limit: 1024, ..host.process(command, &env, Some(spec.timeout), false) };
             let f = process::run(&p, |_| {}, stop).await;
             let mut out = f.stdout_tail;
             out.extend_from_slice(&f.stderr_tail);
@@ -877,8 +818,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 async fn run_hook(
-    ctx: &Ctx,
-    job: &Job,
+    host: &dyn Host,
     spec: &CheckSpec,
     cmd: &CommandLine,
     level: Level,
@@ -886,7 +826,7 @@ async fn run_hook(
     threshold: Option<f64>,
 ) {
     let env = [
-        ("RUNNER_CHECK", job.name.to_string()),
+        ("RUNNER_CHECK", host.job().to_string()),
         ("RUNNER_LEVEL", level.as_str().to_string()),
         ("RUNNER_VALUE", reading.value.map(|v| format!("{v}")).unwrap_or_default()),
         ("RUNNER_THRESHOLD", threshold.map(|v| format!("{v}")).unwrap_or_default()),
@@ -894,7 +834,7 @@ async fn run_hook(
         ("RUNNER_MESSAGE", reading.detail.clone()),
     ];
     let what = if level == Level::Ok { "on_recover" } else { "on_alert" };
-    super::run_hook(ctx, job, cmd, &env, what).await;
+    host.hook(cmd, &env, what).await;
 }
 
 #[cfg(test)]

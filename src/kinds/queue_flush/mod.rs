@@ -12,19 +12,22 @@
 //! the handler's success and the rename hands it to the handler again. It must not retry
 //! the flush itself (that is `jobs::execute`) nor touch the spool layout outside `spool.rs`.
 
-use std::sync::Arc;
+pub mod config;
+pub mod spool;
+
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
-use super::Ctx;
-use crate::config::{CommandLine, Job, QueueFlush};
+use super::Host;
 use crate::lock::Try;
-use crate::process::{self, Status};
-use crate::record::{Outcome, Record, RecordKind, Trigger};
-use crate::sinks::state::{HealthLevel, HealthPart};
+use crate::process::{self, CommandLine, Status};
+use crate::record::{Kind, Outcome, Record, RecordKind, Trigger};
+use crate::state::{HealthLevel, HealthPart, Update};
 use crate::time::epoch_ms;
-use crate::spool::{self, Dir, Item, Spool};
+pub use config::Spec;
+use config::Spec as QueueFlush;
+use spool::{Dir, Item, Spool};
 
 /// What one flush did, for the record and the tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -99,13 +102,13 @@ pub fn report(q: &QueueFlush) -> Result<serde_json::Value, String> {
     }))
 }
 
-pub async fn attempt(ctx: &Ctx, job: &Arc<Job>, q: &QueueFlush, stop: watch::Receiver<bool>) -> Record {
+pub async fn attempt(host: &dyn Host, q: &QueueFlush, stop: watch::Receiver<bool>) -> Record {
     let started_at = SystemTime::now();
     let t0 = tokio::time::Instant::now();
-    let mut r = Record::skipped(job.name.as_str(), job.kind.name(), Trigger::Schedule, String::new());
+    let mut r = Record::skipped(host.job(), Kind::QueueFlush, Trigger::Schedule, String::new());
     r.kind = RecordKind::Run;
     r.started_at = started_at;
-    let result = flush(ctx, job, q, stop).await;
+    let result = flush(host, q, stop).await;
     r.duration = t0.elapsed();
     match result {
         Ok(Flushed::Busy(msg)) => {
@@ -157,11 +160,11 @@ enum Flushed {
     },
 }
 
-async fn flush(ctx: &Ctx, job: &Arc<Job>, q: &QueueFlush, mut stop: watch::Receiver<bool>) -> Result<Flushed, String> {
+async fn flush(host: &dyn Host, q: &QueueFlush, mut stop: watch::Receiver<bool>) -> Result<Flushed, String> {
     let sp = Spool::new(&q.spool);
     let io = |what: &str, e: std::io::Error| format!("spool {}: {what}: {e}", q.spool.display());
-    sp.ensure(job.run_as.as_ref().map(|u| u.gid)).map_err(|e| io("cannot create it", e))?;
-    let _lock = match sp.try_lock(ctx.by).map_err(|e| io("cannot take its lock", e))? {
+    sp.ensure(host.run_as().map(|u| u.gid)).map_err(|e| io("cannot create it", e))?;
+    let _lock = match sp.try_lock(host.by()).map_err(|e| io("cannot take its lock", e))? {
         Try::Acquired(h) => h,
         Try::Busy(h) => {
             let who = h.map(|h| format!(" ({} pid {})", h.by, h.pid)).unwrap_or_default();
@@ -176,10 +179,10 @@ async fn flush(ctx: &Ctx, job: &Arc<Job>, q: &QueueFlush, mut stop: watch::Recei
     for (name, reason) in &foreign {
         match sp.reject(Dir::New, name, reason, now) {
             Ok(item) => {
-                log::warn!("job {}: new/{name} moved to failed/{}: {reason}", job.name, item.file_name());
+                log::warn!("job {}: new/{name} moved to failed/{}: {reason}", host.job(), item.file_name());
                 tally.rejected += 1;
             }
-            Err(e) => log::error!("job {}: cannot move new/{name} to failed/: {e}", job.name),
+            Err(e) => log::error!("job {}: cannot move new/{name} to failed/: {e}", host.job()),
         }
     }
     // Claim the batch: renames, then one sync of each directory.
@@ -212,14 +215,14 @@ async fn flush(ctx: &Ctx, job: &Arc<Job>, q: &QueueFlush, mut stop: watch::Recei
             let reason = format!("cannot open it: {e}");
             match sp.reject(Dir::Cur, &item.file_name(), &reason, epoch_ms(SystemTime::now())) {
                 Ok(to) => {
-                    log::warn!("job {}: item {} moved to failed/{}: {reason}", job.name, item.base, to.file_name())
+                    log::warn!("job {}: item {} moved to failed/{}: {reason}", host.job(), item.base, to.file_name())
                 }
-                Err(e) => log::error!("job {}: cannot move item {} to failed/: {e}", job.name, item.base),
+                Err(e) => log::error!("job {}: cannot move item {} to failed/: {e}", host.job(), item.base),
             }
             tally.rejected += 1;
             continue;
         }
-        let f = handle(ctx, job, q, &sp, item, stop.clone()).await;
+        let f = handle(host, q, &sp, item, stop.clone()).await;
         let end = epoch_ms(SystemTime::now());
         let attempts = item.attempts + 1;
         match f.status {
@@ -248,16 +251,16 @@ async fn flush(ctx: &Ctx, job: &Arc<Job>, q: &QueueFlush, mut stop: watch::Recei
                     why.push_str(&String::from_utf8_lossy(&f.stderr_tail));
                     sp.write_why(&done, &why).map_err(|e| io("cannot write the reason", e))?;
                     sp.change(Dir::Cur, item, Dir::Failed, &done).map_err(|e| io("cannot park a dead letter", e))?;
-                    log::warn!("job {}: item {} failed for good ({what}); parked in failed/", job.name, item.base);
+                    log::warn!("job {}: item {} failed for good ({what}); parked in failed/", host.job(), item.base);
                     history.add(end, false);
                     tally.failed += 1;
                 } else {
-                    let delay = super::backoff(q.item_retries.backoff, q.item_retries.max_backoff, attempts);
+                    let delay = crate::retry::backoff(q.item_retries.backoff, q.item_retries.max_backoff, attempts);
                     let next = item.with(attempts, end + delay.as_millis() as i64);
                     sp.change(Dir::Cur, item, Dir::New, &next).map_err(|e| io("cannot requeue", e))?;
                     log::info!(
                         "job {}: item {} attempt {attempts} of {}: handler {what}; next in {} ms",
-                        job.name,
+                        host.job(),
                         item.base,
                         q.item_retries.attempts,
                         delay.as_millis()
@@ -268,7 +271,7 @@ async fn flush(ctx: &Ctx, job: &Arc<Job>, q: &QueueFlush, mut stop: watch::Recei
         }
         // Kept without fsync per item: survives the daemon being killed; synced at the end.
         if let Err(e) = sp.save_history(&mut history, end, q.health_window, false) {
-            log::warn!("job {}: cannot write the queue history: {e}", job.name);
+            log::warn!("job {}: cannot write the queue history: {e}", host.job());
         }
     }
     // Whatever was claimed but not handled (stop, spawn failure) goes back untouched.
@@ -286,21 +289,20 @@ async fn flush(ctx: &Ctx, job: &Arc<Job>, q: &QueueFlush, mut stop: watch::Recei
     for (d, keep) in [(Dir::Done, q.keep_done), (Dir::Failed, q.keep_failed)] {
         match sp.retain(d, keep, now) {
             Ok(n) => tally.removed += n as u32,
-            Err(e) => log::warn!("job {}: retention of {}/: {e}", job.name, d.as_str()),
+            Err(e) => log::warn!("job {}: retention of {}/: {e}", host.job(), d.as_str()),
         }
     }
     if let Err(e) = sp.save_history(&mut history, now, q.health_window, true) {
-        log::warn!("job {}: cannot write the queue history: {e}", job.name);
+        log::warn!("job {}: cannot write the queue history: {e}", host.job());
     }
-    store_health(ctx, job, q, &history, now);
+    store_health(host, q, &history, now);
     Ok(Flushed::Ran { tally, spawn_failed, stopped })
 }
 
 /// One handler run for one item, its process group recorded in the state while it runs so
 /// a restarted daemon can end it (as for command jobs).
 async fn handle(
-    ctx: &Ctx,
-    job: &Arc<Job>,
+    host: &dyn Host,
     q: &QueueFlush,
     sp: &Spool,
     item: &Item,
@@ -310,19 +312,11 @@ async fn handle(
     let mut argv = q.handler.clone();
     argv.push(path.to_string_lossy().into_owned());
     let command = CommandLine::Argv(argv);
-    let env = super::job_env(
-        job,
-        &[("RUNNER_ITEM", item.base.clone()), ("RUNNER_ITEM_ATTEMPT", (item.attempts + 1).to_string())],
-    );
-    let spec = super::process_spec(job, &command, &env, Some(q.item_timeout), ctx.echo);
-    let f = process::run(&spec, super::record_start(ctx, job), stop).await;
+    let env = host.env(&[("RUNNER_ITEM", item.base.clone()), ("RUNNER_ITEM_ATTEMPT", (item.attempts + 1).to_string())]);
+    let spec = host.process(&command, &env, Some(q.item_timeout), host.echo());
+    let f = process::run(&spec, host.started(), stop).await;
     if let Some(pid) = f.pid {
-        let name = job.name.as_str();
-        let _ = ctx.sinks.state.update_volatile(|s| {
-            if let Some(js) = s.jobs.get_mut(name) {
-                js.running.retain(|r| r.pgid != pid);
-            }
-        });
+        let _ = host.update(Update::GroupEnded(pid));
     }
     f
 }
@@ -337,31 +331,36 @@ fn describe(s: &Status, timeout: Duration) -> String {
     }
 }
 
-/// Writes the queue's level into the job's health part when it changes, so the overall
-/// health (`runner status`, `runner health`) sees it without reading the spool.
-fn store_health(ctx: &Ctx, job: &Job, q: &QueueFlush, history: &spool::History, now: i64) {
+/// The queue's health part from its finished-items history: the score, its level and what
+/// it is made of. `since_ms` is `now`; a caller that keeps a part keeps its `since_ms` while
+/// the level holds.
+pub fn health_part(q: &QueueFlush, history: &spool::History, now: i64) -> HealthPart {
     let (done, failed) = history.within(now, q.health_window);
     let score = spool::score(done, failed);
-    let lvl = level(score);
     let window = crate::time::format(q.health_window);
-    let result = ctx.sinks.state.update(|s| {
-        let js = s.jobs.entry(job.name.to_string()).or_default();
-        if js.health.as_ref().map(|h| h.level) != Some(lvl) {
-            js.health = Some(HealthPart {
-                level: lvl,
-                status: score.to_string(),
-                value: Some(f64::from(score)),
-                detail: format!("queue score {score} ({done} done, {failed} failed in {window})"),
-                since_ms: now,
-            });
-            true
-        } else {
-            false
-        }
-    });
-    match result {
-        Ok(true) => log::info!("job {}: queue health is now {} (score {score})", job.name, level_word(lvl)),
+    HealthPart {
+        level: level(score),
+        status: score.to_string(),
+        value: Some(f64::from(score)),
+        detail: format!("queue score {score} ({done} done, {failed} failed in {window})"),
+        since_ms: now,
+    }
+}
+
+/// The queue's health part as it is now, read from the spool (nothing written): what
+/// `status` and `health` show, since the state keeps the part only as of its last level change.
+pub fn current_health(q: &QueueFlush, now: i64) -> HealthPart {
+    health_part(q, &Spool::new(&q.spool).load_history(), now)
+}
+
+/// Writes the queue's level into the job's health part when it changes, so the overall
+/// health (`runner status`, `runner health`) sees it without reading the spool.
+fn store_health(host: &dyn Host, q: &QueueFlush, history: &spool::History, now: i64) {
+    let part = health_part(q, history, now);
+    let (lvl, score) = (part.level, part.status.clone());
+    match host.update(Update::Health(part)) {
+        Ok(true) => log::info!("job {}: queue health is now {} (score {score})", host.job(), level_word(lvl)),
         Ok(false) => {}
-        Err(e) => log::error!("job {}: cannot store the queue health: {e}", job.name),
+        Err(e) => log::error!("job {}: cannot store the queue health: {e}", host.job()),
     }
 }

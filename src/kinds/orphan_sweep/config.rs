@@ -1,0 +1,195 @@
+//! The `orphan_sweep:` block: its serde mirror, the checks that keep a sweep from ending too
+//! much or too often, and its resolved [`Spec`] (defined beside the sweep in `mod.rs`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+
+use super::{Match, Spec};
+use crate::kinds::Problem;
+use crate::process::EnvValue;
+use crate::schedule::{CronExpr, Schedule};
+use crate::time::Dur;
+use crate::users::Db as Users;
+
+/// The `orphan_sweep:` block of a job, as written.
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Block {
+    /// Which processes may be ended: every given criterion must hold.
+    #[serde(rename = "match")]
+    pub matcher: Option<RawMatch>,
+    /// Processes younger than this are kept (default 2h).
+    pub min_age: Option<Dur>,
+    /// A directory of pid files, or a file of pids: those processes and their descendants are kept.
+    pub registry: Option<PathBuf>,
+    /// Time between SIGTERM and SIGKILL (default: the job's `kill_grace`).
+    pub kill_grace: Option<Dur>,
+    /// Also end the descendants of each orphan.
+    pub tree: Option<bool>,
+    /// Most processes ended in one sweep (default 20); the rest are refused and recorded.
+    pub max_kills: Option<u32>,
+    /// Decide and record, but end nothing.
+    pub dry_run: Option<bool>,
+    /// Names of processes that adopt orphans (subreapers); a child of one counts as orphaned.
+    pub adopters: Option<Vec<String>>,
+    /// `false` sweeps every match, orphaned or not (default true).
+    pub orphans_only: Option<bool>,
+    /// Allow a schedule more frequent than hourly.
+    pub allow_frequent: Option<bool>,
+}
+
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    /// A glob (`*`, `?`) on the basename of argv[0] and on the kernel's comm.
+    pub name: Option<String>,
+    /// A regular expression searched in the command line (arguments joined by spaces).
+    pub cmdline: Option<RegexText>,
+    /// The effective user, by name or uid.
+    pub user: Option<EnvValue>,
+    /// The executable's absolute path, as /proc/PID/exe shows it.
+    pub exe: Option<PathBuf>,
+}
+
+/// A regular expression, compiled as it is read so a syntax error carries its line and column.
+#[derive(Debug, Clone)]
+pub struct RegexText(pub regex_lite::Regex);
+
+impl PartialEq for RegexText {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl<'de> Deserialize<'de> for RegexText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        regex_lite::Regex::new(&s).map(RegexText).map_err(|e| {
+            de::Error::custom(format!("invalid regular expression {s:?}: {e}; escape special characters with `\\`"))
+        })
+    }
+}
+
+/// What an `orphan_sweep:` block is checked against besides itself.
+pub struct Context<'a> {
+    pub every: Option<Duration>,
+    pub schedule: Option<&'a Schedule>,
+    pub user: Option<&'a str>,
+    /// The job's (or the defaults') `kill_grace`.
+    pub kill_grace: Option<Duration>,
+    pub users: &'a Users,
+}
+
+/// A sweep may not run more often than this unless `allow_frequent: true`.
+const SWEEP_MIN_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Applies the sweep's defaults and refuses what would end too much or too often.
+pub fn resolve(name: &str, raw: Block, at: Context<'_>) -> Result<Spec, Vec<Problem>> {
+    let mut errors = Vec::new();
+    let m = raw.matcher.unwrap_or_default();
+    if m.name.is_none() && m.cmdline.is_none() && m.user.is_none() && m.exe.is_none() {
+        errors.push(Problem::block(&["match"],
+            format!("job `{name}`: orphan_sweep needs a `match:` with at least one of name, cmdline, exe, user; an empty match would end every orphan"),
+        ));
+    }
+    if let Some(n) = &m.name
+        && n.is_empty()
+    {
+        errors.push(Problem::block(
+            &["match", "name"],
+            format!("job `{name}`: orphan_sweep.match.name is empty; write a process name or glob like \"ci-*\""),
+        ));
+    }
+    if let Some(e) = &m.exe
+        && !e.is_absolute()
+    {
+        errors.push(Problem::block(
+            &["match", "exe"],
+            format!(
+                "job `{name}`: orphan_sweep.match.exe `{}` must be an absolute path, as /proc/PID/exe shows it",
+                e.display()
+            ),
+        ));
+    }
+    let uid = match m.user.as_ref().map(|u| u.0.as_str()) {
+        None => None,
+        Some(u) => match (at.users.user(u), u.parse::<u32>()) {
+            (Some(x), _) => Some((x.name.clone(), x.uid)),
+            (None, Ok(n)) => Some((u.to_string(), n)),
+            (None, Err(_)) => {
+                errors.push(Problem::block(&["match", "user"],
+                    format!("unknown user `{u}` in job `{name}`'s orphan_sweep.match; name one from /etc/passwd or give a uid"),
+                ));
+                None
+            }
+        },
+    };
+    if let Some(r) = &raw.registry
+        && !r.is_absolute()
+    {
+        errors.push(Problem::block(
+            &["registry"],
+            format!("job `{name}`: orphan_sweep.registry `{}` must be an absolute path", r.display()),
+        ));
+    }
+    if raw.max_kills == Some(0) {
+        errors.push(Problem::block(
+            &["max_kills"],
+            format!("job `{name}`: orphan_sweep.max_kills must be at least 1; to end nothing, set `dry_run: true`"),
+        ));
+    }
+    let adopters = raw.adopters.unwrap_or_default();
+    if adopters.iter().any(|a| a.is_empty()) {
+        errors.push(Problem::block(&["adopters"], format!("job `{name}`: orphan_sweep.adopters has an empty name; list process names like [systemd, containerd-shim]")));
+    }
+    if at.user.is_some() {
+        errors.push(Problem::job("user",
+            format!("job `{name}`: `user:` does not apply to orphan_sweep (it signals as runner); to match a process's owner write orphan_sweep.match.user"),
+        ));
+    }
+    let allow_frequent = raw.allow_frequent.unwrap_or(false);
+    if !allow_frequent {
+        if let Some(e) = at.every
+            && !e.is_zero()
+            && e < SWEEP_MIN_INTERVAL
+        {
+            errors.push(Problem::job("every",
+                format!("job `{name}`: an orphan sweep every {} is too eager (a sweep ends processes); use `every: 1h` or more, or set orphan_sweep.allow_frequent: true", crate::time::format(e)),
+            ));
+        }
+        if let Some(s) = at.schedule
+            && let Schedule::Cron(c) = s
+            && let Some(gap) = shortest_cron_gap(c)
+            && gap < SWEEP_MIN_INTERVAL
+        {
+            errors.push(Problem::job("schedule",
+                format!("job `{name}`: schedule \"{}\" fires an orphan sweep {} apart (a sweep ends processes); fire at most hourly, or set orphan_sweep.allow_frequent: true", c.as_str(), crate::time::format(gap)),
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Spec {
+        matcher: Match { name: m.name, cmdline: m.cmdline, uid, exe: m.exe },
+        min_age: raw.min_age.map(|d| d.0).unwrap_or(Duration::from_secs(2 * 3600)),
+        registry: raw.registry,
+        kill_grace: raw.kill_grace.map(|d| d.0).or(at.kill_grace).unwrap_or(Duration::from_secs(10)),
+        tree: raw.tree.unwrap_or(false),
+        max_kills: raw.max_kills.unwrap_or(20),
+        dry_run: raw.dry_run.unwrap_or(false),
+        adopters,
+        orphans_only: raw.orphans_only.unwrap_or(true),
+    })
+}
+
+/// The shortest gap between the next few fires of a cron expression from now. Not only the
+/// first two: `0,30 9 * * *` fires twice an hour once a day, which a single gap misses.
+fn shortest_cron_gap(c: &CronExpr) -> Option<Duration> {
+    let tz = jiff::tz::TimeZone::system();
+    let fires = crate::schedule::upcoming(c, &jiff::Timestamp::now().to_zoned(tz.clone()), &tz, 25);
+    fires.windows(2).filter_map(|w| w[1].timestamp().duration_since(w[0].timestamp()).try_into().ok()).min()
+}

@@ -1,0 +1,202 @@
+//! The module graph stays what ARCHITECTURE.md draws: data flows one way, and every file
+//! under `src/` is named there.
+//!
+//! Read like `../shared/tools/modgraph.py`: the `crate::X` paths of each top-level module
+//! outside its test module (`super::` inside `src/X/` is X itself). Each module has a layer;
+//! a module may import only modules of a lower layer, so there can be no cycle, and a new
+//! module fails here until it is given a layer (and a line in ARCHITECTURE.md).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Layers from the top (what people run) down to the leaves. A module imports only from
+/// layers below its own.
+const LAYERS: &[&[&str]] = &[
+    // What people run: argument parsing, dispatch, what is printed.
+    &["cli"],
+    // The daemon: timers, signals, reload, concurrency.
+    &["scheduler"],
+    // What every fire does: lock, attempts, whole-run timeouts, records to the sinks.
+    &["jobs"],
+    // The overall level from plan, state and live values (pure).
+    &["health"],
+    // Where records go: ring, journald, state file, live values, textfile.
+    &["sinks"],
+    // Files -> Plan.
+    &["config"],
+    // One home per job kind: its block, its run, its dry run, its health part.
+    &["kinds"],
+    // Plumbing the kinds and the daemon share.
+    &["process", "metrics", "schedule", "logging", "notify", "clockwatch", "procinfo", "retry", "state"],
+    &["journal", "lock", "users"],
+    // The one record every run produces.
+    &["record"],
+    // Leaves: they import nothing of the crate.
+    &["host", "time", "exit", "suggest"],
+];
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The top-level module a file belongs to (`src/kinds/check/mod.rs` -> `kinds`).
+fn module_of(rel: &Path) -> String {
+    let first = rel.components().next().unwrap().as_os_str().to_string_lossy().into_owned();
+    first.strip_suffix(".rs").unwrap_or(&first).to_string()
+}
+
+/// Identifiers after `crate::`, including each name of a `crate::{a, b::c}` group.
+fn imports(text: &str) -> BTreeSet<String> {
+    let text = text.split("#[cfg(test)]").next().unwrap();
+    let code: String = text.lines().map(|l| l.split("//").next().unwrap()).collect::<Vec<_>>().join("\n");
+    let mut out = BTreeSet::new();
+    let ident = |s: &str| -> String { s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect() };
+    let mut rest = code.as_str();
+    while let Some(i) = rest.find("crate::") {
+        let before = rest[..i].chars().last();
+        rest = &rest[i + "crate::".len()..];
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        if let Some(group) = rest.strip_prefix('{') {
+            let end = group.find('}').unwrap_or(group.len());
+            for part in group[..end].split(',') {
+                let name = ident(part.trim());
+                if !name.is_empty() {
+                    out.insert(name);
+                }
+            }
+        } else {
+            let name = ident(rest);
+            if !name.is_empty() {
+                out.insert(name);
+            }
+        }
+    }
+    out
+}
+
+fn graph() -> BTreeMap<String, BTreeSet<String>> {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in &files {
+        let rel = f.strip_prefix(src()).unwrap();
+        let m = module_of(rel);
+        if m == "main" || m == "lib" {
+            continue;
+        }
+        let deps = imports(&std::fs::read_to_string(f).unwrap());
+        g.entry(m.clone()).or_default().extend(deps.into_iter().filter(|d| *d != m));
+    }
+    let names: BTreeSet<String> = g.keys().cloned().collect();
+    for deps in g.values_mut() {
+        deps.retain(|d| names.contains(d));
+    }
+    g
+}
+
+fn layer_of(m: &str) -> Option<usize> {
+    LAYERS.iter().position(|l| l.contains(&m))
+}
+
+#[test]
+fn every_import_points_down_the_flow() {
+    let g = graph();
+    let mut problems = Vec::new();
+    for (m, deps) in &g {
+        let Some(lm) = layer_of(m) else {
+            problems.push(format!("module `{m}` has no layer: add it to LAYERS here and to ARCHITECTURE.md"));
+            continue;
+        };
+        for d in deps {
+            match layer_of(d) {
+                Some(ld) if ld > lm => {}
+                Some(_) => problems.push(format!("`{m}` imports `{d}`, which is not below it in the flow")),
+                None => problems.push(format!("`{m}` imports `{d}`, which has no layer")),
+            }
+        }
+    }
+    assert!(problems.is_empty(), "the module graph goes against the flow:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_module_graph_has_no_cycle() {
+    // Strict layering already rules cycles out; this says which modules close one if the
+    // layers are ever loosened.
+    let g = graph();
+    let mut state: BTreeMap<&str, u8> = BTreeMap::new();
+    fn visit<'a>(
+        m: &'a str,
+        g: &'a BTreeMap<String, BTreeSet<String>>,
+        state: &mut BTreeMap<&'a str, u8>,
+        path: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
+        match state.get(m) {
+            Some(2) => return None,
+            Some(1) => {
+                let start = path.iter().position(|p| *p == m).unwrap();
+                return Some(path[start..].iter().map(|s| s.to_string()).chain([m.to_string()]).collect());
+            }
+            _ => {}
+        }
+        state.insert(m, 1);
+        path.push(m);
+        for d in &g[m] {
+            if let Some(c) = visit(d, g, state, path) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        state.insert(m, 2);
+        None
+    }
+    for m in g.keys() {
+        if let Some(cycle) = visit(m, &g, &mut state, &mut Vec::new()) {
+            panic!("module cycle: {}", cycle.join(" -> "));
+        }
+    }
+}
+
+#[test]
+fn leaves_import_nothing_of_the_crate() {
+    let g = graph();
+    for leaf in LAYERS.last().unwrap().iter() {
+        let deps = g.get(*leaf).unwrap_or_else(|| panic!("leaf `{leaf}` is missing from src/"));
+        assert!(deps.is_empty(), "leaf `{leaf}` imports {deps:?}");
+    }
+}
+
+#[test]
+fn the_reader_is_not_fooled() {
+    let text = "use crate::a::B;\nuse crate::{b, c::D};\n// crate::e\nfn f() { crate::g::h(); notcrate::x(); }\n#[cfg(test)]\nuse crate::t;";
+    let got: Vec<String> = imports(text).into_iter().collect();
+    assert_eq!(got, ["a", "b", "c", "g"]);
+}
+
+#[test]
+fn architecture_md_names_every_file_under_src() {
+    let md = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md")).unwrap();
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut missing = Vec::new();
+    for f in files {
+        let rel = format!("src/{}", f.strip_prefix(src()).unwrap().display());
+        if !md.contains(&format!("`{rel}`")) {
+            missing.push(rel);
+        }
+    }
+    missing.sort();
+    assert!(missing.is_empty(), "ARCHITECTURE.md does not name (as `src/...`): {missing:?}");
+}
