@@ -21,10 +21,6 @@ fn metrics(args: &[&str], env: &[(&str, &std::path::Path)]) -> serde_json::Value
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", common::stdout(&o)))
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
 /// `df --output=pcent,ipcent PATH` as two integers (df rounds up).
 fn df(path: &str) -> (f64, Option<f64>) {
     let o = Command::new("df").args(["--output=pcent,ipcent", path]).output().unwrap();
@@ -70,9 +66,8 @@ fn psutil_python() -> Result<PathBuf, String> {
 fn memory_and_load_agree_with_psutil() {
     let python = match psutil_python() {
         Ok(p) => p,
-        Err(e) if in_ci() => panic!("psutil comparison cannot run under CI: {e}"),
         Err(e) => {
-            eprintln!("SKIPPED memory_and_load_agree_with_psutil: {e} (under CI=true this fails)");
+            common::skip_missing(&format!("psutil in a venv: {e}"));
             return;
         }
     };

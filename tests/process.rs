@@ -367,7 +367,7 @@ fn nobody() -> RunAs {
 #[test]
 fn run_as_another_user_sets_ids_groups_and_environment() {
     if !is_root() {
-        eprintln!("skipped: needs root to switch users");
+        common::skip_missing("root to switch users");
         return;
     }
     let who = nobody();
