@@ -270,6 +270,17 @@ pub fn skip_missing(missing: &str) {
     notes.push(note);
 }
 
+/// A process that still exists, is asleep and has no signal pending: anything sent to it
+/// so far has been acted on (a fatal one would have ended it, an ignored one is dropped at
+/// sending). Lets a test assert that something did not happen to a process without a sleep.
+pub fn settled(pid: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or("");
+    field("State:").starts_with('S')
+        && field("SigPnd:").trim_matches('0').is_empty()
+        && field("ShdPnd:").trim_matches('0').is_empty()
+}
+
 /// `promtool check metrics < text`: its complaints (parse errors and lint problems, empty
 /// when it accepts the text), or none when promtool is not installed, which fails under
 /// CI=true (`.ci/run` installs Debian's `prometheus` package for it).
