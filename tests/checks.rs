@@ -182,8 +182,10 @@ fn process_cpu_percent_sees_a_busy_loop_by_its_command_line() {
             && check(&st, "idle")["level"] == "ok"
             && check(&st, "gone")["level"] == "unknown"
     });
-    // A few more samples, each over the time since the previous one.
-    std::thread::sleep(Duration::from_millis(1200));
+    // A few more samples, each over the time since the previous one (the daemon logs each).
+    let samples = |name: &str| d.log_text().lines().filter(|l| l.contains(&format!("job {name} "))).count();
+    let seen = samples("busy");
+    wait_for(Duration::from_secs(20), "two more samples", || samples("busy") >= seen + 2);
     let st = status_json(&s, &cfg);
     d.signal(nix::sys::signal::Signal::SIGTERM);
     d.wait_exit(Duration::from_secs(10));
@@ -499,7 +501,10 @@ fn check_levels_reach_the_state_only_on_changes() {
     });
     let before = std::fs::metadata(&state).unwrap().modified().unwrap();
     let live_before = std::fs::metadata(&live).unwrap().modified().unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Ten more samples, by the daemon's own log line for each, instead of a fixed wait.
+    let samples = || d.log_text().lines().filter(|l| l.contains("job disk ")).count();
+    let seen = samples();
+    wait_for(Duration::from_secs(30), "ten more samples", || samples() >= seen + 10);
     let after = std::fs::metadata(&state).unwrap().modified().unwrap();
     let live_after = std::fs::metadata(&live).unwrap().modified().unwrap();
     d.signal(nix::sys::signal::Signal::SIGTERM);

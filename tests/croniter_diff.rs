@@ -375,10 +375,6 @@ fn env_num(name: &str, default: u64) -> u64 {
     }
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
 /// The venv's python with croniter installed, creating the venv if needed.
 fn croniter_python() -> Result<PathBuf, String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/croniter_next.py");
@@ -395,12 +391,8 @@ fn croniter_python() -> Result<PathBuf, String> {
 fn runner_agrees_with_croniter() {
     let python = match croniter_python() {
         Ok(p) => p,
-        Err(e) if in_ci() => panic!("croniter comparison cannot run under CI: {e}"),
         Err(e) => {
-            eprintln!("\n**************** SKIPPED runner_agrees_with_croniter ****************");
-            eprintln!("{e}");
-            eprintln!("The croniter comparison did not run; under CI=true this is a failure.");
-            eprintln!("*********************************************************************\n");
+            common::skip_missing(&format!("croniter in a venv: {e}"));
             return;
         }
     };

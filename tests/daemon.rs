@@ -137,7 +137,9 @@ fn restart_after_sigkill_ends_the_leftover_group() {
     let grandchild: i32 = lines(&out)[0].parse().unwrap();
     d.signal(Signal::SIGKILL);
     d.wait_exit(LONG);
-    std::thread::sleep(Duration::from_millis(200));
+    // The daemon is reaped, so whatever its death sent is queued by now: wait until the
+    // grandchild has acted on it (dead, or asleep again with nothing pending).
+    wait_for(LONG, "the grandchild to settle", || !alive(grandchild) || settled(grandchild));
     assert!(alive(grandchild), "the TERM-ignoring grandchild should survive the daemon's SIGKILL");
 
     // Restart with the job no longer due soon: the restart alone must end the leftover.
@@ -232,9 +234,12 @@ fn reboot_jobs_run_once_per_boot_and_catch_up_runs_missed_fires() {
     d.signal(Signal::SIGTERM);
     d.wait_exit(LONG);
     let mut d = Daemon::start(&s, &c);
-    std::thread::sleep(Duration::from_millis(1500));
+    // Startup fires are decided before this line and started right after it, before the
+    // daemon reads signals: by the time it handles TERM, any such run has started.
+    wait_for(LONG, "startup", || d.log_text().contains("runner started"));
     d.signal(Signal::SIGTERM);
     d.wait_exit(LONG);
+    assert!(d.log_text().contains("stopping: ending 0 running job(s)"), "{}", d.log_text());
     assert_eq!(lines(&r).len(), 1, "@reboot runs once per boot, not per daemon start");
     assert_eq!(lines(&m).len(), 1, "caught up already");
     assert!(d.log_text().contains("runner started"));

@@ -85,6 +85,20 @@ fn log_settings_are_checked_with_line_and_column() {
     assert!(stderr(&o).contains("supervisor.yaml:3:14: ring_size 1024 is out of range"), "{}", stderr(&o));
 }
 
+/// How many inotify watches process `pid` holds, from its fds' /proc fdinfo.
+fn inotify_watches(pid: u32) -> usize {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else { return 0 };
+    fds.flatten()
+        .map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.starts_with("inotify wd:"))
+                .count()
+        })
+        .sum()
+}
+
 /// `-f` in one process, `runner once` in others, a ring small enough that the runs wrap it
 /// several times: the follower prints every record in order, or says how many it missed.
 #[test]
@@ -103,8 +117,10 @@ fn follow_sees_other_processes_across_wraps() {
             let _ = tx.send(l);
         }
     });
-    // The file does not exist yet: the follower waits for it.
-    std::thread::sleep(Duration::from_millis(200));
+    // The file does not exist yet: the follower waits for it, with an inotify watch on the
+    // deepest directory that exists (/proc/PID/fdinfo lists its watches).
+    let follower = f.id();
+    wait_for(Duration::from_secs(20), "the follower to watch for the ring file", || inotify_watches(follower) > 0);
     for _ in 0..runs {
         let o = s.runner(&c).args(["once", "chatty"]).output().unwrap();
         assert!(o.status.success(), "{}", stderr(&o));

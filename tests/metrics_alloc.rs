@@ -33,10 +33,11 @@ fn a_full_sample_allocates_nothing_in_steady_state() {
     let (mut sampler, problems) = Sampler::open(&roots, &opts);
     assert!(problems.is_empty(), "{problems:?}");
     let mut s = sampler.new_sample();
-    sampler.sample(&mut s);
-    // CPU percent needs the counters to move between two samples.
-    std::thread::sleep(std::time::Duration::from_millis(50));
-    sampler.sample(&mut s);
+    // CPU percent needs the counters to move between two samples: sample until they have.
+    common::wait_for(std::time::Duration::from_secs(20), "the CPU counters to move", || {
+        sampler.sample(&mut s);
+        s.cpu.is_some()
+    });
     assert!(s.cpu.is_some() && s.mem.is_some() && s.load.is_some() && s.procs.is_some());
     assert!(s.disks.iter().all(Option::is_some));
     assert_eq!(s.temperatures, [Some(45.0), Some(38.85)]);

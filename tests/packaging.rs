@@ -3,6 +3,8 @@
 //! mount namespace, so the host is never changed. The installed binary is started the way
 //! the unit starts it, and READY=1 and WATCHDOG=1 must arrive.
 
+mod common;
+
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,9 +30,7 @@ fn prerequisites() -> bool {
     if missing.is_empty() {
         return true;
     }
-    let msg = format!("packaging test needs {} (.ci/run installs them)", missing.join(", "));
-    assert!(std::env::var("CI").is_err(), "{msg}");
-    eprintln!("SKIPPED: {msg}");
+    common::skip_missing(&format!("{} (.ci/run installs them)", missing.join(", ")));
     false
 }
 

@@ -367,7 +367,7 @@ fn nobody() -> RunAs {
 #[test]
 fn run_as_another_user_sets_ids_groups_and_environment() {
     if !is_root() {
-        eprintln!("skipped: needs root to switch users");
+        common::skip_missing("root to switch users");
         return;
     }
     let who = nobody();
@@ -414,10 +414,16 @@ fn the_job_dies_with_the_thread_that_started_it() {
         let spec = Spec::new(&cmd);
         let (_stop, stop) = watch::channel(false);
         block_on(async {
-            let mut run = Box::pin(process::run(&spec, |pid| tx.send(pid).unwrap(), stop));
+            // Runs until the job has been spawned (its pid reported), not for a fixed time.
+            let spawned = tokio::sync::Notify::new();
+            let on_spawn = |pid| {
+                tx.send(pid).unwrap();
+                spawned.notify_one();
+            };
+            let mut run = Box::pin(process::run(&spec, on_spawn, stop));
             tokio::select! {
                 f = &mut run => panic!("sleep 1000 ended early: {f:?}"),
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = spawned.notified() => {}
             }
             // Forgotten, not dropped: dropping would kill the group; this is the daemon dying.
             std::mem::forget(run);

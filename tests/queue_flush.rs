@@ -63,6 +63,20 @@ fn base(name: &str) -> &str {
     name.rsplit_once(':').map(|x| x.0).unwrap_or(name)
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// Waits until every item in `dir` finished more than `keep` ago, by the finish time its
+/// name carries (`...:<attempts>,<t_ms>`), which is what retention judges.
+fn wait_older_than(spool: &Path, dir: &str, keep: Duration) {
+    let finished: Vec<i64> = names(spool, dir).iter().map(|n| n.rsplit_once(',').unwrap().1.parse().unwrap()).collect();
+    let newest = *finished.iter().max().expect("an item to wait for");
+    wait_for(LONG, &format!("the items in {dir}/ to be older than {keep:?}"), || {
+        now_ms() > newest + keep.as_millis() as i64
+    });
+}
+
 /// Every item's state directories, by base name.
 fn where_are(spool: &Path) -> BTreeMap<String, Vec<&'static str>> {
     let mut m: BTreeMap<String, Vec<&'static str>> = BTreeMap::new();
@@ -199,23 +213,24 @@ fn retention_removes_only_old_items() {
     let s = Scratch::new("qf-keep");
     let spool = s.path("spool");
     let h = script(&s, "h.sh", "#!/bin/sh\ngrep -q bad \"$1\" && exit 1\nexit 0\n");
+    // keep_failed - keep_done is how long c stays after b has gone: one second of margin.
     let c =
-        cfg(&s, &spool, &h, "", "      item_retries: { attempts: 1 }\n      keep_done: 1s\n      keep_failed: 2s\n");
+        cfg(&s, &spool, &h, "", "      item_retries: { attempts: 1 }\n      keep_done: 2s\n      keep_failed: 3s\n");
     let a = enqueue(&s, &c, "q", "good a");
     let b = enqueue(&s, &c, "q", "bad b");
     once(&s, &c, "q");
     assert_eq!(names(&spool, "done").len(), 1);
     assert_eq!(names(&spool, "failed").len(), 1);
-    std::thread::sleep(Duration::from_millis(1300));
+    wait_older_than(&spool, "done", Duration::from_secs(2));
     let c2 = enqueue(&s, &c, "q", "good c");
     once(&s, &c, "q");
-    // a finished 1.3 s ago (> keep_done): gone; c just now: kept; b is within keep_failed.
+    // a finished over keep_done ago: gone; c just now: kept; b (with a) is within keep_failed.
     let done: Vec<String> = names(&spool, "done").iter().map(|n| base(n).to_string()).collect();
     assert_eq!(done, vec![c2.clone()]);
     assert!(!done.contains(&a));
     let failed: Vec<String> = names(&spool, "failed").iter().map(|n| base(n).to_string()).collect();
     assert_eq!(failed, vec![b.clone()]);
-    std::thread::sleep(Duration::from_millis(900));
+    wait_older_than(&spool, "failed", Duration::from_secs(3));
     once(&s, &c, "q");
     assert!(names(&spool, "failed").is_empty(), "b is older than keep_failed now");
     let left: Vec<String> = std::fs::read_dir(spool.join("failed"))
@@ -252,7 +267,7 @@ fn stats_and_score_for_mixed_outcomes_outlive_retention() {
     assert_eq!(q["queue"]["health"]["score"], 70);
 
     // Done items leave with retention; the score remembers them.
-    std::thread::sleep(Duration::from_millis(1200));
+    wait_older_than(&spool, "done", Duration::from_secs(1));
     for _ in 0..4 {
         enqueue(&s, &c, "q", "bad");
     }

@@ -236,6 +236,51 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
 }
 
+/// The calling test (or part of it) cannot run because `missing` is missing: under CI=true
+/// that fails the test; elsewhere the caller returns early and the skip is reported where
+/// the default `cargo test` output shows it. libtest captures `print!`/`eprint!` of passing
+/// tests, but not writes to the stderr handle itself, so the note goes there: once at the
+/// skip, beside the test's own line, and again after the binary's `test result:` summary
+/// (an `atexit` hook), so a run that skipped something never looks like a full pass.
+pub fn skip_missing(missing: &str) {
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("a test").to_string();
+    assert!(!in_ci(), "{test} needs {missing}; under CI=true a missing prerequisite is a failure");
+    let note = format!("{test}: SKIPPED, needs {missing} (under CI=true this fails)");
+    static SKIPPED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    extern "C" fn recap() {
+        // try_lock: a thread still holding it at exit must not hang the exit.
+        let Ok(notes) = SKIPPED.try_lock() else { return };
+        let mut text = format!("\n{} skipped for a missing prerequisite:\n", notes.len());
+        for n in notes.iter() {
+            text.push_str(&format!("    {n}\n"));
+        }
+        let _ = std::io::stderr().write_all(text.as_bytes());
+    }
+    let mut notes = SKIPPED.lock().unwrap_or_else(|e| e.into_inner());
+    if notes.contains(&note) {
+        return;
+    }
+    let _ = std::io::stderr().write_all(format!("\n{note}\n").as_bytes());
+    if notes.is_empty() {
+        // SAFETY: `recap` is a plain function that only locks a static and writes to stderr,
+        // which stays valid while exit handlers run.
+        unsafe { nix::libc::atexit(recap) };
+    }
+    notes.push(note);
+}
+
+/// A process that still exists, is asleep and has no signal pending: anything sent to it
+/// so far has been acted on (a fatal one would have ended it, an ignored one is dropped at
+/// sending). Lets a test assert that something did not happen to a process without a sleep.
+pub fn settled(pid: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or("");
+    field("State:").starts_with('S')
+        && field("SigPnd:").trim_matches('0').is_empty()
+        && field("ShdPnd:").trim_matches('0').is_empty()
+}
+
 /// `promtool check metrics < text`: its complaints (parse errors and lint problems, empty
 /// when it accepts the text), or none when promtool is not installed, which fails under
 /// CI=true (`.ci/run` installs Debian's `prometheus` package for it).
@@ -250,8 +295,8 @@ pub fn promtool_check(text: &str) -> Option<String> {
     let mut child = match child {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            assert!(!in_ci(), "promtool is not installed; .ci/run installs it (apt-get install prometheus)");
-            eprintln!("promtool not installed: skipping its check (apt-get install prometheus)");
+            // .ci/run installs it.
+            skip_missing("promtool for its check of the exposition (apt-get install prometheus)");
             return None;
         }
         Err(e) => panic!("cannot run promtool: {e}"),
