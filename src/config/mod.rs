@@ -759,6 +759,17 @@ impl FileCtx<'_> {
                 format!("check `{name}` takes no `retries:`; use `check.for: N` for N samples in a row"),
             ));
         }
+        // A metric check reads the kernel and is never slow; only probes wait on something.
+        if let Some(JobKind::Check(spec)) = &kind
+            && !spec.source.is_probe()
+            && j.timeout.is_some()
+        {
+            errors.push(self.err(
+                name,
+                Some("timeout"),
+                format!("check `{name}` reads a metric, which `timeout:` does not bound; remove it (it bounds probes: tcp, http, exec, process)"),
+            ));
+        }
         if is_check && j.on_failure.is_some() {
             errors.push(self.err(
                 name,
