@@ -103,7 +103,7 @@ pub struct RawCheck {
     pub status: Option<u16>,
     pub command: Option<CommandLine>,
     pub name: Option<String>,
-    pub cmdline: Option<String>,
+    pub cmdline: Option<RegexText>,
     pub min: Option<u64>,
     pub max: Option<u64>,
     pub max_entries: Option<u64>,
