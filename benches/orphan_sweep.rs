@@ -25,9 +25,13 @@ static A: Counting = Counting;
 
 fn main() {
     match std::env::var("SWEEP_BENCH_ROLE").as_deref() {
-        Ok("sleeper") => loop {
-            nix::unistd::pause();
-        },
+        Ok("sleeper") => {
+            // `match: name` is a glob on comm: take argv[0] as it.
+            let _ = std::fs::write("/proc/self/comm", std::env::args().next().unwrap_or_default());
+            loop {
+                nix::unistd::pause();
+            }
+        }
         Ok("ns") => return in_namespace(),
         _ => {}
     }

@@ -16,6 +16,7 @@ pub mod lock;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod proc;
 pub mod process;
 pub mod procinfo;
 pub mod record;

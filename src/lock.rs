@@ -1,4 +1,6 @@
-//! Advisory file locks under `runtime_dir`: one per job, and the daemon's pid file.
+//! Every advisory file lock runner takes: one per job and the daemon's pid file under
+//! `runtime_dir`, a spool's `.lock`, the state file's `state.lock` and the ring file's
+//! append lock. Other modules call these functions and never flock(2) themselves.
 //!
 //! flock(2) locks die with their holder, so a stale file or a recycled pid never fools a
 //! reader: a lock that can be taken is not held, whatever the file says. The holder writes
@@ -6,6 +8,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -122,6 +125,44 @@ pub fn try_file(path: &Path, by: &str) -> std::io::Result<Try> {
             Ok(Try::Busy(Holder::parse(&s)))
         }
         Err(e) => Err(to_io(e)),
+    }
+}
+
+/// Takes the lock at `path`, waiting for the current holder, without writing who holds it
+/// (the state file's `state.lock`: written on every state change, so kept empty). Blocks
+/// the thread.
+pub fn wait_file(path: &Path) -> std::io::Result<Held> {
+    let f = open(path)?;
+    let l = Flock::lock(f, FlockArg::LockExclusive).map_err(to_io)?;
+    Ok(Held { _lock: l, path: path.to_path_buf() })
+}
+
+/// An exclusive lock on a file the caller keeps open for as long as it holds this (the
+/// ring file during one append); released when dropped. Holds the raw descriptor, not a
+/// borrow, so the caller can go on using its file mutably; taking it costs no dup(2).
+#[derive(Debug)]
+pub struct OnFd(RawFd);
+
+/// Takes an exclusive lock on `f`, waiting for the holder. Blocks the thread. `f` must stay
+/// open until the result is dropped.
+pub fn exclusive(f: &File) -> std::io::Result<OnFd> {
+    loop {
+        // SAFETY: flock on a descriptor the caller owns; no memory is passed.
+        let rc = unsafe { nix::libc::flock(f.as_raw_fd(), nix::libc::LOCK_EX) };
+        if rc == 0 {
+            return Ok(OnFd(f.as_raw_fd()));
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+impl Drop for OnFd {
+    fn drop(&mut self) {
+        // SAFETY: as above; unlocking cannot fail on a valid descriptor.
+        unsafe { nix::libc::flock(self.0, nix::libc::LOCK_UN) };
     }
 }
 

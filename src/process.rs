@@ -548,12 +548,7 @@ fn group_alive(pgid: Pid) -> bool {
 /// State and process group from /proc/<pid>/stat. The command name may hold spaces and
 /// parentheses, so fields are counted from the last ')'.
 fn parse_stat(text: &str) -> Option<(char, i32)> {
-    let rest = text.get(text.rfind(')')? + 1..)?;
-    let mut fields = rest.split_ascii_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let _ppid = fields.next()?;
-    let pgrp = fields.next()?.parse().ok()?;
-    Some((state, pgrp))
+    crate::proc::state_and_pgrp(text.as_bytes())
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -12,23 +12,15 @@ pub fn boot_time() -> Option<SystemTime> {
     Some(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
-/// Fields of /proc/PID/stat after the command name (which may contain spaces and parens).
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &s[s.rfind(')')? + 2..];
-    Some(after.split_whitespace().map(str::to_string).collect())
-}
-
 /// When the process started, as wall time (stat field 22, ticks since boot).
 pub fn start_time(pid: u32) -> Option<SystemTime> {
-    // Field 22 overall is index 19 after the command name (fields 3.. start at index 0).
-    let ticks: u64 = stat_fields(pid)?.get(19)?.parse().ok()?;
+    let ticks = crate::proc::stat(pid as i32).ok()?.starttime;
     Some(boot_time()? + Duration::from_millis(ticks * 1000 / TICKS))
 }
 
 /// The process group of a process (stat field 5).
 pub fn pgrp(pid: u32) -> Option<u32> {
-    stat_fields(pid)?.get(2)?.parse().ok()
+    u32::try_from(crate::proc::stat(pid as i32).ok()?.pgrp).ok()
 }
 
 /// Whether process group `pgid` still exists and is the one a run started at `since_ms`:

@@ -28,7 +28,7 @@ const LAYERS: &[&[&str]] = &[
     &["kinds"],
     // Plumbing the kinds and the daemon share.
     &["process", "metrics", "schedule", "logging", "notify", "clockwatch", "procinfo", "retry", "state"],
-    &["journal", "lock", "users"],
+    &["journal", "lock", "users", "proc"],
     // The one record every run produces.
     &["record"],
     // Leaves: they import nothing of the crate.

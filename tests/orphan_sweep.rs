@@ -44,6 +44,9 @@ fn main() {
 /// child sleeper first (named NAME-c), which does the same with depth - 1.
 fn sleeper() {
     let args: Vec<String> = std::env::args().collect();
+    // `match: name` is a glob on the kernel's comm: take argv[0] as comm, as an exec of a
+    // binary by that name would have it (the kernel cuts it to 15 bytes).
+    std::fs::write("/proc/self/comm", &args[0]).unwrap();
     let (mode, depth): (&str, u32) = (&args[1], args[2].parse().unwrap());
     if mode == "ignore" {
         // SAFETY: setting a signal disposition to SIG_IGN before any other thread exists.
@@ -350,11 +353,16 @@ fn children(pid: i32) -> Vec<i32> {
     out
 }
 
-/// The sleeper has exec'd (its argv[0] is `name`) and, for `ignore`, ignores TERM.
+/// The sleeper has exec'd (its argv[0] is `name`), taken `name` as its comm and, for
+/// `ignore`, ignores TERM.
 fn ready(pid: i32, name: &str, mode: &str) -> bool {
     let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
     let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
     if cmdline.split(|&b| b == 0).next() != Some(name.as_bytes()) {
+        return false;
+    }
+    let Ok(comm) = std::fs::read(format!("/proc/{pid}/comm")) else { return false };
+    if comm.strip_suffix(b"\n").unwrap_or(&comm) != &name.as_bytes()[..name.len().min(15)] {
         return false;
     }
     let ign = status
@@ -379,14 +387,13 @@ fn sweep_job(name: &str, pattern: &str, extra: &str) -> String {
 /// A process's start and the clock runner judges age by, as runner reads them: the start
 /// time in clock ticks (/proc/PID/stat) and the uptime (/proc/uptime), both in ms.
 fn start_ms(pid: i32) -> u64 {
-    let ticks = procfs::ticks_per_second().max(1);
-    let st = procfs::process::Process::new(pid).and_then(|p| p.stat()).unwrap();
+    let ticks = runner::proc::ticks_per_second().max(1);
+    let st = runner::proc::stat(pid).unwrap();
     st.starttime * 1000 / ticks
 }
 
 fn uptime_ms() -> u64 {
-    use procfs::Current;
-    procfs::Uptime::current().unwrap().uptime_duration().as_millis() as u64
+    runner::proc::uptime().unwrap().as_millis() as u64
 }
 
 /// Waits until every one of `pids` is old enough for `min_age: 2s`, by runner's own
@@ -400,7 +407,7 @@ fn age_past_min(pids: &[i32]) {
 /// starts next has a later start time, even at 100 ticks a second.
 fn wait_next_tick(pid: i32) {
     let start = start_ms(pid);
-    let tick = 1000 / procfs::ticks_per_second().max(1);
+    let tick = 1000 / runner::proc::ticks_per_second().max(1);
     wait_for(Duration::from_secs(10), "the next clock tick", || uptime_ms() >= start + tick);
 }
 
@@ -684,8 +691,9 @@ fn scan_memory(ns: &Ns) {
     }
     let many = peak(n);
     println!("scan peak heap: {few} bytes with 5 matches among few processes, {many} among {n} more");
-    // The one buffer that grows with the size of /proc is rustix's getdents buffer, which it
-    // caps at 1024 dirents of 24 bytes plus one step of 32: the fixed buffer.
+    // The one buffer that may grow with the size of /proc is the directory listing's getdents
+    // buffer (libc's opendir sizes it once, at most 32 KiB; rustix's, which procfs used,
+    // capped at 1024 dirents of 24 bytes plus one step of 32): the fixed buffer.
     let fixed = (1024 + 32) * 24;
     assert!(
         many <= few + fixed,

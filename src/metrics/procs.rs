@@ -1,10 +1,13 @@
-//! Processes matching a name or command line, through the procfs crate (allocation does
-//! not matter here: a process check runs every few seconds at most), and their CPU use
-//! between two scans. Must not judge values.
+//! Processes matching a name or command line (`crate::proc::Matcher`, the orphan sweep's
+//! matcher too; allocation does not matter here: a process check runs every few seconds at
+//! most), and their CPU use between two scans. Must not judge values.
 
 use std::collections::BTreeMap;
 
+use regex_lite::Regex;
+
 use super::Roots;
+use crate::proc::{self, Matcher, Process};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Matched {
@@ -26,10 +29,10 @@ pub struct Ticks {
     pub ticks: u64,
 }
 
-/// Processes whose name (`comm`, as `pgrep` matches it: the first 15 bytes) equals `name`
-/// and whose command line contains `cmdline`, either being optional. runner itself is never
-/// counted.
-pub fn matching(roots: &Roots, name: Option<&str>, cmdline: Option<&str>) -> Result<Matched, String> {
+/// Processes whose name (`comm`, a glob) matches `name` and whose command line (arguments
+/// joined by spaces) matches the regex `cmdline`, either being optional; see `crate::proc`
+/// for what they mean. runner itself is never counted.
+pub fn matching(roots: &Roots, name: Option<&str>, cmdline: Option<&Regex>) -> Result<Matched, String> {
     scan(roots, name, cmdline, None)
 }
 
@@ -37,41 +40,32 @@ pub fn matching(roots: &Roots, name: Option<&str>, cmdline: Option<&str>) -> Res
 pub fn scan(
     roots: &Roots,
     name: Option<&str>,
-    cmdline: Option<&str>,
+    cmdline: Option<&Regex>,
     mut each: Option<&mut Vec<Ticks>>,
 ) -> Result<Matched, String> {
-    let all = procfs::process::all_processes_with_root(&roots.proc)
-        .map_err(|e| format!("cannot list processes in {}: {e}", roots.proc.display()))?;
+    let all = proc::pids(&roots.proc).map_err(|e| format!("cannot list processes in {}: {e}", roots.proc.display()))?;
     let me = std::process::id() as i32;
-    let page = procfs::page_size();
-    let want_comm = name.map(|n| &n.as_bytes()[..n.len().min(15)]);
+    let page = proc::page_size();
+    let matcher = Matcher { name, cmdline };
     let mut m = Matched::default();
     if let Some(v) = each.as_deref_mut() {
         v.clear();
     }
-    for p in all {
+    for pid in all {
+        if pid == me {
+            continue;
+        }
         // A process can exit while we look at it: skip it.
-        let Ok(p) = p else { continue };
-        if p.pid == me {
-            continue;
-        }
+        let Ok(p) = Process::open(&roots.proc, pid) else { continue };
         let Ok(stat) = p.stat() else { continue };
-        if let Some(want) = want_comm
-            && stat.comm.as_bytes() != want
-        {
+        if !matcher.matches(&p, &stat, &mut None) {
             continue;
-        }
-        if let Some(pat) = cmdline {
-            let Ok(args) = p.cmdline() else { continue };
-            if !args.join(" ").contains(pat) {
-                continue;
-            }
         }
         m.count += 1;
         m.rss_bytes += stat.rss * page;
         m.cpu_ticks += stat.utime + stat.stime;
         if let Some(v) = each.as_deref_mut() {
-            v.push(Ticks { pid: p.pid, start: stat.starttime, ticks: stat.utime + stat.stime });
+            v.push(Ticks { pid, start: stat.starttime, ticks: stat.utime + stat.stime });
         }
     }
     Ok(m)
@@ -132,7 +126,7 @@ impl CpuUse {
 
 /// Clock ticks per second, the unit of `/proc/PID/stat` times.
 pub fn ticks_per_second() -> u64 {
-    procfs::ticks_per_second()
+    proc::ticks_per_second()
 }
 
 #[cfg(test)]

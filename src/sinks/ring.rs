@@ -22,7 +22,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::{Instant, SystemTime};
@@ -30,6 +29,7 @@ use std::time::{Instant, SystemTime};
 pub use crate::config::log::{
     DEFAULT_OUTPUT_BYTES, DEFAULT_SIZE, FILE_NAME, Fsync, MAX_OUTPUT, MAX_SIZE, MIN_SIZE, RingConfig,
 };
+use crate::lock;
 use crate::record::{Outcome, Record, RecordKind, Trigger};
 
 pub const MAGIC: [u8; 8] = *b"RUNRING\0";
@@ -529,31 +529,6 @@ pub struct Ring {
     last_sync: Instant,
 }
 
-struct LockGuard(std::os::fd::RawFd);
-
-impl LockGuard {
-    fn exclusive(f: &File) -> io::Result<LockGuard> {
-        loop {
-            // SAFETY: flock on a file descriptor we own; no memory is passed.
-            let rc = unsafe { nix::libc::flock(f.as_raw_fd(), nix::libc::LOCK_EX) };
-            if rc == 0 {
-                return Ok(LockGuard(f.as_raw_fd()));
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
-    }
-}
-
-impl Drop for LockGuard {
-    fn drop(&mut self) {
-        // SAFETY: as above; unlocking cannot fail on a valid descriptor.
-        unsafe { nix::libc::flock(self.0, nix::libc::LOCK_UN) };
-    }
-}
-
 impl Ring {
     /// Opens the ring at `cfg.path`, creating and preallocating it when absent, and finds the
     /// newest record. A file that is not a ring is an error naming the offset, never
@@ -575,7 +550,7 @@ impl Ring {
             unsynced: 0,
             last_sync: Instant::now(),
         };
-        let _lock = LockGuard::exclusive(&ring.file)?;
+        let _lock = lock::exclusive(&ring.file)?;
         let size = ring.rescan()?;
         if ring.file.metadata()?.len() < size {
             // Cut short (by hand, or a full disk at creation): give the data area back its size.
@@ -638,7 +613,7 @@ impl Ring {
 
     pub fn append_stamped(&mut self, r: &Record, st: &Stamp) -> Result<u64, RingError> {
         let mut buf = [0u8; MAX_RECORD];
-        let _lock = LockGuard::exclusive(&self.file)?;
+        let _lock = lock::exclusive(&self.file)?;
         if self.others_appended()? {
             self.rescan()?;
         }

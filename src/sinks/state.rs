@@ -5,12 +5,10 @@
 //! timer, since flash wears out. The daemon and `runner once` both write it, serialised by a
 //! lock file, each changing only what it knows (read, modify, write under the lock).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
-
-use nix::fcntl::{Flock, FlockArg};
 
 pub use crate::state::*;
 use crate::time::epoch_ms;
@@ -77,14 +75,8 @@ impl StateStore {
     fn update_with<T>(&self, durability: Durability, f: impl FnOnce(&mut State) -> T) -> Result<T, StateError> {
         let io = |what: &str, e: &dyn std::fmt::Display| StateError(format!("{}: {what}: {e}", self.dir.display()));
         std::fs::create_dir_all(&self.dir).map_err(|e| io("cannot create the state directory", &e))?;
-        let lock_file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.dir.join("state.lock"))
-            .map_err(|e| io("cannot open state.lock", &e))?;
         let _lock =
-            Flock::lock(lock_file, FlockArg::LockExclusive).map_err(|(_, e)| io("cannot lock state.lock", &e))?;
+            crate::lock::wait_file(&self.dir.join("state.lock")).map_err(|e| io("cannot lock state.lock", &e))?;
         let mut state = match self.load() {
             Ok(s) => s,
             Err(e) => {

@@ -12,6 +12,7 @@ use serde::de::{self, Deserializer, Visitor};
 
 use super::{CpuPart, MemPart, PsiWindow, Source, Spec as CheckSpec};
 use crate::metrics::Roots;
+use crate::proc::RegexText;
 use crate::process::CommandLine;
 use crate::time as duration;
 use crate::time::Dur;
@@ -34,7 +35,7 @@ pub struct Block {
     pub status: Option<u16>,
     pub command: Option<CommandLine>,
     pub name: Option<String>,
-    pub cmdline: Option<String>,
+    pub cmdline: Option<RegexText>,
     pub min: Option<u64>,
     pub max: Option<u64>,
     pub max_entries: Option<u64>,

@@ -22,6 +22,7 @@ pub mod config;
 
 use super::Host;
 use crate::metrics::{self, CpuReader, Roots, Sensor, TextSource};
+use crate::proc::RegexText;
 use crate::process::{self, CommandLine};
 use crate::record::{Kind, Outcome, Record, RecordKind, Trigger};
 pub use crate::state::Level;
@@ -90,12 +91,12 @@ pub enum Source {
     },
     ProcessRss {
         name: Option<String>,
-        cmdline: Option<String>,
+        cmdline: Option<RegexText>,
     },
     /// CPU percent of the matching processes since the check's last run (1 s on its first).
     ProcessCpu {
         name: Option<String>,
-        cmdline: Option<String>,
+        cmdline: Option<RegexText>,
     },
     Tcp {
         host: String,
@@ -114,7 +115,7 @@ pub enum Source {
     },
     Process {
         name: Option<String>,
-        cmdline: Option<String>,
+        cmdline: Option<RegexText>,
         min: u64,
         max: u64,
     },
@@ -629,7 +630,11 @@ async fn read(entry: &mut Entry, host: &dyn Host, spec: &CheckSpec, mut stop: wa
         }
         Source::ProcessRss { name, cmdline } => {
             let (r, n, c) = (roots.clone(), name.clone(), cmdline.clone());
-            match tokio::task::spawn_blocking(move || metrics::procs::matching(&r, n.as_deref(), c.as_deref())).await {
+            match tokio::task::spawn_blocking(move || {
+                metrics::procs::matching(&r, n.as_deref(), c.as_ref().map(|c| &c.0))
+            })
+            .await
+            {
                 Ok(Ok(found)) if found.count == 0 => Err("no process matches".to_string()),
                 Ok(Ok(found)) => Ok(found.rss_bytes as f64),
                 Ok(Err(e)) => Err(e),
@@ -645,7 +650,7 @@ async fn read(entry: &mut Entry, host: &dyn Host, spec: &CheckSpec, mut stop: wa
                 let (r, n, c) = (roots.clone(), name.clone(), cmdline.clone());
                 tokio::task::spawn_blocking(move || {
                     let mut each = Vec::new();
-                    let m = metrics::procs::scan(&r, n.as_deref(), c.as_deref(), Some(&mut each));
+                    let m = metrics::procs::scan(&r, n.as_deref(), c.as_ref().map(|c| &c.0), Some(&mut each));
                     (metrics::procs::boot_seconds(), m.map(|m| (m, each)))
                 })
             };
@@ -794,12 +799,16 @@ async fn probe(host: &dyn Host, spec: &CheckSpec, stop: watch::Receiver<bool>) -
         Source::Process { name, cmdline, min, max } => {
             let (r, n, c) = (spec.roots.clone(), name.clone(), cmdline.clone());
             let what = match (name, cmdline) {
-                (Some(n), Some(c)) => format!("processes named {n} with `{c}`"),
+                (Some(n), Some(c)) => format!("processes named {n} with `{}`", c.0.as_str()),
                 (Some(n), None) => format!("processes named {n}"),
-                (None, Some(c)) => format!("processes with `{c}`"),
+                (None, Some(c)) => format!("processes with `{}`", c.0.as_str()),
                 (None, None) => "processes".into(),
             };
-            match tokio::task::spawn_blocking(move || metrics::procs::matching(&r, n.as_deref(), c.as_deref())).await {
+            match tokio::task::spawn_blocking(move || {
+                metrics::procs::matching(&r, n.as_deref(), c.as_ref().map(|c| &c.0))
+            })
+            .await
+            {
                 Ok(Ok(m)) if (*min..=*max).contains(&m.count) => pass(m.count as f64, format!("{} {what}", m.count)),
                 Ok(Ok(m)) => {
                     let range = if *max == u64::MAX { format!("at least {min}") } else { format!("{min} to {max}") };

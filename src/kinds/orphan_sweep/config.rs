@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer};
 
 use super::{Match, Spec};
 use crate::kinds::Problem;
+use crate::proc::RegexText;
 use crate::process::EnvValue;
 use crate::schedule::{CronExpr, Schedule};
 use crate::time::Dur;
@@ -52,25 +52,6 @@ pub struct RawMatch {
     pub user: Option<EnvValue>,
     /// The executable's absolute path, as /proc/PID/exe shows it.
     pub exe: Option<PathBuf>,
-}
-
-/// A regular expression, compiled as it is read so a syntax error carries its line and column.
-#[derive(Debug, Clone)]
-pub struct RegexText(pub regex_lite::Regex);
-
-impl PartialEq for RegexText {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.as_str() == other.0.as_str()
-    }
-}
-
-impl<'de> Deserialize<'de> for RegexText {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        regex_lite::Regex::new(&s).map(RegexText).map_err(|e| {
-            de::Error::custom(format!("invalid regular expression {s:?}: {e}; escape special characters with `\\`"))
-        })
-    }
 }
 
 /// What an `orphan_sweep:` block is checked against besides itself.

@@ -12,25 +12,25 @@
 //!   time is re-checked right before kill(2), and the audit says so;
 //! - a configured registry that cannot be read ends nothing; `max_kills` caps a sweep.
 //!
-//! The scan reads /proc with the `procfs` crate; it keeps only what matched (plus the
-//! registry and runner's own ancestry), whatever the number of processes on the box.
+//! The scan reads /proc through `crate::proc`, which also decides what `name` and `cmdline`
+//! mean; it keeps only what matched (plus the registry and runner's own ancestry), whatever
+//! the number of processes on the box.
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use procfs::Current;
-use procfs::process::{Process, Stat};
-use rustix::io::Errno;
-use rustix::process::{Pid, PidfdFlags, Signal};
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
 use tokio::sync::watch;
 
 pub mod config;
 
 use super::{Emit, Host};
+pub use crate::proc::glob;
+use crate::proc::{Matcher, Process, RegexText, Stat};
 use crate::record::{Kind, Outcome, Record, RecordKind, Trigger};
 use crate::time::format as fmt_dur;
-use config::RegexText;
 
 /// How long to wait for a process to disappear after SIGKILL before calling it stuck
 /// (uninterruptible sleep, a hung NFS mount).
@@ -43,9 +43,9 @@ const PF_KTHREAD: u32 = 0x0020_0000;
 /// Which processes a sweep may end: every criterion given must hold.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Match {
-    /// A glob (`*`, `?`) on the basename of argv[0], and on the kernel's comm.
+    /// A glob (`*`, `?`) on the kernel's comm (see `crate::proc`).
     pub name: Option<String>,
-    /// Searched in the command line, arguments joined by single spaces.
+    /// Searched in the command line, arguments joined by single spaces (see `crate::proc`).
     pub cmdline: Option<RegexText>,
     /// The effective uid, with the name it was given as.
     pub uid: Option<(String, u32)>,
@@ -147,8 +147,9 @@ pub fn survey(spec: &Spec) -> Result<Survey, String> {
         Some(p) => read_registry(p)?,
         None => Vec::new(),
     };
-    let uptime = procfs::Uptime::current().map_err(|e| format!("cannot read /proc/uptime: {e}"))?.uptime_duration();
-    let scan = Scan { spec, ticks: procfs::ticks_per_second().max(1), uptime, protected: own_ancestry(), registry };
+    let uptime = crate::proc::uptime().map_err(|e| format!("cannot read /proc/uptime: {e}"))?;
+    let scan =
+        Scan { spec, ticks: crate::proc::ticks_per_second().max(1), uptime, protected: own_ancestry(), registry };
     scan.run()
 }
 
@@ -202,7 +203,7 @@ fn own_ancestry() -> Vec<i32> {
     let mut out = vec![1, std::process::id() as i32];
     let mut cur = std::process::id() as i32;
     for _ in 0..4096 {
-        let Some(ppid) = Process::new(cur).and_then(|p| p.stat()).ok().map(|s| s.ppid) else { break };
+        let Some(ppid) = crate::proc::stat(cur).ok().map(|s| s.ppid) else { break };
         if ppid <= 1 || out.contains(&ppid) {
             break;
         }
@@ -215,9 +216,9 @@ fn own_ancestry() -> Vec<i32> {
 impl Scan<'_> {
     fn run(&self) -> Result<Survey, String> {
         let mut survey = Survey::default();
-        let all = procfs::process::all_processes().map_err(|e| format!("cannot list /proc: {e}"))?;
-        for p in all {
-            let Ok(p) = p else { continue };
+        let all = crate::proc::pids(Path::new("/proc")).map_err(|e| format!("cannot list /proc: {e}"))?;
+        for pid in all {
+            let Ok(p) = Process::new(pid) else { continue };
             survey.scanned += 1;
             let Ok(st) = p.stat() else { continue };
             if is_kernel_or_dead(&st) {
@@ -241,7 +242,7 @@ impl Scan<'_> {
         let started = Duration::from_millis(st.starttime.saturating_mul(1000) / self.ticks);
         let name = match argv.first().map(|a| basename(a)) {
             Some(b) if !b.is_empty() => b.to_string(),
-            _ => st.comm.clone(),
+            _ => st.comm.to_string_lossy(),
         };
         let mut cmdline = argv.join(" ");
         if cmdline.len() > CMDLINE_SHOWN {
@@ -295,11 +296,13 @@ impl Scan<'_> {
         }
         let (pname, pcomm) =
             match Process::new(p.ppid).and_then(|pp| Ok((pp.stat()?, pp.cmdline().unwrap_or_default()))) {
-                Ok((st, argv)) => (argv.first().map(|a| basename(a).to_string()).unwrap_or_default(), st.comm),
+                Ok((st, argv)) => {
+                    (argv.first().map(|a| basename(a).to_string()).unwrap_or_default(), st.comm.to_string_lossy())
+                }
                 Err(_) => (String::new(), String::new()),
             };
         let shown = if pname.is_empty() { &pcomm } else { &pname };
-        if let Some(a) = self.spec.adopters.iter().find(|a| name_matches(a, &pname, &pcomm)) {
+        if let Some(a) = self.spec.adopters.iter().find(|a| crate::proc::name_matches(a, pcomm.as_bytes())) {
             return Ok(format!("orphaned: parent {} ({shown}) is adopter {a:?}", p.ppid));
         }
         if !self.spec.orphans_only {
@@ -324,7 +327,7 @@ impl Scan<'_> {
             if self.registry.binary_search(&cur).is_ok() {
                 return Some(cur);
             }
-            cur = Process::new(cur).and_then(|p| p.stat()).ok()?.ppid;
+            cur = crate::proc::stat(cur).ok()?.ppid;
         }
         None
     }
@@ -348,9 +351,9 @@ impl Scan<'_> {
         let mut kept: Vec<i32> = Vec::new();
         for _pass in 0..64 {
             let mut grew = false;
-            let Ok(all) = procfs::process::all_processes() else { return };
-            for p in all {
-                let Ok(p) = p else { continue };
+            let Ok(all) = crate::proc::pids(Path::new("/proc")) else { return };
+            for pid in all {
+                let Ok(p) = Process::new(pid) else { continue };
                 let Ok(st) = p.stat() else { continue };
                 if is_kernel_or_dead(&st) || members.iter().any(|m| m.0 == st.pid) || kept.contains(&st.pid) {
                     continue;
@@ -431,26 +434,12 @@ fn is_kernel_or_dead(st: &Stat) -> bool {
 }
 
 /// Whether the process matches; returns its argv (read only when needed or matched).
+/// `name` and `cmdline` are `crate::proc::Matcher`'s, shared with process checks.
 fn matches(m: &Match, p: &Process, st: &Stat) -> Option<Vec<String>> {
     let mut argv: Option<Vec<String>> = None;
-    if let Some(pat) = &m.name {
-        // comm is cut at 15 bytes: a full-length comm may be the start of a longer name.
-        let comm_hit = glob(pat.as_bytes(), st.comm.as_bytes(), st.comm.len() >= 15);
-        if !comm_hit {
-            let a = p.cmdline().ok()?;
-            if !glob(pat.as_bytes(), basename(a.first()?).as_bytes(), false) {
-                return None;
-            }
-            argv = Some(a);
-        }
-    }
-    if let Some(re) = &m.cmdline {
-        if argv.is_none() {
-            argv = Some(p.cmdline().ok()?);
-        }
-        if !re.0.is_match(&argv.as_ref()?.join(" ")) {
-            return None;
-        }
+    let shared = Matcher { name: m.name.as_deref(), cmdline: m.cmdline.as_ref().map(|r| &r.0) };
+    if !shared.matches(p, st, &mut argv) {
+        return None;
     }
     if let Some(want) = &m.exe {
         let exe = p.exe().ok()?;
@@ -460,7 +449,7 @@ fn matches(m: &Match, p: &Process, st: &Stat) -> Option<Vec<String>> {
         }
     }
     if let Some((_, uid)) = m.uid
-        && p.status().ok()?.euid != uid
+        && p.euid().ok()? != uid
     {
         return None;
     }
@@ -470,38 +459,8 @@ fn matches(m: &Match, p: &Process, st: &Stat) -> Option<Vec<String>> {
     }
 }
 
-fn name_matches(pat: &str, argv0_base: &str, comm: &str) -> bool {
-    glob(pat.as_bytes(), comm.as_bytes(), comm.len() >= 15) || glob(pat.as_bytes(), argv0_base.as_bytes(), false)
-}
-
 fn basename(s: &str) -> &str {
     s.rsplit('/').next().unwrap_or(s)
-}
-
-/// `*` and `?` globbing. With `cut`, `s` may be the start of a longer string (a comm cut
-/// at 15 bytes): it matches when some continuation of it would.
-pub fn glob(p: &[u8], s: &[u8], cut: bool) -> bool {
-    let (mut pi, mut si) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while si < s.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, si));
-            pi += 1;
-        } else if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
-            pi += 1;
-            si += 1;
-        } else if let Some((sp, ss)) = star {
-            pi = sp + 1;
-            si = ss + 1;
-            star = Some((sp, ss + 1));
-        } else {
-            return false;
-        }
-    }
-    if cut {
-        return true;
-    }
-    p[pi..].iter().all(|&c| c == b'*')
 }
 
 /// FNV-1a over the arguments, NUL-separated: enough to notice a changed command line
@@ -547,11 +506,13 @@ pub enum Lost {
 /// start time and command line, then that the pidfd's process is still alive (so what
 /// /proc showed was that process, not a successor).
 pub fn pin(p: &Proc) -> Result<Handle, Lost> {
-    let pid = Pid::from_raw(p.pid).ok_or_else(|| Lost::Failed(format!("invalid pid {}", p.pid)))?;
-    let handle = match rustix::process::pidfd_open(pid, PidfdFlags::empty()) {
+    if p.pid <= 0 {
+        return Err(Lost::Failed(format!("invalid pid {}", p.pid)));
+    }
+    let handle = match crate::proc::pidfd_open(p.pid) {
         Ok(fd) => Handle::Pidfd(fd),
-        Err(Errno::SRCH) => return Err(Lost::Exited),
-        Err(Errno::NOSYS) => Handle::Plain,
+        Err(Errno::ESRCH) => return Err(Lost::Exited),
+        Err(Errno::ENOSYS) => Handle::Plain,
         Err(e) => return Err(Lost::Failed(format!("pidfd_open: {e}"))),
     };
     same_process(p)?;
@@ -584,31 +545,33 @@ fn same_process(p: &Proc) -> Result<(), Lost> {
 }
 
 fn pidfd_exited(fd: &OwnedFd) -> bool {
-    use rustix::event::{PollFd, PollFlags, Timespec};
-    let mut fds = [PollFd::new(fd, PollFlags::IN)];
-    let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
-    matches!(rustix::event::poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
+    use nix::poll::{PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    matches!(nix::poll::poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
 }
 
 /// Sends `sig` to exactly the pinned process.
 pub fn send(p: &Proc, h: &Handle, sig: Signal) -> Result<(), Lost> {
     let r = match h {
-        Handle::Pidfd(fd) => rustix::process::pidfd_send_signal(fd, sig),
+        Handle::Pidfd(fd) => crate::proc::pidfd_send_signal(fd, sig),
         Handle::Plain => {
             same_process(p)?;
-            let pid = Pid::from_raw(p.pid).ok_or(Lost::Exited)?;
-            rustix::process::kill_process(pid, sig)
+            if p.pid <= 0 {
+                return Err(Lost::Exited);
+            }
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.pid), sig)
         }
     };
     match r {
         Ok(()) => Ok(()),
-        Err(Errno::SRCH) => Err(Lost::Exited),
+        Err(Errno::ESRCH) => Err(Lost::Exited),
         Err(e) => Err(Lost::Failed(format!("cannot send {}: {e}", sig_name(sig)))),
     }
 }
 
 fn sig_name(sig: Signal) -> &'static str {
-    if sig == Signal::KILL { "SIGKILL" } else { "SIGTERM" }
+    if sig == Signal::SIGKILL { "SIGKILL" } else { "SIGTERM" }
 }
 
 /// Waits up to `limit` for the process to exit; true when it did.
@@ -651,12 +614,12 @@ enum HandleRef<'a> {
 
 fn send_ref(p: &Proc, h: HandleRef<'_>, sig: Signal) -> Result<(), Lost> {
     let r = match h {
-        HandleRef::Pidfd(fd) => rustix::process::pidfd_send_signal(fd, sig),
+        HandleRef::Pidfd(fd) => crate::proc::pidfd_send_signal(fd, sig),
         HandleRef::Plain => return send(p, &Handle::Plain, sig),
     };
     match r {
         Ok(()) => Ok(()),
-        Err(Errno::SRCH) => Err(Lost::Exited),
+        Err(Errno::ESRCH) => Err(Lost::Exited),
         Err(e) => Err(Lost::Failed(format!("cannot send {}: {e}", sig_name(sig)))),
     }
 }
@@ -789,7 +752,7 @@ pub async fn attempt(host: &dyn Host, spec: &Spec, stop: watch::Receiver<bool>) 
     for (p, h) in pinned {
         let fallback = matches!(h, Handle::Plain);
         let note = if fallback { " (no pidfd on this kernel: start time re-checked just before kill(2))" } else { "" };
-        match send(&p, &h, Signal::TERM) {
+        match send(&p, &h, Signal::SIGTERM) {
             Ok(()) => audit.emit(Outcome::Success, Some(p.pid), format!("TERM sent to {}{note}", p.label())),
             Err(lost) => {
                 note_lost(&audit, &p, lost, "before TERM", &mut t);
@@ -829,7 +792,7 @@ pub async fn attempt(host: &dyn Host, spec: &Spec, stop: watch::Receiver<bool>) 
                 audit.emit(Outcome::Success, Some(p.pid), format!("{} exited {ms} ms after TERM", p.label()));
                 return End::OnTerm;
             }
-            match send_ref(&p, w.handle(), Signal::KILL) {
+            match send_ref(&p, w.handle(), Signal::SIGKILL) {
                 Ok(()) => audit.emit(
                     Outcome::Success,
                     Some(p.pid),
@@ -1028,13 +991,13 @@ mod tests {
             cmdline_hash: hash_argv(&argv),
         };
         let other = Proc { start_ticks: st.starttime + 1, ..real.clone() };
-        assert!(matches!(send(&other, &Handle::Plain, Signal::TERM), Err(Lost::Changed(_))));
+        assert!(matches!(send(&other, &Handle::Plain, Signal::SIGTERM), Err(Lost::Changed(_))));
         assert!(matches!(pin(&other), Err(Lost::Changed(_))));
         assert!(Process::new(pid).unwrap().is_alive());
         let h = pin(&real).unwrap();
         assert!(matches!(h, Handle::Pidfd(_)));
-        send(&real, &h, Signal::KILL).unwrap();
+        send(&real, &h, Signal::SIGKILL).unwrap();
         child.wait().unwrap();
-        assert_eq!(send(&real, &h, Signal::KILL), Err(Lost::Exited));
+        assert_eq!(send(&real, &h, Signal::SIGKILL), Err(Lost::Exited));
     }
 }
