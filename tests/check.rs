@@ -184,3 +184,24 @@ fn several_errors_are_reported_together() {
     assert!(err.contains("unknown user `nobody-xyz`"), "{err}");
     assert!(err.contains("job `b` has no schedule"), "{err}");
 }
+
+#[test]
+fn settings_a_kind_ignores_are_refused() {
+    // A metric check reads the kernel: `timeout:` bounds nothing there.
+    assert_error(
+        "version: 1\njobs:\n  disk:\n    check: {metric: disk_used_percent, path: /}\n    timeout: 5s\n",
+        "5:14",
+        "reads a metric, which `timeout:` does not bound",
+    );
+    // Probes take it.
+    let s = Scratch::new("check-probe-timeout");
+    let (code, _, err) =
+        check(&s, "version: 1\njobs:\n  web:\n    check: {probe: tcp, host: 127.0.0.1, port: 9}\n    timeout: 5s\n");
+    assert_eq!(code, 0, "{err}");
+    // A sweep signals as runner: `user:` would mean nothing.
+    assert_error(
+        "version: 1\njobs:\n  sweep:\n    user: root\n    orphan_sweep:\n      match: {name: worker}\n",
+        "4:11",
+        "`user:` does not apply to orphan_sweep",
+    );
+}

@@ -98,6 +98,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("a_pid_recycled_between_scan_and_signal_is_not_signalled", recycled_pid),
     ("pid_1_runner_and_its_ancestors_are_never_matched_for_ending", protected),
     ("the_scan_holds_memory_for_matches_not_for_every_process", scan_memory),
+    ("timeout_bounds_the_whole_sweep_and_no_kill_follows_it", timeout_bounds_the_sweep),
 ];
 
 /// Scenarios that pause the sweep through `RUNNER_SWEEP_TEST_GATE`, which only a debug
@@ -436,6 +437,23 @@ fn term_then_kill(ns: &Ns) {
         .collect();
     assert!(order[0] < order[1], "{}", o.show());
     assert!(o.stderr.contains("ended 2 (1 on TERM, 1 on KILL)"), "{}", o.show());
+}
+
+fn timeout_bounds_the_sweep(ns: &Ns) {
+    let stubborn = ns.orphan("to-worker-ignore", "ignore", 0);
+    age_past_min(&[stubborn]);
+    let cfg = ns.config(
+        "  sweep:\n    every: 6h\n    timeout: 1s\n    orphan_sweep:\n      match: { name: \"to-worker-*\" }\n      min_age: 2s\n      kill_grace: 1m\n",
+    );
+    let t0 = Instant::now();
+    let o = ns.runner(&cfg, &["once", "sweep"]);
+    let took = t0.elapsed();
+    assert_eq!(o.code, 124, "a sweep stopped by its timeout exits as timeout(1): {}", o.show());
+    assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(30), "{took:?}\n{}", o.show());
+    assert!(o.has(stubborn, "TERM sent"), "{}", o.show());
+    assert!(!o.has(stubborn, "KILL sent") && o.has(stubborn, "no KILL for"), "{}", o.show());
+    assert!(!gone(stubborn), "the grace was cut short, not the process: {}", o.show());
+    assert!(o.stderr.contains("timed out after 1s"), "{}", o.show());
 }
 
 fn survivors(ns: &Ns) {

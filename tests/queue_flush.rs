@@ -643,3 +643,28 @@ fn a_failing_queue_drives_overall_health_through_the_daemon() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("daemon not running"), "{}", stdout(&o));
 }
+
+#[test]
+fn timeout_bounds_the_whole_flush() {
+    let s = Scratch::new("qf-timeout");
+    let spool = s.path("spool");
+    // Each handler would take 30 s; item_timeout allows that, the job's timeout does not.
+    let h = script(&s, "h.sh", "#!/bin/sh\necho $$ >> \"$(dirname \"$0\")/pids\"\nexec sleep 30\n");
+    let c = cfg(&s, &spool, &h, "    timeout: 1s\n    kill_grace: 1s\n", "      item_timeout: 1m\n");
+    let first = enqueue(&s, &c, "q", "one");
+    let second = enqueue(&s, &c, "q", "two");
+    let t = Instant::now();
+    let o = once(&s, &c, "q");
+    assert!(t.elapsed() >= Duration::from_secs(1), "stopped before the timeout: {:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(25), "the handler ran to its end: {:?}", t.elapsed());
+    assert_eq!(o.status.code(), Some(124), "a timed-out flush exits as timeout(1): {}", stderr(&o));
+    // The item in progress and the one not reached wait in new/ for the next run, unchanged.
+    let left: Vec<String> = names(&spool, "new").iter().map(|n| base(n).to_string()).collect();
+    assert_eq!(left, [first, second]);
+    assert!(names(&spool, "done").is_empty() && names(&spool, "failed").is_empty());
+    for pid in lines(&s.path("pids")) {
+        assert!(!alive(pid.parse().unwrap()), "handler {pid} outlived the flush");
+    }
+    let logs = stdout(&s.runner(&c).args(["logs", "--job", "q", "--json"]).output().unwrap());
+    assert!(logs.contains("\"outcome\":\"timeout\"") && logs.contains("timed out after 1s"), "{logs}");
+}

@@ -783,7 +783,7 @@ pub async fn attempt(host: &dyn Host, spec: &Spec, stop: watch::Receiver<bool>) 
             let exited = tokio::select! {
                 e = wait_exit(&p, &mut w, grace) => e,
                 _ = stop.wait_for(|s| *s) => {
-                    audit.emit(Outcome::Stopped, Some(p.pid), format!("runner is stopping: no KILL for {}", p.label()));
+                    audit.emit(Outcome::Stopped, Some(p.pid), format!("sweep stopped (its timeout, or runner stopping): no KILL for {}", p.label()));
                     return End::Stopped;
                 }
             };
