@@ -62,7 +62,7 @@ pub struct ActiveAlert {
     pub message: String,
 }
 
-/// A check's judged level between runs (`jobs::check`). Written when the level changes or
+/// A check's judged level between runs (`kinds::check`). Written when the level changes or
 /// an alert is repeated after its cooldown, never on every sample.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

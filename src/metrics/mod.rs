@@ -5,7 +5,7 @@
 //! open and re-reads it with `pread` at offset 0 into a buffer sized when it was opened, so
 //! a steady-state sample allocates nothing (`tests/metrics_alloc.rs` counts). Roots of /proc
 //! and /sys are configurable so tests point them at fixture trees. It must not decide what a
-//! value means (thresholds, levels): that is `jobs::check`.
+//! value means (thresholds, levels): that is `kinds::check`.
 
 pub mod fs;
 pub mod parse;

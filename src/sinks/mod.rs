@@ -87,7 +87,7 @@ impl Sinks {
             return;
         }
         // A check's samples go to a tmpfs file, not to the state on flash; the state changes
-        // only when its level does (jobs::check writes that).
+        // only when its level does (kinds::check asks for that).
         if r.kind == RecordKind::Run && r.job_kind == Kind::Check {
             if let Some(dir) = &self.runtime_dir
                 && let Err(e) = live::write(dir, r)

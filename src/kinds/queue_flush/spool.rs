@@ -19,7 +19,7 @@
 //! filesystem followed by an fsync of the directories involved: after a crash or power loss an
 //! item is in exactly one directory.
 //!
-//! This module does not run handlers or decide retries; `jobs::queue_flush` does.
+//! This module does not run handlers or decide retries; `kinds::queue_flush` does.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
