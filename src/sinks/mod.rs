@@ -87,14 +87,17 @@ impl Sinks {
             return;
         }
         // A check's samples go to a tmpfs file, not to the state on flash; the state changes
-        // only when its level does (jobs::check writes that).
+        // only when its level does (jobs::check writes that). The daemon's own events are no
+        // job's: they change no state.
         if r.kind == RecordKind::Run && r.job_kind == Kind::Check {
             if let Some(dir) = &self.runtime_dir
                 && let Err(e) = live::write(dir, r)
             {
                 log::error!("cannot write the live value of check {}: {e}", r.job);
             }
-        } else if let Err(e) = self.state.update(|s| s.apply(r)) {
+        } else if r.kind != RecordKind::Daemon
+            && let Err(e) = self.state.update(|s| s.apply(r))
+        {
             log::error!("cannot record the run of {}: {e}", r.job);
         }
         if r.kind == RecordKind::Run
