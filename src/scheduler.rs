@@ -453,6 +453,7 @@ impl Daemon {
                 }
                 let plan = Arc::new(plan);
                 self.ctx.sinks.queues = jobs::queue_source(&plan);
+                self.ctx.sinks.shown = jobs::shown(&plan);
                 let m = format!("reloaded {}: {} job(s)", self.config_path.display(), plan.jobs.len());
                 self.ctx.sinks.emit(&Record::daemon(Outcome::Success, m));
                 self.plan = plan;
