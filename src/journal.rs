@@ -77,8 +77,11 @@ pub fn encode_record(buf: &mut Vec<u8>, r: &Record, run_id: u64) {
     field(buf, "RUNNER_JOB_KIND", r.job_kind.as_str().as_bytes());
     field(buf, "RUNNER_KIND", r.kind.as_str().as_bytes());
     field(buf, "RUNNER_OUTCOME", r.outcome.as_str().as_bytes());
-    field(buf, "RUNNER_TRIGGER", r.trigger.as_str().as_bytes());
-    field_fmt(buf, "RUNNER_ATTEMPT", format_args!("{}", r.attempt));
+    // A daemon event is no fire of a job: it has no trigger and no attempt.
+    if r.kind != RecordKind::Daemon {
+        field(buf, "RUNNER_TRIGGER", r.trigger.as_str().as_bytes());
+        field_fmt(buf, "RUNNER_ATTEMPT", format_args!("{}", r.attempt));
+    }
     // As systemd's EXIT_CODE/EXIT_STATUS: how it ended, and the status or signal number.
     match (r.exit_code, r.signal) {
         (Some(c), _) => {

@@ -124,6 +124,9 @@ impl std::fmt::Display for Kind {
     }
 }
 
+/// The job name of the daemon's own records (their kind, `daemon`, tells them from a job's).
+pub const DAEMON_JOB: &str = "runner";
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Record {
     pub kind: RecordKind,
@@ -170,6 +173,18 @@ impl Record {
         }
     }
 
+    /// One of the daemon's own events (its start, a reload, its stop), under the job name
+    /// `runner` and the kind `daemon`, with the daemon's pid; `message` says what happened.
+    pub fn daemon(outcome: Outcome, message: String) -> Record {
+        Record {
+            kind: RecordKind::Daemon,
+            job_kind: Kind::Daemon,
+            outcome,
+            pid: Some(std::process::id()),
+            ..Record::skipped(DAEMON_JOB, Kind::Daemon, Trigger::Schedule, message)
+        }
+    }
+
     /// `exit 3`, `signal 9`, or empty: the status part of a log line.
     pub fn status_text(&self) -> String {
         match (self.exit_code, self.signal) {
@@ -185,6 +200,7 @@ impl Record {
             RecordKind::Audit => return format!("job {} audit: {}", self.job, self.message),
             RecordKind::Alert => return format!("check {} alert {}", self.job, self.message),
             RecordKind::Resolve => return format!("check {} {}", self.job, self.message),
+            RecordKind::Daemon => return self.message.clone(),
             _ => {}
         }
         let mut s = format!("job {} {}", self.job, self.outcome.as_str());

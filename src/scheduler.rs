@@ -23,7 +23,7 @@ use crate::host::{boot_id, build_time, machine_id};
 use crate::jobs::{self, Ctx, Request};
 use crate::lock::{self, Try};
 use crate::notify::{self, Notifier};
-use crate::record::{Record, Trigger};
+use crate::record::{Outcome, Record, Trigger};
 use crate::sinks::state::{State, StateStore};
 
 /// When a job is next due. Cron and `@reboot` fires are wall-clock instants; `every:` fires
@@ -429,7 +429,8 @@ impl Daemon {
         self.notifier.reloading();
         match config::load(&self.config_path, &self.overrides) {
             Err(errors) => {
-                log::error!("reload refused, the running config stays:\n{errors}");
+                let m = format!("reload refused, the running config stays:\n{errors}");
+                self.ctx.sinks.emit(&Record::daemon(Outcome::Failure, m));
             }
             Ok(plan) => {
                 if plan.state_dir != self.plan.state_dir || plan.runtime_dir != self.plan.runtime_dir {
@@ -452,7 +453,9 @@ impl Daemon {
                 }
                 let plan = Arc::new(plan);
                 self.ctx.sinks.queues = jobs::queue_source(&plan);
-                log::info!("reloaded {}: {} job(s)", self.config_path.display(), plan.jobs.len());
+                self.ctx.sinks.shown = jobs::shown(&plan);
+                let m = format!("reloaded {}: {} job(s)", self.config_path.display(), plan.jobs.len());
+                self.ctx.sinks.emit(&Record::daemon(Outcome::Success, m));
                 self.plan = plan;
                 self.fire_all(&fires, now, mono);
             }
@@ -579,7 +582,8 @@ async fn daemon_main(plan: Plan, config_path: &Path, overrides: &Overrides, noti
     for job in d.plan.jobs.clone() {
         fires.extend(d.table.plan_job(Arc::new(job), &state, now, mono));
     }
-    log::info!("runner started: {} job(s) from {}", d.plan.jobs.len(), d.config_path.display());
+    let m = format!("runner started: {} job(s) from {}", d.plan.jobs.len(), d.config_path.display());
+    d.ctx.sinks.emit(&Record::daemon(Outcome::Success, m));
     if now < d.table.hold_until {
         log::warn!(
             "the wall clock ({now}) is before this build ({}); calendar jobs wait until it is set, interval jobs run",
@@ -634,7 +638,8 @@ async fn daemon_main(plan: Plan, config_path: &Path, overrides: &Overrides, noti
         }
     }
 
-    log::info!("stopping: ending {} running job(s)", d.running.len());
+    let (stopping, ending) = (Instant::now(), d.running.len());
+    log::info!("stopping: ending {ending} running job(s)");
     d.notifier.stopping();
     d.waiting.clear();
     for slot in d.running.values_mut() {
@@ -649,7 +654,9 @@ async fn daemon_main(plan: Plan, config_path: &Path, overrides: &Overrides, noti
             None => break,
         }
     }
-    log::info!("stopped");
+    let mut r = Record::daemon(Outcome::Success, format!("runner stopped: ended {ending} running job(s)"));
+    r.duration = stopping.elapsed();
+    d.ctx.sinks.emit(&r);
     ExitCode::SUCCESS
 }
 

@@ -456,11 +456,13 @@ fn textfile_export_is_valid_and_written_after_runs() {
         ),
     );
     let mut d = Daemon::start(&s, &cfg);
-    wait_for(Duration::from_secs(10), "the textfile with all jobs", || {
+    // Every job is in the file from the daemon's start; wait for a run of each.
+    wait_for(Duration::from_secs(10), "the textfile after a run of every job", || {
         let t = std::fs::read_to_string(&prom).unwrap_or_default();
-        t.contains("runner_check_value{check=\"disk\"}")
-            && t.contains("job=\"failing\"")
-            && t.contains("job=\"quoted.job\"")
+        sample(&t, "runner_check_level{check=\"disk\"}") == Some(0.0)
+            && sample(&t, "runner_job_runs_total{runner_job=\"failing\",outcome=\"failure\"}").is_some_and(|n| n >= 1.0)
+            && sample(&t, "runner_job_last_success_timestamp_seconds{runner_job=\"quoted.job\"}")
+                .is_some_and(|t| t > 0.0)
     });
     d.signal(nix::sys::signal::Signal::SIGTERM);
     d.wait_exit(Duration::from_secs(10));
@@ -470,9 +472,13 @@ fn textfile_export_is_valid_and_written_after_runs() {
     if let Some(said) = common::promtool_check(&text) {
         assert!(said.is_empty(), "{said}\n{text}");
     }
-    assert!(text.contains("runner_job_runs_total{job=\"failing\",outcome=\"failure\"}"), "{text}");
-    assert!(text.contains("runner_job_last_success_timestamp_seconds{job=\"quoted.job\"}"), "{text}");
-    assert!(text.contains("runner_check_level{check=\"disk\"} 0"), "{text}");
+    assert!(sample(&text, "runner_job_runs_total{runner_job=\"failing\",outcome=\"failure\"}") >= Some(1.0), "{text}");
+    assert_eq!(sample(&text, "runner_job_last_success_timestamp_seconds{runner_job=\"failing\"}"), Some(0.0), "{text}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let success = sample(&text, "runner_job_last_success_timestamp_seconds{runner_job=\"quoted.job\"}").unwrap();
+    assert!(success > now - 60.0 && success <= now, "{text}");
+    assert_eq!(sample(&text, "runner_check_level{check=\"disk\"}"), Some(0.0), "{text}");
+    assert!(sample(&text, "runner_check_value{check=\"disk\"}").is_some_and(|v| (0.0..=100.0).contains(&v)), "{text}");
     // Atomic replacement leaves no temp files beside it.
     let names: Vec<String> = std::fs::read_dir(s.path("export"))
         .unwrap()
@@ -485,6 +491,67 @@ fn textfile_export_is_valid_and_written_after_runs() {
     if let Some(said) = common::promtool_check("# HELP x_total b\n# TYPE x_total counter\nx_total{a=\"1\" 1\n") {
         assert!(!said.is_empty(), "promtool accepted an unclosed label set");
     }
+}
+
+/// The value of one sample line (`name{labels} value`) in a textfile, if it is there.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn every_enabled_job_has_its_series_from_the_first_write() {
+    let s = Scratch::new("textfile-zero");
+    let prom = s.path("export/runner.prom");
+    // Nothing fires while the test runs (intervals fire `every` after the start).
+    let jobs = "  never:\n    every: 1h\n    run: \"true\"\n  fails:\n    every: 1h\n    run: \"exit 2\"\n  off:\n    every: 1h\n    enabled: false\n    run: \"true\"\n  disk:\n    every: 1h\n    check: {metric: disk_used_percent, path: /, warn: 99, crit: 100}\n";
+    let text = format!("version: 1\nexport: {{textfile: {}}}\njobs:\n{jobs}", prom.display());
+    let cfg = s.write("supervisor.yaml", &text);
+    let mut d = Daemon::start(&s, &cfg);
+    // The daemon's start writes the file: every enabled job is there before any run.
+    wait_for(Duration::from_secs(20), "the textfile at the daemon's start", || prom.exists());
+    let first = std::fs::read_to_string(&prom).unwrap();
+    let problems = common::validate_exposition(&first);
+    assert!(problems.is_empty(), "{problems:?}\n{first}");
+    if let Some(said) = common::promtool_check(&first) {
+        assert!(said.is_empty(), "{said}\n{first}");
+    }
+    for job in ["never", "fails"] {
+        for (family, want) in [
+            ("runner_job_last_success_timestamp_seconds{runner_job=\"JOB\"}", 0.0),
+            ("runner_job_last_duration_seconds{runner_job=\"JOB\"}", 0.0),
+            ("runner_job_runs_total{runner_job=\"JOB\",outcome=\"success\"}", 0.0),
+            ("runner_job_runs_total{runner_job=\"JOB\",outcome=\"failure\"}", 0.0),
+            ("runner_job_consecutive_failures{runner_job=\"JOB\"}", 0.0),
+        ] {
+            let series = family.replace("JOB", job);
+            assert_eq!(sample(&first, &series), Some(want), "{series}\n{first}");
+        }
+    }
+    // A check with no sample yet: unknown, no value, no alert; it has no run series.
+    assert_eq!(sample(&first, "runner_check_level{check=\"disk\"}"), Some(4.0), "{first}");
+    assert!(first.contains("runner_check_value{check=\"disk\"} NaN\n"), "{first}");
+    assert_eq!(sample(&first, "runner_check_alert_active{check=\"disk\"}"), Some(0.0), "{first}");
+    assert!(!first.contains("runner_job=\"disk\""), "{first}");
+    assert!(!first.contains("\"off\""), "a disabled job is not shown\n{first}");
+    assert!(!first.lines().any(|l| l.contains("{job=") || l.contains(",job=")), "no `job` label\n{first}");
+
+    // A run by hand counts; the job that never ran stays at 0.
+    assert_eq!(once(&s, &cfg, "fails").0, 2);
+    let after = std::fs::read_to_string(&prom).unwrap();
+    assert_eq!(sample(&after, "runner_job_runs_total{runner_job=\"fails\",outcome=\"failure\"}"), Some(1.0));
+    assert_eq!(sample(&after, "runner_job_consecutive_failures{runner_job=\"fails\"}"), Some(1.0));
+    assert_eq!(sample(&after, "runner_job_last_success_timestamp_seconds{runner_job=\"fails\"}"), Some(0.0));
+    assert_eq!(sample(&after, "runner_job_last_success_timestamp_seconds{runner_job=\"never\"}"), Some(0.0));
+
+    // A reload writes the file with the new plan's jobs, before any of them runs.
+    s.write("supervisor.yaml", &format!("{text}  later:\n    every: 1h\n    run: \"true\"\n"));
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    wait_for(Duration::from_secs(20), "the new job in the textfile", || {
+        let t = std::fs::read_to_string(&prom).unwrap_or_default();
+        sample(&t, "runner_job_last_success_timestamp_seconds{runner_job=\"later\"}") == Some(0.0)
+    });
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(d.wait_exit(Duration::from_secs(10)).success());
 }
 
 #[test]

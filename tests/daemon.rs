@@ -360,3 +360,54 @@ fn jitter_spreads_jobs_by_a_fixed_offset_within_the_window() {
         assert_eq!((z.month(), z.day(), z.hour()), (1, 1, 0), "within the hour after the slot: {z}");
     }
 }
+
+#[test]
+fn start_reload_and_stop_are_daemon_records_in_the_ring() {
+    let s = Scratch::new("d-records");
+    let good = "version: 1\njobs:\n  a:\n    every: 1h\n    run: \"true\"\n";
+    let c = s.write("supervisor.yaml", good);
+    // A run of the job first: its record is in the ring beside the daemon's, and in the state.
+    assert!(s.runner(&c).args(["once", "a"]).output().unwrap().status.success());
+    let mut d = Daemon::start(&s, &c);
+    let pid = d.child.id();
+    wait_for(LONG, "startup", || d.log_text().contains("runner started"));
+    d.signal(Signal::SIGHUP);
+    wait_for(LONG, "the reload", || d.log_text().contains("reloaded"));
+    s.write("supervisor.yaml", "version: 1\njobs:\n  a:\n    every: 2\n    run: \"true\"\n");
+    d.signal(Signal::SIGHUP);
+    wait_for(LONG, "the refusal", || d.log_text().contains("reload refused"));
+    d.signal(Signal::SIGTERM);
+    assert!(d.wait_exit(LONG).success());
+    s.write("supervisor.yaml", good);
+
+    let o = s.runner(&c).args(["logs", "--kind", "daemon", "--json"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let recs: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let got: Vec<(String, String)> = recs
+        .iter()
+        .map(|r| (r["outcome"].as_str().unwrap().to_string(), r["message"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got[0], ("success".into(), format!("runner started: 1 job(s) from {}", c.display())));
+    assert_eq!(got[1], ("success".into(), format!("reloaded {}: 1 job(s)", c.display())));
+    assert_eq!(got[2].0, "failure");
+    assert!(got[2].1.starts_with("reload refused, the running config stays:\n"), "{got:?}");
+    assert!(got[2].1.contains(":4:12: "), "the refusal names the place: {got:?}");
+    assert_eq!(got[3], ("success".into(), "runner stopped: ended 0 running job(s)".into()));
+    for r in &recs {
+        assert_eq!(
+            (r["kind"].as_str(), r["job"].as_str(), r["job_kind"].as_str()),
+            (Some("daemon"), Some("runner"), Some("daemon"))
+        );
+        assert_eq!(r["pid"].as_u64(), Some(u64::from(pid)), "{r}");
+    }
+    // The text form, and nothing of a job's: the daemon's events change no job's state.
+    let text = stdout(&s.runner(&c).args(["logs", "--kind", "daemon"]).output().unwrap());
+    assert!(
+        text.lines().next().is_some_and(|l| l.contains(" daemon runner success: runner started: 1 job(s)")),
+        "{text}"
+    );
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("state/state.json")).unwrap()).unwrap();
+    assert!(state["jobs"].get("a").is_some() && state["jobs"].get("runner").is_none(), "{state}");
+}

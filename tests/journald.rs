@@ -198,6 +198,43 @@ fn daemon_lines_use_the_native_protocol_when_stderr_is_the_journal() {
 }
 
 #[test]
+fn daemon_start_reload_and_stop_are_journal_records() {
+    let Some(j) = Journald::start("daemon") else { return };
+    let sc = Scratch::new("journald-daemon");
+    let c = sc.write("supervisor.yaml", "version: 1\njobs:\n  idle:\n    every: 1h\n    run: \"true\"\n");
+    let sock = j.socket();
+    let mut d = Daemon::start_with(&sc, &c, &[("RUNNER_JOURNAL_SOCKET", sock.to_str().unwrap())]);
+    let pid = d.child.id().to_string();
+    let long = Duration::from_secs(30);
+    wait_for(long, "startup", || d.log_text().contains("runner started"));
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    wait_for(long, "the reload", || d.log_text().contains("reloaded"));
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(d.wait_exit(long).success(), "{}", d.log_text());
+
+    let got = j.entries(&["RUNNER_KIND=daemon"], 3);
+    let msgs: Vec<String> = got.iter().map(|e| s(e, "MESSAGE")).collect();
+    assert_eq!(msgs.len(), 3, "{got:?}");
+    assert_eq!(msgs[0], format!("runner started: 1 job(s) from {}", c.display()));
+    assert_eq!(msgs[1], format!("reloaded {}: 1 job(s)", c.display()));
+    assert_eq!(msgs[2], "runner stopped: ended 0 running job(s)");
+    // The same records as the ring's, under the same run ids.
+    let o = sc.runner(&c).args(["logs", "--kind", "daemon", "--json"]).output().unwrap();
+    let seqs: Vec<String> =
+        stdout(&o).lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"].to_string()).collect();
+    assert_eq!(got.iter().map(|e| s(e, "RUNNER_RUN_ID")).collect::<Vec<_>>(), seqs);
+    for e in &got {
+        assert_eq!(
+            [s(e, "SYSLOG_IDENTIFIER"), s(e, "RUNNER_JOB"), s(e, "RUNNER_JOB_KIND"), s(e, "RUNNER_OUTCOME")],
+            ["runner", "runner", "daemon", "success"],
+            "{e}"
+        );
+        assert_eq!((s(e, "PRIORITY"), s(e, "RUNNER_PID")), ("6".to_string(), pid.clone()), "{e}");
+        assert!(e["RUNNER_DURATION_MS"].is_string() && e.get("RUNNER_TRIGGER").is_none(), "{e}");
+    }
+}
+
+#[test]
 fn without_journald_the_ring_still_records() {
     let sc = Scratch::new("journald-absent");
     let c = sc.write("supervisor.yaml", "version: 1\njobs:\n  solo:\n    every: 1h\n    run: \"true\"\n");

@@ -527,14 +527,14 @@ fn queue_stats_are_exported_in_the_textfile_as_they_are_now() {
     let read = || std::fs::read_to_string(&prom).unwrap_or_default();
     wait_for(LONG, "q's items handled in the textfile", || {
         let t = read();
-        sample(&t, "runner_queue_items{job=\"q\",state=\"completed\"}") == Some(3.0)
-            && sample(&t, "runner_queue_items{job=\"q\",state=\"retrying\"}") == Some(1.0)
+        sample(&t, "runner_queue_items{runner_job=\"q\",state=\"completed\"}") == Some(3.0)
+            && sample(&t, "runner_queue_items{runner_job=\"q\",state=\"retrying\"}") == Some(1.0)
     });
     // A producer adds to b while nothing flushes it: the next file (after any run) has it,
     // because the stats are read from the spool when the file is written.
     enqueue(&s, &c, "b.queue", "good");
     wait_for(LONG, "b's new item in the textfile", || {
-        sample(&read(), "runner_queue_items{job=\"b.queue\",state=\"pending\"}") == Some(2.0)
+        sample(&read(), "runner_queue_items{runner_job=\"b.queue\",state=\"pending\"}") == Some(2.0)
     });
     d.signal(Signal::SIGTERM);
     assert!(d.wait_exit(LONG).success());
@@ -546,19 +546,19 @@ fn queue_stats_are_exported_in_the_textfile_as_they_are_now() {
         assert!(said.is_empty(), "{said}\n{text}");
     }
     for (series, want) in [
-        ("runner_queue_items{job=\"q\",state=\"pending\"}", 0.0),
-        ("runner_queue_items{job=\"q\",state=\"retrying\"}", 1.0),
-        ("runner_queue_items{job=\"q\",state=\"failed\"}", 0.0),
-        ("runner_queue_items{job=\"q\",state=\"completed\"}", 3.0),
-        ("runner_queue_total_items{job=\"q\"}", 4.0),
+        ("runner_queue_items{runner_job=\"q\",state=\"pending\"}", 0.0),
+        ("runner_queue_items{runner_job=\"q\",state=\"retrying\"}", 1.0),
+        ("runner_queue_items{runner_job=\"q\",state=\"failed\"}", 0.0),
+        ("runner_queue_items{runner_job=\"q\",state=\"completed\"}", 3.0),
+        ("runner_queue_total_items{runner_job=\"q\"}", 4.0),
         // 3 done, none failed for good yet: a retry does not lower the score.
-        ("runner_queue_health_score{job=\"q\"}", 100.0),
-        ("runner_queue_items{job=\"b.queue\",state=\"pending\"}", 2.0),
-        ("runner_queue_items{job=\"b.queue\",state=\"retrying\"}", 0.0),
-        ("runner_queue_items{job=\"b.queue\",state=\"failed\"}", 1.0),
-        ("runner_queue_items{job=\"b.queue\",state=\"completed\"}", 0.0),
-        ("runner_queue_total_items{job=\"b.queue\"}", 3.0),
-        ("runner_queue_health_score{job=\"b.queue\"}", 0.0),
+        ("runner_queue_health_score{runner_job=\"q\"}", 100.0),
+        ("runner_queue_items{runner_job=\"b.queue\",state=\"pending\"}", 2.0),
+        ("runner_queue_items{runner_job=\"b.queue\",state=\"retrying\"}", 0.0),
+        ("runner_queue_items{runner_job=\"b.queue\",state=\"failed\"}", 1.0),
+        ("runner_queue_items{runner_job=\"b.queue\",state=\"completed\"}", 0.0),
+        ("runner_queue_total_items{runner_job=\"b.queue\"}", 3.0),
+        ("runner_queue_health_score{runner_job=\"b.queue\"}", 0.0),
     ] {
         assert_eq!(sample(&text, series), Some(want), "{series}\n{text}");
     }
@@ -570,9 +570,9 @@ fn queue_stats_are_exported_in_the_textfile_as_they_are_now() {
     );
     // One HELP and TYPE per family, whatever the number of queues.
     assert_eq!(text.matches("# TYPE runner_queue_items gauge").count(), 1, "{text}");
-    assert!(text.contains("runner_job_runs_total{job=\"q\",outcome=\"success\"}"), "{text}");
+    assert!(text.contains("runner_job_runs_total{runner_job=\"q\",outcome=\"success\"}"), "{text}");
 
-    // A reload that drops a queue drops its rows from the next file.
+    // A reload that drops a queue drops its rows, and its job's, from the next file.
     let mut d = Daemon::start(&s, &c);
     let cfg_text = std::fs::read_to_string(&c).unwrap();
     s.write("supervisor.yaml", &cfg_text[..cfg_text.find("  \"b.queue\":").unwrap()]);
@@ -581,8 +581,8 @@ fn queue_stats_are_exported_in_the_textfile_as_they_are_now() {
     wait_for(LONG, "the reload", || d.log_text().contains("reloaded"));
     wait_for(LONG, "b.queue gone from the textfile", || {
         let t = read();
-        // (Its job rows stay: they come from the state, which keeps removed jobs' history.)
-        !t.contains("runner_queue_items{job=\"b.queue\"") && t.contains("runner_queue_items{job=\"q\"")
+        // The state keeps a removed job's history, but the file shows the plan's jobs only.
+        !t.contains("runner_job=\"b.queue\"") && t.contains("runner_queue_items{runner_job=\"q\"")
     });
     d.signal(Signal::SIGTERM);
     assert!(d.wait_exit(LONG).success());

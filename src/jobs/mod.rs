@@ -20,7 +20,7 @@ use crate::process;
 use crate::record::{Outcome, Record, RecordKind, Trigger};
 use crate::retry::backoff;
 use crate::sinks::Sinks;
-use crate::sinks::textfile::{QueueRow, QueueSource};
+use crate::sinks::textfile::{QueueRow, QueueSource, Shown};
 use crate::state::{JobState, Running, Update};
 use crate::time::epoch_ms;
 
@@ -219,10 +219,24 @@ async fn attempt_once(ctx: &Ctx, job: &Arc<Job>, mut stop: watch::Receiver<bool>
     r
 }
 
-/// Every sink the plan asks for, with the queues' statistics for the textfile.
+/// Every sink the plan asks for, with the jobs and the queues' statistics for the textfile.
 pub fn sinks_for(plan: &Plan) -> Sinks {
     let mut s = Sinks::for_plan(plan);
     s.queues = queue_source(plan);
+    s.shown = shown(plan);
+    s
+}
+
+/// The enabled jobs the textfile shows from its first write (set again on a reload): checks
+/// apart, as their series are not runs.
+pub fn shown(plan: &Plan) -> Shown {
+    let mut s = Shown::default();
+    for j in plan.jobs.iter().filter(|j| j.enabled) {
+        match &j.kind {
+            JobKind::Check(_) => s.checks.push(j.name.to_string()),
+            _ => s.jobs.push(j.name.to_string()),
+        }
+    }
     s
 }
 

@@ -27,6 +27,8 @@ pub struct Sinks {
     pub textfile: Option<PathBuf>,
     /// The queue_flush jobs' statistics the textfile carries, handed in by the daemon.
     pub queues: Option<textfile::QueueSource>,
+    /// The enabled jobs the textfile shows, handed in by the daemon (none until then).
+    pub shown: textfile::Shown,
 }
 
 #[derive(Debug)]
@@ -42,7 +44,7 @@ struct LogSinks {
 impl Sinks {
     /// The state file only (tests and tools that keep no run log).
     pub fn new(state: StateStore) -> Sinks {
-        Sinks { state, log: None, runtime_dir: None, textfile: None, queues: None }
+        Sinks { state, log: None, runtime_dir: None, textfile: None, queues: None, shown: Default::default() }
     }
 
     /// Every sink the plan asks for: state, ring file and journald (the queues' source for
@@ -59,6 +61,7 @@ impl Sinks {
             runtime_dir: Some(plan.runtime_dir.clone()),
             textfile: plan.textfile.clone(),
             queues: None,
+            shown: Default::default(),
         }
     }
 
@@ -87,21 +90,25 @@ impl Sinks {
             return;
         }
         // A check's samples go to a tmpfs file, not to the state on flash; the state changes
-        // only when its level does (kinds::check asks for that).
+        // only when its level does (kinds::check asks for that). The daemon's own events are no
+        // job's: they change no state, but a start or a reload writes the textfile, so every
+        // job's series are there before its first run.
         if r.kind == RecordKind::Run && r.job_kind == Kind::Check {
             if let Some(dir) = &self.runtime_dir
                 && let Err(e) = live::write(dir, r)
             {
                 log::error!("cannot write the live value of check {}: {e}", r.job);
             }
-        } else if let Err(e) = self.state.update(|s| s.apply(r)) {
+        } else if r.kind != RecordKind::Daemon
+            && let Err(e) = self.state.update(|s| s.apply(r))
+        {
             log::error!("cannot record the run of {}: {e}", r.job);
         }
-        if r.kind == RecordKind::Run
+        if matches!(r.kind, RecordKind::Run | RecordKind::Daemon)
             && let (Some(path), Some(dir)) = (&self.textfile, &self.runtime_dir)
         {
             let state = self.state.load().unwrap_or_default();
-            let mut text = textfile::render(&state, &live::read_all(dir));
+            let mut text = textfile::render(&state, &live::read_all(dir), &self.shown);
             if let Some(q) = &self.queues {
                 text.push_str(&textfile::render_queues(&(q.0)(crate::time::epoch_ms(std::time::SystemTime::now()))));
             }

@@ -1,8 +1,14 @@
 //! A node_exporter textfile-collector file (`export: {textfile: PATH}`), rewritten
-//! atomically after each run: per job the last success time, last duration, run and
-//! failure counts; per check its value, level and whether an alert is active; per queue
-//! its items by state and health score. HELP and TYPE precede every family, as
-//! `promtool check metrics` requires.
+//! atomically after each run and at each daemon event: per job the last success time, last
+//! duration, run and failure counts; per check its value, level and whether an alert is
+//! active; per queue its items by state and health score. HELP and TYPE precede every
+//! family, as `promtool check metrics` requires.
+//!
+//! Which jobs it shows is handed over ([`Shown`], from the plan's enabled jobs), and each of
+//! them has every one of its series from the first write, 0 (a level: unknown; a value: NaN)
+//! until there is something to show, so an alert on "no success for a day" can fire for a job
+//! that never succeeded. Labels are `runner_job` and `check`, names no Prometheus target label
+//! uses (`job` would arrive as `exported_job`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,6 +16,11 @@ use std::path::Path;
 
 use super::live::Live;
 use super::state::State;
+
+/// The label of job and queue series.
+pub const JOB_LABEL: &str = "runner_job";
+/// The label of check series.
+pub const CHECK_LABEL: &str = "check";
 
 /// Label values escaped as the exposition format says: backslash, double quote, newline.
 fn label(v: &str) -> String {
@@ -31,7 +42,16 @@ pub fn level_code(level: &str) -> Option<u8> {
     crate::state::Level::parse(level).map(|l| l.code())
 }
 
-pub fn render(state: &State, live: &BTreeMap<String, Live>) -> String {
+/// The enabled jobs the file shows, as the daemon hands them over (the sink reads no plan):
+/// `jobs` get the `runner_job_*` families, `checks` the `runner_check_*` ones (a check's
+/// samples are not runs: they are not counted in the state).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Shown {
+    pub jobs: Vec<String>,
+    pub checks: Vec<String>,
+}
+
+pub fn render(state: &State, live: &BTreeMap<String, Live>, shown: &Shown) -> String {
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
         if rows.is_empty() {
@@ -43,26 +63,28 @@ pub fn render(state: &State, live: &BTreeMap<String, Live>) -> String {
             let _ = writeln!(out, "{name}{{{labels}}} {}", num(v));
         }
     };
-    let jobs: Vec<(&String, &super::state::JobState)> = state.jobs.iter().collect();
-    let job_label = |j: &str| format!("job=\"{}\"", label(j));
+    let none = super::state::JobState::default();
+    let jobs: Vec<(&String, &super::state::JobState)> =
+        shown.jobs.iter().map(|j| (j, state.job(j).unwrap_or(&none))).collect();
+    let job_label = |j: &str| format!("{JOB_LABEL}=\"{}\"", label(j));
+    let seconds = |ms: Option<i64>| ms.unwrap_or(0) as f64 / 1000.0;
     family(
         "runner_job_last_success_timestamp_seconds",
         "gauge",
-        "Unix time the job last finished successfully.",
-        jobs.iter().filter_map(|(j, s)| s.last_success_ms.map(|ms| (job_label(j), ms as f64 / 1000.0))).collect(),
+        "Unix time the job last finished successfully; 0 if it never did.",
+        jobs.iter().map(|(j, s)| (job_label(j), seconds(s.last_success_ms))).collect(),
     );
     family(
         "runner_job_last_duration_seconds",
         "gauge",
-        "How long the job's last run took.",
-        jobs.iter().filter_map(|(j, s)| s.last_duration_ms.map(|ms| (job_label(j), ms as f64 / 1000.0))).collect(),
+        "How long the job's last run took; 0 before its first run.",
+        jobs.iter().map(|(j, s)| (job_label(j), seconds(s.last_duration_ms.map(|d| d as i64)))).collect(),
     );
     family(
         "runner_job_runs_total",
         "counter",
         "Runs of the job by outcome class (success or failure) since the state was created.",
         jobs.iter()
-            .filter(|(_, s)| s.runs > 0)
             .flat_map(|(j, s)| {
                 [
                     (format!("{},outcome=\"success\"", job_label(j)), s.runs.saturating_sub(s.failures) as f64),
@@ -75,38 +97,37 @@ pub fn render(state: &State, live: &BTreeMap<String, Live>) -> String {
         "runner_job_consecutive_failures",
         "gauge",
         "Failed runs of the job since its last success.",
-        jobs.iter()
-            .filter(|(_, s)| s.runs > 0)
-            .map(|(j, s)| (job_label(j), f64::from(s.consecutive_failures)))
-            .collect(),
+        jobs.iter().map(|(j, s)| (job_label(j), f64::from(s.consecutive_failures))).collect(),
     );
-    let check_label = |c: &str| format!("check=\"{}\"", label(c));
+    let check_label = |c: &str| format!("{CHECK_LABEL}=\"{}\"", label(c));
+    let persisted = |c: &str| state.job(c).and_then(|j| j.check.as_ref());
     family(
         "runner_check_value",
         "gauge",
-        "The check's latest sample in its metric's unit (percent, bytes, seconds, degrees Celsius).",
-        live.iter().filter_map(|(c, l)| l.value.map(|v| (check_label(c), v))).collect(),
+        "The check's latest sample in its metric's unit (percent, bytes, seconds, degrees Celsius); NaN before the first sample or while its source is unreadable.",
+        shown.checks.iter().map(|c| (check_label(c), live.get(c).and_then(|l| l.value).unwrap_or(f64::NAN))).collect(),
     );
     family(
         "runner_check_level",
         "gauge",
-        "The check's judged level: 0 ok, 1 warn, 2 crit, 3 fail, 4 unknown.",
-        live.iter()
-            .filter_map(|(c, l)| {
-                let persisted = state.job(c).and_then(|j| j.check.as_ref()).and_then(|s| s.level.clone());
-                let level = l.level.clone().or(persisted)?;
-                level_code(&level).map(|code| (check_label(c), f64::from(code)))
+        "The check's judged level: 0 ok, 1 warn, 2 crit, 3 fail, 4 unknown (also before the first sample).",
+        shown
+            .checks
+            .iter()
+            .map(|c| {
+                let level = live.get(c).and_then(|l| l.level.clone()).or_else(|| persisted(c)?.level.clone());
+                (check_label(c), f64::from(level.and_then(|l| level_code(&l)).unwrap_or(4)))
             })
             .collect(),
     );
     family(
         "runner_check_alert_active",
         "gauge",
-        "1 while the check has an unresolved alert.",
-        state
-            .jobs
+        "1 while the check has an unresolved alert, else 0.",
+        shown
+            .checks
             .iter()
-            .filter_map(|(c, j)| j.check.as_ref().map(|s| (check_label(c), if s.alert.is_some() { 1.0 } else { 0.0 })))
+            .map(|c| (check_label(c), if persisted(c).is_some_and(|s| s.alert.is_some()) { 1.0 } else { 0.0 }))
             .collect(),
     );
     out
@@ -142,7 +163,7 @@ pub fn render_queues(stats: &[QueueRow]) -> String {
     if stats.is_empty() {
         return out;
     }
-    let job_label = |j: &str| format!("job=\"{}\"", label(j));
+    let job_label = |j: &str| format!("{JOB_LABEL}=\"{}\"", label(j));
     let mut family = |name: &str, help: &str, rows: Vec<(String, f64)>| {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} gauge");
