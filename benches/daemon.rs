@@ -5,8 +5,12 @@
 //! - RSS at idle with 20 jobs due far away
 //! - idle wakeups (context switches of all threads) per minute between due times
 //! - fire delay after the due instant, p50/p99 over 100 fires
+//! - per run of a cron job, with 20 and with 2,000 jobs that have run: durable flushes
+//!   (fsync + fdatasync calls) and bytes written to `state_dir` (flash) and `runtime_dir`
+//!   (tmpfs), counted with `strace -f -y` on the daemon (skipped without strace)
 //!
-//! Durations come from RUNNER_BENCH_IDLE_SECS (default 20) and RUNNER_BENCH_FIRES (100).
+//! Durations come from RUNNER_BENCH_IDLE_SECS (default 20), RUNNER_BENCH_FIRES (100) and
+//! RUNNER_BENCH_STATE_RUNS (10 runs per job count).
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -74,6 +78,97 @@ fn context_switches(pid: u32) -> u64 {
                 + status_field(pid, Some(&t), "nonvoluntary_ctxt_switches:")
         })
         .sum()
+}
+
+/// What a daemon wrote for each run of one per-second cron job beside `jobs - 1` jobs that
+/// have run (their job files exist), from an strace of its write and sync calls.
+struct WriteFigures {
+    runs: u64,
+    flushes: u64,
+    state_bytes: u64,
+    runtime_bytes: u64,
+    state_writes: u64,
+}
+
+fn writes_per_run(dir: &Path, jobs: usize, runs: u64) -> Option<WriteFigures> {
+    Command::new("strace").arg("-V").output().ok()?;
+    let dir = dir.join(format!("writes-{jobs}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("out");
+    let mut text = format!(
+        "  tick:\n    schedule: \"* * * * * *\"\n    command: [\"/bin/sh\", \"-c\", \"echo x >> {}\"]\n",
+        out.display()
+    );
+    for i in 1..jobs {
+        text.push_str(&format!("  far{i}:\n    schedule: \"0 0 1 1 *\"\n    run: \"true\"\n"));
+    }
+    let config = write_config(&dir, &text);
+    let runner = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env("RUNNER_CONFIG", &config)
+            .env("RUNNER_STATE_DIR", dir.join("state"))
+            .env("RUNNER_RUNTIME_DIR", dir.join("run"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+    };
+    // One real run makes the ring and a job file; the other jobs get a copy of it, as if
+    // each had run.
+    assert!(runner(&["once", "tick"]).success());
+    let jobs_dir = dir.join("state/jobs");
+    let one = std::fs::read(jobs_dir.join("tick.json")).unwrap();
+    for i in 1..jobs {
+        std::fs::write(jobs_dir.join(format!("far{i}.json")), &one).unwrap();
+    }
+    let trace = dir.join("trace");
+    let mut c = Command::new("strace");
+    c.args(["-f", "-qq", "-y", "-e", "trace=fsync,fdatasync,write,pwrite64,writev,rename,renameat2", "-o"])
+        .arg(&trace)
+        .arg(BIN)
+        .arg("run")
+        .env("RUNNER_CONFIG", &config)
+        .env("RUNNER_STATE_DIR", dir.join("state"))
+        .env("RUNNER_RUNTIME_DIR", dir.join("run"))
+        .env("RUNNER_LOG_LEVEL", "warn")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let count = || std::fs::read_to_string(&out).unwrap_or_default().lines().count() as u64;
+    let deadline = Instant::now() + Duration::from_secs(runs + 60);
+    while count() < 1 + runs {
+        assert!(Instant::now() < deadline, "runs did not arrive");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Let the last run's record and state land, then SIGKILL: the steady state, not a stop.
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = std::fs::read_to_string(dir.join("run/runner.pid")).unwrap();
+    let pid: i32 = pid.split_whitespace().next().unwrap().parse().unwrap();
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    let _ = child.wait();
+    let runs = count() - 1;
+    let (state, run) = (format!("{}/", dir.join("state").display()), format!("{}/", dir.join("run").display()));
+    let mut f = WriteFigures { runs, flushes: 0, state_bytes: 0, runtime_bytes: 0, state_writes: 0 };
+    for l in std::fs::read_to_string(&trace).unwrap().lines() {
+        let call = l.split_whitespace().nth(1).unwrap_or("");
+        if call.starts_with("fsync(") || call.starts_with("fdatasync(") {
+            f.flushes += 1;
+        } else if call.starts_with("rename") && l.contains(&format!("{state}jobs/")) {
+            f.state_writes += 1;
+        } else if call.starts_with("write") || call.starts_with("pwrite64(") {
+            let bytes: u64 = l.rsplit("= ").next().and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+            let target = l.split_once('<').map(|(_, t)| t).unwrap_or("");
+            if target.starts_with(&state) {
+                f.state_bytes += bytes;
+            } else if target.starts_with(&run) {
+                f.runtime_bytes += bytes;
+            }
+        }
+    }
+    Some(f)
 }
 
 fn env_u64(k: &str, d: u64) -> u64 {
@@ -154,6 +249,11 @@ fn main() {
         .collect();
     delays.sort_by(f64::total_cmp);
 
+    // Writes per run, with few and with many jobs that have run.
+    let state_runs = env_u64("RUNNER_BENCH_STATE_RUNS", 10);
+    let writes: Vec<(usize, Option<WriteFigures>)> =
+        [20, 2000].into_iter().map(|n| (n, writes_per_run(&dir, n, state_runs))).collect();
+
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     println!("runner daemon figures ({now}, {} threads at idle)", threads);
     println!("| figure | value |");
@@ -176,5 +276,20 @@ fn main() {
         percentile(&delays, 0.5),
         percentile(&delays, 0.99)
     );
+    for (jobs, f) in &writes {
+        let Some(f) = f else {
+            println!("| per run, {jobs} jobs | skipped: needs strace |");
+            continue;
+        };
+        let per = |v: u64| v as f64 / f.runs as f64;
+        println!(
+            "| per run of a cron job, {jobs} jobs that have run ({} runs) | {:.2} durable flushes (fsync + fdatasync); {:.0} bytes written to state_dir in {:.2} job file rewrites; {:.0} bytes to runtime_dir (tmpfs) |",
+            f.runs,
+            per(f.flushes),
+            per(f.state_bytes),
+            per(f.state_writes),
+            per(f.runtime_bytes)
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -116,6 +116,13 @@ impl Kind {
             Kind::Daemon => "daemon",
         }
     }
+
+    /// The kind a record's `job_kind` text names (as the ring stores it).
+    pub fn parse(s: &str) -> Option<Kind> {
+        [Kind::Command, Kind::QueueFlush, Kind::OrphanSweep, Kind::Check, Kind::Daemon]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
 }
 
 impl std::fmt::Display for Kind {

@@ -24,7 +24,9 @@ use crate::jobs::{self, Ctx, Request};
 use crate::lock::{self, Try};
 use crate::notify::{self, Notifier};
 use crate::record::{Outcome, Record, Trigger};
-use crate::sinks::state::{State, StateStore};
+use crate::sinks::Sinks;
+use crate::sinks::running;
+use crate::sinks::state::{State, Update};
 
 /// When a job is next due. Cron and `@reboot` fires are wall-clock instants; `every:` fires
 /// follow the monotonic clock.
@@ -334,13 +336,10 @@ impl Daemon {
     fn fire(&mut self, f: Fire) {
         let job = self.table.job(f.job).clone();
         let name = job.name.as_str();
-        if f.trigger == Trigger::Reboot {
-            let boot = self.table.boot_id.clone();
-            let _ = self
-                .ctx
-                .sinks
-                .state
-                .update(|s| s.jobs.entry(name.to_string()).or_default().reboot_boot_id = Some(boot));
+        if f.trigger == Trigger::Reboot
+            && let Err(e) = self.ctx.sinks.update(name, Update::Rebooted(self.table.boot_id.clone()))
+        {
+            log::error!("job {name}: cannot record the @reboot run: {e}");
         }
         let skip = |reason: &str| Record::skipped(name, job.kind.tag(), f.trigger, reason.to_string());
         if let Some(slot) = self.running.get_mut(name) {
@@ -402,26 +401,22 @@ impl Daemon {
         }
     }
 
-    /// Starts (or skips, or queues) every fire, then records them all in one state write.
+    /// Starts (or skips, or queues) every fire and records each in the state (in memory;
+    /// the writer puts it in the job's file with the run's end).
     fn fire_all(&mut self, fires: &[Fire], now: Timestamp, mono: Instant) {
-        if fires.is_empty() {
-            return;
-        }
         for f in fires {
             self.fire(*f);
-        }
-        let table = &self.table;
-        let result = self.ctx.sinks.state.update_volatile(|s| {
-            // Checks fire every few seconds; recording each fire would rewrite the state file
+            let job = self.table.job(f.job);
+            // Checks fire every few seconds; recording each fire would rewrite their state
             // that often (flash wears out), and a check needs no phase kept across restarts.
-            for f in fires.iter().filter(|f| !matches!(table.job(f.job).kind, config::JobKind::Check(_))) {
-                let js = s.jobs.entry(table.job(f.job).name.to_string()).or_default();
-                js.last_fire_ms = Some(f.at.as_millisecond());
-                js.next_due_ms = due_ms(table.due(f.job), now, mono);
+            if matches!(job.kind, config::JobKind::Check(_)) {
+                continue;
             }
-        });
-        if let Err(e) = result {
-            log::error!("cannot record fires: {e}");
+            let fired =
+                Update::Fired { at_ms: f.at.as_millisecond(), next_due_ms: due_ms(self.table.due(f.job), now, mono) };
+            if let Err(e) = self.ctx.sinks.update(job.name.as_str(), fired) {
+                log::error!("job {}: cannot record the fire: {e}", job.name);
+            }
         }
     }
 
@@ -436,7 +431,6 @@ impl Daemon {
                 if plan.state_dir != self.plan.state_dir || plan.runtime_dir != self.plan.runtime_dir {
                     log::warn!("state_dir and runtime_dir changes take effect at the next restart");
                 }
-                let state = self.ctx.sinks.state.load().unwrap_or_default();
                 let (now, mono) = (Timestamp::now(), Instant::now());
                 let fresh = Timetable {
                     hold_until: self.table.hold_until,
@@ -444,16 +438,22 @@ impl Daemon {
                 };
                 let old = std::mem::replace(&mut self.table, fresh);
                 let mut fires = Vec::new();
-                for job in &plan.jobs {
-                    match old.find(job.name.as_str()) {
-                        // Unchanged jobs keep their next due time.
-                        Some(i) if **old.job(i) == *job => self.table.keep(old.job(i).clone(), old.due(i)),
-                        _ => fires.extend(self.table.plan_job(Arc::new(job.clone()), &state, now, mono)),
+                let table = &mut self.table;
+                let planned = self.ctx.sinks.read(|state| {
+                    for job in &plan.jobs {
+                        match old.find(job.name.as_str()) {
+                            // Unchanged jobs keep their next due time.
+                            Some(i) if **old.job(i) == *job => table.keep(old.job(i).clone(), old.due(i)),
+                            _ => fires.extend(table.plan_job(Arc::new(job.clone()), state, now, mono)),
+                        }
                     }
+                });
+                if let Err(e) = planned {
+                    log::error!("{e}");
                 }
                 let plan = Arc::new(plan);
-                self.ctx.sinks.queues = jobs::queue_source(&plan);
-                self.ctx.sinks.shown = jobs::shown(&plan);
+                self.ctx.sinks.set_queues(jobs::queue_source(&plan));
+                self.ctx.sinks.set_shown(jobs::shown(&plan));
                 let m = format!("reloaded {}: {} job(s)", self.config_path.display(), plan.jobs.len());
                 self.ctx.sinks.emit(&Record::daemon(Outcome::Success, m));
                 self.plan = plan;
@@ -468,38 +468,42 @@ impl Daemon {
     }
 }
 
-/// Ends process groups left by a previous daemon (or a `runner once` that died), using the
-/// pgids the state recorded. Checked against the boot, the job locks and the leader's start
-/// time, so a recycled pid is never signalled.
-fn end_leftovers(plan: &Plan, store: &StateStore, boot: &str) {
+/// Ends process groups left by a previous daemon (or a `runner once` that died), from the
+/// groups runs recorded in `runtime_dir/jobs/<job>.running` (and, the first time after an
+/// upgrade, in the old `state.json`). Checked against the boot, the job locks and the
+/// leader's start time, so a recycled pid is never signalled. Runs before the event loop
+/// starts: ending a group waits for its grace.
+fn end_leftovers(plan: &Plan, legacy: &State, boot: &str) {
     let grace_of = |name: &str| plan.job(name).map(|j| j.kill_grace).unwrap_or(Duration::from_secs(10));
-    let result = store.update(|s| {
-        let mut ended = Vec::new();
-        for (name, js) in s.jobs.iter_mut() {
-            let live_once = lock::holder(&lock::job_lock_path(&plan.runtime_dir, name));
-            js.running.retain(|r| {
-                if r.boot_id != boot {
-                    return false;
-                }
-                if live_once.as_ref().is_some_and(|h| h.pid == r.runner_pid) {
-                    return true;
-                }
-                if crate::procinfo::group_is_from(r.pgid, r.since_ms) {
-                    ended.push((name.clone(), r.pgid, grace_of(name)));
-                }
-                false
-            });
-        }
-        ended
-    });
-    match result {
-        Ok(ended) => {
-            for (name, pgid, grace) in ended {
-                log::warn!("job {name}: ending process group {pgid} left by a previous runner");
-                crate::process::end_group(pgid, grace);
+    let mut recorded = running::read_all(&plan.runtime_dir);
+    recorded.extend(
+        legacy.jobs.iter().filter(|(_, js)| !js.running.is_empty()).map(|(n, js)| (n.clone(), js.running.clone())),
+    );
+    for (name, groups) in recorded {
+        // With the job's lock, nothing else runs the job; without it, a live `runner once`
+        // does, and its groups are its own.
+        let (live_once, held) = match lock::try_job(&plan.runtime_dir, &name, "daemon") {
+            Ok(Try::Acquired(h)) => (None, Some(h)),
+            Ok(Try::Busy(holder)) => (holder, None),
+            Err(e) => {
+                log::error!("job {name}: cannot check for leftover runs: {e}");
+                continue;
+            }
+        };
+        for r in groups {
+            if r.boot_id != boot || live_once.as_ref().is_some_and(|h| h.pid == r.runner_pid) {
+                continue;
+            }
+            if crate::procinfo::group_is_from(r.pgid, r.since_ms) {
+                log::warn!("job {name}: ending process group {} left by a previous runner", r.pgid);
+                crate::process::end_group(r.pgid, grace_of(&name));
             }
         }
-        Err(e) => log::error!("cannot check for leftover runs: {e}"),
+        if held.is_some()
+            && let Err(e) = running::write(&plan.runtime_dir, &name, &[])
+        {
+            log::error!("job {name}: cannot clear its leftover groups: {e}");
+        }
     }
 }
 
@@ -541,22 +545,52 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(daemon_main(plan, config_path, overrides, notifier))
-}
-
-async fn daemon_main(plan: Plan, config_path: &Path, overrides: &Overrides, notifier: Notifier) -> ExitCode {
-    let store = StateStore::new(&plan.state_dir);
+    // Before the event loop: ending leftovers waits for their grace, and loading takes
+    // `state.lock` and reads every job file and the ring.
     let boot = boot_id().to_string();
-    end_leftovers(&plan, &store, &boot);
-    let state = match store.load() {
+    let mut sinks = jobs::sinks_for(&plan);
+    let store = sinks.state.clone();
+    match store.load_files(None) {
+        Ok(legacy) => end_leftovers(&plan, &legacy, &boot),
+        Err(e) => {
+            log::error!("{e}");
+            end_leftovers(&plan, &State::default(), &boot);
+        }
+    }
+    if let Err(e) = store.migrate(sinks.ring_path()) {
+        log::error!("{e}");
+    }
+    let state = match store.load_and_catch_up(sinks.ring_path()) {
         Ok(s) => s,
         Err(e) => {
             log::error!("{e}");
             State::default()
         }
     };
+    let writer = match sinks.start_writer(state.clone()) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("runner: cannot start the state writer: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = rt.block_on(daemon_main(plan, config_path, overrides, notifier, sinks, state, boot));
+    writer.close();
+    log::info!("stopped");
+    code
+}
+
+async fn daemon_main(
+    plan: Plan,
+    config_path: &Path,
+    overrides: &Overrides,
+    notifier: Notifier,
+    sinks: Sinks,
+    state: State,
+    boot: String,
+) -> ExitCode {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-    let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks: jobs::sinks_for(&plan), by: "daemon", echo: false };
+    let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks, by: "daemon", echo: false };
     let mut d = Daemon {
         plan: Arc::new(plan),
         config_path: config_path.to_path_buf(),

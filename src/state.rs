@@ -1,7 +1,8 @@
-//! What runner knows about each job between runs: last run, outcome, failures, running
-//! process groups, a check's judged level, a kind's health part. Types and the pure
-//! `State::apply` only; `sinks::state` persists it. Kinds read and change it through
-//! `kinds::Host`, never by writing the file.
+//! What runner knows about each job between runs: last run, outcome, failures, a check's
+//! judged level, a kind's health part, the last ring record folded in. Types, the pure
+//! `State::apply` of a record and `State::update` of a typed change only; `sinks::state`
+//! persists it (one small file per job) and the daemon keeps it in memory. Kinds read and
+//! change it through `kinds::Host`, never by writing a file.
 
 use std::collections::BTreeMap;
 
@@ -93,6 +94,10 @@ pub struct JobState {
     /// restart knows whether a fire was missed.
     pub last_fire_ms: Option<i64>,
     pub next_due_ms: Option<i64>,
+    /// Process groups of a run, as a `state.json` written before the per-job files held
+    /// them; read for the leftover check at the first start after an upgrade, never
+    /// written. Running groups now live in `runtime_dir/jobs/<job>.running`.
+    #[serde(skip_serializing)]
     pub running: Vec<Running>,
     /// The boot an `@reboot` job last ran in.
     pub reboot_boot_id: Option<String>,
@@ -100,6 +105,10 @@ pub struct JobState {
     pub failures: u64,
     pub health: Option<HealthPart>,
     pub check: Option<CheckState>,
+    /// The sequence number of the last ring record folded into this state: records of the
+    /// job newer than it are applied again at load, so what the ring holds survives a
+    /// state file that a crash or a power cut kept from the disk.
+    pub ring_seq: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -123,7 +132,17 @@ pub enum Update {
     /// A kind's health part (a queue's score); stored only when its level changes.
     Health(HealthPart),
     /// One process group of a run ended before the run did (a queue item's handler).
+    /// Running groups are kept in `runtime_dir`, not here: this only drops a group that a
+    /// `state.json` from before the per-job files listed.
     GroupEnded(u32),
+    /// The daemon fired the job for the instant `at_ms` (a skipped fire too); `next_due_ms`
+    /// is when it is due next, for `status`.
+    Fired { at_ms: i64, next_due_ms: Option<i64> },
+    /// An `@reboot` job ran in this boot.
+    Rebooted(String),
+    /// A record, with the sequence number the ring gave it (none when the ring could not
+    /// take it). Folded in once: a record at or below the job's `ring_seq` is already in.
+    Ran { seq: Option<u64>, record: Box<Record> },
 }
 
 impl State {
@@ -152,24 +171,59 @@ impl State {
                 }
                 None => false,
             },
+            Update::Fired { at_ms, next_due_ms } => {
+                let js = self.jobs.entry(job.to_string()).or_default();
+                let before = (js.last_fire_ms, js.next_due_ms);
+                js.last_fire_ms = Some(at_ms);
+                js.next_due_ms = next_due_ms;
+                before != (js.last_fire_ms, js.next_due_ms)
+            }
+            Update::Rebooted(boot) => {
+                let js = self.jobs.entry(job.to_string()).or_default();
+                if js.reboot_boot_id.as_deref() == Some(boot.as_str()) {
+                    return false;
+                }
+                js.reboot_boot_id = Some(boot);
+                true
+            }
+            Update::Ran { seq, record } => {
+                if let (Some(seq), Some(have)) = (seq, self.jobs.get(job).and_then(|j| j.ring_seq))
+                    && seq <= have
+                {
+                    return false;
+                }
+                if !self.apply(&record) {
+                    return false;
+                }
+                if let Some(seq) = seq {
+                    self.jobs.entry(job.to_string()).or_default().ring_seq = Some(seq);
+                }
+                true
+            }
         }
+    }
+
+    /// Whether a record changes the state at all: finished runs do; skips, alerts, audit
+    /// lines and a check's samples (kept in its live file) do not.
+    pub fn changed_by(r: &Record) -> bool {
+        !(r.outcome == Outcome::Skipped
+            || matches!(r.kind, RecordKind::Alert | RecordKind::Resolve | RecordKind::Audit | RecordKind::Daemon)
+            || r.job_kind == Kind::Check)
     }
 
     pub fn job(&self, name: &str) -> Option<&JobState> {
         self.jobs.get(name)
     }
 
-    /// Folds a finished run into its job's state.
-    pub fn apply(&mut self, r: &Record) {
-        let js = self.jobs.entry(r.job.clone()).or_default();
-        if r.outcome == Outcome::Skipped {
-            return;
-        }
+    /// Folds a finished run into its job's state; false (and nothing changed) for a record
+    /// that is not one ([`changed_by`](Self::changed_by)).
+    pub fn apply(&mut self, r: &Record) -> bool {
         // Alerts are not runs; a check's runs change only its volatile live file, and its
         // level is written by the check itself when it changes (flash wears out).
-        if matches!(r.kind, RecordKind::Alert | RecordKind::Resolve) || r.job_kind == Kind::Check {
-            return;
+        if !State::changed_by(r) {
+            return false;
         }
+        let js = self.jobs.entry(r.job.clone()).or_default();
         let start = epoch_ms(r.started_at);
         js.last_start_ms = Some(start);
         js.last_end_ms = Some(start + r.duration.as_millis() as i64);
@@ -188,6 +242,7 @@ impl State {
         if let Some(pid) = r.pid {
             js.running.retain(|x| x.pgid != pid);
         }
+        true
     }
 }
 
@@ -278,5 +333,20 @@ pub(crate) mod tests {
         let j = &s.jobs["j"];
         assert_eq!((j.consecutive_failures, j.failures, j.runs), (0, 2, 3));
         assert_eq!(j.last_end_ms, Some(1_250));
+    }
+
+    #[test]
+    fn a_record_is_folded_in_once_by_its_ring_sequence() {
+        let mut s = State::default();
+        let ran = |seq| Update::Ran { seq: Some(seq), record: Box::new(rec(Outcome::Failure)) };
+        assert!(s.update("j", ran(7)));
+        assert!(!s.update("j", ran(7)), "the same record again");
+        assert!(!s.update("j", ran(6)), "an older record");
+        assert!(s.update("j", ran(9)));
+        assert_eq!((s.jobs["j"].runs, s.jobs["j"].ring_seq), (2, Some(9)));
+        // A skip changes nothing, not even the sequence number it carried.
+        let skip = Record { outcome: Outcome::Skipped, kind: RecordKind::Skip, ..rec(Outcome::Skipped) };
+        assert!(!s.update("j", Update::Ran { seq: Some(10), record: Box::new(skip) }));
+        assert_eq!(s.jobs["j"].ring_seq, Some(9));
     }
 }

@@ -562,7 +562,7 @@ fn check_levels_reach_the_state_only_on_changes() {
     let mut d = Daemon::start(&s, &cfg);
     let live = s.path("run/checks/disk.json");
     wait_for(Duration::from_secs(10), "the first sample", || live.exists());
-    let state = s.path("state/state.json");
+    let state = s.path("state/jobs/disk.json");
     wait_for(Duration::from_secs(10), "the level in the state", || {
         std::fs::read_to_string(&state).is_ok_and(|t| t.contains("\"ok\""))
     });

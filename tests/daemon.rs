@@ -322,14 +322,14 @@ fn state_dir_precedence_is_flag_then_environment_then_file() {
         assert!(o.status.success(), "{}", stderr(&o));
     };
     once(&[], &[]);
-    assert!(s.path("from-file/state.json").exists(), "the file's state_dir is used when nothing outranks it");
+    assert!(s.path("from-file/jobs/a.json").exists(), "the file's state_dir is used when nothing outranks it");
     once(&[("RUNNER_STATE_DIR", s.path("from-env").display().to_string())], &[]);
-    assert!(s.path("from-env/state.json").exists(), "the environment outranks the file");
+    assert!(s.path("from-env/jobs/a.json").exists(), "the environment outranks the file");
     once(
         &[("RUNNER_STATE_DIR", s.path("from-env2").display().to_string())],
         &["--state-dir".into(), s.path("from-flag").display().to_string()],
     );
-    assert!(s.path("from-flag/state.json").exists(), "the flag outranks the environment");
+    assert!(s.path("from-flag/jobs/a.json").exists(), "the flag outranks the environment");
     assert!(!s.path("from-env2").exists());
 }
 

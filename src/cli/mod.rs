@@ -488,6 +488,10 @@ fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, no_re
     }
     let job = Arc::new(job.clone());
     let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks: jobs::sinks_for(&plan), by: "once", echo: true };
+    // A state.json of an earlier version becomes job files before the first write.
+    if let Err(e) = ctx.sinks.state.migrate(ctx.sinks.ring_path()) {
+        eprintln!("runner: {e}");
+    }
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -603,7 +607,7 @@ fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let state = StateStore::new(&plan.state_dir).load().unwrap_or_default();
+    let state = StateStore::new(&plan.state_dir).load(Some(&plan.log.ring.path)).unwrap_or_default();
     let now = jiff::Timestamp::now();
     let rows: Vec<serde_json::Value> = plan
         .jobs
@@ -654,7 +658,7 @@ fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
 /// The plan and the persisted state, for the commands that report on them; errors exit 1.
 fn plan_and_state(path: &Path, overrides: &Overrides) -> Result<(Plan, crate::sinks::state::State), ExitCode> {
     let plan = plan_or_exit(path, overrides, 1)?;
-    match StateStore::new(&plan.state_dir).load() {
+    match StateStore::new(&plan.state_dir).load(Some(&plan.log.ring.path)) {
         Ok(mut state) => {
             current_queue_health(&plan, &mut state);
             Ok((plan, state))

@@ -19,8 +19,8 @@ use crate::lock::{self, Try};
 use crate::process;
 use crate::record::{Outcome, Record, RecordKind, Trigger};
 use crate::retry::backoff;
-use crate::sinks::Sinks;
 use crate::sinks::textfile::{QueueRow, QueueSource, Shown};
+use crate::sinks::{Sinks, running};
 use crate::state::{JobState, Running, Update};
 use crate::time::epoch_ms;
 
@@ -73,6 +73,8 @@ pub async fn execute(ctx: &Ctx, job: &Arc<Job>, req: Request, mut stop: watch::R
         }
         Err(e) => return lock_failed(job, req, &e.to_string()),
     };
+    // Whatever `runner once` changed while it held the lock, the daemon's memory takes in.
+    ctx.sinks.refresh(name).await;
 
     let attempts = if req.no_retry { 1 } else { job.retries.attempts };
     let mut attempt = 1;
@@ -97,29 +99,37 @@ pub async fn execute(ctx: &Ctx, job: &Arc<Job>, req: Request, mut stop: watch::R
     {
         run_on_failure(ctx, job, hook, &last).await;
     }
+    // Nothing of the run is left running (`process::run` ends whole groups); and before the
+    // lock goes, its records and state are written for the next holder to read.
+    if let Err(e) = running::write(&ctx.runtime_dir, name, &[]) {
+        log::error!("job {name}: cannot clear its running groups: {e}");
+    }
+    ctx.sinks.flushed().await;
     last
 }
 
 /// Why a job with `depends_on:` may not run now: a named check is not at level ok (or has
-/// no level yet). Read from the persisted state, where checks keep their level.
+/// no level yet). Read from the state, where checks keep their level.
 fn blocked_by_dependency(ctx: &Ctx, job: &Job) -> Option<String> {
     if job.depends_on.is_empty() {
         return None;
     }
-    let state = match ctx.sinks.state.load() {
-        Ok(s) => s,
-        Err(e) => return Some(format!("cannot read the state to judge depends_on: {e}")),
-    };
-    let mut blocking = Vec::new();
-    for dep in &job.depends_on {
-        let level = state.job(&dep.check).and_then(|j| j.check.as_ref()).and_then(|c| c.level.clone());
-        match level.as_deref() {
-            Some("ok") => {}
-            Some(l) => blocking.push(format!("check `{}` is {l}", dep.check)),
-            None => blocking.push(format!("check `{}` has no result yet", dep.check)),
+    let blocking = ctx.sinks.read(|state| {
+        let mut blocking = Vec::new();
+        for dep in &job.depends_on {
+            let level = state.job(&dep.check).and_then(|j| j.check.as_ref()).and_then(|c| c.level.as_deref());
+            match level {
+                Some("ok") => {}
+                Some(l) => blocking.push(format!("check `{}` is {l}", dep.check)),
+                None => blocking.push(format!("check `{}` has no result yet", dep.check)),
+            }
         }
+        blocking
+    });
+    match blocking {
+        Ok(b) => (!b.is_empty()).then(|| format!("depends_on: {}, not ok", b.join(", "))),
+        Err(e) => Some(format!("cannot read the state to judge depends_on: {e}")),
     }
-    (!blocking.is_empty()).then(|| format!("depends_on: {}, not ok", blocking.join(", ")))
 }
 
 fn lock_failed(job: &Job, req: Request, err: &str) -> Record {
@@ -222,8 +232,8 @@ async fn attempt_once(ctx: &Ctx, job: &Arc<Job>, mut stop: watch::Receiver<bool>
 /// Every sink the plan asks for, with the jobs and the queues' statistics for the textfile.
 pub fn sinks_for(plan: &Plan) -> Sinks {
     let mut s = Sinks::for_plan(plan);
-    s.queues = queue_source(plan);
-    s.shown = shown(plan);
+    s.set_queues(queue_source(plan));
+    s.set_shown(shown(plan));
     s
 }
 
@@ -318,12 +328,12 @@ impl Host for JobHost<'_> {
         process_spec(self.job, command, env, timeout, echo)
     }
 
-    /// Records the run's process group in the job's state, so a daemon restarted after a
-    /// crash can end what is left. No fsync: after a power loss nothing is left.
+    /// Records the run's process group in `runtime_dir` (a tmpfs), so a daemon restarted
+    /// after a crash can end what is left. No fsync: after a power loss nothing is left.
     fn started(&self) -> Box<dyn FnOnce(u32) + Send + 'static> {
         let name = self.job.name.to_string();
         let by = self.ctx.by.to_string();
-        let store = self.ctx.sinks.state.clone();
+        let dir = self.ctx.runtime_dir.clone();
         Box::new(move |pgid: u32| {
             let running = Running {
                 pgid,
@@ -332,8 +342,8 @@ impl Host for JobHost<'_> {
                 runner_pid: std::process::id(),
                 boot_id: crate::host::boot_id().to_string(),
             };
-            if let Err(e) = store.update_volatile(|s| s.jobs.entry(name).or_default().running.push(running)) {
-                log::error!("cannot record a run start: {e}");
+            if let Err(e) = running::add(&dir, &name, running) {
+                log::error!("job {name}: cannot record a run start in {}: {e}", dir.display());
             }
         })
     }
@@ -349,18 +359,16 @@ impl Host for JobHost<'_> {
 
     fn state(&self) -> Result<Option<JobState>, String> {
         let name = self.job.name.as_str();
-        self.ctx.sinks.state.load().map(|s| s.job(name).cloned()).map_err(|e| e.to_string())
+        self.ctx.sinks.read(|s| s.job(name).cloned()).map_err(|e| e.to_string())
     }
 
     fn update(&self, u: Update) -> Result<bool, String> {
         let name = self.job.name.as_str();
-        let store = &self.ctx.sinks.state;
-        // A group that ended is volatile, like its start: after a power loss nothing runs.
-        let r = match u {
-            Update::GroupEnded(_) => store.update_volatile(|s| s.update(name, u)),
-            _ => store.update(|s| s.update(name, u)),
-        };
-        r.map_err(|e| e.to_string())
+        // A group that ended is dropped where its start was recorded, in runtime_dir.
+        if let Update::GroupEnded(pgid) = u {
+            return running::remove(&self.ctx.runtime_dir, name, pgid).map(|()| true).map_err(|e| e.to_string());
+        }
+        self.ctx.sinks.update(name, u).map_err(|e| e.to_string())
     }
 
     fn hook<'a>(

@@ -1,21 +1,27 @@
 //! Where records go. `Sinks::emit` is the one place a finished run, a skipped fire, an alert
-//! or a daemon event is stored: the ring file (`ring.rs`), journald (`journald.rs`), the
-//! per-job state (`state.rs`), checks' live values (`live.rs`), the Prometheus textfile
-//! (`textfile.rs`) and the daemon's own log line.
+//! or a daemon event is stored: the ring file (`ring.rs`), journald, the per-job state files
+//! (`state.rs`), checks' live values (`live.rs`), the Prometheus textfile (`textfile.rs`)
+//! and the daemon's own log line. `Sinks::update` is the one way to change the state.
+//! In the daemon the state is kept in memory and `writer.rs`'s thread does every write, so
+//! the event loop never waits for a lock or the disk; `runner once` writes synchronously.
+//! A run's groups are kept in `runtime_dir` by `running.rs`.
 
 pub mod live;
 pub mod ring;
+pub mod running;
 pub mod state;
 pub mod textfile;
+pub mod writer;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::config::{LogSettings, Plan};
 use crate::journal::Journal;
 use crate::record::{Kind, Outcome, Record, RecordKind};
 use ring::Ring;
-use state::StateStore;
+use state::{State, StateError, StateStore, Update};
+use writer::{Op, Shared, Writer};
 
 #[derive(Clone, Debug)]
 pub struct Sinks {
@@ -26,9 +32,12 @@ pub struct Sinks {
     /// The Prometheus textfile, rewritten after each run, when `export:` asks for it.
     pub textfile: Option<PathBuf>,
     /// The queue_flush jobs' statistics the textfile carries, handed in by the daemon.
-    pub queues: Option<textfile::QueueSource>,
+    queues: Option<textfile::QueueSource>,
     /// The enabled jobs the textfile shows, handed in by the daemon (none until then).
-    pub shown: textfile::Shown,
+    shown: textfile::Shown,
+    /// The daemon's: the state in memory and its writer thread. Without it (`runner once`,
+    /// tests) every record and change is written before `emit` or `update` returns.
+    writer: Option<Arc<Shared>>,
 }
 
 #[derive(Debug)]
@@ -42,9 +51,17 @@ struct LogSinks {
 }
 
 impl Sinks {
-    /// The state file only (tests and tools that keep no run log).
+    /// The state files only (tests and tools that keep no run log).
     pub fn new(state: StateStore) -> Sinks {
-        Sinks { state, log: None, runtime_dir: None, textfile: None, queues: None, shown: Default::default() }
+        Sinks {
+            state,
+            log: None,
+            runtime_dir: None,
+            textfile: None,
+            queues: None,
+            shown: Default::default(),
+            writer: None,
+        }
     }
 
     /// Every sink the plan asks for: state, ring file and journald (the queues' source for
@@ -62,15 +79,118 @@ impl Sinks {
             textfile: plan.textfile.clone(),
             queues: None,
             shown: Default::default(),
+            writer: None,
         }
     }
 
+    /// The ring file, whose records complete the state files at load.
+    pub fn ring_path(&self) -> Option<&Path> {
+        self.log.as_ref().map(|l| l.settings.ring.path.as_path())
+    }
+
+    /// Sets the queues' source for the textfile (at start and on a reload).
+    pub fn set_queues(&mut self, q: Option<textfile::QueueSource>) {
+        if let Some(w) = &self.writer {
+            *w.queues.lock().unwrap_or_else(|e| e.into_inner()) = q.clone();
+        }
+        self.queues = q;
+    }
+
+    /// Sets the jobs the textfile shows from its first write (at start and on a reload).
+    pub fn set_shown(&mut self, s: textfile::Shown) {
+        if let Some(w) = &self.writer {
+            *w.shown.lock().unwrap_or_else(|e| e.into_inner()) = s.clone();
+        }
+        self.shown = s;
+    }
+
+    /// The daemon's mode: `state` (as loaded at start) is kept in memory and changed there;
+    /// a writer thread does the writes. Close the returned writer at a clean stop.
+    pub fn start_writer(&mut self, state: State) -> std::io::Result<Writer> {
+        let (w, shared) = Writer::spawn(self.clone(), state)?;
+        self.writer = Some(shared);
+        Ok(w)
+    }
+
     /// Stores one record everywhere it belongs. A sink that fails is logged, never fatal:
-    /// losing a log line must not stop jobs from running.
+    /// losing a log line must not stop jobs from running. In the daemon this changes the
+    /// state in memory and enqueues the rest, in order, for the writer.
     pub fn emit(&self, r: &Record) {
+        if let Some(w) = &self.writer {
+            if State::changed_by(r) {
+                w.state.lock().unwrap_or_else(|e| e.into_inner()).apply(r);
+            }
+            w.send(Op::Record(Box::new(r.clone())));
+            return;
+        }
+        let seq = self.log_record(r);
+        self.live(r);
+        // Audit lines describe one decision inside a run; the run's own record updates the
+        // state, once, so a sweep of many processes is not many writes to flash.
+        if State::changed_by(r) {
+            let ran = vec![(r.job.clone(), Update::Ran { seq, record: Box::new(r.clone()) })];
+            if let Err(e) = self.state.apply(ran, self.ring_path()) {
+                log::error!("cannot record the run of {}: {e}", r.job);
+            }
+        }
+        // The daemon's own events are no job's, but a start or a reload writes the textfile,
+        // so every job's series are there before its first run.
+        if matches!(r.kind, RecordKind::Run | RecordKind::Daemon) && self.textfile.is_some() {
+            let state = self.state.load(self.ring_path()).unwrap_or_default();
+            self.write_textfile(&state, self.queues.as_ref(), &self.shown);
+        }
+    }
+
+    /// Reads the state: the daemon's memory, or the files and the ring.
+    pub fn read<T>(&self, f: impl FnOnce(&State) -> T) -> Result<T, StateError> {
+        match &self.writer {
+            Some(w) => Ok(f(&w.state.lock().unwrap_or_else(|e| e.into_inner()))),
+            None => self.state.load(self.ring_path()).map(|s| f(&s)),
+        }
+    }
+
+    /// Changes one job's state; true when something changed. In the daemon: in memory,
+    /// written by the writer (coalesced); otherwise written before this returns.
+    pub fn update(&self, job: &str, u: Update) -> Result<bool, StateError> {
+        match &self.writer {
+            Some(w) => {
+                let changed = w.state.lock().unwrap_or_else(|e| e.into_inner()).update(job, u.clone());
+                if changed {
+                    w.send(Op::Update(job.to_string(), Box::new(u)));
+                }
+                Ok(changed)
+            }
+            None => self.state.apply(vec![(job.to_string(), u)], self.ring_path()).map(|a| a.changed[0]),
+        }
+    }
+
+    /// Takes in what another process (`runner once`) wrote for `job`: called by a run that
+    /// has just taken the job's lock. Nothing to do outside the daemon.
+    pub async fn refresh(&self, job: &str) {
+        if let Some(w) = &self.writer {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            w.send(Op::Refresh(job.to_string(), tx));
+            let _ = rx.await;
+        }
+    }
+
+    /// Waits until every record so far is in the ring and every state change in the job
+    /// files (not fsynced): a run calls it before it lets go of the job's lock, so the next
+    /// holder (`runner once`) reads it all.
+    pub async fn flushed(&self) {
+        if let Some(w) = &self.writer {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            w.send(Op::Flush(tx));
+            let _ = rx.await;
+        }
+    }
+
+    /// The ring, journald and the daemon's log line; returns the ring's sequence number.
+    fn log_record(&self, r: &Record) -> Option<u64> {
         let mut journaled = false;
+        let mut seq = None;
         if let Some(log) = &self.log {
-            let seq = log.append_to_ring(r);
+            seq = log.append_to_ring(r);
             journaled = log.journal.record(r, seq.unwrap_or(0), log.settings.job_output_to_journal);
         }
         if !(journaled && self.log.as_ref().is_some_and(|l| l.stderr_is_journal)) {
@@ -84,37 +204,29 @@ impl Sinks {
                 _ => log::error!("{line}"),
             }
         }
-        // Audit lines describe one decision inside a run; the run's own record updates the
-        // state, once, so a sweep of many processes is not many writes to flash.
-        if r.kind == RecordKind::Audit {
-            return;
-        }
-        // A check's samples go to a tmpfs file, not to the state on flash; the state changes
-        // only when its level does (kinds::check asks for that). The daemon's own events are no
-        // job's: they change no state, but a start or a reload writes the textfile, so every
-        // job's series are there before its first run.
-        if r.kind == RecordKind::Run && r.job_kind == Kind::Check {
-            if let Some(dir) = &self.runtime_dir
-                && let Err(e) = live::write(dir, r)
-            {
-                log::error!("cannot write the live value of check {}: {e}", r.job);
-            }
-        } else if r.kind != RecordKind::Daemon
-            && let Err(e) = self.state.update(|s| s.apply(r))
+        seq
+    }
+
+    /// A check's samples go to a tmpfs file, not to the state on flash; the state changes
+    /// only when its level does (the check kind's `Update::Check`).
+    fn live(&self, r: &Record) {
+        if r.kind == RecordKind::Run
+            && r.job_kind == Kind::Check
+            && let Some(dir) = &self.runtime_dir
+            && let Err(e) = live::write(dir, r)
         {
-            log::error!("cannot record the run of {}: {e}", r.job);
+            log::error!("cannot write the live value of check {}: {e}", r.job);
         }
-        if matches!(r.kind, RecordKind::Run | RecordKind::Daemon)
-            && let (Some(path), Some(dir)) = (&self.textfile, &self.runtime_dir)
-        {
-            let state = self.state.load().unwrap_or_default();
-            let mut text = textfile::render(&state, &live::read_all(dir), &self.shown);
-            if let Some(q) = &self.queues {
-                text.push_str(&textfile::render_queues(&(q.0)(crate::time::epoch_ms(std::time::SystemTime::now()))));
-            }
-            if let Err(e) = textfile::write(path, &text) {
-                log::error!("cannot write the textfile {}: {e}", path.display());
-            }
+    }
+
+    fn write_textfile(&self, state: &State, queues: Option<&textfile::QueueSource>, shown: &textfile::Shown) {
+        let (Some(path), Some(dir)) = (&self.textfile, &self.runtime_dir) else { return };
+        let mut text = textfile::render(state, &live::read_all(dir), shown);
+        if let Some(q) = queues {
+            text.push_str(&textfile::render_queues(&(q.0)(crate::time::epoch_ms(std::time::SystemTime::now()))));
+        }
+        if let Err(e) = textfile::write(path, &text) {
+            log::error!("cannot write the textfile {}: {e}", path.display());
         }
     }
 }

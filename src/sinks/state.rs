@@ -1,23 +1,28 @@
-//! The persisted per-job state: last run, outcome, failures, running process group.
+//! The persisted per-job state: one small JSON file per job, `state_dir/jobs/<job>.json`, so
+//! a run rewrites only what changed and the bytes a fire writes do not grow with the number
+//! of jobs.
 //!
-//! One JSON file under `state_dir`, replaced atomically (temp file, fsync, rename, fsync of
-//! the directory) and only when something changes: a run starting or ending, never on a
-//! timer, since flash wears out. The daemon and `runner once` both write it, serialised by a
-//! lock file, each changing only what it knows (read, modify, write under the lock).
+//! A job file is replaced atomically (temp file, rename) without fsync: the ring is what
+//! makes a run durable. Each file remembers the sequence number of the last ring record it
+//! folded in (`JobState::ring_seq`); [`StateStore::load`] applies the job's newer records
+//! from the ring again, so a file that a crash or a power cut kept from the disk loses
+//! nothing the ring held. Writers (the daemon's writer thread, `runner once`) change the
+//! files by read-modify-write of typed [`Update`]s under `state.lock`, each applying only
+//! its own changes to what is on disk, so neither loses the other's. A `state.json` from
+//! before the per-job files is read as a base and split into job files once ([`migrate`]).
+//!
+//! [`migrate`]: StateStore::migrate
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
+use super::ring;
+use crate::record::{Kind, Record, RecordKind};
 pub use crate::state::*;
-use crate::time::epoch_ms;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Durability {
-    Fsync,
-    PageCache,
-}
+use crate::time::{epoch_ms, from_epoch_ms};
 
 #[derive(Debug)]
 pub struct StateError(pub String);
@@ -35,82 +40,287 @@ pub struct StateStore {
     dir: PathBuf,
 }
 
+/// What [`StateStore::apply`] did: per update, whether it changed something; the touched
+/// jobs as they now are on disk.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub changed: Vec<bool>,
+    pub jobs: State,
+}
+
 impl StateStore {
     pub fn new(dir: &Path) -> StateStore {
         StateStore { dir: dir.to_path_buf() }
     }
 
-    pub fn path(&self) -> PathBuf {
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn jobs_dir(&self) -> PathBuf {
+        self.dir.join("jobs")
+    }
+
+    /// The file that holds one job's state.
+    pub fn job_path(&self, job: &str) -> PathBuf {
+        self.jobs_dir().join(format!("{job}.json"))
+    }
+
+    /// The single state file of earlier versions.
+    pub fn legacy_path(&self) -> PathBuf {
         self.dir.join("state.json")
     }
 
-    /// The state as last written; an absent file is an empty state.
-    pub fn load(&self) -> Result<State, StateError> {
-        match std::fs::read(self.path()) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                StateError(format!(
-                    "{}: unreadable state ({e}); move it aside to start afresh (run history is lost, jobs are not)",
-                    self.path().display()
-                ))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-            Err(e) => Err(StateError(format!("{}: {e}", self.path().display()))),
+    fn io(&self, what: &str, e: &dyn std::fmt::Display) -> StateError {
+        StateError(format!("{}: {what}: {e}", self.dir.display()))
+    }
+
+    /// What runner knows: the job files, and each job's records the ring (at `ring`) holds
+    /// beyond them. Takes no lock and writes nothing (`status`, `health`, `list`, daemon
+    /// start).
+    pub fn load(&self, ring: Option<&Path>) -> Result<State, StateError> {
+        let entries = read_ring(ring);
+        let mut state = self.load_files(entries.last().map(|e| e.seq))?;
+        for (job, u) in replay(&state, &entries, None) {
+            state.update(&job, u);
+        }
+        Ok(state)
+    }
+
+    /// The daemon's start: like [`load`](Self::load), and the records the ring held beyond
+    /// the files (a crash or a power cut before they were written) are written to them.
+    pub fn load_and_catch_up(&self, ring: Option<&Path>) -> Result<State, StateError> {
+        let entries = read_ring(ring);
+        let mut state = self.load_files(entries.last().map(|e| e.seq))?;
+        let behind = replay(&state, &entries, None);
+        if !behind.is_empty() {
+            log::info!("state: {} record(s) from the run log were not in the job files; applying them", behind.len());
+            self.apply(behind.clone(), None)?;
+        }
+        for (job, u) in behind {
+            state.update(&job, u);
+        }
+        Ok(state)
+    }
+
+    /// The files alone: a `state.json` not yet migrated as the base (its jobs taken as
+    /// up to date with the ring's newest record, `ring_tail`), the job files over it.
+    pub fn load_files(&self, ring_tail: Option<u64>) -> Result<State, StateError> {
+        let mut state = self.load_legacy(ring_tail)?;
+        let dir = match std::fs::read_dir(self.jobs_dir()) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(state),
+            Err(e) => return Err(self.io("cannot list jobs/", &e)),
+        };
+        for e in dir {
+            let e = e.map_err(|e| self.io("cannot list jobs/", &e))?;
+            let name = e.file_name();
+            let Some(job) = name.to_str().and_then(|n| n.strip_suffix(".json")) else { continue };
+            if job.starts_with('.') {
+                continue;
+            }
+            if let Some(js) = self.read_job(job)? {
+                state.jobs.insert(job.to_string(), js);
+            }
+        }
+        Ok(state)
+    }
+
+    fn load_legacy(&self, ring_tail: Option<u64>) -> Result<State, StateError> {
+        let path = self.legacy_path();
+        let mut state: State = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| unreadable(&path, &e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+            Err(e) => return Err(StateError(format!("{}: {e}", path.display()))),
+        };
+        // That file was written, durably, after each record reached the ring.
+        for js in state.jobs.values_mut() {
+            js.ring_seq = js.ring_seq.or(ring_tail);
+        }
+        Ok(state)
+    }
+
+    /// One job's file; none when absent or empty (a file a power cut emptied: the ring
+    /// replay restores what it held).
+    pub fn read_job(&self, job: &str) -> Result<Option<JobState>, StateError> {
+        let path = self.job_path(job);
+        match std::fs::read(&path) {
+            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(None),
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| unreadable(&path, &e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StateError(format!("{}: {e}", path.display()))),
         }
     }
 
-    /// Reads, changes and writes the state under the state lock, durably (fsync): for what
-    /// must survive power loss, such as a finished run.
-    pub fn update<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T, StateError> {
-        self.update_with(Durability::Fsync, f)
-    }
-
-    /// Like [`update`](Self::update) but without fsync: still atomic (a reader sees the old
-    /// file or the new one), and it survives the daemon being killed, only not power loss.
-    /// For facts a power loss makes moot, such as which process groups are running, so a
-    /// run does not wait for the disk before it starts.
-    pub fn update_volatile<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T, StateError> {
-        self.update_with(Durability::PageCache, f)
-    }
-
-    fn update_with<T>(&self, durability: Durability, f: impl FnOnce(&mut State) -> T) -> Result<T, StateError> {
-        let io = |what: &str, e: &dyn std::fmt::Display| StateError(format!("{}: {what}: {e}", self.dir.display()));
-        std::fs::create_dir_all(&self.dir).map_err(|e| io("cannot create the state directory", &e))?;
-        let _lock =
-            crate::lock::wait_file(&self.dir.join("state.lock")).map_err(|e| io("cannot lock state.lock", &e))?;
-        let mut state = match self.load() {
-            Ok(s) => s,
+    /// One job's file as a writer reads it: a damaged file is moved aside for a person to
+    /// look at (never written over) and the job starts afresh from the ring.
+    fn read_job_for_update(&self, job: &str) -> Result<Option<JobState>, StateError> {
+        match self.read_job(job) {
+            Ok(js) => Ok(js),
             Err(e) => {
-                // Keep the damaged file for a person to look at; never write over it.
-                let aside = self.dir.join(format!("state.json.corrupt-{}", epoch_ms(SystemTime::now())));
+                let path = self.job_path(job);
+                let aside = path.with_extension(format!("json.corrupt-{}", epoch_ms(SystemTime::now())));
                 log::error!("{e}; moved to {}", aside.display());
-                std::fs::rename(self.path(), &aside).map_err(|e| io("cannot move the damaged state aside", &e))?;
-                State::default()
+                std::fs::rename(&path, &aside).map_err(|e| self.io("cannot move a damaged job state aside", &e))?;
+                Ok(None)
             }
-        };
-        let before = state.clone();
-        let out = f(&mut state);
-        if state != before {
-            self.write(&state, durability)?;
+        }
+    }
+
+    fn lock(&self) -> Result<crate::lock::Held, StateError> {
+        std::fs::create_dir_all(self.jobs_dir()).map_err(|e| self.io("cannot create the state directory", &e))?;
+        crate::lock::wait_file(&self.dir.join("state.lock")).map_err(|e| self.io("cannot lock state.lock", &e))
+    }
+
+    /// Reads, changes and writes the jobs the updates name, under `state.lock`, without
+    /// fsync. With `ring`, each touched job's records the ring holds beyond its file are
+    /// folded in first (a daemon that crashed before writing them). A `Ran` update the file
+    /// already holds (by ring sequence) changes nothing, so applying one twice is harmless.
+    pub fn apply(&self, updates: Vec<(String, Update)>, ring: Option<&Path>) -> Result<Applied, StateError> {
+        let _lock = self.lock()?;
+        let mut out = Applied::default();
+        let names: BTreeSet<String> = updates.iter().map(|(j, _)| j.clone()).collect();
+        for job in &names {
+            if let Some(js) = self.read_job_for_update(job)? {
+                out.jobs.jobs.insert(job.clone(), js);
+            }
+        }
+        let mut dirty = BTreeSet::new();
+        if ring.is_some() {
+            for (job, u) in replay(&out.jobs, &read_ring(ring), Some(&names)) {
+                if out.jobs.update(&job, u) {
+                    dirty.insert(job);
+                }
+            }
+        }
+        for (job, u) in updates {
+            let changed = out.jobs.update(&job, u);
+            if changed {
+                dirty.insert(job);
+            }
+            out.changed.push(changed);
+        }
+        for job in &dirty {
+            self.write_job(job, &out.jobs.jobs[job], false)?;
         }
         Ok(out)
     }
 
-    fn write(&self, state: &State, durability: Durability) -> Result<(), StateError> {
-        let io = |what: &str, e: &dyn std::fmt::Display| StateError(format!("{}: {what}: {e}", self.dir.display()));
-        let tmp = self.dir.join("state.json.tmp");
-        let mut bytes = serde_json::to_vec_pretty(state).map_err(|e| io("cannot encode the state", &e))?;
+    fn write_job(&self, job: &str, js: &JobState, durable: bool) -> Result<(), StateError> {
+        let tmp = self.jobs_dir().join(format!(".{job}.tmp"));
+        let mut bytes = serde_json::to_vec(js).map_err(|e| self.io("cannot encode the state", &e))?;
         bytes.push(b'\n');
-        let mut f = File::create(&tmp).map_err(|e| io("cannot write state.json.tmp", &e))?;
-        f.write_all(&bytes).map_err(|e| io("cannot write state.json.tmp", &e))?;
-        if durability == Durability::Fsync {
-            f.sync_all().map_err(|e| io("cannot sync state.json.tmp", &e))?;
+        let mut f = File::create(&tmp).map_err(|e| self.io("cannot write a job's state", &e))?;
+        f.write_all(&bytes).map_err(|e| self.io("cannot write a job's state", &e))?;
+        if durable {
+            f.sync_all().map_err(|e| self.io("cannot sync a job's state", &e))?;
         }
-        std::fs::rename(&tmp, self.path()).map_err(|e| io("cannot replace state.json", &e))?;
-        if durability == Durability::Fsync {
-            File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| io("cannot sync the state directory", &e))?;
+        std::fs::rename(&tmp, self.job_path(job)).map_err(|e| self.io("cannot replace a job's state", &e))
+    }
+
+    /// Flushes the named jobs' files and the directory to the disk (a clean stop).
+    pub fn sync<'a>(&self, jobs: impl IntoIterator<Item = &'a String>) -> Result<(), StateError> {
+        for job in jobs {
+            match File::open(self.job_path(job)) {
+                Ok(f) => f.sync_all().map_err(|e| self.io("cannot sync a job's state", &e))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(self.io("cannot sync a job's state", &e)),
+            }
         }
+        File::open(self.jobs_dir()).and_then(|d| d.sync_all()).map_err(|e| self.io("cannot sync jobs/", &e))
+    }
+
+    /// Splits a `state.json` of an earlier version into job files (durably, once), then
+    /// removes it. A job file already there wins. A damaged `state.json` is moved aside.
+    pub fn migrate(&self, ring: Option<&Path>) -> Result<(), StateError> {
+        if !self.legacy_path().exists() {
+            return Ok(());
+        }
+        let _lock = self.lock()?;
+        let legacy = match self.load_legacy(read_ring(ring).last().map(|e| e.seq)) {
+            Ok(s) => s,
+            Err(e) => {
+                let aside = self.dir.join(format!("state.json.corrupt-{}", epoch_ms(SystemTime::now())));
+                log::error!("{e}; moved to {}", aside.display());
+                return std::fs::rename(self.legacy_path(), &aside)
+                    .map_err(|e| self.io("cannot move the damaged state aside", &e));
+            }
+        };
+        for (job, js) in &legacy.jobs {
+            if !self.job_path(job).exists() {
+                self.write_job(job, js, true)?;
+            }
+        }
+        File::open(self.jobs_dir()).and_then(|d| d.sync_all()).map_err(|e| self.io("cannot sync jobs/", &e))?;
+        std::fs::remove_file(self.legacy_path()).map_err(|e| self.io("cannot remove the migrated state.json", &e))?;
+        log::info!(
+            "state: {} moved to one file per job in {}",
+            self.legacy_path().display(),
+            self.jobs_dir().display()
+        );
         Ok(())
     }
+}
+
+fn unreadable(path: &Path, e: &dyn std::fmt::Display) -> StateError {
+    StateError(format!(
+        "{}: unreadable state ({e}); move it aside to start afresh (run history is lost, jobs are not)",
+        path.display()
+    ))
+}
+
+/// The ring's records, oldest first; none when there is no ring (or it cannot be read: the
+/// files alone are then what is known).
+pub fn read_ring(ring: Option<&Path>) -> Vec<ring::Entry> {
+    let Some(path) = ring else { return Vec::new() };
+    match ring::read_path(path) {
+        Ok(v) => v,
+        Err(ring::RingError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            log::warn!("cannot read the run log {} to complete the state: {e}", path.display());
+            Vec::new()
+        }
+    }
+}
+
+/// The updates that bring `state` up to what the ring holds: each record of a job (of the
+/// `only` jobs, if given) newer than the job's `ring_seq`, oldest first.
+pub fn replay(state: &State, entries: &[ring::Entry], only: Option<&BTreeSet<String>>) -> Vec<(String, Update)> {
+    entries
+        .iter()
+        .filter(|e| only.is_none_or(|o| o.contains(&e.job)))
+        .filter(|e| state.jobs.get(&e.job).and_then(|j| j.ring_seq).is_none_or(|have| e.seq > have))
+        .filter_map(|e| {
+            let r = entry_record(e)?;
+            State::changed_by(&r).then(|| (e.job.clone(), Update::Ran { seq: Some(e.seq), record: Box::new(r) }))
+        })
+        .collect()
+}
+
+/// A record as the state needs it, from the ring's copy: it ended when it was written.
+fn entry_record(e: &ring::Entry) -> Option<Record> {
+    let job_kind = Kind::parse(&e.job_kind)?;
+    if e.kind == RecordKind::Audit {
+        return None;
+    }
+    let duration = Duration::from_micros(e.duration_us);
+    Some(Record {
+        kind: e.kind,
+        job: e.job.clone(),
+        job_kind,
+        trigger: e.trigger,
+        attempt: e.attempt,
+        started_at: from_epoch_ms(e.realtime_us / 1000 - duration.as_millis() as i64),
+        duration,
+        outcome: e.outcome,
+        exit_code: e.exit_code,
+        signal: e.signal,
+        pid: e.pid,
+        output_tail: Vec::new(),
+        message: String::new(),
+        value: e.value,
+        level: e.level.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -119,21 +329,51 @@ mod tests {
     use crate::record::Outcome;
     use crate::state::tests::rec;
 
-    #[test]
-    fn update_round_trips_and_keeps_damaged_files() {
-        let dir = std::env::temp_dir().join(format!("runner-state-{}", std::process::id()));
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("runner-state-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn ran(seq: u64, o: Outcome) -> (String, Update) {
+        ("j".into(), Update::Ran { seq: Some(seq), record: Box::new(rec(o)) })
+    }
+
+    #[test]
+    fn apply_round_trips_and_keeps_damaged_files() {
+        let dir = scratch("rt");
         let store = StateStore::new(&dir);
-        store.update(|s| s.apply(&rec(Outcome::Success))).unwrap();
-        assert_eq!(store.load().unwrap().jobs["j"].runs, 1);
-        std::fs::write(store.path(), b"{not json").unwrap();
-        assert!(store.load().is_err());
-        store.update(|s| s.apply(&rec(Outcome::Failure))).unwrap();
-        assert_eq!(store.load().unwrap().jobs["j"].runs, 1);
-        let kept = std::fs::read_dir(&dir)
+        store.apply(vec![ran(1, Outcome::Success)], None).unwrap();
+        assert_eq!(store.load(None).unwrap().jobs["j"].runs, 1);
+        std::fs::write(store.job_path("j"), b"{not json").unwrap();
+        assert!(store.load(None).is_err());
+        store.apply(vec![ran(2, Outcome::Failure)], None).unwrap();
+        assert_eq!(store.load(None).unwrap().jobs["j"].runs, 1);
+        let kept = std::fs::read_dir(store.jobs_dir())
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("state.json.corrupt-"));
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("j.json.corrupt-"));
         assert_eq!(kept.count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_legacy_state_file_is_split_into_job_files_once() {
+        let dir = scratch("migrate");
+        let store = StateStore::new(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            store.legacy_path(),
+            r#"{"version":1,"jobs":{"a":{"runs":3,"running":[{"pgid":9,"since_ms":1,"by":"daemon","runner_pid":2,"boot_id":"b"}]},"b":{"last_fire_ms":5}}}"#,
+        )
+        .unwrap();
+        let before = store.load(None).unwrap();
+        assert_eq!((before.jobs["a"].runs, before.jobs["a"].running.len()), (3, 1), "read before the migration");
+        store.migrate(None).unwrap();
+        assert!(!store.legacy_path().exists());
+        let after = store.load(None).unwrap();
+        assert_eq!(after.jobs["a"].runs, 3);
+        assert_eq!(after.jobs["b"].last_fire_ms, Some(5));
+        assert!(after.jobs["a"].running.is_empty(), "running groups are not carried into job files");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,0 +1,123 @@
+//! The state through the real binary: what the ring holds survives a SIGKILL of the daemon
+//! and a job file a power cut kept from the disk; a run's state write is not fsynced (the
+//! ring's fdatasync is the one durable flush per run).
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(30);
+
+fn cfg(s: &Scratch, jobs: &str) -> std::path::PathBuf {
+    s.write("supervisor.yaml", &format!("version: 1\njobs:\n{jobs}"))
+}
+
+/// The run records of `job` in the ring, as `runner logs --json` reads them.
+fn ring_runs(s: &Scratch, c: &Path, job: &str) -> Vec<serde_json::Value> {
+    let o = s.runner(c).args(["logs", "--json", "--job", job]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == "run")
+        .collect()
+}
+
+fn status_of(s: &Scratch, c: &Path, job: &str) -> serde_json::Value {
+    let o = s.runner(c).args(["status", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+    v["jobs"].as_array().unwrap().iter().find(|j| j["name"] == job).unwrap().clone()
+}
+
+#[test]
+fn status_after_a_sigkill_reports_every_run_the_ring_holds() {
+    let s = Scratch::new("st-kill");
+    let out = s.path("out");
+    let c = cfg(&s, &format!("  tick:\n    every: 100ms\n    run: \"echo x >> {}; exit 3\"\n", out.display()));
+    let mut d = Daemon::start(&s, &c);
+    let job_file = s.path("state/jobs/tick.json");
+    wait_for(LONG, "the first run in the job file", || job_file.exists());
+    // What the file held after one or two runs: what a power cut could leave of a job file,
+    // since its later rewrites are not fsynced.
+    let stale = std::fs::read(&job_file).unwrap();
+    wait_for(LONG, "six runs", || lines(&out).len() >= 6);
+    d.child.kill().unwrap();
+    d.child.wait().unwrap();
+
+    let runs = ring_runs(&s, &c, "tick");
+    assert!(runs.len() >= 5, "{runs:?}");
+    let check = |what: &str| {
+        let st = status_of(&s, &c, "tick");
+        assert_eq!(st["runs"], runs.len(), "{what}: every run the ring holds is counted: {st}");
+        assert_eq!(st["consecutive_failures"], runs.len(), "{what}: {st}");
+        assert_eq!(st["last_outcome"], "failure", "{what}: {st}");
+        assert_eq!(st["last_exit_code"], 3, "{what}: {st}");
+    };
+    check("after the SIGKILL");
+    std::fs::write(&job_file, &stale).unwrap();
+    check("with the job file as an early write left it");
+    std::fs::remove_file(&job_file).unwrap();
+    check("with no job file at all");
+
+    // The next daemon writes what the ring held back into the job file.
+    std::fs::write(&job_file, &stale).unwrap();
+    let mut d = Daemon::start(&s, &c);
+    wait_for(LONG, "startup", || d.log_text().contains("runner started"));
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(d.wait_exit(LONG).success());
+    assert!(d.log_text().contains("record(s) from the run log were not in the job files"), "{}", d.log_text());
+    let file: serde_json::Value = serde_json::from_slice(&std::fs::read(&job_file).unwrap()).unwrap();
+    assert!(file["runs"].as_u64().unwrap() >= runs.len() as u64, "{file}");
+}
+
+#[test]
+fn a_runs_state_write_is_not_fsynced_only_the_ring_is() {
+    if std::process::Command::new("strace").arg("-V").output().is_err() {
+        return skip_missing("strace (apt-get install strace)");
+    }
+    let s = Scratch::new("st-fsync");
+    let out = s.path("out");
+    let c = cfg(&s, &format!("  tick:\n    every: 200ms\n    run: \"echo x >> {}\"\n", out.display()));
+    // The ring and the job file exist before the trace: their creation is synced once.
+    assert!(s.runner(&c).args(["once", "tick"]).output().unwrap().status.success());
+    let trace = s.path("trace");
+    let log = std::fs::File::create(s.path("daemon.log")).unwrap();
+    let mut strace = std::process::Command::new("strace");
+    strace.args(["-f", "-qq", "-y", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2", "-o"]).arg(&trace);
+    strace.arg(BIN).arg("run");
+    for (k, v) in s.runner(&c).get_envs() {
+        match v {
+            Some(v) => strace.env(k, v),
+            None => strace.env_remove(k),
+        };
+    }
+    let mut child =
+        strace.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(log).spawn().unwrap();
+    let before = ring_runs(&s, &c, "tick").len();
+    // The `once` run above, then five of the daemon.
+    wait_for(LONG, "five daemon runs", || lines(&out).len() >= 6);
+    // SIGKILL: only the steady state is traced, not the fsync of a clean stop.
+    let pid = std::fs::read_to_string(s.path("run/runner.pid")).unwrap();
+    let pid: i32 = pid.split_whitespace().next().unwrap().parse().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    let traced = std::fs::read_to_string(&trace).unwrap();
+    if traced.contains("PTRACE_TRACEME") || traced.contains("Operation not permitted") {
+        return skip_missing("ptrace permission for strace");
+    }
+    let runs = ring_runs(&s, &c, "tick").len() - before;
+    let calls = |name: &str| traced.lines().filter(|l| l.contains(&format!(" {name}("))).collect::<Vec<_>>();
+    let (fsyncs, fdatasyncs) = (calls("fsync"), calls("fdatasync"));
+    let state_writes = traced.lines().filter(|l| l.contains("rename") && l.contains("jobs/tick.json")).count();
+    println!("{runs} runs: {} fsync, {} fdatasync, {state_writes} job file writes", fsyncs.len(), fdatasyncs.len());
+    assert!(runs >= 5, "{runs} runs");
+    assert!(fsyncs.is_empty(), "no fsync while runs go on: {fsyncs:?}");
+    assert!(fdatasyncs.iter().all(|l| l.contains("runs.ring")), "only the ring is flushed: {fdatasyncs:?}");
+    assert!(fdatasyncs.len() <= runs + 1, "at most one durable flush per run: {} for {runs} runs", fdatasyncs.len());
+    assert!(
+        state_writes >= runs - 1,
+        "each run's state is written (to the page cache): {state_writes} for {runs} runs"
+    );
+    assert!(state_writes <= runs + 1, "one job file write per run: {state_writes} for {runs} runs");
+}
