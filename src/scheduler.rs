@@ -410,6 +410,8 @@ impl Daemon {
         for f in fires {
             self.fire(*f);
         }
+        // `systemctl status` shows what runs now, not what ran before this fire.
+        self.notifier.status(&self.status_line());
         let table = &self.table;
         let result = self.ctx.sinks.state.update_volatile(|s| {
             // Checks fire every few seconds; recording each fire would rewrite the state file
@@ -628,6 +630,8 @@ async fn daemon_main(plan: Plan, config_path: &Path, overrides: &Overrides, noti
                 d.table.replan_wall(now, &mut fires);
                 d.fire_all(&fires, now, mono);
             }
+            // A reader that stopped reading has room again: send what waited (never blocks).
+            _ = d.notifier.drain(), if d.notifier.pending() => {}
             _ = sighup.recv() => d.reload(),
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
@@ -649,6 +653,8 @@ async fn daemon_main(plan: Plan, config_path: &Path, overrides: &Overrides, noti
             None => break,
         }
     }
+    // One last try for STOPPING=1 and the final status; never waits for the reader.
+    d.notifier.status(&d.status_line());
     log::info!("stopped");
     ExitCode::SUCCESS
 }
