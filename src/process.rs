@@ -184,6 +184,9 @@ pub struct Spec<'a> {
     pub command: &'a CommandLine,
     /// None: the daemon's own user, without any change of ids or groups.
     pub run_as: Option<&'a RunAs>,
+    /// Without `run_as`: the daemon's own user entry (resolved at config load), for the HOME,
+    /// USER and SHELL the daemon's environment lacks. A run never reads the user database.
+    pub own_user: Option<&'a users::User>,
     /// None: the user's home (as cron does), or "/" if that cannot be entered.
     pub workdir: Option<&'a Path>,
     /// Added last, over the base environment (see [`base_env`]).
@@ -206,6 +209,7 @@ impl<'a> Spec<'a> {
         Spec {
             command,
             run_as: None,
+            own_user: None,
             workdir: None,
             env: &[],
             umask: 0o022,
@@ -747,10 +751,7 @@ fn spawn(spec: &Spec<'_>) -> Result<tokio::process::Child, (SpawnErrorKind, Stri
     let Some((program, args)) = argv.split_first() else { return Err(other("the command is empty".into())) };
 
     let daemon_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    let own_uid = nix::unistd::getuid().as_raw();
-    let env = base_env(spec.run_as, &daemon_env, || {
-        users::Db::load(Path::new("/")).users.into_iter().find(|u| u.uid == own_uid)
-    });
+    let env = base_env(spec.run_as, &daemon_env, || spec.own_user.cloned());
     let home = env.iter().find(|(k, _)| k == "HOME").map(|(_, v)| v.as_os_str());
     let (workdir, root_fallback) = match (spec.workdir, home) {
         (Some(dir), _) => (dir.as_os_str(), false),
