@@ -138,7 +138,7 @@ fn a_reader_that_stops_reading_stops_neither_jobs_nor_sigterm() {
     // A ping every 50 ms and two STATUS= per run: the queue is full well within a second.
     let mut d =
         Daemon::start_with(&s, &c, &[("NOTIFY_SOCKET", sock_path.to_str().unwrap()), ("WATCHDOG_USEC", "100000")]);
-    wait_for(Duration::from_secs(20), "the first fire", || lines(&fires).len() >= 1);
+    wait_for(Duration::from_secs(20), "the first fire", || !lines(&fires).is_empty());
     std::thread::sleep(Duration::from_millis(500));
     let full_at = lines(&fires).len();
     // Jobs keep firing with the reader's queue full.
