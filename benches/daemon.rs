@@ -8,16 +8,120 @@
 //! - per run of a cron job, with 20 and with 2,000 jobs that have run: durable flushes
 //!   (fsync + fdatasync calls) and bytes written to `state_dir` (flash) and `runtime_dir`
 //!   (tmpfs), counted with `strace -f -y` on the daemon (skipped without strace)
+//! - fire delay after the due instant, p50/p99 over 100 fires, in 3 runs (min/median/max)
+//! - the cost of a fire at 20 and at 10,000 configured jobs (5 per-second jobs firing, the rest
+//!   due once a year): the daemon's CPU (user+system) per fire, the CPU of the fired jobs
+//!   (reaped children) per fire, and the daemon's system calls per fire (strace -c -f on the
+//!   daemon's threads only, in a second window, since tracing slows it)
+//! - the load average before and after, since every figure moves with it
 //!
 //! Durations come from RUNNER_BENCH_IDLE_SECS (default 20), RUNNER_BENCH_FIRES (100) and
-//! RUNNER_BENCH_STATE_RUNS (10 runs per job count).
+//! RUNNER_BENCH_COST_SECS (10, per window), RUNNER_BENCH_STATE_RUNS (10 runs per job count for the
+//! flush figures). RUNNER_BENCH_BIN runs another build of runner (to
+//! compare with an older one).
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const BIN: &str = env!("CARGO_BIN_EXE_runner");
+fn bin() -> String {
+    std::env::var("RUNNER_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_runner").to_string())
+}
+
+fn loadavg() -> String {
+    let s = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// utime+stime and cutime+cstime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> (u64, u64) {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let f: Vec<u64> = s[s.rfind(')').unwrap_or(0) + 1..].split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
+    // After the command: state is field 3, so utime (14) is index 11 here.
+    (f[11] + f[12], f[13] + f[14])
+}
+
+fn lines_of(p: &Path) -> usize {
+    std::fs::read_to_string(p).map(|t| t.lines().count()).unwrap_or(0)
+}
+
+struct Cost {
+    jobs: usize,
+    rss_mib: f64,
+    daemon_ms_per_fire: f64,
+    jobs_ms_per_fire: f64,
+    syscalls_per_fire: Option<f64>,
+}
+
+/// 5 per-second jobs among `jobs` in all; one window for CPU, one under strace for syscalls.
+fn fire_cost(dir: &Path, jobs: usize, secs: u64) -> Cost {
+    let out = dir.join(format!("cost-{jobs}"));
+    let _ = std::fs::remove_file(&out);
+    let mut cfg = String::with_capacity(jobs * 64);
+    for i in 0..5 {
+        cfg.push_str(&format!(
+            "  tick{i}:\n    schedule: \"* * * * * *\"\n    command: [\"/bin/sh\", \"-c\", \"echo >> {}\"]\n",
+            out.display()
+        ));
+    }
+    for i in 5..jobs {
+        cfg.push_str(&format!("  far{i}:\n    schedule: \"0 0 1 1 *\"\n    run: \"true\"\n"));
+    }
+    let config = write_config(dir, &cfg);
+    let _ = std::fs::remove_dir_all(dir.join("state"));
+    let child = start(dir, &config, None);
+    let pid = child.id();
+    let t = Instant::now();
+    while lines_of(&out) < 10 {
+        assert!(t.elapsed() < Duration::from_secs(120), "the {jobs}-job daemon did not fire");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let rss = status_field(pid, None, "VmRSS:") as f64 / 1024.0;
+    let hz = 100.0; // USER_HZ on Linux
+    let (c0, j0, f0) = (cpu_ticks(pid).0, cpu_ticks(pid).1, lines_of(&out));
+    std::thread::sleep(Duration::from_secs(secs));
+    let (c1, j1, f1) = (cpu_ticks(pid).0, cpu_ticks(pid).1, lines_of(&out));
+    let fires = (f1 - f0).max(1) as f64;
+    let daemon_ms = (c1 - c0) as f64 * 1000.0 / hz / fires;
+    let jobs_ms = (j1 - j0) as f64 * 1000.0 / hz / fires;
+
+    // Syscalls of the daemon's own threads (not followed into the jobs).
+    let tasks: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.flatten().map(|t| t.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    let summary = dir.join(format!("strace-{jobs}"));
+    let mut st = Command::new("strace");
+    st.args(["-c", "-o"]).arg(&summary);
+    for t in &tasks {
+        st.args(["-p", t]);
+    }
+    let syscalls = match st.stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
+        Ok(mut tracer) => {
+            std::thread::sleep(Duration::from_millis(500));
+            let f0 = lines_of(&out);
+            std::thread::sleep(Duration::from_secs(secs));
+            let f1 = lines_of(&out);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(tracer.id() as i32),
+                nix::sys::signal::Signal::SIGINT,
+            );
+            let _ = tracer.wait();
+            let text = std::fs::read_to_string(&summary).unwrap_or_default();
+            // The "total" line: % time, seconds, usecs/call, calls, errors, "total".
+            text.lines()
+                .find(|l| l.trim_end().ends_with("total"))
+                .and_then(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    f.get(3).and_then(|c| c.parse::<f64>().ok())
+                })
+                .map(|calls| calls / (f1 - f0).max(1) as f64)
+        }
+        Err(_) => None,
+    };
+    stop(child);
+    Cost { jobs, rss_mib: rss, daemon_ms_per_fire: daemon_ms, jobs_ms_per_fire: jobs_ms, syscalls_per_fire: syscalls }
+}
 
 fn scratch() -> PathBuf {
     let d = std::env::temp_dir().join(format!("runner-bench-{}", std::process::id()));
@@ -35,7 +139,7 @@ fn write_config(dir: &Path, jobs: &str) -> PathBuf {
 }
 
 fn start(dir: &Path, config: &Path, notify: Option<&Path>) -> Child {
-    let mut c = Command::new(BIN);
+    let mut c = Command::new(bin());
     c.arg("run")
         .env("RUNNER_CONFIG", config)
         .env("RUNNER_STATE_DIR", dir.join("state"))
@@ -104,7 +208,7 @@ fn writes_per_run(dir: &Path, jobs: usize, runs: u64) -> Option<WriteFigures> {
     }
     let config = write_config(&dir, &text);
     let runner = |args: &[&str]| {
-        Command::new(BIN)
+        Command::new(bin())
             .args(args)
             .env("RUNNER_CONFIG", &config)
             .env("RUNNER_STATE_DIR", dir.join("state"))
@@ -126,7 +230,7 @@ fn writes_per_run(dir: &Path, jobs: usize, runs: u64) -> Option<WriteFigures> {
     let mut c = Command::new("strace");
     c.args(["-f", "-qq", "-y", "-e", "trace=fsync,fdatasync,write,pwrite64,writev,rename,renameat2", "-o"])
         .arg(&trace)
-        .arg(BIN)
+        .arg(bin())
         .arg("run")
         .env("RUNNER_CONFIG", &config)
         .env("RUNNER_STATE_DIR", dir.join("state"))
@@ -181,7 +285,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn main() {
     let dir = scratch();
-    let size = std::fs::metadata(BIN).unwrap().len();
+    let size = std::fs::metadata(bin()).unwrap().len();
+    let load_before = loadavg();
 
     // exec -> READY=1
     let mut far = String::new();
@@ -220,34 +325,41 @@ fn main() {
     let threads = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
     stop(child);
 
-    // Fire delay: per-second cron jobs note when their process started.
+    // Fire delay: per-second cron jobs note when their process started; 3 runs.
     let fires = env_u64("RUNNER_BENCH_FIRES", 100);
     let jobs = 5;
-    let out = dir.join("fires");
-    let mut per_second = String::new();
-    for i in 0..jobs {
-        per_second.push_str(&format!(
-            "  tick{i}:\n    schedule: \"* * * * * *\"\n    command: [\"/bin/sh\", \"-c\", \"date +%s.%N >> {}\"]\n",
-            out.display()
-        ));
+    let mut delay_runs: Vec<(f64, f64)> = Vec::new();
+    for run in 0..3 {
+        let out = dir.join(format!("fires-{run}"));
+        let mut per_second = String::new();
+        for i in 0..jobs {
+            per_second.push_str(&format!(
+                "  tick{i}:\n    schedule: \"* * * * * *\"\n    command: [\"/bin/sh\", \"-c\", \"date +%s.%N >> {}\"]\n",
+                out.display()
+            ));
+        }
+        let config = write_config(&dir, &per_second);
+        let child = start(&dir, &config, None);
+        let deadline = Instant::now() + Duration::from_secs(fires / jobs + 30);
+        while std::fs::read_to_string(&out).unwrap_or_default().lines().count() < (fires + jobs) as usize {
+            assert!(Instant::now() < deadline, "fires did not arrive");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        stop(child);
+        let mut delays: Vec<f64> = std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .skip(jobs as usize) // the first second may start mid-way
+            .take(fires as usize)
+            .filter_map(|l| l.parse::<f64>().ok())
+            .map(|t| (t - t.floor()) * 1000.0)
+            .collect();
+        delays.sort_by(f64::total_cmp);
+        delay_runs.push((percentile(&delays, 0.5), percentile(&delays, 0.99)));
     }
-    let config = write_config(&dir, &per_second);
-    let child = start(&dir, &config, None);
-    let deadline = Instant::now() + Duration::from_secs(fires / jobs + 30);
-    while std::fs::read_to_string(&out).unwrap_or_default().lines().count() < (fires + jobs) as usize {
-        assert!(Instant::now() < deadline, "fires did not arrive");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    stop(child);
-    let mut delays: Vec<f64> = std::fs::read_to_string(&out)
-        .unwrap()
-        .lines()
-        .skip(jobs as usize) // the first second may start mid-way
-        .take(fires as usize)
-        .filter_map(|l| l.parse::<f64>().ok())
-        .map(|t| (t - t.floor()) * 1000.0)
-        .collect();
-    delays.sort_by(f64::total_cmp);
+
+    let cost_secs = env_u64("RUNNER_BENCH_COST_SECS", 10);
+    let costs: Vec<Cost> = [20, 10_000].iter().map(|&n| fire_cost(&dir, n, cost_secs)).collect();
 
     // Writes per run, with few and with many jobs that have run.
     let state_runs = env_u64("RUNNER_BENCH_STATE_RUNS", 10);
@@ -255,12 +367,17 @@ fn main() {
         [20, 2000].into_iter().map(|n| (n, writes_per_run(&dir, n, state_runs))).collect();
 
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    println!("runner daemon figures ({now}, {} threads at idle)", threads);
+    println!(
+        "runner daemon figures ({now}, {} threads at idle; load average {load_before} before, {} after)",
+        threads,
+        loadavg()
+    );
     println!("| figure | value |");
     println!("|---|---|");
     println!("| binary size (release, stripped) | {:.2} MB |", size as f64 / 1e6);
     println!(
-        "| exec to READY=1, p50 / max of 20 | {:.1} ms / {:.1} ms |",
+        "| exec to READY=1, min / median / max of 20 | {:.1} ms / {:.1} ms / {:.1} ms |",
+        ready[0],
         percentile(&ready, 0.5),
         ready[ready.len() - 1]
     );
@@ -270,11 +387,13 @@ fn main() {
         wakeups,
         wakeups as f64 * 60.0 / idle_secs as f64
     );
+    let spread = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        format!("{:.2} / {:.2} / {:.2}", v[0], v[v.len() / 2], v[v.len() - 1])
+    };
     println!(
-        "| fire delay to job exec, p50 / p99 of {} | {:.2} ms / {:.2} ms |",
-        delays.len(),
-        percentile(&delays, 0.5),
-        percentile(&delays, 0.99)
+        "| fire delay to job exec, p50 of {fires}, min / median / max of 3 runs | {} ms |",
+        spread(delay_runs.iter().map(|d| d.0).collect())
     );
     for (jobs, f) in &writes {
         let Some(f) = f else {
@@ -289,6 +408,20 @@ fn main() {
             per(f.state_bytes),
             per(f.state_writes),
             per(f.runtime_bytes)
+        );
+    }
+    println!(
+        "| fire delay to job exec, p99 of {fires}, min / median / max of 3 runs | {} ms |",
+        spread(delay_runs.iter().map(|d| d.1).collect())
+    );
+    for c in &costs {
+        println!(
+            "| one fire with {} jobs configured (RSS {:.1} MiB): daemon CPU / job CPU / daemon syscalls | {:.2} ms / {:.2} ms / {} |",
+            c.jobs,
+            c.rss_mib,
+            c.daemon_ms_per_fire,
+            c.jobs_ms_per_fire,
+            c.syscalls_per_fire.map_or("not measured (no strace)".to_string(), |n| format!("{n:.0}"))
         );
     }
     let _ = std::fs::remove_dir_all(&dir);

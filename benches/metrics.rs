@@ -5,7 +5,8 @@
 //! text), and beside psutil's equivalent calls (cpu_percent, virtual_memory, getloadavg,
 //! disk_usage), measured in the same run. psutil comes from the venv tests/metrics.rs
 //! creates under the target dir; without it that line says so.
-//! RUNNER_BENCH_SAMPLES sets the count (default 5000).
+//! RUNNER_BENCH_SAMPLES sets the count (default 5000). Prints the load average it ran at and
+//! the spread (min / median / max) of the interleaved rounds, and of the overhead per round.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -55,7 +56,9 @@ fn main() {
     };
 
     // Interleaved rounds, so drift in the machine's load hits both alike.
-    let rounds = 5;
+    let load = |_: ()| std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load_before = load(());
+    let rounds = 9;
     let (mut ours, mut floor, mut ours_allocs) = (Vec::new(), Vec::new(), 0.0);
     for _ in 0..rounds {
         let (us, allocs) = per_sample(n / rounds, || sampler.sample(&mut s));
@@ -63,19 +66,30 @@ fn main() {
         ours_allocs += allocs;
         floor.push(per_sample(n / rounds, &mut bare).0);
     }
-    let median = |v: &mut Vec<f64>| {
+    // Each round's overhead against the bare reads of the same round.
+    let mut over: Vec<f64> = ours.iter().zip(&floor).map(|(o, f)| (o / f - 1.0) * 100.0).collect();
+    let spread = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        v[v.len() / 2]
+        (v[0], v[v.len() / 2], v[v.len() - 1])
     };
-    let (ours, floor) = (median(&mut ours), median(&mut floor));
-    println!("metrics sample, {n} samples in {rounds} interleaved rounds (median of rounds):");
+    let (o, f, d) = (spread(&mut ours), spread(&mut floor), spread(&mut over));
+    let (ours, floor) = (o.1, f.1);
+    println!(
+        "metrics sample, {n} samples in {rounds} interleaved rounds; load average {} before, {} after",
+        load_before.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        load(()).split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
+    println!(
+        "  min / median / max of rounds: runner {:.1} / {:.1} / {:.1} us, bare {:.1} / {:.1} / {:.1} us, overhead {:+.1} / {:+.1} / {:+.1} %",
+        o.0, o.1, o.2, f.0, f.1, f.2, d.0, d.1, d.2
+    );
     println!(
         "  runner Sampler (cpu+mem+load+disk /):   {ours:8.1} us/sample, {:.2} allocations/sample",
         ours_allocs / rounds as f64
     );
     println!(
-        "  bare pread of the 3 files + statvfs:     {floor:8.1} us/sample ({:+.1}% for parsing and bookkeeping)",
-        (ours / floor - 1.0) * 100.0
+        "  bare pread of the 3 files + statvfs:     {floor:8.1} us/sample ({:+.1}% for parsing and bookkeeping, median of rounds)",
+        d.1
     );
 
     let python = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("psutil-venv/bin/python");

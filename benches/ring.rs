@@ -42,6 +42,8 @@ fn main() {
         fsync,
     };
 
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average at start: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     let rec = run_record(8192);
     let mut ring = Ring::open(&cfg("nosync.ring", ring::DEFAULT_SIZE, Fsync::Never)).unwrap();
     let n = 100_000;
@@ -54,6 +56,10 @@ fn main() {
         }
     });
     let allocs = counts.allocs;
+    // Five consecutive rounds of the same appends (before `lat` is sorted): the spread says
+    // how much the machine moved.
+    let mut p50s: Vec<Duration> = lat.chunks(n / 5).map(|c| pct(&mut c.to_vec(), 0.5)).collect();
+    p50s.sort();
     // The latency vector was preallocated, so every allocation counted is the ring's.
     println!(
         "append, no fsync (256 KiB ring, 512-byte output): p50 {:?}  p99 {:?}  max {:?}  (goal < 5 us)",
@@ -61,6 +67,7 @@ fn main() {
         pct(&mut lat, 0.99),
         pct(&mut lat, 1.0)
     );
+    println!("append p50 of 5 rounds of {}: min {:?}  median {:?}  max {:?}", n / 5, p50s[0], p50s[2], p50s[4]);
     println!("allocations per append: {} (goal 0)", allocs as f64 / n as f64);
 
     let mut ring = Ring::open(&cfg("sync.ring", ring::DEFAULT_SIZE, Fsync::Always)).unwrap();

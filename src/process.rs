@@ -20,9 +20,14 @@
 //!   as the daemon: the current-thread runtime's own thread, never a `spawn_blocking` one.
 //! - Dropping the `run` future before it completes sends SIGKILL to the group; tokio then reaps
 //!   the main process, so no zombie is left either way.
-//! - Privileges are dropped in the child as cron does: nice (while still root, since lowering it
-//!   needs root), then setgroups with the groups `config::plan` resolved, setgid, setuid, then
-//!   chdir as the target user, so a directory that user cannot enter is an error, not a leak.
+//! - A job starts as the runner binary's exec helper ([`exec_helper`]), started with
+//!   `posix_spawn` (a vfork: no copy of the daemon's page tables, so a start costs the same with
+//!   20 jobs or 10,000), which sets the process up and execs the job's program in place.
+//! - Privileges are dropped in the helper as cron does: nice (while still root, since lowering
+//!   it needs root), then setgroups with the groups `config::plan` resolved, setgid, setuid,
+//!   then PR_SET_PDEATHSIG (the kernel clears it when the ids change), then chdir as the target
+//!   user, so a directory that user cannot enter is an error, not a leak. Every descriptor but
+//!   stdin, stdout and stderr is closed at the exec.
 //!
 //! What it must not do: reap processes it did not spawn (a `waitpid(-1)` would steal the exit
 //! status of tokio's other children), signal anything but the group it created (or the one
@@ -33,7 +38,7 @@ use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -184,6 +189,9 @@ pub struct Spec<'a> {
     pub command: &'a CommandLine,
     /// None: the daemon's own user, without any change of ids or groups.
     pub run_as: Option<&'a RunAs>,
+    /// Without `run_as`: the daemon's own user entry (resolved at config load), for the HOME,
+    /// USER and SHELL the daemon's environment lacks. A run never reads the user database.
+    pub own_user: Option<&'a users::User>,
     /// None: the user's home (as cron does), or "/" if that cannot be entered.
     pub workdir: Option<&'a Path>,
     /// Added last, over the base environment (see [`base_env`]).
@@ -206,6 +214,7 @@ impl<'a> Spec<'a> {
         Spec {
             command,
             run_as: None,
+            own_user: None,
             workdir: None,
             env: &[],
             umask: 0o022,
@@ -287,21 +296,27 @@ pub struct Finished {
 pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Receiver<bool>) -> Finished {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
+    let failed = |kind, message| Finished {
+        status: Status::SpawnFailed { kind, message },
+        started_at,
+        duration: t0.elapsed(),
+        pid: None,
+        stdout_tail: Vec::new(),
+        stderr_tail: Vec::new(),
+        stdout_bytes: 0,
+        stderr_bytes: 0,
+        leftover_signal: None,
+    };
     let mut child = match spawn(spec) {
-        Ok(child) => child,
-        Err((kind, message)) => {
-            return Finished {
-                status: Status::SpawnFailed { kind, message },
-                started_at,
-                duration: t0.elapsed(),
-                pid: None,
-                stdout_tail: Vec::new(),
-                stderr_tail: Vec::new(),
-                stdout_bytes: 0,
-                stderr_bytes: 0,
-                leftover_signal: None,
-            };
-        }
+        Ok(pending) => match pending.report().await {
+            Ok(child) => child,
+            Err((mut child, kind, message)) => {
+                // The helper exits right after its report; reap it.
+                let _ = child.wait().await;
+                return failed(kind, message);
+            }
+        },
+        Err((kind, message)) => return failed(kind, message),
     };
     let pid = child.id().expect("a child that was spawned and not yet waited for has a pid");
     let mut guard = GroupGuard { pgid: Pid::from_raw(pid as i32), armed: true };
@@ -674,8 +689,8 @@ impl Step {
     }
 }
 
-/// What the child does between fork and exec, prepared in the parent: after fork only
-/// async-signal-safe calls are allowed, so nothing here allocates.
+/// What the exec helper does before it becomes the job: everything a job's process needs
+/// that `posix_spawn` cannot do itself.
 struct ChildSetup {
     parent: libc::pid_t,
     umask: libc::mode_t,
@@ -688,25 +703,24 @@ struct ChildSetup {
 }
 
 impl ChildSetup {
+    /// Reports a failed step (0: the exec itself) and its errno to the daemon: 5 bytes.
+    fn report(&self, step: u8, e: &io::Error) {
+        let mut b = [0u8; 5];
+        b[0] = step;
+        b[1..].copy_from_slice(&e.raw_os_error().unwrap_or(0).to_le_bytes());
+        // SAFETY: writes a live stack buffer to a descriptor we own.
+        unsafe { libc::write(self.report.as_raw_fd(), b.as_ptr().cast(), b.len()) };
+    }
+
     fn apply(&self) -> io::Result<()> {
         let fail = |step: Step, e: io::Error| {
-            let b = step as u8;
-            // SAFETY: writes one byte from a live stack slot to a descriptor we own.
-            unsafe { libc::write(self.report.as_raw_fd(), (&b as *const u8).cast(), 1) };
+            self.report(step as u8, &e);
             Err(e)
         };
-        // SAFETY: plain system calls on values prepared before fork; none allocates or locks.
+        // SAFETY: plain system calls on values owned by this single-threaded helper.
         unsafe {
             if libc::setsid() < 0 {
                 return fail(Step::Setsid, io::Error::last_os_error());
-            }
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0 {
-                return fail(Step::DeathSignal, io::Error::last_os_error());
-            }
-            // The daemon may have died between fork and prctl, in which case the death signal
-            // will never come: we were already re-parented.
-            if libc::getppid() != self.parent {
-                return fail(Step::ParentGone, io::Error::from_raw_os_error(libc::ESRCH));
             }
             libc::umask(self.umask);
             if let Some(nice) = self.nice
@@ -725,6 +739,15 @@ impl ChildSetup {
                     return fail(Step::Uid, io::Error::last_os_error());
                 }
             }
+            // After the change of ids: the kernel clears the death signal when they change.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0 {
+                return fail(Step::DeathSignal, io::Error::last_os_error());
+            }
+            // The daemon may have died before prctl, in which case the death signal will never
+            // come: we were already re-parented.
+            if libc::getppid() != self.parent {
+                return fail(Step::ParentGone, io::Error::from_raw_os_error(libc::ESRCH));
+            }
             if libc::chdir(self.workdir.as_ptr()) < 0 && !(self.root_fallback && libc::chdir(c"/".as_ptr()) == 0) {
                 return fail(Step::Chdir, io::Error::last_os_error());
             }
@@ -733,62 +756,196 @@ impl ChildSetup {
     }
 }
 
-fn spawn(spec: &Spec<'_>) -> Result<tokio::process::Child, (SpawnErrorKind, String)> {
+/// argv[1] that turns the runner binary into the exec helper (see [`exec_helper`]).
+pub const EXEC_HELPER_ARG: &str = "--exec-helper";
+
+static HELPER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// The binary started as the exec helper: this one (`/proc/self/exe`, so an upgrade that
+/// replaced the file mid-run changes nothing), unless a program that embeds this library and
+/// is not `runner` (tests) names the runner binary here, before its first run.
+pub fn set_exec_helper(runner_binary: PathBuf) {
+    let _ = HELPER.set(runner_binary);
+}
+
+/// `runner --exec-helper FD PARENT UMASK NICE IDS FALLBACK WORKDIR -- PROGRAM ARGS...`: the
+/// hidden mode a job's process starts in. The daemon starts it with `posix_spawn` (a vfork:
+/// its cost does not grow with the daemon's memory, unlike a fork, which copies the page
+/// tables), with the job's environment and stdio already in place. Here, in a fresh
+/// single-threaded process: setsid, umask, nice, setgroups/setgid/setuid, PR_SET_PDEATHSIG,
+/// chdir, every descriptor above stderr marked close-on-exec, then execvp of the job's program,
+/// which keeps this pid (and so the session and group). A failed step is written to FD as
+/// [`ChildSetup::report`] and the helper exits 127.
+pub fn exec_helper(mut args: impl Iterator<Item = OsString>) -> ! {
+    let mut next = || args.next().unwrap_or_default();
+    let num = |s: OsString| s.to_str().and_then(|s| s.parse::<i64>().ok());
+    let fd = num(next()).unwrap_or(-1) as i32;
+    if fd < 3 {
+        eprintln!("runner: {EXEC_HELPER_ARG} is started by runner itself, to run a job");
+        std::process::exit(2);
+    }
+    // SAFETY: the daemon passed this descriptor open for us alone.
+    let report = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let parent = num(next()).unwrap_or(0) as libc::pid_t;
+    let umask = next().to_str().and_then(|s| u32::from_str_radix(s, 8).ok()).unwrap_or(0o022);
+    let nice = num(next()).map(|n| n as libc::c_int);
+    let ids = next().to_str().and_then(|s| {
+        let mut parts = s.split(':');
+        let uid = parts.next()?.parse().ok()?;
+        let gid = parts.next()?.parse().ok()?;
+        let groups =
+            parts.next()?.split(',').filter(|g| !g.is_empty()).map(|g| g.parse().ok()).collect::<Option<_>>()?;
+        Some((groups, gid, uid))
+    });
+    let root_fallback = next() == "1";
+    let workdir = CString::new(next().into_vec()).unwrap_or_default();
+    let _dashes = next();
+    let argv: Vec<CString> =
+        std::iter::from_fn(|| args.next()).filter_map(|a| CString::new(a.into_vec()).ok()).collect();
+    let setup = ChildSetup { parent, umask, nice, ids, workdir, root_fallback, report };
+    if setup.apply().is_err() {
+        std::process::exit(127);
+    }
+    close_descriptors_on_exec();
+    let Some(program) = argv.first() else {
+        setup.report(0, &io::Error::from_raw_os_error(libc::ENOENT));
+        std::process::exit(127);
+    };
+    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: NUL-terminated strings and a null-terminated array that outlive the call.
+    unsafe { libc::execvp(program.as_ptr(), ptrs.as_ptr()) };
+    setup.report(0, &io::Error::last_os_error());
+    std::process::exit(127);
+}
+
+/// Marks every descriptor above stderr close-on-exec, so a job inherits only its stdio.
+fn close_descriptors_on_exec() {
+    // SAFETY: close_range(2) with CLOSE_RANGE_CLOEXEC closes nothing now.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if r == 0 {
+        return;
+    }
+    // Before Linux 5.11: one by one, from the list of open ones.
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return };
+    let fds: Vec<i32> = dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+    for fd in fds.into_iter().filter(|fd| *fd > 2) {
+        // SAFETY: setting a flag on a descriptor number; a stale one fails with EBADF.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+}
+
+/// A helper started, not yet known to have become the job.
+struct Pending {
+    child: tokio::process::Child,
+    report: OwnedFd,
+    program: OsString,
+    workdir: OsString,
+    run_as_user: String,
+    nice: Option<i8>,
+}
+
+impl Pending {
+    /// Waits (without blocking the thread) for the helper's exec: the report pipe closes
+    /// unread when it succeeded, or carries the failed step.
+    async fn report(self) -> Result<tokio::process::Child, (tokio::process::Child, SpawnErrorKind, String)> {
+        let Pending { child, report, program, workdir, run_as_user, nice } = self;
+        let mut b = [0u8; 5];
+        let mut got = 0;
+        if let Ok(mut rx) = tokio::net::unix::pipe::Receiver::from_owned_fd(report) {
+            while got < b.len() {
+                match rx.read(&mut b[got..]).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got += n,
+                }
+            }
+        }
+        if got < b.len() {
+            return Ok(child);
+        }
+        let e = io::Error::from_raw_os_error(i32::from_le_bytes([b[1], b[2], b[3], b[4]]));
+        let (kind, message) = describe_spawn_error(Step::from_u8(b[0]), &e, &program, &run_as_user, nice, &workdir);
+        Err((child, kind, message))
+    }
+}
+
+fn spawn(spec: &Spec<'_>) -> Result<Pending, (SpawnErrorKind, String)> {
     let other = |m: String| (SpawnErrorKind::Other, m);
     let argv: Vec<&OsStr> = match spec.command {
         CommandLine::Argv(v) => v.iter().map(OsStr::new).collect(),
         CommandLine::Shell(line) => vec![OsStr::new("/bin/sh"), OsStr::new("-c"), OsStr::new(line)],
     };
-    let Some((program, args)) = argv.split_first() else { return Err(other("the command is empty".into())) };
+    let Some(program) = argv.first().copied() else { return Err(other("the command is empty".into())) };
 
     let daemon_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    let own_uid = nix::unistd::getuid().as_raw();
-    let env = base_env(spec.run_as, &daemon_env, || {
-        users::Db::load(Path::new("/")).users.into_iter().find(|u| u.uid == own_uid)
-    });
+    let env = base_env(spec.run_as, &daemon_env, || spec.own_user.cloned());
     let home = env.iter().find(|(k, _)| k == "HOME").map(|(_, v)| v.as_os_str());
     let (workdir, root_fallback) = match (spec.workdir, home) {
         (Some(dir), _) => (dir.as_os_str(), false),
         (None, Some(home)) => (home, true),
         (None, None) => (OsStr::new("/"), false),
     };
-    let workdir_c = CString::new(workdir.as_bytes())
-        .map_err(|_| other(format!("the working directory {:?} contains a NUL byte", workdir)))?;
+    if workdir.as_bytes().contains(&0) {
+        return Err(other(format!("the working directory {:?} contains a NUL byte", workdir)));
+    }
 
     // Running as ourselves needs no change of ids, and an unprivileged daemon could not make one.
     let euid = nix::unistd::geteuid().as_raw();
-    let ids = spec.run_as.filter(|r| euid == 0 || r.uid != euid).map(|r| (r.groups.clone(), r.gid, r.uid));
-    let (report_rx, report_tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
-        .map_err(|e| other(format!("cannot create a pipe: {}", e.desc())))?;
-    let setup = ChildSetup {
-        parent: nix::unistd::getpid().as_raw(),
-        umask: spec.umask as libc::mode_t,
-        nice: spec.nice.map(libc::c_int::from),
-        ids,
-        workdir: workdir_c,
-        root_fallback,
-        report: report_tx,
+    let ids = match spec.run_as.filter(|r| euid == 0 || r.uid != euid) {
+        Some(r) => {
+            let groups: Vec<String> = r.groups.iter().map(u32::to_string).collect();
+            format!("{}:{}:{}", r.uid, r.gid, groups.join(","))
+        }
+        None => "-".to_string(),
     };
+    // The read end is the daemon's (close-on-exec, non-blocking for the runtime); the write
+    // end is the helper's only extra descriptor, inheritable just for this spawn.
+    let (report_rx, report_tx) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| other(format!("cannot create a pipe: {}", e.desc())))?;
+    let nonblocking = nix::fcntl::fcntl(&report_rx, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+    let inheritable = nix::fcntl::fcntl(&report_tx, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()));
+    if let Err(e) = nonblocking.and(inheritable) {
+        return Err(other(format!("cannot set up the report pipe: {}", e.desc())));
+    }
 
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
+    let helper = HELPER.get().map_or(Path::new("/proc/self/exe"), PathBuf::as_path);
+    let mut cmd = tokio::process::Command::new(helper);
+    cmd.arg(EXEC_HELPER_ARG)
+        .arg(report_tx.as_raw_fd().to_string())
+        .arg(nix::unistd::getpid().as_raw().to_string())
+        .arg(format!("{:o}", spec.umask))
+        .arg(spec.nice.map_or("-".to_string(), |n| n.to_string()))
+        .arg(ids)
+        .arg(if root_fallback { "1" } else { "0" })
+        .arg(workdir)
+        .arg("--")
+        .args(&argv)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: `apply` only makes async-signal-safe system calls on data prepared above.
-    unsafe { cmd.pre_exec(move || setup.apply()) };
+        .stderr(Stdio::piped())
+        // Until the report says the job runs, a dropped run must not leave the helper behind.
+        .kill_on_drop(true);
+    // No pre_exec closure, ids or groups on the Command: std then starts it with posix_spawn
+    // (clone with CLONE_VM|CLONE_VFORK) instead of fork.
     let spawned = cmd.spawn();
-    drop(cmd);
-    spawned.map_err(|e| {
-        let mut b = [0u8];
-        let step = match std::fs::File::from(report_rx).read(&mut b) {
-            Ok(1) => Step::from_u8(b[0]),
-            _ => None,
-        };
-        describe_spawn_error(step, &e, program, spec, workdir)
+    drop(report_tx);
+    let child = spawned.map_err(|e| {
+        let helper = helper.display();
+        other(format!(
+            "cannot start the exec helper {helper}: {}",
+            Errno::from_raw(e.raw_os_error().unwrap_or(0)).desc()
+        ))
+    })?;
+    Ok(Pending {
+        child,
+        report: report_rx,
+        program: program.to_os_string(),
+        workdir: workdir.to_os_string(),
+        run_as_user: spec.run_as.map_or(String::new(), |r| r.user.clone()),
+        nice: spec.nice,
     })
 }
 
@@ -796,12 +953,12 @@ fn describe_spawn_error(
     step: Option<Step>,
     e: &io::Error,
     program: &OsStr,
-    spec: &Spec<'_>,
+    user: &str,
+    nice: Option<i8>,
     workdir: &OsStr,
 ) -> (SpawnErrorKind, String) {
     let errno = e.raw_os_error().map(Errno::from_raw);
     let why = errno.map_or_else(|| e.to_string(), |n| n.desc().to_string());
-    let user = spec.run_as.map_or("", |r| r.user.as_str());
     let message = match step {
         None => {
             let kind = match errno {
@@ -814,7 +971,7 @@ fn describe_spawn_error(
         Some(Step::Setsid) => format!("cannot start a new session: {why}"),
         Some(Step::DeathSignal) => format!("cannot set the parent-death signal: {why}"),
         Some(Step::ParentGone) => "the daemon exited while the job was starting".to_string(),
-        Some(Step::Nice) => format!("cannot set nice {}: {why}", spec.nice.unwrap_or(0)),
+        Some(Step::Nice) => format!("cannot set nice {}: {why}", nice.unwrap_or(0)),
         Some(Step::Groups) => format!("cannot set the supplementary groups of user {user}: {why}"),
         Some(Step::Gid) => format!("cannot set the group id of user {user}: {why}"),
         Some(Step::Uid) => format!("cannot switch to user {user}: {why}"),
@@ -979,7 +1136,15 @@ mod tests {
         let cmd = CommandLine::Argv(vec!["x".into()]);
         let spec = Spec::new(&cmd);
         let kind = |errno: i32| {
-            describe_spawn_error(None, &io::Error::from_raw_os_error(errno), OsStr::new("x"), &spec, OsStr::new("/")).0
+            describe_spawn_error(
+                None,
+                &io::Error::from_raw_os_error(errno),
+                OsStr::new("x"),
+                "",
+                spec.nice,
+                OsStr::new("/"),
+            )
+            .0
         };
         assert_eq!(kind(libc::ENOENT), SpawnErrorKind::NotFound);
         assert_eq!(kind(libc::EACCES), SpawnErrorKind::NotExecutable);
@@ -989,7 +1154,8 @@ mod tests {
         assert_eq!(SpawnErrorKind::NotExecutable.exit_code(), 126);
 
         let e = io::Error::from_raw_os_error(libc::ENOENT);
-        let (kind, msg) = describe_spawn_error(Some(Step::Chdir), &e, OsStr::new("x"), &spec, OsStr::new("/srv/gone"));
+        let (kind, msg) =
+            describe_spawn_error(Some(Step::Chdir), &e, OsStr::new("x"), "", None, OsStr::new("/srv/gone"));
         assert_eq!(kind, SpawnErrorKind::Other);
         assert_eq!(msg, "cannot change directory to /srv/gone: No such file or directory");
         for b in 1..=8 {

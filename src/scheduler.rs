@@ -404,6 +404,9 @@ impl Daemon {
     /// Starts (or skips, or queues) every fire and records each in the state (in memory;
     /// the writer puts it in the job's file with the run's end).
     fn fire_all(&mut self, fires: &[Fire], now: Timestamp, mono: Instant) {
+        if fires.is_empty() {
+            return;
+        }
         for f in fires {
             self.fire(*f);
             let job = self.table.job(f.job);
@@ -418,6 +421,8 @@ impl Daemon {
                 log::error!("job {}: cannot record the fire: {e}", job.name);
             }
         }
+        // `systemctl status` shows what runs now, not what ran before this fire.
+        self.notifier.status(&self.status_line());
     }
 
     fn reload(&mut self) {
@@ -666,6 +671,8 @@ async fn daemon_main(
                 d.table.replan_wall(now, &mut fires);
                 d.fire_all(&fires, now, mono);
             }
+            // A reader that stopped reading has room again: send what waited (never blocks).
+            _ = d.notifier.drain(), if d.notifier.pending() => {}
             _ = sighup.recv() => d.reload(),
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
@@ -688,6 +695,8 @@ async fn daemon_main(
             None => break,
         }
     }
+    // One last try for STOPPING=1 and the final status; never waits for the reader.
+    d.notifier.status(&d.status_line());
     let mut r = Record::daemon(Outcome::Success, format!("runner stopped: ended {ending} running job(s)"));
     r.duration = stopping.elapsed();
     d.ctx.sinks.emit(&r);

@@ -4,7 +4,9 @@
 //! load NSS modules, and busybox crond reads these files the same way. Boxes that keep users
 //! in LDAP are not this tool's audience.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
@@ -58,6 +60,21 @@ pub fn parse_group(text: &str) -> Vec<Group> {
         .collect()
 }
 
+/// What tells a changed file from the one read before: a replaced file (useradd writes a new
+/// one and renames it) has another inode, an edited one another mtime, ctime or size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp(Option<(u64, u64, u64, i64, i64, i64, i64)>);
+
+impl Stamp {
+    fn of(path: &Path) -> Stamp {
+        Stamp(
+            std::fs::metadata(path)
+                .ok()
+                .map(|m| (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec())),
+        )
+    }
+}
+
 /// The user and group databases of one root directory (`/` in production).
 #[derive(Clone, Debug, Default)]
 pub struct Db {
@@ -69,6 +86,25 @@ impl Db {
     pub fn load(root: &Path) -> Db {
         let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_default();
         Db { users: parse_passwd(&read("etc/passwd")), groups: parse_group(&read("etc/group")) }
+    }
+
+    /// As [`Db::load`], but the files are read again only when one of them changed (another
+    /// inode, size, mtime or ctime) since the last call for the same root; otherwise the last
+    /// result is returned. For the daemon's reloads: a SIGHUP opens neither file unless an
+    /// account changed.
+    pub fn load_cached(root: &Path) -> Db {
+        static LAST: Mutex<Option<(PathBuf, [Stamp; 2], Db)>> = Mutex::new(None);
+        let stamps = [Stamp::of(&root.join("etc/passwd")), Stamp::of(&root.join("etc/group"))];
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((r, s, db)) = last.as_ref()
+            && r == root
+            && *s == stamps
+        {
+            return db.clone();
+        }
+        let db = Db::load(root);
+        *last = Some((root.to_path_buf(), stamps, db.clone()));
+        db
     }
 
     /// By name, or by number as crontab(5) does not allow but systemd's `User=` does.
@@ -101,6 +137,23 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cached_loads_read_again_only_after_a_change() {
+        let root = std::env::temp_dir().join(format!("runner-users-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/passwd"), "a:x:1:1::/a:/bin/sh\n").unwrap();
+        std::fs::write(root.join("etc/group"), "a:x:1:\n").unwrap();
+        assert_eq!(Db::load_cached(&root).users[0].name, "a");
+        let first = Stamp::of(&root.join("etc/passwd"));
+        assert_eq!(Db::load_cached(&root).users[0].name, "a");
+        assert_eq!(Stamp::of(&root.join("etc/passwd")), first);
+        // Replaced as useradd does: read again.
+        std::fs::write(root.join("etc/passwd.new"), "b:x:2:2::/b:/bin/sh\n").unwrap();
+        std::fs::rename(root.join("etc/passwd.new"), root.join("etc/passwd")).unwrap();
+        assert_eq!(Db::load_cached(&root).users[0].name, "b");
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     #[test]
     fn reads_users_and_member_groups() {

@@ -18,7 +18,10 @@ use runner::config::{CommandLine, RunAs};
 use runner::process::{self, Finished, SpawnErrorKind, Spec, Status};
 use tokio::sync::watch;
 
+/// Every run of these tests goes through here: jobs start through the runner binary's exec
+/// helper, which this test binary is not.
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    process::set_exec_helper(common::BIN.into());
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
 }
 
@@ -407,11 +410,37 @@ fn nice_applies() {
 }
 
 #[test]
+fn a_job_inherits_only_its_stdio() {
+    // A descriptor of ours without close-on-exec, as a library might leave one.
+    let leaked = nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDONLY, nix::sys::stat::Mode::empty()).unwrap();
+    let cmd = argv(&["ls", "/proc/self/fd"]);
+    let f = run(&Spec::new(&cmd));
+    drop(leaked);
+    assert_eq!(f.status, Status::Exited(0));
+    // 3 is ls's own listing of the directory.
+    assert_eq!(stdout(&f).split_whitespace().collect::<Vec<_>>(), ["0", "1", "2", "3"]);
+}
+
+#[test]
 fn the_job_dies_with_the_thread_that_started_it() {
+    dies_with_its_thread(None);
+}
+
+#[test]
+fn a_job_run_as_another_user_dies_with_the_thread_that_started_it_too() {
+    // The kernel clears the death signal when the ids change, so it must be set after.
+    if !is_root() {
+        common::skip_missing("root to switch users");
+        return;
+    }
+    dies_with_its_thread(Some(nobody()));
+}
+
+fn dies_with_its_thread(who: Option<RunAs>) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let cmd = argv(&["sleep", "1000"]);
-        let spec = Spec::new(&cmd);
+        let spec = Spec { run_as: who.as_ref(), ..Spec::new(&cmd) };
         let (_stop, stop) = watch::channel(false);
         block_on(async {
             // Runs until the job has been spawned (its pid reported), not for a fixed time.

@@ -12,6 +12,7 @@ pub mod source;
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use plan::*;
@@ -94,8 +95,16 @@ pub struct Host {
 }
 
 impl Host {
+    /// This process's ids and the user database, read again only if /etc/passwd or /etc/group
+    /// changed since the last load (so a SIGHUP that changed neither reads neither).
     pub fn current() -> Host {
-        Host { euid: nix::unistd::geteuid().as_raw(), users: users::Db::load(Path::new("/")) }
+        Host { euid: nix::unistd::geteuid().as_raw(), users: users::Db::load_cached(Path::new("/")) }
+    }
+
+    /// The daemon's own entry, for a job without `user:`/`group:`: where HOME, USER and SHELL
+    /// come from when the daemon's environment lacks them (resolved here, not at each fire).
+    fn own_user(&self) -> Option<Arc<users::User>> {
+        self.users.users.iter().find(|u| u.uid == self.euid).cloned().map(Arc::new)
     }
 }
 
@@ -149,7 +158,9 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
     let defaults = raw.defaults.clone().unwrap_or_default();
     let mut files = vec![path.to_path_buf()];
     let mut jobs: Vec<Job> = Vec::new();
-    let ctx = FileCtx { file: path, outline: &outline, host, defaults: &defaults, roots: &roots };
+    let own_user = host.own_user();
+    let ctx =
+        FileCtx { file: path, outline: &outline, host, defaults: &defaults, roots: &roots, own_user: own_user.clone() };
     for (name, job) in raw.jobs.map(|j| j.0).unwrap_or_default() {
         match ctx.resolve_job(&name, job) {
             Ok(j) => jobs.push(j),
@@ -192,7 +203,14 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
                 message: format!("unsupported schema version {v}: this runner reads `version: {SCHEMA_VERSION}`"),
             });
         }
-        let ctx = FileCtx { file: &drop_in, outline: &outline, host, defaults: &defaults, roots: &roots };
+        let ctx = FileCtx {
+            file: &drop_in,
+            outline: &outline,
+            host,
+            defaults: &defaults,
+            roots: &roots,
+            own_user: own_user.clone(),
+        };
         for (name, job) in raw.jobs.map(|j| j.0).unwrap_or_default() {
             match ctx.resolve_job(&name, job) {
                 Ok(j) => {
@@ -494,6 +512,8 @@ struct FileCtx<'a> {
     host: &'a Host,
     defaults: &'a RawDefaults,
     roots: &'a crate::metrics::Roots,
+    /// `Host::own_user`, shared by every job of the load.
+    own_user: Option<Arc<users::User>>,
 }
 
 impl FileCtx<'_> {
@@ -810,6 +830,7 @@ impl FileCtx<'_> {
             overlap: j.overlap.or(d.overlap).unwrap_or_default(),
             jitter: j.jitter.or(d.jitter).map(|t| t.0).unwrap_or_default(),
             catch_up: j.catch_up.or(d.catch_up).unwrap_or_default(),
+            own_user: if run_as.is_none() { self.own_user.clone() } else { None },
             run_as,
             workdir,
             env,

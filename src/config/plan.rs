@@ -90,6 +90,9 @@ pub struct Job {
     pub catch_up: CatchUp,
     /// None: run as the daemon's own user.
     pub run_as: Option<RunAs>,
+    /// Without `run_as`: the daemon's own entry in /etc/passwd, resolved at load, for the
+    /// HOME, USER and SHELL its environment lacks. One copy shared by all jobs.
+    pub own_user: Option<std::sync::Arc<crate::users::User>>,
     pub workdir: Option<PathBuf>,
     pub env: Vec<(String, String)>,
     pub nice: Option<i8>,

@@ -181,6 +181,7 @@ fn process_spec<'a>(
     process::Spec {
         command,
         run_as: job.run_as.as_ref(),
+        own_user: job.own_user.as_deref(),
         workdir: job.workdir.as_deref(),
         env,
         umask: job.umask,

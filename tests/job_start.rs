@@ -1,0 +1,63 @@
+//! A job starts without a fork of the daemon: traced with strace, every process the daemon
+//! creates is a `posix_spawn` (clone with CLONE_VM|CLONE_VFORK, whose cost does not grow with
+//! the daemon's memory), never a fork that copies its page tables.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+#[test]
+fn fires_start_jobs_with_vfork_not_fork() {
+    if Command::new("strace").arg("-V").stdout(Stdio::null()).status().is_err() {
+        skip_missing("strace (apt-get install strace)");
+        return;
+    }
+    let s = Scratch::new("job-start");
+    let fires = s.path("fires");
+    let c = s.write(
+        "supervisor.yaml",
+        &format!("version: 1\njobs:\n  tick:\n    every: 200ms\n    run: \"echo x >> {}\"\n", fires.display()),
+    );
+    let trace = s.path("trace");
+    let log = s.path("daemon.log");
+    let template = s.runner(&c);
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-qq", "-e", "trace=clone,clone3,fork,vfork", "-o"]).arg(&trace).arg(BIN).arg("run");
+    for (k, v) in template.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let mut tracer = cmd
+        .env("RUNNER_LOG_LEVEL", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_for(Duration::from_secs(30), "startup", || log_text().contains("runner started"));
+    let pid: i32 =
+        std::fs::read_to_string(s.path("run/runner.pid")).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    wait_for(Duration::from_secs(30), "five fires", || lines(&fires).len() >= 5);
+    kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
+    assert!(tracer.wait().unwrap().success(), "{}", log_text());
+
+    let text = std::fs::read_to_string(&trace).unwrap();
+    // Threads (CLONE_THREAD) are not processes; the rest are the job starts.
+    let starts: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            (l.contains("clone") || l.contains("fork(")) && !l.contains("CLONE_THREAD") && !l.contains("resumed>")
+        })
+        .collect();
+    assert!(starts.len() >= 5, "strace saw {} process starts for 5 fires:\n{text}", starts.len());
+    let forks: Vec<&&str> = starts.iter().filter(|l| !(l.contains("CLONE_VM") && l.contains("CLONE_VFORK"))).collect();
+    assert!(forks.is_empty(), "job starts that forked the daemon: {forks:#?}");
+}
