@@ -349,6 +349,19 @@ impl Host for JobHost<'_> {
         r.map_err(|e| e.to_string())
     }
 
+    fn own_work(&self) -> Result<crate::kinds::OwnWork, String> {
+        let state = self.ctx.sinks.state.load().map_err(|e| e.to_string())?;
+        let boot = crate::host::boot_id().to_string();
+        let mut own = crate::kinds::OwnWork::default();
+        for js in state.jobs.values() {
+            own.groups.extend(js.running.iter().filter(|r| r.boot_id == boot).map(|r| r.pgid as i32));
+        }
+        let locks = std::fs::read_dir(self.ctx.runtime_dir.join("jobs")).into_iter().flatten().flatten();
+        let held = locks.filter_map(|e| lock::holder(&e.path())).chain(lock::daemon(&self.ctx.runtime_dir));
+        own.holders.extend(held.map(|h| h.pid as i32));
+        Ok(own)
+    }
+
     fn hook<'a>(
         &'a self,
         command: &'a CommandLine,
