@@ -596,6 +596,8 @@ async fn daemon_main(
 ) -> ExitCode {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks, by: "daemon", echo: false };
+    // Damage found in the run log is recorded now, not at the first run.
+    ctx.sinks.open_ring();
     let mut d = Daemon {
         plan: Arc::new(plan),
         config_path: config_path.to_path_buf(),

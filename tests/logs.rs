@@ -10,6 +10,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::*;
+use runner::record::{Outcome, Record, RecordKind, Trigger};
+use runner::sinks::ring::{self, Fsync, Ring, RingConfig};
 
 const JOBS: &str = "jobs:\n  good:\n    every: 1h\n    run: \"echo all well\"\n  bad:\n    every: 1h\n    run: \"echo broken >&2; exit 3\"\n";
 
@@ -50,23 +52,213 @@ fn filters_json_and_output() {
 }
 
 #[test]
-fn a_foreign_or_corrupt_file_is_an_error_naming_the_offset() {
+fn a_foreign_file_is_an_error_naming_the_offset() {
     let s = Scratch::new("logs-foreign");
     let p = s.write("notaring", &"hello\n".repeat(100));
     let o = std::process::Command::new(BIN).args(["logs", "--file"]).arg(&p).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("offset 0") && stderr(&o).contains("not a runner ring file"), "{}", stderr(&o));
+}
 
-    // A real ring with its header damaged.
-    let c = s.write("supervisor.yaml", &format!("version: 1\n{JOBS}"));
-    s.runner(&c).args(["once", "good"]).output().unwrap();
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n.max(1) as u64) as usize
+    }
+}
+
+/// A record whose content follows from its number, so its length in the file is known.
+fn record_for(n: u64) -> Record {
+    let mut r =
+        Record::skipped(&format!("job{}", n % 7), runner::record::Kind::Command, Trigger::Schedule, String::new());
+    r.kind = RecordKind::Run;
+    r.outcome = if n % 3 == 0 { Outcome::Failure } else { Outcome::Success };
+    r.exit_code = Some((n % 3) as i32);
+    r.output_tail = (0..(n * 37 % 600)).map(|i| b'a' + ((i + n) % 26) as u8).collect();
+    r.message = format!("record {n}");
+    r
+}
+
+/// A 16 KiB ring of `count` records written through the library, and where each record's
+/// CRC-covered bytes lie: (seq, offset, length).
+fn ring_image(path: &std::path::Path, count: u64) -> Vec<(u64, u64, u64)> {
+    let cfg = RingConfig { path: path.to_path_buf(), size: 16 * 1024, output_bytes: 4096, fsync: Fsync::Never };
+    let mut ring = Ring::open(&cfg).unwrap();
+    for _ in 0..count {
+        let n = ring.next_seq();
+        ring.append(&record_for(n)).unwrap();
+    }
+    drop(ring);
+    let stamp = ring::Stamp { realtime_us: 0, monotonic_us: 0, boot_id: [0; 16] };
+    ring::read_path(path)
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let mut buf = [0u8; ring::MAX_RECORD];
+            (e.seq, e.offset, ring::encode(&mut buf, e.seq, &stamp, &record_for(e.seq), 4096) as u64)
+        })
+        .collect()
+}
+
+type LogsJson = (Option<i32>, Vec<u64>, Vec<(u64, u64)>, String);
+
+/// `runner logs --json --file`: exit code, the records' sequence numbers, the damage lines
+/// (offset, bytes), and stderr.
+fn logs_json(file: &std::path::Path) -> LogsJson {
+    let o = std::process::Command::new(BIN).args(["logs", "--json", "--file"]).arg(file).output().unwrap();
+    let (mut seqs, mut damage) = (Vec::new(), Vec::new());
+    for l in stdout(&o).lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        if v["kind"] == "damage" {
+            damage.push((v["offset"].as_u64().unwrap(), v["bytes"].as_u64().unwrap()));
+        } else {
+            seqs.push(v["seq"].as_u64().unwrap());
+        }
+    }
+    (o.status.code(), seqs, damage, stderr(&o))
+}
+
+/// One flipped bit anywhere in the data area, of a ring that wrapped and of one that did not:
+/// `runner logs` shows every record but the one the bit fell in, and says where it skipped
+/// bytes (stderr and a JSON `damage` line); a bit that hit no record changes nothing.
+#[test]
+fn a_flipped_bit_in_the_data_costs_one_record_and_is_reported() {
+    let flips = std::env::var("RING_FLIPS").ok().and_then(|v| v.parse().ok()).unwrap_or(150);
+    let s = Scratch::new("logs-flips");
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ std::process::id() as u64);
+    let mut hits = 0;
+    for (name, count) in [("wrapped.ring", 150), ("young.ring", 20)] {
+        let good = s.path(name);
+        let layout = ring_image(&good, count);
+        let all: Vec<u64> = layout.iter().map(|r| r.0).collect();
+        assert_eq!(logs_json(&good), (Some(0), all.clone(), vec![], String::new()));
+        let bytes = std::fs::read(&good).unwrap();
+        let img = s.path("flipped.ring");
+        for _ in 0..flips {
+            let at = 64 + rng.below(bytes.len() - 64);
+            let mut b = bytes.clone();
+            b[at] ^= 1 << rng.below(8);
+            std::fs::write(&img, &b).unwrap();
+            let hit = layout.iter().find(|r| (r.1..r.1 + r.2).contains(&(at as u64)));
+            let want: Vec<u64> = all.iter().copied().filter(|&q| Some(q) != hit.map(|h| h.0)).collect();
+            let (code, seqs, damage, err) = logs_json(&img);
+            assert_eq!(code, Some(0), "{name}, bit at {at}: {err}");
+            assert_eq!(seqs, want, "{name}, bit at {at} (in record {:?}): {err}", hit);
+            match hit {
+                Some(&(seq, off, len)) => {
+                    hits += 1;
+                    assert!(
+                        damage.iter().any(|&(o, n)| o < off + len && off < o + n),
+                        "{name}: record {seq} at {off}..{} lost, damage said {damage:?}",
+                        off + len
+                    );
+                    assert!(err.contains("damaged bytes") && err.contains(&format!("offset {}", damage[0].0)), "{err}");
+                }
+                None => assert_eq!((damage, err), (vec![], String::new()), "{name}: bit at {at} hit no record"),
+            }
+        }
+    }
+    assert!(hits > flips / 2, "only {hits} flips hit a record");
+}
+
+/// A writer that opens a damaged ring records the damage once (a `daemon` record), keeps the
+/// records around it and clears the damaged bytes, so the next reader has nothing to skip.
+#[test]
+fn the_writer_records_the_damage_it_finds_once() {
+    let s = Scratch::new("logs-damage-record");
+    let c = s.write("supervisor.yaml", &format!("version: 1\nlog:\n  ring_size: 16KiB\n{JOBS}"));
     let ring = s.path("state/runs.ring");
-    let mut bytes = std::fs::read(&ring).unwrap();
-    bytes[17] ^= 0xff;
-    std::fs::write(&ring, &bytes).unwrap();
-    let o = s.runner(&c).arg("logs").output().unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("offset 24"), "{}", stderr(&o));
+    std::fs::create_dir_all(s.path("state")).unwrap();
+    let layout = ring_image(&ring, 60);
+    let victim = layout[layout.len() / 2];
+    let mut b = std::fs::read(&ring).unwrap();
+    b[(victim.1 + 50) as usize] ^= 0x10;
+    std::fs::write(&ring, &b).unwrap();
+    let o = s.runner(&c).args(["once", "good"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (code, seqs, damage, err) = logs_json(&ring);
+    assert_eq!((code, damage, err.as_str()), (Some(0), vec![], ""), "cleared once recorded");
+    let before: Vec<u64> = layout.iter().map(|r| r.0).filter(|&q| q != victim.0).collect();
+    assert!(
+        seqs.starts_with(&before[before.len() - 20..]) || seqs.windows(20).any(|w| w == &before[before.len() - 20..])
+    );
+    assert!(!seqs.contains(&victim.0));
+    let o = s.runner(&c).args(["logs", "--kind", "daemon"]).output().unwrap();
+    let text = stdout(&o);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("daemon runner failure") && text.contains(&format!("at offset {}", victim.1)), "{text}");
+}
+
+/// A flipped bit in the header: `runner logs` still reads the records (by the file's length)
+/// and says the header is damaged; the next writer, `runner once` or the daemon, moves the
+/// file aside (named with the time), starts a new ring and records that it did.
+#[test]
+fn a_flipped_bit_in_the_header_moves_the_ring_aside_and_recording_goes_on() {
+    let s = Scratch::new("logs-header");
+    let c = s.write("supervisor.yaml", &format!("version: 1\nlog:\n  ring_size: 16KiB\n{JOBS}"));
+    let state = s.path("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let ring = state.join("runs.ring");
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ std::process::id() as u64);
+    let rounds = 12;
+    for round in 0..rounds {
+        let _ = std::fs::remove_file(&ring);
+        let layout = ring_image(&ring, 40);
+        let all: Vec<u64> = layout.iter().map(|r| r.0).collect();
+        let mut b = std::fs::read(&ring).unwrap();
+        let at = rng.below(64);
+        b[at] ^= 1 << rng.below(8);
+        std::fs::write(&ring, &b).unwrap();
+        let (code, seqs, damage, err) = logs_json(&ring);
+        assert_eq!(code, Some(0), "byte {at}: {err}");
+        assert_eq!(seqs, all, "byte {at}: every record is still read: {err}");
+        assert_eq!(damage, vec![(0, 64)], "byte {at}: {err}");
+        assert!(err.contains("damaged header"), "{err}");
+
+        let asides = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+            let mut v: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().contains("runs.ring.damaged-"))
+                .collect();
+            v.sort();
+            v
+        };
+        let before = asides(&state).len();
+        if round == 0 {
+            // The daemon, at start, before any job fires.
+            let mut d = Daemon::start(&s, &c);
+            wait_for(Duration::from_secs(20), "the daemon to move the ring aside", || asides(&state).len() > before);
+            wait_for(Duration::from_secs(20), "the daemon to record it", || {
+                stdout(&s.runner(&c).args(["logs", "--kind", "daemon"]).output().unwrap()).contains("damaged header")
+            });
+            d.signal(nix::sys::signal::Signal::SIGTERM);
+            d.wait_exit(Duration::from_secs(20));
+        } else {
+            let o = s.runner(&c).args(["once", "good"]).output().unwrap();
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+        let moved = asides(&state);
+        assert_eq!(moved.len(), before + 1, "byte {at}: one file moved aside");
+        let name = moved.last().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.len() >= "runs.ring.damaged-20260101T000000Z".len(), "{name}");
+        let (_, kept, _, err) = logs_json(moved.last().unwrap());
+        assert_eq!(kept, all, "the moved file keeps every record: {err}");
+        let o = s.runner(&c).arg("logs").output().unwrap();
+        let text = stdout(&o);
+        assert!(o.status.success() && stderr(&o).is_empty(), "{}", stderr(&o));
+        let first = text.lines().next().unwrap_or_default();
+        assert!(first.contains("#1 daemon runner failure") && first.contains("damaged header"), "{text}");
+        assert!(first.contains(&name), "the record names where the file went: {text}");
+        for p in moved {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
 }
 
 #[test]

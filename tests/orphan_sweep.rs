@@ -99,6 +99,9 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("pid_1_runner_and_its_ancestors_are_never_matched_for_ending", protected),
     ("the_scan_holds_memory_for_matches_not_for_every_process", scan_memory),
     ("timeout_bounds_the_whole_sweep_and_no_kill_follows_it", timeout_bounds_the_sweep),
+    ("runners_own_work_survives_a_broad_sweep_with_orphans_only_false", own_work_broad),
+    ("a_double_forked_child_of_a_running_job_survives_orphans_only_true", own_work_double_fork),
+    ("a_match_of_everything_is_refused_unless_the_job_says_so", match_everything),
 ];
 
 /// Scenarios that pause the sweep through `RUNNER_SWEEP_TEST_GATE`, which only a debug
@@ -676,14 +679,25 @@ fn protected(ns: &Ns) {
 
 /// The scan keeps what matched, not what it read: its peak heap with many more
 /// non-matching processes stays within a fixed buffer of the peak with few.
-fn scan_memory(ns: &Ns) {
+fn scan_memory(_ns: &Ns) {
     use runner::kinds::orphan_sweep::{Match, Spec, survey};
     let n: usize = std::env::var("SWEEP_TEST_PROCS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    // `sleep`, not this binary: a scan in this process takes whatever runs its own executable
+    // for runner, and keeps it.
     for i in 0..5 {
-        ns.direct(&format!("sm-worker-{i}"), "obey");
+        let c = Command::new("sleep").arg0(format!("sm-worker-{i}")).arg("600").stdin(Stdio::null()).spawn().unwrap();
+        let pid = c.id() as i32;
+        wait_for(Duration::from_secs(10), "the sleeper to exec", || {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sm-worker-"))
+        });
     }
     let spec = Spec {
-        matcher: Match { name: Some("sm-worker-*".into()), cmdline: None, uid: None, exe: None },
+        matcher: Match {
+            name: None,
+            cmdline: Some(runner::proc::RegexText(regex_lite::Regex::new("^sm-worker-").unwrap())),
+            uid: None,
+            exe: None,
+        },
         min_age: Duration::ZERO,
         registry: None,
         kill_grace: Duration::from_secs(1),
@@ -719,5 +733,159 @@ fn scan_memory(ns: &Ns) {
     );
     for p in sleepers {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p as i32), nix::sys::signal::SIGKILL);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Runner's own work.
+
+/// Live processes whose command line contains `needle`.
+fn with_cmdline(needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(p) = e.file_name().to_string_lossy().parse::<i32>()
+            && alive(p)
+            && let Ok(c) = std::fs::read(format!("/proc/{p}/cmdline"))
+            && String::from_utf8_lossy(&c).replace('\0', " ").contains(needle)
+        {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Waits for exactly one live process whose command line contains `needle`.
+fn one_with_cmdline(needle: &str) -> i32 {
+    wait_for(Duration::from_secs(20), needle, || with_cmdline(needle).len() == 1);
+    with_cmdline(needle)[0]
+}
+
+fn session_of(pid: i32) -> i32 {
+    runner::proc::stat(pid).unwrap().session
+}
+
+/// A config in `<mark>/` (so runner's own command line, `--config <path>`, carries the
+/// mark) with a daemon job `hold` that runs at start: a sleeper that first double-forks
+/// another (`<mark>-dbl`, re-parented to PID 1 but still in the run's session), then
+/// becomes `<mark>-job`; and a sweep of everything carrying the mark, orphaned or not.
+fn own_work_config(ns: &Ns, mark: &str, file: &str, sweep_extra: &str) -> PathBuf {
+    let bin = std::env::current_exe().unwrap();
+    let bin = bin.display();
+    ns.s.write(
+        &format!("{mark}/{file}"),
+        &format!(
+            "version: 1\njobs:\n  hold:\n    schedule: \"@reboot\"\n    env: {{ SWEEP_ROLE: sleeper }}\n    run: \"( '{bin}' obey 0 {mark}-dbl & ) ; exec '{bin}' obey 0 {mark}-job\"\n  slow:\n    every: 6h\n    env: {{ SWEEP_ROLE: sleeper }}\n    run: \"exec '{bin}' obey 0 {mark}-once-job\"\n  sweep:\n    every: 6h\n    orphan_sweep:\n      match: {{ cmdline: \"{mark}\" }}\n      min_age: 0s\n{sweep_extra}"
+        ),
+    )
+}
+
+/// Starts a daemon on `cfg` with its own state and runtime directories (`<tag>-state`,
+/// `<tag>-run`), its config given by `--config` so its command line carries the mark.
+fn start_daemon(ns: &Ns, cfg: &Path, tag: &str) -> (i32, PathBuf) {
+    let (st, rt) = (ns.s.path(&format!("{tag}-state")), ns.s.path(&format!("{tag}-run")));
+    ns.start_runner(
+        cfg,
+        &["--config", cfg.to_str().unwrap(), "run"],
+        &[("RUNNER_STATE_DIR", st.to_str().unwrap()), ("RUNNER_RUNTIME_DIR", rt.to_str().unwrap())],
+    )
+}
+
+/// `runner once sweep` on `cfg` with the state and runtime directories of daemon `tag`.
+fn sweep_as(ns: &Ns, cfg: &Path, tag: &str) -> Out {
+    let (st, rt) = (ns.s.path(&format!("{tag}-state")), ns.s.path(&format!("{tag}-run")));
+    ns.finish(ns.start_runner(
+        cfg,
+        &["--config", cfg.to_str().unwrap(), "once", "sweep"],
+        &[("RUNNER_STATE_DIR", st.to_str().unwrap()), ("RUNNER_RUNTIME_DIR", rt.to_str().unwrap())],
+    ))
+}
+
+/// The repro: a sweep with `orphans_only: false` and a match that covers runner's own
+/// processes ended the daemon's running job, a second daemon and a `runner once`. Now all of
+/// them, and what they run, are kept, while a real orphan with the same mark is ended.
+fn own_work_broad(ns: &Ns) {
+    let mark = "ow-mark-5d2";
+    let cfg = own_work_config(ns, mark, "a.yaml", "      orphans_only: false\n");
+    let daemon_a = start_daemon(ns, &cfg, "a");
+    let job = one_with_cmdline(&format!("{mark}-job"));
+    let dbl = one_with_cmdline(&format!("{mark}-dbl"));
+    wait_for(Duration::from_secs(10), "the double-forked child to be re-parented", || ppid(dbl) == Some(1));
+    assert_eq!(session_of(dbl), job, "the double-forked child stays in the run's session");
+    let cfg_b = ns.s.write(&format!("{mark}/b.yaml"), "version: 1\njobs:\n  idle:\n    every: 6h\n    run: \"true\"\n");
+    let daemon_b = start_daemon(ns, &cfg_b, "b");
+    let once = ns.start_runner(
+        &cfg,
+        &["--config", cfg.to_str().unwrap(), "once", "slow"],
+        &[
+            ("RUNNER_STATE_DIR", ns.s.path("c-state").to_str().unwrap()),
+            ("RUNNER_RUNTIME_DIR", ns.s.path("c-run").to_str().unwrap()),
+        ],
+    );
+    let once_job = one_with_cmdline(&format!("{mark}-once-job"));
+    let decoy = ns.orphan(&format!("{mark}-decoy"), "obey", 0);
+    let o = sweep_as(ns, &cfg, "a");
+    assert_eq!(o.code, 0, "{}", o.show());
+    assert!(gone(decoy), "a real orphan with the mark is still ended: {}", o.show());
+    for (pid, what, why) in [
+        (daemon_a.0, "the daemon", "protected: a runner process"),
+        (daemon_b.0, "a second daemon", "protected: a runner process"),
+        (once.0, "runner once", "protected: a runner process"),
+        (job, "the daemon's running job", "protected: started by runner process"),
+        (once_job, "runner once's running job", "protected: started by runner process"),
+        (dbl, "a double-forked child of the daemon's job", "protected: in the session of run"),
+    ] {
+        assert!(alive(pid), "{what} (pid {pid}) was ended\n{}", o.show());
+        assert!(o.has(pid, why), "{what} (pid {pid}): {why}\n{}", o.show());
+    }
+    assert!(!o.has(job, "TERM sent") && !o.has(dbl, "TERM sent"), "{}", o.show());
+    // Runs die with their runner (PR_SET_PDEATHSIG); whatever is left ends with PID 1.
+    for p in [daemon_a.0, daemon_b.0, once.0] {
+        ns.kill(p);
+    }
+}
+
+/// The repro: with `orphans_only: true` a sweep ended a double-forked child of its own
+/// running job (re-parented to PID 1, so orphaned by the rule). Kept now: it is in the run's
+/// session; and after the daemon is killed, what the state still records as running is kept
+/// too.
+fn own_work_double_fork(ns: &Ns) {
+    let mark = "df-mark-8a4";
+    let cfg = own_work_config(ns, mark, "a.yaml", "");
+    let daemon = start_daemon(ns, &cfg, "a");
+    let job = one_with_cmdline(&format!("{mark}-job"));
+    let dbl = one_with_cmdline(&format!("{mark}-dbl"));
+    wait_for(Duration::from_secs(10), "the double-forked child to be re-parented", || ppid(dbl) == Some(1));
+    let decoy = ns.orphan(&format!("{mark}-decoy"), "obey", 0);
+    let o = sweep_as(ns, &cfg, "a");
+    assert_eq!(o.code, 0, "{}", o.show());
+    assert!(gone(decoy), "{}", o.show());
+    assert!(alive(dbl) && o.has(dbl, "protected: in the session of run"), "{}", o.show());
+    assert!(alive(job) && o.has(job, "protected: started by runner process"), "{}", o.show());
+
+    // The daemon dies and its run's leader with it (PR_SET_PDEATHSIG); the double-forked
+    // child is left, orphaned by the rule, in a session whose leader is gone. The state still
+    // records the run: the next daemon ends what is left of it, not a sweep.
+    ns.kill(daemon.0);
+    wait_for(Duration::from_secs(10), "the run's leader to die with the daemon", || gone(job));
+    let o = sweep_as(ns, &cfg, "a");
+    assert_eq!(o.code, 0, "{}", o.show());
+    assert!(alive(dbl) && o.has(dbl, "which runner records as running"), "{}", o.show());
+    ns.kill(dbl);
+}
+
+fn match_everything(ns: &Ns) {
+    for m in ["name: \"*\"", "cmdline: \".*\"", "cmdline: \"\""] {
+        let cfg = ns.config(&format!("  sweep:\n    orphan_sweep:\n      match: {{ {m} }}\n"));
+        let o = ns.runner(&cfg, &["check"]);
+        assert_ne!(o.code, 0, "{m}: {}", o.show());
+        assert!(
+            o.stderr.contains("covers every process") && o.stderr.contains("match_everything: true"),
+            "{}",
+            o.show()
+        );
+        let cfg =
+            ns.config(&format!("  sweep:\n    orphan_sweep:\n      match: {{ {m} }}\n      match_everything: true\n"));
+        let o = ns.runner(&cfg, &["check"]);
+        assert_eq!(o.code, 0, "{m}: {}", o.show());
     }
 }

@@ -279,7 +279,8 @@ impl Rng {
 }
 
 /// Truncated, zero-filled, random and randomly damaged files: the reader returns records or
-/// an error naming an offset, never panics, and whatever it returns is a contiguous run.
+/// an error naming an offset, never panics, and whatever it returns is in sequence order
+/// (with gaps where damaged records were skipped).
 #[test]
 fn garbage_never_panics_the_reader() {
     let cases = env_count("RING_GARBAGE_CASES", 400);
@@ -313,7 +314,7 @@ fn garbage_never_panics_the_reader() {
         match ring::read_image(&img) {
             Ok(entries) => {
                 for w in entries.windows(2) {
-                    assert_eq!(w[0].seq + 1, w[1].seq, "case {case}");
+                    assert!(w[0].seq < w[1].seq, "case {case}");
                 }
             }
             Err(e) => assert!(e.to_string().contains("offset"), "case {case}: {e}"),

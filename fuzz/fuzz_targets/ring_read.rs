@@ -1,5 +1,5 @@
 //! Any bytes as a ring file: the reader returns records or an error naming an offset, and
-//! never panics; whatever it returns is a run of consecutive sequence numbers.
+//! never panics; whatever it returns is in increasing sequence order.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(entries) = runner::sinks::ring::read_image(data) {
         for w in entries.windows(2) {
-            assert_eq!(w[0].seq + 1, w[1].seq);
+            assert!(w[0].seq < w[1].seq);
         }
     }
     // The same bytes as a data area behind a valid header, so the record scanner is reached

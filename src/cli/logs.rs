@@ -213,9 +213,48 @@ fn print(entries: &[Entry], filter: &Filter, limit: Option<usize>, a: &LogsArgs,
     out.flush()
 }
 
+/// One JSON line per damaged place, shaped like a record line enough for line-by-line
+/// consumers: `{"kind": "damage", "offset": N, "bytes": N, "message": "..."}`.
+pub fn damage_json(offset: u64, bytes: u64, message: &str) -> serde_json::Value {
+    serde_json::json!({ "kind": "damage", "offset": offset, "bytes": bytes, "message": message })
+}
+
+/// Says what the reader had to skip: always on stderr, and with `--json` as `damage` lines on
+/// stdout too (left out when `--kind` asks for one kind of record).
+fn report_damage(
+    path: &Path,
+    damage: &[ring::Damage],
+    bad_header: Option<&RingError>,
+    filter: &Filter,
+    a: &LogsArgs,
+) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    let json = a.json && filter.kind.is_none();
+    if let Some(e) = bad_header {
+        let what = format!("damaged header ({e}); records read by the file's length");
+        eprintln!("runner logs: {}: {what}", path.display());
+        if json {
+            writeln!(out, "{}", damage_json(0, ring::HEADER_SIZE, &what))?;
+        }
+    }
+    if !damage.is_empty() {
+        eprintln!("runner logs: {}: {}", path.display(), ring::describe_damage(damage));
+        if json {
+            for d in damage {
+                let what = format!("{} damaged bytes skipped at offset {}", d.len, d.offset);
+                writeln!(out, "{}", damage_json(d.offset, d.len, &what))?;
+            }
+        }
+    }
+    out.flush()
+}
+
 fn print_once(path: &Path, filter: &Filter, limit: Option<usize>, a: &LogsArgs, tz: &TimeZone) -> Result<(), Failure> {
-    match ring::read_path(path) {
-        Ok(entries) => Ok(print(&entries, filter, limit, a, tz)?),
+    match ring::read_log(path) {
+        Ok(log) => {
+            report_damage(path, &log.damage, log.bad_header.as_ref(), filter, a)?;
+            Ok(print(&log.entries, filter, limit, a, tz)?)
+        }
         Err(RingError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
             eprintln!("runner logs: no run log at {} yet; it is created with the first record", path.display());
             Ok(())
@@ -244,6 +283,7 @@ fn follow(path: &Path, filter: &Filter, limit: Option<usize>, a: &LogsArgs, tz: 
         let mut gone = false;
         while !gone {
             let batch = follower.poll(path)?;
+            report_damage(path, &batch.damage, batch.bad_header.as_ref(), filter, a)?;
             if batch.lost > 0 {
                 eprintln!("runner logs: {} record(s) were overwritten before they could be read", batch.lost);
             }

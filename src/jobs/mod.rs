@@ -372,6 +372,20 @@ impl Host for JobHost<'_> {
         self.ctx.sinks.update(name, u).map_err(|e| e.to_string())
     }
 
+    fn own_work(&self) -> Result<crate::kinds::OwnWork, String> {
+        let boot = crate::host::boot_id().to_string();
+        let mut own = crate::kinds::OwnWork::default();
+        // Runs' process groups are kept in runtime_dir (`sinks::running`), by this daemon and
+        // by `runner once` alike.
+        for (_, groups) in running::read_all(&self.ctx.runtime_dir) {
+            own.groups.extend(groups.iter().filter(|r| r.boot_id == boot).map(|r| r.pgid as i32));
+        }
+        let locks = std::fs::read_dir(self.ctx.runtime_dir.join("jobs")).into_iter().flatten().flatten();
+        let held = locks.filter_map(|e| lock::holder(&e.path())).chain(lock::daemon(&self.ctx.runtime_dir));
+        own.holders.extend(held.map(|h| h.pid as i32));
+        Ok(own)
+    }
+
     fn hook<'a>(
         &'a self,
         command: &'a CommandLine,

@@ -119,6 +119,15 @@ impl Problem {
 /// Where a kind's records go; owned, so a task a run spawns can keep it.
 pub type Emit = Arc<dyn Fn(&Record) + Send + Sync>;
 
+/// Runner's own running work, as the state and the lock files record it (see `Host::own_work`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnWork {
+    /// Process groups, which are also sessions: runs start with setsid.
+    pub groups: Vec<i32>,
+    /// Processes holding a job lock or the daemon's pid file.
+    pub holders: Vec<i32>,
+}
+
 /// A boxed future borrowed from the host (hooks).
 pub type HookFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
@@ -158,6 +167,13 @@ pub trait Host: Sync {
     fn state(&self) -> Result<Option<JobState>, String>;
     /// Changes this job's state; true when something changed.
     fn update(&self, u: Update) -> Result<bool, String>;
+    /// What runner is running right now, which an orphan sweep never ends (beside what it
+    /// sees in /proc itself): the process groups (= sessions) of runs the state records as
+    /// running, of every job, this boot, and the pids holding job locks or the daemon's pid
+    /// file. An error (the state cannot be read) ends nothing.
+    fn own_work(&self) -> Result<OwnWork, String> {
+        Ok(OwnWork::default())
+    }
     /// Runs a hook (`on_alert`, `on_recover`) to its end, its timeout capped.
     fn hook<'a>(
         &'a self,

@@ -116,6 +116,8 @@ impl Sinks {
     /// losing a log line must not stop jobs from running. In the daemon this changes the
     /// state in memory and enqueues the rest, in order, for the writer.
     pub fn emit(&self, r: &Record) {
+        // Damage found in the run log is recorded before the record that found it.
+        self.open_ring();
         if let Some(w) = &self.writer {
             if State::changed_by(r) {
                 w.state.lock().unwrap_or_else(|e| e.into_inner()).apply(r);
@@ -229,25 +231,61 @@ impl Sinks {
             log::error!("cannot write the textfile {}: {e}", path.display());
         }
     }
+
+    /// Opens the run log if it is not open yet, and records what opening found in it
+    /// (damaged records skipped, a damaged header moved aside) as daemon events. The daemon
+    /// calls it at start; any record opens it too.
+    pub fn open_ring(&self) {
+        let Some(log) = &self.log else { return };
+        for event in log.open_ring() {
+            self.emit(&event);
+        }
+    }
+}
+
+/// A daemon event about the run log.
+fn ring_event(message: String) -> Record {
+    Record::daemon(Outcome::Failure, message)
 }
 
 impl LogSinks {
+    /// Opens the ring when it is not open; returns the events to record about what opening found.
+    fn open_ring(&self) -> Vec<Record> {
+        let mut slot = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_some() {
+            return Vec::new();
+        }
+        let path = self.settings.ring.path.display();
+        let mut ring = match Ring::open(&self.settings.ring) {
+            Ok(ring) => ring,
+            Err(e) => {
+                log::error!("cannot open the run log {path}: {e}; move the file away to start a new one");
+                return Vec::new();
+            }
+        };
+        let found = ring.take_found();
+        *slot = Some(ring);
+        let mut events = Vec::new();
+        if let Some((why, to)) = found.moved_aside {
+            events.push(ring_event(format!(
+                "run log {path} had a damaged header ({why}): moved it to {} (runner logs --file reads it) and started a new run log",
+                to.display()
+            )));
+        }
+        if !found.damage.is_empty() {
+            events.push(ring_event(format!(
+                "run log {path} is damaged: {}; the records around them are kept, the damaged bytes cleared",
+                ring::describe_damage(&found.damage)
+            )));
+        }
+        events
+    }
+
     /// Appends to the ring and returns the record's sequence number (its run id).
     fn append_to_ring(&self, r: &Record) -> Option<u64> {
         let mut slot = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
-            match Ring::open(&self.settings.ring) {
-                Ok(ring) => *slot = Some(ring),
-                Err(e) => {
-                    log::error!(
-                        "cannot open the run log {}: {e}; move the file away to start a new one",
-                        self.settings.ring.path.display()
-                    );
-                    return None;
-                }
-            }
-        }
-        let ring = slot.as_mut().expect("opened just above");
+        // Not open: opening failed just now, and said why.
+        let ring = slot.as_mut()?;
         match ring.append(r) {
             Ok(seq) => Some(seq),
             Err(e) => {

@@ -16,14 +16,17 @@
 //!   message, output tail). A record that does not fit before the end starts again at 64.
 //!
 //! Nothing in the file says where the newest record is: opening scans the whole data area,
-//! and the newest record is the end of the longest run of consecutive sequence numbers. So a
+//! and the newest record is the one with the highest sequence number (see [`scan`]). So a
 //! write torn by power loss invalidates at most the record being written (and the oldest one
-//! it was overwriting), and the header is never rewritten (no flash wear on a hot block).
+//! it was overwriting), a damaged record costs only itself (the scan resynchronises at the
+//! next 8-byte boundary that holds a valid record, and reports the bytes it skipped), and the
+//! header is never rewritten (no flash wear on a hot block): a ring whose header is damaged
+//! is moved aside by the next writer.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 pub use crate::config::log::{
@@ -121,6 +124,9 @@ pub fn parse_header(h: &[u8]) -> Result<u64, RingError> {
     }
     if crc32c::crc32c(&h[0..24]) != le32(h, 24) {
         return Err(corrupt(24, "header checksum does not match"));
+    }
+    if let Some(i) = h[28..HEADER_SIZE as usize].iter().position(|&b| b != 0) {
+        return Err(corrupt(28 + i as u64, "reserved header bytes are not zero"));
     }
     let size = le64(h, 16);
     if !(MIN_SIZE..=MAX_SIZE).contains(&size) || size % 8 != 0 {
@@ -322,27 +328,170 @@ pub struct Slot {
     pub seq: u64,
 }
 
-/// The records that make up the log: valid records with consecutive sequence numbers,
-/// oldest first, ending at the highest sequence number found.
+/// Bytes of the data area that held no readable record where one belonged: a damaged record
+/// (a flipped bit, a torn write), skipped by the reader, which goes on with the next record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Damage {
+    /// Offset in the file.
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// `296 bytes at offset 4160 (0x1040), 8 bytes at offset 9000 (0x2328)`: damage for people.
+pub fn describe_damage(damage: &[Damage]) -> String {
+    let total: u64 = damage.iter().map(|d| d.len).sum();
+    let places: Vec<String> =
+        damage.iter().map(|d| format!("{} bytes at offset {} (0x{:x})", d.len, d.offset, d.offset)).collect();
+    format!(
+        "skipped {total} damaged bytes in {} place{}: {}",
+        damage.len(),
+        if damage.len() == 1 { "" } else { "s" },
+        places.join(", ")
+    )
+}
+
+/// What a scan of the data area found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// The records that make up the log, oldest first.
+    pub slots: Vec<Slot>,
+    /// Damaged places, in file order.
+    pub damage: Vec<Damage>,
+}
+
+/// The records that make up the log (see [`scan`]).
 pub fn scan_data(data: &[u8]) -> Vec<Slot> {
-    let mut slots = Vec::new();
+    scan(data).slots
+}
+
+/// Whether bytes at `at` look like a damaged record: two of magic, the expected sequence
+/// number and a plausible length that fits in `room` bytes (a single flipped bit spoils at
+/// most one of them). Returns its padded length when that part is intact.
+fn damaged_record_at(b: &[u8], seq: Option<u64>, room: usize, exact: bool) -> Option<Option<usize>> {
+    if b.len() < 16 {
+        return None;
+    }
+    let magic = b[0..2] == REC_MAGIC;
+    let seq_ok = seq.is_some_and(|s| le64(b, 8) == s);
+    let len = le16(b, 2) as usize;
+    let len_ok = (REC_HEAD..=MAX_RECORD).contains(&len)
+        && if exact { align8(len) == room } else { len <= room }
+        && b.len() >= REC_HEAD
+        && REC_HEAD + b[76] as usize + b[77] as usize + b[78] as usize + le16(b, 80) as usize + le16(b, 82) as usize
+            == len;
+    ((magic as u8 + seq_ok as u8 + len_ok as u8) >= 2).then_some(len_ok.then_some(align8(len)))
+}
+
+/// Scans the data area: every valid record, which of them make up the log, and the damage.
+///
+/// The log is the newest record and, going down by sequence number, every older one up to
+/// the first gap that overwriting explains. A gap between two records that follow each other
+/// in the file (only unreadable bytes between them) is damage, not overwriting: the records on
+/// both sides stay. Unreadable bytes are damage unless the ring's own life explains them:
+/// zeros never written, the rest of a record partly overwritten after the newest one, the
+/// tail of a lap too short for the next record, and leftovers of an older lap around records
+/// no longer part of the log.
+pub fn scan(data: &[u8]) -> Scan {
+    let mut found: Vec<Slot> = Vec::new();
     let mut pos = 0usize;
     while pos + REC_HEAD <= data.len() {
         match valid_len(&data[pos..]) {
             Some(len) => {
-                slots.push(Slot { offset: pos as u32, len: len as u16, seq: le64(data, pos + 8) });
+                found.push(Slot { offset: pos as u32, len: len as u16, seq: le64(data, pos + 8) });
                 pos += align8(len);
             }
             None => pos += 8,
         }
     }
-    slots.sort_unstable_by_key(|s| s.seq);
-    let mut start = slots.len();
-    while start > 0 && (start == slots.len() || slots[start - 1].seq.checked_add(1) == Some(slots[start].seq)) {
+    let n = found.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_unstable_by_key(|&i| found[i].seq);
+    let mut start = n;
+    while start > 0 {
+        if start < n {
+            let (x, y) = (order[start - 1], order[start]);
+            let keep = match found[x].seq.checked_add(1) {
+                Some(next) if next == found[y].seq => true,
+                // Only unreadable bytes between them in the file: the missing ones were damaged.
+                Some(next) if next < found[y].seq => (x + 1) % n == y,
+                _ => false,
+            };
+            if !keep {
+                break;
+            }
+        }
         start -= 1;
     }
-    slots.drain(..start);
-    slots
+    let mut retained = vec![false; n];
+    for &i in &order[start..] {
+        retained[i] = true;
+    }
+    let newest = order.last().copied();
+    let end_of = |i: usize| found[i].offset as usize + align8(found[i].len as usize);
+    let mut damage = Vec::new();
+    let mut report = |from: usize, to: usize| {
+        if to > from {
+            damage.push(Damage { offset: HEADER_SIZE + from as u64, len: (to - from) as u64 });
+        }
+    };
+    for gap in 0..=n {
+        let prev = gap.checked_sub(1);
+        let next = (gap < n).then_some(gap);
+        let s = prev.map_or(0, end_of);
+        let e = next.map_or(data.len(), |i| found[i].offset as usize);
+        if s >= e || data[s..e].iter().all(|&b| b == 0) {
+            continue;
+        }
+        if n == 0 {
+            // Nothing readable at all: report what is not zeros.
+            let first = data.iter().position(|&b| b != 0).unwrap_or(0) & !7;
+            let last = data.iter().rposition(|&b| b != 0).map_or(0, |i| align8(i + 1)).min(data.len());
+            report(first, last);
+            continue;
+        }
+        let mut reported = false;
+        // The record after a kept one, damaged in place.
+        if let Some(p) = prev.filter(|&p| retained[p])
+            && let Some(len) = damaged_record_at(&data[s..e], found[p].seq.checked_add(1), e - s, false)
+        {
+            report(s, len.map_or(e, |l| (s + l).min(e)));
+            reported = true;
+        }
+        // After the newest record: the rest of one partly overwritten, then the oldest kept
+        // one, which may be damaged.
+        let successor = next.or(Some(0)).filter(|&i| retained[i]);
+        if !reported
+            && prev == newest
+            && let Some(succ) = successor
+        {
+            let want = found[succ].seq.checked_sub(1);
+            let exact = next.is_some();
+            if let Some(at) = (s..e)
+                .step_by(8)
+                .find(|&at| damaged_record_at(&data[at..e.min(at + REC_HEAD.max(16))], want, e - at, exact).is_some())
+            {
+                report(at, e);
+                reported = true;
+            }
+        }
+        if reported || prev == newest {
+            continue;
+        }
+        let damaged = match (prev, next) {
+            // Offset 0 holds a record once anything wrapped; before that, zeros.
+            (None, _) => true,
+            (Some(p), _) if !retained[p] => false,
+            (Some(_), Some(q)) if !retained[q] => false,
+            (Some(p), Some(q)) => found[p].seq.checked_add(1) != Some(found[q].seq),
+            // The tail of a lap: fine when the next record went to the start.
+            (Some(p), None) => found[p].seq.checked_add(1) != Some(found[0].seq),
+        };
+        if damaged {
+            report(s, e);
+        }
+    }
+    let slots = order[start..].iter().map(|&i| found[i]).collect();
+    Scan { slots, damage }
 }
 
 /// One record as read back.
@@ -423,16 +572,75 @@ pub fn decode(b: &[u8], offset: u64) -> Result<Entry, RingError> {
 /// goes. Garbage never panics: it is an error naming the offset, or it is skipped.
 pub fn read_image(image: &[u8]) -> Result<Vec<Entry>, RingError> {
     let size = parse_header(image)?;
-    let end = (size as usize).min(image.len());
-    let data = &image[HEADER_SIZE as usize..end];
-    scan_data(data).into_iter().map(|s| decode(&data[s.offset as usize..], HEADER_SIZE + s.offset as u64)).collect()
+    Ok(read_data(image, size).entries)
 }
 
-fn read_file_image(f: &File) -> Result<Vec<u8>, RingError> {
+/// What a reader got from a ring file: its records, oldest first, and what it had to skip.
+#[derive(Debug, Default)]
+pub struct Log {
+    pub entries: Vec<Entry>,
+    /// Damaged places skipped, in file order.
+    pub damage: Vec<Damage>,
+    /// The header is damaged (why, at which offset): the records were read by the file's
+    /// length instead of the size it gives.
+    pub bad_header: Option<RingError>,
+}
+
+fn read_data(image: &[u8], size: u64) -> Log {
+    let end = (size as usize).min(image.len());
+    if end <= HEADER_SIZE as usize {
+        return Log::default();
+    }
+    let data = &image[HEADER_SIZE as usize..end];
+    let found = scan(data);
+    let mut log = Log { damage: found.damage, ..Log::default() };
+    for s in found.slots {
+        let at = HEADER_SIZE + s.offset as u64;
+        match decode(&data[s.offset as usize..], at) {
+            Ok(e) => log.entries.push(e),
+            // A record with a valid CRC this runner cannot read (a newer format): skipped too.
+            Err(_) => log.damage.push(Damage { offset: at, len: align8(s.len as usize) as u64 }),
+        }
+    }
+    log.damage.sort_unstable_by_key(|d| d.offset);
+    log
+}
+
+/// Whether a header that does not parse is a ring's, damaged (so its records can be read
+/// and the file moved aside), rather than another program's file: the magic is off by at
+/// most two bits, or the file is too short or zeros where the magic goes.
+pub fn damaged_not_foreign(head: &[u8]) -> bool {
+    if head.len() < MAGIC.len() || head[..MAGIC.len()].iter().all(|&b| b == 0) {
+        return true;
+    }
+    head[..MAGIC.len()].iter().zip(MAGIC).map(|(a, b)| (a ^ b).count_ones()).sum::<u32>() <= 2
+}
+
+/// Reads a ring image whose header may be damaged: then the records are read up to the end
+/// of the image (at most `MAX_SIZE`), and `bad_header` says why. A foreign file is an error.
+pub fn read_log_image(image: &[u8]) -> Result<Log, RingError> {
+    match parse_header(image) {
+        Ok(size) => Ok(read_data(image, size)),
+        Err(e) if damaged_not_foreign(image) => {
+            let mut log = read_data(image, (image.len() as u64).min(MAX_SIZE) & !7);
+            log.bad_header = Some(e);
+            Ok(log)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The file's bytes up to the ring's size (or, with a damaged header and `lenient`, up to
+/// its length).
+fn read_file_image(f: &File, lenient: bool) -> Result<Vec<u8>, RingError> {
     let len = f.metadata()?.len();
     let mut head = [0u8; HEADER_SIZE as usize];
     let n = read_full_at(f, &mut head, 0)?;
-    let size = parse_header(&head[..n])?;
+    let size = match parse_header(&head[..n]) {
+        Ok(size) => size,
+        Err(_) if lenient && damaged_not_foreign(&head[..n]) => len.min(MAX_SIZE),
+        Err(e) => return Err(e),
+    };
     let mut image = vec![0u8; size.min(len) as usize];
     let n = read_full_at(f, &mut image, 0)?;
     image.truncate(n);
@@ -456,11 +664,22 @@ fn read_full_at(f: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
 /// at the same moment is simply not seen yet. Reads twice when the two reads disagree (a
 /// writer was busy), so a record torn by the read itself never hides the ones before it.
 pub fn read_path(path: &Path) -> Result<Vec<Entry>, RingError> {
+    let log = read_log(path)?;
+    match log.bad_header {
+        Some(e) => Err(e),
+        None => Ok(log.entries),
+    }
+}
+
+/// Like [`read_path`], and also says what was skipped: damaged records, a damaged header.
+pub fn read_log(path: &Path) -> Result<Log, RingError> {
     let f = File::open(path)?;
-    let shape = |v: &[Entry]| (v.first().map(|e| e.seq), v.last().map(|e| e.seq), v.len());
-    let mut prev = read_image(&read_file_image(&f)?)?;
+    let shape = |l: &Log| {
+        (l.entries.first().map(|e| e.seq), l.entries.last().map(|e| e.seq), l.entries.len(), l.damage.clone())
+    };
+    let mut prev = read_log_image(&read_file_image(&f, true)?)?;
     for _ in 0..4 {
-        let again = read_image(&read_file_image(&f)?)?;
+        let again = read_log_image(&read_file_image(&f, true)?)?;
         if shape(&again) == shape(&prev) {
             return Ok(again);
         }
@@ -475,6 +694,10 @@ pub struct Batch {
     pub entries: Vec<Entry>,
     /// Records the writer overwrote before this reader saw them (it was lapped).
     pub lost: u64,
+    /// Damaged places not reported by an earlier poll.
+    pub damage: Vec<Damage>,
+    /// The header is damaged (reported at the first poll that saw it).
+    pub bad_header: Option<RingError>,
 }
 
 /// Reads new records as they come, by sequence number: a follower that falls a whole ring
@@ -482,12 +705,26 @@ pub struct Batch {
 #[derive(Debug, Default)]
 pub struct Follower {
     pub last_seq: Option<u64>,
+    /// Damage already reported, so each place is said once.
+    seen_damage: Vec<Damage>,
+    seen_bad_header: bool,
 }
 
 impl Follower {
     pub fn poll(&mut self, path: &Path) -> Result<Batch, RingError> {
-        let all = read_path(path)?;
+        let log = read_log(path)?;
+        let all = log.entries;
         let mut batch = Batch::default();
+        for d in log.damage {
+            if !self.seen_damage.contains(&d) {
+                self.seen_damage.push(d);
+                batch.damage.push(d);
+            }
+        }
+        if log.bad_header.is_some() && !self.seen_bad_header {
+            self.seen_bad_header = true;
+            batch.bad_header = log.bad_header;
+        }
         let new: Vec<Entry> = match self.last_seq {
             None => all,
             Some(last) => {
@@ -527,37 +764,82 @@ pub struct Ring {
     fsync: Fsync,
     unsynced: u32,
     last_sync: Instant,
+    found: Found,
+}
+
+/// What opening a ring for writing found and did, for the caller to record.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Damaged places in the data area; the records around them are kept, and these bytes
+    /// were zeroed so the damage is reported once.
+    pub damage: Vec<Damage>,
+    /// The file had a damaged header: why, and where it was moved to before a new ring was
+    /// started in its place.
+    pub moved_aside: Option<(String, PathBuf)>,
 }
 
 impl Ring {
     /// Opens the ring at `cfg.path`, creating and preallocating it when absent, and finds the
     /// newest record. A file that is not a ring is an error naming the offset, never
-    /// overwritten.
+    /// overwritten. A ring with a damaged header is moved aside (`<name>.damaged-<UTC time>`)
+    /// and a new one started, so recording never stops; what was found is in [`Ring::found`].
     pub fn open(cfg: &RingConfig) -> Result<Ring, RingError> {
-        let file = match OpenOptions::new().read(true).write(true).open(&cfg.path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => create(&cfg.path, cfg.size)?,
-            Err(e) => return Err(e.into()),
-        };
-        let mut ring = Ring {
-            file,
-            data_size: 0,
-            head: 0,
-            next_seq: 1,
-            boot_id: crate::host::boot_id_bytes(),
-            output_bytes: cfg.output_bytes.min(MAX_OUTPUT),
-            fsync: cfg.fsync,
-            unsynced: 0,
-            last_sync: Instant::now(),
-        };
-        let _lock = lock::exclusive(&ring.file)?;
-        let size = ring.rescan()?;
-        if ring.file.metadata()?.len() < size {
-            // Cut short (by hand, or a full disk at creation): give the data area back its size.
-            ring.file.set_len(size)?;
+        let mut moved_aside = None;
+        // Another opener may move a damaged file at the same moment: then open again.
+        for _ in 0..8 {
+            let file = match OpenOptions::new().read(true).write(true).open(&cfg.path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => create(&cfg.path, cfg.size)?,
+                Err(e) => return Err(e.into()),
+            };
+            let lock = lock::exclusive(&file)?;
+            let mut head = [0u8; HEADER_SIZE as usize];
+            let n = read_full_at(&file, &mut head, 0)?;
+            if let Err(e) = parse_header(&head[..n]) {
+                if !damaged_not_foreign(&head[..n]) {
+                    return Err(e);
+                }
+                if !same_file(&file, &cfg.path) {
+                    continue;
+                }
+                let to = move_aside(&cfg.path)?;
+                drop(lock);
+                moved_aside = Some((e.to_string(), to));
+                continue;
+            }
+            let mut ring = Ring {
+                file,
+                data_size: 0,
+                head: 0,
+                next_seq: 1,
+                boot_id: crate::host::boot_id_bytes(),
+                output_bytes: cfg.output_bytes.min(MAX_OUTPUT),
+                fsync: cfg.fsync,
+                unsynced: 0,
+                last_sync: Instant::now(),
+                found: Found { damage: Vec::new(), moved_aside: moved_aside.take() },
+            };
+            let (size, damage) = ring.rescan()?;
+            ring.found.damage = damage;
+            if ring.file.metadata()?.len() < size {
+                // Cut short (by hand, or a full disk at creation): give the data area back its size.
+                ring.file.set_len(size)?;
+            }
+            for d in &ring.found.damage {
+                ring.file.write_all_at(&vec![0u8; d.len as usize], d.offset)?;
+            }
+            if !ring.found.damage.is_empty() {
+                ring.file.sync_data()?;
+            }
+            drop(lock);
+            return Ok(ring);
         }
-        drop(_lock);
-        Ok(ring)
+        Err(RingError::Io(io::Error::other("the ring file kept changing while it was opened")))
+    }
+
+    /// What opening found (damage, a header moved aside); taken once.
+    pub fn take_found(&mut self) -> Found {
+        std::mem::take(&mut self.found)
     }
 
     /// The ring's total size, as its header says.
@@ -570,11 +852,12 @@ impl Ring {
         self.next_seq
     }
 
-    fn rescan(&mut self) -> Result<u64, RingError> {
-        let image = read_file_image(&self.file)?;
+    /// Finds the newest record again; returns the ring's size and the damage seen.
+    fn rescan(&mut self) -> Result<(u64, Vec<Damage>), RingError> {
+        let image = read_file_image(&self.file, false)?;
         let size = parse_header(&image)?;
         let data = &image[HEADER_SIZE as usize..];
-        let slots = scan_data(data);
+        let Scan { slots, damage } = scan(data);
         self.data_size = size - HEADER_SIZE;
         match slots.last() {
             Some(s) => {
@@ -586,7 +869,7 @@ impl Ring {
                 self.next_seq = self.next_seq.max(1);
             }
         }
-        Ok(size)
+        Ok((size, damage))
     }
 
     /// Whether another writer appended since our last look: its first record went either at
@@ -699,6 +982,39 @@ fn create(path: &Path, size: u64) -> Result<File, RingError> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether `path` still names the open file `f` (no one moved it meanwhile).
+fn same_file(f: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (f.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
+/// Moves a damaged ring to `<name>.damaged-<UTC time>` (never over another file) and returns
+/// the new name. The caller holds the file's lock, so no writer appends meanwhile.
+fn move_aside(path: &Path) -> io::Result<PathBuf> {
+    let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string();
+    let base = format!("{}.damaged-{stamp}", path.display());
+    for n in 0..100 {
+        let to = PathBuf::from(if n == 0 { base.clone() } else { format!("{base}.{n}") });
+        match std::fs::hard_link(path, &to) {
+            Ok(()) => {
+                std::fs::remove_file(path)?;
+                if let Some(dir) = path.parent()
+                    && let Ok(d) = File::open(dir)
+                {
+                    let _ = d.sync_all();
+                }
+                return Ok(to);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other(format!("{base}: too many damaged rings moved aside this second")))
 }
 
 /// Bytes one record takes in the file (padded), for documentation and the benchmark.

@@ -39,6 +39,8 @@ pub struct Block {
     pub orphans_only: Option<bool>,
     /// Allow a schedule more frequent than hourly.
     pub allow_frequent: Option<bool>,
+    /// Allow a `match:` that covers every process (`name: "*"`, `cmdline: ".*"`, empty).
+    pub match_everything: Option<bool>,
 }
 
 #[derive(Deserialize, Debug, Clone, Default)]
@@ -108,6 +110,22 @@ pub fn resolve(name: &str, raw: Block, at: Context<'_>) -> Result<Spec, Vec<Prob
             }
         },
     };
+    if m.name.is_some() || m.cmdline.is_some() {
+        let name_all = m.name.as_deref().is_none_or(name_covers_everything);
+        let cmdline_all = m.cmdline.as_ref().is_none_or(|r| cmdline_covers_everything(&r.0));
+        // root's processes are everything that matters.
+        let user_all = m.user.is_none() || uid.as_ref().is_some_and(|(_, id)| *id == 0);
+        if name_all && cmdline_all && user_all && m.exe.is_none() && raw.match_everything != Some(true) {
+            let (key, shown) = match (&m.name, &m.cmdline) {
+                (Some(n), _) => ("name", format!("name {n:?}")),
+                (None, c) => ("cmdline", format!("cmdline {:?}", c.as_ref().map_or("", |c| c.0.as_str()))),
+            };
+            errors.push(Problem::block(
+                &["match", key],
+                format!("job `{name}`: orphan_sweep.match ({shown}) covers every process; narrow it (a name like \"ci-*\", an exe, a user), or set orphan_sweep.match_everything: true if a sweep of everything orphaned is really meant"),
+            ));
+        }
+    }
     if let Some(r) = &raw.registry
         && !r.is_absolute()
     {
@@ -165,6 +183,20 @@ pub fn resolve(name: &str, raw: Block, at: Context<'_>) -> Result<Spec, Vec<Prob
         adopters,
         orphans_only: raw.orphans_only.unwrap_or(true),
     })
+}
+
+/// Names and command lines with nothing in common: a pattern that matches all of them
+/// matches any process.
+const UNRELATED: [&str; 5] = ["q", "7", "-", "kworker/0:1", "/usr/sbin/sshd -D"];
+
+/// Whether a `name` glob matches every process (`*`, `?*`, ...).
+fn name_covers_everything(glob: &str) -> bool {
+    UNRELATED.iter().all(|n| crate::proc::name_matches(glob, n.as_bytes()))
+}
+
+/// Whether a `cmdline` regex matches every command line (empty, `.*`, `^`, `.`, ...).
+fn cmdline_covers_everything(re: &regex_lite::Regex) -> bool {
+    UNRELATED.iter().all(|c| re.is_match(c))
 }
 
 /// The shortest gap between the next few fires of a cron expression from now. Not only the

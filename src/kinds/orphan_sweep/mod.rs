@@ -5,7 +5,9 @@
 //! This is the only code in runner that signals processes it did not start, so safety comes
 //! before features:
 //! - never PID 1, runner itself or its ancestors, kernel threads, registered processes or
-//!   their descendants;
+//!   their descendants; nor runner's own work: any runner process (by /proc/PID/exe), what
+//!   one started or adopted, and anything in the session or process group of a run (one the
+//!   state records as running, or one a runner process started);
 //! - every target is pinned by a pidfd opened *before* its identity (start time, stat field
 //!   22, and command line) is checked again, and is signalled only through that pidfd, so a
 //!   PID recycled after the scan is never hit. Without pidfd (kernels before 5.3) the start
@@ -26,7 +28,7 @@ use tokio::sync::watch;
 
 pub mod config;
 
-use super::{Emit, Host};
+use super::{Emit, Host, OwnWork};
 pub use crate::proc::glob;
 use crate::proc::{Matcher, Process, RegexText, Stat};
 use crate::record::{Kind, Outcome, Record, RecordKind, Trigger};
@@ -138,18 +140,51 @@ struct Scan<'a> {
     protected: Vec<i32>,
     /// Sorted.
     registry: Vec<i32>,
+    /// Runner's own executable: any process running it is runner.
+    own_exe: Option<Exe>,
+    /// What the state and the lock files say runner runs.
+    own: OwnWork,
+}
+
+/// An executable as /proc/PID/exe shows it: its path and the file it is.
+#[derive(Debug, PartialEq)]
+struct Exe {
+    path: PathBuf,
+    file: Option<(u64, u64)>,
+}
+
+fn exe_of(pid: &str) -> Option<Exe> {
+    use std::os::unix::fs::MetadataExt;
+    let link = PathBuf::from(format!("/proc/{pid}/exe"));
+    let path = std::fs::read_link(&link).ok()?;
+    let text = path.to_string_lossy();
+    let path = PathBuf::from(text.strip_suffix(" (deleted)").unwrap_or(&text));
+    let file = std::fs::metadata(&link).ok().map(|m| (m.dev(), m.ino()));
+    Some(Exe { path, file })
 }
 
 /// Reads the registry, scans /proc and decides, without signalling anything. An unreadable
 /// registry is an error: nothing may be ended when what must be kept is unknown.
 pub fn survey(spec: &Spec) -> Result<Survey, String> {
+    survey_with(spec, OwnWork::default())
+}
+
+/// [`survey`], also keeping what the host says runner runs (`Host::own_work`).
+pub fn survey_with(spec: &Spec, own: OwnWork) -> Result<Survey, String> {
     let registry = match &spec.registry {
         Some(p) => read_registry(p)?,
         None => Vec::new(),
     };
     let uptime = crate::proc::uptime().map_err(|e| format!("cannot read /proc/uptime: {e}"))?;
-    let scan =
-        Scan { spec, ticks: crate::proc::ticks_per_second().max(1), uptime, protected: own_ancestry(), registry };
+    let scan = Scan {
+        spec,
+        ticks: crate::proc::ticks_per_second().max(1),
+        uptime,
+        protected: own_ancestry(),
+        registry,
+        own_exe: exe_of("self"),
+        own,
+    };
     scan.run()
 }
 
@@ -226,7 +261,7 @@ impl Scan<'_> {
             }
             let Some(argv) = matches(&self.spec.matcher, &p, &st) else { continue };
             let proc = self.proc_info(&st, &argv);
-            match self.verdict(&proc) {
+            match self.verdict(&proc, &st) {
                 Ok(why) => survey.decisions.push(Decision::End { root: proc.pid, proc, why }),
                 Err(why) => survey.decisions.push(Decision::Skip { proc, why }),
             }
@@ -266,7 +301,7 @@ impl Scan<'_> {
 
     /// Why a matching process is to be ended, or why it is kept. Safety first, then the
     /// registry, then the orphan rule, then age.
-    fn verdict(&self, p: &Proc) -> Result<String, String> {
+    fn verdict(&self, p: &Proc, st: &Stat) -> Result<String, String> {
         if p.pid == 1 {
             return Err("protected: PID 1".into());
         }
@@ -275,6 +310,9 @@ impl Scan<'_> {
         }
         if self.protected.contains(&p.pid) {
             return Err("protected: an ancestor of runner".into());
+        }
+        if let Some(why) = self.runners_own(st) {
+            return Err(why);
         }
         if let Some(r) = self.registered_ancestor(p.pid, p.ppid) {
             return Err(if r == p.pid {
@@ -309,6 +347,60 @@ impl Scan<'_> {
             return Ok(format!("orphans_only is false (parent {} ({shown}))", p.ppid));
         }
         Err(format!("not orphaned: parent {} ({shown}) is alive", p.ppid))
+    }
+
+    /// Whether `pid` is a runner process: it runs runner's executable (the same file, or
+    /// the same path for a binary replaced since), or holds a job lock or the pid file.
+    fn is_runner(&self, pid: i32) -> bool {
+        if self.own.holders.contains(&pid) {
+            return true;
+        }
+        let (Some(own), Some(exe)) = (&self.own_exe, exe_of(&pid.to_string())) else { return false };
+        exe.path == own.path || (exe.file.is_some() && exe.file == own.file)
+    }
+
+    /// The nearest of `pid` and its ancestors that is a runner process.
+    fn runner_ancestor(&self, pid: i32) -> Option<i32> {
+        let mut cur = pid;
+        for _ in 0..4096 {
+            if cur <= 1 {
+                return None;
+            }
+            if self.is_runner(cur) {
+                return Some(cur);
+            }
+            cur = crate::proc::stat(cur).ok()?.ppid;
+        }
+        None
+    }
+
+    /// Why a process is runner's own work, which no sweep ends: a runner process (another
+    /// daemon, a `runner once`), a process started by one or adopted by one (a subreaper),
+    /// or anything in the session or process group of a run: one the state records as
+    /// running, or one whose leader a runner process started (a double-forked child of a
+    /// running job, re-parented to PID 1, stays in its run's session).
+    fn runners_own(&self, st: &Stat) -> Option<String> {
+        if self.is_runner(st.pid) {
+            return Some("protected: a runner process".into());
+        }
+        if let Some(r) = self.runner_ancestor(st.ppid) {
+            return Some(format!("protected: started by runner process {r} (a run, or part of one)"));
+        }
+        for (what, id) in [("session", st.session), ("process group", st.pgrp)] {
+            if id <= 1 || id == st.pid {
+                continue;
+            }
+            if self.own.groups.contains(&id) {
+                return Some(format!("protected: in the {what} of run {id}, which runner records as running"));
+            }
+            if let Some(r) = self.runner_ancestor(id) {
+                return Some(format!("protected: in the {what} of run {id}, started by runner process {r}"));
+            }
+        }
+        if self.own.groups.contains(&st.pid) {
+            return Some("protected: a run that runner records as running".into());
+        }
+        None
     }
 
     /// The pid itself or its nearest ancestor that is registered.
@@ -363,6 +455,8 @@ impl Scan<'_> {
                 let proc = self.proc_info(&st, &argv);
                 let keep = if self.protected.contains(&proc.pid) || proc.pid == 1 {
                     Some("protected: runner or an ancestor of runner".to_string())
+                } else if let Some(why) = self.runners_own(&st) {
+                    Some(why)
                 } else if self.registry.binary_search(&proc.pid).is_ok() {
                     Some(format!("registered (in the tree of pid {root}); kept with its descendants"))
                 } else {
@@ -693,8 +787,16 @@ pub async fn attempt(host: &dyn Host, spec: &Spec, stop: watch::Receiver<bool>) 
         r
     };
 
+    let own = match host.own_work() {
+        Ok(own) => own,
+        Err(e) => {
+            let msg = format!("sweep aborted, nothing ended: what runner runs is unknown: {e}");
+            audit.emit(Outcome::Failure, None, msg.clone());
+            return finish(Outcome::Failure, msg);
+        }
+    };
     let s = spec.clone();
-    let survey = match tokio::task::spawn_blocking(move || survey(&s)).await {
+    let survey = match tokio::task::spawn_blocking(move || survey_with(&s, own)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             let msg = format!("sweep aborted, nothing ended: {e}");
@@ -933,6 +1035,27 @@ mod tests {
         assert!(e.contains("/x/s.yaml:7:18: ") && e.contains("max_kills must be at least 1"), "{e}");
         let e = load("  s:\n    orphan_sweep:\n      match: { cmdline: \"(\" }\n").unwrap_err();
         assert!(e.starts_with("/x/s.yaml:5:") && e.contains("invalid regular expression"), "{e}");
+        for m in ["name: \"*\"", "name: \"?*\"", "cmdline: \".*\"", "cmdline: \"\"", "{ name: \"*\", user: 0 }"] {
+            let m = if m.starts_with('{') { m.to_string() } else { format!("{{ {m} }}") };
+            let e = load(&format!("  s:\n    orphan_sweep:\n      match: {m}\n")).unwrap_err();
+            assert!(
+                e.starts_with("/x/s.yaml:5:")
+                    && e.contains("covers every process")
+                    && e.contains("match_everything: true"),
+                "{m}: {e}"
+            );
+            assert!(
+                load(&format!("  s:\n    orphan_sweep:\n      match: {m}\n      match_everything: true\n")).is_ok(),
+                "{m}"
+            );
+        }
+        for narrow in [
+            "{ name: \"*\", user: 65534 }",
+            "{ cmdline: \".*\", exe: /usr/bin/w }",
+            "{ name: \"ci-*\", cmdline: \".*\" }",
+        ] {
+            assert!(load(&format!("  s:\n    orphan_sweep:\n      match: {narrow}\n")).is_ok(), "{narrow}");
+        }
         let e = load("  s:\n    run: x\n    orphan_sweep:\n      match: { name: x }\n").unwrap_err();
         assert!(e.contains("a job does one thing"), "{e}");
     }
