@@ -153,14 +153,33 @@ fn on_failure_gets_the_outcome_in_its_environment() {
     let c = cfg(
         &s,
         &format!(
-            "  broken:\n    every: 1h\n    run: \"echo disk on fire; exit 4\"\n    on_failure: \"echo $RUNNER_JOB $RUNNER_OUTCOME $RUNNER_EXIT_STATUS $RUNNER_OUTPUT > {}\"\n",
+            "  broken:\n    every: 1h\n    run: \"echo disk on fire; exit 4\"\n    on_failure: \"echo $RUNNER_JOB $RUNNER_OUTCOME $RUNNER_EXIT_CODE $RUNNER_EXIT_STATUS $RUNNER_OUTPUT > {}\"\n",
             out.display()
         ),
     );
     let o = once(&s, &c, &["broken"]);
     assert_eq!(o.status.code(), Some(4));
     let text = std::fs::read_to_string(&out).unwrap();
-    assert_eq!(text.trim(), "broken failure exit 4 disk on fire");
+    // The status is the number alone, as the journal's RUNNER_EXIT_STATUS and systemd's
+    // EXIT_STATUS are; RUNNER_EXIT_CODE says how it ended.
+    assert_eq!(text.trim(), "broken failure exited 4 disk on fire");
+}
+
+#[test]
+fn on_failure_of_a_killed_job_hears_killed_and_the_signal_number() {
+    let s = Scratch::new("once-onfail-kill");
+    let out = s.path("alert");
+    let c = cfg(
+        &s,
+        &format!(
+            "  doomed:\n    every: 1h\n    run: \"kill -9 $$\"\n    on_failure: \"echo $RUNNER_OUTCOME $RUNNER_EXIT_CODE $RUNNER_EXIT_STATUS > {}\"\n",
+            out.display()
+        ),
+    );
+    let o = once(&s, &c, &["doomed"]);
+    assert_eq!(o.status.code(), Some(128 + 9), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.trim(), "killed killed 9");
 }
 
 #[test]
