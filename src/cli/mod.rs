@@ -34,7 +34,36 @@ Other commands: 0 success, 1 failure (for example an invalid config), 2 usage er
 
 pub use crate::exit;
 
+/// `println!` for what people read: on a closed pipe (`runner status | head -1`) the process
+/// ends as `ls` does, by SIGPIPE and without a word, instead of panicking.
+macro_rules! outln {
+    () => { $crate::cli::out_line(format_args!("")) };
+    ($($arg:tt)*) => { $crate::cli::out_line(format_args!($($arg)*)) };
+}
+
 pub mod logs;
+
+/// One line to stdout; see [`outln!`].
+pub fn out_line(args: std::fmt::Arguments) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        quiet_exit_on(&e);
+    }
+}
+
+/// Ends the process by SIGPIPE (as `ls` and `journalctl` end) when `e` says the reader went
+/// away; other write errors are said once on stderr, and the command exits 1.
+pub fn quiet_exit_on(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        use nix::sys::signal::{SigHandler, Signal, signal};
+        // SAFETY: resetting SIGPIPE to its default action installs no handler code.
+        let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+        let _ = nix::sys::signal::raise(Signal::SIGPIPE);
+        std::process::exit(141);
+    }
+    eprintln!("runner: cannot write to stdout: {e}");
+    std::process::exit(1);
+}
 
 #[derive(Parser, Debug)]
 #[command(name = "runner", version, about = "A static-config job scheduler and health supervisor", after_help = EXIT_CODES)]
@@ -310,12 +339,12 @@ fn cmd_metrics(
         if !processes.is_empty() {
             v["processes"] = serde_json::Value::Array(process_rows);
         }
-        println!("{v}");
+        outln!("{v}");
     } else {
         print_metrics(&sampler, &s);
         for p in &process_rows {
             let cpu = p["cpu_percent"].as_f64().map(|c| format!("{c:5.1} %")).unwrap_or_else(|| "    - %".into());
-            println!(
+            outln!(
                 "process      {cpu}  CPU, {} MiB RSS, {} matching  {}",
                 p["rss_bytes"].as_u64().unwrap_or(0) >> 20,
                 p["count"],
@@ -329,7 +358,7 @@ fn cmd_metrics(
 
 fn print_metrics(sampler: &crate::metrics::Sampler, s: &crate::metrics::Sample) {
     if let Some(c) = s.cpu {
-        println!(
+        outln!(
             "cpu          {:5.1} %  (iowait {:.1} %, steal {:.1} %, {} cores)",
             c.busy,
             c.iowait,
@@ -338,7 +367,7 @@ fn print_metrics(sampler: &crate::metrics::Sampler, s: &crate::metrics::Sample) 
         );
     }
     if let Some(m) = s.mem {
-        println!(
+        outln!(
             "memory       {:5.1} %  used, {} MiB available of {} MiB; swap {:.1} % used",
             m.used_percent(),
             m.available >> 20,
@@ -347,35 +376,39 @@ fn print_metrics(sampler: &crate::metrics::Sampler, s: &crate::metrics::Sample) 
         );
     }
     if let Some(l) = s.load {
-        println!(
+        outln!(
             "load         {:.2} {:.2} {:.2}  ({} running, {} threads)",
-            l.load1, l.load5, l.load15, l.running, l.total
+            l.load1,
+            l.load5,
+            l.load15,
+            l.running,
+            l.total
         );
     }
     if let Some(n) = s.procs {
-        println!("processes    {n}");
+        outln!("processes    {n}");
     }
     for (p, d) in sampler.disks.iter().zip(&s.disks) {
         match d {
-            Some(d) => println!(
+            Some(d) => outln!(
                 "disk         {:5.1} %  used, inodes {:.1} %  {}",
                 d.used_percent,
                 d.inodes_used_percent,
                 p.display()
             ),
-            None => println!("disk             -    {} (unreadable)", p.display()),
+            None => outln!("disk             -    {} (unreadable)", p.display()),
         }
     }
     for (sensor, t) in sampler.sensors.iter().zip(&s.temperatures) {
         match t {
-            Some(t) => println!("temperature  {t:5.1} C  {}", sensor.name),
-            None => println!("temperature      -    {} (unreadable)", sensor.name),
+            Some(t) => outln!("temperature  {t:5.1} C  {}", sensor.name),
+            None => outln!("temperature      -    {} (unreadable)", sensor.name),
         }
     }
     for (name, p) in crate::metrics::PRESSURE.iter().zip(&s.pressure) {
         if let Some(p) = p {
             let full = p.full.map(|f| format!(", full avg10 {:.2}", f.avg10)).unwrap_or_default();
-            println!("pressure     {name}: some avg10 {:.2} avg60 {:.2}{full}", p.some.avg10, p.some.avg60);
+            outln!("pressure     {name}: some avg10 {:.2} avg60 {:.2}{full}", p.some.avg10, p.some.avg60);
         }
     }
 }
@@ -388,7 +421,7 @@ fn cmd_check(path: &Path, overrides: &Overrides) -> ExitCode {
     match load_plan(path, overrides) {
         Ok(plan) => {
             let enabled = plan.jobs.iter().filter(|j| j.enabled).count();
-            println!(
+            outln!(
                 "{}: ok, {} job(s) ({} enabled) from {} file(s)",
                 plan.config_path.display(),
                 plan.jobs.len(),
@@ -526,65 +559,65 @@ fn print_dry_run(job: &Job, no_retry: bool) -> ExitCode {
     let cmd = match &job.kind {
         JobKind::Command(cmd) => cmd,
         JobKind::QueueFlush(q) => {
-            println!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
-            println!("spool:    {}", q.spool.display());
-            println!(
+            outln!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
+            outln!("spool:    {}", q.spool.display());
+            outln!(
                 "would run: {} ITEM for up to {} due item(s)",
                 describe_command(&CommandLine::Argv(q.handler.clone())),
                 q.max_items
             );
-            println!("as:       {who}");
-            println!("item_timeout: {}", crate::time::format(q.item_timeout));
-            println!("item attempts: {}", q.item_retries.attempts);
-            println!("dry run: nothing was started");
+            outln!("as:       {who}");
+            outln!("item_timeout: {}", crate::time::format(q.item_timeout));
+            outln!("item attempts: {}", q.item_retries.attempts);
+            outln!("dry run: nothing was started");
             return ExitCode::SUCCESS;
         }
         JobKind::OrphanSweep(spec) => return print_sweep_dry_run(job, spec),
         JobKind::Check(spec) => {
-            println!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
-            println!(
+            outln!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
+            outln!(
                 "would check: {} (warn {}, crit {}, for {})",
                 spec.metric,
                 spec.warn.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
                 spec.crit.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
                 spec.for_samples
             );
-            println!("dry run: nothing was sampled");
+            outln!("dry run: nothing was sampled");
             return ExitCode::SUCCESS;
         }
     };
-    println!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
-    println!("would run: {}", describe_command(cmd));
-    println!("as:       {who}");
-    println!(
+    outln!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
+    outln!("would run: {}", describe_command(cmd));
+    outln!("as:       {who}");
+    outln!(
         "in:       {}",
         job.workdir.as_ref().map(|w| w.display().to_string()).unwrap_or_else(|| "the user's home directory".into())
     );
-    println!("timeout:  {}", job.timeout.map(crate::time::format).unwrap_or_else(|| "none".into()));
-    println!("kill_grace: {}", crate::time::format(job.kill_grace));
+    outln!("timeout:  {}", job.timeout.map(crate::time::format).unwrap_or_else(|| "none".into()));
+    outln!("kill_grace: {}", crate::time::format(job.kill_grace));
     let attempts = if no_retry { 1 } else { job.retries.attempts };
-    println!("attempts: {attempts}");
+    outln!("attempts: {attempts}");
     for (k, v) in &job.env {
-        println!("env:      {k}={v}");
+        outln!("env:      {k}={v}");
     }
-    println!("dry run: nothing was started");
+    outln!("dry run: nothing was started");
     ExitCode::SUCCESS
 }
 
 /// A sweep's dry run scans for real and says what it would end and why; it signals nothing.
 fn print_sweep_dry_run(job: &Job, spec: &crate::kinds::orphan_sweep::Spec) -> ExitCode {
-    println!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
+    outln!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
     match crate::kinds::orphan_sweep::dry_run_lines(spec) {
         Ok(lines) => {
             for l in lines {
-                println!("{l}");
+                outln!("{l}");
             }
-            println!("dry run: nothing was ended");
+            outln!("dry run: nothing was ended");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            println!("sweep aborted, nothing would be ended: {e}");
-            println!("dry run: nothing was ended");
+            outln!("sweep aborted, nothing would be ended: {e}");
+            outln!("dry run: nothing was ended");
             ExitCode::FAILURE
         }
     }
@@ -622,10 +655,10 @@ fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         })
         .collect();
     if json {
-        println!("{}", serde_json::Value::Array(rows));
+        outln!("{}", serde_json::Value::Array(rows));
         return ExitCode::SUCCESS;
     }
-    println!("{:<20} {:<12} {:<22} {:<14} {:<26} SOURCE", "JOB", "KIND", "SCHEDULE", "TZ", "NEXT");
+    outln!("{:<20} {:<12} {:<22} {:<14} {:<26} SOURCE", "JOB", "KIND", "SCHEDULE", "TZ", "NEXT");
     for (j, row) in plan.jobs.iter().zip(&rows) {
         let next = if !j.enabled {
             "disabled".to_string()
@@ -638,7 +671,7 @@ fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
                 })
                 .to_string()
         };
-        println!(
+        outln!(
             "{:<20} {:<12} {:<22} {:<14} {:<26} {}",
             j.name,
             j.kind.name(),
@@ -690,15 +723,15 @@ fn cmd_health(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
     let sum = crate::health::assess(&plan, &state, &crate::sinks::live::read_all(&plan.runtime_dir));
     let level = crate::health::level_name(sum.level);
     if json {
-        println!("{}", serde_json::json!({"level": level, "daemon_running": running, "parts": sum.parts}));
+        outln!("{}", serde_json::json!({"level": level, "daemon_running": running, "parts": sum.parts}));
     } else {
         if running {
-            println!("{level}");
+            outln!("{level}");
         } else {
-            println!("{level} (daemon not running; this state may be stale)");
+            outln!("{level} (daemon not running; this state may be stale)");
         }
         for p in sum.parts.iter().filter(|p| p.level != crate::sinks::state::HealthLevel::Healthy) {
-            println!("  {} {}: {} {}", crate::health::level_name(p.level), p.job, p.status, p.detail);
+            outln!("  {} {}: {} {}", crate::health::level_name(p.level), p.job, p.status, p.detail);
         }
     }
     if running && sum.level == crate::sinks::state::HealthLevel::Healthy {
@@ -793,21 +826,21 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
             "alerts": alerts,
             "jobs": jobs,
         });
-        println!("{out}");
+        outln!("{out}");
         return ExitCode::SUCCESS;
     }
     match &daemon {
-        Some(h) => println!("daemon: running (pid {}, since {})", h.pid, fmt_ms(Some(h.since_ms))),
-        None => println!("daemon: not running"),
+        Some(h) => outln!("daemon: running (pid {}, since {})", h.pid, fmt_ms(Some(h.since_ms))),
+        None => outln!("daemon: not running"),
     }
     if clock_held {
-        println!(
+        outln!(
             "clock:  {} is before this build ({}); calendar jobs are held until the clock is set",
             fmt_ts(now),
             fmt_ts(crate::host::build_time())
         );
     }
-    println!("{:<20} {:<26} {:<13} {:>9} {:>5} {:<26}", "JOB", "LAST RUN", "OUTCOME", "DURATION", "FAILS", "NEXT");
+    outln!("{:<20} {:<26} {:<13} {:>9} {:>5} {:<26}", "JOB", "LAST RUN", "OUTCOME", "DURATION", "FAILS", "NEXT");
     for row in &jobs {
         let s = |k: &str| row[k].as_str().map(str::to_string);
         let mut outcome = s("last_outcome").unwrap_or_else(|| "-".into());
@@ -820,7 +853,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         let dur = row["last_duration_ms"].as_u64().map(|d| format!("{d} ms")).unwrap_or_else(|| "-".into());
         let next =
             if row["enabled"] == false { "disabled".into() } else { s("next_due").unwrap_or_else(|| "-".into()) };
-        println!(
+        outln!(
             "{:<20} {:<26} {:<13} {:>9} {:>5} {:<26}",
             s("name").unwrap_or_default(),
             s("last_start").unwrap_or_else(|| "never".into()),
@@ -831,26 +864,26 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         );
     }
     for row in jobs.iter().filter(|r| !r["queue"].is_null()) {
-        println!("queue {}: {}", row["name"].as_str().unwrap_or_default(), queue_line(&row["queue"]));
+        outln!("queue {}: {}", row["name"].as_str().unwrap_or_default(), queue_line(&row["queue"]));
     }
     let checks: Vec<&crate::health::Part> = health.parts.iter().filter(|p| p.kind == "check").collect();
     if !checks.is_empty() {
-        println!();
-        println!("{:<20} {:<8} {:>14} {:<26} DETAIL", "CHECK", "LEVEL", "VALUE", "SINCE");
+        outln!();
+        outln!("{:<20} {:<8} {:>14} {:<26} DETAIL", "CHECK", "LEVEL", "VALUE", "SINCE");
         for p in &checks {
             let value = plan.job(&p.job).map(|j| fmt_value(p.value, j)).unwrap_or_default();
-            println!("{:<20} {:<8} {:>14} {:<26} {}", p.job, p.status, value, fmt_ms(p.since_ms), p.detail);
+            outln!("{:<20} {:<8} {:>14} {:<26} {}", p.job, p.status, value, fmt_ms(p.since_ms), p.detail);
         }
     }
     let alerts: Vec<_> = health.parts.iter().filter_map(|p| p.alert.as_ref().map(|a| (p, a))).collect();
     if !alerts.is_empty() {
-        println!();
-        println!("active alerts:");
+        outln!();
+        outln!("active alerts:");
         for (p, a) in alerts {
-            println!("  {} {} since {}: {}", p.job, a.level, fmt_ms(Some(a.raised_ms)), a.message);
+            outln!("  {} {} since {}: {}", p.job, a.level, fmt_ms(Some(a.raised_ms)), a.message);
         }
     }
-    println!();
+    outln!();
     let bad: Vec<String> = health
         .parts
         .iter()
@@ -858,9 +891,9 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         .map(|p| format!("{} {}", p.job, p.status))
         .collect();
     if bad.is_empty() {
-        println!("health: {}", crate::health::level_name(health.level));
+        outln!("health: {}", crate::health::level_name(health.level));
     } else {
-        println!("health: {} ({})", crate::health::level_name(health.level), bad.join(", "));
+        outln!("health: {} ({})", crate::health::level_name(health.level), bad.join(", "));
     }
     ExitCode::SUCCESS
 }
@@ -944,7 +977,7 @@ fn cmd_enqueue(path: &Path, overrides: &Overrides, name: &str, file: &Path) -> E
     };
     match result {
         Ok(item) => {
-            println!("{}", item.file_name());
+            outln!("{}", item.file_name());
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -977,16 +1010,16 @@ fn cmd_queue(path: &Path, overrides: &Overrides, name: &str, json: bool, watch: 
     };
     loop {
         match crate::kinds::queue_flush::report(&q) {
-            Ok(v) if json => println!("{v}"),
+            Ok(v) if json => outln!("{v}"),
             Ok(v) => {
                 if interval.is_some() {
-                    println!("{}", fmt_ts(jiff::Timestamp::now()));
+                    outln!("{}", fmt_ts(jiff::Timestamp::now()));
                 }
-                println!("queue:     {name} ({})", q.spool.display());
+                outln!("queue:     {name} ({})", q.spool.display());
                 for k in ["total", "pending", "retrying", "failed", "completed"] {
-                    println!("{:<10} {}", format!("{k}:"), v[k]);
+                    outln!("{:<10} {}", format!("{k}:"), v[k]);
                 }
-                println!(
+                outln!(
                     "health:    {} {} ({} done, {} failed in the last {})",
                     v["health"]["score"],
                     v["health"]["level"].as_str().unwrap_or_default(),
