@@ -239,3 +239,25 @@ fn runs_as_another_user_with_their_environment() {
     assert_eq!(l[2], "nobody nobody /nonexistent", "{out}");
     assert_eq!(l[3], "0077", "{out}");
 }
+
+#[test]
+fn once_on_a_check_prints_the_value_the_level_and_what_it_does() {
+    let s = Scratch::new("once-check");
+    let c = cfg(
+        &s,
+        "  full:\n    check: { metric: disk_used_percent, path: /, warn: 0, crit: 100, on_alert: \"true\", cooldown: 5m }\n  fine:\n    check: { metric: disk_used_percent, path: /, warn: 99.9, crit: 100 }\n",
+    );
+    let o = once(&s, &c, &["full"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("check:    full (disk_used_percent, warn 0.0%, crit 100.0%)"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("value:    ") && l.ends_with('%')), "{out}");
+    assert!(out.contains("level:    warn (overall health counts it as DEGRADED)"), "{out}");
+    assert!(out.contains("effect:   an alert, runs on_alert (/bin/sh -c \"true\"), repeated every 5m"), "{out}");
+
+    let o = once(&s, &c, &["fine"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("level:    ok (overall health counts it as HEALTHY)"), "{out}");
+    assert!(out.contains("effect:   none"), "{out}");
+}

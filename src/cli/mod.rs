@@ -541,6 +541,9 @@ fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, no_re
         });
         jobs::execute(&ctx, &job, Request { trigger: Trigger::Manual, no_retry, wait }, stop_rx).await
     });
+    if let (JobKind::Check(spec), false) = (&job.kind, record.outcome == Outcome::Skipped) {
+        print_check_result(&job, spec, &record);
+    }
     if record.outcome == Outcome::Skipped {
         if record.message.starts_with("already") {
             eprintln!("runner: job {name} is {}", record.message);
@@ -602,6 +605,42 @@ fn print_dry_run(job: &Job, no_retry: bool) -> ExitCode {
     }
     outln!("dry run: nothing was started");
     ExitCode::SUCCESS
+}
+
+/// What `runner once <check>` prints: the value, the level (the sample's and the judged one)
+/// and what that level does.
+fn print_check_result(job: &Job, spec: &crate::kinds::check::CheckSpec, r: &Record) {
+    use crate::state::Level;
+    let value = r.value.map(|v| crate::kinds::check::fmt_value(v, spec.unit)).unwrap_or_else(|| "-".into());
+    let limits = match (spec.warn, spec.crit) {
+        (None, None) => String::new(),
+        (w, c) => {
+            let f = |t: Option<f64>| t.map(|t| crate::kinds::check::fmt_value(t, spec.unit)).unwrap_or("-".into());
+            format!(", warn {}, crit {}", f(w), f(c))
+        }
+    };
+    outln!("check:    {} ({}{limits})", job.name, spec.metric);
+    outln!("value:    {value}");
+    outln!("sample:   {}", r.message);
+    let level = r.level.as_deref().and_then(Level::parse);
+    let Some(level) = level else {
+        outln!("level:    pending (the first level is taken after {} sample(s) in a row)", spec.for_samples);
+        outln!("effect:   none yet: no alert, and jobs that depend on it are skipped until it is ok");
+        return;
+    };
+    let health = crate::health::level_name(level.health());
+    outln!("level:    {} (overall health counts it as {health})", level.as_str());
+    let effect = if level == Level::Ok {
+        "none: no alert is active, and jobs that depend on it run".to_string()
+    } else {
+        let hook =
+            spec.on_alert.as_ref().map(|c| format!(", runs on_alert ({})", describe_command(c))).unwrap_or_default();
+        format!(
+            "an alert{hook}, repeated every {} while it lasts; jobs that depend on it are skipped",
+            crate::time::format(spec.cooldown)
+        )
+    };
+    outln!("effect:   {effect}");
 }
 
 /// A sweep's dry run scans for real and says what it would end and why; it signals nothing.
