@@ -65,19 +65,22 @@ pub fn quiet_exit_on(e: &std::io::Error) -> ! {
     std::process::exit(1);
 }
 
+/// The heading of the flags every command takes, apart from each command's own.
+pub const GLOBAL: &str = "Global options";
+
 #[derive(Parser, Debug)]
 #[command(name = "runner", version, about = "A static-config job scheduler and health supervisor", after_help = EXIT_CODES)]
 pub struct Cli {
     /// The configuration file.
-    #[arg(long, short = 'c', global = true, env = "RUNNER_CONFIG", default_value = config::DEFAULT_CONFIG)]
+    #[arg(long, short = 'c', global = true, env = "RUNNER_CONFIG", default_value = config::DEFAULT_CONFIG, help_heading = GLOBAL)]
     pub config: PathBuf,
     /// Where state lives (default /var/lib/runner as root, else $XDG_STATE_HOME/runner);
     /// outranks RUNNER_STATE_DIR and the file's `state_dir`.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub state_dir: Option<PathBuf>,
     /// Where locks and the pid file live (default /run/runner as root, else
     /// $XDG_RUNTIME_DIR/runner); outranks RUNNER_RUNTIME_DIR and the file's `runtime_dir`.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub runtime_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -108,12 +111,14 @@ pub enum Command {
     /// List the jobs: kind, schedule, time zone, source file and next due time.
     #[command(after_help = "Examples:\n  runner list\n  runner list --json")]
     List {
+        /// Print a JSON array, one object per job (keys: README, "JSON output").
         #[arg(long)]
         json: bool,
     },
     /// Show each job's last run, outcome and next due time, and whether the daemon runs.
     #[command(after_help = "Examples:\n  runner status\n  runner status --json")]
     Status {
+        /// Print one JSON object: daemon, health, checks, alerts, jobs (keys: README, "JSON output").
         #[arg(long)]
         json: bool,
     },
@@ -135,6 +140,7 @@ pub enum Command {
     Queue {
         /// The queue_flush job.
         job: String,
+        /// Print one JSON object per report (keys: README, "JSON output").
         #[arg(long)]
         json: bool,
         /// Print again every --interval until interrupted.
@@ -150,6 +156,7 @@ pub enum Command {
         after_help = "Examples:\n  runner metrics\n  runner metrics --json --path / --path /var\n  runner metrics --interval 250ms\n  runner metrics --process nginx --json\n\nRUNNER_PROC_ROOT and RUNNER_SYS_ROOT (or the config's proc_root/sys_root) read a different tree."
     )]
     Metrics {
+        /// Print one JSON object with every value read (keys: README, "JSON output").
         #[arg(long)]
         json: bool,
         /// A mount path to report disk and inode use for (repeatable; default /).
@@ -169,6 +176,7 @@ pub enum Command {
         after_help = "Examples:\n  runner health\n  runner health --json\n\nExit codes: 0 HEALTHY; 1 anything else, or the daemon is not running (its state is then stale)."
     )]
     Health {
+        /// Print one JSON object: level, daemon_running, parts (keys: README, "JSON output").
         #[arg(long)]
         json: bool,
     },
@@ -191,6 +199,15 @@ pub enum Command {
         /// The time zone to evaluate in (IANA name, default local time).
         #[arg(long)]
         tz: Option<String>,
+        // `calendar` reads no config, state or runtime dir: these own (hidden) flags keep the
+        // global ones out of its help, usage and man page (clap propagates a global flag only
+        // to a command without a flag of that id).
+        #[arg(long = "config", id = "config", hide = true)]
+        _config: Option<PathBuf>,
+        #[arg(long = "state-dir", id = "state_dir", hide = true)]
+        _state_dir: Option<PathBuf>,
+        #[arg(long = "runtime-dir", id = "runtime_dir", hide = true)]
+        _runtime_dir: Option<PathBuf>,
     },
     /// Show the run log (the ring file under state_dir), like journalctl or logread.
     #[command(after_help = LOGS_HELP)]
@@ -264,7 +281,7 @@ pub fn main() -> ExitCode {
         Command::Queue { job, json, watch, interval } => {
             cmd_queue(&cli.config, &overrides, &job, json, watch.then_some(interval.as_str()))
         }
-        Command::Calendar { expr, count, from, tz } => cmd_calendar(&expr, count, from.as_deref(), tz.as_deref()),
+        Command::Calendar { expr, count, from, tz, .. } => cmd_calendar(&expr, count, from.as_deref(), tz.as_deref()),
         Command::Logs(args) => logs::cmd_logs(&cli.config, &overrides, &args),
     }
 }
@@ -762,7 +779,8 @@ fn cmd_health(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
     let sum = crate::health::assess(&plan, &state, &crate::sinks::live::read_all(&plan.runtime_dir));
     let level = crate::health::level_name(sum.level);
     if json {
-        outln!("{}", serde_json::json!({"level": level, "daemon_running": running, "parts": sum.parts}));
+        let parts: Vec<serde_json::Value> = sum.parts.iter().map(part_json).collect();
+        outln!("{}", serde_json::json!({"level": level, "daemon_running": running, "parts": parts}));
     } else {
         if running {
             outln!("{level}");
@@ -778,6 +796,28 @@ fn cmd_health(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// One part of the overall health for `--json`: times as RFC 3339, like every other time in
+/// runner's JSON (README, "JSON output").
+fn part_json(p: &crate::health::Part) -> serde_json::Value {
+    serde_json::json!({
+        "job": p.job,
+        "kind": p.kind,
+        "level": crate::health::level_name(p.level),
+        "status": p.status,
+        "value": p.value,
+        "detail": p.detail,
+        "since": p.since_ms.map(|m| fmt_ms(Some(m))),
+        "sampled": p.sampled_ms.map(|m| fmt_ms(Some(m))),
+        "alert": p.alert.as_ref().map(|a| serde_json::json!({
+            "level": a.level,
+            "value": a.value,
+            "threshold": a.threshold,
+            "raised": fmt_ms(Some(a.raised_ms)),
+            "message": a.message,
+        })),
+    })
 }
 
 fn fmt_value(v: Option<f64>, job: &Job) -> String {
@@ -811,11 +851,11 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
                 "last_outcome": js.last_outcome.map(|o| o.as_str()).or(lv.map(|l| if l.sample_ok { "success" } else { "failure" })),
                 "last_exit_code": js.last_exit_code,
                 "last_signal": js.last_signal,
-                "last_duration_ms": js.last_duration_ms,
+                "last_duration_ms": js.last_duration_ms.or(lv.map(|l| l.duration_ms)),
                 "consecutive_failures": js.consecutive_failures,
                 "runs": js.runs,
                 "failures": js.failures,
-                "next_due": crate::scheduler::next_due_for_status(j, &state, now).map(fmt_ts),
+                "next_due": next_due(j, &state, lv, daemon.is_some(), now).map(fmt_ts),
                 "running": running.map(|h| serde_json::json!({"by": h.by, "pid": h.pid, "since": fmt_ms(Some(h.since_ms))})),
                 "health": js.health.as_ref().map(|h| serde_json::json!({"level": h.level, "status": h.status, "detail": h.detail})),
                 "queue": queue_report(j),
@@ -860,7 +900,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
             "daemon": {"running": daemon.is_some(), "pid": daemon.as_ref().map(|h| h.pid), "since": daemon.as_ref().map(|h| fmt_ms(Some(h.since_ms)))},
             "clock_held": clock_held,
             "health": crate::health::level_name(health.level),
-            "health_parts": health.parts,
+            "health_parts": health.parts.iter().map(part_json).collect::<Vec<_>>(),
             "checks": checks,
             "alerts": alerts,
             "jobs": jobs,
@@ -879,7 +919,8 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
             fmt_ts(crate::host::build_time())
         );
     }
-    outln!("{:<20} {:<26} {:<13} {:>9} {:>5} {:<26}", "JOB", "LAST RUN", "OUTCOME", "DURATION", "FAILS", "NEXT");
+    let color = Color::for_stdout();
+    outln!("{:<20} {:<36} {:<13} {:>9} {:>5}  NEXT", "JOB", "LAST RUN", "OUTCOME", "DURATION", "FAILS");
     for row in &jobs {
         let s = |k: &str| row[k].as_str().map(str::to_string);
         let mut outcome = s("last_outcome").unwrap_or_else(|| "-".into());
@@ -890,15 +931,23 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
             outcome = format!("running ({})", row["running"]["by"].as_str().unwrap_or(""));
         }
         let dur = row["last_duration_ms"].as_u64().map(|d| format!("{d} ms")).unwrap_or_else(|| "-".into());
-        let next =
-            if row["enabled"] == false { "disabled".into() } else { s("next_due").unwrap_or_else(|| "-".into()) };
+        let next = if row["enabled"] == false {
+            "disabled".into()
+        } else {
+            match s("next_due") {
+                Some(t) => with_relative(&t, now),
+                None if daemon.is_none() => "when the daemon starts".into(),
+                None => "-".into(),
+            }
+        };
+        let last = s("last_start").map(|t| with_relative(&t, now)).unwrap_or_else(|| "never".into());
         outln!(
-            "{:<20} {:<26} {:<13} {:>9} {:>5} {:<26}",
+            "{:<20} {:<36} {} {:>9} {:>5}  {}",
             s("name").unwrap_or_default(),
-            s("last_start").unwrap_or_else(|| "never".into()),
-            outcome,
+            last,
+            color.paint(&format!("{outcome:<13}"), outcome_style(&outcome)),
             dur,
-            row["consecutive_failures"],
+            row["consecutive_failures"].as_u64().unwrap_or(0).to_string(),
             next
         );
     }
@@ -908,10 +957,12 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
     let checks: Vec<&crate::health::Part> = health.parts.iter().filter(|p| p.kind == "check").collect();
     if !checks.is_empty() {
         outln!();
-        outln!("{:<20} {:<8} {:>14} {:<26} DETAIL", "CHECK", "LEVEL", "VALUE", "SINCE");
+        outln!("{:<20} {:<8} {:>14} {:<36} DETAIL", "CHECK", "LEVEL", "VALUE", "SINCE");
         for p in &checks {
             let value = plan.job(&p.job).map(|j| fmt_value(p.value, j)).unwrap_or_default();
-            outln!("{:<20} {:<8} {:>14} {:<26} {}", p.job, p.status, value, fmt_ms(p.since_ms), p.detail);
+            let since = p.since_ms.map(|m| with_relative(&fmt_ms(Some(m)), now)).unwrap_or_else(|| "-".into());
+            let level = color.paint(&format!("{:<8}", p.status), outcome_style(&p.status));
+            outln!("{:<20} {} {:>14} {:<36} {}", p.job, level, value, since, p.detail);
         }
     }
     let alerts: Vec<_> = health.parts.iter().filter_map(|p| p.alert.as_ref().map(|a| (p, a))).collect();
@@ -929,12 +980,96 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         .filter(|p| p.level != crate::sinks::state::HealthLevel::Healthy)
         .map(|p| format!("{} {}", p.job, p.status))
         .collect();
+    let name = crate::health::level_name(health.level);
+    let painted = color.paint(name, outcome_style(name));
     if bad.is_empty() {
-        outln!("health: {}", crate::health::level_name(health.level));
+        outln!("health: {painted}");
     } else {
-        outln!("health: {} ({})", crate::health::level_name(health.level), bad.join(", "));
+        outln!("health: {painted} ({})", bad.join(", "));
     }
     ExitCode::SUCCESS
+}
+
+/// When a job is next due, as `status` shows it: never in the past while the daemon is
+/// stopped (it is then due when the daemon starts, `None`), and for a check (whose samples
+/// stay out of the state) its last sample plus its interval.
+fn next_due(
+    j: &Job,
+    state: &crate::sinks::state::State,
+    live: Option<&crate::sinks::live::Live>,
+    daemon_running: bool,
+    now: jiff::Timestamp,
+) -> Option<jiff::Timestamp> {
+    let next = match (&j.kind, &j.schedule) {
+        (JobKind::Check(_), Schedule::Every(every)) if j.enabled => live
+            .and_then(|l| jiff::Timestamp::from_millisecond(l.at_ms).ok())
+            .and_then(|t| t.checked_add(jiff::SignedDuration::try_from(*every).ok()?).ok())
+            .or_else(|| crate::scheduler::next_due_for_status(j, state, now)),
+        _ => crate::scheduler::next_due_for_status(j, state, now),
+    };
+    next.filter(|t| daemon_running || *t >= now)
+}
+
+/// `2026-03-29T10:00:00+02:00 (in 28s)` / `(3m ago)`: the absolute time people can search
+/// for, and the relative one they scan for.
+fn with_relative(rfc3339: &str, now: jiff::Timestamp) -> String {
+    let Ok(t) = rfc3339.parse::<jiff::Timestamp>() else { return rfc3339.to_string() };
+    let secs = t.as_second() - now.as_second();
+    let d = std::time::Duration::from_secs(secs.unsigned_abs());
+    let amount = match d.as_secs() {
+        0 => return format!("{rfc3339} (now)"),
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86400 => {
+            format!("{}h{}", s / 3600, if s % 3600 >= 60 { format!("{}m", s % 3600 / 60) } else { String::new() })
+        }
+        s => format!("{}d", s / 86400),
+    };
+    if secs > 0 { format!("{rfc3339} (in {amount})") } else { format!("{rfc3339} ({amount} ago)") }
+}
+
+/// Colour on a terminal only: none when stdout is a pipe or a file, or when `NO_COLOR` is set
+/// (to anything, as no-color.org says).
+#[derive(Clone, Copy)]
+pub struct Color(bool);
+
+#[derive(Clone, Copy)]
+pub enum Style {
+    Good,
+    Warn,
+    Bad,
+    Plain,
+}
+
+impl Color {
+    pub fn for_stdout() -> Color {
+        use std::io::IsTerminal;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Color(!no_color && std::io::stdout().is_terminal())
+    }
+
+    /// `text` in the style's colour; the text itself (with its padding) is unchanged, so
+    /// columns stay aligned.
+    pub fn paint(self, text: &str, style: Style) -> String {
+        let code = match style {
+            Style::Good => "32",
+            Style::Warn => "33",
+            Style::Bad => "31",
+            Style::Plain => return text.to_string(),
+        };
+        if self.0 { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+}
+
+/// The colour of an outcome or a level as `status` and `logs` print it.
+pub fn outcome_style(word: &str) -> Style {
+    match word.split([' ', ':']).next().unwrap_or("") {
+        "success" | "ok" | "resolve" | "HEALTHY" => Style::Good,
+        "warn" | "skipped" | "unknown" | "pending" | "DEGRADED" | "running" => Style::Warn,
+        "failure" | "timeout" | "killed" | "spawn_failed" | "crit" | "fail" | "stopped" | "alert" | "UNHEALTHY"
+        | "CRITICAL" => Style::Bad,
+        _ => Style::Plain,
+    }
 }
 
 /// A queue_flush job's statistics for `status` (null for other kinds, an error text when the
