@@ -37,6 +37,18 @@ impl Holder {
 pub struct Held {
     _lock: Flock<File>,
     pub path: PathBuf,
+    /// The daemon's pid file goes when the daemon stops cleanly; job locks stay (a lock
+    /// file removed under a waiter would let two holders in).
+    remove_on_drop: bool,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if self.remove_on_drop {
+            // Still locked here: no other daemon can have taken this file.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 pub enum Try {
@@ -86,7 +98,7 @@ fn try_lock(path: PathBuf, by: &str) -> std::io::Result<Try> {
     match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
         Ok(mut l) => {
             stamp(&mut l, by)?;
-            Ok(Try::Acquired(Held { _lock: l, path }))
+            Ok(Try::Acquired(Held { _lock: l, path, remove_on_drop: false }))
         }
         Err((mut f, Errno::EWOULDBLOCK)) => {
             let mut s = String::new();
@@ -108,7 +120,7 @@ pub fn wait_job(runtime_dir: &Path, job: &str, by: &str) -> std::io::Result<Held
     let f = open(&path)?;
     let mut l = Flock::lock(f, FlockArg::LockExclusive).map_err(to_io)?;
     stamp(&mut l, by)?;
-    Ok(Held { _lock: l, path })
+    Ok(Held { _lock: l, path, remove_on_drop: false })
 }
 
 /// Takes the lock at any `path` without waiting (a queue's spool lock, say).
@@ -117,7 +129,7 @@ pub fn try_file(path: &Path, by: &str) -> std::io::Result<Try> {
     match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
         Ok(mut l) => {
             stamp(&mut l, by)?;
-            Ok(Try::Acquired(Held { _lock: l, path: path.to_path_buf() }))
+            Ok(Try::Acquired(Held { _lock: l, path: path.to_path_buf(), remove_on_drop: false }))
         }
         Err((mut f, Errno::EWOULDBLOCK)) => {
             let mut s = String::new();
@@ -134,7 +146,7 @@ pub fn try_file(path: &Path, by: &str) -> std::io::Result<Try> {
 pub fn wait_file(path: &Path) -> std::io::Result<Held> {
     let f = open(path)?;
     let l = Flock::lock(f, FlockArg::LockExclusive).map_err(to_io)?;
-    Ok(Held { _lock: l, path: path.to_path_buf() })
+    Ok(Held { _lock: l, path: path.to_path_buf(), remove_on_drop: false })
 }
 
 /// An exclusive lock on a file the caller keeps open for as long as it holds this (the
@@ -171,8 +183,26 @@ pub fn pid_file_path(runtime_dir: &Path) -> PathBuf {
 }
 
 /// The daemon's pid file, held for its lifetime: one daemon per state and runtime dir.
+/// The file is removed when the returned lock is dropped (a clean stop); a lock taken on a
+/// file a stopping daemon has just unlinked is retried on the new one.
 pub fn try_daemon(runtime_dir: &Path) -> std::io::Result<Try> {
-    try_lock(pid_file_path(runtime_dir), "daemon")
+    use std::os::unix::fs::MetadataExt;
+    let path = pid_file_path(runtime_dir);
+    loop {
+        match try_lock(path.clone(), "daemon")? {
+            Try::Acquired(mut held) => {
+                let mine = held._lock.metadata()?;
+                match std::fs::metadata(&path) {
+                    Ok(m) if m.dev() == mine.dev() && m.ino() == mine.ino() => {
+                        held.remove_on_drop = true;
+                        return Ok(Try::Acquired(held));
+                    }
+                    _ => continue,
+                }
+            }
+            busy => return Ok(busy),
+        }
+    }
 }
 
 /// The running daemon, if any.

@@ -121,6 +121,24 @@ fn sigterm_ends_running_jobs_and_exits_0() {
 }
 
 #[test]
+fn a_clean_stop_removes_the_pid_file_and_a_second_daemon_leaves_it() {
+    let s = Scratch::new("d-pidfile");
+    let out = s.path("out");
+    let c = cfg(&s, &format!("  tick:\n    every: 100ms\n    run: \"echo x >> {}\"\n", out.display()));
+    let pid_file = s.path("run/runner.pid");
+    let mut d = Daemon::start(&s, &c);
+    wait_for(LONG, "the first run", || !lines(&out).is_empty());
+    assert!(pid_file.exists());
+    // A refused second daemon must not take the first one's pid file with it.
+    let mut d2 = Daemon::start(&s, &c);
+    assert_eq!(d2.wait_exit(LONG).code(), Some(1));
+    assert!(pid_file.exists(), "a refused daemon removed the running one's pid file");
+    d.signal(Signal::SIGTERM);
+    assert_eq!(d.wait_exit(LONG).code(), Some(0));
+    assert!(!pid_file.exists(), "runner.pid is left after a clean stop");
+}
+
+#[test]
 fn restart_after_sigkill_ends_the_leftover_group() {
     let s = Scratch::new("d-crash");
     let out = s.path("out");

@@ -153,14 +153,33 @@ fn on_failure_gets_the_outcome_in_its_environment() {
     let c = cfg(
         &s,
         &format!(
-            "  broken:\n    every: 1h\n    run: \"echo disk on fire; exit 4\"\n    on_failure: \"echo $RUNNER_JOB $RUNNER_OUTCOME $RUNNER_EXIT_STATUS $RUNNER_OUTPUT > {}\"\n",
+            "  broken:\n    every: 1h\n    run: \"echo disk on fire; exit 4\"\n    on_failure: \"echo $RUNNER_JOB $RUNNER_OUTCOME $RUNNER_EXIT_CODE $RUNNER_EXIT_STATUS $RUNNER_OUTPUT > {}\"\n",
             out.display()
         ),
     );
     let o = once(&s, &c, &["broken"]);
     assert_eq!(o.status.code(), Some(4));
     let text = std::fs::read_to_string(&out).unwrap();
-    assert_eq!(text.trim(), "broken failure exit 4 disk on fire");
+    // The status is the number alone, as the journal's RUNNER_EXIT_STATUS and systemd's
+    // EXIT_STATUS are; RUNNER_EXIT_CODE says how it ended.
+    assert_eq!(text.trim(), "broken failure exited 4 disk on fire");
+}
+
+#[test]
+fn on_failure_of_a_killed_job_hears_killed_and_the_signal_number() {
+    let s = Scratch::new("once-onfail-kill");
+    let out = s.path("alert");
+    let c = cfg(
+        &s,
+        &format!(
+            "  doomed:\n    every: 1h\n    run: \"kill -9 $$\"\n    on_failure: \"echo $RUNNER_OUTCOME $RUNNER_EXIT_CODE $RUNNER_EXIT_STATUS > {}\"\n",
+            out.display()
+        ),
+    );
+    let o = once(&s, &c, &["doomed"]);
+    assert_eq!(o.status.code(), Some(128 + 9), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.trim(), "killed killed 9");
 }
 
 #[test]
@@ -219,4 +238,26 @@ fn runs_as_another_user_with_their_environment() {
     assert_eq!(l[0], "65534", "{out}");
     assert_eq!(l[2], "nobody nobody /nonexistent", "{out}");
     assert_eq!(l[3], "0077", "{out}");
+}
+
+#[test]
+fn once_on_a_check_prints_the_value_the_level_and_what_it_does() {
+    let s = Scratch::new("once-check");
+    let c = cfg(
+        &s,
+        "  full:\n    check: { metric: disk_used_percent, path: /, warn: 0, crit: 100, on_alert: \"true\", cooldown: 5m }\n  fine:\n    check: { metric: disk_used_percent, path: /, warn: 99.9, crit: 100 }\n",
+    );
+    let o = once(&s, &c, &["full"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("check:    full (disk_used_percent, warn 0.0%, crit 100.0%)"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("value:    ") && l.ends_with('%')), "{out}");
+    assert!(out.contains("level:    warn (overall health counts it as DEGRADED)"), "{out}");
+    assert!(out.contains("effect:   an alert, runs on_alert (/bin/sh -c \"true\"), repeated every 5m"), "{out}");
+
+    let o = once(&s, &c, &["fine"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("level:    ok (overall health counts it as HEALTHY)"), "{out}");
+    assert!(out.contains("effect:   none"), "{out}");
 }

@@ -34,21 +34,53 @@ Other commands: 0 success, 1 failure (for example an invalid config), 2 usage er
 
 pub use crate::exit;
 
+/// `println!` for what people read: on a closed pipe (`runner status | head -1`) the process
+/// ends as `ls` does, by SIGPIPE and without a word, instead of panicking.
+macro_rules! outln {
+    () => { $crate::cli::out_line(format_args!("")) };
+    ($($arg:tt)*) => { $crate::cli::out_line(format_args!($($arg)*)) };
+}
+
 pub mod logs;
+
+/// One line to stdout; see [`outln!`].
+pub fn out_line(args: std::fmt::Arguments) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        quiet_exit_on(&e);
+    }
+}
+
+/// Ends the process by SIGPIPE (as `ls` and `journalctl` end) when `e` says the reader went
+/// away; other write errors are said once on stderr, and the command exits 1.
+pub fn quiet_exit_on(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        use nix::sys::signal::{SigHandler, Signal, signal};
+        // SAFETY: resetting SIGPIPE to its default action installs no handler code.
+        let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+        let _ = nix::sys::signal::raise(Signal::SIGPIPE);
+        std::process::exit(141);
+    }
+    eprintln!("runner: cannot write to stdout: {e}");
+    std::process::exit(1);
+}
+
+/// The heading of the flags every command takes, apart from each command's own.
+pub const GLOBAL: &str = "Global options";
 
 #[derive(Parser, Debug)]
 #[command(name = "runner", version, about = "A static-config job scheduler and health supervisor", after_help = EXIT_CODES)]
 pub struct Cli {
     /// The configuration file.
-    #[arg(long, short = 'c', global = true, env = "RUNNER_CONFIG", default_value = config::DEFAULT_CONFIG)]
+    #[arg(long, short = 'c', global = true, env = "RUNNER_CONFIG", default_value = config::DEFAULT_CONFIG, help_heading = GLOBAL)]
     pub config: PathBuf,
     /// Where state lives (default /var/lib/runner as root, else $XDG_STATE_HOME/runner);
     /// outranks RUNNER_STATE_DIR and the file's `state_dir`.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub state_dir: Option<PathBuf>,
     /// Where locks and the pid file live (default /run/runner as root, else
     /// $XDG_RUNTIME_DIR/runner); outranks RUNNER_RUNTIME_DIR and the file's `runtime_dir`.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub runtime_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -79,12 +111,14 @@ pub enum Command {
     /// List the jobs: kind, schedule, time zone, source file and next due time.
     #[command(after_help = "Examples:\n  runner list\n  runner list --json")]
     List {
+        /// Print a JSON array, one object per job (keys: README, "JSON output").
         #[arg(long)]
         json: bool,
     },
     /// Show each job's last run, outcome and next due time, and whether the daemon runs.
     #[command(after_help = "Examples:\n  runner status\n  runner status --json")]
     Status {
+        /// Print one JSON object: daemon, health, checks, alerts, jobs (keys: README, "JSON output").
         #[arg(long)]
         json: bool,
     },
@@ -106,6 +140,7 @@ pub enum Command {
     Queue {
         /// The queue_flush job.
         job: String,
+        /// Print one JSON object per report (keys: README, "JSON output").
         #[arg(long)]
         json: bool,
         /// Print again every --interval until interrupted.
@@ -121,6 +156,7 @@ pub enum Command {
         after_help = "Examples:\n  runner metrics\n  runner metrics --json --path / --path /var\n  runner metrics --interval 250ms\n  runner metrics --process nginx --json\n\nRUNNER_PROC_ROOT and RUNNER_SYS_ROOT (or the config's proc_root/sys_root) read a different tree."
     )]
     Metrics {
+        /// Print one JSON object with every value read (keys: README, "JSON output").
         #[arg(long)]
         json: bool,
         /// A mount path to report disk and inode use for (repeatable; default /).
@@ -140,6 +176,7 @@ pub enum Command {
         after_help = "Examples:\n  runner health\n  runner health --json\n\nExit codes: 0 HEALTHY; 1 anything else, or the daemon is not running (its state is then stale)."
     )]
     Health {
+        /// Print one JSON object: level, daemon_running, parts (keys: README, "JSON output").
         #[arg(long)]
         json: bool,
     },
@@ -162,6 +199,15 @@ pub enum Command {
         /// The time zone to evaluate in (IANA name, default local time).
         #[arg(long)]
         tz: Option<String>,
+        // `calendar` reads no config, state or runtime dir: these own (hidden) flags keep the
+        // global ones out of its help, usage and man page (clap propagates a global flag only
+        // to a command without a flag of that id).
+        #[arg(long = "config", id = "config", hide = true)]
+        _config: Option<PathBuf>,
+        #[arg(long = "state-dir", id = "state_dir", hide = true)]
+        _state_dir: Option<PathBuf>,
+        #[arg(long = "runtime-dir", id = "runtime_dir", hide = true)]
+        _runtime_dir: Option<PathBuf>,
     },
     /// Show the run log (the ring file under state_dir), like journalctl or logread.
     #[command(after_help = LOGS_HELP)]
@@ -235,7 +281,7 @@ pub fn main() -> ExitCode {
         Command::Queue { job, json, watch, interval } => {
             cmd_queue(&cli.config, &overrides, &job, json, watch.then_some(interval.as_str()))
         }
-        Command::Calendar { expr, count, from, tz } => cmd_calendar(&expr, count, from.as_deref(), tz.as_deref()),
+        Command::Calendar { expr, count, from, tz, .. } => cmd_calendar(&expr, count, from.as_deref(), tz.as_deref()),
         Command::Logs(args) => logs::cmd_logs(&cli.config, &overrides, &args),
     }
 }
@@ -310,12 +356,12 @@ fn cmd_metrics(
         if !processes.is_empty() {
             v["processes"] = serde_json::Value::Array(process_rows);
         }
-        println!("{v}");
+        outln!("{v}");
     } else {
         print_metrics(&sampler, &s);
         for p in &process_rows {
             let cpu = p["cpu_percent"].as_f64().map(|c| format!("{c:5.1} %")).unwrap_or_else(|| "    - %".into());
-            println!(
+            outln!(
                 "process      {cpu}  CPU, {} MiB RSS, {} matching  {}",
                 p["rss_bytes"].as_u64().unwrap_or(0) >> 20,
                 p["count"],
@@ -329,7 +375,7 @@ fn cmd_metrics(
 
 fn print_metrics(sampler: &crate::metrics::Sampler, s: &crate::metrics::Sample) {
     if let Some(c) = s.cpu {
-        println!(
+        outln!(
             "cpu          {:5.1} %  (iowait {:.1} %, steal {:.1} %, {} cores)",
             c.busy,
             c.iowait,
@@ -338,7 +384,7 @@ fn print_metrics(sampler: &crate::metrics::Sampler, s: &crate::metrics::Sample) 
         );
     }
     if let Some(m) = s.mem {
-        println!(
+        outln!(
             "memory       {:5.1} %  used, {} MiB available of {} MiB; swap {:.1} % used",
             m.used_percent(),
             m.available >> 20,
@@ -347,35 +393,39 @@ fn print_metrics(sampler: &crate::metrics::Sampler, s: &crate::metrics::Sample) 
         );
     }
     if let Some(l) = s.load {
-        println!(
+        outln!(
             "load         {:.2} {:.2} {:.2}  ({} running, {} threads)",
-            l.load1, l.load5, l.load15, l.running, l.total
+            l.load1,
+            l.load5,
+            l.load15,
+            l.running,
+            l.total
         );
     }
     if let Some(n) = s.procs {
-        println!("processes    {n}");
+        outln!("processes    {n}");
     }
     for (p, d) in sampler.disks.iter().zip(&s.disks) {
         match d {
-            Some(d) => println!(
+            Some(d) => outln!(
                 "disk         {:5.1} %  used, inodes {:.1} %  {}",
                 d.used_percent,
                 d.inodes_used_percent,
                 p.display()
             ),
-            None => println!("disk             -    {} (unreadable)", p.display()),
+            None => outln!("disk             -    {} (unreadable)", p.display()),
         }
     }
     for (sensor, t) in sampler.sensors.iter().zip(&s.temperatures) {
         match t {
-            Some(t) => println!("temperature  {t:5.1} C  {}", sensor.name),
-            None => println!("temperature      -    {} (unreadable)", sensor.name),
+            Some(t) => outln!("temperature  {t:5.1} C  {}", sensor.name),
+            None => outln!("temperature      -    {} (unreadable)", sensor.name),
         }
     }
     for (name, p) in crate::metrics::PRESSURE.iter().zip(&s.pressure) {
         if let Some(p) = p {
             let full = p.full.map(|f| format!(", full avg10 {:.2}", f.avg10)).unwrap_or_default();
-            println!("pressure     {name}: some avg10 {:.2} avg60 {:.2}{full}", p.some.avg10, p.some.avg60);
+            outln!("pressure     {name}: some avg10 {:.2} avg60 {:.2}{full}", p.some.avg10, p.some.avg60);
         }
     }
 }
@@ -388,7 +438,7 @@ fn cmd_check(path: &Path, overrides: &Overrides) -> ExitCode {
     match load_plan(path, overrides) {
         Ok(plan) => {
             let enabled = plan.jobs.iter().filter(|j| j.enabled).count();
-            println!(
+            outln!(
                 "{}: ok, {} job(s) ({} enabled) from {} file(s)",
                 plan.config_path.display(),
                 plan.jobs.len(),
@@ -512,6 +562,9 @@ fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, no_re
         });
         jobs::execute(&ctx, &job, Request { trigger: Trigger::Manual, no_retry, wait }, stop_rx).await
     });
+    if let (JobKind::Check(spec), false) = (&job.kind, record.outcome == Outcome::Skipped) {
+        print_check_result(&job, spec, &record);
+    }
     if record.outcome == Outcome::Skipped {
         if record.message.starts_with("already") {
             eprintln!("runner: job {name} is {}", record.message);
@@ -530,65 +583,101 @@ fn print_dry_run(job: &Job, no_retry: bool) -> ExitCode {
     let cmd = match &job.kind {
         JobKind::Command(cmd) => cmd,
         JobKind::QueueFlush(q) => {
-            println!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
-            println!("spool:    {}", q.spool.display());
-            println!(
+            outln!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
+            outln!("spool:    {}", q.spool.display());
+            outln!(
                 "would run: {} ITEM for up to {} due item(s)",
                 describe_command(&CommandLine::Argv(q.handler.clone())),
                 q.max_items
             );
-            println!("as:       {who}");
-            println!("item_timeout: {}", crate::time::format(q.item_timeout));
-            println!("item attempts: {}", q.item_retries.attempts);
-            println!("dry run: nothing was started");
+            outln!("as:       {who}");
+            outln!("item_timeout: {}", crate::time::format(q.item_timeout));
+            outln!("item attempts: {}", q.item_retries.attempts);
+            outln!("dry run: nothing was started");
             return ExitCode::SUCCESS;
         }
         JobKind::OrphanSweep(spec) => return print_sweep_dry_run(job, spec),
         JobKind::Check(spec) => {
-            println!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
-            println!(
+            outln!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
+            outln!(
                 "would check: {} (warn {}, crit {}, for {})",
                 spec.metric,
                 spec.warn.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
                 spec.crit.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
                 spec.for_samples
             );
-            println!("dry run: nothing was sampled");
+            outln!("dry run: nothing was sampled");
             return ExitCode::SUCCESS;
         }
     };
-    println!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
-    println!("would run: {}", describe_command(cmd));
-    println!("as:       {who}");
-    println!(
+    outln!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
+    outln!("would run: {}", describe_command(cmd));
+    outln!("as:       {who}");
+    outln!(
         "in:       {}",
         job.workdir.as_ref().map(|w| w.display().to_string()).unwrap_or_else(|| "the user's home directory".into())
     );
-    println!("timeout:  {}", job.timeout.map(crate::time::format).unwrap_or_else(|| "none".into()));
-    println!("kill_grace: {}", crate::time::format(job.kill_grace));
+    outln!("timeout:  {}", job.timeout.map(crate::time::format).unwrap_or_else(|| "none".into()));
+    outln!("kill_grace: {}", crate::time::format(job.kill_grace));
     let attempts = if no_retry { 1 } else { job.retries.attempts };
-    println!("attempts: {attempts}");
+    outln!("attempts: {attempts}");
     for (k, v) in &job.env {
-        println!("env:      {k}={v}");
+        outln!("env:      {k}={v}");
     }
-    println!("dry run: nothing was started");
+    outln!("dry run: nothing was started");
     ExitCode::SUCCESS
+}
+
+/// What `runner once <check>` prints: the value, the level (the sample's and the judged one)
+/// and what that level does.
+fn print_check_result(job: &Job, spec: &crate::kinds::check::CheckSpec, r: &Record) {
+    use crate::state::Level;
+    let value = r.value.map(|v| crate::kinds::check::fmt_value(v, spec.unit)).unwrap_or_else(|| "-".into());
+    let limits = match (spec.warn, spec.crit) {
+        (None, None) => String::new(),
+        (w, c) => {
+            let f = |t: Option<f64>| t.map(|t| crate::kinds::check::fmt_value(t, spec.unit)).unwrap_or("-".into());
+            format!(", warn {}, crit {}", f(w), f(c))
+        }
+    };
+    outln!("check:    {} ({}{limits})", job.name, spec.metric);
+    outln!("value:    {value}");
+    outln!("sample:   {}", r.message);
+    let level = r.level.as_deref().and_then(Level::parse);
+    let Some(level) = level else {
+        outln!("level:    pending (the first level is taken after {} sample(s) in a row)", spec.for_samples);
+        outln!("effect:   none yet: no alert, and jobs that depend on it are skipped until it is ok");
+        return;
+    };
+    let health = crate::health::level_name(level.health());
+    outln!("level:    {} (overall health counts it as {health})", level.as_str());
+    let effect = if level == Level::Ok {
+        "none: no alert is active, and jobs that depend on it run".to_string()
+    } else {
+        let hook =
+            spec.on_alert.as_ref().map(|c| format!(", runs on_alert ({})", describe_command(c))).unwrap_or_default();
+        format!(
+            "an alert{hook}, repeated every {} while it lasts; jobs that depend on it are skipped",
+            crate::time::format(spec.cooldown)
+        )
+    };
+    outln!("effect:   {effect}");
 }
 
 /// A sweep's dry run scans for real and says what it would end and why; it signals nothing.
 fn print_sweep_dry_run(job: &Job, spec: &crate::kinds::orphan_sweep::Spec) -> ExitCode {
-    println!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
+    outln!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
     match crate::kinds::orphan_sweep::dry_run_lines(spec) {
         Ok(lines) => {
             for l in lines {
-                println!("{l}");
+                outln!("{l}");
             }
-            println!("dry run: nothing was ended");
+            outln!("dry run: nothing was ended");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            println!("sweep aborted, nothing would be ended: {e}");
-            println!("dry run: nothing was ended");
+            outln!("sweep aborted, nothing would be ended: {e}");
+            outln!("dry run: nothing was ended");
             ExitCode::FAILURE
         }
     }
@@ -626,10 +715,10 @@ fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         })
         .collect();
     if json {
-        println!("{}", serde_json::Value::Array(rows));
+        outln!("{}", serde_json::Value::Array(rows));
         return ExitCode::SUCCESS;
     }
-    println!("{:<20} {:<12} {:<22} {:<14} {:<26} SOURCE", "JOB", "KIND", "SCHEDULE", "TZ", "NEXT");
+    outln!("{:<20} {:<12} {:<22} {:<14} {:<26} SOURCE", "JOB", "KIND", "SCHEDULE", "TZ", "NEXT");
     for (j, row) in plan.jobs.iter().zip(&rows) {
         let next = if !j.enabled {
             "disabled".to_string()
@@ -642,7 +731,7 @@ fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
                 })
                 .to_string()
         };
-        println!(
+        outln!(
             "{:<20} {:<12} {:<22} {:<14} {:<26} {}",
             j.name,
             j.kind.name(),
@@ -694,15 +783,16 @@ fn cmd_health(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
     let sum = crate::health::assess(&plan, &state, &crate::sinks::live::read_all(&plan.runtime_dir));
     let level = crate::health::level_name(sum.level);
     if json {
-        println!("{}", serde_json::json!({"level": level, "daemon_running": running, "parts": sum.parts}));
+        let parts: Vec<serde_json::Value> = sum.parts.iter().map(part_json).collect();
+        outln!("{}", serde_json::json!({"level": level, "daemon_running": running, "parts": parts}));
     } else {
         if running {
-            println!("{level}");
+            outln!("{level}");
         } else {
-            println!("{level} (daemon not running; this state may be stale)");
+            outln!("{level} (daemon not running; this state may be stale)");
         }
         for p in sum.parts.iter().filter(|p| p.level != crate::sinks::state::HealthLevel::Healthy) {
-            println!("  {} {}: {} {}", crate::health::level_name(p.level), p.job, p.status, p.detail);
+            outln!("  {} {}: {} {}", crate::health::level_name(p.level), p.job, p.status, p.detail);
         }
     }
     if running && sum.level == crate::sinks::state::HealthLevel::Healthy {
@@ -710,6 +800,28 @@ fn cmd_health(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// One part of the overall health for `--json`: times as RFC 3339, like every other time in
+/// runner's JSON (README, "JSON output").
+fn part_json(p: &crate::health::Part) -> serde_json::Value {
+    serde_json::json!({
+        "job": p.job,
+        "kind": p.kind,
+        "level": crate::health::level_name(p.level),
+        "status": p.status,
+        "value": p.value,
+        "detail": p.detail,
+        "since": p.since_ms.map(|m| fmt_ms(Some(m))),
+        "sampled": p.sampled_ms.map(|m| fmt_ms(Some(m))),
+        "alert": p.alert.as_ref().map(|a| serde_json::json!({
+            "level": a.level,
+            "value": a.value,
+            "threshold": a.threshold,
+            "raised": fmt_ms(Some(a.raised_ms)),
+            "message": a.message,
+        })),
+    })
 }
 
 fn fmt_value(v: Option<f64>, job: &Job) -> String {
@@ -743,11 +855,11 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
                 "last_outcome": js.last_outcome.map(|o| o.as_str()).or(lv.map(|l| if l.sample_ok { "success" } else { "failure" })),
                 "last_exit_code": js.last_exit_code,
                 "last_signal": js.last_signal,
-                "last_duration_ms": js.last_duration_ms,
+                "last_duration_ms": js.last_duration_ms.or(lv.map(|l| l.duration_ms)),
                 "consecutive_failures": js.consecutive_failures,
                 "runs": js.runs,
                 "failures": js.failures,
-                "next_due": crate::scheduler::next_due_for_status(j, &state, now).map(fmt_ts),
+                "next_due": next_due(j, &state, lv, daemon.is_some(), now).map(fmt_ts),
                 "running": running.map(|h| serde_json::json!({"by": h.by, "pid": h.pid, "since": fmt_ms(Some(h.since_ms))})),
                 "health": js.health.as_ref().map(|h| serde_json::json!({"level": h.level, "status": h.status, "detail": h.detail})),
                 "queue": queue_report(j),
@@ -792,26 +904,27 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
             "daemon": {"running": daemon.is_some(), "pid": daemon.as_ref().map(|h| h.pid), "since": daemon.as_ref().map(|h| fmt_ms(Some(h.since_ms)))},
             "clock_held": clock_held,
             "health": crate::health::level_name(health.level),
-            "health_parts": health.parts,
+            "health_parts": health.parts.iter().map(part_json).collect::<Vec<_>>(),
             "checks": checks,
             "alerts": alerts,
             "jobs": jobs,
         });
-        println!("{out}");
+        outln!("{out}");
         return ExitCode::SUCCESS;
     }
     match &daemon {
-        Some(h) => println!("daemon: running (pid {}, since {})", h.pid, fmt_ms(Some(h.since_ms))),
-        None => println!("daemon: not running"),
+        Some(h) => outln!("daemon: running (pid {}, since {})", h.pid, fmt_ms(Some(h.since_ms))),
+        None => outln!("daemon: not running"),
     }
     if clock_held {
-        println!(
+        outln!(
             "clock:  {} is before this build ({}); calendar jobs are held until the clock is set",
             fmt_ts(now),
             fmt_ts(crate::host::build_time())
         );
     }
-    println!("{:<20} {:<26} {:<13} {:>9} {:>5} {:<26}", "JOB", "LAST RUN", "OUTCOME", "DURATION", "FAILS", "NEXT");
+    let color = Color::for_stdout();
+    outln!("{:<20} {:<36} {:<13} {:>9} {:>5}  NEXT", "JOB", "LAST RUN", "OUTCOME", "DURATION", "FAILS");
     for row in &jobs {
         let s = |k: &str| row[k].as_str().map(str::to_string);
         let mut outcome = s("last_outcome").unwrap_or_else(|| "-".into());
@@ -822,51 +935,145 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
             outcome = format!("running ({})", row["running"]["by"].as_str().unwrap_or(""));
         }
         let dur = row["last_duration_ms"].as_u64().map(|d| format!("{d} ms")).unwrap_or_else(|| "-".into());
-        let next =
-            if row["enabled"] == false { "disabled".into() } else { s("next_due").unwrap_or_else(|| "-".into()) };
-        println!(
-            "{:<20} {:<26} {:<13} {:>9} {:>5} {:<26}",
+        let next = if row["enabled"] == false {
+            "disabled".into()
+        } else {
+            match s("next_due") {
+                Some(t) => with_relative(&t, now),
+                None if daemon.is_none() => "when the daemon starts".into(),
+                None => "-".into(),
+            }
+        };
+        let last = s("last_start").map(|t| with_relative(&t, now)).unwrap_or_else(|| "never".into());
+        outln!(
+            "{:<20} {:<36} {} {:>9} {:>5}  {}",
             s("name").unwrap_or_default(),
-            s("last_start").unwrap_or_else(|| "never".into()),
-            outcome,
+            last,
+            color.paint(&format!("{outcome:<13}"), outcome_style(&outcome)),
             dur,
-            row["consecutive_failures"],
+            row["consecutive_failures"].as_u64().unwrap_or(0).to_string(),
             next
         );
     }
     for row in jobs.iter().filter(|r| !r["queue"].is_null()) {
-        println!("queue {}: {}", row["name"].as_str().unwrap_or_default(), queue_line(&row["queue"]));
+        outln!("queue {}: {}", row["name"].as_str().unwrap_or_default(), queue_line(&row["queue"]));
     }
     let checks: Vec<&crate::health::Part> = health.parts.iter().filter(|p| p.kind == "check").collect();
     if !checks.is_empty() {
-        println!();
-        println!("{:<20} {:<8} {:>14} {:<26} DETAIL", "CHECK", "LEVEL", "VALUE", "SINCE");
+        outln!();
+        outln!("{:<20} {:<8} {:>14} {:<36} DETAIL", "CHECK", "LEVEL", "VALUE", "SINCE");
         for p in &checks {
             let value = plan.job(&p.job).map(|j| fmt_value(p.value, j)).unwrap_or_default();
-            println!("{:<20} {:<8} {:>14} {:<26} {}", p.job, p.status, value, fmt_ms(p.since_ms), p.detail);
+            let since = p.since_ms.map(|m| with_relative(&fmt_ms(Some(m)), now)).unwrap_or_else(|| "-".into());
+            let level = color.paint(&format!("{:<8}", p.status), outcome_style(&p.status));
+            outln!("{:<20} {} {:>14} {:<36} {}", p.job, level, value, since, p.detail);
         }
     }
     let alerts: Vec<_> = health.parts.iter().filter_map(|p| p.alert.as_ref().map(|a| (p, a))).collect();
     if !alerts.is_empty() {
-        println!();
-        println!("active alerts:");
+        outln!();
+        outln!("active alerts:");
         for (p, a) in alerts {
-            println!("  {} {} since {}: {}", p.job, a.level, fmt_ms(Some(a.raised_ms)), a.message);
+            outln!("  {} {} since {}: {}", p.job, a.level, fmt_ms(Some(a.raised_ms)), a.message);
         }
     }
-    println!();
+    outln!();
     let bad: Vec<String> = health
         .parts
         .iter()
         .filter(|p| p.level != crate::sinks::state::HealthLevel::Healthy)
         .map(|p| format!("{} {}", p.job, p.status))
         .collect();
+    let name = crate::health::level_name(health.level);
+    let painted = color.paint(name, outcome_style(name));
     if bad.is_empty() {
-        println!("health: {}", crate::health::level_name(health.level));
+        outln!("health: {painted}");
     } else {
-        println!("health: {} ({})", crate::health::level_name(health.level), bad.join(", "));
+        outln!("health: {painted} ({})", bad.join(", "));
     }
     ExitCode::SUCCESS
+}
+
+/// When a job is next due, as `status` shows it: never in the past while the daemon is
+/// stopped (it is then due when the daemon starts, `None`), and for a check (whose samples
+/// stay out of the state) its last sample plus its interval.
+fn next_due(
+    j: &Job,
+    state: &crate::sinks::state::State,
+    live: Option<&crate::sinks::live::Live>,
+    daemon_running: bool,
+    now: jiff::Timestamp,
+) -> Option<jiff::Timestamp> {
+    let next = match (&j.kind, &j.schedule) {
+        (JobKind::Check(_), Schedule::Every(every)) if j.enabled => live
+            .and_then(|l| jiff::Timestamp::from_millisecond(l.at_ms).ok())
+            .and_then(|t| t.checked_add(jiff::SignedDuration::try_from(*every).ok()?).ok())
+            .or_else(|| crate::scheduler::next_due_for_status(j, state, now)),
+        _ => crate::scheduler::next_due_for_status(j, state, now),
+    };
+    next.filter(|t| daemon_running || *t >= now)
+}
+
+/// `2026-03-29T10:00:00+02:00 (in 28s)` / `(3m ago)`: the absolute time people can search
+/// for, and the relative one they scan for.
+fn with_relative(rfc3339: &str, now: jiff::Timestamp) -> String {
+    let Ok(t) = rfc3339.parse::<jiff::Timestamp>() else { return rfc3339.to_string() };
+    let secs = t.as_second() - now.as_second();
+    let d = std::time::Duration::from_secs(secs.unsigned_abs());
+    let amount = match d.as_secs() {
+        0 => return format!("{rfc3339} (now)"),
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86400 => {
+            format!("{}h{}", s / 3600, if s % 3600 >= 60 { format!("{}m", s % 3600 / 60) } else { String::new() })
+        }
+        s => format!("{}d", s / 86400),
+    };
+    if secs > 0 { format!("{rfc3339} (in {amount})") } else { format!("{rfc3339} ({amount} ago)") }
+}
+
+/// Colour on a terminal only: none when stdout is a pipe or a file, or when `NO_COLOR` is set
+/// (to anything, as no-color.org says).
+#[derive(Clone, Copy)]
+pub struct Color(bool);
+
+#[derive(Clone, Copy)]
+pub enum Style {
+    Good,
+    Warn,
+    Bad,
+    Plain,
+}
+
+impl Color {
+    pub fn for_stdout() -> Color {
+        use std::io::IsTerminal;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Color(!no_color && std::io::stdout().is_terminal())
+    }
+
+    /// `text` in the style's colour; the text itself (with its padding) is unchanged, so
+    /// columns stay aligned.
+    pub fn paint(self, text: &str, style: Style) -> String {
+        let code = match style {
+            Style::Good => "32",
+            Style::Warn => "33",
+            Style::Bad => "31",
+            Style::Plain => return text.to_string(),
+        };
+        if self.0 { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+}
+
+/// The colour of an outcome or a level as `status` and `logs` print it.
+pub fn outcome_style(word: &str) -> Style {
+    match word.split([' ', ':']).next().unwrap_or("") {
+        "success" | "ok" | "resolve" | "HEALTHY" => Style::Good,
+        "warn" | "skipped" | "unknown" | "pending" | "DEGRADED" | "running" => Style::Warn,
+        "failure" | "timeout" | "killed" | "spawn_failed" | "crit" | "fail" | "stopped" | "alert" | "UNHEALTHY"
+        | "CRITICAL" => Style::Bad,
+        _ => Style::Plain,
+    }
 }
 
 /// A queue_flush job's statistics for `status` (null for other kinds, an error text when the
@@ -948,7 +1155,7 @@ fn cmd_enqueue(path: &Path, overrides: &Overrides, name: &str, file: &Path) -> E
     };
     match result {
         Ok(item) => {
-            println!("{}", item.file_name());
+            outln!("{}", item.file_name());
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -981,16 +1188,16 @@ fn cmd_queue(path: &Path, overrides: &Overrides, name: &str, json: bool, watch: 
     };
     loop {
         match crate::kinds::queue_flush::report(&q) {
-            Ok(v) if json => println!("{v}"),
+            Ok(v) if json => outln!("{v}"),
             Ok(v) => {
                 if interval.is_some() {
-                    println!("{}", fmt_ts(jiff::Timestamp::now()));
+                    outln!("{}", fmt_ts(jiff::Timestamp::now()));
                 }
-                println!("queue:     {name} ({})", q.spool.display());
+                outln!("queue:     {name} ({})", q.spool.display());
                 for k in ["total", "pending", "retrying", "failed", "completed"] {
-                    println!("{:<10} {}", format!("{k}:"), v[k]);
+                    outln!("{:<10} {}", format!("{k}:"), v[k]);
                 }
-                println!(
+                outln!(
                     "health:    {} {} ({} done, {} failed in the last {})",
                     v["health"]["score"],
                     v["health"]["level"].as_str().unwrap_or_default(),

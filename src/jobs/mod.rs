@@ -155,10 +155,23 @@ pub fn already_running(holder: Option<&lock::Holder>) -> String {
 async fn run_on_failure(ctx: &Ctx, job: &Job, hook: &CommandLine, last: &Record) {
     let env = [
         ("RUNNER_OUTCOME", last.outcome.as_str().to_string()),
-        ("RUNNER_EXIT_STATUS", last.status_text()),
+        // As systemd's EXIT_CODE/EXIT_STATUS and the journal fields: how it ended, and the
+        // status or signal number alone.
+        ("RUNNER_EXIT_CODE", exit_code_word(last).to_string()),
+        ("RUNNER_EXIT_STATUS", last.exit_code.or(last.signal).map(|n| n.to_string()).unwrap_or_default()),
         ("RUNNER_OUTPUT", String::from_utf8_lossy(&last.output_tail).into_owned()),
     ];
     run_hook(ctx, job, hook, &env, "on_failure").await;
+}
+
+/// `exited` or `killed`, as systemd's `EXIT_CODE` and the journal field say it; empty when
+/// no process ended (it could not be started). `RUNNER_OUTCOME` says whether it timed out.
+fn exit_code_word(r: &Record) -> &'static str {
+    match (r.exit_code, r.signal) {
+        (Some(_), _) => "exited",
+        (None, Some(_)) => "killed",
+        _ => "",
+    }
 }
 
 /// The environment every process of a job gets: the job's `env:`, `RUNNER_JOB`, then `extra`.

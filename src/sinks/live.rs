@@ -19,7 +19,10 @@ pub struct Live {
     /// Whether this sample alone was ok.
     pub sample_ok: bool,
     pub message: String,
+    /// When the sample ended.
     pub at_ms: i64,
+    /// How long the sample (or probe) took.
+    pub duration_ms: u64,
 }
 
 pub fn dir(runtime_dir: &Path) -> PathBuf {
@@ -34,6 +37,7 @@ pub fn write(runtime_dir: &Path, r: &Record) -> std::io::Result<()> {
         sample_ok: r.outcome == crate::record::Outcome::Success,
         message: r.message.clone(),
         at_ms: epoch_ms(r.started_at + r.duration),
+        duration_ms: r.duration.as_millis() as u64,
     };
     let d = dir(runtime_dir);
     std::fs::create_dir_all(&d)?;

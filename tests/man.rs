@@ -1,0 +1,98 @@
+//! The man pages `examples/generate.rs` writes for the packages: each renders without a
+//! warning (`groff -ww`, and `man -l`), names no page that is not made, gives subcommand
+//! synopses as people type them, lists the global flags, and keeps the exit-code list one
+//! code per line.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Runs the generator (built by `cargo test` with the other examples) into a scratch dir.
+fn generate(s: &Scratch) -> PathBuf {
+    let bin = Path::new(BIN).parent().unwrap().join("examples/generate");
+    let o = if bin.exists() {
+        Command::new(&bin).arg(&s.dir).output().unwrap()
+    } else {
+        Command::new(env!("CARGO"))
+            .args(["run", "--quiet", "--example", "generate", "--"])
+            .arg(&s.dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap()
+    };
+    assert!(o.status.success(), "generate: {}", stderr(&o));
+    s.dir.join("man")
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success())
+}
+
+fn pages(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_page_renders_without_warnings() {
+    if !have("groff") || !have("man") {
+        skip_missing("groff and man (.ci/run installs groff-base and man-db)");
+        return;
+    }
+    let s = Scratch::new("man-render");
+    let dir = generate(&s);
+    let all = pages(&dir);
+    assert!(all.len() >= 12, "{all:?}");
+    for p in &all {
+        let o = Command::new("groff").args(["-ww", "-man", "-Tutf8", "-z"]).arg(p).output().unwrap();
+        assert!(o.status.success() && o.stderr.is_empty(), "groff -ww {}: {}", p.display(), stderr(&o));
+        let o = Command::new("man")
+            .args(["--warnings", "-l"])
+            .arg(p)
+            .env("MANWIDTH", "80")
+            .env("MANPAGER", "cat")
+            .env("LC_ALL", "C.UTF-8")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "man -l {}: {}", p.display(), stderr(&o));
+        assert_eq!(stderr(&o), "", "man -l {} warned", p.display());
+        assert!(stdout(&o).contains("NAME"), "{}", stdout(&o));
+    }
+}
+
+#[test]
+fn pages_name_only_made_pages_and_read_as_people_type() {
+    let s = Scratch::new("man-text");
+    let dir = generate(&s);
+    let made: Vec<String> =
+        pages(&dir).iter().map(|p| p.file_stem().unwrap().to_string_lossy().replace('-', "\\-")).collect();
+    for p in pages(&dir) {
+        let text = std::fs::read_to_string(&p).unwrap();
+        // Every `runner...(1)` a page points at is a page that is made.
+        for (i, _) in text.match_indices("(1)") {
+            let start = text[..i].rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '\\')).unwrap() + 1;
+            let name = text[start..i].trim_start_matches("\\fB").trim_end_matches("\\fR");
+            let ours = name.starts_with("runner");
+            assert!(!ours || made.iter().any(|m| m == name), "{} points at {name}(1), which is not made", p.display());
+        }
+        let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
+        if let Some(sub) = stem.strip_prefix("runner-") {
+            assert!(text.contains(&format!("\\fBrunner {sub}\\fR")), "{stem}: synopsis should read `runner {sub}`");
+            // Global flags are listed on every page of a command that takes them.
+            if sub == "calendar" {
+                assert!(!text.contains("state\\-dir"), "calendar reads no state dir");
+            } else {
+                assert!(text.contains(".SH \"GLOBAL OPTIONS\"") || text.contains(".SH GLOBAL OPTIONS"), "{stem}");
+                assert!(text.contains("\\-\\-state\\-dir"), "{stem}");
+            }
+        }
+    }
+    let top = std::fs::read_to_string(dir.join("runner.1")).unwrap();
+    assert!(!top.contains("runner\\-help"), "runner.1 points at a runner-help page that is not made");
+    // The exit codes stay one per line (a no-fill block), not run together.
+    let block = &top[top.find(".SH \"EXIT STATUS\"").or_else(|| top.find(".SH EXIT STATUS")).expect("EXIT STATUS")..];
+    assert!(block.contains(".nf\n"), "{block}");
+    assert!(block.contains("\n  75       the job is already running"), "{block}");
+}
