@@ -4,6 +4,7 @@
 //! applying defaults and overrides. It never starts a process or writes a file; `runner
 //! check` is exactly `load`.
 
+pub mod bounds;
 pub mod log;
 pub mod plan;
 pub mod raw;
@@ -106,19 +107,20 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan, ConfigErrors> {
 pub fn load_with(path: &Path, overrides: &Overrides, host: &Host) -> Result<Plan, ConfigErrors> {
     let file_err =
         |msg: String| ConfigErrors(vec![ConfigError { file: path.to_path_buf(), line: 0, col: 0, message: msg }]);
-    let text = read_config_file(path, host).map_err(file_err)?;
+    let bytes = read_config_file(path, host).map_err(file_err)?;
+    let text = bounds::decode(bytes).map_err(|r| ConfigErrors(vec![refused(path, r)]))?;
     load_text(&text, path, overrides, host)
 }
 
 /// Resolves config text as if read from `path` (drop-ins are looked up beside it).
 pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) -> Result<Plan, ConfigErrors> {
     let mut errors = Vec::new();
-    let text = text.to_string();
-    let outline = Outline::scan(&text);
+    bounds::check(text).map_err(|r| ConfigErrors(vec![refused(path, r)]))?;
+    let outline = Outline::scan(text);
     if let Some(e) = duplicate_key_error(path, &outline) {
         return Err(ConfigErrors(vec![e]));
     }
-    let raw: RawConfig = match serde_norway::from_str::<Option<RawConfig>>(&text) {
+    let raw: RawConfig = match serde_norway::from_str::<Option<RawConfig>>(text) {
         Ok(r) => r.unwrap_or_default(),
         Err(e) => return Err(ConfigErrors(vec![yaml_error(path, &outline, &e)])),
     };
@@ -150,7 +152,15 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
     let mut files = vec![path.to_path_buf()];
     let mut jobs: Vec<Job> = Vec::new();
     let ctx = FileCtx { file: path, outline: &outline, host, defaults: &defaults, roots: &roots };
-    for (name, job) in raw.jobs.map(|j| j.0).unwrap_or_default() {
+    let raw_jobs = raw.jobs.map(|j| j.0).unwrap_or_default();
+    // Every job gets a copy of `defaults:`; bound what the copies cost (and their errors).
+    let copied = raw::copied_bytes(&defaults);
+    let defaults_at = outline.find(&["defaults"]).map_or((1, 1), |k| (k.line, k.col));
+    let mut jobs_read = raw_jobs.len();
+    if copied.saturating_mul(jobs_read) > raw::MAX_COPIED_BYTES {
+        return Err(ConfigErrors(vec![defaults_too_large(path, defaults_at, copied, jobs_read)]));
+    }
+    for (name, job) in raw_jobs {
         match ctx.resolve_job(&name, job) {
             Ok(j) => jobs.push(j),
             Err(mut e) => errors.append(&mut e),
@@ -162,11 +172,20 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
         Some(d) => d.clone(),
         None => config_dir.join("supervisor.d"),
     };
+    let mut job_index: std::collections::HashMap<String, usize> =
+        jobs.iter().enumerate().map(|(i, j)| (j.name.as_str().to_string(), i)).collect();
     for drop_in in drop_in_files(&include_dir) {
         let text = match read_config_file(&drop_in, host) {
-            Ok(t) => t,
+            Ok(bytes) => bounds::decode(bytes).and_then(|t| bounds::check(&t).map(|()| t)),
             Err(msg) => {
                 errors.push(ConfigError { file: drop_in.clone(), line: 0, col: 0, message: msg });
+                continue;
+            }
+        };
+        let text = match text {
+            Ok(t) => t,
+            Err(r) => {
+                errors.push(refused(&drop_in, r));
                 continue;
             }
         };
@@ -193,10 +212,17 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
             });
         }
         let ctx = FileCtx { file: &drop_in, outline: &outline, host, defaults: &defaults, roots: &roots };
-        for (name, job) in raw.jobs.map(|j| j.0).unwrap_or_default() {
+        let raw_jobs = raw.jobs.map(|j| j.0).unwrap_or_default();
+        jobs_read += raw_jobs.len();
+        if copied.saturating_mul(jobs_read) > raw::MAX_COPIED_BYTES {
+            errors.push(defaults_too_large(path, defaults_at, copied, jobs_read));
+            break;
+        }
+        for (name, job) in raw_jobs {
             match ctx.resolve_job(&name, job) {
                 Ok(j) => {
-                    if let Some(first) = jobs.iter().find(|o| o.name == j.name) {
+                    if let Some(&first) = job_index.get(j.name.as_str()) {
+                        let first = &jobs[first];
                         errors.push(ConfigError {
                             file: drop_in.clone(),
                             line: j.source.line,
@@ -209,6 +235,7 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
                             ),
                         });
                     } else {
+                        job_index.insert(j.name.as_str().to_string(), jobs.len());
                         jobs.push(j);
                     }
                 }
@@ -258,7 +285,7 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
     // depends_on names checks that may live in any file, so it is checked once all are read.
     for job in &jobs {
         for dep in &job.depends_on {
-            let problem = match jobs.iter().find(|j| j.name.as_str() == dep.check) {
+            let problem = match job_index.get(dep.check.as_str()).map(|&i| &jobs[i]) {
                 Some(j) if matches!(j.kind, JobKind::Check(_)) => continue,
                 Some(j) => format!(
                     "job `{}` depends on `{}`, which is a {} job, not a check; depends_on names checks",
@@ -354,9 +381,27 @@ fn resolve_dirs(
     (state_dir, runtime_dir)
 }
 
+fn defaults_too_large(file: &Path, (line, col): (usize, usize), copied: usize, jobs: usize) -> ConfigError {
+    ConfigError {
+        file: file.to_path_buf(),
+        line,
+        col,
+        message: format!(
+            "`defaults:` holds {copied} bytes, copied into each of {jobs} jobs: more than the {} bytes runner allows in all; move large values (env, on_failure) into the jobs that use them",
+            raw::MAX_COPIED_BYTES
+        ),
+    }
+}
+
+/// A file refused by its size, encoding or shape (`bounds`).
+fn refused(file: &Path, r: bounds::Refusal) -> ConfigError {
+    ConfigError { file: file.to_path_buf(), line: r.line, col: r.col, message: r.message }
+}
+
 /// Reads a config file after the checks cron makes: not world-writable, and owned by root
 /// when runner runs as root, since whoever can write it can run commands as any user.
-fn read_config_file(path: &Path, host: &Host) -> Result<String, String> {
+/// At most one byte past `bounds::MAX_FILE_BYTES` is read.
+fn read_config_file(path: &Path, host: &Host) -> Result<Vec<u8>, String> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
             "config file not found; create it (see etc/supervisor.yaml for an example) or pass --config PATH"
@@ -380,7 +425,19 @@ fn read_config_file(path: &Path, host: &Host) -> Result<String, String> {
             path.display()
         ));
     }
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read the config file: {e}"))
+    if meta.len() > bounds::MAX_FILE_BYTES as u64 {
+        return Err(bounds::too_large(meta.len()).message);
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(
+            std::fs::File::open(path).map_err(|e| format!("cannot read the config file: {e}"))?,
+            bounds::MAX_FILE_BYTES as u64 + 1,
+        ),
+        &mut bytes,
+    )
+    .map_err(|e| format!("cannot read the config file: {e}"))?;
+    Ok(bytes)
 }
 
 fn drop_in_files(dir: &Path) -> Vec<PathBuf> {
@@ -399,12 +456,13 @@ fn drop_in_files(dir: &Path) -> Vec<PathBuf> {
 
 fn duplicate_key_error(file: &Path, outline: &Outline) -> Option<ConfigError> {
     let (first, second) = outline.first_duplicate()?;
-    let key = second.path.last().map(String::as_str).unwrap_or("");
-    let message = if second.path.len() == 2 && second.path[0] == "jobs" {
+    let path = outline.path(&second);
+    let key = path.last().map(String::as_str).unwrap_or("");
+    let message = if path.len() == 2 && path[0] == "jobs" {
         format!("job `{key}` is defined twice (first at line {}); rename or remove one", first.line)
     } else {
         let within = match outline.job_at_line(second.line) {
-            Some(job) if second.path.len() > 2 => format!(" in job `{job}`"),
+            Some(job) if path.len() > 2 => format!(" in job `{job}`"),
             _ => String::new(),
         };
         format!("duplicate key `{key}`{within} (first at line {}); remove one", first.line)
@@ -420,7 +478,7 @@ fn yaml_error(file: &Path, outline: &Outline, e: &serde_norway::Error) -> Config
     // A bad value is reported at its key; point at the value, where the fix goes (a bad
     // key stays where it is).
     if !msg.contains("unknown field")
-        && let Some(k) = outline.keys.iter().find(|k| k.line == line && k.col == col)
+        && let Some(k) = outline.keys().find(|k| k.line == line && k.col == col)
     {
         col = k.value_col;
     }
@@ -490,7 +548,7 @@ fn improve_unknown(msg: &str) -> String {
 /// Resolution of one file's jobs.
 struct FileCtx<'a> {
     file: &'a Path,
-    outline: &'a Outline,
+    outline: &'a Outline<'a>,
     host: &'a Host,
     defaults: &'a RawDefaults,
     roots: &'a crate::metrics::Roots,
@@ -722,12 +780,16 @@ impl FileCtx<'_> {
                 format!("job `{name}`: workdir `{}` must be an absolute path", w.display()),
             ));
         }
-        let mut env: Vec<(String, String)> =
-            d.env.clone().unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
-        for (k, v) in j.env.clone().unwrap_or_default() {
-            env.retain(|(ek, _)| *ek != k);
-            env.push((k, v.0));
-        }
+        // The defaults the job does not override, then the job's own.
+        let own_env = j.env.clone().unwrap_or_default();
+        let mut env: Vec<(String, String)> = d
+            .env
+            .iter()
+            .flatten()
+            .filter(|(k, _)| !own_env.contains_key(*k))
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect();
+        env.extend(own_env.into_iter().map(|(k, v)| (k, v.0)));
         for (k, _) in &env {
             if k.is_empty() || k.contains('=') || k.contains('\0') {
                 errors.push(self.err(
