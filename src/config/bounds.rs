@@ -20,7 +20,7 @@ pub const MAX_FILE_BYTES: usize = 1 << 20;
 /// Nesting of collections; the config itself nests about 6 deep.
 pub const MAX_DEPTH: usize = 64;
 /// Nodes (scalars, sequences, mappings) in a document once every alias is expanded.
-pub const MAX_NODES: u64 = 100_000;
+pub const MAX_NODES: u64 = 50_000;
 /// Bytes of scalar text in a document once every alias is expanded: aliases may add about
 /// 1 MiB to the largest file accepted.
 pub const MAX_EXPANDED_BYTES: u64 = 2 << 20;
@@ -268,7 +268,7 @@ mod tests {
             doc += &format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n");
         }
         let e = check(&doc).unwrap_err();
-        assert!(e.message.starts_with("aliases expand this document to more than 100000 nodes"), "{}", e.message);
+        assert!(e.message.starts_with("aliases expand this document to more than 50000 nodes"), "{}", e.message);
         // One large string used many times: refused on its bytes.
         let big = "y".repeat(100_000);
         let doc = format!("s: &s \"{big}\"\nl: [{}]\n", vec!["*s"; 30].join(", "));

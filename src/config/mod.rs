@@ -157,6 +157,7 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
     let copied = raw::copied_bytes(&defaults);
     let defaults_at = outline.find(&["defaults"]).map_or((1, 1), |k| (k.line, k.col));
     let mut jobs_read = raw_jobs.len();
+    jobs.reserve_exact(raw_jobs.len());
     if copied.saturating_mul(jobs_read) > raw::MAX_COPIED_BYTES {
         return Err(ConfigErrors(vec![defaults_too_large(path, defaults_at, copied, jobs_read)]));
     }
@@ -647,7 +648,7 @@ impl FileCtx<'_> {
             (None, None) => {}
         }
         if let Some(q) = j.queue_flush {
-            let spec = kinds::queue_flush::config::resolve(name, q);
+            let spec = kinds::queue_flush::config::resolve(name, *q);
             kinds.push(("queue_flush", self.placed(name, "queue_flush", spec, &mut errors).map(JobKind::QueueFlush)));
         }
         if let Some(sweep) = j.orphan_sweep {
@@ -658,13 +659,13 @@ impl FileCtx<'_> {
                 kill_grace: j.kill_grace.or(d.kill_grace).map(|g| g.0),
                 users: &self.host.users,
             };
-            let spec = kinds::orphan_sweep::config::resolve(name, sweep, at);
+            let spec = kinds::orphan_sweep::config::resolve(name, *sweep, at);
             kinds
                 .push(("orphan_sweep", self.placed(name, "orphan_sweep", spec, &mut errors).map(JobKind::OrphanSweep)));
         }
         if let Some(c) = j.check {
             let timeout = j.timeout.or(d.timeout).map(|t| t.0).filter(|t| !t.is_zero());
-            let spec = kinds::check::config::resolve(name, c, self.roots, timeout).map_err(|problems| {
+            let spec = kinds::check::config::resolve(name, *c, self.roots, timeout).map_err(|problems| {
                 problems.into_iter().map(|(field, message)| Problem::block(&[field], message)).collect()
             });
             kinds.push(("check", self.placed(name, "check", spec, &mut errors).map(|s| JobKind::Check(Box::new(s)))));
@@ -693,8 +694,17 @@ impl FileCtx<'_> {
         };
         let schedule = match (j.schedule, j.every) {
             (Some(s), None) => Some(s.0),
-            (None, Some(e)) if e.0.is_zero() => {
-                errors.push(self.err(name, Some("every"), format!("job `{name}`: `every:` must be longer than 0s")));
+            // Sub-second intervals are kept (the tests' jobs run every 30 ms); below 10 ms a
+            // job would only keep the daemon busy.
+            (None, Some(e)) if e.0 < Duration::from_millis(10) => {
+                errors.push(self.err(
+                    name,
+                    Some("every"),
+                    format!(
+                        "job `{name}`: `every: {}` is shorter than 10ms, the shortest interval runner keeps; write `every: 1s` or longer",
+                        duration::format(e.0)
+                    ),
+                ));
                 None
             }
             (None, Some(e)) => Some(Schedule::Every(e.0)),
@@ -767,8 +777,40 @@ impl FileCtx<'_> {
                     ),
                 ));
             }
+            if attempts <= 1 && (r.backoff.is_some() || r.max_backoff.is_some()) {
+                errors.push(self.err(
+                    name,
+                    Some("retries"),
+                    format!("job `{name}`: retries.backoff has no effect with a single attempt; set retries.attempts to 2 or more, or remove the backoff"),
+                ));
+            }
             Retries { attempts: attempts.max(1), backoff, max_backoff }
         };
+        // Jitter is a fixed per-host offset in [0, jitter): at most a day, and for `every:`
+        // jobs less than the interval, or it only delays the first run.
+        let jitter = j.jitter.or(d.jitter).map(|t| t.0).unwrap_or_default();
+        let jitter_cap = match &schedule {
+            Some(Schedule::Every(every)) if *every < Duration::from_secs(86_400) => Some(("the interval", *every)),
+            _ => None,
+        };
+        if let Some((what, cap)) = jitter_cap.filter(|(_, cap)| jitter >= *cap) {
+            errors.push(self.err(
+                name,
+                Some("jitter"),
+                format!(
+                    "job `{name}`: jitter {} is not shorter than {what} ({}); use less than {}",
+                    duration::format(jitter),
+                    duration::format(cap),
+                    duration::format(cap)
+                ),
+            ));
+        } else if jitter > Duration::from_secs(86_400) {
+            errors.push(self.err(
+                name,
+                Some("jitter"),
+                format!("job `{name}`: jitter {} is longer than a day; use at most 1d", duration::format(jitter)),
+            ));
+        }
 
         let workdir = j.workdir.clone().or_else(|| d.workdir.clone());
         if let Some(w) = &workdir
@@ -870,7 +912,7 @@ impl FileCtx<'_> {
             kill_grace: j.kill_grace.or(d.kill_grace).map(|t| t.0).unwrap_or(Duration::from_secs(10)),
             retries: if is_check { Retries::default() } else { retries },
             overlap: j.overlap.or(d.overlap).unwrap_or_default(),
-            jitter: j.jitter.or(d.jitter).map(|t| t.0).unwrap_or_default(),
+            jitter,
             catch_up: j.catch_up.or(d.catch_up).unwrap_or_default(),
             run_as,
             workdir,
