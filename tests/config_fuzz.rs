@@ -7,13 +7,10 @@
 mod common;
 use common::*;
 
-#[path = "common/counting_alloc.rs"]
-mod counting_alloc;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use counting_alloc::{Counting, measure};
+use common::counting_alloc::{Counting, measure};
 use runner::config::{self, Host, Overrides, bounds};
 
 #[global_allocator]
@@ -321,14 +318,19 @@ fn runner_check_refuses_hostile_files_with_the_place_and_the_fix() {
     assert_eq!(code, 1, "{err}");
     assert!(err.starts_with(&format!("{}3:6: byte 0xe9 is not UTF-8", place("latin1.yaml"))), "{err}");
 
-    // 6,000 jobs (48,000 nodes, near the bound): they load within the budget.
-    let jobs: String =
-        (0..6000).map(|i| format!("  job{i:05}: {{run: \"echo {i}\", every: 1m, jitter: 10s}}\n")).collect();
-    let doc = format!("version: 1\njobs:\n{jobs}");
-    assert!(doc.len() > 300 * 1024, "{}", doc.len());
+    // 1,000 cron jobs (the most runner takes) with 900-byte commands: almost 1 MiB loads
+    // within the budget; a 1,001st job is refused at its line.
+    let cmd = "x".repeat(900);
+    let job = |i: usize| format!("  job{i:04}:\n    schedule: \"*/5 * * * MON-FRI\"\n    run: \"echo {cmd}\"\n");
+    let doc = format!("version: 1\njobs:\n{}", (0..1000).map(job).collect::<String>());
+    assert!(doc.len() > 900 * 1024 && doc.len() < bounds::MAX_FILE_BYTES, "{}", doc.len());
     let (code, err, took) = check_file(&s, "many.yaml", doc.as_bytes());
     assert_eq!(code, 0, "{err}");
     assert!(took < time_budget(), "{took:?}");
+    let jobs: String = (0..1001).map(|i| format!("  j{i}: {{every: 1m, run: x}}\n")).collect();
+    let (code, err, _) = check_file(&s, "too-many.yaml", format!("version: 1\njobs:\n{jobs}").as_bytes());
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("too-many.yaml:1003:3: more than 1000 jobs; runner is made for a box's few dozen"), "{err}");
 
     // The highest peak RSS of every `runner check` above.
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
@@ -341,12 +343,12 @@ fn runner_check_refuses_hostile_files_with_the_place_and_the_fix() {
 fn a_large_defaults_block_copied_into_many_jobs_is_refused() {
     let _turn = one_at_a_time();
     let s = Scratch::new("fuzz-defaults");
-    let env: String = (0..4000).map(|i| format!("    VARIABLE_{i}: some-value-{i}\n")).collect();
-    let jobs: String = (0..3000).map(|i| format!("  j{i}: {{run: x, every: 1m}}\n")).collect();
+    let env: String = (0..12000).map(|i| format!("    VARIABLE_{i}: some-value-{i}\n")).collect();
+    let jobs: String = (0..1000).map(|i| format!("  j{i}: {{run: x, every: 1m}}\n")).collect();
     let doc = format!("version: 1\ndefaults:\n  env:\n{env}jobs:\n{jobs}");
     let (code, err, _) = check_file(&s, "defaults.yaml", doc.as_bytes());
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("defaults.yaml:2:1: `defaults:` holds"), "{err}");
-    assert!(err.contains("copied into each of 3000 jobs"), "{err}");
+    assert!(err.contains("copied into each of 1000 jobs"), "{err}");
     assert!(Path::new(&s.path("defaults.yaml")).exists());
 }

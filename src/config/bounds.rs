@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
 
-use unsafe_libyaml_norway as sys;
+use unsafe_libyaml_norway as unsafe_sys;
 
 /// The largest config file or drop-in read, in bytes.
 pub const MAX_FILE_BYTES: usize = 1 << 20;
@@ -163,24 +163,24 @@ struct Event {
 /// libyaml's event parser over a string, one event at a time.
 struct Parser<'a> {
     // Boxed: libyaml's parser must not move once initialised.
-    sys: Box<MaybeUninit<sys::yaml_parser_t>>,
+    sys: Box<MaybeUninit<unsafe_sys::yaml_parser_t>>,
     _input: &'a [u8],
     done: bool,
 }
 
 impl<'a> Parser<'a> {
     fn new(input: &'a [u8]) -> Parser<'a> {
-        let mut sys = Box::new(MaybeUninit::<sys::yaml_parser_t>::uninit());
+        let mut sys = Box::new(MaybeUninit::<unsafe_sys::yaml_parser_t>::uninit());
         // SAFETY: `sys` is a fresh allocation that stays in place until `drop` deletes the
         // parser; `input` outlives the parser (it borrows it for 'a).
         unsafe {
             let p = sys.as_mut_ptr();
-            if sys::yaml_parser_initialize(p).fail {
+            if unsafe_sys::yaml_parser_initialize(p).fail {
                 // Only fails when malloc does.
                 panic!("libyaml could not allocate its parser");
             }
-            sys::yaml_parser_set_encoding(p, sys::YAML_UTF8_ENCODING);
-            sys::yaml_parser_set_input_string(p, input.as_ptr(), input.len() as u64);
+            unsafe_sys::yaml_parser_set_encoding(p, unsafe_sys::YAML_UTF8_ENCODING);
+            unsafe_sys::yaml_parser_set_input_string(p, input.as_ptr(), input.len() as u64);
         }
         Parser { sys, _input: input, done: false }
     }
@@ -190,33 +190,33 @@ impl<'a> Parser<'a> {
         if self.done {
             return None;
         }
-        let mut ev = MaybeUninit::<sys::yaml_event_t>::uninit();
+        let mut ev = MaybeUninit::<unsafe_sys::yaml_event_t>::uninit();
         // SAFETY: the parser was initialised in `new`; an event that `yaml_parser_parse`
         // filled is read only through the union member its type names, then deleted.
         unsafe {
             let p = self.sys.as_mut_ptr();
-            if sys::yaml_parser_parse(p, ev.as_mut_ptr()).fail {
+            if unsafe_sys::yaml_parser_parse(p, ev.as_mut_ptr()).fail {
                 self.done = true;
                 return None;
             }
             let e = &*ev.as_ptr();
             let anchor = |ptr: *const u8| (!ptr.is_null()).then(|| cstr(ptr).to_vec());
             let kind = match e.type_ {
-                sys::YAML_STREAM_END_EVENT => {
+                unsafe_sys::YAML_STREAM_END_EVENT => {
                     self.done = true;
                     Kind::Other
                 }
-                sys::YAML_SCALAR_EVENT => {
+                unsafe_sys::YAML_SCALAR_EVENT => {
                     Kind::Scalar { anchor: anchor(e.data.scalar.anchor), len: e.data.scalar.length as usize }
                 }
-                sys::YAML_SEQUENCE_START_EVENT => Kind::Start { anchor: anchor(e.data.sequence_start.anchor) },
-                sys::YAML_MAPPING_START_EVENT => Kind::Start { anchor: anchor(e.data.mapping_start.anchor) },
-                sys::YAML_SEQUENCE_END_EVENT | sys::YAML_MAPPING_END_EVENT => Kind::End,
-                sys::YAML_ALIAS_EVENT => Kind::Alias { anchor: anchor(e.data.alias.anchor).unwrap_or_default() },
+                unsafe_sys::YAML_SEQUENCE_START_EVENT => Kind::Start { anchor: anchor(e.data.sequence_start.anchor) },
+                unsafe_sys::YAML_MAPPING_START_EVENT => Kind::Start { anchor: anchor(e.data.mapping_start.anchor) },
+                unsafe_sys::YAML_SEQUENCE_END_EVENT | unsafe_sys::YAML_MAPPING_END_EVENT => Kind::End,
+                unsafe_sys::YAML_ALIAS_EVENT => Kind::Alias { anchor: anchor(e.data.alias.anchor).unwrap_or_default() },
                 _ => Kind::Other,
             };
             let event = Event { kind, line: e.start_mark.line as usize, col: e.start_mark.column as usize };
-            sys::yaml_event_delete(ev.as_mut_ptr());
+            unsafe_sys::yaml_event_delete(ev.as_mut_ptr());
             Some(event)
         }
     }
@@ -234,7 +234,7 @@ unsafe fn cstr<'s>(ptr: *const u8) -> &'s [u8] {
 impl Drop for Parser<'_> {
     fn drop(&mut self) {
         // SAFETY: initialised in `new` and deleted only here.
-        unsafe { sys::yaml_parser_delete(self.sys.as_mut_ptr()) }
+        unsafe { unsafe_sys::yaml_parser_delete(self.sys.as_mut_ptr()) }
     }
 }
 

@@ -157,6 +157,18 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
     let copied = raw::copied_bytes(&defaults);
     let defaults_at = outline.find(&["defaults"]).map_or((1, 1), |k| (k.line, k.col));
     let mut jobs_read = raw_jobs.len();
+    if let Some((name, _)) = raw_jobs.get(raw::MAX_JOBS) {
+        let (line, col) = ctx.at(name, None);
+        return Err(ConfigErrors(vec![ConfigError {
+            file: path.to_path_buf(),
+            line,
+            col,
+            message: format!(
+                "more than {} jobs; runner is made for a box's few dozen and refuses more, to bound what a config costs: remove jobs or merge them",
+                raw::MAX_JOBS
+            ),
+        }]));
+    }
     jobs.reserve_exact(raw_jobs.len());
     if copied.saturating_mul(jobs_read) > raw::MAX_COPIED_BYTES {
         return Err(ConfigErrors(vec![defaults_too_large(path, defaults_at, copied, jobs_read)]));
@@ -215,6 +227,18 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
         let ctx = FileCtx { file: &drop_in, outline: &outline, host, defaults: &defaults, roots: &roots };
         let raw_jobs = raw.jobs.map(|j| j.0).unwrap_or_default();
         jobs_read += raw_jobs.len();
+        if jobs_read > raw::MAX_JOBS {
+            errors.push(ConfigError {
+                file: drop_in.clone(),
+                line: 0,
+                col: 0,
+                message: format!(
+                    "this file brings the jobs to {jobs_read}, more than the {} runner takes across the config and its drop-ins; remove jobs or merge them",
+                    raw::MAX_JOBS
+                ),
+            });
+            break;
+        }
         if copied.saturating_mul(jobs_read) > raw::MAX_COPIED_BYTES {
             errors.push(defaults_too_large(path, defaults_at, copied, jobs_read));
             break;
