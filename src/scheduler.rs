@@ -425,9 +425,25 @@ impl Daemon {
         self.notifier.status(&self.status_line());
     }
 
-    fn reload(&mut self) {
+    /// Starts reading the config again on a blocking thread: a large file takes up to about
+    /// 100 ms to load, and jobs keep firing meanwhile.
+    fn start_reload(&mut self) -> tokio::task::JoinHandle<Result<Plan, config::ConfigErrors>> {
         self.notifier.reloading();
-        match config::load(&self.config_path, &self.overrides) {
+        let (path, overrides) = (self.config_path.clone(), self.overrides.clone());
+        tokio::task::spawn_blocking(move || config::load(&path, &overrides))
+    }
+
+    /// Switches to the reloaded plan, or keeps the running one and says why.
+    fn reload(&mut self, loaded: Result<Result<Plan, config::ConfigErrors>, tokio::task::JoinError>) {
+        let loaded = loaded.unwrap_or_else(|e| {
+            Err(config::ConfigErrors(vec![config::ConfigError {
+                file: self.config_path.clone(),
+                line: 0,
+                col: 0,
+                message: format!("the config could not be read: {e}"),
+            }]))
+        });
+        match loaded {
             Err(errors) => {
                 let m = format!("reload refused, the running config stays:\n{errors}");
                 self.ctx.sinks.emit(&Record::daemon(Outcome::Failure, m));
@@ -641,6 +657,9 @@ async fn daemon_main(
             None
         }
     };
+    // A reload in progress, and whether another SIGHUP came while it ran.
+    let mut loading: Option<tokio::task::JoinHandle<Result<Plan, config::ConfigErrors>>> = None;
+    let mut reload_again = false;
     let watchdog = notify::watchdog_interval().filter(|_| d.notifier.enabled());
     let mut next_ping = watchdog.map(|w| Instant::now() + w);
     loop {
@@ -675,7 +694,17 @@ async fn daemon_main(
             }
             // A reader that stopped reading has room again: send what waited (never blocks).
             _ = d.notifier.drain(), if d.notifier.pending() => {}
-            _ = sighup.recv() => d.reload(),
+            _ = sighup.recv() => match loading {
+                Some(_) => reload_again = true,
+                None => loading = Some(d.start_reload()),
+            },
+            loaded = async { loading.as_mut().expect("guarded by is_some").await }, if loading.is_some() => {
+                loading = None;
+                d.reload(loaded);
+                if std::mem::take(&mut reload_again) {
+                    loading = Some(d.start_reload());
+                }
+            }
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
         }
