@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -13,10 +13,6 @@ use nix::unistd::Pid;
 
 #[test]
 fn fires_start_jobs_with_vfork_not_fork() {
-    if Command::new("strace").arg("-V").stdout(Stdio::null()).status().is_err() {
-        skip_missing("strace (apt-get install strace)");
-        return;
-    }
     let s = Scratch::new("job-start");
     let fires = s.path("fires");
     let c = s.write(
@@ -25,15 +21,9 @@ fn fires_start_jobs_with_vfork_not_fork() {
     );
     let trace = s.path("trace");
     let log = s.path("daemon.log");
-    let template = s.runner(&c);
-    let mut cmd = Command::new("strace");
-    cmd.args(["-f", "-qq", "-e", "trace=clone,clone3,fork,vfork", "-o"]).arg(&trace).arg(BIN).arg("run");
-    for (k, v) in template.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
+    let Some(mut cmd) = traced(&s, &c, &["-f", "-qq", "-e", "trace=clone,clone3,fork,vfork"], &trace, &["run"]) else {
+        return;
+    };
     let mut tracer = cmd
         .env("RUNNER_LOG_LEVEL", "info")
         .stdin(Stdio::null())

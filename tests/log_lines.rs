@@ -4,32 +4,16 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
 use common::*;
 
 #[test]
 fn each_log_line_is_one_write() {
-    if Command::new("strace").arg("-V").stdout(Stdio::null()).status().is_err() {
-        skip_missing("strace (apt-get install strace)");
-        return;
-    }
     let s = Scratch::new("log-lines");
     let c = s.write("supervisor.yaml", "version: 1\njobs:\n  quiet:\n    every: 1h\n    run: \"true\"\n");
     let trace = s.path("trace");
-    let template = s.runner(&c);
-    let mut cmd = Command::new("strace");
     // Only runner's own writes: the job is a child, and -f is not given.
-    cmd.args(["-qq", "-e", "trace=write,writev", "-e", "signal=none", "-o"])
-        .arg(&trace)
-        .arg(BIN)
-        .args(["once", "quiet"]);
-    for (k, v) in template.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
+    let options = ["-qq", "-e", "trace=write,writev", "-e", "signal=none"];
+    let Some(mut cmd) = traced(&s, &c, &options, &trace, &["once", "quiet"]) else { return };
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let lines: Vec<String> = stderr(&out).lines().map(str::to_string).filter(|l| l.contains(" [")).collect();

@@ -73,9 +73,6 @@ fn status_after_a_sigkill_reports_every_run_the_ring_holds() {
 
 #[test]
 fn a_runs_state_write_is_not_fsynced_only_the_ring_is() {
-    if std::process::Command::new("strace").arg("-V").output().is_err() {
-        return skip_missing("strace (apt-get install strace)");
-    }
     let s = Scratch::new("st-fsync");
     let out = s.path("out");
     let c = cfg(&s, &format!("  tick:\n    every: 200ms\n    run: \"echo x >> {}\"\n", out.display()));
@@ -83,15 +80,8 @@ fn a_runs_state_write_is_not_fsynced_only_the_ring_is() {
     assert!(s.runner(&c).args(["once", "tick"]).output().unwrap().status.success());
     let trace = s.path("trace");
     let log = std::fs::File::create(s.path("daemon.log")).unwrap();
-    let mut strace = std::process::Command::new("strace");
-    strace.args(["-f", "-qq", "-y", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2", "-o"]).arg(&trace);
-    strace.arg(BIN).arg("run");
-    for (k, v) in s.runner(&c).get_envs() {
-        match v {
-            Some(v) => strace.env(k, v),
-            None => strace.env_remove(k),
-        };
-    }
+    let options = ["-f", "-qq", "-y", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2"];
+    let Some(mut strace) = traced(&s, &c, &options, &trace, &["run"]) else { return };
     let mut child =
         strace.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(log).spawn().unwrap();
     let before = ring_runs(&s, &c, "tick").len();

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -20,10 +20,6 @@ fn opens(trace: &std::path::Path, path: &str) -> usize {
 
 #[test]
 fn fires_and_an_unchanged_reload_do_not_read_the_user_database() {
-    if Command::new("strace").arg("-V").stdout(Stdio::null()).status().is_err() {
-        skip_missing("strace (apt-get install strace)");
-        return;
-    }
     let s = Scratch::new("user-lookup");
     let fires = s.path("fires");
     let c = s.write(
@@ -32,15 +28,9 @@ fn fires_and_an_unchanged_reload_do_not_read_the_user_database() {
     );
     let trace = s.path("trace");
     let log = s.path("daemon.log");
-    let template = s.runner(&c);
-    let mut cmd = Command::new("strace");
-    cmd.args(["-f", "-qq", "-e", "trace=open,openat,openat2", "-o"]).arg(&trace).arg(BIN).arg("run");
-    for (k, v) in template.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
+    let Some(mut cmd) = traced(&s, &c, &["-f", "-qq", "-e", "trace=open,openat,openat2"], &trace, &["run"]) else {
+        return;
+    };
     // Without these the own user's entry is needed for every run's environment.
     for k in ["HOME", "USER", "LOGNAME", "SHELL"] {
         cmd.env_remove(k);

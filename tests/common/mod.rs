@@ -338,3 +338,21 @@ pub fn python_venv(name: &str, pins: &[&str], works: impl Fn(&Path) -> bool) -> 
     }
     if works(&python) { Ok(python) } else { Err(format!("{} is not usable from {}", pins.join(" "), venv.display())) }
 }
+
+/// `strace OPTIONS -o TRACE runner ARGS` with the environment `s.runner(config)` gives runner,
+/// or `None` (a skip outside CI, a failure under CI=true) when strace is missing.
+pub fn traced(s: &Scratch, config: &Path, options: &[&str], trace: &Path, args: &[&str]) -> Option<Command> {
+    if Command::new("strace").arg("-V").stdout(std::process::Stdio::null()).status().is_err() {
+        skip_missing("strace (apt-get install strace)");
+        return None;
+    }
+    let mut cmd = Command::new("strace");
+    cmd.args(options).arg("-o").arg(trace).arg(BIN).args(args);
+    for (k, v) in s.runner(config).get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    Some(cmd)
+}
