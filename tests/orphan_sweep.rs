@@ -746,7 +746,9 @@ fn with_cmdline(needle: &str) -> Vec<i32> {
         if let Ok(p) = e.file_name().to_string_lossy().parse::<i32>()
             && alive(p)
             && let Ok(c) = std::fs::read(format!("/proc/{p}/cmdline"))
-            && String::from_utf8_lossy(&c).replace('\0', " ").contains(needle)
+            // A whole argument, so the `sh -c` that starts the sleeper (its script names the
+            // mark too, until it execs) is not taken for it.
+            && c.split(|b| *b == 0).any(|arg| arg == needle.as_bytes())
         {
             out.push(p);
         }
@@ -754,7 +756,7 @@ fn with_cmdline(needle: &str) -> Vec<i32> {
     out
 }
 
-/// Waits for exactly one live process whose command line contains `needle`.
+/// Waits for exactly one live process with `needle` as one of its arguments.
 fn one_with_cmdline(needle: &str) -> i32 {
     wait_for(Duration::from_secs(20), needle, || with_cmdline(needle).len() == 1);
     with_cmdline(needle)[0]
