@@ -522,9 +522,11 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
             return ExitCode::from(crate::exit::CONFIG);
         }
     };
+    // Made if missing, and refused unless runner's own: a directory others can write could
+    // hold a link to a file runner would then overwrite as root.
     for dir in [&plan.state_dir, &plan.runtime_dir] {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!("runner: cannot create {}: {e}", dir.display());
+        if let Err(e) = crate::fsx::own_dir(dir, true) {
+            eprintln!("runner: {e}");
             return ExitCode::FAILURE;
         }
     }
