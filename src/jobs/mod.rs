@@ -358,6 +358,7 @@ impl Host for JobHost<'_> {
                 by,
                 runner_pid: std::process::id(),
                 boot_id: crate::host::boot_id().to_string(),
+                interrupted: false,
             };
             if let Err(e) = running::add(&dir, &name, running) {
                 log::error!("job {name}: cannot record a run start in {}: {e}", dir.display());

@@ -167,6 +167,7 @@ fn outcome_code(o: Outcome) -> u8 {
         Outcome::Stopped => 5,
         Outcome::SpawnFailed => 6,
         Outcome::Skipped => 7,
+        Outcome::Interrupted => 8,
     }
 }
 fn outcome_from(c: u8) -> Option<Outcome> {
@@ -178,6 +179,7 @@ fn outcome_from(c: u8) -> Option<Outcome> {
         5 => Outcome::Stopped,
         6 => Outcome::SpawnFailed,
         7 => Outcome::Skipped,
+        8 => Outcome::Interrupted,
         _ => return None,
     })
 }
