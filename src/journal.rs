@@ -60,7 +60,7 @@ pub fn priority(r: &Record) -> u8 {
         RecordKind::Resolve => 5,
         _ => match r.outcome {
             Outcome::Success => 6,
-            Outcome::Skipped => 4,
+            Outcome::Skipped | Outcome::Interrupted => 4,
             Outcome::Stopped => 5,
             Outcome::Failure | Outcome::Timeout | Outcome::Killed | Outcome::SpawnFailed => 3,
         },

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clockwatch;
 pub mod config;
 pub mod exit;
+pub mod fsx;
 pub mod health;
 pub mod host;
 pub mod jobs;

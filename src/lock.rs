@@ -6,15 +6,17 @@
 //! reader: a lock that can be taken is not held, whatever the file says. The holder writes
 //! who it is into the file for the messages of those who find it busy.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
+use crate::fsx;
 use crate::time::epoch_ms;
 
 /// Who holds a lock, as the holder wrote it.
@@ -56,11 +58,26 @@ pub enum Try {
     Busy(Option<Holder>),
 }
 
+/// Opens (creating) a lock file without following a link planted at its name.
 fn open(path: &Path) -> std::io::Result<File> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path)
+    fsx::options()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o644)
+        .open(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display())))
+}
+
+/// Makes `runtime_dir` and its `jobs/` if missing, and refuses them unless they are runner's
+/// own (`fsx::own_dir`).
+fn jobs_dir(runtime_dir: &Path) -> std::io::Result<()> {
+    fsx::own_dir(runtime_dir, true)?;
+    fsx::own_dir(&runtime_dir.join("jobs"), false)
 }
 
 fn to_io((_, e): (File, Errno)) -> std::io::Error {
@@ -76,7 +93,7 @@ fn stamp(lock: &mut Flock<File>, by: &str) -> std::io::Result<()> {
 
 /// Reads who holds the lock at `path`, if anyone does.
 pub fn holder(path: &Path) -> Option<Holder> {
-    let f = File::open(path).ok()?;
+    let f = fsx::open_read(path).ok()?;
     match Flock::lock(f, FlockArg::LockSharedNonblock) {
         Ok(_free) => None,
         Err((mut f, Errno::EWOULDBLOCK)) => {
@@ -111,11 +128,13 @@ fn try_lock(path: PathBuf, by: &str) -> std::io::Result<Try> {
 
 /// Takes a job's lock without waiting. `by` says who runs it (`daemon` or `once`).
 pub fn try_job(runtime_dir: &Path, job: &str, by: &str) -> std::io::Result<Try> {
+    jobs_dir(runtime_dir)?;
     try_lock(job_lock_path(runtime_dir, job), by)
 }
 
 /// Takes a job's lock, waiting for the current holder. Blocks the thread.
 pub fn wait_job(runtime_dir: &Path, job: &str, by: &str) -> std::io::Result<Held> {
+    jobs_dir(runtime_dir)?;
     let path = job_lock_path(runtime_dir, job);
     let f = open(&path)?;
     let mut l = Flock::lock(f, FlockArg::LockExclusive).map_err(to_io)?;
@@ -187,6 +206,7 @@ pub fn pid_file_path(runtime_dir: &Path) -> PathBuf {
 /// file a stopping daemon has just unlinked is retried on the new one.
 pub fn try_daemon(runtime_dir: &Path) -> std::io::Result<Try> {
     use std::os::unix::fs::MetadataExt;
+    fsx::own_dir(runtime_dir, true)?;
     let path = pid_file_path(runtime_dir);
     loop {
         match try_lock(path.clone(), "daemon")? {

@@ -23,6 +23,9 @@ pub enum Outcome {
     SpawnFailed,
     /// The fire did not start a run (already running, disabled, ...).
     Skipped,
+    /// The runner watching the run died (a crash, kill -9, power cut) before its end was
+    /// recorded; the next daemon records it so. Not a failure of the job.
+    Interrupted,
 }
 
 impl Outcome {
@@ -35,12 +38,13 @@ impl Outcome {
             Outcome::Stopped => "stopped",
             Outcome::SpawnFailed => "spawn_failed",
             Outcome::Skipped => "skipped",
+            Outcome::Interrupted => "interrupted",
         }
     }
 
     /// Whether this counts against the job (retries, consecutive failures, on_failure).
     pub fn is_failure(self) -> bool {
-        !matches!(self, Outcome::Success | Outcome::Skipped | Outcome::Stopped)
+        !matches!(self, Outcome::Success | Outcome::Skipped | Outcome::Stopped | Outcome::Interrupted)
     }
 }
 

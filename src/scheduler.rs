@@ -23,10 +23,11 @@ use crate::host::{boot_id, build_time, machine_id};
 use crate::jobs::{self, Ctx, Request};
 use crate::lock::{self, Try};
 use crate::notify::{self, Notifier};
-use crate::record::{Outcome, Record, Trigger};
+use crate::record::{Kind, Outcome, Record, RecordKind, Trigger};
 use crate::sinks::Sinks;
 use crate::sinks::running;
 use crate::sinks::state::{State, Update};
+use crate::state::Running;
 
 /// When a job is next due. Cron and `@reboot` fires are wall-clock instants; `every:` fires
 /// follow the monotonic clock.
@@ -489,17 +490,48 @@ impl Daemon {
     }
 }
 
-/// Ends process groups left by a previous daemon (or a `runner once` that died), from the
-/// groups runs recorded in `runtime_dir/jobs/<job>.running` (and, the first time after an
-/// upgrade, in the old `state.json`). Checked against the boot, the job locks and the
-/// leader's start time, so a recycled pid is never signalled. Runs before the event loop
-/// starts: ending a group waits for its grace.
-fn end_leftovers(plan: &Plan, legacy: &State, boot: &str) {
+/// The process groups a previous runner left for one job, found at start and ended in the
+/// background while other jobs fire.
+struct Leftovers {
+    job: String,
+    /// The job's lock, held until they are gone: the job does not run again meanwhile, and
+    /// only the holder writes its `.running` file. None when a live `runner once` holds it.
+    held: Option<lock::Held>,
+    groups: Vec<Running>,
+    grace: Duration,
+}
+
+/// The record of a run whose runner died before recording its end.
+fn interrupted_run(plan: &Plan, job: &str, r: &Running) -> Record {
+    let kind = plan.job(job).map(|j| j.kind.tag()).unwrap_or(Kind::Command);
+    let started = std::time::UNIX_EPOCH + Duration::from_millis(r.since_ms.max(0) as u64);
+    let mut rec = Record::skipped(job, kind, Trigger::Schedule, String::new());
+    rec.kind = RecordKind::Run;
+    rec.outcome = Outcome::Interrupted;
+    rec.attempt = 1;
+    rec.started_at = started;
+    rec.duration = std::time::SystemTime::now().duration_since(started).unwrap_or_default();
+    rec.pid = Some(r.pgid);
+    rec.message = format!(
+        "the runner that ran it ({} pid {}) stopped before recording its end; process group {}",
+        r.by, r.runner_pid, r.pgid
+    );
+    rec
+}
+
+/// Finds the process groups a previous daemon (or a `runner once` that died) left, from
+/// `runtime_dir/jobs/<job>.running` (and, the first time after an upgrade, the old
+/// `state.json`); records each run a crash interrupted (once: the entry is marked), keeps
+/// the groups still alive recorded, and returns them to end. Checked against the boot, the
+/// job locks and the leader's start time, so a recycled pid is never signalled. Waits for no
+/// grace: the groups are ended by [`end_leftovers`] in the background.
+fn find_leftovers(plan: &Plan, legacy: &State, boot: &str, sinks: &Sinks) -> Vec<Leftovers> {
     let grace_of = |name: &str| plan.job(name).map(|j| j.kill_grace).unwrap_or(Duration::from_secs(10));
     let mut recorded = running::read_all(&plan.runtime_dir);
     recorded.extend(
         legacy.jobs.iter().filter(|(_, js)| !js.running.is_empty()).map(|(n, js)| (n.clone(), js.running.clone())),
     );
+    let mut out = Vec::new();
     for (name, groups) in recorded {
         // With the job's lock, nothing else runs the job; without it, a live `runner once`
         // does, and its groups are its own.
@@ -511,21 +543,73 @@ fn end_leftovers(plan: &Plan, legacy: &State, boot: &str) {
                 continue;
             }
         };
-        for r in groups {
-            if r.boot_id != boot || live_once.as_ref().is_some_and(|h| h.pid == r.runner_pid) {
+        let mut alive = Vec::new();
+        for mut r in groups {
+            if live_once.as_ref().is_some_and(|h| h.pid == r.runner_pid) {
                 continue;
             }
-            if crate::procinfo::group_is_from(r.pgid, r.since_ms) {
-                log::warn!("job {name}: ending process group {} left by a previous runner", r.pgid);
-                crate::process::end_group(r.pgid, grace_of(&name));
+            if !r.interrupted {
+                sinks.emit(&interrupted_run(plan, &name, &r));
+                r.interrupted = true;
+            }
+            if r.boot_id == boot && crate::procinfo::group_is_from(r.pgid, r.since_ms) {
+                alive.push(r);
             }
         }
+        // What is still alive stays recorded (marked) until it is gone.
         if held.is_some()
-            && let Err(e) = running::write(&plan.runtime_dir, &name, &[])
+            && let Err(e) = running::write(&plan.runtime_dir, &name, &alive)
         {
-            log::error!("job {name}: cannot clear its leftover groups: {e}");
+            log::error!("job {name}: cannot record its leftover groups: {e}");
+        }
+        if !alive.is_empty() {
+            out.push(Leftovers { grace: grace_of(&name), job: name, held, groups: alive });
         }
     }
+    out
+}
+
+/// Ends one job's leftover groups together (TERM, KILL after the grace), then clears them
+/// from its `.running` file and lets go of its lock. Blocks for up to the grace: runs on a
+/// blocking thread, never on the event loop. Returns what a `daemon` record says of it.
+fn end_leftovers(runtime_dir: &Path, l: Leftovers) -> String {
+    let started = std::time::Instant::now();
+    let ended: Vec<(u32, bool, u128)> = std::thread::scope(|s| {
+        let handles: Vec<_> = l
+            .groups
+            .iter()
+            .map(|r| {
+                let (pgid, grace, job) = (r.pgid, l.grace, &l.job);
+                s.spawn(move || {
+                    log::warn!("job {job}: ending process group {pgid} left by a previous runner");
+                    let signalled = crate::process::end_group(pgid, grace);
+                    (pgid, signalled, started.elapsed().as_millis())
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    if l.held.is_some()
+        && let Err(e) = running::write(runtime_dir, &l.job, &[])
+    {
+        log::error!("job {}: cannot clear its leftover groups: {e}", l.job);
+    }
+    drop(l.held);
+    let parts: Vec<String> =
+        ended
+            .iter()
+            .map(|(pgid, signalled, ms)| {
+                if *signalled { format!("group {pgid} ended after {ms} ms") } else { format!("group {pgid} was gone") }
+            })
+            .collect();
+    format!("leftovers of job {} ended: {}", l.job, parts.join(", "))
+}
+
+/// What the daemon found at start, before its event loop.
+struct Found {
+    state: State,
+    boot: String,
+    leftovers: Vec<Leftovers>,
 }
 
 /// `runner run`: the daemon. Returns its exit code.
@@ -538,9 +622,11 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
             return ExitCode::from(crate::exit::CONFIG);
         }
     };
+    // Made if missing, and refused unless runner's own: a directory others can write could
+    // hold a link to a file runner would then overwrite as root.
     for dir in [&plan.state_dir, &plan.runtime_dir] {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!("runner: cannot create {}: {e}", dir.display());
+        if let Err(e) = crate::fsx::own_dir(dir, true) {
+            eprintln!("runner: {e}");
             return ExitCode::FAILURE;
         }
     }
@@ -566,18 +652,19 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Before the event loop: ending leftovers waits for their grace, and loading takes
-    // `state.lock` and reads every job file and the ring.
+    // Before the event loop: loading takes `state.lock` and reads every job file and the
+    // ring. Leftovers are found (and their interrupted runs recorded) here, and ended in the
+    // background once jobs fire.
     let boot = boot_id().to_string();
     let mut sinks = jobs::sinks_for(&plan);
     let store = sinks.state.clone();
-    match store.load_files(None) {
-        Ok(legacy) => end_leftovers(&plan, &legacy, &boot),
+    let leftovers = match store.load_files(None) {
+        Ok(legacy) => find_leftovers(&plan, &legacy, &boot, &sinks),
         Err(e) => {
             log::error!("{e}");
-            end_leftovers(&plan, &State::default(), &boot);
+            find_leftovers(&plan, &State::default(), &boot, &sinks)
         }
-    }
+    };
     if let Err(e) = store.migrate(sinks.ring_path()) {
         log::error!("{e}");
     }
@@ -595,7 +682,8 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = rt.block_on(daemon_main(plan, config_path, overrides, notifier, sinks, state, boot));
+    let found = Found { state, boot, leftovers };
+    let code = rt.block_on(daemon_main(plan, config_path, overrides, notifier, sinks, found));
     writer.close();
     log::info!("stopped");
     code
@@ -607,9 +695,9 @@ async fn daemon_main(
     overrides: &Overrides,
     notifier: Notifier,
     sinks: Sinks,
-    state: State,
-    boot: String,
+    found: Found,
 ) -> ExitCode {
+    let Found { state, boot, leftovers } = found;
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks, by: "daemon", echo: false };
     // Damage found in the run log is recorded now, not at the first run.
@@ -649,6 +737,16 @@ async fn daemon_main(
     }
     d.notifier.ready(&d.status_line());
     d.fire_all(&fires, now, mono);
+    // Leftovers are ended together, in the background, while jobs fire.
+    for l in leftovers {
+        let (sinks, dir) = (d.ctx.sinks.clone(), d.plan.runtime_dir.clone());
+        tokio::spawn(async move {
+            match tokio::task::spawn_blocking(move || end_leftovers(&dir, l)).await {
+                Ok(m) => sinks.emit(&Record::daemon(Outcome::Success, m)),
+                Err(e) => log::error!("ending leftovers failed: {e}"),
+            }
+        });
+    }
 
     let mut clock = match crate::clockwatch::ClockWatch::new() {
         Ok(c) => Some(c),
@@ -687,7 +785,8 @@ async fn daemon_main(
             }
             _ = async { match clock.as_mut() { Some(c) => c.changed().await, None => std::future::pending().await } } => {
                 let (now, mono) = (Timestamp::now(), Instant::now());
-                log::info!("the wall clock was set; re-planning calendar jobs from {now}");
+                let m = format!("the wall clock was set; re-planning calendar jobs from {now}");
+                d.ctx.sinks.emit(&Record::daemon(Outcome::Success, m));
                 fires.clear();
                 d.table.replan_wall(now, &mut fires);
                 d.fire_all(&fires, now, mono);

@@ -26,6 +26,10 @@ pub struct Running {
     pub runner_pid: u32,
     /// Processes do not outlive a reboot: entries from another boot are simply dropped.
     pub boot_id: String,
+    /// A daemon that found this group left by a crashed runner has recorded the run as
+    /// `interrupted`; the entry stays until the group is gone, and is not recorded again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 /// Overall health levels, worst last; the overall health is the worst of its parts.

@@ -32,7 +32,7 @@ const LAYERS: &[&[&str]] = &[
     // The one record every run produces.
     &["record"],
     // Leaves: they import nothing of the crate.
-    &["host", "time", "exit", "suggest"],
+    &["host", "time", "exit", "suggest", "fsx"],
 ];
 
 fn src() -> PathBuf {

@@ -133,7 +133,7 @@ fn world_writable_config_is_refused() {
     let o = s.runner(&cfg).arg("check").output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("world-writable"), "{}", stderr(&o));
-    assert!(stderr(&o).contains(&format!("chmod o-w {}", cfg.display())), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("chmod go-w {}", cfg.display())), "{}", stderr(&o));
 }
 
 #[test]
@@ -257,4 +257,156 @@ fn intervals_jitter_and_backoff_have_bounds() {
         "5:14",
         "retries.backoff has no effect with a single attempt; set retries.attempts to 2 or more",
     );
+}
+
+fn chmod(p: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+const ONE_JOB: &str = "version: 1\njobs:\n  a:\n    every: 5m\n    run: \"true\"\n";
+const DROP_IN: &str = "jobs:\n  b:\n    every: 1m\n    run: \"true\"\n";
+
+#[test]
+fn group_writable_config_is_refused() {
+    let s = Scratch::new("perm-group");
+    let cfg = s.write("supervisor.yaml", ONE_JOB);
+    chmod(&cfg, 0o664);
+    let o = s.runner(&cfg).arg("check").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains(&format!("chmod g-w {}", cfg.display())), "{}", stderr(&o));
+}
+
+#[test]
+fn writable_drop_in_directory_is_refused_and_nothing_in_it_read() {
+    for (mode, fix) in [(0o777, "go-w"), (0o775, "g-w"), (0o1777, "go-w"), (0o757, "o-w")] {
+        let s = Scratch::new("dropin-dir-perm");
+        let cfg = s.write("supervisor.yaml", ONE_JOB);
+        s.write("supervisor.d/10-b.yaml", DROP_IN);
+        let dir = s.path("supervisor.d");
+        chmod(&dir, mode);
+        let o = s.runner(&cfg).arg("check").output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "mode {mode:o}: {}", stdout(&o));
+        let err = stderr(&o);
+        assert!(err.contains(&format!("{}: refusing the drop-in directory", dir.display())), "{err}");
+        assert!(err.contains(&format!("`chmod {fix} {}`", dir.display())), "{err}");
+        chmod(&dir, 0o755);
+        let o = s.runner(&cfg).arg("check").output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("2 job(s)"), "{}", stdout(&o));
+    }
+}
+
+#[test]
+fn writable_directory_above_the_config_is_refused() {
+    let s = Scratch::new("parent-perm");
+    let cfg = s.write("etc/runner/supervisor.yaml", ONE_JOB);
+    let etc = s.path("etc");
+    chmod(&etc, 0o775);
+    let o = s.runner(&cfg).arg("check").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains(&format!("directory {} is group-writable (mode 0775)", etc.display())), "{err}");
+    assert!(err.contains(&format!("`chmod g-w {}`", etc.display())), "{err}");
+    chmod(&etc, 0o755);
+    let o = s.runner(&cfg).arg("check").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn sticky_root_owned_directory_above_the_config_is_accepted() {
+    // Like /tmp: others may add entries but not rename or remove root's.
+    let s = Scratch::new("sticky");
+    let cfg = s.write("tmp/cfg/supervisor.yaml", ONE_JOB);
+    chmod(&s.path("tmp"), 0o1777);
+    let o = s.runner(&cfg).arg("check").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Without the sticky bit it is refused.
+    chmod(&s.path("tmp"), 0o777);
+    let o = s.runner(&cfg).arg("check").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("world-writable (mode 0777)"), "{}", stderr(&o));
+}
+
+#[test]
+fn drop_in_symlink_is_judged_by_its_target_and_the_way_to_it() {
+    let s = Scratch::new("dropin-link");
+    let cfg = s.write("supervisor.yaml", ONE_JOB);
+    std::fs::create_dir_all(s.path("supervisor.d")).unwrap();
+    let target = s.write("elsewhere/open/b.yaml", DROP_IN);
+    let link = s.path("supervisor.d/10-b.yaml");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let o = s.runner(&cfg).arg("check").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("2 job(s)"), "{}", stdout(&o));
+
+    let open = s.path("elsewhere/open");
+    chmod(&open, 0o777);
+    let o = s.runner(&cfg).arg("check").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains(&format!("{}: refusing the config file", link.display())), "{err}");
+    assert!(err.contains(&format!("`chmod go-w {}`", open.display())), "{err}");
+
+    chmod(&open, 0o755);
+    chmod(&target, 0o666);
+    let o = s.runner(&cfg).arg("check").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains(&format!("chmod go-w {}", target.display())), "{}", stderr(&o));
+}
+
+#[test]
+fn drop_in_owned_by_another_user_is_refused_when_root() {
+    if !nix::unistd::geteuid().is_root() {
+        assert!(std::env::var("CI").is_err(), "CI runs as root; this test needs it");
+        return;
+    }
+    let s = Scratch::new("dropin-owner");
+    let cfg = s.write("supervisor.yaml", ONE_JOB);
+    let d = s.write("supervisor.d/10-b.yaml", DROP_IN);
+    nix::unistd::chown(&d, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+    let o = s.runner(&cfg).arg("check").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains(&format!("fix with `chown root: {}`", d.display())), "{}", stderr(&o));
+    // A drop-in directory owned by another user is refused too.
+    nix::unistd::chown(&d, Some(nix::unistd::Uid::from_raw(0)), None).unwrap();
+    let dir = s.path("supervisor.d");
+    nix::unistd::chown(&dir, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+    let o = s.runner(&cfg).arg("check").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is owned by uid 65534"), "{}", stderr(&o));
+}
+
+#[test]
+fn daemon_refuses_an_untrusted_config_at_start_and_at_reload() {
+    let s = Scratch::new("daemon-trust");
+    let tick = s.path("tick");
+    let cfg = s.write(
+        "supervisor.yaml",
+        &format!("version: 1\njobs:\n  a:\n    every: 200ms\n    run: \"echo >> {}\"\n", tick.display()),
+    );
+    let dir = s.path("supervisor.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    chmod(&dir, 0o777);
+    let o = s.runner(&cfg).arg("run").output().unwrap();
+    assert_eq!(o.status.code(), Some(78), "{}", stderr(&o));
+    assert!(stderr(&o).contains("refusing the drop-in directory"), "{}", stderr(&o));
+
+    chmod(&dir, 0o755);
+    let mut d = Daemon::start(&s, &cfg);
+    wait_for(std::time::Duration::from_secs(10), "job a", || !lines(&tick).is_empty());
+    // Someone opens the directory and adds a job; the reload is refused.
+    chmod(&dir, 0o777);
+    let marker = s.path("ran");
+    s.write(
+        "supervisor.d/10-evil.yaml",
+        &format!("jobs:\n  evil:\n    every: 1s\n    run: \"touch {}\"\n", marker.display()),
+    );
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    wait_for(std::time::Duration::from_secs(10), "the refused reload", || d.log_text().contains("reload refused"));
+    assert!(d.log_text().contains("refusing the drop-in directory"), "{}", d.log_text());
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(!marker.exists(), "a job from an untrusted directory ran");
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(std::time::Duration::from_secs(10));
 }

@@ -522,6 +522,7 @@ pub fn once_exit_code(r: &Record) -> u8 {
         Outcome::Skipped => exit::ALREADY_RUNNING,
         Outcome::Timeout => exit::TIMEOUT,
         Outcome::Failure => r.exit_code.map(|c| c.clamp(1, 255) as u8).unwrap_or(1),
+        Outcome::Interrupted => 1,
         Outcome::Killed | Outcome::Stopped => 128u8.saturating_add(r.signal.unwrap_or(0) as u8),
         Outcome::SpawnFailed => r.exit_code.map(|c| c as u8).unwrap_or(exit::CANNOT_EXECUTE),
     }

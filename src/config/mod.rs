@@ -9,9 +9,9 @@ pub mod log;
 pub mod plan;
 pub mod raw;
 pub mod source;
+mod trust;
 
 use std::fmt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,7 +116,7 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan, ConfigErrors> {
 pub fn load_with(path: &Path, overrides: &Overrides, host: &Host) -> Result<Plan, ConfigErrors> {
     let file_err =
         |msg: String| ConfigErrors(vec![ConfigError { file: path.to_path_buf(), line: 0, col: 0, message: msg }]);
-    let bytes = read_config_file(path, host).map_err(file_err)?;
+    let bytes = trust::read(path, host.euid).map_err(file_err)?;
     let text = bounds::decode(bytes).map_err(|r| ConfigErrors(vec![refused(path, r)]))?;
     load_text(&text, path, overrides, host)
 }
@@ -198,8 +198,12 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
     };
     let mut job_index: std::collections::HashMap<String, usize> =
         jobs.iter().enumerate().map(|(i, j)| (j.name.as_str().to_string(), i)).collect();
-    for drop_in in drop_in_files(&include_dir) {
-        let text = match read_config_file(&drop_in, host) {
+    let drop_ins = trust::drop_in_files(&include_dir, host.euid).unwrap_or_else(|msg| {
+        errors.push(ConfigError { file: include_dir.clone(), line: 0, col: 0, message: msg });
+        Vec::new()
+    });
+    for drop_in in drop_ins {
+        let text = match trust::read(&drop_in, host.euid) {
             Ok(bytes) => bounds::decode(bytes).and_then(|t| bounds::check(&t).map(|()| t)),
             Err(msg) => {
                 errors.push(ConfigError { file: drop_in.clone(), line: 0, col: 0, message: msg });
@@ -440,63 +444,6 @@ fn defaults_too_large(file: &Path, (line, col): (usize, usize), copied: usize, j
 fn refused(file: &Path, r: bounds::Refusal) -> ConfigError {
     ConfigError { file: file.to_path_buf(), line: r.line, col: r.col, message: r.message }
 }
-
-/// Reads a config file after the checks cron makes: not world-writable, and owned by root
-/// when runner runs as root, since whoever can write it can run commands as any user.
-/// At most one byte past `bounds::MAX_FILE_BYTES` is read.
-fn read_config_file(path: &Path, host: &Host) -> Result<Vec<u8>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            "config file not found; create it (see etc/supervisor.yaml for an example) or pass --config PATH"
-                .to_string()
-        }
-        _ => format!("cannot read the config file: {e}"),
-    })?;
-    if !meta.is_file() {
-        return Err("not a regular file; pass the path of a YAML file with --config".into());
-    }
-    if meta.mode() & 0o002 != 0 {
-        return Err(format!(
-            "refusing a world-writable config file: anyone could add jobs; fix with `chmod o-w {}`",
-            path.display()
-        ));
-    }
-    if host.euid == 0 && meta.uid() != 0 {
-        return Err(format!(
-            "refusing a config file owned by uid {} while running as root: its owner could run commands as root; fix with `chown root: {}`",
-            meta.uid(),
-            path.display()
-        ));
-    }
-    if meta.len() > bounds::MAX_FILE_BYTES as u64 {
-        return Err(bounds::too_large(meta.len()).message);
-    }
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(
-        &mut std::io::Read::take(
-            std::fs::File::open(path).map_err(|e| format!("cannot read the config file: {e}"))?,
-            bounds::MAX_FILE_BYTES as u64 + 1,
-        ),
-        &mut bytes,
-    )
-    .map_err(|e| format!("cannot read the config file: {e}"))?;
-    Ok(bytes)
-}
-
-fn drop_in_files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
-        .collect();
-    files.sort();
-    files
-}
-
 fn duplicate_key_error(file: &Path, outline: &Outline) -> Option<ConfigError> {
     let (first, second) = outline.first_duplicate()?;
     let path = outline.path(&second);

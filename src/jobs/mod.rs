@@ -62,8 +62,8 @@ pub async fn execute(ctx: &Ctx, job: &Arc<Job>, req: Request, mut stop: watch::R
             let (dir, n, by) = (ctx.runtime_dir.clone(), name.to_string(), ctx.by);
             match tokio::task::spawn_blocking(move || lock::wait_job(&dir, &n, by)).await {
                 Ok(Ok(h)) => h,
-                Ok(Err(e)) => return lock_failed(job, req, &e.to_string()),
-                Err(e) => return lock_failed(job, req, &e.to_string()),
+                Ok(Err(e)) => return lock_failed(ctx, job, req, &e.to_string()),
+                Err(e) => return lock_failed(ctx, job, req, &e.to_string()),
             }
         }
         Ok(Try::Busy(holder)) => {
@@ -71,7 +71,7 @@ pub async fn execute(ctx: &Ctx, job: &Arc<Job>, req: Request, mut stop: watch::R
             ctx.sinks.emit(&r);
             return r;
         }
-        Err(e) => return lock_failed(job, req, &e.to_string()),
+        Err(e) => return lock_failed(ctx, job, req, &e.to_string()),
     };
     // Whatever `runner once` changed while it held the lock, the daemon's memory takes in.
     ctx.sinks.refresh(name).await;
@@ -132,11 +132,14 @@ fn blocked_by_dependency(ctx: &Ctx, job: &Job) -> Option<String> {
     }
 }
 
-fn lock_failed(job: &Job, req: Request, err: &str) -> Record {
+/// A run that could not take its job's lock (a link planted at it, say): recorded, so it is
+/// never silent.
+fn lock_failed(ctx: &Ctx, job: &Job, req: Request, err: &str) -> Record {
     let mut r = Record::skipped(job.name.as_str(), job.kind.tag(), req.trigger, String::new());
     r.kind = RecordKind::Run;
     r.outcome = Outcome::SpawnFailed;
     r.message = format!("cannot take the job lock: {err}");
+    ctx.sinks.emit(&r);
     r
 }
 
@@ -355,6 +358,7 @@ impl Host for JobHost<'_> {
                 by,
                 runner_pid: std::process::id(),
                 boot_id: crate::host::boot_id().to_string(),
+                interrupted: false,
             };
             if let Err(e) = running::add(&dir, &name, running) {
                 log::error!("job {name}: cannot record a run start in {}: {e}", dir.display());

@@ -40,10 +40,11 @@ pub fn write(runtime_dir: &Path, r: &Record) -> std::io::Result<()> {
         duration_ms: r.duration.as_millis() as u64,
     };
     let d = dir(runtime_dir);
-    std::fs::create_dir_all(&d)?;
+    crate::fsx::own_dir(runtime_dir, true)?;
+    crate::fsx::own_dir(&d, false)?;
     let tmp = d.join(format!(".{}.tmp", r.job));
-    std::fs::write(&tmp, serde_json::to_vec(&live).map_err(std::io::Error::other)?)?;
-    std::fs::rename(&tmp, d.join(format!("{}.json", r.job)))
+    let bytes = serde_json::to_vec(&live).map_err(std::io::Error::other)?;
+    crate::fsx::replace(&d.join(format!("{}.json", r.job)), &tmp, &bytes, 0o644, false)
 }
 
 /// Every check's live file; unreadable ones are left out.
@@ -53,7 +54,7 @@ pub fn read_all(runtime_dir: &Path) -> BTreeMap<String, Live> {
     for e in rd.filter_map(|e| e.ok()) {
         let name = e.file_name().to_string_lossy().into_owned();
         let Some(job) = name.strip_suffix(".json").filter(|n| !n.starts_with('.')) else { continue };
-        if let Some(live) = std::fs::read(e.path()).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+        if let Some(live) = crate::fsx::read(&e.path()).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
             out.insert(job.to_string(), live);
         }
     }

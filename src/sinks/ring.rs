@@ -23,7 +23,7 @@
 //! header is never rewritten (no flash wear on a hot block): a ring whose header is damaged
 //! is moved aside by the next writer.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -167,6 +167,7 @@ fn outcome_code(o: Outcome) -> u8 {
         Outcome::Stopped => 5,
         Outcome::SpawnFailed => 6,
         Outcome::Skipped => 7,
+        Outcome::Interrupted => 8,
     }
 }
 fn outcome_from(c: u8) -> Option<Outcome> {
@@ -178,6 +179,7 @@ fn outcome_from(c: u8) -> Option<Outcome> {
         5 => Outcome::Stopped,
         6 => Outcome::SpawnFailed,
         7 => Outcome::Skipped,
+        8 => Outcome::Interrupted,
         _ => return None,
     })
 }
@@ -787,7 +789,7 @@ impl Ring {
         let mut moved_aside = None;
         // Another opener may move a damaged file at the same moment: then open again.
         for _ in 0..8 {
-            let file = match OpenOptions::new().read(true).write(true).open(&cfg.path) {
+            let file = match crate::fsx::options().read(true).write(true).open(&cfg.path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => create(&cfg.path, cfg.size)?,
                 Err(e) => return Err(e.into()),
@@ -950,7 +952,10 @@ fn create(path: &Path, size: u64) -> Result<File, RingError> {
         std::fs::create_dir_all(dir)?;
     }
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let f = OpenOptions::new().read(true).write(true).create(true).truncate(true).mode(0o640).open(&tmp)?;
+    // A leftover of a crash (or a planted link) under the temporary name is unlinked, not
+    // written through.
+    let _ = std::fs::remove_file(&tmp);
+    let f = crate::fsx::options().read(true).write(true).create_new(true).mode(0o640).open(&tmp)?;
     let made = (|| -> io::Result<()> {
         // Real blocks now, so a later append cannot fail for space or fragment the file.
         nix::fcntl::posix_fallocate(&f, 0, size as i64).or_else(|e| {
@@ -978,7 +983,7 @@ fn create(path: &Path, size: u64) -> Result<File, RingError> {
         }
         // Someone else made it first: use theirs.
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            Ok(OpenOptions::new().read(true).write(true).open(path)?)
+            Ok(crate::fsx::options().read(true).write(true).open(path)?)
         }
         Err(e) => Err(e.into()),
     }

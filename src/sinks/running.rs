@@ -4,7 +4,6 @@
 //! fsync and no flash: after a power loss nothing runs. Only the holder of the job's lock
 //! writes the file; the run removes it when it ends.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::state::Running;
@@ -15,7 +14,7 @@ pub fn path(runtime_dir: &Path, job: &str) -> PathBuf {
 
 /// The groups recorded for a job; none when there is no file or it cannot be read.
 pub fn read(runtime_dir: &Path, job: &str) -> Vec<Running> {
-    std::fs::read(path(runtime_dir, job)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    crate::fsx::read(&path(runtime_dir, job)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
 }
 
 /// Replaces the job's list (atomically: a reader sees the old list or the new one); an
@@ -29,11 +28,11 @@ pub fn write(runtime_dir: &Path, job: &str, groups: &[Running]) -> std::io::Resu
         };
     }
     let dir = runtime_dir.join("jobs");
-    std::fs::create_dir_all(&dir)?;
+    crate::fsx::own_dir(runtime_dir, true)?;
+    crate::fsx::own_dir(&dir, false)?;
     let tmp = dir.join(format!(".{job}.running.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&serde_json::to_vec(groups).map_err(std::io::Error::other)?)?;
-    std::fs::rename(tmp, p)
+    let bytes = serde_json::to_vec(groups).map_err(std::io::Error::other)?;
+    crate::fsx::replace(&p, &tmp, &bytes, 0o644, false)
 }
 
 /// Adds a started group.

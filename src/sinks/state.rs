@@ -15,7 +15,6 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -128,7 +127,7 @@ impl StateStore {
 
     fn load_legacy(&self, ring_tail: Option<u64>) -> Result<State, StateError> {
         let path = self.legacy_path();
-        let mut state: State = match std::fs::read(&path) {
+        let mut state: State = match crate::fsx::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| unreadable(&path, &e))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
             Err(e) => return Err(StateError(format!("{}: {e}", path.display()))),
@@ -144,7 +143,7 @@ impl StateStore {
     /// replay restores what it held).
     pub fn read_job(&self, job: &str) -> Result<Option<JobState>, StateError> {
         let path = self.job_path(job);
-        match std::fs::read(&path) {
+        match crate::fsx::read(&path) {
             Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(None),
             Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| unreadable(&path, &e)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -168,7 +167,9 @@ impl StateStore {
     }
 
     fn lock(&self) -> Result<crate::lock::Held, StateError> {
-        std::fs::create_dir_all(self.jobs_dir()).map_err(|e| self.io("cannot create the state directory", &e))?;
+        crate::fsx::own_dir(&self.dir, true)
+            .and_then(|()| crate::fsx::own_dir(&self.jobs_dir(), false))
+            .map_err(|e| self.io("cannot use the state directory", &e))?;
         crate::lock::wait_file(&self.dir.join("state.lock")).map_err(|e| self.io("cannot lock state.lock", &e))
     }
 
@@ -210,18 +211,14 @@ impl StateStore {
         let tmp = self.jobs_dir().join(format!(".{job}.tmp"));
         let mut bytes = serde_json::to_vec(js).map_err(|e| self.io("cannot encode the state", &e))?;
         bytes.push(b'\n');
-        let mut f = File::create(&tmp).map_err(|e| self.io("cannot write a job's state", &e))?;
-        f.write_all(&bytes).map_err(|e| self.io("cannot write a job's state", &e))?;
-        if durable {
-            f.sync_all().map_err(|e| self.io("cannot sync a job's state", &e))?;
-        }
-        std::fs::rename(&tmp, self.job_path(job)).map_err(|e| self.io("cannot replace a job's state", &e))
+        crate::fsx::replace(&self.job_path(job), &tmp, &bytes, 0o644, durable)
+            .map_err(|e| self.io("cannot write a job's state", &e))
     }
 
     /// Flushes the named jobs' files and the directory to the disk (a clean stop).
     pub fn sync<'a>(&self, jobs: impl IntoIterator<Item = &'a String>) -> Result<(), StateError> {
         for job in jobs {
-            match File::open(self.job_path(job)) {
+            match crate::fsx::open_read(&self.job_path(job)) {
                 Ok(f) => f.sync_all().map_err(|e| self.io("cannot sync a job's state", &e))?,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(self.io("cannot sync a job's state", &e)),

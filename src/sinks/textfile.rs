@@ -203,6 +203,5 @@ pub fn write(path: &Path, text: &str) -> std::io::Result<()> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     // node_exporter reads only `*.prom`, so the temp file is never scraped.
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    crate::fsx::replace(path, &tmp, text.as_bytes(), 0o644, false)
 }

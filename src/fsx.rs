@@ -1,0 +1,109 @@
+//! No-follow file helpers for the directories runner writes (`state_dir`, `runtime_dir` and
+//! their subdirectories): a link planted there is never followed. Files are opened with
+//! `O_NOFOLLOW`, temporary files are created with `O_EXCL` (a stale one or a planted link
+//! is unlinked, never written through), and a directory runner writes in must be runner's
+//! own: a real directory owned by the daemon's user and writable by nobody else. Imports
+//! nothing of the crate.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+/// The mode runner gives the directories it creates: others may read `status`, not write.
+pub const DIR_MODE: u32 = 0o755;
+
+const NOFOLLOW: i32 = nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC;
+
+/// Options that never follow a link in the last component.
+pub fn options() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.custom_flags(NOFOLLOW);
+    o
+}
+
+/// Opens `path` for reading without following a link.
+pub fn open_read(path: &Path) -> io::Result<File> {
+    options().read(true).open(path)
+}
+
+/// Reads a whole file without following a link.
+pub fn read(path: &Path) -> io::Result<Vec<u8>> {
+    let mut f = open_read(path)?;
+    let mut out = Vec::new();
+    io::Read::read_to_end(&mut f, &mut out)?;
+    Ok(out)
+}
+
+/// Makes `dir` if it is missing (parents too, with [`DIR_MODE`]) and checks that runner may
+/// write in it: a directory (`follow`: the configured `state_dir`/`runtime_dir` may be a link
+/// an admin made; the subdirectories runner makes may not), owned by this process's user,
+/// writable by nobody else. The error names the path, its owner and mode, and the fix.
+pub fn own_dir(dir: &Path, follow: bool) -> io::Result<()> {
+    match std::fs::DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir) {
+        Ok(()) => {}
+        // A link (or a file) in the way: the check below says what it is.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))),
+    }
+    let meta = if follow { std::fs::metadata(dir) } else { std::fs::symlink_metadata(dir) }
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot check {}: {e}", dir.display())))?;
+    let euid = nix::unistd::geteuid().as_raw();
+    let refuse = |why: String| Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
+    if meta.file_type().is_symlink() {
+        return refuse(format!(
+            "refusing {}: it is a symlink where runner keeps its own directory; fix with `rm {}` (runner makes the directory)",
+            dir.display(),
+            dir.display()
+        ));
+    }
+    if !meta.is_dir() {
+        return refuse(format!("refusing {}: not a directory; remove it or choose another path", dir.display()));
+    }
+    let mode = meta.mode() & 0o7777;
+    if meta.uid() != euid {
+        return refuse(format!(
+            "refusing {}: owned by uid {} (mode {mode:04o}), not by runner's uid {euid}, so its owner could plant links in it; fix with `chown {euid} {}` or choose another directory",
+            dir.display(),
+            meta.uid(),
+            dir.display()
+        ));
+    }
+    if mode & 0o022 != 0 {
+        return refuse(format!(
+            "refusing {}: owned by uid {} but writable by {} (mode {mode:04o}), who could plant links in it; fix with `chmod go-w {}`",
+            dir.display(),
+            meta.uid(),
+            if mode & 0o002 != 0 { "everyone" } else { "its group" },
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Creates a new temporary file `tmp` (`O_EXCL`, no link followed) with `mode`. Whatever is
+/// at `tmp` already (a crash's leftover or a planted link) is unlinked first, not opened.
+pub fn create_new(tmp: &Path, mode: u32) -> io::Result<File> {
+    for _ in 0..3 {
+        match options().write(true).create_new(true).mode(mode).open(tmp) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match std::fs::remove_file(tmp) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => continue,
+            },
+            r => return r,
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{} keeps reappearing", tmp.display())))
+}
+
+/// Replaces `path` with `bytes` atomically through `tmp` (created as [`create_new`] does),
+/// without fsync unless `durable`. A link at `path` is replaced, never written through.
+pub fn replace(path: &Path, tmp: &Path, bytes: &[u8], mode: u32, durable: bool) -> io::Result<()> {
+    let mut f = create_new(tmp, mode)?;
+    let written = f.write_all(bytes).and_then(|()| if durable { f.sync_all() } else { Ok(()) });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(tmp);
+        return Err(e);
+    }
+    std::fs::rename(tmp, path)
+}
