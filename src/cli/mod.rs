@@ -266,7 +266,13 @@ pub fn main() -> ExitCode {
     let overrides = Overrides::from_flags_and_env(cli.state_dir.clone(), cli.runtime_dir.clone());
     crate::logging::init(crate::logging::level_from_env());
     match cli.command {
-        Command::Run => crate::scheduler::run(&cli.config, &overrides),
+        Command::Run => {
+            let mode = crate::contain::init();
+            log::info!("containment: {}", mode.describe());
+            let code = crate::scheduler::run(&cli.config, &overrides);
+            crate::contain::finish();
+            code
+        }
         Command::Once { job, dry_run, no_retry, wait } => {
             cmd_once(&cli.config, &overrides, &job, dry_run, no_retry, wait)
         }
@@ -537,7 +543,14 @@ fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, no_re
         return print_dry_run(job, no_retry);
     }
     let job = Arc::new(job.clone());
-    let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks: jobs::sinks_for(&plan), by: "once", echo: true };
+    crate::contain::init();
+    let code = once_contained(&plan, job, name, no_retry, wait);
+    crate::contain::finish();
+    code
+}
+
+fn once_contained(plan: &Plan, job: Arc<Job>, name: &str, no_retry: bool, wait: bool) -> ExitCode {
+    let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks: jobs::sinks_for(plan), by: "once", echo: true };
     // A state.json of an earlier version becomes job files before the first write.
     if let Err(e) = ctx.sinks.state.migrate(ctx.sinks.ring_path()) {
         eprintln!("runner: {e}");

@@ -1,0 +1,159 @@
+//! Contained runs: what a job leaves behind with `setsid`, a double fork or `nohup` is ended
+//! at the run's end and at its timeout, with a cgroup per run where cgroup v2 is writable and
+//! with the subreaper alone (`RUNNER_CONTAINMENT=subreaper`); the record carries CPU time.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const ESCAPEES: [&str; 3] = ["setsid", "dfork", "nohup"];
+
+/// A job that starts three processes that leave its process group one way or another, each
+/// writing its pid to `<name>.pid`, then `tail` (its own end).
+fn job(s: &Scratch, name: &str, extra: &str, tail: &str) -> String {
+    let d = s.dir.display();
+    let body = |what: &str| format!("bash -c 'echo $$ > {d}/{what}.pid; exec -a contain-{what} sleep 1000'");
+    let script = format!(
+        "setsid {} >/dev/null 2>&1 &\n( {} >/dev/null 2>&1 & ) \nnohup {} >/dev/null 2>&1 &\n\
+         cat /proc/self/cgroup > {d}/cgroup\n\
+         for i in $(seq 100); do [ -s {d}/setsid.pid ] && [ -s {d}/dfork.pid ] && [ -s {d}/nohup.pid ] && break; sleep 0.05; done\n\
+         {tail}\n",
+        body("setsid"),
+        body("dfork"),
+        body("nohup")
+    );
+    s.write(&format!("{name}.sh"), &script);
+    format!("  {name}:\n    every: 1h\n    kill_grace: 500ms\n{extra}    command: [\"/bin/bash\", \"{d}/{name}.sh\"]\n")
+}
+
+fn pid_of(s: &Scratch, what: &str) -> i32 {
+    let t = std::fs::read_to_string(s.path(&format!("{what}.pid"))).unwrap_or_default();
+    t.trim().parse().unwrap_or_else(|_| panic!("{what} never started: {t:?}"))
+}
+
+/// Still running as the process the job started (not a reused pid).
+fn still_ours(pid: i32, what: &str) -> bool {
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    alive(pid) && cmd.starts_with(format!("contain-{what}").as_bytes())
+}
+
+/// Ends what a failed test left, by pid and only if it is still the process it started.
+struct Cleanup<'a>(&'a Scratch);
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        for what in ESCAPEES {
+            if let Ok(t) = std::fs::read_to_string(self.0.path(&format!("{what}.pid")))
+                && let Ok(pid) = t.trim().parse::<i32>()
+                && still_ours(pid, what)
+            {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+            }
+        }
+    }
+}
+
+/// A writable cgroup v2 hierarchy (where this runs as root), or None after `skip_missing`.
+fn cgroup2() -> Option<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mount = info.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        if !right.starts_with("cgroup2 ") {
+            return None;
+        }
+        Some(PathBuf::from(left.split_whitespace().nth(4)?))
+    });
+    match mount {
+        Some(m) if nix::unistd::access(&m, nix::unistd::AccessFlags::W_OK).is_ok() => Some(m),
+        _ => {
+            skip_missing("a writable cgroup2 mount (root, cgroup v2)");
+            None
+        }
+    }
+}
+
+fn run_case(mode: &str, end: &str) {
+    let s = Scratch::new(&format!("contain-{mode}-{end}"));
+    let _c = Cleanup(&s);
+    let (extra, tail, want_code) = match end {
+        "end" => ("", "exit 0", 0),
+        _ => ("    timeout: 1s\n", "sleep 100", 124),
+    };
+    let c = s.write("supervisor.yaml", &format!("version: 1\njobs:\n{}", job(&s, "leaver", extra, tail)));
+    let mut cmd = s.runner(&c);
+    if mode == "subreaper" {
+        cmd.env("RUNNER_CONTAINMENT", "subreaper");
+    } else {
+        cmd.env_remove("RUNNER_CONTAINMENT");
+    }
+    let o = cmd.args(["once", "leaver"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(want_code), "{}", stderr(&o));
+    for what in ESCAPEES {
+        let pid = pid_of(&s, what);
+        assert!(!still_ours(pid, what), "{mode}/{end}: the {what} child {pid} outlived the run");
+    }
+    let cg = std::fs::read_to_string(s.path("cgroup")).unwrap();
+    let line = cg.lines().find_map(|l| l.strip_prefix("0::")).unwrap_or("").to_string();
+    if mode == "cgroup" {
+        assert!(line.contains("/runner.") && line.contains("/run."), "not in a run's cgroup: {cg}");
+        let mount = cgroup2().unwrap();
+        let dir = mount.join(line.trim_start_matches('/'));
+        assert!(!dir.exists(), "the run's cgroup {} was left behind", dir.display());
+        assert!(!dir.parent().unwrap().exists(), "runner's subtree was left behind");
+    } else {
+        assert!(!line.contains("/run."), "the fallback used a cgroup: {cg}");
+    }
+    let st = s.runner(&c).args(["status", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let job = &v["jobs"][0];
+    assert!(job["last_cpu_usec"].is_u64(), "no CPU time in the status: {job}");
+    if mode == "cgroup" {
+        // bash, seq and three sleeps' start-up: more than nothing.
+        assert!(job["last_cpu_usec"].as_u64().unwrap() > 0, "{job}");
+    }
+}
+
+fn cgroup_case(end: &str) {
+    if cgroup2().is_none() {
+        return;
+    }
+    run_case("cgroup", end);
+}
+
+#[test]
+fn cgroup_mode_ends_escaped_children_at_the_end_of_the_run() {
+    cgroup_case("end");
+}
+
+#[test]
+fn cgroup_mode_ends_escaped_children_at_the_timeout() {
+    cgroup_case("timeout");
+}
+
+#[test]
+fn subreaper_mode_ends_escaped_children_at_the_end_of_the_run() {
+    run_case("subreaper", "end");
+}
+
+#[test]
+fn subreaper_mode_ends_escaped_children_at_the_timeout() {
+    run_case("subreaper", "timeout");
+}
+
+#[test]
+fn status_says_which_containment_is_in_use() {
+    let s = Scratch::new("contain-status");
+    let c = s.write("supervisor.yaml", "version: 1\njobs:\n  a:\n    every: 1h\n    run: \"true\"\n");
+    let o = s.runner(&c).env("RUNNER_CONTAINMENT", "subreaper").args(["status", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["containment"]["mode"], "subreaper", "{v}");
+    let o = s.runner(&c).env("RUNNER_CONTAINMENT", "subreaper").arg("status").output().unwrap();
+    assert!(stdout(&o).contains("containment: subreaper"), "{}", stdout(&o));
+    if cgroup2().is_some() {
+        let o = s.runner(&c).env_remove("RUNNER_CONTAINMENT").args(["status", "--json"]).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["containment"]["mode"], "cgroup", "{v}");
+    }
+    let _ = Path::new("");
+    let _ = Duration::ZERO;
+}
