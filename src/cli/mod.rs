@@ -869,6 +869,8 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
                 "last_exit_code": js.last_exit_code,
                 "last_signal": js.last_signal,
                 "last_duration_ms": js.last_duration_ms.or(lv.map(|l| l.duration_ms)),
+                "last_cpu_usec": js.last_cpu_usec,
+                "last_memory_peak_bytes": js.last_memory_peak_bytes,
                 "consecutive_failures": js.consecutive_failures,
                 "runs": js.runs,
                 "failures": js.failures,
@@ -880,6 +882,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         })
         .collect();
     let clock_held = now < crate::host::build_time();
+    let containment = crate::contain::probe();
     let health = crate::health::assess(&plan, &state, &crate::sinks::live::read_all(&plan.runtime_dir));
     if json {
         let checks: Vec<serde_json::Value> = health
@@ -916,6 +919,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         let out = serde_json::json!({
             "daemon": {"running": daemon.is_some(), "pid": daemon.as_ref().map(|h| h.pid), "since": daemon.as_ref().map(|h| fmt_ms(Some(h.since_ms)))},
             "clock_held": clock_held,
+            "containment": {"mode": containment.name(), "detail": containment.describe()},
             "health": crate::health::level_name(health.level),
             "health_parts": health.parts.iter().map(part_json).collect::<Vec<_>>(),
             "checks": checks,
@@ -929,6 +933,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         Some(h) => outln!("daemon: running (pid {}, since {})", h.pid, fmt_ms(Some(h.since_ms))),
         None => outln!("daemon: not running"),
     }
+    outln!("containment: {}", containment.describe());
     if clock_held {
         outln!(
             "clock:  {} is before this build ({}); calendar jobs are held until the clock is set",
