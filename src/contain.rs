@@ -4,7 +4,8 @@
 //! - The daemon and `runner once` call [`init`] once: runner becomes a child subreaper
 //!   (`PR_SET_CHILD_SUBREAPER`), so whatever a job leaves behind is re-parented to runner, not
 //!   to PID 1. Where a cgroup v2 hierarchy is writable it also makes its own subtree
-//!   (`<own cgroup>/runner.<pid>` without systemd; its delegated unit cgroup under systemd, with
+//!   (`<own cgroup>/runner.<pid>.<start time>` without systemd, empty ones a killed runner
+//!   left removed at start; its delegated unit cgroup under systemd, with
 //!   runner itself moved into the `supervisor` leaf) and each run gets a cgroup in it
 //!   ([`RunCgroup`]): `cgroup.kill` ends it exactly, `cgroup.events` says when it is empty,
 //!   `cpu.stat` says what it used.
@@ -146,8 +147,14 @@ fn setup_cgroup() -> Result<Mode, String> {
     // runs. Elsewhere make a subtree of our own below where we were started.
     let delegated = std::env::var_os("INVOCATION_ID").is_some()
         && own.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".service"));
-    let (base, made) =
-        if delegated { (own.clone(), false) } else { (own.join(format!("runner.{}", std::process::id())), true) };
+    let (base, made) = if delegated {
+        (own.clone(), false)
+    } else {
+        remove_stale(&own);
+        // The pid alone may repeat across pid namespaces that share the hierarchy.
+        let start = proc::stat(std::process::id() as i32).map_or(0, |st| st.starttime);
+        (own.join(format!("runner.{}.{start}", std::process::id())), true)
+    };
     if made && let Err(e) = std::fs::create_dir(&base) {
         return Err(format!("cannot create {}: {e}", base.display()));
     }
@@ -169,6 +176,46 @@ fn setup_cgroup() -> Result<Mode, String> {
         return fail(format!("cannot move runner into {}: {e}", leaf.display()));
     }
     Ok(Mode::Cgroup { base, made })
+}
+
+/// Ends and removes the subtrees of runners that were killed before [`finish`]: those whose
+/// `supervisor` leaf holds no runner and that are older than a couple of seconds (a runner
+/// between making its subtree and moving into it). What is left in their runs' cgroups was
+/// started by runner for a run whose runner is gone: it gets `cgroup.kill`, as a restarted
+/// daemon ends the process groups its predecessor recorded.
+fn remove_stale(parent: &Path) {
+    let Ok(dir) = std::fs::read_dir(parent) else { return };
+    for e in dir.flatten() {
+        if !e.file_name().to_string_lossy().starts_with("runner.") {
+            continue;
+        }
+        let sub = e.path();
+        let young = std::fs::metadata(&sub)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().unwrap_or_default() < std::time::Duration::from_secs(2));
+        let leaf = sub.join("supervisor");
+        let busy = std::fs::read_to_string(leaf.join("cgroup.procs")).is_ok_and(|t| !t.trim().is_empty());
+        if young || busy {
+            continue;
+        }
+        if let Ok(runs) = std::fs::read_dir(&sub) {
+            for r in runs.flatten().filter(|r| r.path().is_dir()) {
+                let run = RunCgroup { dir: r.path() };
+                if run.populated() {
+                    log::warn!("ending what is left in {}, a run of a runner that is gone", run.dir.display());
+                    run.kill();
+                    for _ in 0..100 {
+                        if !run.populated() {
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                }
+                drop(run);
+            }
+        }
+        let _ = std::fs::remove_dir(&sub);
+    }
 }
 
 /// One run's cgroup; removed when dropped (after ending what is left in it).

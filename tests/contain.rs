@@ -5,6 +5,7 @@
 mod common;
 use common::*;
 use std::path::PathBuf;
+use std::time::Duration;
 
 const ESCAPEES: [&str; 3] = ["setsid", "dfork", "nohup"];
 
@@ -153,4 +154,45 @@ fn status_says_which_containment_is_in_use() {
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(v["containment"]["mode"], "cgroup", "{v}");
     }
+}
+
+/// A process that left its run's session is still in the run's cgroup: after its daemon was
+/// killed (so no runner is its ancestor and no recorded group covers it) a sweep of it with
+/// `orphans_only` keeps it, and the next runner ends it with the dead run's cgroup.
+#[test]
+fn a_sweep_keeps_a_process_in_a_runs_cgroup_and_the_next_runner_ends_it() {
+    let Some(mount) = cgroup2() else { return };
+    let s = Scratch::new("contain-sweep");
+    let _c = Cleanup(&s);
+    let d = s.dir.display();
+    let c = s.write(
+        "supervisor.yaml",
+        &format!(
+            "version: 1\njobs:\n  hold:\n    schedule: \"@reboot\"\n    command: [\"/bin/bash\", \"-c\", \"setsid bash -c 'echo $$ > {d}/setsid.pid; exec -a contain-setsid sleep 1000' >/dev/null 2>&1 & exec sleep 1000\"]\n  sweep:\n    every: 6h\n    orphan_sweep:\n      match: {{ cmdline: \"^contain-setsid\" }}\n      min_age: 0s\n  other:\n    every: 6h\n    run: \"true\"\n"
+        ),
+    );
+    let mut daemon = Daemon::start(&s, &c);
+    wait_for(Duration::from_secs(10), "the setsid'd child", || {
+        s.path("setsid.pid").exists()
+            && std::fs::read_to_string(s.path("setsid.pid")).is_ok_and(|t| t.trim().parse::<i32>().is_ok())
+    });
+    let pid = pid_of(&s, "setsid");
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let rel = cg.lines().find_map(|l| l.strip_prefix("0::")).unwrap().to_string();
+    let run_dir = mount.join(rel.trim_start_matches('/'));
+    daemon.signal(nix::sys::signal::Signal::SIGKILL);
+    daemon.wait_exit(Duration::from_secs(5));
+    wait_for(Duration::from_secs(5), "the child to be re-parented away from the dead daemon", || {
+        runner::proc::stat(pid).is_ok_and(|st| st.ppid != daemon.child.id() as i32)
+    });
+    let o = s.runner(&c).args(["once", "sweep"]).output().unwrap();
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(still_ours(pid, "setsid"), "the sweep ended a process of a run: {said}");
+    assert!(said.contains("protected: in a run's cgroup"), "{said}");
+    // The next runner ends the dead daemon's run and removes its subtree, once it is 2 s old.
+    std::thread::sleep(Duration::from_secs(2));
+    let o = s.runner(&c).args(["once", "other"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    wait_for(Duration::from_secs(5), "the dead run's process to be ended", || !still_ours(pid, "setsid"));
+    assert!(!run_dir.exists() && !run_dir.parent().unwrap().exists(), "{} left behind", run_dir.display());
 }

@@ -543,6 +543,11 @@ fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, no_re
         return print_dry_run(job, no_retry);
     }
     let job = Arc::new(job.clone());
+    // A sweep starts no process: it neither needs containment nor ends a dead runner's runs
+    // before it looks at them.
+    if matches!(job.kind, JobKind::OrphanSweep(_)) {
+        return once_contained(&plan, job, name, no_retry, wait);
+    }
     crate::contain::init();
     let code = once_contained(&plan, job, name, no_retry, wait);
     crate::contain::finish();
