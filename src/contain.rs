@@ -155,6 +155,10 @@ fn setup_cgroup() -> Result<Mode, String> {
         let start = proc::stat(std::process::id() as i32).map_or(0, |st| st.starttime);
         (own.join(format!("runner.{}.{start}", std::process::id())), true)
     };
+    if !made {
+        // A daemon restarted after a crash: its unit's cgroup may still hold its runs.
+        end_runs(&base);
+    }
     if made && let Err(e) = std::fs::create_dir(&base) {
         return Err(format!("cannot create {}: {e}", base.display()));
     }
@@ -198,23 +202,28 @@ fn remove_stale(parent: &Path) {
         if young || busy {
             continue;
         }
-        if let Ok(runs) = std::fs::read_dir(&sub) {
-            for r in runs.flatten().filter(|r| r.path().is_dir()) {
-                let run = RunCgroup { dir: r.path() };
-                if run.populated() {
-                    log::warn!("ending what is left in {}, a run of a runner that is gone", run.dir.display());
-                    run.kill();
-                    for _ in 0..100 {
-                        if !run.populated() {
-                            break;
-                        }
-                        std::thread::sleep(std::time::Duration::from_millis(10));
-                    }
+        end_runs(&sub);
+        let _ = std::fs::remove_dir(sub.join("supervisor"));
+        let _ = std::fs::remove_dir(&sub);
+    }
+}
+
+/// Ends and removes the `run.<n>` cgroups in `dir`, left by a runner that is gone.
+fn end_runs(dir: &Path) {
+    let Ok(runs) = std::fs::read_dir(dir) else { return };
+    for r in runs.flatten().filter(|r| r.file_name().to_string_lossy().starts_with("run.")) {
+        let run = RunCgroup { dir: r.path() };
+        if run.populated() {
+            log::warn!("ending what is left in {}, a run of a runner that is gone", run.dir.display());
+            run.kill();
+            for _ in 0..100 {
+                if !run.populated() {
+                    break;
                 }
-                drop(run);
+                std::thread::sleep(std::time::Duration::from_millis(10));
             }
         }
-        let _ = std::fs::remove_dir(&sub);
+        // Dropping it removes it.
     }
 }
 
