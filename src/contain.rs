@@ -363,6 +363,33 @@ fn reap_one(pid: i32, usage: &mut Usage) {
     }
 }
 
+/// CPU time and peak RSS of our exited, not yet reaped child `pid` and of the children it
+/// reaped, without reaping it (`waitid` with `WNOWAIT` fills the rusage of both); None while
+/// it runs.
+pub fn exited_usage(pid: i32) -> Option<Usage> {
+    // SAFETY: zeroed plain-data out-parameters for the raw waitid system call, whose fifth
+    // argument (the rusage) libc's wrapper does not expose.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let flags = libc::WEXITED | libc::WNOWAIT | libc::WNOHANG;
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_waitid,
+            libc::P_PID,
+            pid,
+            &mut info as *mut libc::siginfo_t,
+            flags,
+            &mut ru as *mut libc::rusage,
+        )
+    };
+    // SAFETY: si_pid is set by the kernel when a child was found (0 otherwise).
+    if r != 0 || unsafe { info.si_pid() } != pid {
+        return None;
+    }
+    let t = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64;
+    Some(Usage { cpu_usec: t(ru.ru_utime) + t(ru.ru_stime), maxrss_bytes: ru.ru_maxrss.max(0) as u64 * 1024 })
+}
+
 /// Reaps every adopted zombie that is not the runtime's (call on SIGCHLD): nothing runner
 /// adopted stays a zombie, whichever run it came from.
 pub fn reap_strays() {

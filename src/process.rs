@@ -350,6 +350,13 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
     let mut guard = GroupGuard { pgid: Pid::from_raw(pid as i32), armed: true };
     let pgid = guard.pgid;
     started(pid);
+    // Readable once the main process exited: its rusage (and its reaped children's) is read
+    // then, before the runtime reaps it.
+    let pidfd = crate::proc::pidfd_open(pid as i32).ok().and_then(|fd| {
+        // SAFETY: the AsyncFd owns the descriptor, which so stays open while registered.
+        unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.ok()
+    });
+    let mut main_usage = crate::contain::Usage::default();
 
     let mut out = Capture::new(child.stdout.take(), spec.capture_limit, spec.echo.then_some(Echo::Stdout));
     let mut err = Capture::new(child.stderr.take(), spec.capture_limit, spec.echo.then_some(Echo::Stderr));
@@ -411,7 +418,7 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
         }
         let running = exit.is_none() && ending.is_none();
         let event = tokio::select! {
-            status = child.wait(), if exit.is_none() => Event::Exited(status),
+            status = wait_with_usage(&mut child, pidfd.as_ref(), &mut main_usage), if exit.is_none() => Event::Exited(status),
             n = out.read(), if !out.eof => Event::Out(n),
             n = err.read(), if !err.eof => Event::Err(n),
             _ = sleep_until(timeout_at), if running && timeout_at.is_some() => Event::Timeout,
@@ -487,10 +494,10 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
     }
     let cpu_usec = match &cgroup {
         Some(cg) => cg.cpu_usec(),
-        None => contained.then_some(usage.cpu_usec),
+        None => Some(usage.cpu_usec + main_usage.cpu_usec),
     };
-    let memory_peak_bytes =
-        cgroup.as_ref().and_then(|cg| cg.memory_peak()).or((usage.maxrss_bytes > 0).then_some(usage.maxrss_bytes));
+    let peak = usage.maxrss_bytes.max(main_usage.maxrss_bytes);
+    let memory_peak_bytes = cgroup.as_ref().and_then(|cg| cg.memory_peak()).or((peak > 0).then_some(peak));
     drop(cgroup);
 
     let status = match (ending, exit) {
@@ -524,6 +531,26 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
 
 /// The SIGCHLD task of [`crate::contain::reap_strays`] runs (one per process).
 static REAPER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Waits for the main process; once it has exited (its pidfd readable) and before the runtime
+/// reaps it, reads its rusage and its reaped children's (`waitid` with `WNOWAIT`). Cancel-safe:
+/// the read is repeated, with the same result, if the select drops it half-way.
+async fn wait_with_usage(
+    child: &mut tokio::process::Child,
+    pidfd: Option<&tokio::io::unix::AsyncFd<OwnedFd>>,
+    usage: &mut crate::contain::Usage,
+) -> io::Result<ExitStatus> {
+    if let (Some(fd), Some(pid)) = (pidfd, child.id())
+        && let Ok(mut ready) = fd.readable().await
+    {
+        if let Some(u) = crate::contain::exited_usage(pid as i32) {
+            *usage = u;
+        } else {
+            ready.clear_ready();
+        }
+    }
+    child.wait().await
+}
 
 /// Numbers runs within this process: their cgroup's name and their `RUNNER_RUN_ID`.
 static RUN_NO: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
