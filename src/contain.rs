@@ -321,7 +321,7 @@ pub fn adopted(run_id: &str, sid: i32, usage: &mut Usage) -> Vec<i32> {
     let me = std::process::id() as i32;
     let mark = format!("{RUN_ID_ENV}={run_id}");
     let mut live = Vec::new();
-    let Ok(pids) = proc::pids(Path::new("/proc")) else { return live };
+    let pids = our_children();
     let spawned = SPAWNED.lock().unwrap_or_else(|e| e.into_inner());
     for pid in pids {
         let Ok(st) = proc::stat(pid) else { continue };
@@ -341,6 +341,26 @@ pub fn adopted(run_id: &str, sid: i32, usage: &mut Usage) -> Vec<i32> {
         }
     }
     live
+}
+
+/// Our children (spawned or adopted, zombies included): each thread's
+/// `/proc/self/task/<tid>/children` (a handful of reads), or a scan of every process where the
+/// kernel lacks that file (`CONFIG_PROC_CHILDREN`); callers check the parent pid anyway.
+fn our_children() -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut listed = false;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for t in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
+                listed = true;
+                out.extend(text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+            }
+        }
+    }
+    if !listed && let Ok(pids) = proc::pids(Path::new("/proc")) {
+        out.extend(pids);
+    }
+    out
 }
 
 fn marked(pid: i32, mark: &str) -> bool {
@@ -394,7 +414,7 @@ pub fn exited_usage(pid: i32) -> Option<Usage> {
 /// adopted stays a zombie, whichever run it came from.
 pub fn reap_strays() {
     let me = std::process::id() as i32;
-    let Ok(pids) = proc::pids(Path::new("/proc")) else { return };
+    let pids = our_children();
     let spawned = SPAWNED.lock().unwrap_or_else(|e| e.into_inner());
     let mut ignored = Usage::default();
     for pid in pids {
