@@ -196,3 +196,41 @@ fn a_sweep_keeps_a_process_in_a_runs_cgroup_and_the_next_runner_ends_it() {
     wait_for(Duration::from_secs(5), "the dead run's process to be ended", || !still_ours(pid, "setsid"));
     assert!(!run_dir.exists() && !run_dir.parent().unwrap().exists(), "{} left behind", run_dir.display());
 }
+
+/// A daemon stopped with SIGTERM ends its running job's escaped children too, in both modes.
+fn sigterm_case(mode: &str) {
+    let s = Scratch::new(&format!("contain-term-{mode}"));
+    let _c = Cleanup(&s);
+    let c = s.write(
+        "supervisor.yaml",
+        &format!(
+            "version: 1\njobs:\n{}",
+            job(&s, "leaver", "    schedule: \"@reboot\"\n", "sleep 100").replace("    every: 1h\n", "")
+        ),
+    );
+    let env: &[(&str, &str)] = if mode == "subreaper" { &[("RUNNER_CONTAINMENT", "subreaper")] } else { &[] };
+    let mut d = Daemon::start_with(&s, &c, env);
+    wait_for(Duration::from_secs(10), "the escaped children", || {
+        ESCAPEES.iter().all(|w| {
+            std::fs::read_to_string(s.path(&format!("{w}.pid"))).is_ok_and(|t| t.trim().parse::<i32>().is_ok())
+        })
+    });
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(d.wait_exit(Duration::from_secs(10)).success(), "{}", d.log_text());
+    for what in ESCAPEES {
+        let pid = pid_of(&s, what);
+        assert!(!still_ours(pid, what), "{mode}: the {what} child {pid} outlived the daemon's stop");
+    }
+}
+
+#[test]
+fn sigterm_ends_escaped_children_in_cgroup_mode() {
+    if cgroup2().is_some() {
+        sigterm_case("cgroup");
+    }
+}
+
+#[test]
+fn sigterm_ends_escaped_children_in_subreaper_mode() {
+    sigterm_case("subreaper");
+}
