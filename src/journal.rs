@@ -95,6 +95,12 @@ pub fn encode_record(buf: &mut Vec<u8>, r: &Record, run_id: u64) {
         (None, None) => {}
     }
     field_fmt(buf, "RUNNER_DURATION_MS", format_args!("{}", r.duration.as_millis()));
+    if let Some(cpu) = r.cpu_usec {
+        field_fmt(buf, "RUNNER_CPU_USEC", format_args!("{cpu}"));
+    }
+    if let Some(peak) = r.memory_peak_bytes {
+        field_fmt(buf, "RUNNER_MEMORY_PEAK_BYTES", format_args!("{peak}"));
+    }
     field_fmt(buf, "RUNNER_RUN_ID", format_args!("{run_id}"));
     if let Some(pid) = r.pid {
         field_fmt(buf, "RUNNER_PID", format_args!("{pid}"));

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod clockwatch;
 pub mod config;
+pub mod contain;
 pub mod exit;
 pub mod fsx;
 pub mod health;

@@ -286,6 +286,12 @@ pub struct Finished {
     /// ended with this signal: 15, or 9 if the grace ran out. None if nothing was left (and
     /// always None for `TimedOut`/`Stopped`, whose `signal` covers the whole group).
     pub leftover_signal: Option<i32>,
+    /// CPU time of the run's processes: its cgroup's `cpu.stat`, or the rusage of the adopted
+    /// processes runner reaped (the main process's own is the runtime's). None without
+    /// containment.
+    pub cpu_usec: Option<u64>,
+    /// The largest `ru_maxrss` of the processes runner reaped (or the cgroup's `memory.peak`).
+    pub memory_peak_bytes: Option<u64>,
 }
 
 /// Spawns the job and supervises it to the end; never fails, a spawn failure is a [`Status`].
@@ -306,13 +312,35 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
         stdout_bytes: 0,
         stderr_bytes: 0,
         leftover_signal: None,
+        cpu_usec: None,
+        memory_peak_bytes: None,
     };
-    let mut child = match spawn(spec) {
+    let run_no = RUN_NO.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let cgroup = match crate::contain::RunCgroup::create(run_no) {
+        Ok(c) => c,
+        Err(e) => return failed(SpawnErrorKind::Other, format!("cannot create the run's cgroup: {e}")),
+    };
+    let run_id = format!("{}.{run_no}", std::process::id());
+    let contained = crate::contain::mode().is_some();
+    if contained && !REAPER.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        // Whatever runner adopted and no run claims is reaped on SIGCHLD, by pid.
+        if let Ok(mut sigchld) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()) {
+            tokio::spawn(async move {
+                while sigchld.recv().await.is_some() {
+                    crate::contain::reap_strays();
+                }
+            });
+        }
+    }
+    let mut usage = crate::contain::Usage::default();
+    let mut child = match spawn(spec, cgroup.as_ref(), contained.then_some(run_id.as_str())) {
         Ok(pending) => match pending.report().await {
             Ok(child) => child,
             Err((mut child, kind, message)) => {
                 // The helper exits right after its report; reap it.
+                let pid = child.id();
                 let _ = child.wait().await;
+                unlist(pid);
                 return failed(kind, message);
             }
         },
@@ -322,6 +350,13 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
     let mut guard = GroupGuard { pgid: Pid::from_raw(pid as i32), armed: true };
     let pgid = guard.pgid;
     started(pid);
+    // Readable once the main process exited: its rusage (and its reaped children's) is read
+    // then, before the runtime reaps it.
+    let pidfd = crate::proc::pidfd_open(pid as i32).ok().and_then(|fd| {
+        // SAFETY: the AsyncFd owns the descriptor, which so stays open while registered.
+        unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.ok()
+    });
+    let mut main_usage = crate::contain::Usage::default();
 
     let mut out = Capture::new(child.stdout.take(), spec.capture_limit, spec.echo.then_some(Echo::Stdout));
     let mut err = Capture::new(child.stderr.take(), spec.capture_limit, spec.echo.then_some(Echo::Stderr));
@@ -339,13 +374,39 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
     let mut poll_every = Duration::from_millis(5);
     let mut stop_open = true;
 
-    let begin_ending = |why: Ending, ending: &mut Option<(Ending, i32)>, kill_at: &mut Option<Instant>| {
-        let _ = killpg(pgid, Signal::SIGTERM);
+    // Everything of the run outside its group: the rest of its cgroup, or what runner adopted
+    // from it. Zombies among the adopted are reaped on the way.
+    let others = |usage: &mut crate::contain::Usage| -> Vec<i32> {
+        match &cgroup {
+            Some(cg) => cg.pids(),
+            None if contained => crate::contain::adopted(&run_id, pgid.as_raw(), usage),
+            None => Vec::new(),
+        }
+    };
+    let signal_all = |sig: Signal, usage: &mut crate::contain::Usage| {
+        let _ = killpg(pgid, sig);
+        match (&cgroup, sig) {
+            (Some(cg), Signal::SIGKILL) => cg.kill(),
+            _ => crate::contain::signal_each(&others(usage), sig),
+        }
+    };
+    let alive_all = |usage: &mut crate::contain::Usage| -> bool {
+        group_alive(pgid)
+            || match &cgroup {
+                Some(cg) => cg.populated(),
+                None => !others(usage).is_empty(),
+            }
+    };
+    let begin_ending = |why: Ending,
+                        ending: &mut Option<(Ending, i32)>,
+                        kill_at: &mut Option<Instant>,
+                        usage: &mut crate::contain::Usage| {
+        signal_all(Signal::SIGTERM, usage);
         *ending = Some((why, libc::SIGTERM));
         *kill_at = Some(Instant::now() + spec.kill_grace);
     };
     if *stop.borrow_and_update() {
-        begin_ending(Ending::Stop, &mut ending, &mut kill_at);
+        begin_ending(Ending::Stop, &mut ending, &mut kill_at, &mut usage);
     }
 
     loop {
@@ -357,7 +418,7 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
         }
         let running = exit.is_none() && ending.is_none();
         let event = tokio::select! {
-            status = child.wait(), if exit.is_none() => Event::Exited(status),
+            status = wait_with_usage(&mut child, pidfd.as_ref(), &mut main_usage), if exit.is_none() => Event::Exited(status),
             n = out.read(), if !out.eof => Event::Out(n),
             n = err.read(), if !err.eof => Event::Err(n),
             _ = sleep_until(timeout_at), if running && timeout_at.is_some() => Event::Timeout,
@@ -370,30 +431,33 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
         match event {
             Event::Exited(status) => {
                 exit = Some(status);
+                unlist(Some(pid));
                 if ending.is_none() {
-                    // The main process is reaped, so the group now holds only what it left behind;
-                    // zombies of background children already dead do not count as left behind.
-                    if group_alive(pgid) && killpg(pgid, Signal::SIGTERM).is_ok() {
+                    // The main process is reaped, so the group (and the cgroup) now holds only
+                    // what it left behind; zombies of background children already dead do not
+                    // count as left behind.
+                    if alive_all(&mut usage) {
+                        signal_all(Signal::SIGTERM, &mut usage);
                         leftover_signal = Some(libc::SIGTERM);
                         kill_at = Some(Instant::now() + spec.kill_grace);
                     } else {
                         group_done = true;
                     }
                 } else {
-                    group_done = !group_alive(pgid);
+                    group_done = !alive_all(&mut usage);
                 }
             }
             Event::Out(n) => out.take(n),
             Event::Err(n) => err.take(n),
-            Event::Timeout => begin_ending(Ending::Timeout, &mut ending, &mut kill_at),
+            Event::Timeout => begin_ending(Ending::Timeout, &mut ending, &mut kill_at, &mut usage),
             Event::Stop(true) => {
                 if *stop.borrow_and_update() {
-                    begin_ending(Ending::Stop, &mut ending, &mut kill_at);
+                    begin_ending(Ending::Stop, &mut ending, &mut kill_at, &mut usage);
                 }
             }
             Event::Stop(false) => stop_open = false,
             Event::Kill => {
-                let _ = killpg(pgid, Signal::SIGKILL);
+                signal_all(Signal::SIGKILL, &mut usage);
                 kill_at = None;
                 match &mut ending {
                     Some((_, signal)) => *signal = libc::SIGKILL,
@@ -403,7 +467,14 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
                 poll_every = Duration::from_millis(5);
             }
             Event::Poll => {
-                group_done = !group_alive(pgid);
+                // What ended after the TERM may have left children of its own to us: they
+                // get the signal the rest got.
+                if !matches!(leftover_signal.or(ending.map(|e| e.1)), Some(libc::SIGKILL)) {
+                    crate::contain::signal_each(&others(&mut usage), Signal::SIGTERM);
+                } else if cgroup.is_none() {
+                    crate::contain::signal_each(&others(&mut usage), Signal::SIGKILL);
+                }
+                group_done = !alive_all(&mut usage);
                 poll_every = (poll_every * 2).min(POLL_MAX);
             }
             Event::GiveUp => {
@@ -417,6 +488,17 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
         }
     }
     guard.armed = false;
+    if contained {
+        // Reap what is left of the adopted (zombies now).
+        let _ = others(&mut usage);
+    }
+    let cpu_usec = match &cgroup {
+        Some(cg) => cg.cpu_usec(),
+        None => Some(usage.cpu_usec + main_usage.cpu_usec),
+    };
+    let peak = usage.maxrss_bytes.max(main_usage.maxrss_bytes);
+    let memory_peak_bytes = cgroup.as_ref().and_then(|cg| cg.memory_peak()).or((peak > 0).then_some(peak));
+    drop(cgroup);
 
     let status = match (ending, exit) {
         (Some((Ending::Timeout, signal)), _) => Status::TimedOut { signal },
@@ -442,6 +524,43 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
         stdout_tail: out.tail.into_vec(),
         stderr_tail: err.tail.into_vec(),
         leftover_signal,
+        cpu_usec,
+        memory_peak_bytes,
+    }
+}
+
+/// The SIGCHLD task of [`crate::contain::reap_strays`] runs (one per process).
+static REAPER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Waits for the main process; once it has exited (its pidfd readable) and before the runtime
+/// reaps it, reads its rusage and its reaped children's (`waitid` with `WNOWAIT`). Cancel-safe:
+/// the read is repeated, with the same result, if the select drops it half-way.
+async fn wait_with_usage(
+    child: &mut tokio::process::Child,
+    pidfd: Option<&tokio::io::unix::AsyncFd<OwnedFd>>,
+    usage: &mut crate::contain::Usage,
+) -> io::Result<ExitStatus> {
+    if let (Some(fd), Some(pid)) = (pidfd, child.id())
+        && let Ok(mut ready) = fd.readable().await
+    {
+        if let Some(u) = crate::contain::exited_usage(pid as i32) {
+            *usage = u;
+        } else {
+            ready.clear_ready();
+        }
+    }
+    child.wait().await
+}
+
+/// Numbers runs within this process: their cgroup's name and their `RUNNER_RUN_ID`.
+static RUN_NO: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// The runtime has reaped `pid`: adopted-process scans may take a reused pid as theirs now.
+fn unlist(pid: Option<u32>) {
+    if let Some(pid) = pid
+        && let Some(s) = crate::contain::SPAWNED.lock().unwrap_or_else(|e| e.into_inner()).as_mut()
+    {
+        s.remove(&pid);
     }
 }
 
@@ -679,13 +798,24 @@ enum Step {
     Gid,
     Uid,
     Chdir,
+    Cgroup,
 }
 
 impl Step {
     fn from_u8(b: u8) -> Option<Step> {
-        [Step::Setsid, Step::DeathSignal, Step::ParentGone, Step::Nice, Step::Groups, Step::Gid, Step::Uid, Step::Chdir]
-            .into_iter()
-            .find(|s| *s as u8 == b)
+        [
+            Step::Setsid,
+            Step::DeathSignal,
+            Step::ParentGone,
+            Step::Nice,
+            Step::Groups,
+            Step::Gid,
+            Step::Uid,
+            Step::Chdir,
+            Step::Cgroup,
+        ]
+        .into_iter()
+        .find(|s| *s as u8 == b)
     }
 }
 
@@ -699,6 +829,8 @@ struct ChildSetup {
     workdir: CString,
     /// The workdir is the defaulted home: fall back to "/" as cron does.
     root_fallback: bool,
+    /// The run's `cgroup.procs`, joined first, so everything the job starts is in it.
+    cgroup_procs: Option<CString>,
     report: OwnedFd,
 }
 
@@ -719,6 +851,13 @@ impl ChildSetup {
         };
         // SAFETY: plain system calls on values owned by this single-threaded helper.
         unsafe {
+            if let Some(procs) = &self.cgroup_procs {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return fail(Step::Cgroup, io::Error::last_os_error());
+                }
+                libc::close(fd);
+            }
             if libc::setsid() < 0 {
                 return fail(Step::Setsid, io::Error::last_os_error());
             }
@@ -768,7 +907,7 @@ pub fn set_exec_helper(runner_binary: PathBuf) {
     let _ = HELPER.set(runner_binary);
 }
 
-/// `runner --exec-helper FD PARENT UMASK NICE IDS FALLBACK WORKDIR -- PROGRAM ARGS...`: the
+/// `runner --exec-helper FD PARENT UMASK NICE IDS FALLBACK WORKDIR CGROUP_PROCS -- PROGRAM ARGS...`: the
 /// hidden mode a job's process starts in. The daemon starts it with `posix_spawn` (a vfork:
 /// its cost does not grow with the daemon's memory, unlike a fork, which copies the page
 /// tables), with the job's environment and stdio already in place. Here, in a fresh
@@ -799,10 +938,11 @@ pub fn exec_helper(mut args: impl Iterator<Item = OsString>) -> ! {
     });
     let root_fallback = next() == "1";
     let workdir = CString::new(next().into_vec()).unwrap_or_default();
+    let cgroup_procs = Some(next()).filter(|c| c != "-").and_then(|c| CString::new(c.into_vec()).ok());
     let _dashes = next();
     let argv: Vec<CString> =
         std::iter::from_fn(|| args.next()).filter_map(|a| CString::new(a.into_vec()).ok()).collect();
-    let setup = ChildSetup { parent, umask, nice, ids, workdir, root_fallback, report };
+    let setup = ChildSetup { parent, umask, nice, ids, workdir, root_fallback, cgroup_procs, report };
     if setup.apply().is_err() {
         std::process::exit(127);
     }
@@ -869,7 +1009,11 @@ impl Pending {
     }
 }
 
-fn spawn(spec: &Spec<'_>) -> Result<Pending, (SpawnErrorKind, String)> {
+fn spawn(
+    spec: &Spec<'_>,
+    cgroup: Option<&crate::contain::RunCgroup>,
+    run_id: Option<&str>,
+) -> Result<Pending, (SpawnErrorKind, String)> {
     let other = |m: String| (SpawnErrorKind::Other, m);
     let argv: Vec<&OsStr> = match spec.command {
         CommandLine::Argv(v) => v.iter().map(OsStr::new).collect(),
@@ -918,11 +1062,13 @@ fn spawn(spec: &Spec<'_>) -> Result<Pending, (SpawnErrorKind, String)> {
         .arg(ids)
         .arg(if root_fallback { "1" } else { "0" })
         .arg(workdir)
+        .arg(cgroup.map_or_else(|| OsString::from("-"), |c| c.procs_file().into_os_string()))
         .arg("--")
         .args(&argv)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .envs(run_id.map(|id| (crate::contain::RUN_ID_ENV, id)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -930,7 +1076,17 @@ fn spawn(spec: &Spec<'_>) -> Result<Pending, (SpawnErrorKind, String)> {
         .kill_on_drop(true);
     // No pre_exec closure, ids or groups on the Command: std then starts it with posix_spawn
     // (clone with CLONE_VM|CLONE_VFORK) instead of fork.
-    let spawned = cmd.spawn();
+    // Listed before anything can see it as our child, so no scan for adopted processes reaps it.
+    let spawned = {
+        let mut listed = crate::contain::SPAWNED.lock().unwrap_or_else(|e| e.into_inner());
+        let spawned = cmd.spawn();
+        if let Ok(c) = &spawned
+            && let Some(pid) = c.id()
+        {
+            listed.get_or_insert_with(Default::default).insert(pid);
+        }
+        spawned
+    };
     drop(report_tx);
     let child = spawned.map_err(|e| {
         let helper = helper.display();
@@ -976,6 +1132,7 @@ fn describe_spawn_error(
         Some(Step::Gid) => format!("cannot set the group id of user {user}: {why}"),
         Some(Step::Uid) => format!("cannot switch to user {user}: {why}"),
         Some(Step::Chdir) => format!("cannot change directory to {}: {why}", workdir.to_string_lossy()),
+        Some(Step::Cgroup) => format!("cannot join the run's cgroup: {why}"),
     };
     (SpawnErrorKind::Other, message)
 }
@@ -1158,7 +1315,7 @@ mod tests {
             describe_spawn_error(Some(Step::Chdir), &e, OsStr::new("x"), "", None, OsStr::new("/srv/gone"));
         assert_eq!(kind, SpawnErrorKind::Other);
         assert_eq!(msg, "cannot change directory to /srv/gone: No such file or directory");
-        for b in 1..=8 {
+        for b in 1..=9 {
             assert_eq!(Step::from_u8(b).map(|s| s as u8), Some(b));
         }
         assert_eq!(Step::from_u8(0), None);

@@ -160,6 +160,11 @@ pub struct Record {
     pub value: Option<f64>,
     /// A check's level (`ok`, `warn`, `crit`, `fail`, `unknown`); an alert's severity.
     pub level: Option<String>,
+    /// CPU time the run's processes used (its cgroup's `cpu.stat`, or the rusage of what
+    /// runner reaped), microseconds; None where not measured.
+    pub cpu_usec: Option<u64>,
+    /// The largest `ru_maxrss` of the run's reaped processes (or its cgroup's `memory.peak`).
+    pub memory_peak_bytes: Option<u64>,
 }
 
 impl Record {
@@ -181,6 +186,8 @@ impl Record {
             message: reason,
             value: None,
             level: None,
+            cpu_usec: None,
+            memory_peak_bytes: None,
         }
     }
 

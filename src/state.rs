@@ -93,6 +93,11 @@ pub struct JobState {
     pub last_exit_code: Option<i32>,
     pub last_signal: Option<i32>,
     pub last_duration_ms: Option<u64>,
+    /// CPU time and peak memory of the last run, where measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_cpu_usec: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_memory_peak_bytes: Option<u64>,
     pub consecutive_failures: u32,
     /// The scheduled instant the daemon last fired for (not when the run started), so a
     /// restart knows whether a fire was missed.
@@ -235,6 +240,8 @@ impl State {
         js.last_exit_code = r.exit_code;
         js.last_signal = r.signal;
         js.last_duration_ms = Some(r.duration.as_millis() as u64);
+        js.last_cpu_usec = r.cpu_usec;
+        js.last_memory_peak_bytes = r.memory_peak_bytes;
         js.runs += 1;
         if r.outcome.is_failure() {
             js.consecutive_failures += 1;
@@ -324,6 +331,8 @@ pub(crate) mod tests {
             message: String::new(),
             value: None,
             level: None,
+            cpu_usec: None,
+            memory_peak_bytes: None,
         }
     }
 

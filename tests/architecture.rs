@@ -28,6 +28,8 @@ const LAYERS: &[&[&str]] = &[
     &["kinds"],
     // Plumbing the kinds and the daemon share.
     &["process", "metrics", "schedule", "logging", "notify", "clockwatch", "procinfo", "retry", "state"],
+    // Containment of runs: cgroups, the subreaper, adopted processes.
+    &["contain"],
     &["journal", "lock", "users", "proc"],
     // The one record every run produces.
     &["record"],

@@ -739,15 +739,14 @@ fn scan_memory(_ns: &Ns) {
 // ---------------------------------------------------------------------------------------
 // Runner's own work.
 
-/// Live processes whose command line contains `needle`.
+/// Live processes with `needle` as one whole argument (not a shell line or an exec helper's
+/// arguments that mention it: those are the job still starting).
 fn with_cmdline(needle: &str) -> Vec<i32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         if let Ok(p) = e.file_name().to_string_lossy().parse::<i32>()
             && alive(p)
             && let Ok(c) = std::fs::read(format!("/proc/{p}/cmdline"))
-            // A whole argument, so the `sh -c` that starts the sleeper (its script names the
-            // mark too, until it execs) is not taken for it.
             && c.split(|b| *b == 0).any(|arg| arg == needle.as_bytes())
         {
             out.push(p);
@@ -811,7 +810,8 @@ fn own_work_broad(ns: &Ns) {
     let daemon_a = start_daemon(ns, &cfg, "a");
     let job = one_with_cmdline(&format!("{mark}-job"));
     let dbl = one_with_cmdline(&format!("{mark}-dbl"));
-    wait_for(Duration::from_secs(10), "the double-forked child to be re-parented", || ppid(dbl) == Some(1));
+    // Re-parented to the daemon, a subreaper.
+    wait_for(Duration::from_secs(10), "the double-forked child to be re-parented", || ppid(dbl) == Some(daemon_a.0));
     assert_eq!(session_of(dbl), job, "the double-forked child stays in the run's session");
     let cfg_b = ns.s.write(&format!("{mark}/b.yaml"), "version: 1\njobs:\n  idle:\n    every: 6h\n    run: \"true\"\n");
     let daemon_b = start_daemon(ns, &cfg_b, "b");
@@ -834,7 +834,7 @@ fn own_work_broad(ns: &Ns) {
         (once.0, "runner once", "protected: a runner process"),
         (job, "the daemon's running job", "protected: started by runner process"),
         (once_job, "runner once's running job", "protected: started by runner process"),
-        (dbl, "a double-forked child of the daemon's job", "protected: in the session of run"),
+        (dbl, "a double-forked child of the daemon's job", "protected: started by runner process"),
     ] {
         assert!(alive(pid), "{what} (pid {pid}) was ended\n{}", o.show());
         assert!(o.has(pid, why), "{what} (pid {pid}): {why}\n{}", o.show());
@@ -856,12 +856,12 @@ fn own_work_double_fork(ns: &Ns) {
     let daemon = start_daemon(ns, &cfg, "a");
     let job = one_with_cmdline(&format!("{mark}-job"));
     let dbl = one_with_cmdline(&format!("{mark}-dbl"));
-    wait_for(Duration::from_secs(10), "the double-forked child to be re-parented", || ppid(dbl) == Some(1));
+    wait_for(Duration::from_secs(10), "the double-forked child to be re-parented", || ppid(dbl) == Some(daemon.0));
     let decoy = ns.orphan(&format!("{mark}-decoy"), "obey", 0);
     let o = sweep_as(ns, &cfg, "a");
     assert_eq!(o.code, 0, "{}", o.show());
     assert!(gone(decoy), "{}", o.show());
-    assert!(alive(dbl) && o.has(dbl, "protected: in the session of run"), "{}", o.show());
+    assert!(alive(dbl) && o.has(dbl, "protected: started by runner process"), "{}", o.show());
     assert!(alive(job) && o.has(job, "protected: started by runner process"), "{}", o.show());
 
     // The daemon dies and its run's leader with it (PR_SET_PDEATHSIG); the double-forked

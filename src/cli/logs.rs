@@ -137,6 +137,8 @@ pub fn to_json(e: &Entry, tz: &TimeZone) -> serde_json::Value {
         "duration_ms": e.duration_us / 1000,
         "value": e.value,
         "level": e.level,
+        "cpu_usec": e.cpu_usec,
+        "memory_peak_bytes": e.memory_peak_bytes,
         "message": e.message,
         "output": String::from_utf8_lossy(&e.output),
         "output_cut": e.output_cut,

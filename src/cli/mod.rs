@@ -266,7 +266,13 @@ pub fn main() -> ExitCode {
     let overrides = Overrides::from_flags_and_env(cli.state_dir.clone(), cli.runtime_dir.clone());
     crate::logging::init(crate::logging::level_from_env());
     match cli.command {
-        Command::Run => crate::scheduler::run(&cli.config, &overrides),
+        Command::Run => {
+            let mode = crate::contain::init();
+            log::info!("containment: {}", mode.describe());
+            let code = crate::scheduler::run(&cli.config, &overrides);
+            crate::contain::finish();
+            code
+        }
         Command::Once { job, dry_run, no_retry, wait } => {
             cmd_once(&cli.config, &overrides, &job, dry_run, no_retry, wait)
         }
@@ -538,7 +544,19 @@ fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, no_re
         return print_dry_run(job, no_retry);
     }
     let job = Arc::new(job.clone());
-    let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks: jobs::sinks_for(&plan), by: "once", echo: true };
+    // A sweep starts no process: it neither needs containment nor ends a dead runner's runs
+    // before it looks at them.
+    if matches!(job.kind, JobKind::OrphanSweep(_)) {
+        return once_contained(&plan, job, name, no_retry, wait);
+    }
+    crate::contain::init();
+    let code = once_contained(&plan, job, name, no_retry, wait);
+    crate::contain::finish();
+    code
+}
+
+fn once_contained(plan: &Plan, job: Arc<Job>, name: &str, no_retry: bool, wait: bool) -> ExitCode {
+    let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks: jobs::sinks_for(plan), by: "once", echo: true };
     // A state.json of an earlier version becomes job files before the first write.
     if let Err(e) = ctx.sinks.state.migrate(ctx.sinks.ring_path()) {
         eprintln!("runner: {e}");
@@ -857,6 +875,8 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
                 "last_exit_code": js.last_exit_code,
                 "last_signal": js.last_signal,
                 "last_duration_ms": js.last_duration_ms.or(lv.map(|l| l.duration_ms)),
+                "last_cpu_usec": js.last_cpu_usec,
+                "last_memory_peak_bytes": js.last_memory_peak_bytes,
                 "consecutive_failures": js.consecutive_failures,
                 "runs": js.runs,
                 "failures": js.failures,
@@ -868,6 +888,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         })
         .collect();
     let clock_held = now < crate::host::build_time();
+    let containment = crate::contain::probe();
     let health = crate::health::assess(&plan, &state, &crate::sinks::live::read_all(&plan.runtime_dir));
     if json {
         let checks: Vec<serde_json::Value> = health
@@ -904,6 +925,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         let out = serde_json::json!({
             "daemon": {"running": daemon.is_some(), "pid": daemon.as_ref().map(|h| h.pid), "since": daemon.as_ref().map(|h| fmt_ms(Some(h.since_ms)))},
             "clock_held": clock_held,
+            "containment": {"mode": containment.name(), "detail": containment.describe()},
             "health": crate::health::level_name(health.level),
             "health_parts": health.parts.iter().map(part_json).collect::<Vec<_>>(),
             "checks": checks,
@@ -917,6 +939,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         Some(h) => outln!("daemon: running (pid {}, since {})", h.pid, fmt_ms(Some(h.since_ms))),
         None => outln!("daemon: not running"),
     }
+    outln!("containment: {}", containment.describe());
     if clock_held {
         outln!(
             "clock:  {} is before this build ({}); calendar jobs are held until the clock is set",

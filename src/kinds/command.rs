@@ -47,5 +47,7 @@ pub fn record(job: &str, timeout: Option<std::time::Duration>, f: Finished) -> R
         message,
         value: None,
         level: None,
+        cpu_usec: f.cpu_usec,
+        memory_peak_bytes: f.memory_peak_bytes,
     }
 }

@@ -47,7 +47,11 @@ pub const MAX_JOB_KIND: usize = 32;
 pub const MAX_LEVEL: usize = 32;
 pub const MAX_MESSAGE: usize = 1024;
 /// Largest record, padded: the size of the stack buffer an append encodes into.
-pub const MAX_RECORD: usize = align8(REC_HEAD + MAX_JOB + MAX_JOB_KIND + MAX_LEVEL + MAX_MESSAGE + MAX_OUTPUT);
+pub const MAX_RECORD: usize =
+    align8(REC_HEAD + MAX_JOB + MAX_JOB_KIND + MAX_LEVEL + MAX_MESSAGE + MAX_OUTPUT + USAGE_LEN);
+/// The usage part after the output (byte 79 holds its length, 0 in records written before
+/// it existed, which read as before): CPU µs and peak memory bytes, `u64::MAX` for none.
+pub const USAGE_LEN: usize = 16;
 
 const fn align8(n: usize) -> usize {
     (n + 7) & !7
@@ -267,7 +271,8 @@ pub fn encode(buf: &mut [u8], seq: u64, st: &Stamp, r: &Record, output_bytes: us
     if r.level.is_some() {
         flags |= F_LEVEL;
     }
-    let len = REC_HEAD + job.len() + job_kind.len() + level.len() + message.len() + output.len();
+    let usage = if r.cpu_usec.is_some() || r.memory_peak_bytes.is_some() { USAGE_LEN } else { 0 };
+    let len = REC_HEAD + job.len() + job_kind.len() + level.len() + message.len() + output.len() + usage;
     buf[0..2].copy_from_slice(&REC_MAGIC);
     buf[2..4].copy_from_slice(&(len as u16).to_le_bytes());
     buf[8..16].copy_from_slice(&seq.to_le_bytes());
@@ -286,7 +291,7 @@ pub fn encode(buf: &mut [u8], seq: u64, st: &Stamp, r: &Record, output_bytes: us
     buf[76] = job.len() as u8;
     buf[77] = job_kind.len() as u8;
     buf[78] = level.len() as u8;
-    buf[79] = 0;
+    buf[79] = usage as u8;
     buf[80..82].copy_from_slice(&(message.len() as u16).to_le_bytes());
     buf[82..84].copy_from_slice(&(output.len() as u16).to_le_bytes());
     buf[84..88].copy_from_slice(&cut.to_le_bytes());
@@ -295,6 +300,10 @@ pub fn encode(buf: &mut [u8], seq: u64, st: &Stamp, r: &Record, output_bytes: us
     for part in [job, job_kind, level, message, output] {
         buf[at..at + part.len()].copy_from_slice(part);
         at += part.len();
+    }
+    if usage > 0 {
+        buf[at..at + 8].copy_from_slice(&r.cpu_usec.unwrap_or(u64::MAX).to_le_bytes());
+        buf[at + 8..at + 16].copy_from_slice(&r.memory_peak_bytes.unwrap_or(u64::MAX).to_le_bytes());
     }
     let crc = record_crc(&buf[..len]);
     buf[4..8].copy_from_slice(&crc.to_le_bytes());
@@ -315,7 +324,8 @@ fn valid_len(b: &[u8]) -> Option<usize> {
     if !(REC_HEAD..=MAX_RECORD).contains(&len) || len > b.len() {
         return None;
     }
-    let fields = b[76] as usize + b[77] as usize + b[78] as usize + le16(b, 80) as usize + le16(b, 82) as usize;
+    let fields =
+        b[76] as usize + b[77] as usize + b[78] as usize + le16(b, 80) as usize + le16(b, 82) as usize + b[79] as usize;
     if REC_HEAD + fields != len {
         return None;
     }
@@ -523,6 +533,8 @@ pub struct Entry {
     pub output: Vec<u8>,
     /// Bytes of the run's output tail left out of the ring (journald has the full tail).
     pub output_cut: u32,
+    pub cpu_usec: Option<u64>,
+    pub memory_peak_bytes: Option<u64>,
 }
 
 /// Decodes a record that `valid_len` accepted; `offset` is its place in the file, for errors.
@@ -545,6 +557,13 @@ pub fn decode(b: &[u8], offset: u64) -> Result<Entry, RingError> {
     let level = text(take(b[78] as usize));
     let message = text(take(le16(b, 80) as usize));
     let output = take(le16(b, 82) as usize).to_vec();
+    let usage = take(b[79] as usize);
+    let usage_at = |i: usize| {
+        usage
+            .get(i * 8..i * 8 + 8)
+            .map(|s| u64::from_le_bytes(s.try_into().expect("8 bytes")))
+            .filter(|v| *v != u64::MAX)
+    };
     Ok(Entry {
         seq: le64(b, 8),
         offset,
@@ -566,6 +585,8 @@ pub fn decode(b: &[u8], offset: u64) -> Result<Entry, RingError> {
         message,
         output,
         output_cut: le32(b, 84),
+        cpu_usec: usage_at(0),
+        memory_peak_bytes: usage_at(1),
     })
 }
 
@@ -1066,6 +1087,11 @@ mod tests {
         assert_eq!(e.level.as_deref(), Some("warn"));
         assert_eq!((e.outcome, e.kind, e.duration_us), (Outcome::Failure, RecordKind::Run, 1_234_000));
         assert_eq!(e.output, b"hello\nworld\n");
+        assert_eq!((e.cpu_usec, e.memory_peak_bytes), (None, None));
+        r.cpu_usec = Some(1234);
+        let len = encode(&mut buf, 10, &st, &r, 512);
+        let e = decode(&buf[..len], 64).unwrap();
+        assert_eq!((e.cpu_usec, e.memory_peak_bytes, e.output.as_slice()), (Some(1234), None, &b"hello\nworld\n"[..]));
     }
 
     #[test]

@@ -317,6 +317,8 @@ fn entry_record(e: &ring::Entry) -> Option<Record> {
         message: String::new(),
         value: e.value,
         level: e.level.clone(),
+        cpu_usec: e.cpu_usec,
+        memory_peak_bytes: e.memory_peak_bytes,
     })
 }
 

@@ -427,6 +427,8 @@ fn base_record(job: &str, started_at: SystemTime, duration: Duration, reading: &
         message: String::new(),
         value: reading.value,
         level: Some(reading.level.as_str().to_string()),
+        cpu_usec: None,
+        memory_peak_bytes: None,
     }
 }
 

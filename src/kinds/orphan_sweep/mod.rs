@@ -400,6 +400,10 @@ impl Scan<'_> {
         if self.own.groups.contains(&st.pid) {
             return Some("protected: a run that runner records as running".into());
         }
+        // A process in a run's cgroup belongs to that run, whatever session it made itself.
+        if crate::contain::in_run_cgroup(st.pid) {
+            return Some("protected: in a run's cgroup".into());
+        }
         None
     }
 

@@ -1,0 +1,441 @@
+//! Containment: what keeps a run's processes together so that none outlives the run, even one
+//! that left the run's session with `setsid`.
+//!
+//! - The daemon and `runner once` call [`init`] once: runner becomes a child subreaper
+//!   (`PR_SET_CHILD_SUBREAPER`), so whatever a job leaves behind is re-parented to runner, not
+//!   to PID 1. Where a cgroup v2 hierarchy is writable it also makes its own subtree
+//!   (`<own cgroup>/runner.<pid>.<start time>` without systemd, empty ones a killed runner
+//!   left removed at start; its delegated unit cgroup under systemd, with
+//!   runner itself moved into the `supervisor` leaf) and each run gets a cgroup in it
+//!   ([`RunCgroup`]): `cgroup.kill` ends it exactly, `cgroup.events` says when it is empty,
+//!   `cpu.stat` says what it used.
+//! - Without a writable cgroup v2 (or with `RUNNER_CONTAINMENT=subreaper`) a run's processes
+//!   are its process group plus the processes runner adopted that carry the run's
+//!   `RUNNER_RUN_ID` in their environment or are in its session ([`adopted`]). They are
+//!   reaped here by pid ([`reap`]), never with `waitpid(-1)`, and only when they are not the
+//!   runtime's own children ([`SPAWNED`]).
+//!
+//! What it must not do: reap a process the runtime spawned, signal a process that is not in a
+//! run's cgroup or adopted with the run's mark, or leave a cgroup it made behind.
+
+use std::collections::HashSet;
+use std::io::{self, Read};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use nix::libc;
+use nix::sys::signal::Signal;
+
+use crate::proc;
+
+/// The environment variable that forces the fallback: `subreaper`.
+pub const FORCE_ENV: &str = "RUNNER_CONTAINMENT";
+/// The mark every run's processes get in their environment: `<runner pid>.<run number>`.
+pub const RUN_ID_ENV: &str = "RUNNER_RUN_ID";
+
+/// How this runner process keeps runs together.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// A cgroup per run under this directory (runner's own subtree).
+    Cgroup { base: PathBuf, made: bool },
+    /// Subreaper only; `why` says why no cgroup is used.
+    Subreaper { why: String },
+}
+
+impl Mode {
+    /// One line for `runner status` and the log.
+    pub fn describe(&self) -> String {
+        match self {
+            Mode::Cgroup { base, .. } => format!("cgroup ({})", base.display()),
+            Mode::Subreaper { why } => format!("subreaper ({why})"),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mode::Cgroup { .. } => "cgroup",
+            Mode::Subreaper { .. } => "subreaper",
+        }
+    }
+}
+
+static MODE: OnceLock<Mode> = OnceLock::new();
+
+/// Pids the runtime spawned and has not reaped yet: [`reap`] never touches them. Held across a
+/// spawn, so no child is ever seen before it is listed.
+pub static SPAWNED: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
+
+/// The mode in use; None before [`init`] (library use, unit tests): runs are process groups.
+pub fn mode() -> Option<&'static Mode> {
+    MODE.get()
+}
+
+/// Becomes a subreaper and sets up the cgroup subtree if it can. Called once per process.
+pub fn init() -> &'static Mode {
+    MODE.get_or_init(|| {
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) };
+        if std::env::var(FORCE_ENV).is_ok_and(|v| v == "subreaper") {
+            return Mode::Subreaper { why: format!("{FORCE_ENV}=subreaper") };
+        }
+        match setup_cgroup() {
+            Ok(mode) => mode,
+            Err(why) => Mode::Subreaper { why },
+        }
+    })
+}
+
+/// What [`init`] would choose here, without changing anything (for `runner status`, which
+/// runs apart from the daemon: the same checks, from the same place).
+pub fn probe() -> Mode {
+    if std::env::var(FORCE_ENV).is_ok_and(|v| v == "subreaper") {
+        return Mode::Subreaper { why: format!("{FORCE_ENV}=subreaper") };
+    }
+    let own = match own_cgroup_dir() {
+        Ok(o) => o,
+        Err(why) => return Mode::Subreaper { why },
+    };
+    let delegated = own.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".service"));
+    let writable = nix::unistd::access(&own, nix::unistd::AccessFlags::W_OK).is_ok();
+    if !writable {
+        return Mode::Subreaper { why: format!("{} is not writable", own.display()) };
+    }
+    let base = if delegated { own } else { own.join("runner.PID") };
+    Mode::Cgroup { base, made: false }
+}
+
+/// Removes the subtree runner made (at a clean exit); runs' cgroups are gone already.
+pub fn finish() {
+    if let Some(Mode::Cgroup { base, made: true }) = MODE.get() {
+        let own = own_cgroup_dir().ok();
+        // Back where we came from, so the subtree can go.
+        if let Some(parent) = base.parent()
+            && own.as_deref().is_some_and(|o| o.starts_with(base))
+        {
+            let _ = std::fs::write(parent.join("cgroup.procs"), "0");
+        }
+        let _ = std::fs::remove_dir(base.join("supervisor"));
+        let _ = std::fs::remove_dir(base);
+    }
+}
+
+fn cgroup2_mount() -> Result<PathBuf, String> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
+    for line in text.lines() {
+        let Some((left, right)) = line.split_once(" - ") else { continue };
+        if right.split_whitespace().next() == Some("cgroup2") {
+            let fields: Vec<&str> = left.split_whitespace().collect();
+            if fields.len() > 4 && fields[3] == "/" {
+                return Ok(PathBuf::from(fields[4]));
+            }
+        }
+    }
+    Err("no cgroup2 mount".into())
+}
+
+fn own_cgroup_dir() -> Result<PathBuf, String> {
+    let mount = cgroup2_mount()?;
+    let text = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("/proc/self/cgroup: {e}"))?;
+    let rel = text.lines().find_map(|l| l.strip_prefix("0::")).ok_or("no cgroup v2 line in /proc/self/cgroup")?;
+    Ok(mount.join(rel.trim_start_matches('/')))
+}
+
+fn setup_cgroup() -> Result<Mode, String> {
+    let own = own_cgroup_dir()?;
+    // Under systemd with Delegate=yes the unit's cgroup is ours: move into a leaf beside the
+    // runs. Elsewhere make a subtree of our own below where we were started.
+    let delegated = std::env::var_os("INVOCATION_ID").is_some()
+        && own.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".service"));
+    let (base, made) = if delegated {
+        (own.clone(), false)
+    } else {
+        remove_stale(&own);
+        // The pid alone may repeat across pid namespaces that share the hierarchy.
+        let start = proc::stat(std::process::id() as i32).map_or(0, |st| st.starttime);
+        (own.join(format!("runner.{}.{start}", std::process::id())), true)
+    };
+    if !made {
+        // A daemon restarted after a crash: its unit's cgroup may still hold its runs.
+        end_runs(&base);
+    }
+    if made && let Err(e) = std::fs::create_dir(&base) {
+        return Err(format!("cannot create {}: {e}", base.display()));
+    }
+    let fail = |what: String| {
+        if made {
+            let _ = std::fs::remove_dir(base.join("supervisor"));
+            let _ = std::fs::remove_dir(&base);
+        }
+        Err(what)
+    };
+    if !base.join("cgroup.kill").exists() {
+        return fail(format!("{} has no cgroup.kill (Linux 5.14)", base.display()));
+    }
+    let leaf = base.join("supervisor");
+    if let Err(e) = std::fs::create_dir(&leaf).or_else(|e| if leaf.is_dir() { Ok(()) } else { Err(e) }) {
+        return fail(format!("cannot create {}: {e}", leaf.display()));
+    }
+    if let Err(e) = std::fs::write(leaf.join("cgroup.procs"), "0") {
+        return fail(format!("cannot move runner into {}: {e}", leaf.display()));
+    }
+    Ok(Mode::Cgroup { base, made })
+}
+
+/// Ends and removes the subtrees of runners that were killed before [`finish`]: those whose
+/// `supervisor` leaf holds no runner and that are older than a couple of seconds (a runner
+/// between making its subtree and moving into it). What is left in their runs' cgroups was
+/// started by runner for a run whose runner is gone: it gets `cgroup.kill`, as a restarted
+/// daemon ends the process groups its predecessor recorded.
+fn remove_stale(parent: &Path) {
+    let Ok(dir) = std::fs::read_dir(parent) else { return };
+    for e in dir.flatten() {
+        if !e.file_name().to_string_lossy().starts_with("runner.") {
+            continue;
+        }
+        let sub = e.path();
+        let young = std::fs::metadata(&sub)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().unwrap_or_default() < std::time::Duration::from_secs(2));
+        let leaf = sub.join("supervisor");
+        let busy = std::fs::read_to_string(leaf.join("cgroup.procs")).is_ok_and(|t| !t.trim().is_empty());
+        if young || busy {
+            continue;
+        }
+        end_runs(&sub);
+        let _ = std::fs::remove_dir(sub.join("supervisor"));
+        let _ = std::fs::remove_dir(&sub);
+    }
+}
+
+/// Ends and removes the `run.<n>` cgroups in `dir`, left by a runner that is gone.
+fn end_runs(dir: &Path) {
+    let Ok(runs) = std::fs::read_dir(dir) else { return };
+    for r in runs.flatten().filter(|r| r.file_name().to_string_lossy().starts_with("run.")) {
+        let run = RunCgroup { dir: r.path() };
+        if run.populated() {
+            log::warn!("ending what is left in {}, a run of a runner that is gone", run.dir.display());
+            run.kill();
+            for _ in 0..100 {
+                if !run.populated() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+        // Dropping it removes it.
+    }
+}
+
+/// One run's cgroup; removed when dropped (after ending what is left in it).
+#[derive(Debug)]
+pub struct RunCgroup {
+    pub dir: PathBuf,
+}
+
+impl RunCgroup {
+    /// A new, empty cgroup for run number `n` in runner's subtree, if cgroups are in use.
+    pub fn create(n: u64) -> io::Result<Option<RunCgroup>> {
+        let Some(Mode::Cgroup { base, .. }) = MODE.get() else { return Ok(None) };
+        let dir = base.join(format!("run.{n}"));
+        std::fs::create_dir(&dir)?;
+        Ok(Some(RunCgroup { dir }))
+    }
+
+    pub fn procs_file(&self) -> PathBuf {
+        self.dir.join("cgroup.procs")
+    }
+
+    /// SIGKILLs everything in it, forks in flight included.
+    pub fn kill(&self) {
+        let _ = std::fs::write(self.dir.join("cgroup.kill"), "1");
+    }
+
+    /// Whether any process is in it (`populated` of `cgroup.events`); an unreadable file
+    /// counts as populated.
+    pub fn populated(&self) -> bool {
+        match std::fs::read_to_string(self.dir.join("cgroup.events")) {
+            Ok(t) => t.lines().any(|l| l == "populated 1"),
+            Err(_) => self.dir.exists(),
+        }
+    }
+
+    pub fn pids(&self) -> Vec<i32> {
+        std::fs::read_to_string(self.procs_file())
+            .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
+    /// CPU time of every process that ran in it, `usage_usec` of `cpu.stat`.
+    pub fn cpu_usec(&self) -> Option<u64> {
+        let t = std::fs::read_to_string(self.dir.join("cpu.stat")).ok()?;
+        t.lines().find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse().ok())
+    }
+
+    /// `memory.peak`, where the memory controller is enabled.
+    pub fn memory_peak(&self) -> Option<u64> {
+        std::fs::read_to_string(self.dir.join("memory.peak")).ok()?.trim().parse().ok()
+    }
+}
+
+impl Drop for RunCgroup {
+    fn drop(&mut self) {
+        if self.populated() {
+            self.kill();
+        }
+        // rmdir fails while a killed process is still exiting: a few short tries.
+        for _ in 0..50 {
+            match std::fs::remove_dir(&self.dir) {
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(2))
+                }
+                _ => return,
+            }
+        }
+        log::warn!("cannot remove cgroup {}: still busy", self.dir.display());
+    }
+}
+
+/// Whether `pid` is in a run's cgroup of *some* runner (the path holds `/runner.` or a
+/// `.service` and then `/run.`), for orphan sweeps.
+pub fn in_run_cgroup(pid: i32) -> bool {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else { return false };
+    text.lines().filter_map(|l| l.strip_prefix("0::")).any(|p| {
+        p.rsplit('/').next().is_some_and(|leaf| {
+            leaf.strip_prefix("run.").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+    })
+}
+
+/// What [`reap`] learnt of the processes it waited for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub cpu_usec: u64,
+    pub maxrss_bytes: u64,
+}
+
+/// Adopted (re-parented to us), not the runtime's own, and of this run: in its session
+/// `sid` or marked with its `run_id`. Returns the live ones; zombies among them are reaped
+/// here and their usage added to `usage`.
+pub fn adopted(run_id: &str, sid: i32, usage: &mut Usage) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mark = format!("{RUN_ID_ENV}={run_id}");
+    let mut live = Vec::new();
+    let pids = our_children();
+    let spawned = SPAWNED.lock().unwrap_or_else(|e| e.into_inner());
+    for pid in pids {
+        let Ok(st) = proc::stat(pid) else { continue };
+        if st.ppid != me || spawned.as_ref().is_some_and(|s| s.contains(&(pid as u32))) {
+            continue;
+        }
+        if st.state == 'Z' {
+            if st.session == sid || marked(pid, &mark) {
+                // A zombie's environ is empty: the session or, failing that, the run that
+                // saw it alive, decides. An unattributed one is reaped by `reap_strays`.
+                reap_one(pid, usage);
+            }
+            continue;
+        }
+        if st.session == sid || marked(pid, &mark) {
+            live.push(pid);
+        }
+    }
+    live
+}
+
+/// Our children (spawned or adopted, zombies included): each thread's
+/// `/proc/self/task/<tid>/children` (a handful of reads), or a scan of every process where the
+/// kernel lacks that file (`CONFIG_PROC_CHILDREN`); callers check the parent pid anyway.
+fn our_children() -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut listed = false;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for t in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
+                listed = true;
+                out.extend(text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+            }
+        }
+    }
+    if !listed && let Ok(pids) = proc::pids(Path::new("/proc")) {
+        out.extend(pids);
+    }
+    out
+}
+
+fn marked(pid: i32, mark: &str) -> bool {
+    let mut buf = Vec::new();
+    if std::fs::File::open(format!("/proc/{pid}/environ")).and_then(|mut f| f.read_to_end(&mut buf)).is_err() {
+        return false;
+    }
+    buf.split(|b| *b == 0).any(|v| v == mark.as_bytes())
+}
+
+fn reap_one(pid: i32, usage: &mut Usage) {
+    // SAFETY: zeroed plain-data out-parameters for wait4 on one pid of ours.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut status = 0;
+    let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut ru) };
+    if r == pid {
+        let t = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64;
+        usage.cpu_usec += t(ru.ru_utime) + t(ru.ru_stime);
+        usage.maxrss_bytes = usage.maxrss_bytes.max(ru.ru_maxrss.max(0) as u64 * 1024);
+    }
+}
+
+/// CPU time and peak RSS of our exited, not yet reaped child `pid` and of the children it
+/// reaped, without reaping it (`waitid` with `WNOWAIT` fills the rusage of both); None while
+/// it runs.
+pub fn exited_usage(pid: i32) -> Option<Usage> {
+    // SAFETY: zeroed plain-data out-parameters for the raw waitid system call, whose fifth
+    // argument (the rusage) libc's wrapper does not expose.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let flags = libc::WEXITED | libc::WNOWAIT | libc::WNOHANG;
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_waitid,
+            libc::P_PID,
+            pid,
+            &mut info as *mut libc::siginfo_t,
+            flags,
+            &mut ru as *mut libc::rusage,
+        )
+    };
+    // SAFETY: si_pid is set by the kernel when a child was found (0 otherwise).
+    if r != 0 || unsafe { info.si_pid() } != pid {
+        return None;
+    }
+    let t = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64;
+    Some(Usage { cpu_usec: t(ru.ru_utime) + t(ru.ru_stime), maxrss_bytes: ru.ru_maxrss.max(0) as u64 * 1024 })
+}
+
+/// Reaps every adopted zombie that is not the runtime's (call on SIGCHLD): nothing runner
+/// adopted stays a zombie, whichever run it came from.
+pub fn reap_strays() {
+    let me = std::process::id() as i32;
+    let pids = our_children();
+    let spawned = SPAWNED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut ignored = Usage::default();
+    for pid in pids {
+        let Ok(st) = proc::stat(pid) else { continue };
+        if st.ppid == me && st.state == 'Z' && !spawned.as_ref().is_some_and(|s| s.contains(&(pid as u32))) {
+            reap_one(pid, &mut ignored);
+        }
+    }
+}
+
+/// Sends `sig` to each pid through a pidfd opened first, so a pid reused meanwhile is never
+/// signalled (the pids come from a cgroup or from our own children, which cannot be reused
+/// before we reap them).
+pub fn signal_each(pids: &[i32], sig: Signal) {
+    for &pid in pids {
+        if pid <= 1 {
+            continue;
+        }
+        if let Ok(fd) = proc::pidfd_open(pid) {
+            let _ = fd.as_fd();
+            let _ = proc::pidfd_send_signal(&fd, sig);
+        }
+    }
+}
