@@ -74,6 +74,9 @@ impl Trigger {
 #[serde(rename_all = "snake_case")]
 pub enum RecordKind {
     Run,
+    /// A check's routine sample (its judged level did not change): it goes to the check's
+    /// live file only, never to the ring, journald or the state. See `kinds::check::sample_kind`.
+    Sample,
     Skip,
     Alert,
     Resolve,
@@ -85,6 +88,7 @@ impl RecordKind {
     pub fn as_str(self) -> &'static str {
         match self {
             RecordKind::Run => "run",
+            RecordKind::Sample => "sample",
             RecordKind::Skip => "skip",
             RecordKind::Alert => "alert",
             RecordKind::Resolve => "resolve",

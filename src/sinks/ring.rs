@@ -145,6 +145,8 @@ fn kind_code(k: RecordKind) -> u8 {
         RecordKind::Resolve => 4,
         RecordKind::Audit => 5,
         RecordKind::Daemon => 6,
+        // Never appended (`Sinks` keeps samples out of the ring); a code all the same.
+        RecordKind::Sample => 7,
     }
 }
 fn kind_from(c: u8) -> Option<RecordKind> {
@@ -155,6 +157,7 @@ fn kind_from(c: u8) -> Option<RecordKind> {
         4 => RecordKind::Resolve,
         5 => RecordKind::Audit,
         6 => RecordKind::Daemon,
+        7 => RecordKind::Sample,
         _ => return None,
     })
 }
