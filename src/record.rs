@@ -146,6 +146,10 @@ pub struct Record {
     pub trigger: Trigger,
     /// 1 for the first try; retries count up.
     pub attempt: u32,
+    /// No further attempt of this fire follows: it succeeded, or it was the last one
+    /// `retries:` allows (or the daemon stopped before the next). The state counts a fire's
+    /// outcome once, from its last attempt (`state::State::apply`).
+    pub last_attempt: bool,
     pub started_at: SystemTime,
     pub duration: Duration,
     pub outcome: Outcome,
@@ -171,6 +175,7 @@ impl Record {
             job_kind,
             trigger,
             attempt: 0,
+            last_attempt: true,
             started_at: SystemTime::now(),
             duration: Duration::ZERO,
             outcome: Outcome::Skipped,

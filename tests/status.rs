@@ -81,3 +81,49 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
     assert!(plain.contains("failure"), "{plain:?}");
     assert!(!plain.contains('\x1b'), "NO_COLOR: {plain:?}");
 }
+
+/// `FAILS` (and `failures`, `runs`, the textfile's `runner_job_runs_total`) count fires by
+/// their last attempt, not every attempt: two fires of 3 failing attempts are 2 failures.
+#[test]
+fn fails_counts_failed_fires_not_attempts() {
+    let s = Scratch::new("status-fires");
+    let prom = s.path("export/runner.prom");
+    let flag = s.path("flag");
+    let c = s.write(
+        "supervisor.yaml",
+        &format!(
+            "version: 1\nexport: {{textfile: {}}}\njobs:\n  broken:\n    every: 1h\n    run: \"exit 3\"\n    retries: {{attempts: 3, backoff: 10ms, max_backoff: 10ms}}\n  \
+             flaky:\n    every: 1h\n    run: \"test -e {f} && exit 0; touch {f}; exit 1\"\n    retries: {{attempts: 3, backoff: 10ms, max_backoff: 10ms}}\n",
+            prom.display(),
+            f = flag.display()
+        ),
+    );
+    for job in ["broken", "broken", "flaky"] {
+        s.runner(&c).args(["once", job]).output().unwrap();
+    }
+    let o = s.runner(&c).args(["status", "--json"]).output().unwrap();
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let job = |n: &str| st["jobs"].as_array().unwrap().iter().find(|j| j["name"] == n).unwrap().clone();
+    let (broken, flaky) = (job("broken"), job("flaky"));
+    assert_eq!((broken["runs"].as_u64(), broken["failures"].as_u64()), (Some(2), Some(2)), "{broken}");
+    assert_eq!(broken["consecutive_failures"], 2, "{broken}");
+    assert_eq!((flaky["runs"].as_u64(), flaky["failures"].as_u64()), (Some(1), Some(0)), "{flaky}");
+    let table = stdout(&s.runner(&c).arg("status").output().unwrap());
+    let header = table.lines().find(|l| l.starts_with("JOB ")).unwrap();
+    let fails_end = header.find("FAILS").unwrap() + "FAILS".len();
+    let row = table.lines().find(|l| l.starts_with("broken ")).unwrap();
+    assert_eq!(row[..fails_end].split_whitespace().last(), Some("2"), "{table}");
+    let text = std::fs::read_to_string(&prom).unwrap();
+    for (series, want) in [
+        ("runner_job_runs_total{runner_job=\"broken\",outcome=\"failure\"} ", "2"),
+        ("runner_job_runs_total{runner_job=\"broken\",outcome=\"success\"} ", "0"),
+        ("runner_job_runs_total{runner_job=\"flaky\",outcome=\"success\"} ", "1"),
+    ] {
+        let line = text.lines().find(|l| l.starts_with(series)).unwrap_or_else(|| panic!("{series}\n{text}"));
+        assert_eq!(line[series.len()..].trim(), want, "{text}");
+    }
+    // The run log keeps every attempt.
+    let logs = stdout(&s.runner(&c).args(["logs", "--json", "--job", "broken"]).output().unwrap());
+    assert_eq!(logs.lines().count(), 6, "{logs}");
+    assert_eq!(logs.matches("\"last_attempt\":false").count(), 4, "{logs}");
+}

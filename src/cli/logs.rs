@@ -131,6 +131,7 @@ pub fn to_json(e: &Entry, tz: &TimeZone) -> serde_json::Value {
         "outcome": e.outcome.as_str(),
         "trigger": e.trigger.as_str(),
         "attempt": e.attempt,
+        "last_attempt": e.last_attempt,
         "exit_code": e.exit_code,
         "signal": e.signal,
         "pid": e.pid,

@@ -437,6 +437,7 @@ fn base_record(job: &str, started_at: SystemTime, duration: Duration, reading: &
         job_kind: Kind::Check,
         trigger: Trigger::Schedule,
         attempt: 1,
+        last_attempt: true,
         started_at,
         duration,
         outcome: Outcome::Success,
