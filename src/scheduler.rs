@@ -456,6 +456,9 @@ impl Daemon {
                 if let Err(e) = planned {
                     log::error!("{e}");
                 }
+                if let Err(e) = crate::sinks::loaded::write(&plan) {
+                    log::error!("cannot keep a copy of the config in {}: {e}", plan.runtime_dir.display());
+                }
                 let plan = Arc::new(plan);
                 self.ctx.sinks.set_queues(jobs::queue_source(&plan));
                 self.ctx.sinks.set_shown(jobs::shown(&plan));
@@ -543,6 +546,11 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // What runs, for `status`, `health` and `logs` once the file on disk is edited into an
+    // error: they fall back to this copy.
+    if let Err(e) = crate::sinks::loaded::write(&plan) {
+        log::error!("cannot keep a copy of the config in {}: {e}", plan.runtime_dir.display());
+    }
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -127,3 +127,51 @@ fn fails_counts_failed_fires_not_attempts() {
     assert_eq!(logs.lines().count(), 6, "{logs}");
     assert_eq!(logs.matches("\"last_attempt\":false").count(), 4, "{logs}");
 }
+
+/// With the file on disk edited into an error while the daemon runs the old one, `status`,
+/// `health`, `health --json` and `logs` show what runs (from the copy the daemon keeps in
+/// runtime_dir, found through the file's own `runtime_dir:` line), with one line on stderr
+/// saying the file is refused and where; `logs` finds the ring without any config.
+#[test]
+fn a_refused_config_on_disk_still_shows_what_the_daemon_runs() {
+    let s = Scratch::new("status-refused");
+    let good = format!(
+        "version: 1\nstate_dir: {}\nruntime_dir: {}\njobs:\n  hello:\n    every: 300ms\n    run: \"echo hi\"\n",
+        s.path("state").display(),
+        s.path("run").display()
+    );
+    let c = s.write("supervisor.yaml", &good);
+    let mut d = Daemon::start(&s, &c);
+    wait_for(std::time::Duration::from_secs(10), "the first run", || s.path("state/jobs/hello.json").exists());
+    std::fs::write(&c, good.replace("  hello:\n", "  hello\n")).unwrap();
+    // Only the config: state and runtime dirs come from the (refused) file.
+    let cli = |args: &[&str]| {
+        s.runner(&c).env_remove("RUNNER_STATE_DIR").env_remove("RUNNER_RUNTIME_DIR").args(args).output().unwrap()
+    };
+    let check = s.runner(&c).arg("check").output().unwrap();
+    assert_ne!(check.status.code(), Some(0), "the file on disk is refused");
+    for args in [&["status"][..], &["health"], &["health", "--json"], &["logs"]] {
+        let o = cli(args);
+        let (out, err) = (stdout(&o), stderr(&o));
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {out}{err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line on stderr: {err}");
+        assert!(err.contains("refused") && err.contains(&format!("{}:", c.display())), "{args:?}: {err}");
+        if args[0] == "health" {
+            // The level alone when all is well (no parts: a command job has none).
+            assert!(out.contains("HEALTHY"), "{args:?}: {out}");
+        } else {
+            assert!(out.contains("hello"), "{args:?}: {out}");
+        }
+        if args == ["health", "--json"] {
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+            assert_eq!(v["daemon_running"], true, "{out}");
+        }
+    }
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(std::time::Duration::from_secs(10));
+    // No config file at all: the ring under the state dir the flags name.
+    std::fs::remove_file(&c).unwrap();
+    let o = s.runner(&c).arg("logs").output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("run hello success"), "{}", stdout(&o));
+}

@@ -147,11 +147,25 @@ pub fn to_json(e: &Entry, tz: &TimeZone) -> serde_json::Value {
 pub fn cmd_logs(config_path: &Path, overrides: &Overrides, a: &LogsArgs) -> ExitCode {
     let path = match &a.file {
         Some(p) => p.clone(),
-        None => match config::load(config_path, overrides) {
+        None => match super::plan_or_loaded(config_path, overrides) {
             Ok(plan) => plan.log.ring.path,
             Err(errors) => {
-                eprintln!("{errors}\nrunner logs: the config names the ring file; fix it, or give --file PATH");
-                return ExitCode::FAILURE;
+                // No config to read: the ring where the flags or the defaults put state_dir.
+                let (state_dir, _) = config::dirs_without_plan(config_path, overrides);
+                let ring = state_dir.join(crate::sinks::ring::FILE_NAME);
+                if !ring.exists() {
+                    eprintln!(
+                        "{errors}\nrunner logs: no run log at {}; fix the config, or give --file PATH",
+                        ring.display()
+                    );
+                    return ExitCode::FAILURE;
+                }
+                eprintln!(
+                    "runner logs: the config is refused: {}; reading {}",
+                    super::first_error(&errors),
+                    ring.display()
+                );
+                ring
             }
         },
     };

@@ -121,6 +121,50 @@ pub fn load_with(path: &Path, overrides: &Overrides, host: &Host) -> Result<Plan
 
 /// Resolves config text as if read from `path` (drop-ins are looked up beside it).
 pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) -> Result<Plan, ConfigErrors> {
+    resolve(text, path, overrides, host, None)
+}
+
+/// Resolves the files a plan was read from (`Plan::files` and `Plan::texts`: the main file
+/// first, then its drop-ins) as they were then, reading nothing from disk: what the daemon
+/// last loaded, for `status`, `health` and `logs` when the file on disk is refused.
+pub fn load_saved(files: &[(PathBuf, String)], overrides: &Overrides) -> Result<Plan, ConfigErrors> {
+    let Some(((path, text), drop_ins)) = files.split_first() else {
+        return Err(ConfigErrors(vec![ConfigError {
+            file: PathBuf::from("-"),
+            line: 0,
+            col: 0,
+            message: "the saved config holds no file".into(),
+        }]));
+    };
+    resolve(text, path, overrides, &Host::current(), Some(drop_ins))
+}
+
+/// Where `state_dir` and `runtime_dir` are when the config at `path` cannot be loaded: the
+/// flags and environment, else what the file's own top-level `state_dir:`/`runtime_dir:`
+/// lines say (read line by line, so a syntax error elsewhere does not hide them), else the
+/// defaults.
+pub fn dirs_without_plan(path: &Path, overrides: &Overrides) -> (PathBuf, PathBuf) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let outline = Outline::scan(&text);
+    let peek = |key: &str| {
+        let k = outline.find(&[key])?;
+        let line = text.lines().nth(k.line.checked_sub(1)?)?;
+        let v = line.get(k.value_col.checked_sub(1)?..)?;
+        let v = v.split(" #").next()?.trim().trim_matches(|c| c == '"' || c == '\'');
+        (!v.is_empty()).then(|| PathBuf::from(v))
+    };
+    let config_dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    resolve_dirs(nix::unistd::geteuid().as_raw(), overrides, peek("state_dir"), peek("runtime_dir"), &config_dir)
+}
+
+/// `load_text`, with the drop-ins from `saved` instead of the include directory.
+fn resolve(
+    text: &str,
+    path: &Path,
+    overrides: &Overrides,
+    host: &Host,
+    saved: Option<&[(PathBuf, String)]>,
+) -> Result<Plan, ConfigErrors> {
     let mut errors = Vec::new();
     let text = text.to_string();
     let outline = Outline::scan(&text);
@@ -157,6 +201,7 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
     let roots = crate::metrics::Roots::resolve(under_config(raw.proc_root.clone()), under_config(raw.sys_root.clone()));
     let defaults = raw.defaults.clone().unwrap_or_default();
     let mut files = vec![path.to_path_buf()];
+    let mut texts = vec![text.clone()];
     let mut jobs: Vec<Job> = Vec::new();
     let own_user = host.own_user();
     let ctx =
@@ -173,8 +218,12 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
         Some(d) => d.clone(),
         None => config_dir.join("supervisor.d"),
     };
-    for drop_in in drop_in_files(&include_dir) {
-        let text = match read_config_file(&drop_in, host) {
+    let drop_ins: Vec<(PathBuf, Result<String, String>)> = match saved {
+        Some(saved) => saved.iter().map(|(p, t)| (p.clone(), Ok(t.clone()))).collect(),
+        None => drop_in_files(&include_dir).into_iter().map(|p| (p.clone(), read_config_file(&p, host))).collect(),
+    };
+    for (drop_in, text) in drop_ins {
+        let text = match text {
             Ok(t) => t,
             Err(msg) => {
                 errors.push(ConfigError { file: drop_in.clone(), line: 0, col: 0, message: msg });
@@ -182,6 +231,7 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
             }
         };
         files.push(drop_in.clone());
+        texts.push(text.clone());
         let outline = Outline::scan(&text);
         if let Some(e) = duplicate_key_error(&drop_in, &outline) {
             errors.push(e);
@@ -332,6 +382,7 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
     Ok(Plan {
         config_path: path.to_path_buf(),
         files,
+        texts,
         state_dir,
         runtime_dir,
         max_parallel,

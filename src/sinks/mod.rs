@@ -7,6 +7,7 @@
 //! A run's groups are kept in `runtime_dir` by `running.rs`.
 
 pub mod live;
+pub mod loaded;
 pub mod ring;
 pub mod running;
 pub mod state;
