@@ -173,7 +173,7 @@ fn resolve(
     }
     let raw: RawConfig = match serde_norway::from_str::<Option<RawConfig>>(&text) {
         Ok(r) => r.unwrap_or_default(),
-        Err(e) => return Err(ConfigErrors(vec![yaml_error(path, &outline, &e)])),
+        Err(e) => return Err(ConfigErrors(vec![yaml_error(path, &text, &outline, &e)])),
     };
     match raw.version {
         Some(SCHEMA_VERSION) => {}
@@ -240,7 +240,7 @@ fn resolve(
         let raw: RawDropIn = match serde_norway::from_str::<Option<RawDropIn>>(&text) {
             Ok(r) => r.unwrap_or_default(),
             Err(e) => {
-                errors.push(yaml_error(&drop_in, &outline, &e));
+                errors.push(yaml_error(&drop_in, &text, &outline, &e));
                 continue;
             }
         };
@@ -483,9 +483,39 @@ fn duplicate_key_error(file: &Path, outline: &Outline) -> Option<ConfigError> {
 
 /// Turns a serde_norway error into ours: its location, and a message that names the job
 /// and, for a misspelt field or value, the closest valid one.
-fn yaml_error(file: &Path, outline: &Outline, e: &serde_norway::Error) -> ConfigError {
+/// `L column C` at the start of `s`, as libyaml writes a place.
+fn line_col(s: &str) -> Option<(usize, usize)> {
+    let (l, rest) = s.split_once(" column ")?;
+    let c: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some((l.parse().ok()?, c.parse().ok()?))
+}
+
+fn yaml_error(file: &Path, text: &str, outline: &Outline, e: &serde_norway::Error) -> ConfigError {
     let (line, mut col) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
     let mut msg = e.to_string();
+    // A key without its colon: libyaml notices only at the next line (`could not find
+    // expected ':' ..., while scanning a simple key at line L column C`); the place to fix is
+    // the key it started at, line L, just after its text; and that key is no job's setting
+    // when it sits at a job name's indentation (a job that does not exist yet).
+    if let Some(i) = msg.find(", while scanning a simple key at line ")
+        && let Some((l, c)) = line_col(&msg[i + ", while scanning a simple key at line ".len()..])
+        && let Some(content) = text.lines().nth(l.saturating_sub(1)).and_then(|t| t.get(c.saturating_sub(1)..))
+    {
+        let key = content.split(" #").next().unwrap_or(content).trim_end();
+        let job =
+            outline.keys.iter().rev().find(|k| k.path.len() == 2 && k.path[0] == "jobs" && k.line < l && k.col < c);
+        let message = if key.contains(char::is_whitespace) {
+            format!("`{key}` has no `:` (a setting is written `key: value`, with a space after the colon)")
+        } else {
+            format!("`{key}` has no `:` after it; write `{key}:`")
+        };
+        let message = match job {
+            Some(j) => format!("job `{}`: {message}", j.path[1]),
+            None => message,
+        };
+        let col = if key.contains(char::is_whitespace) { c } else { c + key.chars().count() };
+        return ConfigError { file: file.to_path_buf(), line: l, col, message };
+    }
     // A bad value is reported at its key; point at the value, where the fix goes (a bad
     // key stays where it is).
     if !msg.contains("unknown field")
