@@ -75,13 +75,31 @@ pub fn init(level: LevelFilter) {
         if log::set_boxed_logger(Box::new(JournalStreamLogger { level, journal })).is_ok() {
             log::set_max_level(level);
         }
-    } else {
-        let config = simplelog::ConfigBuilder::new()
-            // "At this level and more verbose": Error means on every line.
-            .set_time_level(LevelFilter::Error)
-            .set_target_level(LevelFilter::Off)
-            .set_thread_level(LevelFilter::Off)
-            .build();
-        let _ = simplelog::WriteLogger::init(level, config, std::io::stderr());
+    } else if log::set_boxed_logger(Box::new(StderrLogger { level })).is_ok() {
+        log::set_max_level(level);
     }
+}
+
+/// `HH:MM:SS [LEVEL] message` (UTC) on stderr, each line one write(2), so lines from the
+/// daemon and its writer thread never interleave and a line costs one system call.
+struct StderrLogger {
+    level: LevelFilter,
+}
+
+impl Log for StderrLogger {
+    fn enabled(&self, m: &Metadata) -> bool {
+        m.level() <= self.level
+    }
+
+    fn log(&self, r: &Record) {
+        if !self.enabled(r.metadata()) {
+            return;
+        }
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let (h, m, s) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
+        let line = format!("{h:02}:{m:02}:{s:02} [{}] {}\n", r.level(), r.args());
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+
+    fn flush(&self) {}
 }

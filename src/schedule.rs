@@ -21,8 +21,16 @@
 //!   job. croner decides "fixed" differently (one value in each of second, minute and hour),
 //!   so the mapping from wall clock to instants is done here, not by croner.
 //!
+//! - Lists: `*` (or `*/N`) may be one element of a list (`*,0`), and in the day-of-week
+//!   field a range may end in 0 for Sunday (`SAT-0` is `SAT-7`), as cronie's `get_range`
+//!   allows.
+//! - An expression that never fires (`* * 31 2 *`) is refused, as is a bare `L` in the
+//!   day-of-week field (croner's "last day of the week" never fires; Quartz reads Saturday).
+//!
 //! Extensions beyond cronie, from croner: `L` (last day of month, `5L` last Friday), `#`
 //! (`1#2` second Monday), `W`, `?`, and a leading seconds field in 6-field expressions.
+//! cronie syntax refused: `~` (a random value chosen at load), and a range end of 0
+//! outside the day-of-week field (cronie reads hours `3-0` as 3-7).
 
 use std::fmt;
 use std::time::Duration;
@@ -114,6 +122,11 @@ fn replace_names(field: &str, which: Field) -> Result<String, String> {
         match names.iter().position(|n| *n == word) {
             Some(0) if which == Field::DayOfWeek && out.ends_with('-') => out.push('7'),
             Some(i) => out.push_str(&(i + base).to_string()),
+            // croner reads a bare `L` here as "last day of the week" and never fires; Quartz
+            // reads it as Saturday. Neither is cron's, so it is refused.
+            None if which == Field::DayOfWeek && word == "L" && !out.ends_with(|c: char| c.is_ascii_digit()) => {
+                return Err("a bare `L` in the day-of-week field never fires; write `SAT` (or 6) for Saturdays, or `5L` for the last Friday of the month".into());
+            }
             None if matches!(word.as_str(), "L" | "W" | "LW") => out.push_str(&word),
             None => {
                 let hint = match which {
@@ -133,6 +146,43 @@ fn replace_names(field: &str, which: Field) -> Result<String, String> {
     out.push_str(rest);
     Ok(out)
 }
+
+/// What cronie takes in a list that croner does not: `*` (or `*/N`) as one element of a
+/// list (`*,0`), and, in the day-of-week field, a range that ends in 0 for Sunday
+/// (`6-0` is `6-7`). Runs after [`replace_names`], on numbers only.
+fn cronie_lists(field: &str, which: Field) -> String {
+    let (lo, hi) = match which {
+        Field::Second | Field::Minute => (0, 59),
+        Field::Hour => (0, 23),
+        Field::DayOfMonth => (1, 31),
+        Field::Month => (1, 12),
+        Field::DayOfWeek => (0, 6),
+    };
+    let several = field.contains(',');
+    field
+        .split(',')
+        .map(|elem| {
+            if several && (elem == "*" || elem.starts_with("*/")) {
+                return format!("{lo}-{hi}{}", &elem[1..]);
+            }
+            if which == Field::DayOfWeek
+                && let Some((a, "0")) = elem.split_once('-')
+                && a.parse::<u32>().is_ok_and(|a| a > 0)
+            {
+                return format!("{a}-7");
+            }
+            elem.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Where the check for expressions that never fire (`* * 31 2 *`) starts: a fixed instant
+/// (schedule never reads the clock), 401 years before the year 5000 where croner gives up.
+/// The Gregorian calendar repeats every 400 years, weekdays included, so an expression
+/// that fires at all fires in that window, and a refusal costs a search of 401 years, not
+/// 3,000.
+const NEVER_FIRES_FROM: &str = "4599-01-01T00:00:00+00:00[UTC]";
 
 impl CronExpr {
     /// Parses a crontab line's time fields: 5 fields (minute first) or 6 (seconds first), or
@@ -182,7 +232,14 @@ impl CronExpr {
         let dom_and_dow = starred(Field::DayOfMonth) || starred(Field::DayOfWeek);
         let parser =
             CronParser::builder().seconds(Seconds::Optional).year(Year::Disallowed).dom_and_dow(dom_and_dow).build();
+        let fields: Vec<String> = fields.iter().zip(kinds).map(|(f, k)| cronie_lists(f, *k)).collect();
         let cron = parser.parse(&fields.join(" ")).map_err(|e| invalid(describe_error(&e)))?;
+        let from: Zoned = NEVER_FIRES_FROM.parse().expect("a valid constant instant");
+        if cron.find_next_occurrence(&from, false).is_err() {
+            return Err(invalid(
+                "it never fires: no date matches its day-of-month, month and day-of-week fields (February has no 30th or 31st, April, June, September and November no 31st); fix the day or the month".into(),
+            ));
+        }
         Ok(CronExpr { text: t.to_string(), cron: Box::new(cron), fixed_time })
     }
 
@@ -511,5 +568,58 @@ mod tests {
     fn reboot_is_ours() {
         assert_eq!(Schedule::parse("@reboot").unwrap(), Schedule::Reboot);
         assert!(matches!(Schedule::parse("@daily").unwrap(), Schedule::Cron(_)));
+    }
+
+    #[test]
+    fn expressions_that_never_fire_are_refused() {
+        for e in ["* * 31 2 *", "0 0 30 2 *", "0 0 31 4,6,9,11 *", "0 0 30,31 FEB *"] {
+            let err = CronExpr::parse(e).unwrap_err();
+            assert!(err.contains("it never fires"), "{e}: {err}");
+        }
+        // Leap days and a 31st in some month of a list do fire.
+        assert_eq!(days("0 0 29 2 *", 2), ["2028-02-29", "2032-02-29"]);
+        assert!(CronExpr::parse("0 0 31 2,3 *").is_ok());
+        // Leap days that are Sundays (`*/7` starts with `*`, so both fields must match).
+        assert!(CronExpr::parse("0 0 29 2 */7").is_ok());
+    }
+
+    #[test]
+    fn a_bare_l_in_the_day_of_week_field_is_refused() {
+        let err = CronExpr::parse("0 0 * * L").unwrap_err();
+        assert!(err.contains("write `SAT` (or 6) for Saturdays, or `5L`"), "{err}");
+        assert!(CronExpr::parse("0 0 * * 1,L").is_err());
+        assert_eq!(days("0 0 * * 5L", 1), ["2026-01-30"]);
+        assert_eq!(days("0 0 L * *", 1), ["2026-01-31"]);
+    }
+
+    #[test]
+    fn cronie_lists_and_sunday_range_ends() {
+        // `sat-0` is `sat-7`: Saturday and Sunday.
+        assert_eq!(days("0 0 * * sat-0", 3), ["2026-01-03", "2026-01-04", "2026-01-10"]);
+        assert_eq!(days("0 0 * * 6-0", 3), ["2026-01-03", "2026-01-04", "2026-01-10"]);
+        assert_eq!(days("0 0 * * 0-0", 2), ["2026-01-04", "2026-01-11"]);
+        // `*` as one element of a list is every value, and still counts as a star for the
+        // day-of-month/day-of-week rule (it starts the field).
+        assert_eq!(days("0 0 * * *,0", 2), ["2026-01-01", "2026-01-02"]);
+        assert_eq!(days("0 0 13 * *,0", 2), ["2026-01-13", "2026-02-13"]);
+        assert_eq!(fires("*/30,5 0 * * *", "2026-01-01T00:00:00Z", "UTC", 3).len(), 3);
+        assert_eq!(
+            fires("*/30,5 0 * * *", "2026-01-01T00:00:00Z", "UTC", 3),
+            ["2026-01-01T00:05:00+00:00", "2026-01-01T00:30:00+00:00", "2026-01-02T00:00:00+00:00"]
+        );
+        // cronie turns a range end of 0 into 7 in every field (`3-0` hours is 3-7); runner
+        // only in the day-of-week field, where 0 is Sunday.
+        assert!(CronExpr::parse("0 3-0 * * *").is_err());
+    }
+
+    #[test]
+    fn the_never_fires_check_is_quick() {
+        let t = std::time::Instant::now();
+        for _ in 0..100 {
+            assert!(CronExpr::parse("0 0 31 2 *").is_err());
+        }
+        let per = t.elapsed() / 100;
+        // A debug build; a release build is about ten times faster.
+        assert!(per < std::time::Duration::from_millis(200), "{per:?} per refusal");
     }
 }

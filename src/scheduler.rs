@@ -425,9 +425,35 @@ impl Daemon {
         self.notifier.status(&self.status_line());
     }
 
-    fn reload(&mut self) {
+    /// Starts reading the config again on a blocking thread: a large file takes up to about
+    /// 100 ms to load, and jobs keep firing meanwhile.
+    fn start_reload(&mut self) -> tokio::task::JoinHandle<Result<Plan, config::ConfigErrors>> {
         self.notifier.reloading();
-        match config::load(&self.config_path, &self.overrides) {
+        let (path, overrides) = (self.config_path.clone(), self.overrides.clone());
+        // The runtime_dir this daemon runs with (a changed one takes effect at a restart).
+        let runtime_dir = self.plan.runtime_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let plan = config::load(&path, &overrides)?;
+            // A loaded plan is taken: its copy for status, health and logs is written here,
+            // off the event loop, as a config may be 1 MiB.
+            if let Err(e) = crate::sinks::loaded::write(&runtime_dir, &plan) {
+                log::error!("cannot keep a copy of the config in {}: {e}", runtime_dir.display());
+            }
+            Ok(plan)
+        })
+    }
+
+    /// Switches to the reloaded plan, or keeps the running one and says why.
+    fn reload(&mut self, loaded: Result<Result<Plan, config::ConfigErrors>, tokio::task::JoinError>) {
+        let loaded = loaded.unwrap_or_else(|e| {
+            Err(config::ConfigErrors(vec![config::ConfigError {
+                file: self.config_path.clone(),
+                line: 0,
+                col: 0,
+                message: format!("the config could not be read: {e}"),
+            }]))
+        });
+        match loaded {
             Err(errors) => {
                 let m = format!("reload refused, the running config stays:\n{errors}");
                 self.ctx.sinks.emit(&Record::daemon(Outcome::Failure, m));
@@ -455,9 +481,6 @@ impl Daemon {
                 });
                 if let Err(e) = planned {
                     log::error!("{e}");
-                }
-                if let Err(e) = crate::sinks::loaded::write(&plan) {
-                    log::error!("cannot keep a copy of the config in {}: {e}", plan.runtime_dir.display());
                 }
                 let plan = Arc::new(plan);
                 self.ctx.sinks.set_queues(jobs::queue_source(&plan));
@@ -548,7 +571,7 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
     };
     // What runs, for `status`, `health` and `logs` once the file on disk is edited into an
     // error: they fall back to this copy.
-    if let Err(e) = crate::sinks::loaded::write(&plan) {
+    if let Err(e) = crate::sinks::loaded::write(&plan.runtime_dir, &plan) {
         log::error!("cannot keep a copy of the config in {}: {e}", plan.runtime_dir.display());
     }
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -649,6 +672,9 @@ async fn daemon_main(
             None
         }
     };
+    // A reload in progress, and whether another SIGHUP came while it ran.
+    let mut loading: Option<tokio::task::JoinHandle<Result<Plan, config::ConfigErrors>>> = None;
+    let mut reload_again = false;
     let watchdog = notify::watchdog_interval().filter(|_| d.notifier.enabled());
     let mut next_ping = watchdog.map(|w| Instant::now() + w);
     loop {
@@ -683,7 +709,17 @@ async fn daemon_main(
             }
             // A reader that stopped reading has room again: send what waited (never blocks).
             _ = d.notifier.drain(), if d.notifier.pending() => {}
-            _ = sighup.recv() => d.reload(),
+            _ = sighup.recv() => match loading {
+                Some(_) => reload_again = true,
+                None => loading = Some(d.start_reload()),
+            },
+            loaded = async { loading.as_mut().expect("guarded by is_some").await }, if loading.is_some() => {
+                loading = None;
+                d.reload(loaded);
+                if std::mem::take(&mut reload_again) {
+                    loading = Some(d.start_reload());
+                }
+            }
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
         }

@@ -165,6 +165,20 @@ fn bad_expressions_are_clear_errors() {
 }
 
 #[test]
+fn an_expression_that_never_fires_is_an_error_not_an_empty_list() {
+    let err = calendar_error(&["* * 31 2 *", "--from", NEW_YEAR, "--tz", "UTC"]);
+    assert!(err.starts_with("runner calendar: invalid cron expression \"* * 31 2 *\": it never fires"), "{err}");
+    let err = calendar_error(&["0 0 * * L"]);
+    assert!(err.contains("write `SAT` (or 6) for Saturdays, or `5L`"), "{err}");
+}
+
+#[test]
+fn cronie_lists_sunday_range_ends_and_star_elements() {
+    assert_eq!(dates("0 0 * * sat-0", 3), ["2026-01-03", "2026-01-04", "2026-01-10"]);
+    assert_eq!(dates("0 0 * * *,0", 2), ["2026-01-02", "2026-01-03"]);
+}
+
+#[test]
 fn reboot_has_no_calendar() {
     let err = calendar_error(&["@reboot"]);
     assert_eq!(err, "runner calendar: \"@reboot\" runs once at boot, not at a time of day, so it has no fire times\n");

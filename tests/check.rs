@@ -224,3 +224,56 @@ fn settings_a_kind_ignores_are_refused() {
         "`user:` does not apply to orphan_sweep",
     );
 }
+
+#[test]
+fn a_cron_expression_that_never_fires_is_refused() {
+    assert_error(
+        "version: 1\njobs:\n  a:\n    schedule: \"* * 31 2 *\"\n    run: \"true\"\n",
+        "4:15",
+        "invalid cron expression \"* * 31 2 *\": it never fires",
+    );
+}
+
+#[test]
+fn a_bare_l_for_the_day_of_week_is_refused_with_what_to_write() {
+    assert_error(
+        "version: 1\njobs:\n  a:\n    schedule: \"0 0 * * L\"\n    run: \"true\"\n",
+        "4:15",
+        "write `SAT` (or 6) for Saturdays, or `5L` for the last Friday of the month",
+    );
+}
+
+#[test]
+fn cronie_list_forms_are_accepted() {
+    let s = Scratch::new("cronie-lists");
+    let (code, out, err) = check(
+        &s,
+        "version: 1\njobs:\n  a:\n    schedule: \"0 0 * * sat-0\"\n    run: \"true\"\n  b:\n    schedule: \"0 0 * * *,0\"\n    run: \"true\"\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ok, 2 job(s)"), "{out}");
+}
+
+#[test]
+fn intervals_jitter_and_backoff_have_bounds() {
+    assert_error(
+        "version: 1\njobs:\n  a:\n    every: 5ms\n    run: \"true\"\n",
+        "4:12",
+        "`every: 5ms` is shorter than 10ms",
+    );
+    assert_error(
+        "version: 1\njobs:\n  a:\n    every: 1m\n    jitter: 1m\n    run: \"true\"\n",
+        "5:13",
+        "job `a`: jitter 1m is not shorter than the interval (1m); use less than 1m",
+    );
+    assert_error(
+        "version: 1\njobs:\n  a:\n    schedule: \"@weekly\"\n    jitter: 2d\n    run: \"true\"\n",
+        "5:13",
+        "job `a`: jitter 2d is longer than a day; use at most 1d",
+    );
+    assert_error(
+        "version: 1\njobs:\n  a:\n    every: 1h\n    retries: { attempts: 1, backoff: 30s }\n    run: \"true\"\n",
+        "5:14",
+        "retries.backoff has no effect with a single attempt; set retries.attempts to 2 or more",
+    );
+}

@@ -425,6 +425,40 @@ fn start_reload_and_stop_are_daemon_records_in_the_ring() {
         text.lines().next().is_some_and(|l| l.contains(" daemon runner success: runner started: 1 job(s)")),
         "{text}"
     );
-    // One state file per job (`state_dir/jobs/<job>.json`): the job's, none for the daemon.
-    assert!(s.path("state/jobs/a.json").exists() && !s.path("state/jobs/runner.json").exists());
+    // The state is one file per job: `a` has one, the daemon's events made none.
+    assert!(s.path("state/jobs/a.json").exists(), "job a has no state file");
+    assert!(!s.path("state/jobs/runner.json").exists(), "the daemon's events changed a job's state");
+}
+
+/// Milliseconds since the epoch, as `date +%s%3N` prints them.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+#[test]
+fn jobs_keep_firing_while_a_reload_parses_a_large_config() {
+    let s = Scratch::new("d-reload-big");
+    let ticks = s.path("ticks");
+    let tick = format!("  tick:\n    every: 50ms\n    run: \"date +%s%3N >> {}\"\n", ticks.display());
+    let c = cfg(&s, &tick);
+    let mut d = Daemon::start(&s, &c);
+    wait_for(LONG, "the first ticks", || lines(&ticks).len() >= 2);
+    // Nearly 1 MiB: 999 more cron jobs with long commands, the largest config runner reads.
+    let cmd = "x".repeat(900);
+    let more: String = (0..999)
+        .map(|i| format!("  job{i:04}:\n    schedule: \"*/5 * * * MON-FRI\"\n    run: \"echo {cmd}\"\n"))
+        .collect();
+    std::fs::write(&c, format!("version: 1\njobs:\n{tick}{more}")).unwrap();
+    let sent = now_ms();
+    d.signal(Signal::SIGHUP);
+    wait_for(LONG, "the reload", || d.log_text().contains("reloaded"));
+    let done = now_ms();
+    let during: Vec<u64> =
+        lines(&ticks).iter().filter_map(|l| l.trim().parse().ok()).filter(|t| *t > sent && *t < done).collect();
+    // Parsing nearly 1 MiB takes a debug build far longer than a tick's 50 ms, so a parse on
+    // the event loop would leave no tick inside the window.
+    assert!(done - sent >= 150, "the reload took {} ms: too quick to tell", done - sent);
+    assert!(!during.is_empty(), "no job fired during the {} ms the reload took", done - sent);
+    d.signal(Signal::SIGTERM);
+    assert!(d.wait_exit(LONG).success());
 }

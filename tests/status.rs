@@ -143,6 +143,11 @@ fn a_refused_config_on_disk_still_shows_what_the_daemon_runs() {
     let c = s.write("supervisor.yaml", &good);
     let mut d = Daemon::start(&s, &c);
     wait_for(std::time::Duration::from_secs(10), "the first run", || s.path("state/jobs/hello.json").exists());
+    // An accepted reload adds a job: the copy the commands fall back to is the new one.
+    let good = format!("{good}  later:\n    every: 1h\n    run: \"true\"\n");
+    std::fs::write(&c, &good).unwrap();
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    wait_for(std::time::Duration::from_secs(10), "the reload", || d.log_text().contains("reloaded"));
     std::fs::write(&c, good.replace("  hello:\n", "  hello\n")).unwrap();
     // Only the config: state and runtime dirs come from the (refused) file.
     let cli = |args: &[&str]| {
@@ -161,6 +166,9 @@ fn a_refused_config_on_disk_still_shows_what_the_daemon_runs() {
             assert!(out.contains("HEALTHY"), "{args:?}: {out}");
         } else {
             assert!(out.contains("hello"), "{args:?}: {out}");
+        }
+        if args == ["status"] {
+            assert!(out.contains("later"), "the reloaded config: {out}");
         }
         if args == ["health", "--json"] {
             let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));

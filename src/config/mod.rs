@@ -4,6 +4,7 @@
 //! applying defaults and overrides. It never starts a process or writes a file; `runner
 //! check` is exactly `load`.
 
+pub mod bounds;
 pub mod log;
 pub mod plan;
 pub mod raw;
@@ -115,7 +116,8 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan, ConfigErrors> {
 pub fn load_with(path: &Path, overrides: &Overrides, host: &Host) -> Result<Plan, ConfigErrors> {
     let file_err =
         |msg: String| ConfigErrors(vec![ConfigError { file: path.to_path_buf(), line: 0, col: 0, message: msg }]);
-    let text = read_config_file(path, host).map_err(file_err)?;
+    let bytes = read_config_file(path, host).map_err(file_err)?;
+    let text = bounds::decode(bytes).map_err(|r| ConfigErrors(vec![refused(path, r)]))?;
     load_text(&text, path, overrides, host)
 }
 
@@ -166,14 +168,14 @@ fn resolve(
     saved: Option<&[(PathBuf, String)]>,
 ) -> Result<Plan, ConfigErrors> {
     let mut errors = Vec::new();
-    let text = text.to_string();
-    let outline = Outline::scan(&text);
+    bounds::check(text).map_err(|r| ConfigErrors(vec![refused(path, r)]))?;
+    let outline = Outline::scan(text);
     if let Some(e) = duplicate_key_error(path, &outline) {
         return Err(ConfigErrors(vec![e]));
     }
-    let raw: RawConfig = match serde_norway::from_str::<Option<RawConfig>>(&text) {
+    let raw: RawConfig = match serde_norway::from_str::<Option<RawConfig>>(text) {
         Ok(r) => r.unwrap_or_default(),
-        Err(e) => return Err(ConfigErrors(vec![yaml_error(path, &text, &outline, &e)])),
+        Err(e) => return Err(ConfigErrors(vec![yaml_error(path, text, &outline, &e)])),
     };
     match raw.version {
         Some(SCHEMA_VERSION) => {}
@@ -201,12 +203,33 @@ fn resolve(
     let roots = crate::metrics::Roots::resolve(under_config(raw.proc_root.clone()), under_config(raw.sys_root.clone()));
     let defaults = raw.defaults.clone().unwrap_or_default();
     let mut files = vec![path.to_path_buf()];
-    let mut texts = vec![text.clone()];
+    let mut texts = vec![text.to_string()];
     let mut jobs: Vec<Job> = Vec::new();
     let own_user = host.own_user();
     let ctx =
         FileCtx { file: path, outline: &outline, host, defaults: &defaults, roots: &roots, own_user: own_user.clone() };
-    for (name, job) in raw.jobs.map(|j| j.0).unwrap_or_default() {
+    let raw_jobs = raw.jobs.map(|j| j.0).unwrap_or_default();
+    // Every job gets a copy of `defaults:`; bound what the copies cost (and their errors).
+    let copied = raw::copied_bytes(&defaults);
+    let defaults_at = outline.find(&["defaults"]).map_or((1, 1), |k| (k.line, k.col));
+    let mut jobs_read = raw_jobs.len();
+    if let Some((name, _)) = raw_jobs.get(raw::MAX_JOBS) {
+        let (line, col) = ctx.at(name, None);
+        return Err(ConfigErrors(vec![ConfigError {
+            file: path.to_path_buf(),
+            line,
+            col,
+            message: format!(
+                "more than {} jobs; runner is made for a box's few dozen and refuses more, to bound what a config costs: remove jobs or merge them",
+                raw::MAX_JOBS
+            ),
+        }]));
+    }
+    jobs.reserve_exact(raw_jobs.len());
+    if copied.saturating_mul(jobs_read) > raw::MAX_COPIED_BYTES {
+        return Err(ConfigErrors(vec![defaults_too_large(path, defaults_at, copied, jobs_read)]));
+    }
+    for (name, job) in raw_jobs {
         match ctx.resolve_job(&name, job) {
             Ok(j) => jobs.push(j),
             Err(mut e) => errors.append(&mut e),
@@ -218,15 +241,24 @@ fn resolve(
         Some(d) => d.clone(),
         None => config_dir.join("supervisor.d"),
     };
-    let drop_ins: Vec<(PathBuf, Result<String, String>)> = match saved {
-        Some(saved) => saved.iter().map(|(p, t)| (p.clone(), Ok(t.clone()))).collect(),
+    let mut job_index: std::collections::HashMap<String, usize> =
+        jobs.iter().enumerate().map(|(i, j)| (j.name.as_str().to_string(), i)).collect();
+    let drop_ins: Vec<(PathBuf, Result<Vec<u8>, String>)> = match saved {
+        Some(saved) => saved.iter().map(|(p, t)| (p.clone(), Ok(t.clone().into_bytes()))).collect(),
         None => drop_in_files(&include_dir).into_iter().map(|p| (p.clone(), read_config_file(&p, host))).collect(),
     };
-    for (drop_in, text) in drop_ins {
-        let text = match text {
-            Ok(t) => t,
+    for (drop_in, read) in drop_ins {
+        let text = match read {
+            Ok(bytes) => bounds::decode(bytes).and_then(|t| bounds::check(&t).map(|()| t)),
             Err(msg) => {
                 errors.push(ConfigError { file: drop_in.clone(), line: 0, col: 0, message: msg });
+                continue;
+            }
+        };
+        let text = match text {
+            Ok(t) => t,
+            Err(r) => {
+                errors.push(refused(&drop_in, r));
                 continue;
             }
         };
@@ -261,10 +293,29 @@ fn resolve(
             roots: &roots,
             own_user: own_user.clone(),
         };
-        for (name, job) in raw.jobs.map(|j| j.0).unwrap_or_default() {
+        let raw_jobs = raw.jobs.map(|j| j.0).unwrap_or_default();
+        jobs_read += raw_jobs.len();
+        if jobs_read > raw::MAX_JOBS {
+            errors.push(ConfigError {
+                file: drop_in.clone(),
+                line: 0,
+                col: 0,
+                message: format!(
+                    "this file brings the jobs to {jobs_read}, more than the {} runner takes across the config and its drop-ins; remove jobs or merge them",
+                    raw::MAX_JOBS
+                ),
+            });
+            break;
+        }
+        if copied.saturating_mul(jobs_read) > raw::MAX_COPIED_BYTES {
+            errors.push(defaults_too_large(path, defaults_at, copied, jobs_read));
+            break;
+        }
+        for (name, job) in raw_jobs {
             match ctx.resolve_job(&name, job) {
                 Ok(j) => {
-                    if let Some(first) = jobs.iter().find(|o| o.name == j.name) {
+                    if let Some(&first) = job_index.get(j.name.as_str()) {
+                        let first = &jobs[first];
                         errors.push(ConfigError {
                             file: drop_in.clone(),
                             line: j.source.line,
@@ -277,6 +328,7 @@ fn resolve(
                             ),
                         });
                     } else {
+                        job_index.insert(j.name.as_str().to_string(), jobs.len());
                         jobs.push(j);
                     }
                 }
@@ -326,7 +378,7 @@ fn resolve(
     // depends_on names checks that may live in any file, so it is checked once all are read.
     for job in &jobs {
         for dep in &job.depends_on {
-            let problem = match jobs.iter().find(|j| j.name.as_str() == dep.check) {
+            let problem = match job_index.get(dep.check.as_str()).map(|&i| &jobs[i]) {
                 Some(j) if matches!(j.kind, JobKind::Check(_)) => continue,
                 Some(j) => format!(
                     "job `{}` depends on `{}`, which is a {} job, not a check; depends_on names checks",
@@ -423,9 +475,27 @@ fn resolve_dirs(
     (state_dir, runtime_dir)
 }
 
+fn defaults_too_large(file: &Path, (line, col): (usize, usize), copied: usize, jobs: usize) -> ConfigError {
+    ConfigError {
+        file: file.to_path_buf(),
+        line,
+        col,
+        message: format!(
+            "`defaults:` holds {copied} bytes, copied into each of {jobs} jobs: more than the {} bytes runner allows in all; move large values (env, on_failure) into the jobs that use them",
+            raw::MAX_COPIED_BYTES
+        ),
+    }
+}
+
+/// A file refused by its size, encoding or shape (`bounds`).
+fn refused(file: &Path, r: bounds::Refusal) -> ConfigError {
+    ConfigError { file: file.to_path_buf(), line: r.line, col: r.col, message: r.message }
+}
+
 /// Reads a config file after the checks cron makes: not world-writable, and owned by root
 /// when runner runs as root, since whoever can write it can run commands as any user.
-fn read_config_file(path: &Path, host: &Host) -> Result<String, String> {
+/// At most one byte past `bounds::MAX_FILE_BYTES` is read.
+fn read_config_file(path: &Path, host: &Host) -> Result<Vec<u8>, String> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
             "config file not found; create it (see etc/supervisor.yaml for an example) or pass --config PATH"
@@ -449,7 +519,19 @@ fn read_config_file(path: &Path, host: &Host) -> Result<String, String> {
             path.display()
         ));
     }
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read the config file: {e}"))
+    if meta.len() > bounds::MAX_FILE_BYTES as u64 {
+        return Err(bounds::too_large(meta.len()).message);
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(
+            std::fs::File::open(path).map_err(|e| format!("cannot read the config file: {e}"))?,
+            bounds::MAX_FILE_BYTES as u64 + 1,
+        ),
+        &mut bytes,
+    )
+    .map_err(|e| format!("cannot read the config file: {e}"))?;
+    Ok(bytes)
 }
 
 fn drop_in_files(dir: &Path) -> Vec<PathBuf> {
@@ -468,12 +550,13 @@ fn drop_in_files(dir: &Path) -> Vec<PathBuf> {
 
 fn duplicate_key_error(file: &Path, outline: &Outline) -> Option<ConfigError> {
     let (first, second) = outline.first_duplicate()?;
-    let key = second.path.last().map(String::as_str).unwrap_or("");
-    let message = if second.path.len() == 2 && second.path[0] == "jobs" {
+    let path = outline.path(&second);
+    let key = path.last().map(String::as_str).unwrap_or("");
+    let message = if path.len() == 2 && path[0] == "jobs" {
         format!("job `{key}` is defined twice (first at line {}); rename or remove one", first.line)
     } else {
         let within = match outline.job_at_line(second.line) {
-            Some(job) if second.path.len() > 2 => format!(" in job `{job}`"),
+            Some(job) if path.len() > 2 => format!(" in job `{job}`"),
             _ => String::new(),
         };
         format!("duplicate key `{key}`{within} (first at line {}); remove one", first.line)
@@ -502,15 +585,18 @@ fn yaml_error(file: &Path, text: &str, outline: &Outline, e: &serde_norway::Erro
         && let Some(content) = text.lines().nth(l.saturating_sub(1)).and_then(|t| t.get(c.saturating_sub(1)..))
     {
         let key = content.split(" #").next().unwrap_or(content).trim_end();
-        let job =
-            outline.keys.iter().rev().find(|k| k.path.len() == 2 && k.path[0] == "jobs" && k.line < l && k.col < c);
+        let job = outline
+            .keys()
+            .filter(|k| k.line < l && k.col < c)
+            .filter_map(|k| Some(outline.path(&k)).filter(|p| p.len() == 2 && p[0] == "jobs"))
+            .last();
         let message = if key.contains(char::is_whitespace) {
             format!("`{key}` has no `:` (a setting is written `key: value`, with a space after the colon)")
         } else {
             format!("`{key}` has no `:` after it; write `{key}:`")
         };
         let message = match job {
-            Some(j) => format!("job `{}`: {message}", j.path[1]),
+            Some(p) => format!("job `{}`: {message}", p[1]),
             None => message,
         };
         let col = if key.contains(char::is_whitespace) { c } else { c + key.chars().count() };
@@ -519,7 +605,7 @@ fn yaml_error(file: &Path, text: &str, outline: &Outline, e: &serde_norway::Erro
     // A bad value is reported at its key; point at the value, where the fix goes (a bad
     // key stays where it is).
     if !msg.contains("unknown field")
-        && let Some(k) = outline.keys.iter().find(|k| k.line == line && k.col == col)
+        && let Some(k) = outline.keys().find(|k| k.line == line && k.col == col)
     {
         col = k.value_col;
     }
@@ -589,7 +675,7 @@ fn improve_unknown(msg: &str) -> String {
 /// Resolution of one file's jobs.
 struct FileCtx<'a> {
     file: &'a Path,
-    outline: &'a Outline,
+    outline: &'a Outline<'a>,
     host: &'a Host,
     defaults: &'a RawDefaults,
     roots: &'a crate::metrics::Roots,
@@ -690,7 +776,7 @@ impl FileCtx<'_> {
             (None, None) => {}
         }
         if let Some(q) = j.queue_flush {
-            let spec = kinds::queue_flush::config::resolve(name, q);
+            let spec = kinds::queue_flush::config::resolve(name, *q);
             kinds.push(("queue_flush", self.placed(name, "queue_flush", spec, &mut errors).map(JobKind::QueueFlush)));
         }
         if let Some(sweep) = j.orphan_sweep {
@@ -701,13 +787,13 @@ impl FileCtx<'_> {
                 kill_grace: j.kill_grace.or(d.kill_grace).map(|g| g.0),
                 users: &self.host.users,
             };
-            let spec = kinds::orphan_sweep::config::resolve(name, sweep, at);
+            let spec = kinds::orphan_sweep::config::resolve(name, *sweep, at);
             kinds
                 .push(("orphan_sweep", self.placed(name, "orphan_sweep", spec, &mut errors).map(JobKind::OrphanSweep)));
         }
         if let Some(c) = j.check {
             let timeout = j.timeout.or(d.timeout).map(|t| t.0).filter(|t| !t.is_zero());
-            let spec = kinds::check::config::resolve(name, c, self.roots, timeout).map_err(|problems| {
+            let spec = kinds::check::config::resolve(name, *c, self.roots, timeout).map_err(|problems| {
                 problems.into_iter().map(|(field, message)| Problem::block(&[field], message)).collect()
             });
             kinds.push(("check", self.placed(name, "check", spec, &mut errors).map(|s| JobKind::Check(Box::new(s)))));
@@ -736,8 +822,17 @@ impl FileCtx<'_> {
         };
         let schedule = match (j.schedule, j.every) {
             (Some(s), None) => Some(s.0),
-            (None, Some(e)) if e.0.is_zero() => {
-                errors.push(self.err(name, Some("every"), format!("job `{name}`: `every:` must be longer than 0s")));
+            // Sub-second intervals are kept (the tests' jobs run every 30 ms); below 10 ms a
+            // job would only keep the daemon busy.
+            (None, Some(e)) if e.0 < Duration::from_millis(10) => {
+                errors.push(self.err(
+                    name,
+                    Some("every"),
+                    format!(
+                        "job `{name}`: `every: {}` is shorter than 10ms, the shortest interval runner keeps; write `every: 1s` or longer",
+                        duration::format(e.0)
+                    ),
+                ));
                 None
             }
             (None, Some(e)) => Some(Schedule::Every(e.0)),
@@ -810,8 +905,40 @@ impl FileCtx<'_> {
                     ),
                 ));
             }
+            if attempts <= 1 && (r.backoff.is_some() || r.max_backoff.is_some()) {
+                errors.push(self.err(
+                    name,
+                    Some("retries"),
+                    format!("job `{name}`: retries.backoff has no effect with a single attempt; set retries.attempts to 2 or more, or remove the backoff"),
+                ));
+            }
             Retries { attempts: attempts.max(1), backoff, max_backoff }
         };
+        // Jitter is a fixed per-host offset in [0, jitter): at most a day, and for `every:`
+        // jobs less than the interval, or it only delays the first run.
+        let jitter = j.jitter.or(d.jitter).map(|t| t.0).unwrap_or_default();
+        let jitter_cap = match &schedule {
+            Some(Schedule::Every(every)) if *every < Duration::from_secs(86_400) => Some(("the interval", *every)),
+            _ => None,
+        };
+        if let Some((what, cap)) = jitter_cap.filter(|(_, cap)| jitter >= *cap) {
+            errors.push(self.err(
+                name,
+                Some("jitter"),
+                format!(
+                    "job `{name}`: jitter {} is not shorter than {what} ({}); use less than {}",
+                    duration::format(jitter),
+                    duration::format(cap),
+                    duration::format(cap)
+                ),
+            ));
+        } else if jitter > Duration::from_secs(86_400) {
+            errors.push(self.err(
+                name,
+                Some("jitter"),
+                format!("job `{name}`: jitter {} is longer than a day; use at most 1d", duration::format(jitter)),
+            ));
+        }
 
         let workdir = j.workdir.clone().or_else(|| d.workdir.clone());
         if let Some(w) = &workdir
@@ -823,12 +950,16 @@ impl FileCtx<'_> {
                 format!("job `{name}`: workdir `{}` must be an absolute path", w.display()),
             ));
         }
-        let mut env: Vec<(String, String)> =
-            d.env.clone().unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
-        for (k, v) in j.env.clone().unwrap_or_default() {
-            env.retain(|(ek, _)| *ek != k);
-            env.push((k, v.0));
-        }
+        // The defaults the job does not override, then the job's own.
+        let own_env = j.env.clone().unwrap_or_default();
+        let mut env: Vec<(String, String)> = d
+            .env
+            .iter()
+            .flatten()
+            .filter(|(k, _)| !own_env.contains_key(*k))
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect();
+        env.extend(own_env.into_iter().map(|(k, v)| (k, v.0)));
         for (k, _) in &env {
             if k.is_empty() || k.contains('=') || k.contains('\0') {
                 errors.push(self.err(
@@ -909,7 +1040,7 @@ impl FileCtx<'_> {
             kill_grace: j.kill_grace.or(d.kill_grace).map(|t| t.0).unwrap_or(Duration::from_secs(10)),
             retries: if is_check { Retries::default() } else { retries },
             overlap: j.overlap.or(d.overlap).unwrap_or_default(),
-            jitter: j.jitter.or(d.jitter).map(|t| t.0).unwrap_or_default(),
+            jitter,
             catch_up: j.catch_up.or(d.catch_up).unwrap_or_default(),
             own_user: if run_as.is_none() { self.own_user.clone() } else { None },
             run_as,

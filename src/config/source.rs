@@ -6,37 +6,71 @@
 //! after parsing (an unknown user, a job name clash across files). It understands block
 //! style, which is what people write; anything it cannot follow (flow collections spanning
 //! lines) only makes a location coarser, never hides an error.
+//!
+//! Its cost is linear in the file (each line is read once, each key is one 24-byte node that
+//! names its parent, lookups go through a sorted index), whatever the nesting: it runs
+//! before the file's bounds are known to serde_norway.
 
-/// One `key:` found in the file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where one `key:` stands. Which key it is: [`Outline::path`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyAt {
-    /// Keys from the document root; sequence items appear as `[N]`.
-    pub path: Vec<String>,
     pub line: usize,
     pub col: usize,
     /// Column of the value on the same line, or `col` when the value is on later lines.
     pub value_col: usize,
+    id: u32,
 }
 
+const ROOT: u32 = u32::MAX;
+/// `Node::name_len` of a sequence item, whose `name_start` is then its index.
+const ITEM: u32 = u32::MAX;
+
+/// A key or a sequence item: 24 bytes, its name a range of the text, its path the chain of
+/// its parents. The outline of a 1 MiB file is a few MiB whatever its shape.
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    parent: u32,
+    name_start: u32,
+    name_len: u32,
+    line: u32,
+    col: u32,
+    value_col: u32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Name<'t> {
+    Item(u32),
+    Key(&'t str),
+}
+
+/// The keys of a file, in file order. Linear in the file: each line is looked at once,
+/// and lookups go through an index sorted by (parent, name).
 #[derive(Debug, Default)]
-pub struct Outline {
-    pub keys: Vec<KeyAt>,
+pub struct Outline<'t> {
+    text: &'t str,
+    nodes: Vec<Node>,
+    /// Node ids by (parent, name), equal ones in file order.
+    sorted: Vec<u32>,
 }
 
 struct Frame {
     indent: usize,
-    name: String,
+    node: u32,
+    /// The next index of a sequence item directly under this node.
+    next_item: u32,
 }
 
-impl Outline {
-    pub fn scan(text: &str) -> Outline {
-        let mut keys = Vec::new();
+impl<'t> Outline<'t> {
+    pub fn scan(text: &'t str) -> Outline<'t> {
+        let mut o = Outline { text, nodes: Vec::new(), sorted: Vec::new() };
         let mut stack: Vec<Frame> = Vec::new();
-        let mut seq_counters: Vec<(Vec<String>, usize)> = Vec::new();
+        let mut root_items: u32 = 0;
+        let base = text.as_ptr() as usize;
+        let n32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         // Inside a block scalar (`|` or `>`), every line indented past the key is text.
         let mut block_scalar_indent: Option<usize> = None;
         for (idx, raw_line) in text.lines().enumerate() {
-            let line_no = idx + 1;
+            let line_no = n32(idx + 1);
             let trimmed = raw_line.trim_start_matches(' ');
             let mut indent = raw_line.len() - trimmed.len();
             if let Some(bi) = block_scalar_indent {
@@ -57,18 +91,22 @@ impl Outline {
             }
             let mut content = trimmed;
             while content == "-" || content.starts_with("- ") {
-                let parent: Vec<String> = stack.iter().map(|f| f.name.clone()).collect();
-                let n = match seq_counters.iter_mut().find(|(p, _)| *p == parent) {
-                    Some((_, n)) => {
-                        *n += 1;
-                        *n
-                    }
-                    None => {
-                        seq_counters.push((parent, 0));
-                        0
-                    }
+                let counter = match stack.last_mut() {
+                    Some(f) => &mut f.next_item,
+                    None => &mut root_items,
                 };
-                stack.push(Frame { indent, name: format!("[{n}]") });
+                let n = *counter;
+                *counter = counter.saturating_add(1);
+                let parent = stack.last().map_or(ROOT, |f| f.node);
+                let node = Node {
+                    parent,
+                    name_start: n,
+                    name_len: ITEM,
+                    line: line_no,
+                    col: n32(indent + 1),
+                    value_col: n32(indent + 1),
+                };
+                stack.push(Frame { indent, node: o.push(node), next_item: 0 });
                 let rest = content[1..].trim_start_matches(' ');
                 indent += content.len() - rest.len();
                 content = rest;
@@ -76,9 +114,6 @@ impl Outline {
             let Some((key, after_colon)) = split_key(content) else {
                 continue;
             };
-            let path: Vec<String> = stack.iter().map(|f| f.name.clone()).chain(std::iter::once(key.clone())).collect();
-            // A new mapping under this key restarts its sequence numbering.
-            seq_counters.retain(|(p, _)| !p.starts_with(&path));
             let value = content[after_colon..].trim_start_matches(' ');
             let value_col = if value.is_empty() || value.starts_with('#') {
                 indent + 1
@@ -88,44 +123,113 @@ impl Outline {
             if value.starts_with('|') || value.starts_with('>') {
                 block_scalar_indent = Some(indent);
             }
-            keys.push(KeyAt { path, line: line_no, col: indent + 1, value_col });
-            stack.push(Frame { indent, name: key });
+            let node = Node {
+                parent: stack.last().map_or(ROOT, |f| f.node),
+                name_start: n32(key.as_ptr() as usize - base),
+                name_len: n32(key.len()),
+                line: line_no,
+                col: n32(indent + 1),
+                value_col: n32(value_col),
+            };
+            stack.push(Frame { indent, node: o.push(node), next_item: 0 });
         }
-        Outline { keys }
+        let mut sorted: Vec<u32> = (0..o.nodes.len() as u32).collect();
+        // Stable: equal keys stay in file order.
+        sorted.sort_by_key(|&id| o.sort_key(id));
+        o.sorted = sorted;
+        o
     }
 
-    /// The first key at exactly this path.
-    pub fn find(&self, path: &[&str]) -> Option<&KeyAt> {
-        self.keys.iter().find(|k| k.path.iter().map(String::as_str).eq(path.iter().copied()))
+    fn push(&mut self, node: Node) -> u32 {
+        self.nodes.push(node);
+        (self.nodes.len() - 1) as u32
+    }
+
+    fn name(&self, id: u32) -> Name<'t> {
+        let n = self.nodes[id as usize];
+        if n.name_len == ITEM {
+            Name::Item(n.name_start)
+        } else {
+            Name::Key(&self.text[n.name_start as usize..(n.name_start + n.name_len) as usize])
+        }
+    }
+
+    fn sort_key(&self, id: u32) -> (u32, Name<'t>) {
+        (self.nodes[id as usize].parent, self.name(id))
+    }
+
+    fn key_at(&self, id: u32) -> KeyAt {
+        let n = self.nodes[id as usize];
+        KeyAt { line: n.line as usize, col: n.col as usize, value_col: n.value_col as usize, id }
+    }
+
+    /// The first node named `name` under `parent`.
+    fn child(&self, parent: u32, name: Name<'_>) -> Option<u32> {
+        let i = self.sorted.partition_point(|&id| self.sort_key(id) < (parent, name));
+        let id = *self.sorted.get(i)?;
+        (self.sort_key(id) == (parent, name)).then_some(id)
+    }
+
+    /// The first key at exactly this path (a sequence item is `[N]`).
+    pub fn find(&self, path: &[&str]) -> Option<KeyAt> {
+        let mut at = ROOT;
+        for part in path {
+            let item = part.strip_prefix('[').and_then(|p| p.strip_suffix(']')).and_then(|n| n.parse().ok());
+            at = self.child(at, item.map_or(Name::Key(part), Name::Item))?;
+        }
+        (at != ROOT && self.nodes[at as usize].name_len != ITEM).then(|| self.key_at(at))
+    }
+
+    /// Every key, in file order.
+    pub fn keys(&self) -> impl Iterator<Item = KeyAt> + '_ {
+        (0..self.nodes.len() as u32).filter(|&id| self.nodes[id as usize].name_len != ITEM).map(|id| self.key_at(id))
+    }
+
+    /// The key's path from the document root; sequence items appear as `[N]`.
+    pub fn path(&self, key: &KeyAt) -> Vec<String> {
+        let mut path = Vec::new();
+        let mut at = key.id;
+        while at != ROOT {
+            path.push(match self.name(at) {
+                Name::Item(n) => format!("[{n}]"),
+                Name::Key(k) => k.to_string(),
+            });
+            at = self.nodes[at as usize].parent;
+        }
+        path.reverse();
+        path
     }
 
     /// The second occurrence of any key already seen in the same mapping, in file order.
-    pub fn first_duplicate(&self) -> Option<(&KeyAt, &KeyAt)> {
-        for (i, k) in self.keys.iter().enumerate() {
-            if let Some(first) = self.keys[..i].iter().find(|p| p.path == k.path) {
-                return Some((first, k));
-            }
-        }
-        None
+    pub fn first_duplicate(&self) -> Option<(KeyAt, KeyAt)> {
+        self.sorted
+            .windows(2)
+            .filter(|w| self.sort_key(w[0]) == self.sort_key(w[1]))
+            .map(|w| (self.child(self.nodes[w[1] as usize].parent, self.name(w[1])).unwrap_or(w[0]), w[1]))
+            .min_by_key(|(_, second)| *second)
+            .map(|(first, second)| (self.key_at(first), self.key_at(second)))
     }
 
     /// The name of the job whose block holds `line`, if any.
-    pub fn job_at_line(&self, line: usize) -> Option<&str> {
-        self.keys
-            .iter()
+    pub fn job_at_line(&self, line: usize) -> Option<&'t str> {
+        let jobs = self.child(ROOT, Name::Key("jobs"))?;
+        let id = (0..self.nodes.len() as u32)
             .rev()
-            .find(|k| k.path.len() == 2 && k.path[0] == "jobs" && k.line <= line)
-            .map(|k| k.path[1].as_str())
+            .find(|&id| self.nodes[id as usize].parent == jobs && self.nodes[id as usize].line as usize <= line)?;
+        match self.name(id) {
+            Name::Key(k) => Some(k),
+            Name::Item(_) => None,
+        }
     }
 }
 
 /// Splits `key: value` or `key:` into the unquoted key and the byte offset just past the colon.
-fn split_key(content: &str) -> Option<(String, usize)> {
+fn split_key(content: &str) -> Option<(&str, usize)> {
     let bytes = content.as_bytes();
     let (key, end) = match bytes.first()? {
         q @ (b'"' | b'\'') => {
             let close = content[1..].find(*q as char)? + 1;
-            (content[1..close].to_string(), close + 1)
+            (&content[1..close], close + 1)
         }
         b'{' | b'[' | b'&' | b'*' | b'!' | b'|' | b'>' => return None,
         _ => {
@@ -134,7 +238,7 @@ fn split_key(content: &str) -> Option<(String, usize)> {
                 let c = content[i..].find(':')? + i;
                 let next = bytes.get(c + 1);
                 if next.is_none() || next == Some(&b' ') || next == Some(&b'\t') {
-                    break (content[..c].trim_end().to_string(), c);
+                    break (content[..c].trim_end(), c);
                 }
                 i = c + 1;
             }

@@ -39,7 +39,7 @@ pub fn path(runtime_dir: &Path) -> PathBuf {
 }
 
 /// Replaces `runtime_dir/loaded.json` with what `plan` was read from (temp file, rename).
-pub fn write(plan: &Plan) -> std::io::Result<()> {
+pub fn write(runtime_dir: &Path, plan: &Plan) -> std::io::Result<()> {
     let loaded = Loaded {
         loaded_at: jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
         files: plan
@@ -50,8 +50,8 @@ pub fn write(plan: &Plan) -> std::io::Result<()> {
             .collect(),
     };
     let json = serde_json::to_vec(&loaded).map_err(std::io::Error::other)?;
-    let to = path(&plan.runtime_dir);
-    let tmp = plan.runtime_dir.join(format!(".{FILE_NAME}.{}.tmp", std::process::id()));
+    let to = path(runtime_dir);
+    let tmp = runtime_dir.join(format!(".{FILE_NAME}.{}.tmp", std::process::id()));
     let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
     f.write_all(&json)?;
     std::fs::rename(&tmp, to)
