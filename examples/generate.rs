@@ -6,12 +6,100 @@
 //! `runner <command> ...` and whose options include the global ones (under their own
 //! heading). The help text after the options (examples, exit codes) is kept as written,
 //! line by line, in a no-fill block; `tests/man.rs` renders every page with `groff -ww`.
+//!
+//! `supervisor.yaml.5`: every config key, its default and an example, from `man/config_page.rs`,
+//! checked both ways against the parser's field lists (`runner::config::raw::sections`): a
+//! key the parser takes without a line there, or a line for a key it does not take, is an error.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use clap::CommandFactory;
 use clap_complete::Shell;
+
+#[path = "man/config_page.rs"]
+mod config_page;
+
+/// Text as roff: backslashes and hyphens escaped, no line taken for a request.
+fn roff(text: &str) -> String {
+    let t = text.replace('\\', "\\e").replace('-', "\\-");
+    if t.starts_with(['.', '\'']) { format!("\\&{t}") } else { t }
+}
+
+/// `supervisor.yaml(5)`, or what in it disagrees with the parser.
+fn config_page() -> Result<Vec<u8>, String> {
+    use config_page::{KEYS, SECTIONS};
+    let parser = runner::config::raw::sections();
+    let mut problems = Vec::new();
+    for (section, fields) in &parser {
+        for f in fields.iter() {
+            let doc = *section == "defaults" || KEYS.iter().any(|k| k.0 == *section && k.1 == *f);
+            if !doc {
+                problems
+                    .push(format!("`{section}.{f}` is a key the parser takes; add it to examples/man/config_page.rs"));
+            }
+        }
+    }
+    for k in KEYS {
+        if !parser.iter().any(|(s, fields)| *s == k.0 && fields.contains(&k.1)) {
+            problems.push(format!("`{}.{}` is documented but the parser does not take it", k.0, k.1));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems.join("\n"));
+    }
+    let mut w = Vec::new();
+    let mut out = |s: String| {
+        w.extend_from_slice(s.as_bytes());
+        w.push(b'\n');
+    };
+    out(format!(".TH SUPERVISOR.YAML 5 \"\" \"runner {}\"", env!("CARGO_PKG_VERSION")));
+    out(".SH NAME".into());
+    out("supervisor.yaml \\- the configuration of runner".into());
+    out(".SH DESCRIPTION".into());
+    out(roff(
+        "runner reads one YAML file, /etc/supervisor.yaml by default (--config, RUNNER_CONFIG), and the drop-ins of its include_dir. runner check validates them and names the file, line and column of each problem. Durations are written 30s, 5m, 1h30m or 2d; sizes 512, 64KiB or 1MB.",
+    ));
+    out(".PP".into());
+    out("A small example:".into());
+    out(".PP".into());
+    out(".nf".into());
+    for l in [
+        "version: 1",
+        "jobs:",
+        "  backup:",
+        "    schedule: \"0 3 * * *\"",
+        "    run: /usr/local/bin/backup",
+        "    timeout: 2h",
+        "    retries: {attempts: 3, backoff: 1m}",
+        "  root-disk:",
+        "    every: 30s",
+        "    check: {metric: disk_used_percent, path: /, warn: 85, crit: 95}",
+    ] {
+        out(roff(l));
+    }
+    out(".fi".into());
+    for (section, heading, intro) in SECTIONS {
+        out(format!(".SH {heading}"));
+        out(roff(intro));
+        if *section == "defaults" {
+            let fields = parser.iter().find(|(s, _)| *s == "defaults").map(|(_, f)| f.join(", ")).unwrap_or_default();
+            out(".PP".into());
+            out(format!("\\fB{}\\fR.", roff(&fields)));
+            continue;
+        }
+        for (_, key, default, example, what) in KEYS.iter().filter(|k| k.0 == *section) {
+            out(".TP".into());
+            out(format!("\\fB{}\\fR (default: {})", roff(key), roff(default)));
+            out(roff(what));
+            out(".br".into());
+            out(format!("Example: \\fB{}: {}\\fR", roff(key), roff(example)));
+        }
+    }
+    out(".SH SEE ALSO".into());
+    out("\\fBrunner\\fR(1), \\fBrunner\\-check\\fR(1)".into());
+    Ok(w)
+}
 
 /// The text of `after_help` as roff: one output line per source line, nothing reflowed.
 fn verbatim(w: &mut dyn Write, heading: &str, text: &str) -> std::io::Result<()> {
@@ -70,6 +158,8 @@ fn main() -> std::io::Result<()> {
         let sub = sub.name(name).bin_name(bin);
         std::fs::write(man.join(format!("{name}.1")), page(sub, "\\fBrunner\\fR(1)")?)?;
     }
+    let page = config_page().map_err(std::io::Error::other)?;
+    std::fs::write(man.join("supervisor.yaml.5"), page)?;
     let mut cmd = runner::cli::Cli::command();
     for (shell, file) in [(Shell::Bash, "runner.bash"), (Shell::Zsh, "_runner"), (Shell::Fish, "runner.fish")] {
         let mut buf = Vec::new();

@@ -78,6 +78,9 @@ impl Trigger {
 #[serde(rename_all = "snake_case")]
 pub enum RecordKind {
     Run,
+    /// A check's routine sample (its judged level did not change): it goes to the check's
+    /// live file only, never to the ring, journald or the state. See `kinds::check::sample_kind`.
+    Sample,
     Skip,
     Alert,
     Resolve,
@@ -89,6 +92,7 @@ impl RecordKind {
     pub fn as_str(self) -> &'static str {
         match self {
             RecordKind::Run => "run",
+            RecordKind::Sample => "sample",
             RecordKind::Skip => "skip",
             RecordKind::Alert => "alert",
             RecordKind::Resolve => "resolve",
@@ -146,6 +150,10 @@ pub struct Record {
     pub trigger: Trigger,
     /// 1 for the first try; retries count up.
     pub attempt: u32,
+    /// No further attempt of this fire follows: it succeeded, or it was the last one
+    /// `retries:` allows (or the daemon stopped before the next). The state counts a fire's
+    /// outcome once, from its last attempt (`state::State::apply`).
+    pub last_attempt: bool,
     pub started_at: SystemTime,
     pub duration: Duration,
     pub outcome: Outcome,
@@ -176,6 +184,7 @@ impl Record {
             job_kind,
             trigger,
             attempt: 0,
+            last_attempt: true,
             started_at: SystemTime::now(),
             duration: Duration::ZERO,
             outcome: Outcome::Skipped,

@@ -431,7 +431,17 @@ impl Daemon {
     fn start_reload(&mut self) -> tokio::task::JoinHandle<Result<Plan, config::ConfigErrors>> {
         self.notifier.reloading();
         let (path, overrides) = (self.config_path.clone(), self.overrides.clone());
-        tokio::task::spawn_blocking(move || config::load(&path, &overrides))
+        // The runtime_dir this daemon runs with (a changed one takes effect at a restart).
+        let runtime_dir = self.plan.runtime_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let plan = config::load(&path, &overrides)?;
+            // A loaded plan is taken: its copy for status, health and logs is written here,
+            // off the event loop, as a config may be 1 MiB.
+            if let Err(e) = crate::sinks::loaded::write(&runtime_dir, &plan) {
+                log::error!("cannot keep a copy of the config in {}: {e}", runtime_dir.display());
+            }
+            Ok(plan)
+        })
     }
 
     /// Switches to the reloaded plan, or keeps the running one and says why.
@@ -645,6 +655,11 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // What runs, for `status`, `health` and `logs` once the file on disk is edited into an
+    // error: they fall back to this copy.
+    if let Err(e) = crate::sinks::loaded::write(&plan.runtime_dir, &plan) {
+        log::error!("cannot keep a copy of the config in {}: {e}", plan.runtime_dir.display());
+    }
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

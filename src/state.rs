@@ -242,11 +242,16 @@ impl State {
         js.last_duration_ms = Some(r.duration.as_millis() as u64);
         js.last_cpu_usec = r.cpu_usec;
         js.last_memory_peak_bytes = r.memory_peak_bytes;
-        js.runs += 1;
-        if r.outcome.is_failure() {
-            js.consecutive_failures += 1;
-            js.failures += 1;
-        } else if r.outcome == Outcome::Success {
+        // Runs and failures count fires, not attempts: an attempt that is retried only
+        // shows as the last outcome until the next one ends.
+        if r.last_attempt {
+            js.runs += 1;
+            if r.outcome.is_failure() {
+                js.consecutive_failures += 1;
+                js.failures += 1;
+            }
+        }
+        if r.outcome == Outcome::Success {
             js.consecutive_failures = 0;
             js.last_success_ms = js.last_end_ms;
         }
@@ -321,6 +326,7 @@ pub(crate) mod tests {
             job_kind: Kind::Command,
             trigger: Trigger::Schedule,
             attempt: 1,
+            last_attempt: true,
             started_at: from_epoch_ms(1_000),
             duration: Duration::from_millis(250),
             outcome,
@@ -346,6 +352,20 @@ pub(crate) mod tests {
         let j = &s.jobs["j"];
         assert_eq!((j.consecutive_failures, j.failures, j.runs), (0, 2, 3));
         assert_eq!(j.last_end_ms, Some(1_250));
+    }
+
+    #[test]
+    fn a_retried_attempt_is_not_a_failed_fire() {
+        let mut s = State::default();
+        let retried = Record { last_attempt: false, ..rec(Outcome::Failure) };
+        s.apply(&retried);
+        s.apply(&retried);
+        s.apply(&rec(Outcome::Failure));
+        s.apply(&retried);
+        s.apply(&rec(Outcome::Success));
+        let j = &s.jobs["j"];
+        assert_eq!((j.runs, j.failures, j.consecutive_failures), (2, 1, 0));
+        assert_eq!(j.last_outcome, Some(Outcome::Success));
     }
 
     #[test]

@@ -124,6 +124,25 @@ fn yaml_syntax_errors_have_a_location() {
     assert!(loc[0].parse::<usize>().unwrap() >= 3, "{err}");
 }
 
+/// A key without its colon is reported where it is, not at the next line, and under no job
+/// that does not exist (libyaml notices only at the next line).
+#[test]
+fn a_missing_colon_is_reported_at_its_key() {
+    let jobs = "version: 1\njobs:\n  backup:\n    every: 1h\n    run: \"true\"\n";
+    // A job name without its colon, on line 6: not "7:10: job `every`".
+    let text = format!("{jobs}  every\n    every: 5m\n    run: \"true\"\n");
+    assert_error(&text, "6:8", "`every` has no `:` after it; write `every:`");
+    let s = Scratch::new("check");
+    let (_, _, err) = check(&s, &text);
+    assert!(!err.contains("job `"), "names no job: {err}");
+    // A setting without its colon, inside job `backup`, on line 5.
+    assert_error(
+        "version: 1\njobs:\n  backup:\n    every: 1h\n    run \"true\"\n",
+        "5:5",
+        "job `backup`: `run \"true\"` has no `:`",
+    );
+}
+
 #[test]
 fn world_writable_config_is_refused() {
     use std::os::unix::fs::PermissionsExt;

@@ -579,3 +579,37 @@ fn check_levels_reach_the_state_only_on_changes() {
     assert!(live_after > live_before, "samples go on (the live file is rewritten)");
     assert_eq!(before, after, "the state file is not rewritten while the level stays ok");
 }
+
+/// A check every 100 ms puts a run record in the ring when its level changes (its first
+/// level), and with `record_every: 3` every third sample too; the live file gets them all.
+#[test]
+fn check_samples_reach_the_run_log_on_level_changes_and_every_n() {
+    let s = Scratch::new("sample-records");
+    let cfg = config(
+        &s,
+        "  quiet:\n    every: 100ms\n    check: {metric: disk_used_percent, path: /, warn: 99, crit: 100}\n  \
+         third:\n    every: 100ms\n    check: {metric: disk_used_percent, path: /, warn: 99, crit: 100, record_every: 3}\n",
+    );
+    let mut d = Daemon::start(&s, &cfg);
+    let samples = |log: &str, job: &str| log.lines().filter(|l| l.contains(&format!("job {job} "))).count();
+    wait_for(Duration::from_secs(30), "twelve samples of each", || {
+        let log = d.log_text();
+        samples(&log, "quiet") >= 12 && samples(&log, "third") >= 12
+    });
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(Duration::from_secs(10));
+    let log = d.log_text();
+    let (quiet, third) = (samples(&log, "quiet"), samples(&log, "third"));
+    let runs = |job: &str| {
+        let o = s.runner(&cfg).args(["logs", "--json", "--job", job]).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
+        common::stdout(&o).lines().filter(|l| l.contains("\"kind\":\"run\"")).count()
+    };
+    assert_eq!(runs("quiet"), 1, "only the first level of {quiet} samples is in the ring");
+    let n = runs("third");
+    // The first sample (a level change), then every third one after it.
+    assert!((third / 3..=third / 3 + 1).contains(&n), "{n} records of {third} samples with record_every: 3");
+    let live: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.path("run/checks/quiet.json")).unwrap()).unwrap();
+    assert!(live.get("value").is_some(), "{live}");
+}

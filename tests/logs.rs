@@ -334,3 +334,53 @@ fn follow_sees_other_processes_across_wraps() {
     let kept = s.runner(&c).arg("logs").output().unwrap();
     assert!(stdout(&kept).lines().count() < runs as usize, "the ring wrapped: {}", stdout(&kept));
 }
+
+/// `runner logs` as people read it: a check's line says its level and value once, rounded in
+/// the metric's unit (not `value 16.0759: ok: ... 16.1%`); a raw value is rounded too;
+/// outcomes and levels are coloured on a terminal only, never with `NO_COLOR` or in a pipe.
+#[test]
+fn check_lines_say_level_and_value_once_and_colour_only_on_a_terminal() {
+    let s = Scratch::new("logs-people");
+    let c = s.write(
+        "supervisor.yaml",
+        "version: 1\njobs:\n  disk:\n    check: {metric: disk_used_percent, path: /, warn: 99.9, crit: 100}\n  \
+         broken:\n    every: 1h\n    run: \"exit 3\"\n",
+    );
+    for job in ["disk", "broken"] {
+        s.runner(&c).args(["once", job]).output().unwrap();
+    }
+    let o = s.runner(&c).arg("logs").output().unwrap();
+    let out = stdout(&o);
+    assert!(!out.contains('\x1b'), "no colour in a pipe: {out:?}");
+    let disk = out.lines().find(|l| l.contains(" run disk ")).unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(disk.matches("ok").count(), 1, "the level once: {disk}");
+    assert!(!disk.contains(", value "), "the value once, in the message: {disk}");
+    let pct = disk.rsplit(' ').next().unwrap();
+    let digits = pct.strip_suffix('%').and_then(|p| p.split_once('.')).map(|(_, d)| d.len());
+    assert_eq!(digits, Some(1), "rounded, with its unit: {disk}");
+
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        skip_missing("script(1) from util-linux, for a terminal");
+        return;
+    }
+    let on_tty = |no_color: bool| {
+        let mut cmd = s.runner(&c);
+        cmd.env_remove("NO_COLOR");
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        }
+        let mut sc = std::process::Command::new("script");
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => sc.env(k, v),
+                None => sc.env_remove(k),
+            };
+        }
+        stdout(&sc.args(["-qec", &format!("{BIN} logs"), "/dev/null"]).output().unwrap())
+    };
+    let coloured = on_tty(false);
+    assert!(coloured.contains("\x1b[31mfailure"), "failure in red on a terminal: {coloured:?}");
+    assert!(coloured.contains("\x1b[32mok"), "the level in green on a terminal: {coloured:?}");
+    let plain = on_tty(true);
+    assert!(plain.contains("failure") && !plain.contains('\x1b'), "NO_COLOR: {plain:?}");
+}

@@ -1,7 +1,7 @@
 //! The man pages `examples/generate.rs` writes for the packages: each renders without a
 //! warning (`groff -ww`, and `man -l`), names no page that is not made, gives subcommand
 //! synopses as people type them, lists the global flags, and keeps the exit-code list one
-//! code per line.
+//! code per line; `supervisor.yaml(5)` has every key the parser accepts.
 
 mod common;
 use common::*;
@@ -44,7 +44,8 @@ fn every_page_renders_without_warnings() {
     let s = Scratch::new("man-render");
     let dir = generate(&s);
     let all = pages(&dir);
-    assert!(all.len() >= 12, "{all:?}");
+    assert!(all.len() >= 13, "{all:?}");
+    assert!(all.iter().any(|p| p.ends_with("supervisor.yaml.5")), "{all:?}");
     for p in &all {
         let o = Command::new("groff").args(["-ww", "-man", "-Tutf8", "-z"]).arg(p).output().unwrap();
         assert!(o.status.success() && o.stderr.is_empty(), "groff -ww {}: {}", p.display(), stderr(&o));
@@ -95,4 +96,50 @@ fn pages_name_only_made_pages_and_read_as_people_type() {
     let block = &top[top.find(".SH \"EXIT STATUS\"").or_else(|| top.find(".SH EXIT STATUS")).expect("EXIT STATUS")..];
     assert!(block.contains(".nf\n"), "{block}");
     assert!(block.contains("\n  75       the job is already running"), "{block}");
+}
+
+/// Every key the parser accepts (the field lists of its serde structs: `config/raw.rs` and each
+/// kind's `Block`) is in `supervisor.yaml(5)`, in bold, under its section's heading, with
+/// its default and an example.
+#[test]
+fn the_config_page_has_every_key_the_parser_accepts() {
+    let s = Scratch::new("man-config");
+    let page = std::fs::read_to_string(generate(&s).join("supervisor.yaml.5")).unwrap();
+    let headings = [
+        ("top", "TOP LEVEL"),
+        ("log", "LOG"),
+        ("export", "EXPORT"),
+        ("job", "JOBS"),
+        ("defaults", "DEFAULTS"),
+        ("retries", "RETRIES"),
+        ("check", "CHECK"),
+        ("queue_flush", "QUEUE_FLUSH"),
+        ("orphan_sweep", "ORPHAN_SWEEP"),
+        ("match", "MATCH"),
+    ];
+    let sections = runner::config::raw::sections();
+    assert_eq!(sections.len(), headings.len(), "a section of the parser without a heading here");
+    let mut keys = 0;
+    for (section, fields) in sections {
+        let heading = headings.iter().find(|h| h.0 == section).unwrap_or_else(|| panic!("section {section}")).1;
+        let start = page.find(&format!(".SH {heading}\n")).unwrap_or_else(|| panic!("no {heading} in:\n{page}"));
+        let end = page[start + 4..].find(".SH ").map_or(page.len(), |i| start + 4 + i);
+        let text = &page[start..end];
+        for f in fields {
+            keys += 1;
+            let bold = format!("\\fB{f}\\fR");
+            let listed = format!(", {f}");
+            assert!(
+                text.contains(&bold)
+                    || (section == "defaults" && (text.contains(&listed) || text.contains(&format!("\\fB{f},")))),
+                "`{f}` ({section}) is not in the page's {heading} section:\n{text}"
+            );
+            if section != "defaults" {
+                let entry = &text[text.find(&bold).unwrap()..];
+                let entry = &entry[..entry[1..].find(".TP").map_or(entry.len(), |i| i + 1)];
+                assert!(entry.contains("(default: ") && entry.contains("Example: "), "{entry}");
+            }
+        }
+    }
+    assert!(keys > 90, "{keys} keys");
 }

@@ -81,3 +81,105 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
     assert!(plain.contains("failure"), "{plain:?}");
     assert!(!plain.contains('\x1b'), "NO_COLOR: {plain:?}");
 }
+
+/// `FAILS` (and `failures`, `runs`, the textfile's `runner_job_runs_total`) count fires by
+/// their last attempt, not every attempt: two fires of 3 failing attempts are 2 failures.
+#[test]
+fn fails_counts_failed_fires_not_attempts() {
+    let s = Scratch::new("status-fires");
+    let prom = s.path("export/runner.prom");
+    let flag = s.path("flag");
+    let c = s.write(
+        "supervisor.yaml",
+        &format!(
+            "version: 1\nexport: {{textfile: {}}}\njobs:\n  broken:\n    every: 1h\n    run: \"exit 3\"\n    retries: {{attempts: 3, backoff: 10ms, max_backoff: 10ms}}\n  \
+             flaky:\n    every: 1h\n    run: \"test -e {f} && exit 0; touch {f}; exit 1\"\n    retries: {{attempts: 3, backoff: 10ms, max_backoff: 10ms}}\n",
+            prom.display(),
+            f = flag.display()
+        ),
+    );
+    for job in ["broken", "broken", "flaky"] {
+        s.runner(&c).args(["once", job]).output().unwrap();
+    }
+    let o = s.runner(&c).args(["status", "--json"]).output().unwrap();
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let job = |n: &str| st["jobs"].as_array().unwrap().iter().find(|j| j["name"] == n).unwrap().clone();
+    let (broken, flaky) = (job("broken"), job("flaky"));
+    assert_eq!((broken["runs"].as_u64(), broken["failures"].as_u64()), (Some(2), Some(2)), "{broken}");
+    assert_eq!(broken["consecutive_failures"], 2, "{broken}");
+    assert_eq!((flaky["runs"].as_u64(), flaky["failures"].as_u64()), (Some(1), Some(0)), "{flaky}");
+    let table = stdout(&s.runner(&c).arg("status").output().unwrap());
+    let header = table.lines().find(|l| l.starts_with("JOB ")).unwrap();
+    let fails_end = header.find("FAILS").unwrap() + "FAILS".len();
+    let row = table.lines().find(|l| l.starts_with("broken ")).unwrap();
+    assert_eq!(row[..fails_end].split_whitespace().last(), Some("2"), "{table}");
+    let text = std::fs::read_to_string(&prom).unwrap();
+    for (series, want) in [
+        ("runner_job_runs_total{runner_job=\"broken\",outcome=\"failure\"} ", "2"),
+        ("runner_job_runs_total{runner_job=\"broken\",outcome=\"success\"} ", "0"),
+        ("runner_job_runs_total{runner_job=\"flaky\",outcome=\"success\"} ", "1"),
+    ] {
+        let line = text.lines().find(|l| l.starts_with(series)).unwrap_or_else(|| panic!("{series}\n{text}"));
+        assert_eq!(line[series.len()..].trim(), want, "{text}");
+    }
+    // The run log keeps every attempt.
+    let logs = stdout(&s.runner(&c).args(["logs", "--json", "--job", "broken"]).output().unwrap());
+    assert_eq!(logs.lines().count(), 6, "{logs}");
+    assert_eq!(logs.matches("\"last_attempt\":false").count(), 4, "{logs}");
+}
+
+/// With the file on disk edited into an error while the daemon runs the old one, `status`,
+/// `health`, `health --json` and `logs` show what runs (from the copy the daemon keeps in
+/// runtime_dir, found through the file's own `runtime_dir:` line), with one line on stderr
+/// saying the file is refused and where; `logs` finds the ring without any config.
+#[test]
+fn a_refused_config_on_disk_still_shows_what_the_daemon_runs() {
+    let s = Scratch::new("status-refused");
+    let good = format!(
+        "version: 1\nstate_dir: {}\nruntime_dir: {}\njobs:\n  hello:\n    every: 300ms\n    run: \"echo hi\"\n",
+        s.path("state").display(),
+        s.path("run").display()
+    );
+    let c = s.write("supervisor.yaml", &good);
+    let mut d = Daemon::start(&s, &c);
+    wait_for(std::time::Duration::from_secs(10), "the first run", || s.path("state/jobs/hello.json").exists());
+    // An accepted reload adds a job: the copy the commands fall back to is the new one.
+    let good = format!("{good}  later:\n    every: 1h\n    run: \"true\"\n");
+    std::fs::write(&c, &good).unwrap();
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    wait_for(std::time::Duration::from_secs(10), "the reload", || d.log_text().contains("reloaded"));
+    std::fs::write(&c, good.replace("  hello:\n", "  hello\n")).unwrap();
+    // Only the config: state and runtime dirs come from the (refused) file.
+    let cli = |args: &[&str]| {
+        s.runner(&c).env_remove("RUNNER_STATE_DIR").env_remove("RUNNER_RUNTIME_DIR").args(args).output().unwrap()
+    };
+    let check = s.runner(&c).arg("check").output().unwrap();
+    assert_ne!(check.status.code(), Some(0), "the file on disk is refused");
+    for args in [&["status"][..], &["health"], &["health", "--json"], &["logs"]] {
+        let o = cli(args);
+        let (out, err) = (stdout(&o), stderr(&o));
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {out}{err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line on stderr: {err}");
+        assert!(err.contains("refused") && err.contains(&format!("{}:", c.display())), "{args:?}: {err}");
+        if args[0] == "health" {
+            // The level alone when all is well (no parts: a command job has none).
+            assert!(out.contains("HEALTHY"), "{args:?}: {out}");
+        } else {
+            assert!(out.contains("hello"), "{args:?}: {out}");
+        }
+        if args == ["status"] {
+            assert!(out.contains("later"), "the reloaded config: {out}");
+        }
+        if args == ["health", "--json"] {
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+            assert_eq!(v["daemon_running"], true, "{out}");
+        }
+    }
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(std::time::Duration::from_secs(10));
+    // No config file at all: the ring under the state dir the flags name.
+    std::fs::remove_file(&c).unwrap();
+    let o = s.runner(&c).arg("logs").output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("run hello success"), "{}", stdout(&o));
+}

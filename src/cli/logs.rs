@@ -11,8 +11,9 @@ use std::process::ExitCode;
 use jiff::{Timestamp, ToSpan, tz::TimeZone};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
-use super::LogsArgs;
+use super::{Color, LogsArgs, outcome_style};
 use crate::config::{self, Overrides};
+use crate::record::RecordKind;
 use crate::sinks::ring::{self, Entry, Follower, RingError};
 
 /// A time for `--since`/`--until`: RFC 3339, a local date or date and time, a signed offset
@@ -77,10 +78,15 @@ fn time_text(us: i64, tz: &TimeZone) -> String {
         .unwrap_or_else(|_| format!("@{us}us"))
 }
 
-/// One line for people (plus the output tail, indented, with `--output`).
-pub fn format_text(e: &Entry, tz: &TimeZone, with_output: bool) -> String {
-    let mut s =
-        format!("{} #{} {} {} {}", time_text(e.realtime_us, tz), e.seq, e.kind.as_str(), e.job, e.outcome.as_str());
+/// One line for people (plus the output tail, indented, with `--output`); outcomes, alerts
+/// and levels in colour when `color` says so (a terminal without `NO_COLOR`, as `status`).
+pub fn format_text(e: &Entry, tz: &TimeZone, with_output: bool, color: Color) -> String {
+    let kind = match e.kind {
+        RecordKind::Alert | RecordKind::Resolve => color.paint(e.kind.as_str(), outcome_style(e.kind.as_str())),
+        k => k.as_str().to_string(),
+    };
+    let outcome = color.paint(e.outcome.as_str(), outcome_style(e.outcome.as_str()));
+    let mut s = format!("{} #{} {kind} {} {outcome}", time_text(e.realtime_us, tz), e.seq, e.job);
     match (e.exit_code, e.signal) {
         (Some(c), _) => s.push_str(&format!(" (exit {c})")),
         (None, Some(sig)) => s.push_str(&format!(" (signal {sig})")),
@@ -95,14 +101,21 @@ pub fn format_text(e: &Entry, tz: &TimeZone, with_output: bool) -> String {
     if e.trigger != crate::record::Trigger::Schedule {
         s.push_str(&format!(", {}", e.trigger.as_str()));
     }
-    if let Some(l) = &e.level {
-        s.push_str(&format!(", level {l}"));
+    // A check's message already says its level and value, rounded, in the metric's unit
+    // (`ok: disk_used_percent 16.1%`); other records get them here.
+    let said = e.job_kind == "check" && !e.message.is_empty();
+    if let Some(l) = e.level.as_deref().filter(|_| !said) {
+        s.push_str(&format!(", level {}", color.paint(l, outcome_style(l))));
     }
-    if let Some(v) = e.value {
-        // Samples are floats from the kernel's counters; six significant digits say enough.
+    if let Some(v) = e.value.filter(|_| !said) {
         s.push_str(&format!(", value {}", format_value(v)));
     }
-    if !e.message.is_empty() {
+    if said {
+        // The level the message starts with (`ok: ...`, `crit (still): ...`) in its colour.
+        let level = e.message.split([' ', ':']).next().unwrap_or("");
+        let painted = color.paint(level, outcome_style(level));
+        s.push_str(&format!(": {painted}{}", &e.message[level.len()..]));
+    } else if !e.message.is_empty() {
         s.push_str(&format!(": {}", e.message));
     }
     if with_output && !e.output.is_empty() {
@@ -131,6 +144,7 @@ pub fn to_json(e: &Entry, tz: &TimeZone) -> serde_json::Value {
         "outcome": e.outcome.as_str(),
         "trigger": e.trigger.as_str(),
         "attempt": e.attempt,
+        "last_attempt": e.last_attempt,
         "exit_code": e.exit_code,
         "signal": e.signal,
         "pid": e.pid,
@@ -148,11 +162,25 @@ pub fn to_json(e: &Entry, tz: &TimeZone) -> serde_json::Value {
 pub fn cmd_logs(config_path: &Path, overrides: &Overrides, a: &LogsArgs) -> ExitCode {
     let path = match &a.file {
         Some(p) => p.clone(),
-        None => match config::load(config_path, overrides) {
+        None => match super::plan_or_loaded(config_path, overrides) {
             Ok(plan) => plan.log.ring.path,
             Err(errors) => {
-                eprintln!("{errors}\nrunner logs: the config names the ring file; fix it, or give --file PATH");
-                return ExitCode::FAILURE;
+                // No config to read: the ring where the flags or the defaults put state_dir.
+                let (state_dir, _) = config::dirs_without_plan(config_path, overrides);
+                let ring = state_dir.join(crate::sinks::ring::FILE_NAME);
+                if !ring.exists() {
+                    eprintln!(
+                        "{errors}\nrunner logs: no run log at {}; fix the config, or give --file PATH",
+                        ring.display()
+                    );
+                    return ExitCode::FAILURE;
+                }
+                eprintln!(
+                    "runner logs: the config is refused: {}; reading {}",
+                    super::first_error(&errors),
+                    ring.display()
+                );
+                ring
             }
         },
     };
@@ -209,7 +237,7 @@ fn print(entries: &[Entry], filter: &Filter, limit: Option<usize>, a: &LogsArgs,
         if a.json {
             writeln!(out, "{}", to_json(e, tz))?;
         } else {
-            writeln!(out, "{}", format_text(e, tz, a.output))?;
+            writeln!(out, "{}", format_text(e, tz, a.output, Color::for_stdout()))?;
         }
     }
     out.flush()
@@ -348,7 +376,7 @@ fn format_value(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return format!("{v}");
     }
-    let decimals = (5 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
+    let decimals = (3 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
     let s = format!("{v:.decimals$}");
     if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
 }
@@ -358,8 +386,9 @@ mod value_tests {
     use super::format_value;
 
     #[test]
-    fn values_keep_six_significant_digits() {
-        assert_eq!(format_value(34.13253807321395), "34.1325");
+    fn values_keep_four_significant_digits() {
+        assert_eq!(format_value(34.13253807321395), "34.13");
+        assert_eq!(format_value(16.0759), "16.08");
         assert_eq!(format_value(5000.0), "5000");
         assert_eq!(format_value(0.000123456789), "0.000123");
         assert_eq!(format_value(1234567890.0), "1234567890");

@@ -500,6 +500,36 @@ Exit codes: 0 success; 1-123 the job's own status; 75 already running; 124 timeo
 128+N killed by signal N."
 }
 
+/// The first of `errors` on one line, with how many more there are.
+pub(crate) fn first_error(errors: &config::ConfigErrors) -> String {
+    let first = errors.0.first().map(|e| e.to_string()).unwrap_or_default();
+    let first = first.lines().next().unwrap_or_default();
+    match errors.0.len() {
+        0 | 1 => first.to_string(),
+        n => format!("{first} (and {} more; `runner check` lists them)", n - 1),
+    }
+}
+
+/// The plan for the commands that report on what runs (`status`, `health`, `logs`): the file
+/// on disk, or, when it is refused, what the daemon last loaded (`sinks::loaded`), with one
+/// line on stderr saying so and where the file is wrong. The file's errors when there is no
+/// copy to fall back to.
+pub(crate) fn plan_or_loaded(path: &Path, overrides: &Overrides) -> Result<Plan, config::ConfigErrors> {
+    let errors = match load_plan(path, overrides) {
+        Ok(plan) => return Ok(plan),
+        Err(errors) => errors,
+    };
+    let (_, runtime_dir) = config::dirs_without_plan(path, overrides);
+    let Ok(loaded) = crate::sinks::loaded::read(&runtime_dir) else { return Err(errors) };
+    let Ok(plan) = config::load_saved(&loaded.files(), overrides) else { return Err(errors) };
+    eprintln!(
+        "runner: the config on disk is refused: {}; showing what the daemon loaded at {}",
+        first_error(&errors),
+        loaded.loaded_at
+    );
+    Ok(plan)
+}
+
 /// Loads the plan for commands that act on it; config errors exit with `code`.
 fn plan_or_exit(path: &Path, overrides: &Overrides, code: u8) -> Result<Plan, ExitCode> {
     load_plan(path, overrides).map_err(|errors| {
@@ -765,7 +795,10 @@ fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
 
 /// The plan and the persisted state, for the commands that report on them; errors exit 1.
 fn plan_and_state(path: &Path, overrides: &Overrides) -> Result<(Plan, crate::sinks::state::State), ExitCode> {
-    let plan = plan_or_exit(path, overrides, 1)?;
+    let plan = plan_or_loaded(path, overrides).map_err(|errors| {
+        eprintln!("{errors}");
+        ExitCode::FAILURE
+    })?;
     match StateStore::new(&plan.state_dir).load(Some(&plan.log.ring.path)) {
         Ok(mut state) => {
             current_queue_health(&plan, &mut state);

@@ -123,6 +123,50 @@ pub fn load_with(path: &Path, overrides: &Overrides, host: &Host) -> Result<Plan
 
 /// Resolves config text as if read from `path` (drop-ins are looked up beside it).
 pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) -> Result<Plan, ConfigErrors> {
+    resolve(text, path, overrides, host, None)
+}
+
+/// Resolves the files a plan was read from (`Plan::files` and `Plan::texts`: the main file
+/// first, then its drop-ins) as they were then, reading nothing from disk: what the daemon
+/// last loaded, for `status`, `health` and `logs` when the file on disk is refused.
+pub fn load_saved(files: &[(PathBuf, String)], overrides: &Overrides) -> Result<Plan, ConfigErrors> {
+    let Some(((path, text), drop_ins)) = files.split_first() else {
+        return Err(ConfigErrors(vec![ConfigError {
+            file: PathBuf::from("-"),
+            line: 0,
+            col: 0,
+            message: "the saved config holds no file".into(),
+        }]));
+    };
+    resolve(text, path, overrides, &Host::current(), Some(drop_ins))
+}
+
+/// Where `state_dir` and `runtime_dir` are when the config at `path` cannot be loaded: the
+/// flags and environment, else what the file's own top-level `state_dir:`/`runtime_dir:`
+/// lines say (read line by line, so a syntax error elsewhere does not hide them), else the
+/// defaults.
+pub fn dirs_without_plan(path: &Path, overrides: &Overrides) -> (PathBuf, PathBuf) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let outline = Outline::scan(&text);
+    let peek = |key: &str| {
+        let k = outline.find(&[key])?;
+        let line = text.lines().nth(k.line.checked_sub(1)?)?;
+        let v = line.get(k.value_col.checked_sub(1)?..)?;
+        let v = v.split(" #").next()?.trim().trim_matches(|c| c == '"' || c == '\'');
+        (!v.is_empty()).then(|| PathBuf::from(v))
+    };
+    let config_dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    resolve_dirs(nix::unistd::geteuid().as_raw(), overrides, peek("state_dir"), peek("runtime_dir"), &config_dir)
+}
+
+/// `load_text`, with the drop-ins from `saved` instead of the include directory.
+fn resolve(
+    text: &str,
+    path: &Path,
+    overrides: &Overrides,
+    host: &Host,
+    saved: Option<&[(PathBuf, String)]>,
+) -> Result<Plan, ConfigErrors> {
     let mut errors = Vec::new();
     bounds::check(text).map_err(|r| ConfigErrors(vec![refused(path, r)]))?;
     let outline = Outline::scan(text);
@@ -131,7 +175,7 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
     }
     let raw: RawConfig = match serde_norway::from_str::<Option<RawConfig>>(text) {
         Ok(r) => r.unwrap_or_default(),
-        Err(e) => return Err(ConfigErrors(vec![yaml_error(path, &outline, &e)])),
+        Err(e) => return Err(ConfigErrors(vec![yaml_error(path, text, &outline, &e)])),
     };
     match raw.version {
         Some(SCHEMA_VERSION) => {}
@@ -159,6 +203,7 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
     let roots = crate::metrics::Roots::resolve(under_config(raw.proc_root.clone()), under_config(raw.sys_root.clone()));
     let defaults = raw.defaults.clone().unwrap_or_default();
     let mut files = vec![path.to_path_buf()];
+    let mut texts = vec![text.to_string()];
     let mut jobs: Vec<Job> = Vec::new();
     let own_user = host.own_user();
     let ctx =
@@ -198,12 +243,22 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
     };
     let mut job_index: std::collections::HashMap<String, usize> =
         jobs.iter().enumerate().map(|(i, j)| (j.name.as_str().to_string(), i)).collect();
-    let drop_ins = trust::drop_in_files(&include_dir, host.euid).unwrap_or_else(|msg| {
-        errors.push(ConfigError { file: include_dir.clone(), line: 0, col: 0, message: msg });
-        Vec::new()
-    });
-    for drop_in in drop_ins {
-        let text = match trust::read(&drop_in, host.euid) {
+    let drop_ins: Vec<(PathBuf, Result<Vec<u8>, String>)> = match saved {
+        Some(saved) => saved.iter().map(|(p, t)| (p.clone(), Ok(t.clone().into_bytes()))).collect(),
+        None => trust::drop_in_files(&include_dir, host.euid)
+            .unwrap_or_else(|msg| {
+                errors.push(ConfigError { file: include_dir.clone(), line: 0, col: 0, message: msg });
+                Vec::new()
+            })
+            .into_iter()
+            .map(|p| {
+                let read = trust::read(&p, host.euid);
+                (p, read)
+            })
+            .collect(),
+    };
+    for (drop_in, read) in drop_ins {
+        let text = match read {
             Ok(bytes) => bounds::decode(bytes).and_then(|t| bounds::check(&t).map(|()| t)),
             Err(msg) => {
                 errors.push(ConfigError { file: drop_in.clone(), line: 0, col: 0, message: msg });
@@ -218,6 +273,7 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
             }
         };
         files.push(drop_in.clone());
+        texts.push(text.clone());
         let outline = Outline::scan(&text);
         if let Some(e) = duplicate_key_error(&drop_in, &outline) {
             errors.push(e);
@@ -226,7 +282,7 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
         let raw: RawDropIn = match serde_norway::from_str::<Option<RawDropIn>>(&text) {
             Ok(r) => r.unwrap_or_default(),
             Err(e) => {
-                errors.push(yaml_error(&drop_in, &outline, &e));
+                errors.push(yaml_error(&drop_in, &text, &outline, &e));
                 continue;
             }
         };
@@ -388,6 +444,7 @@ pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) ->
     Ok(Plan {
         config_path: path.to_path_buf(),
         files,
+        texts,
         state_dir,
         runtime_dir,
         max_parallel,
@@ -462,9 +519,42 @@ fn duplicate_key_error(file: &Path, outline: &Outline) -> Option<ConfigError> {
 
 /// Turns a serde_norway error into ours: its location, and a message that names the job
 /// and, for a misspelt field or value, the closest valid one.
-fn yaml_error(file: &Path, outline: &Outline, e: &serde_norway::Error) -> ConfigError {
+/// `L column C` at the start of `s`, as libyaml writes a place.
+fn line_col(s: &str) -> Option<(usize, usize)> {
+    let (l, rest) = s.split_once(" column ")?;
+    let c: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some((l.parse().ok()?, c.parse().ok()?))
+}
+
+fn yaml_error(file: &Path, text: &str, outline: &Outline, e: &serde_norway::Error) -> ConfigError {
     let (line, mut col) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
     let mut msg = e.to_string();
+    // A key without its colon: libyaml notices only at the next line (`could not find
+    // expected ':' ..., while scanning a simple key at line L column C`); the place to fix is
+    // the key it started at, line L, just after its text; and that key is no job's setting
+    // when it sits at a job name's indentation (a job that does not exist yet).
+    if let Some(i) = msg.find(", while scanning a simple key at line ")
+        && let Some((l, c)) = line_col(&msg[i + ", while scanning a simple key at line ".len()..])
+        && let Some(content) = text.lines().nth(l.saturating_sub(1)).and_then(|t| t.get(c.saturating_sub(1)..))
+    {
+        let key = content.split(" #").next().unwrap_or(content).trim_end();
+        let job = outline
+            .keys()
+            .filter(|k| k.line < l && k.col < c)
+            .filter_map(|k| Some(outline.path(&k)).filter(|p| p.len() == 2 && p[0] == "jobs"))
+            .last();
+        let message = if key.contains(char::is_whitespace) {
+            format!("`{key}` has no `:` (a setting is written `key: value`, with a space after the colon)")
+        } else {
+            format!("`{key}` has no `:` after it; write `{key}:`")
+        };
+        let message = match job {
+            Some(p) => format!("job `{}`: {message}", p[1]),
+            None => message,
+        };
+        let col = if key.contains(char::is_whitespace) { c } else { c + key.chars().count() };
+        return ConfigError { file: file.to_path_buf(), line: l, col, message };
+    }
     // A bad value is reported at its key; point at the value, where the fix goes (a bad
     // key stays where it is).
     if !msg.contains("unknown field")

@@ -114,6 +114,9 @@ pub struct Plan {
     pub config_path: PathBuf,
     /// The main file and every drop-in read, in order.
     pub files: Vec<PathBuf>,
+    /// What each of `files` held when it was read: the daemon keeps a copy
+    /// (`sinks::loaded`) for the commands that report on it to fall back to.
+    pub texts: Vec<String>,
     pub state_dir: PathBuf,
     pub runtime_dir: PathBuf,
     pub max_parallel: usize,

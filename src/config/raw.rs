@@ -305,3 +305,62 @@ impl<'de> Deserialize<'de> for Jobs {
         d.deserialize_any(V)
     }
 }
+
+/// Every key the parser accepts, by section, taken from the serde definitions themselves
+/// (each struct's field list, which `deny_unknown_fields` checks against): the
+/// `supervisor.yaml(5)` page is generated against it (`examples/generate.rs`) and
+/// `tests/man.rs` checks the page, so neither can drift from the parser.
+pub fn sections() -> Vec<(&'static str, &'static [&'static str])> {
+    use crate::kinds::orphan_sweep::config::RawMatch;
+    vec![
+        ("top", fields::<RawConfig>()),
+        ("log", fields::<RawLog>()),
+        ("export", fields::<RawExport>()),
+        ("job", fields::<RawJob>()),
+        ("defaults", fields::<RawDefaults>()),
+        ("retries", fields::<RawRetries>()),
+        ("check", fields::<RawCheck>()),
+        ("queue_flush", fields::<RawQueueFlush>()),
+        ("orphan_sweep", fields::<RawOrphanSweep>()),
+        ("match", fields::<RawMatch>()),
+    ]
+}
+
+/// The field names a derived `Deserialize` passes to `deserialize_struct`.
+fn fields<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+    struct Probe(Option<&'static [&'static str]>);
+    impl<'de> Deserializer<'de> for &mut Probe {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0 = Some(fields);
+            Err(de::Error::custom("fields taken"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option
+            unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+        }
+    }
+    let mut p = Probe(None);
+    let _ = T::deserialize(&mut p);
+    p.0.expect("a config section is a struct with derived Deserialize")
+}
+
+#[cfg(test)]
+mod section_tests {
+    #[test]
+    fn sections_list_the_parsers_fields() {
+        let s = super::sections();
+        let check = s.iter().find(|(n, _)| *n == "check").unwrap().1;
+        assert!(check.contains(&"for") && check.contains(&"record_every"), "{check:?}");
+        let job = s.iter().find(|(n, _)| *n == "job").unwrap().1;
+        assert!(job.contains(&"timeout") && job.contains(&"depends_on"), "{job:?}");
+    }
+}

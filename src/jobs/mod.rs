@@ -82,14 +82,18 @@ pub async fn execute(ctx: &Ctx, job: &Arc<Job>, req: Request, mut stop: watch::R
         let mut r = attempt_once(ctx, job, stop.clone()).await;
         r.trigger = req.trigger;
         r.attempt = attempt;
+        // A stop already asked for ends the fire here, so this attempt is its last too.
+        r.last_attempt = !r.outcome.is_failure() || attempt >= attempts || *stop.borrow();
         ctx.sinks.emit(&r);
-        if !r.outcome.is_failure() || attempt >= attempts {
+        if r.last_attempt {
             break r;
         }
         let delay = backoff(job.retries.backoff, job.retries.max_backoff, attempt);
         log::info!("job {name}: attempt {attempt} of {attempts} failed; retrying in {} ms", delay.as_millis());
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
+            // Stopped during the backoff: the record said a retry would follow, so this
+            // failed fire is in the ring as a failed attempt but not counted as a failure.
             _ = stop.wait_for(|s| *s) => break r,
         }
         attempt += 1;

@@ -37,6 +37,7 @@ pub fn record(job: &str, timeout: Option<std::time::Duration>, f: Finished) -> R
         job_kind: Kind::Command,
         trigger: Trigger::Schedule,
         attempt: 1,
+        last_attempt: true,
         started_at: f.started_at,
         duration: f.duration,
         outcome,

@@ -7,6 +7,7 @@
 //! A run's groups are kept in `runtime_dir` by `running.rs`.
 
 pub mod live;
+pub mod loaded;
 pub mod ring;
 pub mod running;
 pub mod state;
@@ -137,7 +138,7 @@ impl Sinks {
         }
         // The daemon's own events are no job's, but a start or a reload writes the textfile,
         // so every job's series are there before its first run.
-        if matches!(r.kind, RecordKind::Run | RecordKind::Daemon) && self.textfile.is_some() {
+        if matches!(r.kind, RecordKind::Run | RecordKind::Sample | RecordKind::Daemon) && self.textfile.is_some() {
             let state = self.state.load(self.ring_path()).unwrap_or_default();
             self.write_textfile(&state, self.queues.as_ref(), &self.shown);
         }
@@ -188,10 +189,11 @@ impl Sinks {
     }
 
     /// The ring, journald and the daemon's log line; returns the ring's sequence number.
+    /// A check's routine sample gets the (debug) log line only: its home is the live file.
     fn log_record(&self, r: &Record) -> Option<u64> {
         let mut journaled = false;
         let mut seq = None;
-        if let Some(log) = &self.log {
+        if let Some(log) = self.log.as_ref().filter(|_| r.kind != RecordKind::Sample) {
             seq = log.append_to_ring(r);
             journaled = log.journal.record(r, seq.unwrap_or(0), log.settings.job_output_to_journal);
         }
@@ -200,7 +202,7 @@ impl Sinks {
             match (r.kind, r.outcome) {
                 (RecordKind::Alert, _) => log::warn!("{line}"),
                 // A check's every sample is routine; its alerts and resolves are the news.
-                (RecordKind::Run, _) if r.job_kind == Kind::Check => log::debug!("{line}"),
+                (RecordKind::Run | RecordKind::Sample, _) if r.job_kind == Kind::Check => log::debug!("{line}"),
                 (_, Outcome::Success) => log::info!("{line}"),
                 (_, Outcome::Skipped | Outcome::Stopped) => log::warn!("{line}"),
                 _ => log::error!("{line}"),
@@ -209,10 +211,10 @@ impl Sinks {
         seq
     }
 
-    /// A check's samples go to a tmpfs file, not to the state on flash; the state changes
-    /// only when its level does (the check kind's `Update::Check`).
+    /// A check's samples (recorded or not) go to a tmpfs file, not to the state on flash;
+    /// the state changes only when its level does (the check kind's `Update::Check`).
     fn live(&self, r: &Record) {
-        if r.kind == RecordKind::Run
+        if matches!(r.kind, RecordKind::Run | RecordKind::Sample)
             && r.job_kind == Kind::Check
             && let Some(dir) = &self.runtime_dir
             && let Err(e) = live::write(dir, r)

@@ -149,6 +149,8 @@ fn kind_code(k: RecordKind) -> u8 {
         RecordKind::Resolve => 4,
         RecordKind::Audit => 5,
         RecordKind::Daemon => 6,
+        // Never appended (`Sinks` keeps samples out of the ring); a code all the same.
+        RecordKind::Sample => 7,
     }
 }
 fn kind_from(c: u8) -> Option<RecordKind> {
@@ -159,6 +161,7 @@ fn kind_from(c: u8) -> Option<RecordKind> {
         4 => RecordKind::Resolve,
         5 => RecordKind::Audit,
         6 => RecordKind::Daemon,
+        7 => RecordKind::Sample,
         _ => return None,
     })
 }
@@ -210,6 +213,8 @@ const F_SIGNAL: u8 = 2;
 const F_VALUE: u8 = 4;
 const F_PID: u8 = 8;
 const F_LEVEL: u8 = 16;
+/// Another attempt of the same fire followed (so old records, without it, read as last).
+const F_RETRIED: u8 = 32;
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
 fn cut_str(s: &str, max: usize) -> &[u8] {
@@ -270,6 +275,9 @@ pub fn encode(buf: &mut [u8], seq: u64, st: &Stamp, r: &Record, output_bytes: us
     }
     if r.level.is_some() {
         flags |= F_LEVEL;
+    }
+    if !r.last_attempt {
+        flags |= F_RETRIED;
     }
     let usage = if r.cpu_usec.is_some() || r.memory_peak_bytes.is_some() { USAGE_LEN } else { 0 };
     let len = REC_HEAD + job.len() + job_kind.len() + level.len() + message.len() + output.len() + usage;
@@ -521,6 +529,8 @@ pub struct Entry {
     pub outcome: Outcome,
     pub trigger: Trigger,
     pub attempt: u32,
+    /// No further attempt of its fire followed (see `Record::last_attempt`).
+    pub last_attempt: bool,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub pid: Option<u32>,
@@ -574,6 +584,7 @@ pub fn decode(b: &[u8], offset: u64) -> Result<Entry, RingError> {
         outcome,
         trigger,
         attempt: le32(b, 60),
+        last_attempt: flags & F_RETRIED == 0,
         exit_code: (flags & F_EXIT != 0).then(|| le32(b, 52) as i32),
         signal: (flags & F_SIGNAL != 0).then(|| le32(b, 56) as i32),
         pid: (flags & F_PID != 0).then(|| le32(b, 72)),

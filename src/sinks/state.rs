@@ -307,6 +307,7 @@ fn entry_record(e: &ring::Entry) -> Option<Record> {
         job_kind,
         trigger: e.trigger,
         attempt: e.attempt,
+        last_attempt: e.last_attempt,
         started_at: from_epoch_ms(e.realtime_us / 1000 - duration.as_millis() as i64),
         duration,
         outcome: e.outcome,

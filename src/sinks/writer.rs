@@ -121,7 +121,7 @@ fn run(sinks: &Sinks, shared: &Shared, rx: &Receiver<Op>) {
                 Op::Record(r) => {
                     let seq = sinks.log_record(&r);
                     sinks.live(&r);
-                    textfile |= matches!(r.kind, RecordKind::Run | RecordKind::Daemon);
+                    textfile |= matches!(r.kind, RecordKind::Run | RecordKind::Sample | RecordKind::Daemon);
                     if State::changed_by(&r) {
                         p.changes.push((r.job.clone(), Update::Ran { seq, record: r }));
                         p.since.get_or_insert_with(Instant::now);

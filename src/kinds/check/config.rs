@@ -47,6 +47,8 @@ pub struct Block {
     pub for_samples: Option<u32>,
     pub cooldown: Option<Dur>,
     pub start_period: Option<Dur>,
+    /// Also put every Nth sample in the run log (a sample whose level changed always is).
+    pub record_every: Option<u32>,
     pub on_alert: Option<CommandLine>,
     pub on_recover: Option<CommandLine>,
 }
@@ -416,6 +418,12 @@ pub fn resolve(job: &str, c: Block, roots: &Roots, job_timeout: Option<Duration>
     if c.for_samples == Some(0) {
         errs.push(("for", format!("check `{job}`: `for:` counts samples in a row; it must be at least 1")));
     }
+    if c.record_every == Some(0) {
+        errs.push((
+            "record_every",
+            format!("check `{job}`: `record_every:` counts samples; it must be at least 1 (leave it out to record level changes only)"),
+        ));
+    }
     if !errs.is_empty() {
         return Err(errs);
     }
@@ -429,6 +437,7 @@ pub fn resolve(job: &str, c: Block, roots: &Roots, job_timeout: Option<Duration>
         for_samples: c.for_samples.unwrap_or(1),
         cooldown: c.cooldown.map(|d| d.0).unwrap_or(Duration::from_secs(300)),
         start_period: c.start_period.map(|d| d.0).unwrap_or_default(),
+        record_every: c.record_every,
         timeout: job_timeout.unwrap_or(DEFAULT_PROBE_TIMEOUT),
         on_alert: c.on_alert,
         on_recover: c.on_recover,

@@ -140,6 +140,8 @@ pub struct CheckSpec {
     pub for_samples: u32,
     pub cooldown: Duration,
     pub start_period: Duration,
+    /// `record_every:`: also put every Nth sample in the run log; `None`: level changes only.
+    pub record_every: Option<u32>,
     /// Longest a probe may take (the job's `timeout:`, 10 s by default).
     pub timeout: Duration,
     pub on_alert: Option<CommandLine>,
@@ -189,6 +191,22 @@ pub struct Memory {
     pub first_sample: Option<Instant>,
     /// Seeded from the persisted state once; after that this process counts.
     pub seeded: bool,
+    /// Samples since the last one that went to the run log (for `record_every:`).
+    pub unrecorded: u32,
+}
+
+/// Whether a sample goes to the run log (`Run`) or only to the check's live file (`Sample`):
+/// a change of the judged level always does, and with `record_every: N` every Nth sample.
+/// A check sampled every few seconds would otherwise drown the real runs in the ring.
+pub fn sample_kind(spec: &CheckSpec, before: Option<&str>, after: Option<&str>, mem: &mut Memory) -> RecordKind {
+    let due = spec.record_every.is_some_and(|n| mem.unrecorded + 1 >= n);
+    if before != after || due {
+        mem.unrecorded = 0;
+        RecordKind::Run
+    } else {
+        mem.unrecorded += 1;
+        RecordKind::Sample
+    }
 }
 
 /// An alert raised or resolved by one judgement.
@@ -348,6 +366,7 @@ pub async fn attempt(host: &dyn Host, spec: &CheckSpec, stop: watch::Receiver<bo
     };
     let now_ms = epoch_ms(SystemTime::now());
     let j = judge(spec, &prev, &mut entry.memory, &reading, now_ms, first.elapsed());
+    let kind = sample_kind(spec, prev.level.as_deref(), j.state.level.as_deref(), &mut entry.memory);
     let pending = entry.memory.pending;
     put_entry(name, entry);
 
@@ -394,6 +413,7 @@ pub async fn attempt(host: &dyn Host, spec: &CheckSpec, stop: watch::Receiver<bo
 
     let judged = j.state.level.as_deref().and_then(Level::parse);
     let mut r = base_record(name, started_at, t0.elapsed(), &reading);
+    r.kind = kind;
     r.outcome = if reading.level == Level::Ok { Outcome::Success } else { Outcome::Failure };
     r.level = judged.map(|l| l.as_str().to_string());
     r.message = match (judged, pending) {
@@ -417,6 +437,7 @@ fn base_record(job: &str, started_at: SystemTime, duration: Duration, reading: &
         job_kind: Kind::Check,
         trigger: Trigger::Schedule,
         attempt: 1,
+        last_attempt: true,
         started_at,
         duration,
         outcome: Outcome::Success,
@@ -867,11 +888,28 @@ mod tests {
             for_samples,
             cooldown: Duration::from_secs(300),
             start_period: Duration::from_secs(30),
+            record_every: None,
             timeout: Duration::from_secs(1),
             on_alert: None,
             on_recover: None,
             roots: Roots::default(),
         }
+    }
+
+    #[test]
+    fn only_level_changes_and_every_nth_sample_reach_the_run_log() {
+        let mut m = Memory::default();
+        let s = spec(1, false);
+        let kinds: Vec<RecordKind> = [(None, Some("ok")), (Some("ok"), Some("ok")), (Some("ok"), Some("warn"))]
+            .iter()
+            .map(|(b, a)| sample_kind(&s, *b, *a, &mut m))
+            .collect();
+        assert_eq!(kinds, [RecordKind::Run, RecordKind::Sample, RecordKind::Run]);
+        let every3 = CheckSpec { record_every: Some(3), ..spec(1, false) };
+        let mut m = Memory::default();
+        let kinds: Vec<RecordKind> = (0..7).map(|_| sample_kind(&every3, Some("ok"), Some("ok"), &mut m)).collect();
+        use RecordKind::{Run, Sample};
+        assert_eq!(kinds, [Sample, Sample, Run, Sample, Sample, Run, Sample]);
     }
 
     fn at(s: &CheckSpec, v: f64) -> Reading {
