@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -21,20 +20,11 @@ fn fires_start_jobs_with_vfork_not_fork() {
     );
     let trace = s.path("trace");
     let log = s.path("daemon.log");
-    let Some(mut cmd) = traced(&s, &c, &["-f", "-qq", "-e", "trace=clone,clone3,fork,vfork"], &trace, &["run"]) else {
+    let Some(cmd) = traced(&s, &c, &["-f", "-qq", "-e", "trace=clone,clone3,fork,vfork"], &trace, &["run"]) else {
         return;
     };
-    let mut tracer = cmd
-        .env("RUNNER_LOG_LEVEL", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let (mut tracer, pid) = start_traced_daemon(cmd, &s, &log);
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
-    wait_for(Duration::from_secs(30), "startup", || log_text().contains("runner started"));
-    let pid: i32 =
-        std::fs::read_to_string(s.path("run/runner.pid")).unwrap().split_whitespace().next().unwrap().parse().unwrap();
     wait_for(Duration::from_secs(30), "five fires", || lines(&fires).len() >= 5);
     kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
     assert!(tracer.wait().unwrap().success(), "{}", log_text());

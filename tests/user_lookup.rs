@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -35,17 +34,8 @@ fn fires_and_an_unchanged_reload_do_not_read_the_user_database() {
     for k in ["HOME", "USER", "LOGNAME", "SHELL"] {
         cmd.env_remove(k);
     }
-    let mut tracer = cmd
-        .env("RUNNER_LOG_LEVEL", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let (mut tracer, pid) = start_traced_daemon(cmd, &s, &log);
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
-    wait_for(Duration::from_secs(30), "startup", || log_text().contains("runner started"));
-    let pid: i32 =
-        std::fs::read_to_string(s.path("run/runner.pid")).unwrap().split_whitespace().next().unwrap().parse().unwrap();
 
     let at_start = (opens(&trace, "/etc/passwd"), opens(&trace, "/etc/group"));
     assert!(at_start.0 >= 1 && at_start.1 >= 1, "strace saw no load of the user database: {at_start:?}");

@@ -356,3 +356,20 @@ pub fn traced(s: &Scratch, config: &Path, options: &[&str], trace: &Path, args: 
     }
     Some(cmd)
 }
+
+/// Starts `cmd` (a daemon under [`traced`]) with its stderr in `log`, waits until runner says
+/// it started, and returns the tracer and the daemon's pid (from its pid file, not strace's).
+pub fn start_traced_daemon(mut cmd: Command, s: &Scratch, log: &Path) -> (std::process::Child, i32) {
+    let tracer = cmd
+        .env("RUNNER_LOG_LEVEL", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for(std::time::Duration::from_secs(30), "startup", || {
+        std::fs::read_to_string(log).unwrap_or_default().contains("runner started")
+    });
+    let pid = std::fs::read_to_string(s.path("run/runner.pid")).unwrap();
+    (tracer, pid.split_whitespace().next().unwrap().parse().unwrap())
+}
