@@ -138,17 +138,22 @@ fn write_config(dir: &Path, jobs: &str) -> PathBuf {
     p
 }
 
-fn start(dir: &Path, config: &Path, notify: Option<&Path>) -> Child {
-    let mut c = Command::new(bin());
-    c.arg("run")
-        .env("RUNNER_CONFIG", config)
+/// The environment and descriptors of a bench daemon on `config`, its state and runtime
+/// directories under `dir`, quiet; `c` runs `runner run` itself or a tracer in front of it.
+fn daemon_env<'a>(c: &'a mut Command, dir: &Path, config: &Path) -> &'a mut Command {
+    c.env("RUNNER_CONFIG", config)
         .env("RUNNER_STATE_DIR", dir.join("state"))
         .env("RUNNER_RUNTIME_DIR", dir.join("run"))
         .env("RUNNER_LOG_LEVEL", "warn")
         .env_remove("NOTIFY_SOCKET")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(Stdio::null())
+}
+
+fn start(dir: &Path, config: &Path, notify: Option<&Path>) -> Child {
+    let mut c = Command::new(bin());
+    daemon_env(c.arg("run"), dir, config);
     if let Some(n) = notify {
         c.env("NOTIFY_SOCKET", n);
     }
@@ -228,18 +233,8 @@ fn writes_per_run(dir: &Path, jobs: usize, runs: u64) -> Option<WriteFigures> {
     }
     let trace = dir.join("trace");
     let mut c = Command::new("strace");
-    c.args(["-f", "-qq", "-y", "-e", "trace=fsync,fdatasync,write,pwrite64,writev,rename,renameat2", "-o"])
-        .arg(&trace)
-        .arg(bin())
-        .arg("run")
-        .env("RUNNER_CONFIG", &config)
-        .env("RUNNER_STATE_DIR", dir.join("state"))
-        .env("RUNNER_RUNTIME_DIR", dir.join("run"))
-        .env("RUNNER_LOG_LEVEL", "warn")
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    c.args(["-f", "-qq", "-y", "-e", "trace=fsync,fdatasync,write,pwrite64,writev,rename,renameat2", "-o"]).arg(&trace);
+    daemon_env(c.arg(bin()).arg("run"), &dir, &config);
     let mut child = c.spawn().unwrap();
     let count = || std::fs::read_to_string(&out).unwrap_or_default().lines().count() as u64;
     let deadline = Instant::now() + Duration::from_secs(runs + 60);
