@@ -117,8 +117,6 @@ impl Sinks {
     /// losing a log line must not stop jobs from running. In the daemon this changes the
     /// state in memory and enqueues the rest, in order, for the writer.
     pub fn emit(&self, r: &Record) {
-        // Damage found in the run log is recorded before the record that found it.
-        self.open_ring();
         if let Some(w) = &self.writer {
             if State::changed_by(r) {
                 w.state.lock().unwrap_or_else(|e| e.into_inner()).apply(r);
@@ -191,6 +189,11 @@ impl Sinks {
     /// The ring, journald and the daemon's log line; returns the ring's sequence number.
     /// A check's routine sample gets the (debug) log line only: its home is the live file.
     fn log_record(&self, r: &Record) -> Option<u64> {
+        // Opened here, where appends happen (the daemon's writer thread), so the event loop
+        // never waits on the ring's lock while the writer holds it through an fdatasync.
+        // What opening found is recorded too: at once without a writer, just after this
+        // record with one.
+        self.open_ring();
         let mut journaled = false;
         let mut seq = None;
         if let Some(log) = self.log.as_ref().filter(|_| r.kind != RecordKind::Sample) {
@@ -236,7 +239,7 @@ impl Sinks {
 
     /// Opens the run log if it is not open yet, and records what opening found in it
     /// (damaged records skipped, a damaged header moved aside) as daemon events. The daemon
-    /// calls it at start; any record opens it too.
+    /// calls it at start, before its writer runs; any record's append opens it too.
     pub fn open_ring(&self) {
         let Some(log) = &self.log else { return };
         for event in log.open_ring() {
