@@ -1,4 +1,5 @@
-//! The command line: one definition per subcommand and flag, help text beside it.
+//! The command line: dispatch of each command and what it prints. Its definition (every
+//! command and option, with help) is `flags`; `parse` reads arguments against it.
 //!
 //! A thin layer: it parses arguments, loads the plan and calls into the library. It owns
 //! exit codes and what is printed for people; it does not schedule, run or record anything
@@ -9,8 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
-
 use crate::config::{self, Overrides, Plan};
 use crate::config::{CommandLine, Job, JobKind, Schedule};
 use crate::jobs::{self, Ctx, Request};
@@ -18,19 +17,7 @@ use crate::record::{Outcome, Record, Trigger};
 use crate::schedule::CronExpr;
 use crate::sinks::state::StateStore;
 
-/// Exit codes of `runner once`, shown in `--help` and README.
-pub const EXIT_CODES: &str = "\
-Exit codes of `runner once`:
-  0        the job succeeded
-  1-123    the job's own exit status when it failed
-  75       the job is already running (use --wait to wait for it), or a check
-           it depends on is not ok
-  124      the job timed out (as timeout(1))
-  125      runner's own error: usage, config, unknown job
-  126      the command cannot be executed
-  127      the command was not found
-  128+N    the job was killed by signal N
-Other commands: 0 success, 1 failure (for example an invalid config), 2 usage error.";
+pub use flags::EXIT_CODES;
 
 pub use crate::exit;
 
@@ -41,7 +28,9 @@ macro_rules! outln {
     ($($arg:tt)*) => { $crate::cli::out_line(format_args!($($arg)*)) };
 }
 
+pub mod flags;
 pub mod logs;
+pub mod parse;
 
 /// One line to stdout; see [`outln!`].
 pub fn out_line(args: std::fmt::Arguments) {
@@ -65,202 +54,132 @@ pub fn quiet_exit_on(e: &std::io::Error) -> ! {
     std::process::exit(1);
 }
 
-/// The heading of the flags every command takes, apart from each command's own.
-pub const GLOBAL: &str = "Global options";
-
-#[derive(Parser, Debug)]
-#[command(name = "runner", version, about = "A static-config job scheduler and health supervisor", after_help = EXIT_CODES)]
+/// What the command line asks for, once parsed (`parse`) and its values converted.
+#[derive(Debug)]
 pub struct Cli {
-    /// The configuration file.
-    #[arg(long, short = 'c', global = true, env = "RUNNER_CONFIG", default_value = config::DEFAULT_CONFIG, help_heading = GLOBAL)]
     pub config: PathBuf,
-    /// Where state lives (default /var/lib/runner as root, else $XDG_STATE_HOME/runner);
-    /// outranks RUNNER_STATE_DIR and the file's `state_dir`.
-    #[arg(long, global = true, help_heading = GLOBAL)]
     pub state_dir: Option<PathBuf>,
-    /// Where locks and the pid file live (default /run/runner as root, else
-    /// $XDG_RUNTIME_DIR/runner); outranks RUNNER_RUNTIME_DIR and the file's `runtime_dir`.
-    #[arg(long, global = true, help_heading = GLOBAL)]
     pub runtime_dir: Option<PathBuf>,
-    #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(Subcommand, Debug)]
+/// One variant per entry of `flags::COMMANDS`.
+#[derive(Debug)]
 pub enum Command {
-    /// Run the scheduler daemon in the foreground.
-    #[command(
-        after_help = "Examples:\n  runner run\n  runner run --config etc/supervisor.yaml\n\nSIGHUP reloads the config (an invalid one is refused and the old one keeps running);\nSIGTERM or SIGINT stop it after ending running jobs. Exits 78 on an invalid config at start."
-    )]
     Run,
-    /// Run one job now, in the foreground, as the daemon would.
-    #[command(after_help = const_format_once())]
-    Once {
-        /// The job's name, as in the config.
-        job: String,
-        /// Print what would run, as whom, where and with what timeout; run nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Make one attempt, whatever the job's `retries:` says.
-        #[arg(long)]
-        no_retry: bool,
-        /// If the job is already running, wait for it to finish instead of exiting 75.
-        #[arg(long)]
-        wait: bool,
-    },
-    /// List the jobs: kind, schedule, time zone, source file and next due time.
-    #[command(after_help = "Examples:\n  runner list\n  runner list --json")]
-    List {
-        /// Print a JSON array, one object per job (keys: README, "JSON output").
-        #[arg(long)]
-        json: bool,
-    },
-    /// Show each job's last run, outcome and next due time, and whether the daemon runs.
-    #[command(after_help = "Examples:\n  runner status\n  runner status --json")]
-    Status {
-        /// Print one JSON object: daemon, health, checks, alerts, jobs (keys: README, "JSON output").
-        #[arg(long)]
-        json: bool,
-    },
-    /// Add a work item to a queue_flush job's spool, atomically (tmp/ then new/).
-    #[command(
-        after_help = "Examples:\n  echo '{\"id\": 7}' | runner enqueue outbox\n  runner enqueue outbox /tmp/upload-7.json\n\nPrints the item's name. The spool is created if it is missing."
-    )]
-    Enqueue {
-        /// The queue_flush job whose spool gets the item.
-        job: String,
-        /// The item's content: a file, or `-` for standard input.
-        #[arg(default_value = "-")]
-        file: PathBuf,
-    },
-    /// Show a queue's statistics and health: total, pending, retrying, failed, completed, score.
-    #[command(
-        after_help = "Examples:\n  runner queue outbox\n  runner queue outbox --json\n  runner queue outbox --watch --interval 5s"
-    )]
-    Queue {
-        /// The queue_flush job.
-        job: String,
-        /// Print one JSON object per report (keys: README, "JSON output").
-        #[arg(long)]
-        json: bool,
-        /// Print again every --interval until interrupted.
-        #[arg(long)]
-        watch: bool,
-        /// How often --watch prints (`30s`, `1m`, ...).
-        #[arg(long, default_value = "30s", requires = "watch")]
-        interval: String,
-    },
-    /// Print one sample of the box's metrics: CPU, memory, load, processes, disks,
-    /// temperatures and pressure, read straight from /proc and /sys.
-    #[command(
-        after_help = "Examples:\n  runner metrics\n  runner metrics --json --path / --path /var\n  runner metrics --interval 250ms\n  runner metrics --process nginx --json\n\nRUNNER_PROC_ROOT and RUNNER_SYS_ROOT (or the config's proc_root/sys_root) read a different tree."
-    )]
-    Metrics {
-        /// Print one JSON object with every value read (keys: README, "JSON output").
-        #[arg(long)]
-        json: bool,
-        /// A mount path to report disk and inode use for (repeatable; default /).
-        #[arg(long = "path", value_name = "P")]
-        paths: Vec<PathBuf>,
-        /// How long to measure CPU use over.
-        #[arg(long, default_value = "1s", value_parser = parse_duration)]
-        interval: std::time::Duration,
-        /// Also report the processes with this name (as `pgrep` matches it): how many, their
-        /// summed RSS and CPU percent over the interval (repeatable).
-        #[arg(long = "process", value_name = "NAME")]
-        processes: Vec<String>,
-    },
-    /// Print the overall health (HEALTHY, DEGRADED, UNHEALTHY or CRITICAL); exit 0 only when
-    /// HEALTHY and the daemon runs, for scripts and container health checks.
-    #[command(
-        after_help = "Examples:\n  runner health\n  runner health --json\n\nExit codes: 0 HEALTHY; 1 anything else, or the daemon is not running (its state is then stale)."
-    )]
-    Health {
-        /// Print one JSON object: level, daemon_running, parts (keys: README, "JSON output").
-        #[arg(long)]
-        json: bool,
-    },
-    /// Validate the configuration and its drop-ins, and print a one-line summary.
-    #[command(after_help = "Examples:\n  runner check\n  runner check --config ./supervisor.yaml")]
+    Once { job: String, dry_run: bool, no_retry: bool, wait: bool },
+    List { json: bool },
+    Status { json: bool },
+    Enqueue { job: String, file: PathBuf },
+    Queue { job: String, json: bool, watch: bool, interval: String },
+    Metrics { json: bool, paths: Vec<PathBuf>, interval: std::time::Duration, processes: Vec<String> },
+    Health { json: bool },
     Check,
-    /// Print the next fire times of a cron expression, like `systemd-analyze calendar`.
-    #[command(
-        after_help = "Examples:\n  runner calendar '*/15 * * * *' --count 4\n  runner calendar '0 2 * * MON-FRI' --from 2026-03-29T00:00:00Z --tz Europe/Berlin"
-    )]
-    Calendar {
-        /// A cron expression (5 fields, or 6 with seconds first) or a macro like @daily.
-        expr: String,
-        /// How many fire times to print.
-        #[arg(long, short = 'n', default_value_t = 5)]
-        count: usize,
-        /// Print fire times strictly after this instant (RFC 3339, default now).
-        #[arg(long)]
-        from: Option<String>,
-        /// The time zone to evaluate in (IANA name, default local time).
-        #[arg(long)]
-        tz: Option<String>,
-        // `calendar` reads no config, state or runtime dir: these own (hidden) flags keep the
-        // global ones out of its help, usage and man page (clap propagates a global flag only
-        // to a command without a flag of that id).
-        #[arg(long = "config", id = "config", hide = true)]
-        _config: Option<PathBuf>,
-        #[arg(long = "state-dir", id = "state_dir", hide = true)]
-        _state_dir: Option<PathBuf>,
-        #[arg(long = "runtime-dir", id = "runtime_dir", hide = true)]
-        _runtime_dir: Option<PathBuf>,
-    },
-    /// Show the run log (the ring file under state_dir), like journalctl or logread.
-    #[command(after_help = LOGS_HELP)]
+    Calendar { expr: String, count: usize, from: Option<String>, tz: Option<String> },
     Logs(LogsArgs),
 }
 
-const LOGS_HELP: &str = "Examples:\n  runner logs -n 20\n  runner logs -f --job backup\n  runner logs --failed --since -1h\n  runner logs --since today --json\n\n\
-Times: RFC 3339 (2026-03-29T10:00:00Z), a local date or time (2026-03-29, 2026-03-29 10:00),\n\
-relative to now (-1h, -30m, +10m), or now, today, yesterday, tomorrow.";
-
-#[derive(clap::Args, Debug)]
+#[derive(Debug)]
 pub struct LogsArgs {
-    /// Show only the last N matching records (with -f: 10 unless given).
-    #[arg(short = 'n', long = "lines")]
     pub lines: Option<usize>,
-    /// Keep printing new records as they are written (inotify; no polling).
-    #[arg(short = 'f', long)]
     pub follow: bool,
-    /// Only this job's records.
-    #[arg(long)]
     pub job: Option<String>,
-    /// Only records of this kind.
-    #[arg(long, value_parser = ["run", "skip", "alert", "resolve", "audit", "daemon"])]
     pub kind: Option<String>,
-    /// Only records written at or after this time.
-    #[arg(long, allow_hyphen_values = true)]
     pub since: Option<String>,
-    /// Only records written at or before this time.
-    #[arg(long, allow_hyphen_values = true)]
     pub until: Option<String>,
-    /// Only runs that count as failures (failure, timeout, killed, spawn_failed).
-    #[arg(long)]
     pub failed: bool,
-    /// One JSON object per line, with every field.
-    #[arg(long)]
     pub json: bool,
-    /// Print the output tail kept with each record.
-    #[arg(long)]
     pub output: bool,
-    /// Read this ring file instead of the one under state_dir (no config needed).
-    #[arg(long)]
     pub file: Option<PathBuf>,
 }
 
+impl Cli {
+    /// Parses `args` (without the program name); `Err` is what to print and the exit status.
+    pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, (String, ExitCode)> {
+        match parse::parse(args) {
+            Ok(parse::Parsed::Run(m)) => Cli::from_matches(&m).map_err(|u| (u.to_string(), ExitCode::from(2))),
+            Ok(parse::Parsed::Help(cmd)) => Err((parse::help(cmd), ExitCode::SUCCESS)),
+            Ok(parse::Parsed::Version) => {
+                Err((format!("{} {}\n", flags::NAME, env!("CARGO_PKG_VERSION")), ExitCode::SUCCESS))
+            }
+            // `runner` alone: the whole help, as a usage error.
+            Err(u) if u.cmd.is_none() && u.message == parse::NO_COMMAND => Err((parse::help(None), ExitCode::from(2))),
+            Err(u) => Err((u.to_string(), ExitCode::from(2))),
+        }
+    }
+
+    fn from_matches(m: &parse::Matches) -> Result<Cli, parse::Usage> {
+        let path = |long| m.os(long).map(PathBuf::from);
+        let command = match m.cmd.name {
+            "run" => Command::Run,
+            "once" => Command::Once {
+                job: m.arg_text(0)?,
+                dry_run: m.flag("dry-run"),
+                no_retry: m.flag("no-retry"),
+                wait: m.flag("wait"),
+            },
+            "list" => Command::List { json: m.flag("json") },
+            "status" => Command::Status { json: m.flag("json") },
+            "enqueue" => Command::Enqueue { job: m.arg_text(0)?, file: PathBuf::from(m.arg(1)) },
+            "queue" => Command::Queue {
+                job: m.arg_text(0)?,
+                json: m.flag("json"),
+                watch: m.flag("watch"),
+                interval: m.text("interval")?.unwrap_or_default(),
+            },
+            "metrics" => Command::Metrics {
+                json: m.flag("json"),
+                paths: m.all("path").into_iter().map(PathBuf::from).collect(),
+                interval: m.parsed("interval", crate::time::parse)?.unwrap_or_default(),
+                processes: m.all("process").into_iter().map(|p| p.to_string_lossy().into_owned()).collect(),
+            },
+            "health" => Command::Health { json: m.flag("json") },
+            "check" => Command::Check,
+            "calendar" => Command::Calendar {
+                expr: m.arg_text(0)?,
+                count: m.parsed("count", |s| s.parse::<usize>().map_err(|e| e.to_string()))?.unwrap_or(5),
+                from: m.text("from")?,
+                tz: m.text("tz")?,
+            },
+            "logs" => Command::Logs(LogsArgs {
+                lines: m.parsed("lines", |s| s.parse::<usize>().map_err(|e| e.to_string()))?,
+                follow: m.flag("follow"),
+                job: m.text("job")?,
+                kind: m.text("kind")?,
+                since: m.text("since")?,
+                until: m.text("until")?,
+                failed: m.flag("failed"),
+                json: m.flag("json"),
+                output: m.flag("output"),
+                file: path("file"),
+            }),
+            other => unreachable!("bug: command `{other}` is in flags::COMMANDS but not handled here"),
+        };
+        Ok(Cli {
+            config: path("config").unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG)),
+            state_dir: path("state-dir"),
+            runtime_dir: path("runtime-dir"),
+            command,
+        })
+    }
+}
+
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::parse(std::env::args_os().skip(1)) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::SUCCESS,
-                _ => ExitCode::from(2),
-            };
+        Err((text, code)) => {
+            if code == ExitCode::SUCCESS {
+                let mut out = std::io::stdout().lock();
+                if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                    quiet_exit_on(&e);
+                }
+            } else {
+                eprint!("{text}");
+                if !text.ends_with('\n') {
+                    eprintln!();
+                }
+            }
+            return code;
         }
     };
     let overrides = Overrides::from_flags_and_env(cli.state_dir.clone(), cli.runtime_dir.clone());
@@ -287,13 +206,9 @@ pub fn main() -> ExitCode {
         Command::Queue { job, json, watch, interval } => {
             cmd_queue(&cli.config, &overrides, &job, json, watch.then_some(interval.as_str()))
         }
-        Command::Calendar { expr, count, from, tz, .. } => cmd_calendar(&expr, count, from.as_deref(), tz.as_deref()),
+        Command::Calendar { expr, count, from, tz } => cmd_calendar(&expr, count, from.as_deref(), tz.as_deref()),
         Command::Logs(args) => logs::cmd_logs(&cli.config, &overrides, &args),
     }
-}
-
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    crate::time::parse(s)
 }
 
 fn cmd_metrics(
@@ -491,13 +406,6 @@ fn cmd_calendar(expr: &str, count: usize, from: Option<&str>, tz: Option<&str>) 
         let _ = writeln!(out, "{}", t.strftime("%Y-%m-%dT%H:%M:%S%:z"));
     }
     ExitCode::SUCCESS
-}
-
-const fn const_format_once() -> &'static str {
-    "Examples:\n  runner once backup\n  runner once backup --dry-run\n  runner once backup --no-retry --wait\n\n\
-Exit codes: 0 success; 1-123 the job's own status; 75 already running; 124 timeout;\n\
-125 runner's own error (usage, config, unknown job); 126 cannot execute; 127 not found;\n\
-128+N killed by signal N."
 }
 
 /// The first of `errors` on one line, with how many more there are.
