@@ -149,8 +149,12 @@ fn restart_after_sigkill_ends_the_leftover_group() {
             out.display()
         )
     };
+    // The process-group path alone: in cgroup mode any runner that starts (another test's
+    // too) ends a killed runner's runs once its subtree is 2 s old, and under load that can
+    // come first, leaving this daemon nothing to end.
+    let subreaper = [("RUNNER_CONTAINMENT", "subreaper")];
     let c2 = cfg(&s, &job("every: 200ms"));
-    let mut d = Daemon::start(&s, &c2);
+    let mut d = Daemon::start_with(&s, &c2, &subreaper);
     wait_for(LONG, "the grandchild to start", || !lines(&out).is_empty());
     let grandchild: i32 = lines(&out)[0].parse().unwrap();
     d.signal(Signal::SIGKILL);
@@ -162,7 +166,7 @@ fn restart_after_sigkill_ends_the_leftover_group() {
 
     // Restart with the job no longer due soon: the restart alone must end the leftover.
     let c = cfg(&s, &job("schedule: \"0 0 1 1 *\""));
-    let mut d2 = Daemon::start(&s, &c);
+    let mut d2 = Daemon::start_with(&s, &c, &subreaper);
     wait_for(LONG, "the leftover to be ended", || !alive(grandchild));
     d2.signal(Signal::SIGTERM);
     d2.wait_exit(LONG);
