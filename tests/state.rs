@@ -41,7 +41,12 @@ fn status_after_a_sigkill_reports_every_run_the_ring_holds() {
     // What the file held after one or two runs: what a power cut could leave of a job file,
     // since its later rewrites are not fsynced.
     let stale = std::fs::read(&job_file).unwrap();
-    wait_for(LONG, "six runs", || lines(&out).len() >= 6);
+    let stale_runs = serde_json::from_slice::<serde_json::Value>(&stale).unwrap()["runs"].as_u64().unwrap() as usize;
+    // Under load the first look at the file can come late; the ring must hold runs the stale
+    // file does not, or the restart below has nothing to catch up.
+    wait_for(LONG, "six runs, two beyond the stale file", || {
+        lines(&out).len() >= 6 && ring_runs(&s, &c, "tick").len() >= stale_runs + 2
+    });
     d.child.kill().unwrap();
     d.child.wait().unwrap();
 
