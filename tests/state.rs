@@ -87,9 +87,11 @@ fn a_runs_state_write_is_not_fsynced_only_the_ring_is() {
     let log = std::fs::File::create(s.path("daemon.log")).unwrap();
     let options = ["-f", "-qq", "-y", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2"];
     let Some(mut strace) = traced(&s, &c, &options, &trace, &["run"]) else { return };
+    // Counted before the daemon starts: counted after, the runs it made meanwhile (slow
+    // `runner logs` under load) would be in the trace but not in `runs`.
+    let before = ring_runs(&s, &c, "tick").len();
     let mut child =
         strace.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(log).spawn().unwrap();
-    let before = ring_runs(&s, &c, "tick").len();
     // Five of the daemon's runs recorded in the ring: a run's record lands after its
     // process has written its line, so the output alone would kill the daemon too early.
     wait_for(LONG, "five daemon runs in the ring", || ring_runs(&s, &c, "tick").len() >= before + 5);
