@@ -426,14 +426,25 @@ pub fn scan(data: &[u8]) -> Scan {
     let n = found.len();
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_unstable_by_key(|&i| found[i].seq);
+    let end_of = |i: usize| found[i].offset as usize + align8(found[i].len as usize);
+    // Unreadable bytes from the end of `x` to the start of `y`, going round the end.
+    let between = |x: usize, y: usize| {
+        let (from, to) = (end_of(x), found[y].offset as usize);
+        if to >= from { to - from } else { data.len().saturating_sub(from) + to }
+    };
     let mut start = n;
     while start > 0 {
         if start < n {
             let (x, y) = (order[start - 1], order[start]);
             let keep = match found[x].seq.checked_add(1) {
                 Some(next) if next == found[y].seq => true,
-                // Only unreadable bytes between them in the file: the missing ones were damaged.
-                Some(next) if next < found[y].seq => (x + 1) % n == y,
+                // Only unreadable bytes between them in the file, room enough for the missing
+                // ones: those were damaged. Without the room the older record is a leftover
+                // of an earlier lap (at the end of the area, which a lap that wrapped early
+                // did not reach), and the gap is overwriting.
+                Some(next) if next < found[y].seq => {
+                    (x + 1) % n == y && (found[y].seq - next) as usize * align8(REC_HEAD) <= between(x, y)
+                }
                 _ => false,
             };
             if !keep {
@@ -447,7 +458,6 @@ pub fn scan(data: &[u8]) -> Scan {
         retained[i] = true;
     }
     let newest = order.last().copied();
-    let end_of = |i: usize| found[i].offset as usize + align8(found[i].len as usize);
     let mut damage = Vec::new();
     let mut report = |from: usize, to: usize| {
         if to > from {
@@ -1139,6 +1149,35 @@ mod tests {
         let id = crate::host::parse_uuid("01234567-89ab-cdef-0123-456789abcdef\n").unwrap();
         assert_eq!(boot_id_hex(&id), "0123456789abcdef0123456789abcdef");
         assert!(crate::host::parse_uuid("zz").is_none());
+    }
+
+    /// Builds a data area: records placed at the given offsets with their sequence numbers.
+    fn area(size: usize, placed: &[(usize, u64, usize)]) -> Vec<u8> {
+        let mut data = vec![0u8; size];
+        let st = Stamp { realtime_us: 0, monotonic_us: 0, boot_id: [0; 16] };
+        for &(at, seq, out) in placed {
+            let mut buf = [0u8; MAX_RECORD];
+            let len = encode(&mut buf, seq, &st, &rec("j", &vec![b'x'; out]), 4096);
+            data[at..at + len].copy_from_slice(&buf[..len]);
+        }
+        data
+    }
+
+    #[test]
+    fn a_stale_record_at_the_end_of_the_area_is_an_old_lap_not_damage() {
+        // The lap that wrote 20 and 21 wrapped early (a big record did not fit), so record 5,
+        // written two laps ago at the very end, is still readable there. 6 to 19 are gone by
+        // overwriting, which 5 and 20 being neighbours in the file does not change: 14
+        // records cannot have fitted in the bytes between them.
+        let small = align8(REC_HEAD + 1 + 7 + 8);
+        let data = area(4096, &[(0, 20, 8), (small, 21, 8), (4096 - small, 5, 8)]);
+        let seqs: Vec<u64> = scan(&data).slots.iter().map(|s| s.seq).collect();
+        assert_eq!(seqs, [20, 21]);
+        // One damaged record between two others in the file is still a gap of damage.
+        let mut data = area(4096, &[(0, 1, 8), (small, 2, 8), (2 * small, 3, 8)]);
+        data[small + 20] ^= 1;
+        let seqs: Vec<u64> = scan(&data).slots.iter().map(|s| s.seq).collect();
+        assert_eq!(seqs, [1, 3]);
     }
 
     #[test]
