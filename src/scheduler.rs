@@ -463,6 +463,8 @@ impl Daemon {
                 if plan.state_dir != self.plan.state_dir || plan.runtime_dir != self.plan.runtime_dir {
                     log::warn!("state_dir and runtime_dir changes take effect at the next restart");
                 }
+                // Writes check their directories once; a reload checks them again.
+                crate::fsx::forget_own_dirs();
                 let (now, mono) = (Timestamp::now(), Instant::now());
                 let fresh = Timetable {
                     hold_until: self.table.hold_until,
@@ -635,7 +637,7 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
     // Made if missing, and refused unless runner's own: a directory others can write could
     // hold a link to a file runner would then overwrite as root.
     for dir in [&plan.state_dir, &plan.runtime_dir] {
-        if let Err(e) = crate::fsx::own_dir(dir, true) {
+        if let Err(e) = crate::fsx::own_dir_once(dir, true) {
             eprintln!("runner: {e}");
             return ExitCode::FAILURE;
         }
