@@ -321,6 +321,8 @@ struct Slot {
 }
 
 struct Daemon {
+    /// The running config without its jobs: they are moved into `table`, so each is held
+    /// once (the timetable's `Arc<Job>`), not once here and once there.
     plan: Arc<Plan>,
     config_path: PathBuf,
     overrides: Overrides,
@@ -329,7 +331,9 @@ struct Daemon {
     running: BTreeMap<String, Slot>,
     /// Fires waiting for a free slot under `max_parallel`.
     waiting: VecDeque<(Arc<Job>, Trigger)>,
-    done_tx: mpsc::UnboundedSender<(String, Record)>,
+    /// The name of each job whose run ended (not its record: the channel's first block holds
+    /// 32 messages, about 8 KiB of records).
+    done_tx: mpsc::UnboundedSender<String>,
     notifier: Notifier,
 }
 
@@ -380,8 +384,8 @@ impl Daemon {
         let done = self.done_tx.clone();
         tokio::spawn(async move {
             let req = Request { trigger, no_retry: false, wait: false };
-            let r = jobs::execute(&ctx, &job, req, stop_rx).await;
-            let _ = done.send((job.name.to_string(), r));
+            jobs::execute(&ctx, &job, req, stop_rx).await;
+            let _ = done.send(job.name.to_string());
         });
     }
 
@@ -459,7 +463,7 @@ impl Daemon {
                 let m = format!("reload refused, the running config stays:\n{errors}");
                 self.ctx.sinks.emit(&Record::daemon(Outcome::Failure, m));
             }
-            Ok(plan) => {
+            Ok(mut plan) => {
                 if plan.state_dir != self.plan.state_dir || plan.runtime_dir != self.plan.runtime_dir {
                     log::warn!("state_dir and runtime_dir changes take effect at the next restart");
                 }
@@ -473,12 +477,16 @@ impl Daemon {
                 let old = std::mem::replace(&mut self.table, fresh);
                 let mut fires = Vec::new();
                 let table = &mut self.table;
+                self.ctx.sinks.set_queues(jobs::queue_source(&plan));
+                self.ctx.sinks.set_shown(jobs::shown(&plan));
+                let loaded_jobs = std::mem::take(&mut plan.jobs);
+                let count = loaded_jobs.len();
                 let planned = self.ctx.sinks.read(|state| {
-                    for job in &plan.jobs {
+                    for job in loaded_jobs {
                         match old.find(job.name.as_str()) {
                             // Unchanged jobs keep their next due time.
-                            Some(i) if **old.job(i) == *job => table.keep(old.job(i).clone(), old.due(i)),
-                            _ => fires.extend(table.plan_job(Arc::new(job.clone()), state, now, mono)),
+                            Some(i) if **old.job(i) == job => table.keep(old.job(i).clone(), old.due(i)),
+                            _ => fires.extend(table.plan_job(Arc::new(job), state, now, mono)),
                         }
                     }
                 });
@@ -486,11 +494,12 @@ impl Daemon {
                     log::error!("{e}");
                 }
                 let plan = Arc::new(plan);
-                self.ctx.sinks.set_queues(jobs::queue_source(&plan));
-                self.ctx.sinks.set_shown(jobs::shown(&plan));
-                let m = format!("reloaded {}: {} job(s)", self.config_path.display(), plan.jobs.len());
+                let m = format!("reloaded {}: {} job(s)", self.config_path.display(), count);
                 self.ctx.sinks.emit(&Record::daemon(Outcome::Success, m));
                 self.plan = plan;
+                drop(old);
+                // What the old plan and the parse freed goes back to the kernel.
+                crate::heap::trim();
                 self.fire_all(&fires, now, mono);
             }
         }
@@ -626,6 +635,7 @@ struct Found {
 
 /// `runner run`: the daemon. Returns its exit code.
 pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
+    crate::heap::one_arena();
     let notifier = Notifier::from_env();
     let plan = match config::load(config_path, overrides) {
         Ok(p) => p,
@@ -662,7 +672,16 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
     if let Err(e) = crate::sinks::loaded::write(&plan.runtime_dir, &plan) {
         log::error!("cannot keep a copy of the config in {}: {e}", plan.runtime_dir.display());
     }
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        // A daemon waits on a few dozen descriptors; tokio's default sizes the event buffer
+        // for 1024 (12 KiB kept for good).
+        .max_io_events_per_tick(64)
+        // A blocking thread (a reload's parse, a lock wait, a probe) ends 1 s after its
+        // last task, not 10 s, so its stack does not outlive the work.
+        .thread_keep_alive(std::time::Duration::from_secs(1))
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("runner: cannot start the runtime: {e}");
@@ -707,7 +726,7 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
 }
 
 async fn daemon_main(
-    plan: Plan,
+    mut plan: Plan,
     config_path: &Path,
     overrides: &Overrides,
     notifier: Notifier,
@@ -719,6 +738,7 @@ async fn daemon_main(
     let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks, by: "daemon", echo: false };
     // Damage found in the run log is recorded now, not at the first run.
     ctx.sinks.open_ring();
+    let loaded_jobs = std::mem::take(&mut plan.jobs);
     let mut d = Daemon {
         plan: Arc::new(plan),
         config_path: config_path.to_path_buf(),
@@ -741,10 +761,13 @@ async fn daemon_main(
 
     let (now, mono) = (Timestamp::now(), Instant::now());
     let mut fires = Vec::new();
-    for job in d.plan.jobs.clone() {
+    let count = loaded_jobs.len();
+    for job in loaded_jobs {
         fires.extend(d.table.plan_job(Arc::new(job), &state, now, mono));
     }
-    let m = format!("runner started: {} job(s) from {}", d.plan.jobs.len(), d.config_path.display());
+    // The state as loaded is the writer's now; this copy only planned the first fires.
+    drop(state);
+    let m = format!("runner started: {count} job(s) from {}", d.config_path.display());
     d.ctx.sinks.emit(&Record::daemon(Outcome::Success, m));
     if now < d.table.hold_until {
         log::warn!(
@@ -777,6 +800,9 @@ async fn daemon_main(
     let mut reload_again = false;
     let watchdog = notify::watchdog_interval().filter(|_| d.notifier.enabled());
     let mut next_ping = watchdog.map(|w| Instant::now() + w);
+    // Start-up is done: what reading the config, the state and the ring freed goes back.
+    crate::heap::trim();
+    crate::heap::release_dead_stack();
     loop {
         let (now, mono) = (Timestamp::now(), Instant::now());
         // No periodic tick: sleep to the earliest due job, or to the watchdog ping if sooner.
@@ -796,7 +822,7 @@ async fn daemon_main(
                 d.table.take_due(now, mono, &mut fires);
                 d.fire_all(&fires, now, mono);
             }
-            Some((name, _record)) = done_rx.recv() => {
+            Some(name) = done_rx.recv() => {
                 d.finished(&name);
                 d.notifier.status(&d.status_line());
             }
@@ -836,7 +862,7 @@ async fn daemon_main(
     }
     while !d.running.is_empty() {
         match done_rx.recv().await {
-            Some((name, _)) => {
+            Some(name) => {
                 d.running.remove(&name);
             }
             None => break,
