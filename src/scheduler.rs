@@ -321,8 +321,6 @@ struct Slot {
 }
 
 struct Daemon {
-    /// The running config without its jobs: they are moved into `table`, so each is held
-    /// once (the timetable's `Arc<Job>`), not once here and once there.
     plan: Arc<Plan>,
     config_path: PathBuf,
     overrides: Overrides,
@@ -463,7 +461,7 @@ impl Daemon {
                 let m = format!("reload refused, the running config stays:\n{errors}");
                 self.ctx.sinks.emit(&Record::daemon(Outcome::Failure, m));
             }
-            Ok(mut plan) => {
+            Ok(plan) => {
                 if plan.state_dir != self.plan.state_dir || plan.runtime_dir != self.plan.runtime_dir {
                     log::warn!("state_dir and runtime_dir changes take effect at the next restart");
                 }
@@ -477,16 +475,12 @@ impl Daemon {
                 let old = std::mem::replace(&mut self.table, fresh);
                 let mut fires = Vec::new();
                 let table = &mut self.table;
-                self.ctx.sinks.set_queues(jobs::queue_source(&plan));
-                self.ctx.sinks.set_shown(jobs::shown(&plan));
-                let loaded_jobs = std::mem::take(&mut plan.jobs);
-                let count = loaded_jobs.len();
                 let planned = self.ctx.sinks.read(|state| {
-                    for job in loaded_jobs {
+                    for job in &plan.jobs {
                         match old.find(job.name.as_str()) {
                             // Unchanged jobs keep their next due time.
-                            Some(i) if **old.job(i) == job => table.keep(old.job(i).clone(), old.due(i)),
-                            _ => fires.extend(table.plan_job(Arc::new(job), state, now, mono)),
+                            Some(i) if **old.job(i) == *job => table.keep(old.job(i).clone(), old.due(i)),
+                            _ => fires.extend(table.plan_job(Arc::new(job.clone()), state, now, mono)),
                         }
                     }
                 });
@@ -494,12 +488,11 @@ impl Daemon {
                     log::error!("{e}");
                 }
                 let plan = Arc::new(plan);
-                let m = format!("reloaded {}: {} job(s)", self.config_path.display(), count);
+                self.ctx.sinks.set_queues(jobs::queue_source(&plan));
+                self.ctx.sinks.set_shown(jobs::shown(&plan));
+                let m = format!("reloaded {}: {} job(s)", self.config_path.display(), plan.jobs.len());
                 self.ctx.sinks.emit(&Record::daemon(Outcome::Success, m));
                 self.plan = plan;
-                drop(old);
-                // What the old plan and the parse freed goes back to the kernel.
-                crate::heap::trim();
                 self.fire_all(&fires, now, mono);
             }
         }
@@ -635,7 +628,6 @@ struct Found {
 
 /// `runner run`: the daemon. Returns its exit code.
 pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
-    crate::heap::one_arena();
     let notifier = Notifier::from_env();
     let plan = match config::load(config_path, overrides) {
         Ok(p) => p,
@@ -672,6 +664,8 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
     if let Err(e) = crate::sinks::loaded::write(&plan.runtime_dir, &plan) {
         log::error!("cannot keep a copy of the config in {}: {e}", plan.runtime_dir.display());
     }
+    // Before the runtime and the writer start threads.
+    crate::heap::one_arena();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         // A daemon waits on a few dozen descriptors; tokio's default sizes the event buffer
@@ -726,7 +720,7 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
 }
 
 async fn daemon_main(
-    mut plan: Plan,
+    plan: Plan,
     config_path: &Path,
     overrides: &Overrides,
     notifier: Notifier,
@@ -738,7 +732,6 @@ async fn daemon_main(
     let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks, by: "daemon", echo: false };
     // Damage found in the run log is recorded now, not at the first run.
     ctx.sinks.open_ring();
-    let loaded_jobs = std::mem::take(&mut plan.jobs);
     let mut d = Daemon {
         plan: Arc::new(plan),
         config_path: config_path.to_path_buf(),
@@ -761,13 +754,10 @@ async fn daemon_main(
 
     let (now, mono) = (Timestamp::now(), Instant::now());
     let mut fires = Vec::new();
-    let count = loaded_jobs.len();
-    for job in loaded_jobs {
+    for job in d.plan.jobs.clone() {
         fires.extend(d.table.plan_job(Arc::new(job), &state, now, mono));
     }
-    // The state as loaded is the writer's now; this copy only planned the first fires.
-    drop(state);
-    let m = format!("runner started: {count} job(s) from {}", d.config_path.display());
+    let m = format!("runner started: {} job(s) from {}", d.plan.jobs.len(), d.config_path.display());
     d.ctx.sinks.emit(&Record::daemon(Outcome::Success, m));
     if now < d.table.hold_until {
         log::warn!(
@@ -843,6 +833,8 @@ async fn daemon_main(
             loaded = async { loading.as_mut().expect("guarded by is_some").await }, if loading.is_some() => {
                 loading = None;
                 d.reload(loaded);
+                // What the parse and the old plan freed goes back to the kernel.
+                crate::heap::trim();
                 if std::mem::take(&mut reload_again) {
                     loading = Some(d.start_reload());
                 }
