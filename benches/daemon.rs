@@ -15,14 +15,16 @@
 //! - the cost of a fire at 20 and at 1,000 configured jobs (the most a config may have) (5 per-second jobs firing, the rest
 //!   due once a year): the daemon's CPU (user+system) per fire, the CPU of the fired jobs
 //!   (reaped children) per fire, and the daemon's system calls per fire (strace -c -f on the
-//!   daemon's threads only, in a second window, since tracing slows it), and with 20 jobs
-//!   those system calls per fire by name
+//!   daemon's threads only, in a second window, since tracing slows it)
 //! - the load average before and after, since every figure moves with it
 //!
 //! Durations come from RUNNER_BENCH_IDLE_SECS (default 20), RUNNER_BENCH_FIRES (100) and
 //! RUNNER_BENCH_COST_SECS (10, per window), RUNNER_BENCH_STATE_RUNS (10 runs per job count for the
 //! flush figures). RUNNER_BENCH_BIN runs another build of runner (to
 //! compare with an older one).
+//!
+//! With 20 jobs the fire's system calls are also printed by name (issue 14's goal: fewer per
+//! fire, no mkdir of the state directories).
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -56,8 +58,6 @@ struct Cost {
     daemon_ms_per_fire: f64,
     jobs_ms_per_fire: f64,
     syscalls_per_fire: Option<f64>,
-    /// Calls per fire by system call, most first.
-    by_name: Vec<(String, f64)>,
 }
 
 /// 5 per-second jobs among `jobs` in all; one window for CPU, one under strace for syscalls.
@@ -102,7 +102,6 @@ fn fire_cost(dir: &Path, jobs: usize, secs: u64) -> Cost {
     for t in &tasks {
         st.args(["-p", t]);
     }
-    let mut by_name = Vec::new();
     let syscalls = match st.stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
         Ok(mut tracer) => {
             std::thread::sleep(Duration::from_millis(500));
@@ -115,18 +114,6 @@ fn fire_cost(dir: &Path, jobs: usize, secs: u64) -> Cost {
             );
             let _ = tracer.wait();
             let text = std::fs::read_to_string(&summary).unwrap_or_default();
-            let fires = (f1 - f0).max(1) as f64;
-            // Rows: % time, seconds, usecs/call, calls, [errors,] syscall.
-            for l in text.lines() {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                if let (Some(calls), Some(name)) = (f.get(3).and_then(|c| c.parse::<f64>().ok()), f.last())
-                    && f.len() >= 5
-                    && *name != "total"
-                {
-                    by_name.push((name.to_string(), calls / fires));
-                }
-            }
-            by_name.sort_by(|a, b| b.1.total_cmp(&a.1));
             // The "total" line: % time, seconds, usecs/call, calls, errors, "total".
             text.lines()
                 .find(|l| l.trim_end().ends_with("total"))
@@ -139,14 +126,7 @@ fn fire_cost(dir: &Path, jobs: usize, secs: u64) -> Cost {
         Err(_) => None,
     };
     stop(child);
-    Cost {
-        jobs,
-        rss_mib: rss,
-        daemon_ms_per_fire: daemon_ms,
-        jobs_ms_per_fire: jobs_ms,
-        syscalls_per_fire: syscalls,
-        by_name,
-    }
+    Cost { jobs, rss_mib: rss, daemon_ms_per_fire: daemon_ms, jobs_ms_per_fire: jobs_ms, syscalls_per_fire: syscalls }
 }
 
 fn scratch() -> PathBuf {
@@ -336,6 +316,26 @@ fn writes_per_run(dir: &Path, jobs: usize, runs: u64) -> Option<WriteFigures> {
     Some(f)
 }
 
+/// The system calls of `strace -c`'s summary (what `fire_cost` wrote), per fire, by name,
+/// most first; the fires are those its total was divided by.
+fn syscalls_by_name(summary: &Path, cost: Option<&Cost>) -> Option<String> {
+    let text = std::fs::read_to_string(summary).ok()?;
+    let mut rows: Vec<(String, f64)> = text
+        .lines()
+        .filter_map(|l| {
+            // % time, seconds, usecs/call, calls, [errors,] syscall.
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let calls = f.get(3)?.parse::<f64>().ok()?;
+            let name = *f.last()?;
+            (f.len() >= 5 && name != "total").then(|| (name.to_string(), calls))
+        })
+        .collect();
+    let total: f64 = rows.iter().map(|r| r.1).sum();
+    let fires = total / cost?.syscalls_per_fire.filter(|n| *n > 0.0)?;
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Some(rows.iter().map(|(n, c)| format!("{n} {:.1}", c / fires)).collect::<Vec<_>>().join(", "))
+}
+
 fn env_u64(k: &str, d: u64) -> u64 {
     std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
 }
@@ -489,10 +489,9 @@ fn main() {
             c.jobs_ms_per_fire,
             c.syscalls_per_fire.map_or("not measured (no strace)".to_string(), |n| format!("{n:.0}"))
         );
-        if c.jobs == 20 && !c.by_name.is_empty() {
-            let names: Vec<String> = c.by_name.iter().map(|(n, k)| format!("{n} {k:.1}")).collect();
-            println!("| daemon syscalls per fire by name, 20 jobs | {} |", names.join(", "));
-        }
+    }
+    if let Some(names) = syscalls_by_name(&dir.join("strace-20"), costs.iter().find(|c| c.jobs == 20)) {
+        println!("| daemon syscalls per fire by name, 20 jobs | {names} |");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
