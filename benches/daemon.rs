@@ -219,7 +219,7 @@ fn anon_by_kind(pid: u32) -> Vec<(&'static str, u64)> {
         }
     }
     kinds.retain(|(_, n)| *n > 0);
-    kinds.sort_by(|a, b| b.1.cmp(&a.1));
+    kinds.sort_by_key(|k| std::cmp::Reverse(k.1));
     kinds
 }
 
