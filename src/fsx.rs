@@ -81,6 +81,51 @@ pub fn own_dir(dir: &Path, follow: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// The directories [`own_dir`] accepted in this process, so a write checks its directory
+/// once, not at every fire (a mkdir, three stats and a geteuid each time). A directory
+/// removed later is noticed by the write that fails with ENOENT ([`in_own_dirs`]).
+static OWN: std::sync::Mutex<Vec<(std::path::PathBuf, bool)>> = std::sync::Mutex::new(Vec::new());
+
+fn own_list() -> std::sync::MutexGuard<'static, Vec<(std::path::PathBuf, bool)>> {
+    OWN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// [`own_dir`] once per process and directory: later calls cost no system call.
+pub fn own_dir_once(dir: &Path, follow: bool) -> io::Result<()> {
+    if own_list().iter().any(|(d, f)| *f == follow && d == dir) {
+        return Ok(());
+    }
+    own_dir(dir, follow)?;
+    own_list().push((dir.to_path_buf(), follow));
+    Ok(())
+}
+
+/// Forgets which directories were checked, so each is made and checked again at its next
+/// use (a reload: an admin may have fixed or changed one since).
+pub fn forget_own_dirs() {
+    own_list().clear();
+}
+
+/// Runs `op`, which writes in `dirs` (each with `follow` as [`own_dir`] takes it, parents
+/// first), after checking them once per process; when `op` fails with ENOENT because a
+/// directory was removed under the running process, the directories are made and checked
+/// again and `op` is tried once more.
+pub fn in_own_dirs<T>(dirs: &[(&Path, bool)], mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    for &(d, follow) in dirs {
+        own_dir_once(d, follow)?;
+    }
+    match op() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            own_list().retain(|(known, _)| !dirs.iter().any(|(d, _)| d == known));
+            for &(d, follow) in dirs {
+                own_dir_once(d, follow)?;
+            }
+            op()
+        }
+        r => r,
+    }
+}
+
 /// Creates a new temporary file `tmp` (`O_EXCL`, no link followed) with `mode`. Whatever is
 /// at `tmp` already (a crash's leftover or a planted link) is unlinked first, not opened.
 pub fn create_new(tmp: &Path, mode: u32) -> io::Result<File> {

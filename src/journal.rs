@@ -138,7 +138,8 @@ impl Journal {
             path: path.to_path_buf(),
             inner: Mutex::new(Inner {
                 sock: None,
-                buf: Vec::with_capacity(16 * 1024),
+                // Grown to the largest entry sent, not sized up front for the worst one.
+                buf: Vec::new(),
                 said_absent: false,
                 window_start: Instant::now(),
                 lines_in_window: 0,

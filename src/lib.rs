@@ -10,6 +10,7 @@ pub mod contain;
 pub mod exit;
 pub mod fsx;
 pub mod health;
+pub mod heap;
 pub mod host;
 pub mod jobs;
 pub mod journal;

@@ -7,7 +7,7 @@
 //! who it is into the file for the messages of those who find it busy.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -59,36 +59,41 @@ pub enum Try {
 }
 
 /// Opens (creating) a lock file without following a link planted at its name.
+/// Its directory is made when missing, found so by the open (not made before every open).
 fn open(path: &Path) -> std::io::Result<File> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    fsx::options()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .mode(0o644)
-        .open(path)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display())))
+    let try_open = || fsx::options().create(true).truncate(false).read(true).write(true).mode(0o644).open(path);
+    let f = match (try_open(), path.parent()) {
+        (Err(e), Some(dir)) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).and_then(|()| try_open())
+        }
+        (r, _) => r,
+    };
+    f.map_err(|e| std::io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display())))
 }
 
-/// Makes `runtime_dir` and its `jobs/` if missing, and refuses them unless they are runner's
-/// own (`fsx::own_dir`).
-fn jobs_dir(runtime_dir: &Path) -> std::io::Result<()> {
-    fsx::own_dir(runtime_dir, true)?;
-    fsx::own_dir(&runtime_dir.join("jobs"), false)
+/// Opens a job's lock file in `runtime_dir/jobs/`, which are made if missing and refused
+/// unless they are runner's own (`fsx::own_dir`), checked once per process and again when
+/// one was removed.
+fn open_job(runtime_dir: &Path, job: &str) -> std::io::Result<(PathBuf, File)> {
+    let path = job_lock_path(runtime_dir, job);
+    let jobs = runtime_dir.join("jobs");
+    let f = fsx::in_own_dirs(&[(runtime_dir, true), (&jobs, false)], || {
+        fsx::options().create(true).truncate(false).read(true).write(true).mode(0o644).open(&path)
+    })
+    .map_err(|e| std::io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display())))?;
+    Ok((path, f))
 }
 
 fn to_io((_, e): (File, Errno)) -> std::io::Error {
     std::io::Error::from(e)
 }
 
+/// One `pwrite` of the whole line at offset 0 (not a seek and a write per field).
 fn stamp(lock: &mut Flock<File>, by: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let line = format!("{} {} {by}\n", std::process::id(), epoch_ms(SystemTime::now()));
     lock.set_len(0)?;
-    lock.seek(SeekFrom::Start(0))?;
-    writeln!(&mut **lock, "{} {} {by}", std::process::id(), epoch_ms(SystemTime::now()))?;
-    Ok(())
+    lock.write_all_at(line.as_bytes(), 0)
 }
 
 /// Reads who holds the lock at `path`, if anyone does.
@@ -110,8 +115,7 @@ pub fn job_lock_path(runtime_dir: &Path, job: &str) -> PathBuf {
 }
 
 /// Takes the lock at `path` without waiting and writes who holds it, or says who does.
-fn try_lock(path: PathBuf, by: &str) -> std::io::Result<Try> {
-    let f = open(&path)?;
+fn try_lock(path: PathBuf, f: File, by: &str) -> std::io::Result<Try> {
     match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
         Ok(mut l) => {
             stamp(&mut l, by)?;
@@ -128,15 +132,13 @@ fn try_lock(path: PathBuf, by: &str) -> std::io::Result<Try> {
 
 /// Takes a job's lock without waiting. `by` says who runs it (`daemon` or `once`).
 pub fn try_job(runtime_dir: &Path, job: &str, by: &str) -> std::io::Result<Try> {
-    jobs_dir(runtime_dir)?;
-    try_lock(job_lock_path(runtime_dir, job), by)
+    let (path, f) = open_job(runtime_dir, job)?;
+    try_lock(path, f, by)
 }
 
 /// Takes a job's lock, waiting for the current holder. Blocks the thread.
 pub fn wait_job(runtime_dir: &Path, job: &str, by: &str) -> std::io::Result<Held> {
-    jobs_dir(runtime_dir)?;
-    let path = job_lock_path(runtime_dir, job);
-    let f = open(&path)?;
+    let (path, f) = open_job(runtime_dir, job)?;
     let mut l = Flock::lock(f, FlockArg::LockExclusive).map_err(to_io)?;
     stamp(&mut l, by)?;
     Ok(Held { _lock: l, path, remove_on_drop: false })
@@ -144,19 +146,7 @@ pub fn wait_job(runtime_dir: &Path, job: &str, by: &str) -> std::io::Result<Held
 
 /// Takes the lock at any `path` without waiting (a queue's spool lock, say).
 pub fn try_file(path: &Path, by: &str) -> std::io::Result<Try> {
-    let f = open(path)?;
-    match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
-        Ok(mut l) => {
-            stamp(&mut l, by)?;
-            Ok(Try::Acquired(Held { _lock: l, path: path.to_path_buf(), remove_on_drop: false }))
-        }
-        Err((mut f, Errno::EWOULDBLOCK)) => {
-            let mut s = String::new();
-            let _ = f.read_to_string(&mut s);
-            Ok(Try::Busy(Holder::parse(&s)))
-        }
-        Err(e) => Err(to_io(e)),
-    }
+    try_lock(path.to_path_buf(), open(path)?, by)
 }
 
 /// Takes the lock at `path`, waiting for the current holder, without writing who holds it
@@ -209,7 +199,7 @@ pub fn try_daemon(runtime_dir: &Path) -> std::io::Result<Try> {
     fsx::own_dir(runtime_dir, true)?;
     let path = pid_file_path(runtime_dir);
     loop {
-        match try_lock(path.clone(), "daemon")? {
+        match try_lock(path.clone(), open(&path)?, "daemon")? {
             Try::Acquired(mut held) => {
                 let mine = held._lock.metadata()?;
                 match std::fs::metadata(&path) {

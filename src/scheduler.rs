@@ -329,7 +329,9 @@ struct Daemon {
     running: BTreeMap<String, Slot>,
     /// Fires waiting for a free slot under `max_parallel`.
     waiting: VecDeque<(Arc<Job>, Trigger)>,
-    done_tx: mpsc::UnboundedSender<(String, Record)>,
+    /// The name of each job whose run ended (not its record: the channel's first block holds
+    /// 32 messages, about 8 KiB of records).
+    done_tx: mpsc::UnboundedSender<String>,
     notifier: Notifier,
 }
 
@@ -380,8 +382,8 @@ impl Daemon {
         let done = self.done_tx.clone();
         tokio::spawn(async move {
             let req = Request { trigger, no_retry: false, wait: false };
-            let r = jobs::execute(&ctx, &job, req, stop_rx).await;
-            let _ = done.send((job.name.to_string(), r));
+            jobs::execute(&ctx, &job, req, stop_rx).await;
+            let _ = done.send(job.name.to_string());
         });
     }
 
@@ -463,6 +465,8 @@ impl Daemon {
                 if plan.state_dir != self.plan.state_dir || plan.runtime_dir != self.plan.runtime_dir {
                     log::warn!("state_dir and runtime_dir changes take effect at the next restart");
                 }
+                // Writes check their directories once; a reload checks them again.
+                crate::fsx::forget_own_dirs();
                 let (now, mono) = (Timestamp::now(), Instant::now());
                 let fresh = Timetable {
                     hold_until: self.table.hold_until,
@@ -635,7 +639,7 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
     // Made if missing, and refused unless runner's own: a directory others can write could
     // hold a link to a file runner would then overwrite as root.
     for dir in [&plan.state_dir, &plan.runtime_dir] {
-        if let Err(e) = crate::fsx::own_dir(dir, true) {
+        if let Err(e) = crate::fsx::own_dir_once(dir, true) {
             eprintln!("runner: {e}");
             return ExitCode::FAILURE;
         }
@@ -660,7 +664,18 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
     if let Err(e) = crate::sinks::loaded::write(&plan.runtime_dir, &plan) {
         log::error!("cannot keep a copy of the config in {}: {e}", plan.runtime_dir.display());
     }
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    // Before the runtime and the writer start threads.
+    crate::heap::one_arena();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        // A daemon waits on a few dozen descriptors; tokio's default sizes the event buffer
+        // for 1024 (12 KiB kept for good).
+        .max_io_events_per_tick(64)
+        // A blocking thread (a reload's parse, a lock wait, a probe) ends 1 s after its
+        // last task, not 10 s, so its stack does not outlive the work.
+        .thread_keep_alive(std::time::Duration::from_secs(1))
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("runner: cannot start the runtime: {e}");
@@ -775,6 +790,9 @@ async fn daemon_main(
     let mut reload_again = false;
     let watchdog = notify::watchdog_interval().filter(|_| d.notifier.enabled());
     let mut next_ping = watchdog.map(|w| Instant::now() + w);
+    // Start-up is done: what reading the config, the state and the ring freed goes back.
+    crate::heap::trim();
+    crate::heap::release_dead_stack();
     loop {
         let (now, mono) = (Timestamp::now(), Instant::now());
         // No periodic tick: sleep to the earliest due job, or to the watchdog ping if sooner.
@@ -794,7 +812,7 @@ async fn daemon_main(
                 d.table.take_due(now, mono, &mut fires);
                 d.fire_all(&fires, now, mono);
             }
-            Some((name, _record)) = done_rx.recv() => {
+            Some(name) = done_rx.recv() => {
                 d.finished(&name);
                 d.notifier.status(&d.status_line());
             }
@@ -815,6 +833,8 @@ async fn daemon_main(
             loaded = async { loading.as_mut().expect("guarded by is_some").await }, if loading.is_some() => {
                 loading = None;
                 d.reload(loaded);
+                // What the parse and the old plan freed goes back to the kernel.
+                crate::heap::trim();
                 if std::mem::take(&mut reload_again) {
                     loading = Some(d.start_reload());
                 }
@@ -834,7 +854,7 @@ async fn daemon_main(
     }
     while !d.running.is_empty() {
         match done_rx.recv().await {
-            Some((name, _)) => {
+            Some(name) => {
                 d.running.remove(&name);
             }
             None => break,

@@ -1,5 +1,6 @@
 //! Time helpers every layer uses: human durations as written in the config (`30s`, `5m`,
-//! `1h30m`, `2d`, `500ms`) and Unix milliseconds. A leaf: it imports nothing of the crate.
+//! `1h30m`, `2d`, `500ms`), Unix milliseconds and the local zone. A leaf: it imports nothing
+//! of the crate.
 //!
 //! Owns parsing and printing only; what a duration means (monotonic or wall) is the
 //! scheduler's business.
@@ -123,6 +124,30 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
+/// The system's time zone, as `jiff::tz::TimeZone::system()` finds it, without its cost
+/// when `TZ` is unset: jiff walks all of /usr/share/zoneinfo to name the zone
+/// `/etc/localtime` links to, and keeps every zone name it found for the life of the
+/// process (about 170 KiB of a daemon's heap). Here the name is the link's target below
+/// `zoneinfo/` and the rules are `/etc/localtime`'s own; with `TZ` set, or a file that
+/// cannot be read, jiff decides as before.
+pub fn local_zone() -> jiff::tz::TimeZone {
+    const LOCALTIME: &str = "/etc/localtime";
+    if std::env::var_os("TZ").is_none()
+        && let Ok(bytes) = std::fs::read(LOCALTIME)
+    {
+        let target = std::fs::read_link(LOCALTIME).ok();
+        let name = target
+            .as_deref()
+            .and_then(|t| t.to_str())
+            .and_then(|t| t.rsplit_once("zoneinfo/").map(|(_, n)| n.to_string()))
+            .unwrap_or_else(|| "Local".to_string());
+        if let Ok(tz) = jiff::tz::TimeZone::tzif(&name, &bytes) {
+            return tz;
+        }
+    }
+    jiff::tz::TimeZone::system()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +172,17 @@ mod tests {
     fn format_round_trips() {
         for s in ["0s", "30s", "1h30m", "2d", "1m500ms"] {
             assert_eq!(format(parse(s).unwrap()), s);
+        }
+    }
+    #[test]
+    fn local_zone_is_the_system_zone() {
+        let (ours, jiffs) = (local_zone(), jiff::tz::TimeZone::system());
+        for s in [0i64, 1_700_000_000, 1_711_846_800, 1_729_990_800, 4_102_444_800] {
+            let t = jiff::Timestamp::from_second(s).unwrap();
+            assert_eq!(ours.to_offset(t), jiffs.to_offset(t), "at {t}");
+        }
+        if let Some(name) = jiffs.iana_name() {
+            assert_eq!(ours.iana_name(), Some(name));
         }
     }
 }

@@ -34,7 +34,7 @@ const LAYERS: &[&[&str]] = &[
     // The one record every run produces.
     &["record"],
     // Leaves: they import nothing of the crate.
-    &["host", "time", "exit", "suggest", "fsx"],
+    &["host", "time", "exit", "suggest", "fsx", "heap"],
 ];
 
 fn src() -> PathBuf {

@@ -466,3 +466,26 @@ fn jobs_keep_firing_while_a_reload_parses_a_large_config() {
     d.signal(Signal::SIGTERM);
     assert!(d.wait_exit(LONG).success());
 }
+
+fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// A reload parses the config on a blocking thread; that thread ends soon after (tokio keeps
+/// an idle one 10 s by default, with its stack), so an idle daemon is back to its event loop
+/// and its writer thread.
+#[test]
+fn a_reload_leaves_no_thread_behind() {
+    let s = Scratch::new("d-threads");
+    let c = cfg(&s, "  far:\n    schedule: \"0 0 1 1 *\"\n    run: \"true\"\n");
+    let mut d = Daemon::start(&s, &c);
+    wait_for(LONG, "startup", || d.log_text().contains("runner started"));
+    let pid = d.child.id();
+    let idle = threads(pid);
+    assert_eq!(idle, 2, "the event loop and the writer");
+    d.signal(Signal::SIGHUP);
+    wait_for(LONG, "the reload", || d.log_text().contains("reloaded"));
+    wait_for(Duration::from_secs(8), "the parse thread to end", || threads(pid) == idle);
+    d.signal(Signal::SIGTERM);
+    assert!(d.wait_exit(LONG).success());
+}

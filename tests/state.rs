@@ -119,3 +119,43 @@ fn a_runs_state_write_is_not_fsynced_only_the_ring_is() {
     );
     assert!(state_writes <= runs + 1, "one job file write per run: {state_writes} for {runs} runs");
 }
+
+/// The daemon checks its directories once, not at every write; one removed under it (an
+/// admin's `rm -rf`, a tmpfs cleaner) is made again, as runner's own, by the next write
+/// that finds it missing, and the runs after it are still recorded.
+#[test]
+fn directories_removed_under_a_running_daemon_are_made_again() {
+    use std::os::unix::fs::MetadataExt;
+    let s = Scratch::new("st-rmdir");
+    let out = s.path("out");
+    let c = cfg(
+        &s,
+        &format!(
+            "  tick:\n    every: 200ms\n    run: \"echo x >> {}\"\n  disk:\n    every: 200ms\n    check: {{metric: disk_used_percent, path: /, warn: 99, crit: 100}}\n",
+            out.display()
+        ),
+    );
+    let mut d = Daemon::start(&s, &c);
+    let (job_file, live, lock) =
+        (s.path("state/jobs/tick.json"), s.path("run/checks/disk.json"), s.path("run/jobs/tick.lock"));
+    wait_for(LONG, "a run and a sample", || job_file.exists() && live.exists() && lock.exists());
+    for dir in ["state", "run/jobs", "run/checks"] {
+        std::fs::remove_dir_all(s.path(dir)).unwrap();
+    }
+    let removed_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    wait_for(LONG, "the job file, lock and live file made again", || {
+        job_file.exists() && live.exists() && lock.exists()
+    });
+    for dir in ["state", "state/jobs", "run/jobs", "run/checks"] {
+        let m = std::fs::symlink_metadata(s.path(dir)).unwrap();
+        assert!(m.is_dir() && m.mode() & 0o022 == 0, "{dir}: mode {:o}", m.mode());
+    }
+    let file = || -> serde_json::Value { serde_json::from_slice(&std::fs::read(&job_file).unwrap()).unwrap() };
+    wait_for(LONG, "a run in the job file made again", || file()["runs"].as_u64().is_some_and(|n| n >= 1));
+    assert!(file()["last_start_ms"].as_u64().unwrap() >= removed_ms - 250, "a run after the removal: {}", file());
+    assert_eq!(status_of(&s, &c, "tick")["last_outcome"], "success");
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(d.wait_exit(LONG).success(), "{}", d.log_text());
+    let log = d.log_text();
+    assert!(!log.contains("cannot"), "no write failed: {log}");
+}

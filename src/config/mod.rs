@@ -813,8 +813,8 @@ impl FileCtx<'_> {
 
         let tz_name = j.timezone.clone().or_else(|| d.timezone.clone());
         let zone = match tz_name {
-            None => Some(Zone { name: "local".into(), tz: jiff::tz::TimeZone::system() }),
-            Some(n) if n == "local" => Some(Zone { name: "local".into(), tz: jiff::tz::TimeZone::system() }),
+            None => Some(Zone { name: "local".into(), tz: crate::time::local_zone() }),
+            Some(n) if n == "local" => Some(Zone { name: "local".into(), tz: crate::time::local_zone() }),
             Some(n) => match jiff::tz::db().get(&n) {
                 Ok(tz) => Some(Zone { name: n, tz }),
                 Err(_) => {

@@ -40,11 +40,11 @@ pub fn write(runtime_dir: &Path, r: &Record) -> std::io::Result<()> {
         duration_ms: r.duration.as_millis() as u64,
     };
     let d = dir(runtime_dir);
-    crate::fsx::own_dir(runtime_dir, true)?;
-    crate::fsx::own_dir(&d, false)?;
-    let tmp = d.join(format!(".{}.tmp", r.job));
+    let (tmp, path) = (d.join(format!(".{}.tmp", r.job)), d.join(format!("{}.json", r.job)));
     let bytes = serde_json::to_vec(&live).map_err(std::io::Error::other)?;
-    crate::fsx::replace(&d.join(format!("{}.json", r.job)), &tmp, &bytes, 0o644, false)
+    crate::fsx::in_own_dirs(&[(runtime_dir, true), (&d, false)], || {
+        crate::fsx::replace(&path, &tmp, &bytes, 0o644, false)
+    })
 }
 
 /// Every check's live file; unreadable ones are left out.

@@ -28,11 +28,11 @@ pub fn write(runtime_dir: &Path, job: &str, groups: &[Running]) -> std::io::Resu
         };
     }
     let dir = runtime_dir.join("jobs");
-    crate::fsx::own_dir(runtime_dir, true)?;
-    crate::fsx::own_dir(&dir, false)?;
     let tmp = dir.join(format!(".{job}.running.tmp"));
     let bytes = serde_json::to_vec(groups).map_err(std::io::Error::other)?;
-    crate::fsx::replace(&p, &tmp, &bytes, 0o644, false)
+    crate::fsx::in_own_dirs(&[(runtime_dir, true), (&dir, false)], || {
+        crate::fsx::replace(&p, &tmp, &bytes, 0o644, false)
+    })
 }
 
 /// Adds a started group.

@@ -167,10 +167,14 @@ impl StateStore {
     }
 
     fn lock(&self) -> Result<crate::lock::Held, StateError> {
-        crate::fsx::own_dir(&self.dir, true)
-            .and_then(|()| crate::fsx::own_dir(&self.jobs_dir(), false))
-            .map_err(|e| self.io("cannot use the state directory", &e))?;
-        crate::lock::wait_file(&self.dir.join("state.lock")).map_err(|e| self.io("cannot lock state.lock", &e))
+        let jobs = self.jobs_dir();
+        let dirs = [(self.dir.as_path(), true), (jobs.as_path(), false)];
+        for (d, follow) in dirs {
+            crate::fsx::own_dir_once(d, follow).map_err(|e| self.io("cannot use the state directory", &e))?;
+        }
+        let path = self.dir.join("state.lock");
+        crate::fsx::in_own_dirs(&dirs, || crate::lock::wait_file(&path))
+            .map_err(|e| self.io("cannot lock state.lock", &e))
     }
 
     /// Reads, changes and writes the jobs the updates name, under `state.lock`, without
@@ -211,8 +215,12 @@ impl StateStore {
         let tmp = self.jobs_dir().join(format!(".{job}.tmp"));
         let mut bytes = serde_json::to_vec(js).map_err(|e| self.io("cannot encode the state", &e))?;
         bytes.push(b'\n');
-        crate::fsx::replace(&self.job_path(job), &tmp, &bytes, 0o644, durable)
-            .map_err(|e| self.io("cannot write a job's state", &e))
+        let (jobs, path) = (self.jobs_dir(), self.job_path(job));
+        // jobs/ removed under a running daemon is made again, and the run still recorded.
+        crate::fsx::in_own_dirs(&[(&self.dir, true), (&jobs, false)], || {
+            crate::fsx::replace(&path, &tmp, &bytes, 0o644, durable)
+        })
+        .map_err(|e| self.io("cannot write a job's state", &e))
     }
 
     /// Flushes the named jobs' files and the directory to the disk (a clean stop).
@@ -224,7 +232,11 @@ impl StateStore {
                 Err(e) => return Err(self.io("cannot sync a job's state", &e)),
             }
         }
-        File::open(self.jobs_dir()).and_then(|d| d.sync_all()).map_err(|e| self.io("cannot sync jobs/", &e))
+        match File::open(self.jobs_dir()).and_then(|d| d.sync_all()) {
+            // No job has run yet: nothing to make durable (a clean stop logged an error).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            r => r.map_err(|e| self.io("cannot sync jobs/", &e)),
+        }
     }
 
     /// Splits a `state.json` of an earlier version into job files (durably, once), then
