@@ -16,11 +16,11 @@ use std::mem::MaybeUninit;
 use unsafe_libyaml_norway as unsafe_sys;
 
 /// The largest config file or drop-in read, in bytes.
-pub const MAX_FILE_BYTES: usize = 1 << 20;
+pub const MAX_FILE_BYTES: usize = 4 << 20;
 /// Nesting of collections; the config itself nests about 6 deep.
 pub const MAX_DEPTH: usize = 64;
 /// Nodes (scalars, sequences, mappings) in a document once every alias is expanded.
-pub const MAX_NODES: u64 = 50_000;
+pub const MAX_NODES: u64 = 500_000;
 /// Bytes of scalar text in a document once every alias is expanded: aliases may add about
 /// 1 MiB to the largest file accepted.
 pub const MAX_EXPANDED_BYTES: u64 = 2 << 20;

@@ -5,7 +5,8 @@
 //! nothing on it.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::tz::TimeZone;
@@ -49,7 +50,8 @@ impl fmt::Display for JobName {
 /// Where a job was defined, for `list` and for errors that span files.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourcePos {
-    pub file: PathBuf,
+    /// One allocation per file, shared by its jobs.
+    pub file: Arc<Path>,
     pub line: usize,
     pub col: usize,
 }
@@ -89,7 +91,8 @@ pub struct Job {
     pub jitter: Duration,
     pub catch_up: CatchUp,
     /// None: run as the daemon's own user.
-    pub run_as: Option<RunAs>,
+    // Boxed: most jobs run as the daemon's user, and inline it was 104 bytes in each.
+    pub run_as: Option<Box<RunAs>>,
     /// Without `run_as`: the daemon's own entry in /etc/passwd, resolved at load, for the
     /// HOME, USER and SHELL its environment lacks. One copy shared by all jobs.
     pub own_user: Option<std::sync::Arc<crate::users::User>>,
@@ -120,7 +123,8 @@ pub struct Plan {
     pub state_dir: PathBuf,
     pub runtime_dir: PathBuf,
     pub max_parallel: usize,
-    pub jobs: Vec<Job>,
+    /// Shared, not copied, with the daemon's timetable and the runs it starts.
+    pub jobs: Vec<Arc<Job>>,
     pub log: LogSettings,
     /// Where metrics read /proc and /sys.
     pub roots: crate::metrics::Roots,
@@ -140,7 +144,7 @@ pub struct LogSettings {
 
 impl Plan {
     pub fn job(&self, name: &str) -> Option<&Job> {
-        self.jobs.iter().find(|j| j.name.as_str() == name)
+        self.jobs.iter().find(|j| j.name.as_str() == name).map(|j| &**j)
     }
 
     pub fn job_names(&self) -> Vec<&str> {
