@@ -233,7 +233,7 @@ fn resolve(
             line,
             col,
             message: format!(
-                "more than {} jobs; runner is made for a box's few dozen and refuses more, to bound what a config costs: remove jobs or merge them",
+                "more than {} jobs, the most runner takes across the config and its drop-ins, to bound what a config costs: remove jobs or merge them",
                 raw::MAX_JOBS
             ),
         }]));
