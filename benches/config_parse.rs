@@ -22,14 +22,15 @@ use counting_alloc::{Counting, live, measure};
 static A: Counting = Counting;
 
 fn cases() -> Vec<(&'static str, String)> {
+    const MAX: usize = runner::config::bounds::MAX_FILE_BYTES;
     let many_jobs: String = (0..10_000).map(|i| format!("  j{i}: {{run: x, every: 1m}}\n")).collect();
     let cmd = "x".repeat(900);
-    let cron_jobs: String = (0..MAX_JOBS)
+    let cron_jobs: String = (0..2_000)
         .map(|i| {
             format!("  job{i:04}:\n    run: \"echo {cmd}\"\n    schedule: \"*/5 * * * MON-FRI\"\n    jitter: 10s\n")
         })
         .collect();
-    let long_line = "z".repeat((1 << 20) - 100);
+    let long_line = "z".repeat(MAX - 100);
     let big = "x".repeat(600 * 1024);
     let uses: String = (0..3000).map(|i| format!("      K{i}: *a\n")).collect();
     let mut laughs = String::from("version: 1\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
@@ -38,10 +39,10 @@ fn cases() -> Vec<(&'static str, String)> {
     }
     vec![
         ("10,000 flow-style interval jobs (accepted)", format!("version: 1\njobs:\n{many_jobs}")),
-        ("cron jobs filling the file: a reload's worst (accepted)", format!("version: 1\njobs:\n{cron_jobs}")),
-        ("one 1 MiB line (accepted)", format!("version: 1\njobs:\n  j:\n    every: 1m\n    run: \"{long_line}\"\n")),
-        ("1 MiB of `- - -` (refused: nesting)", "- ".repeat((1 << 20) / 2 - 8)),
-        ("1 MiB of `[[[` (refused: nesting)", "[".repeat((1 << 20) - 8)),
+        ("2,000 cron jobs of 1 KiB: a reload's worst (accepted)", format!("version: 1\njobs:\n{cron_jobs}")),
+        ("one 2 MiB line (accepted)", format!("version: 1\njobs:\n  j:\n    every: 1m\n    run: \"{long_line}\"\n")),
+        ("2 MiB of `- - -` (refused: nesting)", "- ".repeat(MAX / 2 - 8)),
+        ("2 MiB of `[[[` (refused: nesting)", "[".repeat(MAX - 8)),
         (
             "3,000 aliases of a 600 KiB string (refused: expansion)",
             format!(
@@ -49,7 +50,7 @@ fn cases() -> Vec<(&'static str, String)> {
             ),
         ),
         ("billion laughs, 12 levels (refused: expansion)", laughs),
-        ("1 MiB of `[1,1,1...]` (refused: nodes)", format!("version: 1\nx: [{}1]\n", "1,".repeat((1 << 20) / 2 - 16))),
+        ("2 MiB of `[1,1,1...]` (refused: nodes)", format!("version: 1\nx: [{}1]\n", "1,".repeat(MAX / 2 - 16))),
     ]
 }
 
