@@ -118,7 +118,8 @@ pub struct Plan {
     /// The main file and every drop-in read, in order.
     pub files: Vec<PathBuf>,
     /// What each of `files` held when it was read: the daemon keeps a copy
-    /// (`sinks::loaded`) for the commands that report on it to fall back to.
+    /// (`sinks::loaded`) for the commands that report on it to fall back to, then empties
+    /// this (a generated config's text is megabytes it would otherwise hold for good).
     pub texts: Vec<String>,
     pub state_dir: PathBuf,
     pub runtime_dir: PathBuf,
