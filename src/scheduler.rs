@@ -18,7 +18,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::config::{self, CatchUp, Job, Overlap, Overrides, Plan, Schedule};
+use crate::config::{self, CatchUp, Job, JobName, Overlap, Overrides, Plan, Schedule};
 use crate::host::{boot_id, build_time, machine_id};
 use crate::jobs::{self, Ctx, Request};
 use crate::lock::{self, Try};
@@ -98,7 +98,7 @@ pub struct Timetable {
     /// Calendar jobs are held while the wall clock is before this.
     pub hold_until: Timestamp,
     entries: Vec<Entry>,
-    by_name: BTreeMap<String, usize>,
+    by_name: BTreeMap<JobName, usize>,
     wall: BinaryHeap<Reverse<(Timestamp, u64, usize)>>,
     mono: BinaryHeap<Reverse<(Instant, u64, usize)>>,
     generation: u64,
@@ -153,7 +153,7 @@ impl Timetable {
 
     fn insert(&mut self, job: Arc<Job>, due: Due) -> usize {
         let idx = self.entries.len();
-        self.by_name.insert(job.name.to_string(), idx);
+        self.by_name.insert(job.name.clone(), idx);
         self.entries.push(Entry { job, due: Due::Never, generation: 0 });
         self.set_due(idx, due);
         idx

@@ -20,7 +20,8 @@ pub use crate::schedule::Schedule;
 
 /// A job name that is safe to use in file names and journal fields.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct JobName(String);
+/// Shared, not copied, by the tables that find a job by its name (`scheduler::Timetable`).
+pub struct JobName(Arc<str>);
 
 impl JobName {
     pub fn new(s: &str) -> Result<JobName, String> {
@@ -29,13 +30,19 @@ impl JobName {
             && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
             && !s.starts_with('.');
         if ok {
-            Ok(JobName(s.to_string()))
+            Ok(JobName(Arc::from(s)))
         } else {
             Err(format!("invalid job name `{s}`: use 1 to 64 letters, digits, `-`, `_` or `.`, not starting with `.`"))
         }
     }
 
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for JobName {
+    fn borrow(&self) -> &str {
         &self.0
     }
 }
