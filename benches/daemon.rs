@@ -8,14 +8,16 @@
 //!   relocated data, the shared libraries' data)
 //! - idle wakeups (context switches of all threads) per minute between due times
 //! - fire delay after the due instant, p50/p99 over 100 fires
-//! - per run of a cron job, with 20 and with 1,000 jobs that have run (the most a config may have): durable flushes
+//! - per run of a cron job, with 20 and with 1,000 jobs that have run: durable flushes
 //!   (fsync + fdatasync calls) and bytes written to `state_dir` (flash) and `runtime_dir`
 //!   (tmpfs), counted with `strace -f -y` on the daemon (skipped without strace)
 //! - fire delay after the due instant, p50/p99 over 100 fires, in 3 runs (min/median/max)
-//! - the cost of a fire at 20 and at 1,000 configured jobs (the most a config may have) (5 per-second jobs firing, the rest
-//!   due once a year): the daemon's CPU (user+system) per fire, the CPU of the fired jobs
-//!   (reaped children) per fire, and the daemon's system calls per fire (strace -c -f on the
-//!   daemon's threads only, in a second window, since tracing slows it)
+//! - at 20 and at 10,000 configured jobs (the most a config may have; 5 per-second jobs
+//!   firing, the rest due once a year): exec to READY=1, RSS and private memory
+//!   (`smaps_rollup`: Private_Clean + Private_Dirty) once it fires, and the cost of a fire:
+//!   the daemon's CPU (user+system) per fire, the CPU of the fired jobs (reaped children) per
+//!   fire, and the daemon's system calls per fire (strace -c -f on the daemon's threads only,
+//!   in a second window, since tracing slows it)
 //! - the load average before and after, since every figure moves with it
 //!
 //! Durations come from RUNNER_BENCH_IDLE_SECS (default 20), RUNNER_BENCH_FIRES (100) and
@@ -54,7 +56,9 @@ fn lines_of(p: &Path) -> usize {
 
 struct Cost {
     jobs: usize,
+    ready_ms: f64,
     rss_mib: f64,
+    private_mib: f64,
     daemon_ms_per_fire: f64,
     jobs_ms_per_fire: f64,
     syscalls_per_fire: Option<f64>,
@@ -76,7 +80,20 @@ fn fire_cost(dir: &Path, jobs: usize, secs: u64) -> Cost {
     }
     let config = write_config(dir, &cfg);
     let _ = std::fs::remove_dir_all(dir.join("state"));
-    let child = start(dir, &config, None);
+    let sock_path = dir.join(format!("notify-{jobs}.sock"));
+    let _ = std::fs::remove_file(&sock_path);
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let t = Instant::now();
+    let child = start(dir, &config, Some(&sock_path));
+    let mut buf = [0u8; 512];
+    loop {
+        let n = sock.recv(&mut buf).expect("READY=1 within 60 s");
+        if buf[..n].starts_with(b"READY=1") {
+            break;
+        }
+    }
+    let ready_ms = t.elapsed().as_secs_f64() * 1000.0;
     let pid = child.id();
     let t = Instant::now();
     while lines_of(&out) < 10 {
@@ -84,6 +101,7 @@ fn fire_cost(dir: &Path, jobs: usize, secs: u64) -> Cost {
         std::thread::sleep(Duration::from_millis(100));
     }
     let rss = status_field(pid, None, "VmRSS:") as f64 / 1024.0;
+    let private = private_kib(pid) as f64 / 1024.0;
     let hz = 100.0; // USER_HZ on Linux
     let (c0, j0, f0) = (cpu_ticks(pid).0, cpu_ticks(pid).1, lines_of(&out));
     std::thread::sleep(Duration::from_secs(secs));
@@ -126,7 +144,26 @@ fn fire_cost(dir: &Path, jobs: usize, secs: u64) -> Cost {
         Err(_) => None,
     };
     stop(child);
-    Cost { jobs, rss_mib: rss, daemon_ms_per_fire: daemon_ms, jobs_ms_per_fire: jobs_ms, syscalls_per_fire: syscalls }
+    drop(sock);
+    Cost {
+        jobs,
+        ready_ms,
+        rss_mib: rss,
+        private_mib: private,
+        daemon_ms_per_fire: daemon_ms,
+        jobs_ms_per_fire: jobs_ms,
+        syscalls_per_fire: syscalls,
+    }
+}
+
+/// Private_Clean + Private_Dirty from `/proc/PID/smaps_rollup`, in KiB: the memory that is
+/// the daemon's alone (its heap, stacks and the pages of the binary it dirtied).
+fn private_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    s.lines()
+        .filter(|l| l.starts_with("Private_Clean:") || l.starts_with("Private_Dirty:"))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum()
 }
 
 fn scratch() -> PathBuf {
@@ -421,7 +458,7 @@ fn main() {
     }
 
     let cost_secs = env_u64("RUNNER_BENCH_COST_SECS", 10);
-    let costs: Vec<Cost> = [20, 1_000].iter().map(|&n| fire_cost(&dir, n, cost_secs)).collect();
+    let costs: Vec<Cost> = [20, 10_000].iter().map(|&n| fire_cost(&dir, n, cost_secs)).collect();
 
     // Writes per run, with few and with many jobs that have run.
     let state_runs = env_u64("RUNNER_BENCH_STATE_RUNS", 10);
@@ -480,6 +517,12 @@ fn main() {
         "| fire delay to job exec, p99 of {fires}, min / median / max of 3 runs | {} ms |",
         spread(delay_runs.iter().map(|d| d.1).collect())
     );
+    for c in &costs {
+        println!(
+            "| {} jobs configured: exec to READY=1 / RSS / private memory (smaps_rollup) | {:.0} ms / {:.1} MiB / {:.1} MiB |",
+            c.jobs, c.ready_ms, c.rss_mib, c.private_mib
+        );
+    }
     for c in &costs {
         println!(
             "| one fire with {} jobs configured (RSS {:.1} MiB): daemon CPU / job CPU / daemon syscalls | {:.2} ms / {:.2} ms / {} |",

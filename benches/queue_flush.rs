@@ -51,7 +51,7 @@ fn setup(dir: &Path, max_items: usize) -> Setup {
     let overrides =
         Overrides { state_dir: Some(dir.join("state")), runtime_dir: Some(dir.join("run")), ..Default::default() };
     let plan = config::load_text(&text, &dir.join("supervisor.yaml"), &overrides, &Host::current()).unwrap();
-    let job = Arc::new(plan.jobs[0].clone());
+    let job = plan.jobs[0].clone();
     let ctx = Ctx {
         runtime_dir: plan.runtime_dir.clone(),
         sinks: Sinks::new(StateStore::new(&plan.state_dir)),

@@ -35,10 +35,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
+use croner::{Cron, CronComponent};
 use jiff::Zoned;
-use jiff::civil::DateTime;
+use jiff::civil::{Date, DateTime};
 use jiff::tz::{AmbiguousOffset, TimeZone};
 
 /// A parsed cron expression, kept with the text the user wrote so errors and `list` can
@@ -46,8 +46,9 @@ use jiff::tz::{AmbiguousOffset, TimeZone};
 #[derive(Clone)]
 pub struct CronExpr {
     text: String,
-    // Boxed: a parsed pattern is 300-odd bytes and most schedules are compared, not evaluated.
-    cron: Box<Cron>,
+    /// What croner parsed, as bitmasks. Not croner's `Cron`: that keeps a byte for every
+    /// year up to 9999 (about 10 KB a job) although runner allows no year field.
+    fields: Fields,
     /// Neither the minute nor the hour field starts with `*`: cronie's test for a job at a
     /// fixed local time, which decides what happens at daylight-saving changes.
     fixed_time: bool,
@@ -177,18 +178,222 @@ fn cronie_lists(field: &str, which: Field) -> String {
         .join(",")
 }
 
-/// Where the check for expressions that never fire (`* * 31 2 *`) starts: a fixed instant
-/// (schedule never reads the clock), 401 years before the year 5000 where croner gives up.
-/// The Gregorian calendar repeats every 400 years, weekdays included, so an expression
-/// that fires at all fires in that window, and a refusal costs a search of 401 years, not
-/// 3,000.
-const NEVER_FIRES_FROM: &str = "4599-01-01T00:00:00+00:00[UTC]";
+// croner's bit flags per field value (`croner/src/component.rs`, not exported). The
+// differential test below fails if they ever mean something else.
+const ALL_BIT: u8 = 1;
+const NTH_BITS: [u8; 5] = [1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5];
+const LAST_BIT: u8 = 1 << 6;
+const CLOSEST_WEEKDAY_BIT: u8 = 1 << 7;
+
+/// What `L` means in the day-of-month field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LastDay {
+    No,
+    /// `L`: the month's last day.
+    Day,
+    /// `LW`: the month's last weekday (Monday to Friday).
+    Weekday,
+}
+
+/// How the day-of-month and day-of-week fields combine (croner's `star_dom`, `star_dow`
+/// and `dom_and_dow`, decided once here rather than at every day).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DayRule {
+    /// The day-of-week field is `*`: the day of month alone decides.
+    DayOfMonth,
+    /// The day-of-month field is `*`: the weekday alone decides.
+    DayOfWeek,
+    Either,
+    Both,
+}
+
+/// A parsed expression as bitmasks, 40 bytes: bit N of a field is set when value N
+/// matches. Built from croner's `CronPattern`, so croner stays the one parser (syntax, error
+/// messages) and this only answers "when next".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Fields {
+    seconds: u64,
+    minutes: u64,
+    hours: u32,
+    /// Days of the month, bits 1 to 31.
+    days: u32,
+    /// `NW`: bit N set for the weekday nearest day N, within its month.
+    nearest_weekday: u32,
+    /// Months, bits 1 to 12.
+    months: u16,
+    /// Weekdays (bit 0 Sunday) that match in every week.
+    weekdays: u8,
+    /// `D#N`: `nth[N - 1]` has bit D set for the Nth weekday D of the month.
+    nth: [u8; 5],
+    /// `DL`: bit D set for the last weekday D of the month.
+    last_weekday: u8,
+    last_day: LastDay,
+    rule: DayRule,
+}
+
+impl Fields {
+    fn from_croner(cron: &Cron) -> Fields {
+        let p = &cron.pattern;
+        let bits = |c: &CronComponent, lo: u16, hi: u16, bit: u8| -> u64 {
+            (lo..=hi).filter(|&v| c.is_bit_set(v, bit).unwrap_or(false)).fold(0, |m, v| m | 1 << v)
+        };
+        // croner has already moved a Sunday written as 7 to 0.
+        let weekdays = |bit: u8| bits(&p.days_of_week, 0, 6, bit) as u8;
+        let last_day = match (p.days.is_feature_enabled(LAST_BIT), p.days.is_feature_enabled(CLOSEST_WEEKDAY_BIT)) {
+            (true, true) => LastDay::Weekday,
+            (true, false) => LastDay::Day,
+            _ => LastDay::No,
+        };
+        let rule = if p.is_dow_wildcard() {
+            DayRule::DayOfMonth
+        } else if p.is_dom_wildcard() {
+            DayRule::DayOfWeek
+        } else if p.matches_dom_and_dow() {
+            DayRule::Both
+        } else {
+            DayRule::Either
+        };
+        Fields {
+            seconds: bits(&p.seconds, 0, 59, ALL_BIT),
+            minutes: bits(&p.minutes, 0, 59, ALL_BIT),
+            hours: bits(&p.hours, 0, 23, ALL_BIT) as u32,
+            days: bits(&p.days, 1, 31, ALL_BIT) as u32,
+            nearest_weekday: bits(&p.days, 1, 31, CLOSEST_WEEKDAY_BIT) as u32,
+            months: bits(&p.months, 1, 12, ALL_BIT) as u16,
+            weekdays: weekdays(ALL_BIT),
+            nth: NTH_BITS.map(weekdays),
+            last_weekday: weekdays(LAST_BIT),
+            last_day,
+            rule,
+        }
+    }
+
+    /// The days of `month` that match, as bits 1 to 31: croner's `day_match`, for a whole
+    /// month at once.
+    fn days_of(&self, year: i16, month: i8) -> u32 {
+        let Ok(first) = Date::new(year, month, 1) else {
+            return 0;
+        };
+        let len = first.days_in_month() as u32;
+        let wd1 = first.weekday().to_sunday_zero_offset() as u32;
+        let weekday = |day: u32| (wd1 + day - 1) % 7;
+        let in_month = ((1u64 << (len + 1)) - 2) as u32;
+
+        let mut dom = self.days & in_month;
+        match self.last_day {
+            LastDay::No => {}
+            LastDay::Day => dom |= 1 << len,
+            // Saturday and Sunday step back to Friday.
+            LastDay::Weekday => {
+                dom |= 1
+                    << match weekday(len) {
+                        6 => len - 1,
+                        0 => len - 2,
+                        _ => len,
+                    }
+            }
+        }
+        let mut w = self.nearest_weekday & in_month;
+        while w != 0 {
+            let day = w.trailing_zeros();
+            w &= w - 1;
+            // Never out of the month: a Saturday 1st goes to Monday 3rd, a Sunday last day
+            // back to Friday.
+            dom |= 1
+                << match weekday(day) {
+                    6 if day > 1 => day - 1,
+                    6 => day + 2,
+                    0 if day < len => day + 1,
+                    0 => day - 2,
+                    _ => day,
+                };
+        }
+        if self.rule == DayRule::DayOfMonth {
+            return dom;
+        }
+        let mut dow = 0u32;
+        for day in 1..=len {
+            let bit = 1u8 << weekday(day);
+            let nth = self.nth[((day - 1) / 7) as usize];
+            if (self.weekdays | nth) & bit != 0 || (self.last_weekday & bit != 0 && day + 7 > len) {
+                dow |= 1 << day;
+            }
+        }
+        match self.rule {
+            DayRule::DayOfMonth => dom,
+            DayRule::DayOfWeek => dow,
+            DayRule::Either => dom | dow,
+            DayRule::Both => dom & dow,
+        }
+    }
+
+    /// The first matching time of day at or after `h:m:s`, if that day has one.
+    fn time_from(&self, (h, m, s): (u32, u32, u32)) -> Option<(u32, u32, u32)> {
+        fn next(mask: u64, from: u32) -> Option<u32> {
+            let rest = if from >= 64 { 0 } else { mask & (!0u64 << from) };
+            (rest != 0).then(|| rest.trailing_zeros())
+        }
+        let first = |mask: u64| mask.trailing_zeros();
+        if self.hours & (1 << h) != 0 {
+            if self.minutes & (1 << m) != 0
+                && let Some(s) = next(self.seconds, s)
+            {
+                return Some((h, m, s));
+            }
+            if let Some(m) = next(self.minutes, m + 1) {
+                return Some((h, m, first(self.seconds)));
+            }
+        }
+        next(self.hours as u64, h + 1).map(|h| (h, first(self.minutes), first(self.seconds)))
+    }
+
+    /// The first matching wall-clock second at or after `from`, looking at most 401 years
+    /// ahead: the Gregorian calendar repeats every 400 years (146,097 days, exactly 20,871
+    /// weeks), so a pattern with no match in that span has none at all. Allocates nothing.
+    fn next_from(&self, from: DateTime) -> Option<DateTime> {
+        let (mut year, mut month, mut day) = (from.year(), from.month(), from.day() as u32);
+        let mut time = (from.hour() as u32, from.minute() as u32, from.second() as u32);
+        let last_year = year.saturating_add(401);
+        loop {
+            if self.months & (1 << month) != 0 {
+                let mut days = self.days_of(year, month) & !((1u32 << day) - 1);
+                while days != 0 {
+                    let d = days.trailing_zeros();
+                    days &= days - 1;
+                    let from = if d == day { time } else { (0, 0, 0) };
+                    if let Some((h, m, s)) = self.time_from(from) {
+                        return DateTime::new(year, month, d as i8, h as i8, m as i8, s as i8, 0).ok();
+                    }
+                }
+            }
+            (day, time) = (1, (0, 0, 0));
+            month += 1;
+            if month > 12 {
+                month = 1;
+                year += 1;
+                if year > last_year || year > 9999 {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Where the check for expressions that never fire (`* * 31 2 *`) starts: any instant
+/// does, since [`Fields::next_from`] looks a whole 400-year Gregorian cycle ahead; a fixed
+/// one, since schedule never reads the clock.
+const NEVER_FIRES_FROM: DateTime = jiff::civil::datetime(2000, 1, 1, 0, 0, 0, 0);
+
+/// The year field croner is given. `Fields` keeps no years, and croner's `*` sets a flag for
+/// each of 5,000 years one at a time: most of what a parse cost (40 % of `runner check`
+/// of 10,000 cron jobs, by perf).
+const ONE_YEAR: &str = "2000";
 
 impl CronExpr {
-    /// Parses a crontab line's time fields: 5 fields (minute first) or 6 (seconds first), or
-    /// one of the `@yearly`-style macros. `@reboot` is not a time and is handled by
-    /// [`Schedule::parse`].
-    pub fn parse(text: &str) -> Result<CronExpr, String> {
+    /// croner's parse of `text`, with cronie's rules applied around it (see the module
+    /// comment), and `years` as croner's year field (runner's expressions have none): the
+    /// trimmed text, croner's pattern and whether the job is fixed-time.
+    fn parse_croner<'t>(text: &'t str, years: &str) -> Result<(&'t str, Cron, bool), String> {
         let t = text.trim();
         if t.is_empty() {
             return Err(
@@ -231,28 +436,46 @@ impl CronExpr {
         // either starts with `*`. With one of them all-`*` the AND is just the other field.
         let dom_and_dow = starred(Field::DayOfMonth) || starred(Field::DayOfWeek);
         let parser =
-            CronParser::builder().seconds(Seconds::Optional).year(Year::Disallowed).dom_and_dow(dom_and_dow).build();
-        let fields: Vec<String> = fields.iter().zip(kinds).map(|(f, k)| cronie_lists(f, *k)).collect();
+            CronParser::builder().seconds(Seconds::Optional).year(Year::Optional).dom_and_dow(dom_and_dow).build();
+        // Always all seven fields, so croner reads the year we give it, never one of ours.
+        let mut fields: Vec<String> = fields.iter().zip(kinds).map(|(f, k)| cronie_lists(f, *k)).collect();
+        if fields.len() == 5 {
+            fields.insert(0, "0".into());
+        }
+        fields.push(years.into());
         let cron = parser.parse(&fields.join(" ")).map_err(|e| invalid(describe_error(&e)))?;
-        let from: Zoned = NEVER_FIRES_FROM.parse().expect("a valid constant instant");
-        if cron.find_next_occurrence(&from, false).is_err() {
-            return Err(invalid(
-                "it never fires: no date matches its day-of-month, month and day-of-week fields (February has no 30th or 31st, April, June, September and November no 31st); fix the day or the month".into(),
+        Ok((t, cron, fixed_time))
+    }
+
+    /// Parses a crontab line's time fields: 5 fields (minute first) or 6 (seconds first), or
+    /// one of the `@yearly`-style macros. `@reboot` is not a time and is handled by
+    /// [`Schedule::parse`].
+    pub fn parse(text: &str) -> Result<CronExpr, String> {
+        let (t, cron, fixed_time) = Self::parse_croner(text, ONE_YEAR)?;
+        let fields = Fields::from_croner(&cron);
+        if fields.next_from(NEVER_FIRES_FROM).is_none() {
+            return Err(format!(
+                "invalid cron expression \"{t}\": it never fires: no date matches its day-of-month, month and day-of-week fields (February has no 30th or 31st, April, June, September and November no 31st); fix the day or the month"
             ));
         }
-        Ok(CronExpr { text: t.to_string(), cron: Box::new(cron), fixed_time })
+        Ok(CronExpr { text: t.to_string(), fields, fixed_time })
     }
 
     pub fn as_str(&self) -> &str {
         &self.text
     }
 
-    /// The first wall-clock time that matches, at or after `from` (`inclusive`) or
-    /// strictly after it. croner runs in UTC here, where the wall clock has no gaps or
-    /// repeats; [`CronExpr::next_after`] maps the answer to the job's zone.
+    /// The first wall-clock second that matches, at or after `from` (`inclusive`) or
+    /// strictly after it, on a clock without gaps or repeats; [`CronExpr::next_after`] maps
+    /// the answer to the job's zone.
     fn next_civil(&self, from: DateTime, inclusive: bool) -> Option<DateTime> {
-        let at = from.to_zoned(TimeZone::UTC).ok()?;
-        self.cron.find_next_occurrence(&at, inclusive).ok().map(|z| z.datetime())
+        let whole = from.with().subsec_nanosecond(0).build().ok()?;
+        let start = if inclusive && whole == from {
+            whole
+        } else {
+            whole.checked_add(jiff::SignedDuration::from_secs(1)).ok()?
+        };
+        self.fields.next_from(start)
     }
 
     /// The first fire time strictly after `after`, in `after`'s time zone, with cronie's
@@ -621,5 +844,124 @@ mod tests {
         let per = t.elapsed() / 100;
         // A debug build; a release build is about ten times faster.
         assert!(per < std::time::Duration::from_millis(200), "{per:?} per refusal");
+    }
+
+    /// A fixed-seed generator (xorshift64*), so a failure is reproducible.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u32) -> u32 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as u32 % n
+        }
+        fn range(&mut self, lo: u32, hi: u32) -> u32 {
+            lo + self.below(hi - lo + 1)
+        }
+        fn pick<'a>(&mut self, of: &[&'a str]) -> &'a str {
+            of[self.below(of.len() as u32) as usize]
+        }
+    }
+
+    /// One element of a list in a field of values `lo..=hi`: a value, a range, a step.
+    fn element(r: &mut Rng, lo: u32, hi: u32) -> String {
+        let a = r.range(lo, hi);
+        let b = r.range(a, hi);
+        match r.below(5) {
+            0 => format!("*/{}", r.range(1, hi - lo + 1)),
+            1 => format!("{a}-{b}"),
+            2 => format!("{a}-{b}/{}", r.range(1, 7)),
+            _ => a.to_string(),
+        }
+    }
+
+    fn list(r: &mut Rng, lo: u32, hi: u32, special: &mut dyn FnMut(&mut Rng) -> Option<String>) -> String {
+        if r.below(4) == 0 {
+            return "*".into();
+        }
+        let n = r.range(1, 3);
+        (0..n).map(|_| special(r).unwrap_or_else(|| element(r, lo, hi))).collect::<Vec<_>>().join(",")
+    }
+
+    fn expression(r: &mut Rng) -> String {
+        let mut none = |_: &mut Rng| None;
+        let second = list(r, 0, 59, &mut none);
+        let minute = list(r, 0, 59, &mut none);
+        let hour = list(r, 0, 23, &mut none);
+        let dom = match r.below(8) {
+            0 => "L".to_string(),
+            1 => "LW".to_string(),
+            2 => "?".to_string(),
+            _ => list(r, 1, 31, &mut |r: &mut Rng| match r.below(4) {
+                0 => Some(format!("{}W", r.range(1, 31))),
+                _ => None,
+            }),
+        };
+        let month = match r.below(6) {
+            0 => r.pick(&["JAN-MAR", "feb", "*/3", "APR,JUN,SEP,NOV", "2"]).to_string(),
+            _ => list(r, 1, 12, &mut none),
+        };
+        let dow = match r.below(10) {
+            0 => r.pick(&["MON-FRI", "SAT-0", "sun", "7", "?", "5-7"]).to_string(),
+            _ => list(r, 0, 7, &mut |r: &mut Rng| match r.below(4) {
+                0 => Some(format!("{}L", r.range(0, 7))),
+                1 => Some(format!("{}#{}", r.range(0, 7), r.range(1, 5))),
+                _ => None,
+            }),
+        };
+        if r.below(2) == 0 {
+            format!("{second} {minute} {hour} {dom} {month} {dow}")
+        } else {
+            format!("{minute} {hour} {dom} {month} {dow}")
+        }
+    }
+
+    /// The bitmask search answers what croner's own search answers, on croner's parse of
+    /// the same text with the same options, in UTC (where the wall clock has no gaps), for
+    /// generated expressions with lists, steps, ranges, names, `L`, `LW`, `W`, `#` and `5L`.
+    #[test]
+    fn the_bitmask_search_agrees_with_croner() {
+        let mut r = Rng(0x5eed_c0ff_ee15_600d);
+        let (mut expressions, mut compared, mut refused) = (0, 0, 0);
+        let mut features = [0usize; 5];
+        while expressions < 3000 {
+            let text = expression(&mut r);
+            let (Ok(ours), Ok((_, cron, _))) = (CronExpr::parse(&text), CronExpr::parse_croner(&text, "*")) else {
+                refused += 1;
+                continue;
+            };
+            expressions += 1;
+            for (i, mark) in ["L", "W", "#", "L,", "-"].iter().enumerate() {
+                features[i] += text.contains(mark) as usize;
+            }
+            for _ in 0..2 {
+                let (y, mo, d) = (r.range(1970, 2100) as i16, r.range(1, 12) as i8, r.range(1, 28) as i8);
+                let mut from =
+                    jiff::civil::datetime(y, mo, d, r.below(24) as i8, r.below(60) as i8, r.below(60) as i8, 0);
+                let mut inclusive = r.below(2) == 0;
+                for _ in 0..3 {
+                    let theirs =
+                        from.to_zoned(TimeZone::UTC).ok().and_then(|z| cron.find_next_occurrence(&z, inclusive).ok());
+                    let Some(theirs) = theirs.map(|z| z.datetime()) else {
+                        break;
+                    };
+                    let mine = ours.next_civil(from, inclusive);
+                    assert_eq!(mine, Some(theirs), "{text:?} from {from} (inclusive: {inclusive})");
+                    compared += 1;
+                    (from, inclusive) = (theirs, false);
+                }
+            }
+        }
+        assert!(compared > 15_000, "{compared} answers compared");
+        assert!(features.iter().all(|&n| n > 100), "too few expressions with L, W, #, lists, ranges: {features:?}");
+        assert!(refused < expressions, "{refused} generated expressions refused");
+    }
+
+    /// A job's schedule costs its text and a few dozen bytes, not croner's table of years.
+    #[test]
+    fn a_cron_schedule_is_a_few_dozen_bytes() {
+        assert!(std::mem::size_of::<Fields>() <= 48, "{}", std::mem::size_of::<Fields>());
+        assert!(std::mem::size_of::<CronExpr>() <= 80, "{}", std::mem::size_of::<CronExpr>());
     }
 }

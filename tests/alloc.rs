@@ -3,7 +3,6 @@
 //! which makes the figure deterministic.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 mod common;
@@ -33,7 +32,7 @@ fn scheduler_ticks_allocate_nothing_in_steady_state() {
     let mut wall: jiff::Timestamp = "2026-03-29T00:30:00Z".parse().unwrap();
     let mut mono = tokio::time::Instant::now();
     for j in &plan.jobs {
-        t.plan_job(Arc::new(j.clone()), &State::default(), wall, mono);
+        t.plan_job(j.clone(), &State::default(), wall, mono);
     }
     let mut fires = Vec::with_capacity(64);
     // Warm up: the heaps reach their steady size.

@@ -276,7 +276,7 @@ pub const SECTIONS: &[(&str, &str, &str)] = &[
     (
         "job",
         "JOBS",
-        "Under jobs.NAME:. A job has one of command, run, check, queue_flush or orphan_sweep, and schedule or every (a check and a queue_flush have a default interval).",
+        "Under jobs.NAME:. A job has one of command, run, check, queue_flush or orphan_sweep, and schedule or every (a check and a queue_flush have a default interval). At most 10,000 jobs across the file and its drop-ins, each file at most 2 MiB.",
     ),
     ("defaults", "DEFAULTS", "Under defaults:, any of these job settings, for every job that does not set it:"),
     ("retries", "RETRIES", "Under retries: (a job's) and item_retries: (a queue_flush's)."),

@@ -1075,7 +1075,7 @@ fn queue_line(v: &serde_json::Value) -> String {
 fn queue_job(plan: &Plan, name: &str) -> Result<(Job, crate::config::QueueFlush), ExitCode> {
     let Some(job) = plan.job(name) else { return Err(unknown_job(plan, name)) };
     match &job.kind {
-        JobKind::QueueFlush(q) => Ok((job.clone(), q.clone())),
+        JobKind::QueueFlush(q) => Ok((job.clone(), (**q).clone())),
         other => {
             let queues: Vec<&str> = plan
                 .jobs

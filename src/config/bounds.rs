@@ -7,8 +7,10 @@
 //! each anchor) and refuses a document over these bounds before serde_norway loads it.
 //! A syntax error is left to serde_norway, which reports it with its location.
 //!
-//! The bounds are far above what a supervisor config needs (a job is 10 to 30 nodes) and
-//! keep `runner check` of any file within about 1 s and 32 MiB (`benches/config_parse.rs`).
+//! The bounds fit a generated config of 10,000 jobs (`config::raw::MAX_JOBS`) of about 200
+//! bytes and 20 nodes each in one file, and keep `runner check` of any file within about 1 s
+//! and 64 MiB (`benches/config_parse.rs`). serde_norway's events cost about 150 bytes a
+//! node, so the node bound is what bounds the memory.
 
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
@@ -16,14 +18,16 @@ use std::mem::MaybeUninit;
 use unsafe_libyaml_norway as unsafe_sys;
 
 /// The largest config file or drop-in read, in bytes.
-pub const MAX_FILE_BYTES: usize = 1 << 20;
+pub const MAX_FILE_BYTES: usize = 2 << 20;
+const MAX_FILE_MIB: usize = MAX_FILE_BYTES >> 20;
 /// Nesting of collections; the config itself nests about 6 deep.
 pub const MAX_DEPTH: usize = 64;
 /// Nodes (scalars, sequences, mappings) in a document once every alias is expanded.
-pub const MAX_NODES: u64 = 50_000;
+pub const MAX_NODES: u64 = 200_000;
 /// Bytes of scalar text in a document once every alias is expanded: aliases may add about
-/// 1 MiB to the largest file accepted.
-pub const MAX_EXPANDED_BYTES: u64 = 2 << 20;
+/// 2 MiB to the largest file accepted.
+pub const MAX_EXPANDED_BYTES: u64 = 4 << 20;
+const MAX_EXPANDED_MIB: u64 = MAX_EXPANDED_BYTES >> 20;
 
 /// Why a file is refused, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +68,7 @@ pub fn too_large(len: u64) -> Refusal {
         line: 0,
         col: 0,
         message: format!(
-            "the file is {len} bytes, more than the {MAX_FILE_BYTES} (1 MiB) runner reads; split its jobs into drop-in files"
+            "the file is {len} bytes, more than the {MAX_FILE_BYTES} ({MAX_FILE_MIB} MiB) runner reads; split its jobs into drop-in files"
         ),
     }
 }
@@ -129,7 +133,7 @@ pub fn check(text: &str) -> Result<(), Refusal> {
             let what = if total.nodes > MAX_NODES {
                 format!("more than {MAX_NODES} nodes")
             } else {
-                format!("more than {MAX_EXPANDED_BYTES} bytes (2 MiB) of values")
+                format!("more than {MAX_EXPANDED_BYTES} bytes ({MAX_EXPANDED_MIB} MiB) of values")
             };
             let message = if by_alias.nodes > 0 {
                 format!(
@@ -268,12 +272,12 @@ mod tests {
             doc += &format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n");
         }
         let e = check(&doc).unwrap_err();
-        assert!(e.message.starts_with("aliases expand this document to more than 50000 nodes"), "{}", e.message);
+        assert!(e.message.starts_with("aliases expand this document to more than 200000 nodes"), "{}", e.message);
         // One large string used many times: refused on its bytes.
         let big = "y".repeat(100_000);
-        let doc = format!("s: &s \"{big}\"\nl: [{}]\n", vec!["*s"; 30].join(", "));
+        let doc = format!("s: &s \"{big}\"\nl: [{}]\n", vec!["*s"; 50].join(", "));
         let e = check(&doc).unwrap_err();
-        assert!(e.message.contains("more than 2097152 bytes (2 MiB) of values"), "{}", e.message);
+        assert!(e.message.contains("more than 4194304 bytes (4 MiB) of values"), "{}", e.message);
         assert_eq!(e.line, 2);
     }
 

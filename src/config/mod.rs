@@ -11,6 +11,8 @@ pub mod raw;
 pub mod source;
 mod trust;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,6 +21,8 @@ use std::time::Duration;
 pub use plan::*;
 use raw::{RawConfig, RawDefaults, RawDropIn, RawJob};
 use source::Outline;
+
+use jiff::tz::TimeZone;
 
 use self::log as ring;
 use crate::kinds::{self, At, Problem};
@@ -204,10 +208,19 @@ fn resolve(
     let defaults = raw.defaults.clone().unwrap_or_default();
     let mut files = vec![path.to_path_buf()];
     let mut texts = vec![text.to_string()];
-    let mut jobs: Vec<Job> = Vec::new();
+    let mut jobs: Vec<Arc<Job>> = Vec::new();
     let own_user = host.own_user();
-    let ctx =
-        FileCtx { file: path, outline: &outline, host, defaults: &defaults, roots: &roots, own_user: own_user.clone() };
+    let zones = RefCell::new(HashMap::new());
+    let ctx = FileCtx {
+        file: path,
+        shared_file: Arc::from(path),
+        zones: &zones,
+        outline: &outline,
+        host,
+        defaults: &defaults,
+        roots: &roots,
+        own_user: own_user.clone(),
+    };
     let raw_jobs = raw.jobs.map(|j| j.0).unwrap_or_default();
     // Every job gets a copy of `defaults:`; bound what the copies cost (and their errors).
     let copied = raw::copied_bytes(&defaults);
@@ -220,7 +233,7 @@ fn resolve(
             line,
             col,
             message: format!(
-                "more than {} jobs; runner is made for a box's few dozen and refuses more, to bound what a config costs: remove jobs or merge them",
+                "more than {} jobs, the most runner takes across the config and its drop-ins, to bound what a config costs: remove jobs or merge them",
                 raw::MAX_JOBS
             ),
         }]));
@@ -231,7 +244,7 @@ fn resolve(
     }
     for (name, job) in raw_jobs {
         match ctx.resolve_job(&name, job) {
-            Ok(j) => jobs.push(j),
+            Ok(j) => jobs.push(Arc::new(j)),
             Err(mut e) => errors.append(&mut e),
         }
     }
@@ -297,6 +310,8 @@ fn resolve(
         }
         let ctx = FileCtx {
             file: &drop_in,
+            shared_file: Arc::from(drop_in.as_path()),
+            zones: &zones,
             outline: &outline,
             host,
             defaults: &defaults,
@@ -339,7 +354,7 @@ fn resolve(
                         });
                     } else {
                         job_index.insert(j.name.as_str().to_string(), jobs.len());
-                        jobs.push(j);
+                        jobs.push(Arc::new(j));
                     }
                 }
                 Err(mut e) => errors.append(&mut e),
@@ -415,7 +430,7 @@ fn resolve(
                 }
             };
             errors.push(ConfigError {
-                file: dep.at.file.clone(),
+                file: dep.at.file.to_path_buf(),
                 line: dep.at.line,
                 col: dep.at.col,
                 message: problem,
@@ -628,6 +643,10 @@ fn improve_unknown(msg: &str) -> String {
 /// Resolution of one file's jobs.
 struct FileCtx<'a> {
     file: &'a Path,
+    /// `file`, for the jobs' `SourcePos`.
+    shared_file: Arc<Path>,
+    /// The time zones of the load, each read once however many jobs name it.
+    zones: &'a RefCell<HashMap<String, Option<TimeZone>>>,
     outline: &'a Outline<'a>,
     host: &'a Host,
     defaults: &'a RawDefaults,
@@ -637,6 +656,20 @@ struct FileCtx<'a> {
 }
 
 impl FileCtx<'_> {
+    /// The zone `name` names (`local`: the system's), read once per load: 10,000 jobs in
+    /// one zone share its rules and cost one lookup.
+    fn zone(&self, name: &str) -> Option<TimeZone> {
+        if let Some(tz) = self.zones.borrow().get(name) {
+            return tz.clone();
+        }
+        let tz = match name {
+            "local" => Some(crate::time::local_zone()),
+            n => jiff::tz::db().get(n).ok(),
+        };
+        self.zones.borrow_mut().insert(name.to_string(), tz.clone());
+        tz
+    }
+
     /// Line and column of a job's field value, falling back to the job, then the file.
     fn at(&self, job: &str, field: Option<&str>) -> (usize, usize) {
         if let Some(f) = field
@@ -730,7 +763,10 @@ impl FileCtx<'_> {
         }
         if let Some(q) = j.queue_flush {
             let spec = kinds::queue_flush::config::resolve(name, *q);
-            kinds.push(("queue_flush", self.placed(name, "queue_flush", spec, &mut errors).map(JobKind::QueueFlush)));
+            kinds.push((
+                "queue_flush",
+                self.placed(name, "queue_flush", spec, &mut errors).map(|s| JobKind::QueueFlush(Box::new(s))),
+            ));
         }
         if let Some(sweep) = j.orphan_sweep {
             let at = kinds::orphan_sweep::config::Context {
@@ -741,8 +777,10 @@ impl FileCtx<'_> {
                 users: &self.host.users,
             };
             let spec = kinds::orphan_sweep::config::resolve(name, *sweep, at);
-            kinds
-                .push(("orphan_sweep", self.placed(name, "orphan_sweep", spec, &mut errors).map(JobKind::OrphanSweep)));
+            kinds.push((
+                "orphan_sweep",
+                self.placed(name, "orphan_sweep", spec, &mut errors).map(|s| JobKind::OrphanSweep(Box::new(s))),
+            ));
         }
         if let Some(c) = j.check {
             let timeout = j.timeout.or(d.timeout).map(|t| t.0).filter(|t| !t.is_zero());
@@ -812,25 +850,22 @@ impl FileCtx<'_> {
         };
 
         let tz_name = j.timezone.clone().or_else(|| d.timezone.clone());
-        let zone = match tz_name {
-            None => Some(Zone { name: "local".into(), tz: crate::time::local_zone() }),
-            Some(n) if n == "local" => Some(Zone { name: "local".into(), tz: crate::time::local_zone() }),
-            Some(n) => match jiff::tz::db().get(&n) {
-                Ok(tz) => Some(Zone { name: n, tz }),
-                Err(_) => {
-                    errors.push(self.err(
-                        name,
-                        Some("timezone"),
-                        format!("unknown time zone `{n}` in job `{name}`; use an IANA name like `Europe/Berlin` or `UTC` (see /usr/share/zoneinfo)"),
-                    ));
-                    None
-                }
-            },
+        let n = tz_name.unwrap_or_else(|| "local".into());
+        let zone = match self.zone(&n) {
+            Some(tz) => Some(Zone { name: n, tz }),
+            None => {
+                errors.push(self.err(
+                    name,
+                    Some("timezone"),
+                    format!("unknown time zone `{n}` in job `{name}`; use an IANA name like `Europe/Berlin` or `UTC` (see /usr/share/zoneinfo)"),
+                ));
+                None
+            }
         };
 
         let user = j.user.clone().or_else(|| d.user.clone());
         let group = j.group.clone().or_else(|| d.group.clone());
-        let run_as = self.resolve_user(name, user.as_deref(), group.as_deref(), &mut errors);
+        let run_as = self.resolve_user(name, user.as_deref(), group.as_deref(), &mut errors).map(Box::new);
 
         let retries = {
             let r = j.retries.clone().or_else(|| d.retries.clone()).unwrap_or_default();
@@ -931,7 +966,7 @@ impl FileCtx<'_> {
 
         let source = {
             let (line, col) = self.at(name, None);
-            SourcePos { file: self.file.to_path_buf(), line, col }
+            SourcePos { file: self.shared_file.clone(), line, col }
         };
         // A check judges with `for:` and acts with `on_alert:`; retries and on_failure would
         // double-count samples and fire a hook on every one, so only the job's own are refused
@@ -972,7 +1007,7 @@ impl FileCtx<'_> {
                     .find(&["jobs", name, "depends_on", &check])
                     .map(|k| (k.line, k.col))
                     .unwrap_or_else(|| self.at(name, Some("depends_on")));
-                Dependency { check, at: SourcePos { file: self.file.to_path_buf(), line, col } }
+                Dependency { check, at: SourcePos { file: self.shared_file.clone(), line, col } }
             })
             .collect();
         if !errors.is_empty() {

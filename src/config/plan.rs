@@ -5,7 +5,8 @@
 //! nothing on it.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::tz::TimeZone;
@@ -19,7 +20,8 @@ pub use crate::schedule::Schedule;
 
 /// A job name that is safe to use in file names and journal fields.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct JobName(String);
+/// Shared, not copied, by the tables that find a job by its name (`scheduler::Timetable`).
+pub struct JobName(Arc<str>);
 
 impl JobName {
     pub fn new(s: &str) -> Result<JobName, String> {
@@ -28,13 +30,19 @@ impl JobName {
             && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
             && !s.starts_with('.');
         if ok {
-            Ok(JobName(s.to_string()))
+            Ok(JobName(Arc::from(s)))
         } else {
             Err(format!("invalid job name `{s}`: use 1 to 64 letters, digits, `-`, `_` or `.`, not starting with `.`"))
         }
     }
 
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for JobName {
+    fn borrow(&self) -> &str {
         &self.0
     }
 }
@@ -49,7 +57,8 @@ impl fmt::Display for JobName {
 /// Where a job was defined, for `list` and for errors that span files.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourcePos {
-    pub file: PathBuf,
+    /// One allocation per file, shared by its jobs.
+    pub file: Arc<Path>,
     pub line: usize,
     pub col: usize,
 }
@@ -89,7 +98,8 @@ pub struct Job {
     pub jitter: Duration,
     pub catch_up: CatchUp,
     /// None: run as the daemon's own user.
-    pub run_as: Option<RunAs>,
+    // Boxed: most jobs run as the daemon's user, and inline it was 104 bytes in each.
+    pub run_as: Option<Box<RunAs>>,
     /// Without `run_as`: the daemon's own entry in /etc/passwd, resolved at load, for the
     /// HOME, USER and SHELL its environment lacks. One copy shared by all jobs.
     pub own_user: Option<std::sync::Arc<crate::users::User>>,
@@ -115,12 +125,14 @@ pub struct Plan {
     /// The main file and every drop-in read, in order.
     pub files: Vec<PathBuf>,
     /// What each of `files` held when it was read: the daemon keeps a copy
-    /// (`sinks::loaded`) for the commands that report on it to fall back to.
+    /// (`sinks::loaded`) for the commands that report on it to fall back to, then empties
+    /// this (a generated config's text is megabytes it would otherwise hold for good).
     pub texts: Vec<String>,
     pub state_dir: PathBuf,
     pub runtime_dir: PathBuf,
     pub max_parallel: usize,
-    pub jobs: Vec<Job>,
+    /// Shared, not copied, with the daemon's timetable and the runs it starts.
+    pub jobs: Vec<Arc<Job>>,
     pub log: LogSettings,
     /// Where metrics read /proc and /sys.
     pub roots: crate::metrics::Roots,
@@ -140,7 +152,7 @@ pub struct LogSettings {
 
 impl Plan {
     pub fn job(&self, name: &str) -> Option<&Job> {
-        self.jobs.iter().find(|j| j.name.as_str() == name)
+        self.jobs.iter().find(|j| j.name.as_str() == name).map(|j| &**j)
     }
 
     pub fn job_names(&self) -> Vec<&str> {

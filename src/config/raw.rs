@@ -53,10 +53,10 @@ with_job_settings! {
     pub struct RawDefaults {}
 }
 
-/// The most jobs in the config and its drop-ins together. A job with a cron schedule costs
-/// about 10 KB (croner keeps a byte per year it could search), so this bounds the plan to
-/// about 10 MB; a box runs a few dozen jobs.
-pub const MAX_JOBS: usize = 1000;
+/// The most jobs in the config and its drop-ins together. A box runs a few dozen, a
+/// generated config (a check per disk, service or sensor) thousands; a resolved job keeps
+/// about 600 bytes of heap (`tests/plan_memory.rs`), so this bounds a plan to a few MiB.
+pub const MAX_JOBS: usize = 10_000;
 
 /// The most bytes of `defaults:` copied into jobs, summed over jobs: every job gets its own
 /// copy, so 100 KiB of `defaults.env` in a file of 10,000 jobs would be 1 GB of plan.

@@ -200,7 +200,7 @@ fn process_spec<'a>(
 ) -> process::Spec<'a> {
     process::Spec {
         command,
-        run_as: job.run_as.as_ref(),
+        run_as: job.run_as.as_deref(),
         own_user: job.own_user.as_deref(),
         workdir: job.workdir.as_deref(),
         env,
@@ -332,7 +332,7 @@ impl Host for JobHost<'_> {
     }
 
     fn run_as(&self) -> Option<&RunAs> {
-        self.job.run_as.as_ref()
+        self.job.run_as.as_deref()
     }
 
     fn env(&self, extra: &[(&str, String)]) -> Vec<(String, String)> {

@@ -27,8 +27,10 @@ use crate::state::{JobState, Update};
 #[derive(Clone, Debug, PartialEq)]
 pub enum JobKind {
     Command(CommandLine),
-    QueueFlush(queue_flush::Spec),
-    OrphanSweep(orphan_sweep::Spec),
+    // Boxed, like `Check`: unboxed, every job (most are commands) took the largest kind's
+    // 224 bytes, 2 MiB over 10,000 jobs.
+    QueueFlush(Box<queue_flush::Spec>),
+    OrphanSweep(Box<orphan_sweep::Spec>),
     Check(Box<check::Spec>),
 }
 

@@ -35,7 +35,8 @@ pub struct Sinks {
     /// The queue_flush jobs' statistics the textfile carries, handed in by the daemon.
     queues: Option<textfile::QueueSource>,
     /// The enabled jobs the textfile shows, handed in by the daemon (none until then).
-    shown: textfile::Shown,
+    /// Shared: every fire clones the sinks, and this names every job (10,000 strings).
+    shown: Arc<textfile::Shown>,
     /// The daemon's: the state in memory and its writer thread. Without it (`runner once`,
     /// tests) every record and change is written before `emit` or `update` returns.
     writer: Option<Arc<Shared>>,
@@ -99,6 +100,7 @@ impl Sinks {
 
     /// Sets the jobs the textfile shows from its first write (at start and on a reload).
     pub fn set_shown(&mut self, s: textfile::Shown) {
+        let s = Arc::new(s);
         if let Some(w) = &self.writer {
             *w.shown.lock().unwrap_or_else(|e| e.into_inner()) = s.clone();
         }

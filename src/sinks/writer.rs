@@ -38,7 +38,7 @@ pub(super) enum Op {
 pub(super) struct Shared {
     pub(super) state: Mutex<State>,
     pub(super) queues: Mutex<Option<QueueSource>>,
-    pub(super) shown: Mutex<Shown>,
+    pub(super) shown: Mutex<Arc<Shown>>,
     pub(super) tx: Mutex<Sender<Op>>,
 }
 

@@ -72,3 +72,10 @@ pub fn measure<T>(f: impl FnOnce() -> T) -> (T, Counts) {
     };
     (out, counts)
 }
+
+/// Bytes live on the heap now, in the whole process: what a structure built between two
+/// readings holds, when nothing else allocates meanwhile.
+#[allow(dead_code)] // Not every test binary that counts reads it.
+pub fn live() -> usize {
+    LIVE.load(Ordering::Relaxed)
+}
