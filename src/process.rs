@@ -947,6 +947,7 @@ pub fn exec_helper(mut args: impl Iterator<Item = OsString>) -> ! {
         std::process::exit(127);
     }
     close_descriptors_on_exec();
+    default_ignored_signals();
     let Some(program) = argv.first() else {
         setup.report(0, &io::Error::from_raw_os_error(libc::ENOENT));
         std::process::exit(127);
@@ -957,6 +958,27 @@ pub fn exec_helper(mut args: impl Iterator<Item = OsString>) -> ! {
     unsafe { libc::execvp(program.as_ptr(), ptrs.as_ptr()) };
     setup.report(0, &io::Error::last_os_error());
     std::process::exit(127);
+}
+
+/// Puts back the default action of the signals this helper's own start ignored, since an
+/// ignored signal stays ignored across exec: Rust's runtime ignores SIGPIPE (so a job's
+/// `producer | head` would see EPIPE errors instead of dying quietly), and glibc's
+/// posix_spawn ignores its internal signals (32 up to SIGRTMIN) in the child it starts. A job
+/// starts with every signal at its default, as the fork of std's `Command` gave it.
+fn default_ignored_signals() {
+    for sig in std::iter::once(libc::SIGPIPE).chain(32..libc::SIGRTMIN()) {
+        // The raw call: glibc's sigaction refuses its internal signals. A zeroed kernel
+        // sigaction is SIG_DFL with no flags and an empty mask; the handler is its first field.
+        let mut old = [0usize; 8];
+        let dfl = [0usize; 8];
+        // SAFETY: buffers larger than the kernel's struct sigaction; 8 is its sigset size.
+        unsafe {
+            let read = libc::syscall(libc::SYS_rt_sigaction, sig, std::ptr::null::<usize>(), old.as_mut_ptr(), 8);
+            if read == 0 && old[0] == libc::SIG_IGN {
+                libc::syscall(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), std::ptr::null_mut::<usize>(), 8);
+            }
+        }
+    }
 }
 
 /// Marks every descriptor above stderr close-on-exec, so a job inherits only its stdio.
