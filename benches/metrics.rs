@@ -5,7 +5,8 @@
 //! text), and beside psutil's equivalent calls (cpu_percent, virtual_memory, getloadavg,
 //! disk_usage), measured in the same run. psutil comes from the venv tests/metrics.rs
 //! creates under the target dir; without it that line says so.
-//! RUNNER_BENCH_SAMPLES sets the count (default 5000). Prints the load average it ran at and
+//! RUNNER_BENCH_SAMPLES sets the count (default 5000); RUNNER_BENCH_ONLY=runner|bare runs one side
+//! alone (for `perf stat`). Prints the load average it ran at and
 //! the spread (min / median / max) of the interleaved rounds, and of the overhead per round.
 
 use std::fs::File;
@@ -54,6 +55,16 @@ fn main() {
         }
         let _ = std::hint::black_box(nix::sys::statvfs::statvfs("/").unwrap());
     };
+
+    // `RUNNER_BENCH_ONLY=runner` (or `bare`) runs only that side, n samples, and prints
+    // nothing else: for `perf stat -e instructions` of one side, which a loaded machine does
+    // not blur as it does wall time.
+    match std::env::var("RUNNER_BENCH_ONLY").as_deref() {
+        Ok("runner") => return (0..n).for_each(|_| sampler.sample(&mut s)),
+        Ok("bare") => return (0..n).for_each(|_| bare()),
+        Ok(other) => panic!("RUNNER_BENCH_ONLY={other}: say `runner` or `bare`"),
+        Err(_) => {}
+    }
 
     // Interleaved rounds, so drift in the machine's load hits both alike.
     let load = |_: ()| std::fs::read_to_string("/proc/loadavg").unwrap_or_default();

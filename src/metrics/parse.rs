@@ -74,13 +74,15 @@ impl CpuPercent {
 pub fn stat(buf: &[u8], out: &mut CpuStat) -> Result<(), ParseError> {
     out.cores.clear();
     let mut saw_total = false;
-    for line in buf.split(|b| *b == b'\n') {
-        let Some(rest) = line.strip_prefix(b"cpu") else {
-            if saw_total {
-                break;
-            }
-            continue;
-        };
+    let mut lines = Lines(buf);
+    loop {
+        // The prefix is looked at before the line's end is searched for: the line after the
+        // cpu lines is `intr`, hundreds of bytes to a few KiB that a search would walk.
+        if saw_total && !lines.0.starts_with(b"cpu") {
+            break;
+        }
+        let Some(line) = lines.next() else { break };
+        let Some(rest) = line.strip_prefix(b"cpu") else { continue };
         // `cpu  1 2 ...` is the total, `cpu0 1 2 ...` a core: the label is glued to `cpu`.
         let is_total = rest.first().is_some_and(u8::is_ascii_whitespace);
         let mut f = Fields::new(rest);
@@ -151,7 +153,7 @@ pub fn meminfo(buf: &[u8]) -> Result<MemInfo, ParseError> {
     let mut have_available = false;
     let mut have_total = false;
     let mut seen = 0;
-    for line in buf.split(|b| *b == b'\n') {
+    for line in Lines(buf) {
         // The seven keys come early (SwapFree is about the 16th of some 50 lines).
         if seen == 7 {
             break;
@@ -238,7 +240,7 @@ pub fn pressure(buf: &[u8]) -> Result<Pressure, ParseError> {
     let bad = ParseError("pressure file: unexpected format");
     let mut p = Pressure::default();
     let mut have_some = false;
-    for line in buf.split(|b| *b == b'\n') {
+    for line in Lines(buf) {
         let mut f = Fields::new(line);
         let which = match f.next() {
             Some(b"some") => 0,
@@ -278,6 +280,42 @@ pub fn millidegrees(buf: &[u8]) -> Result<f64, ParseError> {
     };
     let v = parse_u64(digits).ok_or(bad)? as f64 / 1000.0;
     Ok(if neg { -v } else { v })
+}
+
+/// The lines of a buffer, without their `\n`; a last line without one counts.
+struct Lines<'a>(&'a [u8]);
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let end = find_newline(self.0).unwrap_or(self.0.len());
+        let line = &self.0[..end];
+        self.0 = self.0.get(end + 1..).unwrap_or(&[]);
+        Some(line)
+    }
+}
+
+/// Where the first `\n` is, eight bytes at a time: a byte-by-byte search was most of what
+/// parsing a sample cost (issue 17), and std has no public memchr.
+fn find_newline(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut at = 0;
+    while at + 8 <= s.len() {
+        let word = u64::from_le_bytes(s[at..at + 8].try_into().expect("an 8-byte slice"));
+        let x = word ^ (ONES * u64::from(b'\n'));
+        // A zero byte of x (a '\n' of word) sets its high bit here; bytes after the first
+        // zero may be false positives, bytes before it never are, so the lowest bit counts.
+        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero != 0 {
+            return Some(at + zero.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    s[at..].iter().position(|b| *b == b'\n').map(|i| at + i)
 }
 
 /// Whitespace-separated fields of a line.
@@ -338,6 +376,26 @@ mod tests {
 cpu0 50 2 25 400 10 1 1 5 0 0\n\
 cpu1 50 3 25 400 10 2 1 5 0 0\n\
 intr 12345 1 2 3\nctxt 99\nprocs_running 3\n";
+
+    #[test]
+    fn the_word_search_finds_the_first_newline_wherever_it_is() {
+        for len in 0..40 {
+            for nl in (0..len).map(Some).chain([None]) {
+                let mut v: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                if let Some(i) = nl {
+                    v[i] = b'\n';
+                    // Bytes that differ from '\n' by one bit, and a later newline, must not
+                    // be taken for the first.
+                    for (j, b) in v.iter_mut().enumerate().skip(i + 1) {
+                        *b = [b'\n', 0x0b, 0x8a, 0x09][j % 4];
+                    }
+                }
+                assert_eq!(find_newline(&v), v.iter().position(|b| *b == b'\n'), "len {len}, newline at {nl:?}");
+            }
+        }
+        let lines: Vec<&[u8]> = Lines(b"a\n\nbc\nlast").collect();
+        assert_eq!(lines, [&b"a"[..], b"", b"bc", b"last"]);
+    }
 
     #[test]
     fn stat_reads_total_and_cores() {
