@@ -85,10 +85,13 @@ pub fn stat(buf: &[u8], out: &mut CpuStat) -> Result<(), ParseError> {
         let Some(rest) = line.strip_prefix(b"cpu") else { continue };
         // `cpu  1 2 ...` is the total, `cpu0 1 2 ...` a core: the label is glued to `cpu`.
         let is_total = rest.first().is_some_and(u8::is_ascii_whitespace);
-        let mut f = Fields::new(rest);
-        if !is_total {
-            f.next();
-        }
+        let mut f = if is_total {
+            rest
+        } else {
+            // Past the core's number, glued to `cpu`.
+            let label = rest.iter().position(u8::is_ascii_whitespace).unwrap_or(rest.len());
+            &rest[label..]
+        };
         let mut t = CpuTimes::default();
         // Older kernels have fewer columns; missing ones stay 0.
         let cols = [
@@ -102,8 +105,8 @@ pub fn stat(buf: &[u8], out: &mut CpuStat) -> Result<(), ParseError> {
             &mut t.steal,
         ];
         for (i, c) in cols.into_iter().enumerate() {
-            match f.next() {
-                Some(v) => *c = parse_u64(v).ok_or(ParseError("/proc/stat: a cpu column is not a number"))?,
+            match next_number(&mut f) {
+                Some(v) => *c = v.ok_or(ParseError("/proc/stat: a cpu column is not a number"))?,
                 None if i >= 4 => break,
                 None => return Err(ParseError("/proc/stat: cpu line with fewer than 4 columns")),
             }
@@ -176,9 +179,9 @@ pub fn meminfo(buf: &[u8]) -> Result<MemInfo, ParseError> {
             b"SwapFree" => &mut m.swap_free,
             _ => continue,
         };
-        let mut f = Fields::new(&line[colon + 1..]);
-        let n = f.next().and_then(parse_u64).ok_or(ParseError("/proc/meminfo: a value is not a number"))?;
-        let unit = match f.next() {
+        let mut f = &line[colon + 1..];
+        let n = next_number(&mut f).flatten().ok_or(ParseError("/proc/meminfo: a value is not a number"))?;
+        let unit = match Fields::new(f).next() {
             Some(b"kB") => 1024,
             _ => 1,
         };
@@ -340,6 +343,31 @@ impl<'a> Iterator for Fields<'a> {
     }
 }
 
+/// The next whitespace-separated field of `rest` read as a decimal number in one pass (the
+/// fields of /proc/stat and /proc/meminfo are most of a sample's parsing); `rest` moves past
+/// it. `None` when no field is left, `Some(None)` when the field is not a number.
+fn next_number(rest: &mut &[u8]) -> Option<Option<u64>> {
+    let s = *rest;
+    let start = s.iter().position(|b| !b.is_ascii_whitespace())?;
+    let mut n: u64 = 0;
+    let mut at = start;
+    while let Some(&b) = s.get(at) {
+        if b.is_ascii_digit() {
+            n = match n.checked_mul(10).and_then(|n| n.checked_add(u64::from(b - b'0'))) {
+                Some(n) => n,
+                None => return Some(None),
+            };
+        } else if b.is_ascii_whitespace() {
+            break;
+        } else {
+            return Some(None);
+        }
+        at += 1;
+    }
+    *rest = &s[at..];
+    Some((at > start).then_some(n))
+}
+
 pub fn parse_u64(s: &[u8]) -> Option<u64> {
     if s.is_empty() {
         return None;
@@ -395,6 +423,20 @@ intr 12345 1 2 3\nctxt 99\nprocs_running 3\n";
         }
         let lines: Vec<&[u8]> = Lines(b"a\n\nbc\nlast").collect();
         assert_eq!(lines, [&b"a"[..], b"", b"bc", b"last"]);
+    }
+
+    #[test]
+    fn numbers_are_read_field_by_field_and_refused_when_not_numbers() {
+        let mut rest = &b"  12 0\t345 kB"[..];
+        assert_eq!(next_number(&mut rest), Some(Some(12)));
+        assert_eq!(next_number(&mut rest), Some(Some(0)));
+        assert_eq!(next_number(&mut rest), Some(Some(345)));
+        assert_eq!(rest, b" kB");
+        assert_eq!(next_number(&mut rest), Some(None));
+        assert_eq!(next_number(&mut &b"  \n"[..]), None);
+        assert_eq!(next_number(&mut &b"12x 3"[..]), Some(None));
+        assert_eq!(next_number(&mut &b"99999999999999999999"[..]), Some(None), "overflow");
+        assert_eq!(next_number(&mut &b"18446744073709551615"[..]), Some(Some(u64::MAX)));
     }
 
     #[test]
