@@ -27,7 +27,12 @@
 //!   it needs root), then setgroups with the groups `config::plan` resolved, setgid, setuid,
 //!   then PR_SET_PDEATHSIG (the kernel clears it when the ids change), then chdir as the target
 //!   user, so a directory that user cannot enter is an error, not a leak. Every descriptor but
-//!   stdin, stdout and stderr is closed at the exec.
+//!   stdin, stdout and stderr is closed at the exec, and the job starts with no signal
+//!   blocked and SIGPIPE at its default (the helper's own start ignores it).
+//! - Starting a run costs the kernel's migration of the helper into the run's cgroup, which
+//!   waits an RCU grace period (milliseconds; see the README's fire delay). Creating the
+//!   helper in its cgroup (`clone3` with `CLONE_INTO_CGROUP`) would avoid it, but glibc's
+//!   `posix_spawn` cannot, so that needs a vfork-style `clone3` of our own.
 //!
 //! What it must not do: reap processes it did not spawn (a `waitpid(-1)` would steal the exit
 //! status of tokio's other children), signal anything but the group it created (or the one
