@@ -1,6 +1,7 @@
 //! Notice when the wall clock is set (NTP's first sync on a box that booted in 1970, or a
 //! person's `date -s`), without polling: a realtime timerfd armed with
-//! `TFD_TIMER_CANCEL_ON_SET` fails its read with ECANCELED when the clock jumps.
+//! `TFD_TIMER_CANCEL_ON_SET` fails its read with ECANCELED when the clock jumps. Beside it,
+//! [`Alarm`], the monotonic timerfd the daemon loop sleeps on until the next due instant.
 
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 
