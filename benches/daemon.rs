@@ -11,7 +11,9 @@
 //! - per run of a cron job, with 20 and with 1,000 jobs that have run: durable flushes
 //!   (fsync + fdatasync calls) and bytes written to `state_dir` (flash) and `runtime_dir`
 //!   (tmpfs), counted with `strace -f -y` on the daemon (skipped without strace)
-//! - fire delay after the due instant, p50/p99 over 100 fires, in 3 runs (min/median/max)
+//! - fire delay after the due instant, p50/p99 over 100 fires, in 3 runs (min/median/max),
+//!   and again with RUNNER_CONTAINMENT=subreaper: the difference is what joining a run's
+//!   cgroup costs a job start
 //! - at 20 and at 10,000 configured jobs (the most a config may have; 5 per-second jobs
 //!   firing, the rest due once a year): exec to READY=1, RSS and private memory
 //!   (`smaps_rollup`: Private_Clean + Private_Dirty) once it fires, and the cost of a fire:
@@ -381,6 +383,56 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// p50 and p99 of the delay from the due second to the job's own `date`, over `fires` fires
+/// of five per-second jobs; `containment` sets RUNNER_CONTAINMENT.
+fn fire_delay(dir: &Path, run: usize, fires: u64, containment: Option<&str>) -> (f64, f64) {
+    let jobs = 5;
+    let out = dir.join(format!("fires-{run}"));
+    let mut per_second = String::new();
+    for i in 0..jobs {
+        per_second.push_str(&format!(
+            "  tick{i}:\n    schedule: \"* * * * * *\"\n    command: [\"/bin/sh\", \"-c\", \"date +%s.%N >> {}\"]\n",
+            out.display()
+        ));
+    }
+    let config = write_config(dir, &per_second);
+    let mut c = Command::new(bin());
+    daemon_env(c.arg("run"), dir, &config);
+    if let Some(m) = containment {
+        c.env("RUNNER_CONTAINMENT", m);
+    }
+    let child = c.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(fires / jobs + 30);
+    while std::fs::read_to_string(&out).unwrap_or_default().lines().count() < (fires + jobs) as usize {
+        assert!(Instant::now() < deadline, "fires did not arrive");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop(child);
+    let mut delays: Vec<f64> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .skip(jobs as usize) // the first second may start mid-way
+        .take(fires as usize)
+        .filter_map(|l| l.parse::<f64>().ok())
+        .map(|t| (t - t.floor()) * 1000.0)
+        .collect();
+    delays.sort_by(f64::total_cmp);
+    (percentile(&delays, 0.5), percentile(&delays, 0.99))
+}
+
+/// The containment a daemon here picks by itself, as `runner status --json` reports it.
+fn picked_containment(dir: &Path) -> String {
+    let config = write_config(dir, "  far:\n    schedule: \"0 0 1 1 *\"\n    run: \"true\"\n");
+    let child = start(dir, &config, None);
+    std::thread::sleep(Duration::from_millis(500));
+    let mut c = Command::new(bin());
+    let out = daemon_env(c.args(["status", "--json"]), dir, &config).stdout(Stdio::piped()).output();
+    stop(child);
+    let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    v["containment"]["mode"].as_str().unwrap_or("unknown").to_string()
+}
+
 fn main() {
     let dir = scratch();
     let size = std::fs::metadata(bin()).unwrap().len();
@@ -424,38 +476,13 @@ fn main() {
     let threads = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
     stop(child);
 
-    // Fire delay: per-second cron jobs note when their process started; 3 runs.
+    // Fire delay: per-second cron jobs note when their process started; 3 runs with the
+    // containment runner picks (a cgroup per run where it can), 3 forced to the subreaper:
+    // the difference is what joining a run's cgroup costs a start.
     let fires = env_u64("RUNNER_BENCH_FIRES", 100);
-    let jobs = 5;
-    let mut delay_runs: Vec<(f64, f64)> = Vec::new();
-    for run in 0..3 {
-        let out = dir.join(format!("fires-{run}"));
-        let mut per_second = String::new();
-        for i in 0..jobs {
-            per_second.push_str(&format!(
-                "  tick{i}:\n    schedule: \"* * * * * *\"\n    command: [\"/bin/sh\", \"-c\", \"date +%s.%N >> {}\"]\n",
-                out.display()
-            ));
-        }
-        let config = write_config(&dir, &per_second);
-        let child = start(&dir, &config, None);
-        let deadline = Instant::now() + Duration::from_secs(fires / jobs + 30);
-        while std::fs::read_to_string(&out).unwrap_or_default().lines().count() < (fires + jobs) as usize {
-            assert!(Instant::now() < deadline, "fires did not arrive");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        stop(child);
-        let mut delays: Vec<f64> = std::fs::read_to_string(&out)
-            .unwrap()
-            .lines()
-            .skip(jobs as usize) // the first second may start mid-way
-            .take(fires as usize)
-            .filter_map(|l| l.parse::<f64>().ok())
-            .map(|t| (t - t.floor()) * 1000.0)
-            .collect();
-        delays.sort_by(f64::total_cmp);
-        delay_runs.push((percentile(&delays, 0.5), percentile(&delays, 0.99)));
-    }
+    let delay_runs: Vec<(f64, f64)> = (0..3).map(|run| fire_delay(&dir, run, fires, None)).collect();
+    let subreaper_runs: Vec<(f64, f64)> = (3..6).map(|run| fire_delay(&dir, run, fires, Some("subreaper"))).collect();
+    let containment = picked_containment(&dir);
 
     let cost_secs = env_u64("RUNNER_BENCH_COST_SECS", 10);
     let costs: Vec<Cost> = [20, 10_000].iter().map(|&n| fire_cost(&dir, n, cost_secs)).collect();
@@ -516,6 +543,11 @@ fn main() {
     println!(
         "| fire delay to job exec, p99 of {fires}, min / median / max of 3 runs | {} ms |",
         spread(delay_runs.iter().map(|d| d.1).collect())
+    );
+    println!(
+        "| the same forced to RUNNER_CONTAINMENT=subreaper (the above ran with {containment}), p50 / p99 | {} ms / {} ms |",
+        spread(subreaper_runs.iter().map(|d| d.0).collect()),
+        spread(subreaper_runs.iter().map(|d| d.1).collect())
     );
     for c in &costs {
         println!(

@@ -5,8 +5,10 @@
 //! text), and beside psutil's equivalent calls (cpu_percent, virtual_memory, getloadavg,
 //! disk_usage), measured in the same run. psutil comes from the venv tests/metrics.rs
 //! creates under the target dir; without it that line says so.
-//! RUNNER_BENCH_SAMPLES sets the count (default 5000). Prints the load average it ran at and
-//! the spread (min / median / max) of the interleaved rounds, and of the overhead per round.
+//! RUNNER_BENCH_SAMPLES sets the count (default 5000); RUNNER_BENCH_ONLY=runner|bare runs one side
+//! alone (for `perf stat`). Prints the load average it ran at and
+//! the spread (min / median / max) of the interleaved rounds, and of the overhead per round, in
+//! wall time and in the thread's CPU time (which a loaded machine blurs less).
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -24,18 +26,26 @@ use counting_alloc::Counting;
 #[global_allocator]
 static A: Counting = Counting;
 
-fn per_sample(n: usize, mut f: impl FnMut()) -> (f64, f64) {
+/// This thread's CPU time: unlike wall time it leaves out the time the loaded machine ran
+/// something else, which on a shared builder blurs a 2 us difference in a 25 us sample.
+fn thread_cpu_us() -> f64 {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID).unwrap();
+    t.tv_sec() as f64 * 1e6 + t.tv_nsec() as f64 / 1e3
+}
+
+/// Wall and CPU microseconds per call of `f`, and allocations per call.
+fn per_sample(n: usize, mut f: impl FnMut()) -> (f64, f64, f64) {
     for _ in 0..n / 10 {
         f();
     }
-    let (us, counts) = counting_alloc::measure(|| {
-        let t0 = Instant::now();
+    let ((us, cpu_us), counts) = counting_alloc::measure(|| {
+        let (t0, c0) = (Instant::now(), thread_cpu_us());
         for _ in 0..n {
             f();
         }
-        t0.elapsed().as_secs_f64() * 1e6 / n as f64
+        (t0.elapsed().as_secs_f64() * 1e6 / n as f64, (thread_cpu_us() - c0) / n as f64)
     });
-    (us, counts.allocs as f64 / n as f64)
+    (us, cpu_us, counts.allocs as f64 / n as f64)
 }
 
 fn main() {
@@ -55,24 +65,41 @@ fn main() {
         let _ = std::hint::black_box(nix::sys::statvfs::statvfs("/").unwrap());
     };
 
+    // `RUNNER_BENCH_ONLY=runner` (or `bare`) runs only that side, n samples, and prints
+    // nothing else: for `perf stat -e instructions` of one side, which a loaded machine does
+    // not blur as it does wall time.
+    match std::env::var("RUNNER_BENCH_ONLY").as_deref() {
+        Ok("runner") => return (0..n).for_each(|_| sampler.sample(&mut s)),
+        Ok("bare") => return (0..n).for_each(|_| bare()),
+        Ok(other) => panic!("RUNNER_BENCH_ONLY={other}: say `runner` or `bare`"),
+        Err(_) => {}
+    }
+
     // Interleaved rounds, so drift in the machine's load hits both alike.
     let load = |_: ()| std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load_before = load(());
     let rounds = 9;
     let (mut ours, mut floor, mut ours_allocs) = (Vec::new(), Vec::new(), 0.0);
+    let (mut ours_cpu, mut floor_cpu) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
-        let (us, allocs) = per_sample(n / rounds, || sampler.sample(&mut s));
+        let (us, cpu, allocs) = per_sample(n / rounds, || sampler.sample(&mut s));
         ours.push(us);
+        ours_cpu.push(cpu);
         ours_allocs += allocs;
-        floor.push(per_sample(n / rounds, &mut bare).0);
+        let (us, cpu, _) = per_sample(n / rounds, &mut bare);
+        floor.push(us);
+        floor_cpu.push(cpu);
     }
     // Each round's overhead against the bare reads of the same round.
-    let mut over: Vec<f64> = ours.iter().zip(&floor).map(|(o, f)| (o / f - 1.0) * 100.0).collect();
+    let overhead = |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(o, f)| (o / f - 1.0) * 100.0).collect() };
+    let mut over = overhead(&ours, &floor);
+    let mut over_cpu = overhead(&ours_cpu, &floor_cpu);
     let spread = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
         (v[0], v[v.len() / 2], v[v.len() - 1])
     };
     let (o, f, d) = (spread(&mut ours), spread(&mut floor), spread(&mut over));
+    let (oc, fc, dc) = (spread(&mut ours_cpu), spread(&mut floor_cpu), spread(&mut over_cpu));
     let (ours, floor) = (o.1, f.1);
     println!(
         "metrics sample, {n} samples in {rounds} interleaved rounds; load average {} before, {} after",
@@ -80,16 +107,20 @@ fn main() {
         load(()).split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
     println!(
-        "  min / median / max of rounds: runner {:.1} / {:.1} / {:.1} us, bare {:.1} / {:.1} / {:.1} us, overhead {:+.1} / {:+.1} / {:+.1} %",
+        "  wall time, min / median / max of rounds: runner {:.1} / {:.1} / {:.1} us, bare {:.1} / {:.1} / {:.1} us, overhead {:+.1} / {:+.1} / {:+.1} %",
         o.0, o.1, o.2, f.0, f.1, f.2, d.0, d.1, d.2
+    );
+    println!(
+        "  CPU time (the thread's), min / median / max of rounds: runner {:.1} / {:.1} / {:.1} us, bare {:.1} / {:.1} / {:.1} us, overhead {:+.1} / {:+.1} / {:+.1} %",
+        oc.0, oc.1, oc.2, fc.0, fc.1, fc.2, dc.0, dc.1, dc.2
     );
     println!(
         "  runner Sampler (cpu+mem+load+disk /):   {ours:8.1} us/sample, {:.2} allocations/sample",
         ours_allocs / rounds as f64
     );
     println!(
-        "  bare pread of the 3 files + statvfs:     {floor:8.1} us/sample ({:+.1}% for parsing and bookkeeping, median of rounds)",
-        d.1
+        "  bare pread of the 3 files + statvfs:     {floor:8.1} us/sample ({:+.1}% wall, {:+.1}% CPU for parsing and bookkeeping, medians of rounds)",
+        d.1, dc.1
     );
 
     let python = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("psutil-venv/bin/python");

@@ -27,7 +27,12 @@
 //!   it needs root), then setgroups with the groups `config::plan` resolved, setgid, setuid,
 //!   then PR_SET_PDEATHSIG (the kernel clears it when the ids change), then chdir as the target
 //!   user, so a directory that user cannot enter is an error, not a leak. Every descriptor but
-//!   stdin, stdout and stderr is closed at the exec.
+//!   stdin, stdout and stderr is closed at the exec, and the job starts with no signal
+//!   blocked and SIGPIPE at its default (the helper's own start ignores it).
+//! - Starting a run costs the kernel's migration of the helper into the run's cgroup, which
+//!   waits an RCU grace period (milliseconds; see the README's fire delay). Creating the
+//!   helper in its cgroup (`clone3` with `CLONE_INTO_CGROUP`) would avoid it, but glibc's
+//!   `posix_spawn` cannot, so that needs a vfork-style `clone3` of our own.
 //!
 //! What it must not do: reap processes it did not spawn (a `waitpid(-1)` would steal the exit
 //! status of tokio's other children), signal anything but the group it created (or the one
@@ -947,6 +952,7 @@ pub fn exec_helper(mut args: impl Iterator<Item = OsString>) -> ! {
         std::process::exit(127);
     }
     close_descriptors_on_exec();
+    default_ignored_signals();
     let Some(program) = argv.first() else {
         setup.report(0, &io::Error::from_raw_os_error(libc::ENOENT));
         std::process::exit(127);
@@ -957,6 +963,27 @@ pub fn exec_helper(mut args: impl Iterator<Item = OsString>) -> ! {
     unsafe { libc::execvp(program.as_ptr(), ptrs.as_ptr()) };
     setup.report(0, &io::Error::last_os_error());
     std::process::exit(127);
+}
+
+/// Puts back the default action of the signals this helper's own start ignored, since an
+/// ignored signal stays ignored across exec: Rust's runtime ignores SIGPIPE (so a job's
+/// `producer | head` would see EPIPE errors instead of dying quietly), and glibc's
+/// posix_spawn ignores its internal signals (32 up to SIGRTMIN) in the child it starts. A job
+/// starts with every signal at its default, as the fork of std's `Command` gave it.
+fn default_ignored_signals() {
+    for sig in std::iter::once(libc::SIGPIPE).chain(32..libc::SIGRTMIN()) {
+        // The raw call: glibc's sigaction refuses its internal signals. A zeroed kernel
+        // sigaction is SIG_DFL with no flags and an empty mask; the handler is its first field.
+        let mut old = [0usize; 8];
+        let dfl = [0usize; 8];
+        // SAFETY: buffers larger than the kernel's struct sigaction; 8 is its sigset size.
+        unsafe {
+            let read = libc::syscall(libc::SYS_rt_sigaction, sig, std::ptr::null::<usize>(), old.as_mut_ptr(), 8);
+            if read == 0 && old[0] == libc::SIG_IGN {
+                libc::syscall(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), std::ptr::null_mut::<usize>(), 8);
+            }
+        }
+    }
 }
 
 /// Marks every descriptor above stderr close-on-exec, so a job inherits only its stdio.

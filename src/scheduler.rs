@@ -792,6 +792,7 @@ async fn daemon_main(
     // A reload in progress, and whether another SIGHUP came while it ran.
     let mut loading: Option<tokio::task::JoinHandle<Result<Plan, config::ConfigErrors>>> = None;
     let mut reload_again = false;
+    let mut alarm = crate::clockwatch::Alarm::open();
     let watchdog = notify::watchdog_interval().filter(|_| d.notifier.enabled());
     let mut next_ping = watchdog.map(|w| Instant::now() + w);
     // Start-up is done: what reading the config, the state and the ring freed goes back.
@@ -806,7 +807,7 @@ async fn daemon_main(
             (a, b) => a.or(b),
         };
         tokio::select! {
-            _ = async { match wake { Some(w) => tokio::time::sleep_until(w).await, None => std::future::pending().await } } => {
+            _ = alarm.until(wake) => {
                 let (now, mono) = (Timestamp::now(), Instant::now());
                 if let (Some(w), Some(p)) = (watchdog, next_ping) && p <= mono {
                     d.notifier.watchdog();

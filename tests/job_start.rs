@@ -41,3 +41,29 @@ fn fires_start_jobs_with_vfork_not_fork() {
     let forks: Vec<&&str> = starts.iter().filter(|l| !(l.contains("CLONE_VM") && l.contains("CLONE_VFORK"))).collect();
     assert!(forks.is_empty(), "job starts that forked the daemon: {forks:#?}");
 }
+
+/// Ignored signals stay ignored across exec, and both the helper's Rust start-up (SIGPIPE)
+/// and glibc's posix_spawn (its internal signals 32 and 33) ignore some: a job must still
+/// start with them at their default, or `producer | head` in a job sees EPIPE errors where
+/// under cron the producer quietly dies.
+#[test]
+fn a_job_starts_with_sigpipe_and_the_spawn_signals_at_their_default() {
+    let s = Scratch::new("job-start-signals");
+    let mask = s.path("mask");
+    let c = s.write(
+        "supervisor.yaml",
+        &format!(
+            "version: 1\njobs:\n  sig:\n    every: 1h\n    run: \"grep SigIgn /proc/$$/status > {}; yes | head -n 1\"\n",
+            mask.display()
+        ),
+    );
+    let o = s.runner(&c).args(["once", "sig"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("Broken pipe"), "`yes` saw EPIPE instead of SIGPIPE:\n{}", stderr(&o));
+    let text = std::fs::read_to_string(&mask).unwrap();
+    let hex = text.trim().trim_start_matches("SigIgn:").trim();
+    let ignored = u64::from_str_radix(hex, 16).unwrap();
+    for sig in [13, 32, 33] {
+        assert_eq!(ignored & (1 << (sig - 1)), 0, "signal {sig} is ignored in the job (SigIgn {hex})");
+    }
+}

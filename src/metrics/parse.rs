@@ -74,19 +74,24 @@ impl CpuPercent {
 pub fn stat(buf: &[u8], out: &mut CpuStat) -> Result<(), ParseError> {
     out.cores.clear();
     let mut saw_total = false;
-    for line in buf.split(|b| *b == b'\n') {
-        let Some(rest) = line.strip_prefix(b"cpu") else {
-            if saw_total {
-                break;
-            }
-            continue;
-        };
+    let mut lines = Lines(buf);
+    loop {
+        // The prefix is looked at before the line's end is searched for: the line after the
+        // cpu lines is `intr`, hundreds of bytes to a few KiB that a search would walk.
+        if saw_total && !lines.0.starts_with(b"cpu") {
+            break;
+        }
+        let Some(line) = lines.next() else { break };
+        let Some(rest) = line.strip_prefix(b"cpu") else { continue };
         // `cpu  1 2 ...` is the total, `cpu0 1 2 ...` a core: the label is glued to `cpu`.
         let is_total = rest.first().is_some_and(u8::is_ascii_whitespace);
-        let mut f = Fields::new(rest);
-        if !is_total {
-            f.next();
-        }
+        let mut f = if is_total {
+            rest
+        } else {
+            // Past the core's number, glued to `cpu`.
+            let label = rest.iter().position(u8::is_ascii_whitespace).unwrap_or(rest.len());
+            &rest[label..]
+        };
         let mut t = CpuTimes::default();
         // Older kernels have fewer columns; missing ones stay 0.
         let cols = [
@@ -100,8 +105,8 @@ pub fn stat(buf: &[u8], out: &mut CpuStat) -> Result<(), ParseError> {
             &mut t.steal,
         ];
         for (i, c) in cols.into_iter().enumerate() {
-            match f.next() {
-                Some(v) => *c = parse_u64(v).ok_or(ParseError("/proc/stat: a cpu column is not a number"))?,
+            match next_number(&mut f) {
+                Some(v) => *c = v.ok_or(ParseError("/proc/stat: a cpu column is not a number"))?,
                 None if i >= 4 => break,
                 None => return Err(ParseError("/proc/stat: cpu line with fewer than 4 columns")),
             }
@@ -151,7 +156,7 @@ pub fn meminfo(buf: &[u8]) -> Result<MemInfo, ParseError> {
     let mut have_available = false;
     let mut have_total = false;
     let mut seen = 0;
-    for line in buf.split(|b| *b == b'\n') {
+    for line in Lines(buf) {
         // The seven keys come early (SwapFree is about the 16th of some 50 lines).
         if seen == 7 {
             break;
@@ -174,9 +179,9 @@ pub fn meminfo(buf: &[u8]) -> Result<MemInfo, ParseError> {
             b"SwapFree" => &mut m.swap_free,
             _ => continue,
         };
-        let mut f = Fields::new(&line[colon + 1..]);
-        let n = f.next().and_then(parse_u64).ok_or(ParseError("/proc/meminfo: a value is not a number"))?;
-        let unit = match f.next() {
+        let mut f = &line[colon + 1..];
+        let n = next_number(&mut f).flatten().ok_or(ParseError("/proc/meminfo: a value is not a number"))?;
+        let unit = match Fields::new(f).next() {
             Some(b"kB") => 1024,
             _ => 1,
         };
@@ -238,7 +243,7 @@ pub fn pressure(buf: &[u8]) -> Result<Pressure, ParseError> {
     let bad = ParseError("pressure file: unexpected format");
     let mut p = Pressure::default();
     let mut have_some = false;
-    for line in buf.split(|b| *b == b'\n') {
+    for line in Lines(buf) {
         let mut f = Fields::new(line);
         let which = match f.next() {
             Some(b"some") => 0,
@@ -280,6 +285,42 @@ pub fn millidegrees(buf: &[u8]) -> Result<f64, ParseError> {
     Ok(if neg { -v } else { v })
 }
 
+/// The lines of a buffer, without their `\n`; a last line without one counts.
+struct Lines<'a>(&'a [u8]);
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let end = find_newline(self.0).unwrap_or(self.0.len());
+        let line = &self.0[..end];
+        self.0 = self.0.get(end + 1..).unwrap_or(&[]);
+        Some(line)
+    }
+}
+
+/// Where the first `\n` is, eight bytes at a time: a byte-by-byte search was most of what
+/// parsing a sample cost (issue 17), and std has no public memchr.
+fn find_newline(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut at = 0;
+    while at + 8 <= s.len() {
+        let word = u64::from_le_bytes(s[at..at + 8].try_into().expect("an 8-byte slice"));
+        let x = word ^ (ONES * u64::from(b'\n'));
+        // A zero byte of x (a '\n' of word) sets its high bit here; bytes after the first
+        // zero may be false positives, bytes before it never are, so the lowest bit counts.
+        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero != 0 {
+            return Some(at + zero.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    s[at..].iter().position(|b| *b == b'\n').map(|i| at + i)
+}
+
 /// Whitespace-separated fields of a line.
 struct Fields<'a> {
     rest: &'a [u8],
@@ -300,6 +341,31 @@ impl<'a> Iterator for Fields<'a> {
         self.rest = &rest[end..];
         Some(&rest[..end])
     }
+}
+
+/// The next whitespace-separated field of `rest` read as a decimal number in one pass (the
+/// fields of /proc/stat and /proc/meminfo are most of a sample's parsing); `rest` moves past
+/// it. `None` when no field is left, `Some(None)` when the field is not a number.
+fn next_number(rest: &mut &[u8]) -> Option<Option<u64>> {
+    let s = *rest;
+    let start = s.iter().position(|b| !b.is_ascii_whitespace())?;
+    let mut n: u64 = 0;
+    let mut at = start;
+    while let Some(&b) = s.get(at) {
+        if b.is_ascii_digit() {
+            n = match n.checked_mul(10).and_then(|n| n.checked_add(u64::from(b - b'0'))) {
+                Some(n) => n,
+                None => return Some(None),
+            };
+        } else if b.is_ascii_whitespace() {
+            break;
+        } else {
+            return Some(None);
+        }
+        at += 1;
+    }
+    *rest = &s[at..];
+    Some((at > start).then_some(n))
 }
 
 pub fn parse_u64(s: &[u8]) -> Option<u64> {
@@ -338,6 +404,40 @@ mod tests {
 cpu0 50 2 25 400 10 1 1 5 0 0\n\
 cpu1 50 3 25 400 10 2 1 5 0 0\n\
 intr 12345 1 2 3\nctxt 99\nprocs_running 3\n";
+
+    #[test]
+    fn the_word_search_finds_the_first_newline_wherever_it_is() {
+        for len in 0..40 {
+            for nl in (0..len).map(Some).chain([None]) {
+                let mut v: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                if let Some(i) = nl {
+                    v[i] = b'\n';
+                    // Bytes that differ from '\n' by one bit, and a later newline, must not
+                    // be taken for the first.
+                    for (j, b) in v.iter_mut().enumerate().skip(i + 1) {
+                        *b = [b'\n', 0x0b, 0x8a, 0x09][j % 4];
+                    }
+                }
+                assert_eq!(find_newline(&v), v.iter().position(|b| *b == b'\n'), "len {len}, newline at {nl:?}");
+            }
+        }
+        let lines: Vec<&[u8]> = Lines(b"a\n\nbc\nlast").collect();
+        assert_eq!(lines, [&b"a"[..], b"", b"bc", b"last"]);
+    }
+
+    #[test]
+    fn numbers_are_read_field_by_field_and_refused_when_not_numbers() {
+        let mut rest = &b"  12 0\t345 kB"[..];
+        assert_eq!(next_number(&mut rest), Some(Some(12)));
+        assert_eq!(next_number(&mut rest), Some(Some(0)));
+        assert_eq!(next_number(&mut rest), Some(Some(345)));
+        assert_eq!(rest, b" kB");
+        assert_eq!(next_number(&mut rest), Some(None));
+        assert_eq!(next_number(&mut &b"  \n"[..]), None);
+        assert_eq!(next_number(&mut &b"12x 3"[..]), Some(None));
+        assert_eq!(next_number(&mut &b"99999999999999999999"[..]), Some(None), "overflow");
+        assert_eq!(next_number(&mut &b"18446744073709551615"[..]), Some(Some(u64::MAX)));
+    }
 
     #[test]
     fn stat_reads_total_and_cores() {
