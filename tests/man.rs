@@ -8,25 +8,9 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Runs the generator (built by `cargo test` with the other examples) into a scratch dir.
+/// What the generator wrote for this test.
 fn generate(s: &Scratch) -> PathBuf {
-    let bin = Path::new(BIN).parent().unwrap().join("examples/generate");
-    let o = if bin.exists() {
-        Command::new(&bin).arg(&s.dir).output().unwrap()
-    } else {
-        Command::new(env!("CARGO"))
-            .args(["run", "--quiet", "--example", "generate", "--"])
-            .arg(&s.dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .unwrap()
-    };
-    assert!(o.status.success(), "generate: {}", stderr(&o));
-    s.dir.join("man")
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success())
+    generate_packaging_files(s).join("man")
 }
 
 fn pages(dir: &Path) -> Vec<PathBuf> {

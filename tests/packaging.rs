@@ -4,6 +4,7 @@
 //! the unit starts it, and READY=1 and WATCHDOG=1 must arrive.
 
 mod common;
+use common::have;
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -11,10 +12,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().is_ok_and(|o| o.status.success())
-}
 
 /// Under CI a missing prerequisite fails; elsewhere the test says so and returns.
 fn prerequisites() -> bool {

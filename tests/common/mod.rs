@@ -373,3 +373,26 @@ pub fn start_traced_daemon(mut cmd: Command, s: &Scratch, log: &Path) -> (std::p
     let pid = std::fs::read_to_string(s.path("run/runner.pid")).unwrap();
     (tracer, pid.split_whitespace().next().unwrap().parse().unwrap())
 }
+
+/// Whether `tool` is on the PATH.
+pub fn have(tool: &str) -> bool {
+    Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success())
+}
+
+/// Runs `examples/generate` (built by `cargo test` with the other examples; else through
+/// `cargo run`) into the scratch dir, which then holds `man/` and `completions/`.
+pub fn generate_packaging_files(s: &Scratch) -> &Path {
+    let bin = Path::new(BIN).parent().unwrap().join("examples/generate");
+    let o = if bin.exists() {
+        Command::new(&bin).arg(&s.dir).output().unwrap()
+    } else {
+        Command::new(env!("CARGO"))
+            .args(["run", "--quiet", "--example", "generate", "--"])
+            .arg(&s.dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap()
+    };
+    assert!(o.status.success(), "generate: {}", stderr(&o));
+    &s.dir
+}
