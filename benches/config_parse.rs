@@ -15,6 +15,8 @@ use runner::config::{self, Host, Overrides};
 
 #[path = "../tests/common/counting_alloc.rs"]
 mod counting_alloc;
+#[path = "../tests/common/generated.rs"]
+mod generated;
 
 use counting_alloc::{Counting, live, measure};
 
@@ -54,21 +56,6 @@ fn cases() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// `n` generated cron jobs; with `extra`, each with a time zone and retries.
-fn generated(n: usize, extra: bool) -> String {
-    let mut text = String::from("version: 1\njobs:\n");
-    for i in 0..n {
-        text.push_str(&format!(
-            "  job{i:05}:\n    schedule: \"{} */2 * * MON-FRI\"\n    run: \"echo job {i}\"\n",
-            i % 60
-        ));
-        if extra {
-            text.push_str("    timezone: Europe/Berlin\n    retries: {attempts: 3, backoff: 10s}\n");
-        }
-    }
-    text
-}
-
 fn scale(host: &Host) {
     use std::os::unix::fs::PermissionsExt;
     let dir = std::env::temp_dir().join(format!("runner-bench-config-{}", std::process::id()));
@@ -80,7 +67,7 @@ fn scale(host: &Host) {
     );
     for extra in [false, true] {
         for n in [2_500, 5_000, 10_000] {
-            let text = generated(n, extra);
+            let text = generated::cron_jobs(n, extra);
             let file = dir.join(format!("jobs-{n}-{extra}.yaml"));
             std::fs::write(&file, &text).unwrap();
             std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();

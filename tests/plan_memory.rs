@@ -15,29 +15,13 @@ use runner::sinks::state::State;
 #[global_allocator]
 static A: Counting = Counting;
 
-/// `n` jobs of the shape a generated config has: a cron schedule, a shell line, and with
-/// `extra` a time zone and retries.
-fn config(n: usize, extra: bool) -> String {
-    let mut text = String::from("version: 1\njobs:\n");
-    for i in 0..n {
-        text.push_str(&format!(
-            "  job{i:05}:\n    schedule: \"{} */2 * * MON-FRI\"\n    run: \"echo job {i}\"\n",
-            i % 60
-        ));
-        if extra {
-            text.push_str("    timezone: Europe/Berlin\n    retries: {attempts: 3, backoff: 10s}\n");
-        }
-    }
-    text
-}
-
 /// One test, not several: the live heap is the whole process's.
 #[test]
 fn a_loaded_and_planned_job_costs_a_few_hundred_bytes_of_heap() {
     let host = Host { euid: 0, users: Default::default() };
     for extra in [false, true] {
         let n = 2000;
-        let text = config(n, extra);
+        let text = common::generated::cron_jobs(n, extra);
         let before = live();
         let plan = load_text(&text, Path::new("/x/supervisor.yaml"), &Overrides::default(), &host).unwrap();
         let held = live() - before - plan.texts.iter().map(String::capacity).sum::<usize>();

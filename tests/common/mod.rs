@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod counting_alloc;
+pub mod generated;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
