@@ -9,8 +9,8 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use common::records::{Rng, record_for};
 use common::*;
-use runner::record::{Outcome, Record, RecordKind, Trigger};
 use runner::sinks::ring::{self, Fsync, Ring, RingConfig};
 
 const JOBS: &str = "jobs:\n  good:\n    every: 1h\n    run: \"echo all well\"\n  bad:\n    every: 1h\n    run: \"echo broken >&2; exit 3\"\n";
@@ -58,29 +58,6 @@ fn a_foreign_file_is_an_error_naming_the_offset() {
     let o = std::process::Command::new(BIN).args(["logs", "--file"]).arg(&p).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("offset 0") && stderr(&o).contains("not a runner ring file"), "{}", stderr(&o));
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n.max(1) as u64) as usize
-    }
-}
-
-/// A record whose content follows from its number, so its length in the file is known.
-fn record_for(n: u64) -> Record {
-    let mut r =
-        Record::skipped(&format!("job{}", n % 7), runner::record::Kind::Command, Trigger::Schedule, String::new());
-    r.kind = RecordKind::Run;
-    r.outcome = if n % 3 == 0 { Outcome::Failure } else { Outcome::Success };
-    r.exit_code = Some((n % 3) as i32);
-    r.output_tail = (0..(n * 37 % 600)).map(|i| b'a' + ((i + n) % 26) as u8).collect();
-    r.message = format!("record {n}");
-    r
 }
 
 /// A 16 KiB ring of `count` records written through the library, and where each record's

@@ -9,9 +9,12 @@ use std::time::Duration;
 
 #[path = "common/counting_alloc.rs"]
 mod counting_alloc;
+#[path = "common/records.rs"]
+mod records;
 
 use counting_alloc::{Counting, measure};
-use runner::record::{Outcome, Record, RecordKind, Trigger};
+use records::{Rng, record_for};
+use runner::record::Record;
 use runner::sinks::ring::{self, Follower, Fsync, HEADER_SIZE, Ring, RingConfig};
 
 #[global_allocator]
@@ -27,19 +30,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-/// A record whose content follows from its number, so any record read back can be checked.
-fn record_for(n: u64) -> Record {
-    let mut r =
-        Record::skipped(&format!("job{}", n % 7), runner::record::Kind::Command, Trigger::Schedule, String::new());
-    r.kind = RecordKind::Run;
-    r.outcome = if n % 3 == 0 { Outcome::Failure } else { Outcome::Success };
-    r.exit_code = Some((n % 3) as i32);
-    r.duration = Duration::from_micros(n * 1000 + 7);
-    r.output_tail = (0..(n * 37 % 600)).map(|i| b'a' + ((i + n) % 26) as u8).collect();
-    r.message = format!("record {n}");
-    r
 }
 
 fn check_entry(e: &ring::Entry, n: u64) {
@@ -222,7 +212,7 @@ fn sigkill_at_random_points() {
     let d = scratch("sigkill");
     let p = d.join("runs.ring");
     let exe = std::env::current_exe().unwrap();
-    let mut seed = std::process::id() as u64 | 1;
+    let mut rng = Rng(std::process::id() as u64 | 1);
     let mut last_seq = 0;
     for round in 0..rounds {
         let mut child = std::process::Command::new(&exe)
@@ -239,10 +229,7 @@ fn sigkill_at_random_points() {
             line.clear();
             assert!(reader.read_line(&mut line).unwrap() > 0, "round {round}: the writer died");
         }
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        std::thread::sleep(Duration::from_micros(seed % 20_000));
+        std::thread::sleep(Duration::from_micros(rng.next() % 20_000));
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL)
             .unwrap();
         child.wait().unwrap();
@@ -262,20 +249,6 @@ fn sigkill_at_random_points() {
     let mut ring = Ring::open(&config(&p, 16 * 1024)).unwrap();
     assert_eq!(ring.next_seq(), last_seq + 1);
     fill(&mut ring, 1);
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 /// Truncated, zero-filled, random and randomly damaged files: the reader returns records or

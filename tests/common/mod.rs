@@ -4,6 +4,7 @@
 
 pub mod counting_alloc;
 pub mod generated;
+pub mod records;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
