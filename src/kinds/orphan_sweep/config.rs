@@ -202,7 +202,8 @@ fn cmdline_covers_everything(re: &regex_lite::Regex) -> bool {
 /// The shortest gap between the next few fires of a cron expression from now. Not only the
 /// first two: `0,30 9 * * *` fires twice an hour once a day, which a single gap misses.
 fn shortest_cron_gap(c: &CronExpr) -> Option<Duration> {
-    let tz = jiff::tz::TimeZone::system();
+    // Not `TimeZone::system()`: in the daemon that keeps jiff's list of every zone name.
+    let tz = crate::time::local_zone();
     let fires = crate::schedule::upcoming(c, &jiff::Timestamp::now().to_zoned(tz.clone()), &tz, 25);
     fires.windows(2).filter_map(|w| w[1].timestamp().duration_since(w[0].timestamp()).try_into().ok()).min()
 }
