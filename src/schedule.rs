@@ -5,8 +5,10 @@
 //! clock, so the daemon, `runner calendar` and the tests all ask the same questions.
 //! It does not know about jobs, state or timers; the scheduler does.
 //!
-//! Semantics are Vixie cron's as cronie has them; croner does the field matching, on the
-//! wall clock, and this module adds what croner does differently:
+//! Semantics are Vixie cron's as cronie has them. croner parses the fields; this module keeps
+//! what it parsed as bitmasks ([`CronExpr`] holds no croner `Cron`), searches them for the
+//! next matching wall-clock time itself (held to croner's answers by a differential test),
+//! and adds what croner does differently:
 //! - Day of month and day of week: when both are restricted a day matches if either does,
 //!   but a field that *starts* with `*` (`*`, `*/2`) counts as unrestricted, so `*/2` with
 //!   `MON` means odd days that are Mondays (cronie's `DOM_STAR`/`DOW_STAR`). croner only
