@@ -58,17 +58,18 @@ pub enum Try {
     Busy(Option<Holder>),
 }
 
-/// Opens (creating) a lock file without following a link planted at its name.
-/// Its directory is made when missing, found so by the open (not made before every open).
+/// Opens (creating) a lock file without following a link planted at its name. A missing
+/// directory is the caller's to make and check (`fsx::own_dir`, `fsx::in_own_dirs`): made
+/// here, it would skip the ownership check that every directory runner writes in gets.
 fn open(path: &Path) -> std::io::Result<File> {
-    let try_open = || fsx::options().create(true).truncate(false).read(true).write(true).mode(0o644).open(path);
-    let f = match (try_open(), path.parent()) {
-        (Err(e), Some(dir)) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).and_then(|()| try_open())
-        }
-        (r, _) => r,
-    };
-    f.map_err(|e| std::io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display())))
+    fsx::options()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o644)
+        .open(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display())))
 }
 
 /// Opens a job's lock file in `runtime_dir/jobs/`, which are made if missing and refused
@@ -241,5 +242,17 @@ mod tests {
         assert!(holder(&job_lock_path(&dir, "j")).is_none());
         assert!(matches!(try_job(&dir, "j", "daemon").unwrap(), Try::Acquired(_)));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A lock in a missing directory is an error (ENOENT) for the caller's `in_own_dirs`,
+    /// which makes the directory and checks it; the lock never makes it unchecked.
+    #[test]
+    fn a_lock_file_is_never_made_in_a_missing_directory() {
+        let dir = std::env::temp_dir().join(format!("runner-lock-missing-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let e = wait_file(&dir.join("state.lock")).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
+        assert!(matches!(try_file(&dir.join(".lock"), "once"), Err(e) if e.kind() == std::io::ErrorKind::NotFound));
+        assert!(!dir.exists(), "the lock made its directory");
     }
 }
