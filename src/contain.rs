@@ -242,6 +242,11 @@ impl RunCgroup {
         Ok(Some(RunCgroup { dir }))
     }
 
+    /// The cgroup's directory: what a start opens for clone3's CLONE_INTO_CGROUP.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn procs_file(&self) -> PathBuf {
         self.dir.join("cgroup.procs")
     }
