@@ -100,7 +100,10 @@ fn a_job_is_created_in_its_runs_cgroup() {
         let out = s.path("cgroups");
         let c = s.write(
             "supervisor.yaml",
-            &format!("version: 1\njobs:\n  cg:\n    every: 200ms\n    run: \"cat /proc/$$/cgroup >> {}\"\n", out.display()),
+            &format!(
+                "version: 1\njobs:\n  cg:\n    every: 200ms\n    run: \"cat /proc/$$/cgroup >> {}\"\n",
+                out.display()
+            ),
         );
         let trace = s.path("trace");
         let log = s.path("daemon.log");
@@ -121,7 +124,10 @@ fn a_job_is_created_in_its_runs_cgroup() {
             assert!(leaf.starts_with("run."), "{spawn}: the job ran in {l}, not its run's cgroup");
         }
         let text = std::fs::read_to_string(&trace).unwrap();
-        let joins = text.lines().filter(|l| l.contains("/run.") && l.contains("cgroup.procs") && l.contains("O_WRONLY")).count();
+        let joins = text
+            .lines()
+            .filter(|l| l.contains("/run.") && l.contains("cgroup.procs") && l.contains("O_WRONLY"))
+            .count();
         if spawn.is_empty() {
             assert_eq!(joins, 0, "a run's cgroup.procs was written:\n{text}");
             assert!(text.contains("CLONE_INTO_CGROUP"), "no clone3 into a cgroup:\n{text}");
@@ -216,7 +222,7 @@ fn exec_failures_read_the_same_either_way() {
         assert_eq!(code, Some(127), "{spawn}: the daemon's PATH was searched: {err}");
         seen.push(
             ["missing", "no-x", "plain", "nowhere"]
-                .map(|j| once(j))
+                .map(once)
                 .map(|(c, o, e)| format!("{c:?} {o} {}", e.replace(&s.dir.display().to_string(), "DIR")))
                 .map(|t| t.replace(|c: char| c.is_ascii_digit(), "")),
         );

@@ -18,24 +18,25 @@
 //!   without ending it (graceful shutdown goes through `stop` instead). Linux sends that signal
 //!   when the *thread* that forked exits, so `run` must be polled on a thread that lives as long
 //!   as the daemon: the current-thread runtime's own thread, never a `spawn_blocking` one.
-//! - Dropping the `run` future before it completes sends SIGKILL to the group; tokio then reaps
-//!   the main process, so no zombie is left either way.
-//! - A job starts as the runner binary's exec helper ([`exec_helper`]), started with
-//!   `posix_spawn` (a vfork: no copy of the daemon's page tables, so a start costs the same with
-//!   20 jobs or 10,000), which sets the process up and execs the job's program in place.
-//! - Privileges are dropped in the helper as cron does: nice (while still root, since lowering
-//!   it needs root), then setgroups with the groups `config::plan` resolved, setgid, setuid,
-//!   then PR_SET_PDEATHSIG (the kernel clears it when the ids change), then chdir as the target
+//! - Dropping the `run` future before it completes sends SIGKILL to the group; the run's
+//!   [`spawn::RunChild`] then reaps the main process, so no zombie is left either way.
+//! - A job starts by a vfork-style `clone3` created straight in the run's cgroup, which sets
+//!   the process up with raw system calls and execs the job's program (see `spawn.rs`): no
+//!   copy of the daemon's page tables (a start costs the same with 20 jobs or 10,000), no
+//!   migration into the cgroup (a `cgroup.procs` write waits an RCU grace period under the
+//!   kernel's global cgroup mutex: milliseconds a start, see the README's fire delay) and no
+//!   second exec. Where clone3 is refused, or with `RUNNER_SPAWN=helper`, it starts as the
+//!   runner binary's exec helper ([`exec_helper`]) by `posix_spawn`, which joins the cgroup,
+//!   sets up and execs the job in place.
+//! - Privileges are dropped as cron does: nice (while still root, since lowering it needs
+//!   root), then setgroups with the groups `config::plan` resolved, setgid, setuid, then
+//!   PR_SET_PDEATHSIG (the kernel clears it when the ids change), then chdir as the target
 //!   user, so a directory that user cannot enter is an error, not a leak. Every descriptor but
-//!   stdin, stdout and stderr is closed at the exec, and the job starts with no signal
-//!   blocked and SIGPIPE at its default (the helper's own start ignores it).
-//! - Starting a run costs the kernel's migration of the helper into the run's cgroup, which
-//!   waits an RCU grace period (milliseconds; see the README's fire delay). Creating the
-//!   helper in its cgroup (`clone3` with `CLONE_INTO_CGROUP`) would avoid it, but glibc's
-//!   `posix_spawn` cannot, so that needs a vfork-style `clone3` of our own.
+//!   stdin, stdout and stderr is closed at the exec, and the job starts with no signal blocked
+//!   and SIGPIPE and glibc's internal signals at their default.
 //!
 //! What it must not do: reap processes it did not spawn (a `waitpid(-1)` would steal the exit
-//! status of tokio's other children), signal anything but the group it created (or the one
+//! status of the runs' own main processes), signal anything but the group it created (or the one
 //! [`end_group`] is handed), resolve users through NSS (the groups come resolved from
 //! /etc/group), or decide what a status means for retries, alerts and records.
 
@@ -882,7 +883,8 @@ pub fn set_exec_helper(runner_binary: PathBuf) {
 }
 
 /// `runner --exec-helper FD PARENT UMASK NICE IDS FALLBACK WORKDIR CGROUP_PROCS -- PROGRAM ARGS...`: the
-/// hidden mode a job's process starts in. The daemon starts it with `posix_spawn` (a vfork:
+/// hidden mode a job's process starts in where clone3 is refused (or with `RUNNER_SPAWN=helper`;
+/// see `spawn.rs`). The daemon starts it with `posix_spawn` (a vfork:
 /// its cost does not grow with the daemon's memory, unlike a fork, which copies the page
 /// tables), with the job's environment and stdio already in place. Here, in a fresh
 /// single-threaded process: setsid, umask, nice, setgroups/setgid/setuid, PR_SET_PDEATHSIG,

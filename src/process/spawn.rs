@@ -274,7 +274,10 @@ fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
 
 fn cstring(bytes: &[u8], what: &OsStr) -> Result<CString, Failed> {
     CString::new(bytes).map_err(|_| {
-        Failed::Other(format!("cannot run {}: an argument or environment value holds a NUL byte", what.to_string_lossy()))
+        Failed::Other(format!(
+            "cannot run {}: an argument or environment value holds a NUL byte",
+            what.to_string_lossy()
+        ))
     })
 }
 
@@ -333,7 +336,8 @@ struct ChildArgs {
 fn clone_job(job: &Job<'_>, stdio: [libc::c_int; 3]) -> Result<(i32, OwnedFd), Cloned> {
     let fail = |e: Failed| Cloned::Failed(e);
     let program = job.argv.first().copied().unwrap_or(OsStr::new(""));
-    let argv: Vec<CString> = job.argv.iter().map(|a| cstring(a.as_bytes(), program)).collect::<Result<_, _>>().map_err(fail)?;
+    let argv: Vec<CString> =
+        job.argv.iter().map(|a| cstring(a.as_bytes(), program)).collect::<Result<_, _>>().map_err(fail)?;
     let envp: Vec<CString> = job
         .env
         .iter()
@@ -345,8 +349,11 @@ fn clone_job(job: &Job<'_>, stdio: [libc::c_int; 3]) -> Result<(i32, OwnedFd), C
         })
         .collect::<Result<_, _>>()
         .map_err(fail)?;
-    let paths: Vec<CString> =
-        candidates(program.as_bytes(), job.env).iter().map(|p| cstring(p, program)).collect::<Result<_, _>>().map_err(fail)?;
+    let paths: Vec<CString> = candidates(program.as_bytes(), job.env)
+        .iter()
+        .map(|p| cstring(p, program))
+        .collect::<Result<_, _>>()
+        .map_err(fail)?;
     let workdir = cstring(job.workdir.as_bytes(), job.workdir).map_err(fail)?;
     let argv_p = pointers(&argv);
     let envp_p = pointers(&envp);
@@ -668,7 +675,9 @@ unsafe fn child_exec(a: &ChildArgs) -> libc::c_int {
                 break;
             }
             i += 1;
-            let exec = |file: *const libc::c_char, argv| sys(libc::SYS_execve, file as usize, argv as usize, a.envp as usize, 0);
+            let exec = |file: *const libc::c_char, argv| {
+                sys(libc::SYS_execve, file as usize, argv as usize, a.envp as usize, 0)
+            };
             let Err(mut e) = exec(path, a.argv) else { continue };
             if e == libc::ENOEXEC {
                 *a.sh_argv.add(1) = path;
@@ -750,7 +759,8 @@ fn helper_job(job: &Job<'_>, stdio: [libc::c_int; 3]) -> Result<(i32, OwnedFd), 
         }
         let r = {
             let mut listed = SPAWNED.lock().unwrap_or_else(|e| e.into_inner());
-            let r = libc::posix_spawn(&mut pid, argv[0].as_ptr(), &acts, &attr, argv_p.as_ptr() as _, envp_p.as_ptr() as _);
+            let r =
+                libc::posix_spawn(&mut pid, argv[0].as_ptr(), &acts, &attr, argv_p.as_ptr() as _, envp_p.as_ptr() as _);
             if r == 0 {
                 listed.get_or_insert_with(Default::default).insert(pid as u32);
             }
