@@ -12,8 +12,10 @@
 //!   (fsync + fdatasync calls) and bytes written to `state_dir` (flash) and `runtime_dir`
 //!   (tmpfs), counted with `strace -f -y` on the daemon (skipped without strace)
 //! - fire delay after the due instant, p50/p99 over 100 fires, in 3 runs (min/median/max),
-//!   and again with RUNNER_CONTAINMENT=subreaper: the difference is what joining a run's
-//!   cgroup costs a job start
+//!   and again with RUNNER_CONTAINMENT=subreaper (no cgroup), each both ways a job starts:
+//!   clone3 into its cgroup and RUNNER_SPAWN=helper (the exec helper, which joins the cgroup
+//!   by a `cgroup.procs` write; how every job started before). The four are interleaved, run
+//!   by run, so they are compared at like loads
 //! - at 20 and at 10,000 configured jobs (the most a config may have; 5 per-second jobs
 //!   firing, the rest due once a year): exec to READY=1, RSS and private memory
 //!   (`smaps_rollup` `Anonymous`, as at idle: Private_Clean would count the page cache of a
@@ -377,8 +379,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// p50 and p99 of the delay from the due second to the job's own `date`, over `fires` fires
-/// of five per-second jobs; `containment` sets RUNNER_CONTAINMENT.
-fn fire_delay(dir: &Path, run: usize, fires: u64, containment: Option<&str>) -> (f64, f64) {
+/// of five per-second jobs; `containment` sets RUNNER_CONTAINMENT, `helper` RUNNER_SPAWN=helper.
+fn fire_delay(dir: &Path, run: usize, fires: u64, containment: Option<&str>, helper: bool) -> (f64, f64) {
     let jobs = 5;
     let out = dir.join(format!("fires-{run}"));
     let mut per_second = String::new();
@@ -394,6 +396,7 @@ fn fire_delay(dir: &Path, run: usize, fires: u64, containment: Option<&str>) -> 
     if let Some(m) = containment {
         c.env("RUNNER_CONTAINMENT", m);
     }
+    c.env("RUNNER_SPAWN", if helper { "helper" } else { "" });
     let child = c.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(fires / jobs + 30);
     while std::fs::read_to_string(&out).unwrap_or_default().lines().count() < (fires + jobs) as usize {
@@ -470,11 +473,17 @@ fn main() {
     stop(child);
 
     // Fire delay: per-second cron jobs note when their process started; 3 runs with the
-    // containment runner picks (a cgroup per run where it can), 3 forced to the subreaper:
-    // the difference is what joining a run's cgroup costs a start.
+    // containment runner picks (a cgroup per run where it can), 3 forced to the subreaper,
+    // each with both starts. Interleaved, so a change of load hits all four alike.
     let fires = env_u64("RUNNER_BENCH_FIRES", 100);
-    let delay_runs: Vec<(f64, f64)> = (0..3).map(|run| fire_delay(&dir, run, fires, None)).collect();
-    let subreaper_runs: Vec<(f64, f64)> = (3..6).map(|run| fire_delay(&dir, run, fires, Some("subreaper"))).collect();
+    let (mut delay_runs, mut subreaper_runs, mut helper_runs, mut helper_subreaper_runs) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for round in 0..3 {
+        delay_runs.push(fire_delay(&dir, 4 * round, fires, None, false));
+        helper_runs.push(fire_delay(&dir, 4 * round + 1, fires, None, true));
+        subreaper_runs.push(fire_delay(&dir, 4 * round + 2, fires, Some("subreaper"), false));
+        helper_subreaper_runs.push(fire_delay(&dir, 4 * round + 3, fires, Some("subreaper"), true));
+    }
     let containment = picked_containment(&dir);
 
     let cost_secs = env_u64("RUNNER_BENCH_COST_SECS", 10);
@@ -541,6 +550,16 @@ fn main() {
         "| the same forced to RUNNER_CONTAINMENT=subreaper (the above ran with {containment}), p50 / p99 | {} ms / {} ms |",
         spread(subreaper_runs.iter().map(|d| d.0).collect()),
         spread(subreaper_runs.iter().map(|d| d.1).collect())
+    );
+    println!(
+        "| the same two with RUNNER_SPAWN=helper (the exec helper joins the cgroup), p50 / p99, {containment} | {} ms / {} ms |",
+        spread(helper_runs.iter().map(|d| d.0).collect()),
+        spread(helper_runs.iter().map(|d| d.1).collect())
+    );
+    println!(
+        "| - and subreaper, p50 / p99 | {} ms / {} ms |",
+        spread(helper_subreaper_runs.iter().map(|d| d.0).collect()),
+        spread(helper_subreaper_runs.iter().map(|d| d.1).collect())
     );
     for c in &costs {
         println!(

@@ -13,7 +13,7 @@
 //!   are its process group plus the processes runner adopted that carry the run's
 //!   `RUNNER_RUN_ID` in their environment or are in its session ([`adopted`]). They are
 //!   reaped here by pid ([`reap`]), never with `waitpid(-1)`, and only when they are not the
-//!   runtime's own children ([`SPAWNED`]).
+//!   runs' own main processes ([`SPAWNED`]).
 //!
 //! What it must not do: reap a process the runtime spawned, signal a process that is not in a
 //! run's cgroup or adopted with the run's mark, or leave a cgroup it made behind.
@@ -242,6 +242,11 @@ impl RunCgroup {
         Ok(Some(RunCgroup { dir }))
     }
 
+    /// The cgroup's directory: what a start opens for clone3's CLONE_INTO_CGROUP.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn procs_file(&self) -> PathBuf {
         self.dir.join("cgroup.procs")
     }
@@ -314,7 +319,7 @@ pub struct Usage {
     pub maxrss_bytes: u64,
 }
 
-/// Adopted (re-parented to us), not the runtime's own, and of this run: in its session
+/// Adopted (re-parented to us), not a run's main process, and of this run: in its session
 /// `sid` or marked with its `run_id`. Returns the live ones; zombies among them are reaped
 /// here and their usage added to `usage`.
 pub fn adopted(run_id: &str, sid: i32, usage: &mut Usage) -> Vec<i32> {
@@ -383,34 +388,7 @@ fn reap_one(pid: i32, usage: &mut Usage) {
     }
 }
 
-/// CPU time and peak RSS of our exited, not yet reaped child `pid` and of the children it
-/// reaped, without reaping it (`waitid` with `WNOWAIT` fills the rusage of both); None while
-/// it runs.
-pub fn exited_usage(pid: i32) -> Option<Usage> {
-    // SAFETY: zeroed plain-data out-parameters for the raw waitid system call, whose fifth
-    // argument (the rusage) libc's wrapper does not expose.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let flags = libc::WEXITED | libc::WNOWAIT | libc::WNOHANG;
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_waitid,
-            libc::P_PID,
-            pid,
-            &mut info as *mut libc::siginfo_t,
-            flags,
-            &mut ru as *mut libc::rusage,
-        )
-    };
-    // SAFETY: si_pid is set by the kernel when a child was found (0 otherwise).
-    if r != 0 || unsafe { info.si_pid() } != pid {
-        return None;
-    }
-    let t = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64;
-    Some(Usage { cpu_usec: t(ru.ru_utime) + t(ru.ru_stime), maxrss_bytes: ru.ru_maxrss.max(0) as u64 * 1024 })
-}
-
-/// Reaps every adopted zombie that is not the runtime's (call on SIGCHLD): nothing runner
+/// Reaps every adopted zombie that is not a run's main process (call on SIGCHLD): nothing runner
 /// adopted stays a zombie, whichever run it came from.
 pub fn reap_strays() {
     let me = std::process::id() as i32;

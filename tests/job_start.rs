@@ -1,6 +1,9 @@
 //! A job starts without a fork of the daemon: traced with strace, every process the daemon
-//! creates is a `posix_spawn` (clone with CLONE_VM|CLONE_VFORK, whose cost does not grow with
-//! the daemon's memory), never a fork that copies its page tables.
+//! creates is a clone with CLONE_VM|CLONE_VFORK (whose cost does not grow with the daemon's
+//! memory), never a fork that copies its page tables. It is created in its run's cgroup
+//! (clone3 with CLONE_INTO_CGROUP, no `cgroup.procs` write), and every step of its set-up
+//! holds both that way and through the exec helper (`RUNNER_SPAWN=helper`, what a kernel
+//! without clone3 gets).
 
 mod common;
 
@@ -65,5 +68,188 @@ fn a_job_starts_with_sigpipe_and_the_spawn_signals_at_their_default() {
     let ignored = u64::from_str_radix(hex, 16).unwrap();
     for sig in [13, 32, 33] {
         assert_eq!(ignored & (1 << (sig - 1)), 0, "signal {sig} is ignored in the job (SigIgn {hex})");
+    }
+}
+
+/// The two ways a job starts: `RUNNER_SPAWN` unset (clone3 and the job's exec) and `helper`.
+const SPAWNS: [&str; 2] = ["", "helper"];
+
+/// A writable cgroup v2 mount (so runs get a cgroup each), or None after `skip_missing`.
+fn cgroup2_writable() -> bool {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mount = info.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        right.starts_with("cgroup2 ").then(|| left.split_whitespace().nth(4).map(str::to_string))?
+    });
+    let ok = mount.is_some_and(|m| nix::unistd::access(m.as_str(), nix::unistd::AccessFlags::W_OK).is_ok());
+    if !ok {
+        skip_missing("a writable cgroup2 mount (root, cgroup v2)");
+    }
+    ok
+}
+
+/// The job's process is in its run's cgroup when it starts: with clone3 no `cgroup.procs` is
+/// written per run (the helper writes one per run, which shows the trace would see it).
+#[test]
+fn a_job_is_created_in_its_runs_cgroup() {
+    if !cgroup2_writable() {
+        return;
+    }
+    for spawn in SPAWNS {
+        let s = Scratch::new(&format!("job-start-cgroup{spawn}"));
+        let out = s.path("cgroups");
+        let c = s.write(
+            "supervisor.yaml",
+            &format!(
+                "version: 1\njobs:\n  cg:\n    every: 200ms\n    run: \"cat /proc/$$/cgroup >> {}\"\n",
+                out.display()
+            ),
+        );
+        let trace = s.path("trace");
+        let log = s.path("daemon.log");
+        let Some(mut cmd) = traced(&s, &c, &["-f", "-qq", "-e", "trace=openat,clone3"], &trace, &["run"]) else {
+            return;
+        };
+        cmd.env("RUNNER_SPAWN", spawn);
+        let (mut tracer, pid) = start_traced_daemon(cmd, &s, &log);
+        let fires = || lines(&out).iter().filter(|l| l.starts_with("0::")).count();
+        wait_for(Duration::from_secs(30), "three fires", || fires() >= 3);
+        kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
+        assert!(tracer.wait().unwrap().success(), "{}", std::fs::read_to_string(&log).unwrap_or_default());
+
+        let seen = lines(&out);
+        let unified: Vec<&String> = seen.iter().filter(|l| l.starts_with("0::")).collect();
+        for l in unified {
+            let leaf = l.rsplit('/').next().unwrap();
+            assert!(leaf.starts_with("run."), "{spawn}: the job ran in {l}, not its run's cgroup");
+        }
+        let text = std::fs::read_to_string(&trace).unwrap();
+        let joins = text
+            .lines()
+            .filter(|l| l.contains("/run.") && l.contains("cgroup.procs") && l.contains("O_WRONLY"))
+            .count();
+        if spawn.is_empty() {
+            assert_eq!(joins, 0, "a run's cgroup.procs was written:\n{text}");
+            assert!(text.contains("CLONE_INTO_CGROUP"), "no clone3 into a cgroup:\n{text}");
+        } else {
+            assert!(joins >= 3, "{spawn}: the helper wrote cgroup.procs {joins} times for 3 runs:\n{text}");
+        }
+    }
+}
+
+/// Session, group, ids, umask, nice, working directory, descriptors and signals, read by the
+/// job itself from /proc, the same either way a job starts. The status lines are read by the
+/// shell's builtins: the shell blocks every signal around each fork, so a child reading them
+/// could see that instead of what the job started with.
+#[test]
+fn every_set_up_step_holds_in_the_job_either_way() {
+    let root = nix::unistd::geteuid().is_root();
+    let user = if root { "    user: nobody\n" } else { "" };
+    let mut seen = Vec::new();
+    for spawn in SPAWNS {
+        let s = Scratch::new(&format!("job-start-setup{spawn}"));
+        let c = s.write(
+            "supervisor.yaml",
+            &format!(
+                "version: 1\njobs:\n  setup:\n    every: 1h\n{user}    workdir: /usr\n    umask: \"027\"\n    nice: 5\n    \
+                 run: \"echo $$; cut -d' ' -f5,6,19 /proc/$$/stat; while read -r k v; do case $k in Uid:|Gid:|Groups:|SigBlk:|SigIgn:) echo $k $v;; esac; done < /proc/$$/status; \
+                 umask; readlink /proc/$$/cwd; ls /proc/$$/fd\"\n"
+            ),
+        );
+        let o = s.runner(&c).args(["once", "setup"]).env("RUNNER_SPAWN", spawn).output().unwrap();
+        assert!(o.status.success(), "{spawn}: {}", stderr(&o));
+        let text = stdout(&o);
+        let l: Vec<&str> = text.lines().collect();
+        let pid = l[0];
+        assert_eq!(l[1], format!("{pid} {pid} 5"), "{spawn}: pgid, session and nice:\n{text}");
+        let field = |name: &str| {
+            l.iter()
+                .find_map(|x| x.strip_prefix(&format!("{name}:")))
+                .unwrap_or_else(|| panic!("{spawn}: no {name}:\n{text}"))
+                .split_whitespace()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(field("SigBlk"), ["0000000000000000"], "{spawn}: blocked signals");
+        assert_eq!(field("SigIgn"), ["0000000000000000"], "{spawn}: ignored signals");
+        if root {
+            let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+            let (uid, gid) = (nobody.uid.to_string(), nobody.gid.to_string());
+            assert_eq!(field("Uid"), [uid.as_str(); 4], "{spawn}");
+            assert_eq!(field("Gid"), [gid.as_str(); 4], "{spawn}");
+            assert!(!field("Groups").contains(&"0"), "{spawn}: root's group kept: {:?}", field("Groups"));
+        }
+        let after = &l[l.iter().position(|x| x.starts_with("SigIgn")).unwrap() + 1..];
+        assert_eq!(after, ["0027", "/usr", "0", "1", "2"], "{spawn}: umask, cwd and descriptors:\n{text}");
+        seen.push(text.replace(pid, "PID"));
+    }
+    assert_eq!(seen[0], seen[1], "the two ways differ");
+}
+
+/// A missing program, one without the x bit and a script without `#!` (run by /bin/sh, as
+/// execvp does), looked up in the job's PATH: the same outcome and message either way.
+#[test]
+fn exec_failures_read_the_same_either_way() {
+    let mut seen = Vec::new();
+    for spawn in SPAWNS {
+        let s = Scratch::new(&format!("job-start-exec{spawn}"));
+        let bin = s.path("bin");
+        s.write("bin/no-x", "#!/bin/sh\necho hi\n");
+        let plain = s.write("bin/plain", "echo plain script ran with $1\n");
+        std::fs::set_permissions(&plain, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let c = s.write(
+            "supervisor.yaml",
+            &format!(
+                "version: 1\njobs:\n  missing:\n    every: 1h\n    command: [\"/nonexistent/prog\"]\n  \
+                 no-x:\n    every: 1h\n    command: [\"{0}/no-x\"]\n  \
+                 plain:\n    every: 1h\n    command: [\"plain\", \"arg\"]\n    env:\n      PATH: \"/nonexistent:{0}\"\n  \
+                 nowhere:\n    every: 1h\n    command: [\"plain\"]\n",
+                bin.display()
+            ),
+        );
+        let once = |job: &str| {
+            let o = s.runner(&c).args(["once", job]).env("RUNNER_SPAWN", spawn).output().unwrap();
+            (o.status.code(), stdout(&o), stderr(&o).split_once(' ').map(|x| x.1.to_string()).unwrap_or_default())
+        };
+        let (code, _, err) = once("missing");
+        assert_eq!(code, Some(127), "{spawn}: {err}");
+        assert!(err.contains("cannot run /nonexistent/prog: No such file or directory"), "{spawn}: {err}");
+        let (code, _, err) = once("no-x");
+        assert_eq!(code, Some(126), "{spawn}: {err}");
+        assert!(err.contains("no-x: Permission denied"), "{spawn}: {err}");
+        let (code, out, err) = once("plain");
+        assert_eq!((code, out.as_str()), (Some(0), "plain script ran with arg\n"), "{spawn}: {err}");
+        let (code, _, err) = once("nowhere");
+        assert_eq!(code, Some(127), "{spawn}: the daemon's PATH was searched: {err}");
+        seen.push(
+            ["missing", "no-x", "plain", "nowhere"]
+                .map(once)
+                .map(|(c, o, e)| format!("{c:?} {o} {}", e.replace(&s.dir.display().to_string(), "DIR")))
+                .map(|t| t.replace(|c: char| c.is_ascii_digit(), "")),
+        );
+    }
+    assert_eq!(seen[0], seen[1], "the two ways differ");
+}
+
+/// PR_SET_PDEATHSIG is set either way: a SIGKILLed daemon takes its running job with it
+/// (subreaper mode, so no cgroup clean-up does it instead). tests/process.rs has the same as
+/// another user, whose ids change before the death signal is set.
+#[test]
+fn a_job_dies_with_a_sigkilled_daemon_either_way() {
+    for spawn in SPAWNS {
+        let s = Scratch::new(&format!("job-start-pdeath{spawn}"));
+        let pidfile = s.path("pid");
+        let c = s.write(
+            "supervisor.yaml",
+            &format!(
+                "version: 1\njobs:\n  long:\n    every: 200ms\n    run: \"echo $$ >> {}; exec sleep 300\"\n",
+                pidfile.display()
+            ),
+        );
+        let mut d = Daemon::start_with(&s, &c, &[("RUNNER_CONTAINMENT", "subreaper"), ("RUNNER_SPAWN", spawn)]);
+        wait_for(Duration::from_secs(30), "the job to start", || !lines(&pidfile).is_empty());
+        let job: i32 = lines(&pidfile)[0].parse().unwrap();
+        d.signal(Signal::SIGKILL);
+        d.wait_exit(Duration::from_secs(30));
+        wait_for(Duration::from_secs(30), "the job to die with the daemon", || !alive(job));
     }
 }

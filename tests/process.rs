@@ -479,6 +479,36 @@ fn dies_with_its_thread(who: Option<RunAs>) {
     }
 }
 
+/// A run dropped half-way (a cancelled task) SIGKILLs its job and reaps it: no zombie is left
+/// behind, while the runtime goes on.
+#[test]
+fn a_dropped_run_leaves_no_zombie() {
+    let cmd = argv(&["sleep", "1000"]);
+    let (_stop, stop) = watch::channel(false);
+    let spec = Spec::new(&cmd);
+    block_on(async {
+        let spawned = tokio::sync::Notify::new();
+        let pid = std::cell::Cell::new(0);
+        let on_spawn = |p| {
+            pid.set(p);
+            spawned.notify_one();
+        };
+        let mut run = Box::pin(process::run(&spec, on_spawn, stop));
+        tokio::select! {
+            f = &mut run => panic!("sleep 1000 ended early: {f:?}"),
+            _ = spawned.notified() => {}
+        }
+        drop(run);
+        let proc_dir = format!("/proc/{}", pid.get());
+        let t = Instant::now();
+        // Gone from /proc only once reaped: a zombie keeps its entry.
+        while std::path::Path::new(&proc_dir).exists() {
+            assert!(t.elapsed() < Duration::from_secs(30), "pid {} was not reaped after the drop", pid.get());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+}
+
 #[test]
 fn end_group_ends_a_leftover_group() {
     let mut child = std::process::Command::new("setsid")

@@ -18,24 +18,25 @@
 //!   without ending it (graceful shutdown goes through `stop` instead). Linux sends that signal
 //!   when the *thread* that forked exits, so `run` must be polled on a thread that lives as long
 //!   as the daemon: the current-thread runtime's own thread, never a `spawn_blocking` one.
-//! - Dropping the `run` future before it completes sends SIGKILL to the group; tokio then reaps
-//!   the main process, so no zombie is left either way.
-//! - A job starts as the runner binary's exec helper ([`exec_helper`]), started with
-//!   `posix_spawn` (a vfork: no copy of the daemon's page tables, so a start costs the same with
-//!   20 jobs or 10,000), which sets the process up and execs the job's program in place.
-//! - Privileges are dropped in the helper as cron does: nice (while still root, since lowering
-//!   it needs root), then setgroups with the groups `config::plan` resolved, setgid, setuid,
-//!   then PR_SET_PDEATHSIG (the kernel clears it when the ids change), then chdir as the target
+//! - Dropping the `run` future before it completes sends SIGKILL to the group; the run's
+//!   [`spawn::RunChild`] then reaps the main process, so no zombie is left either way.
+//! - A job starts by a vfork-style `clone3` created straight in the run's cgroup, which sets
+//!   the process up with raw system calls and execs the job's program (see `spawn.rs`): no
+//!   copy of the daemon's page tables (a start costs the same with 20 jobs or 10,000), no
+//!   migration into the cgroup (a `cgroup.procs` write waits an RCU grace period under the
+//!   kernel's global cgroup mutex: milliseconds a start, see the README's fire delay) and no
+//!   second exec. Where clone3 is refused, or with `RUNNER_SPAWN=helper`, it starts as the
+//!   runner binary's exec helper ([`exec_helper`]) by `posix_spawn`, which joins the cgroup,
+//!   sets up and execs the job in place.
+//! - Privileges are dropped as cron does: nice (while still root, since lowering it needs
+//!   root), then setgroups with the groups `config::plan` resolved, setgid, setuid, then
+//!   PR_SET_PDEATHSIG (the kernel clears it when the ids change), then chdir as the target
 //!   user, so a directory that user cannot enter is an error, not a leak. Every descriptor but
-//!   stdin, stdout and stderr is closed at the exec, and the job starts with no signal
-//!   blocked and SIGPIPE at its default (the helper's own start ignores it).
-//! - Starting a run costs the kernel's migration of the helper into the run's cgroup, which
-//!   waits an RCU grace period (milliseconds; see the README's fire delay). Creating the
-//!   helper in its cgroup (`clone3` with `CLONE_INTO_CGROUP`) would avoid it, but glibc's
-//!   `posix_spawn` cannot, so that needs a vfork-style `clone3` of our own.
+//!   stdin, stdout and stderr is closed at the exec, and the job starts with no signal blocked
+//!   and SIGPIPE and glibc's internal signals at their default.
 //!
 //! What it must not do: reap processes it did not spawn (a `waitpid(-1)` would steal the exit
-//! status of tokio's other children), signal anything but the group it created (or the one
+//! status of the runs' own main processes), signal anything but the group it created (or the one
 //! [`end_group`] is handed), resolve users through NSS (the groups come resolved from
 //! /etc/group), or decide what a status means for retries, alerts and records.
 
@@ -46,11 +47,10 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::{Duration, SystemTime};
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
 use nix::libc;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -61,6 +61,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::users;
+
+mod spawn;
+
+use spawn::RunChild;
+pub use spawn::SPAWN_ENV;
 
 /// Who a job runs as, resolved from the user database at load time.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -338,30 +343,23 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
         }
     }
     let mut usage = crate::contain::Usage::default();
+    let mut main_usage = crate::contain::Usage::default();
     let mut child = match spawn(spec, cgroup.as_ref(), contained.then_some(run_id.as_str())) {
-        Ok(pending) => match pending.report().await {
+        Ok(Launch::Running(child)) => child,
+        Ok(Launch::Helper(pending)) => match pending.report().await {
             Ok(child) => child,
             Err((mut child, kind, message)) => {
                 // The helper exits right after its report; reap it.
-                let pid = child.id();
-                let _ = child.wait().await;
-                unlist(pid);
+                let _ = child.wait(&mut main_usage).await;
                 return failed(kind, message);
             }
         },
         Err((kind, message)) => return failed(kind, message),
     };
-    let pid = child.id().expect("a child that was spawned and not yet waited for has a pid");
+    let pid = child.id();
     let mut guard = GroupGuard { pgid: Pid::from_raw(pid as i32), armed: true };
     let pgid = guard.pgid;
     started(pid);
-    // Readable once the main process exited: its rusage (and its reaped children's) is read
-    // then, before the runtime reaps it.
-    let pidfd = crate::proc::pidfd_open(pid as i32).ok().and_then(|fd| {
-        // SAFETY: the AsyncFd owns the descriptor, which so stays open while registered.
-        unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.ok()
-    });
-    let mut main_usage = crate::contain::Usage::default();
 
     let mut out = Capture::new(child.stdout.take(), spec.capture_limit, spec.echo.then_some(Echo::Stdout));
     let mut err = Capture::new(child.stderr.take(), spec.capture_limit, spec.echo.then_some(Echo::Stderr));
@@ -423,7 +421,7 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
         }
         let running = exit.is_none() && ending.is_none();
         let event = tokio::select! {
-            status = wait_with_usage(&mut child, pidfd.as_ref(), &mut main_usage), if exit.is_none() => Event::Exited(status),
+            status = child.wait(&mut main_usage), if exit.is_none() => Event::Exited(status),
             n = out.read(), if !out.eof => Event::Out(n),
             n = err.read(), if !err.eof => Event::Err(n),
             _ = sleep_until(timeout_at), if running && timeout_at.is_some() => Event::Timeout,
@@ -436,7 +434,6 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
         match event {
             Event::Exited(status) => {
                 exit = Some(status);
-                unlist(Some(pid));
                 if ending.is_none() {
                     // The main process is reaped, so the group (and the cgroup) now holds only
                     // what it left behind; zombies of background children already dead do not
@@ -537,37 +534,8 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
 /// The SIGCHLD task of [`crate::contain::reap_strays`] runs (one per process).
 static REAPER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Waits for the main process; once it has exited (its pidfd readable) and before the runtime
-/// reaps it, reads its rusage and its reaped children's (`waitid` with `WNOWAIT`). Cancel-safe:
-/// the read is repeated, with the same result, if the select drops it half-way.
-async fn wait_with_usage(
-    child: &mut tokio::process::Child,
-    pidfd: Option<&tokio::io::unix::AsyncFd<OwnedFd>>,
-    usage: &mut crate::contain::Usage,
-) -> io::Result<ExitStatus> {
-    if let (Some(fd), Some(pid)) = (pidfd, child.id())
-        && let Ok(mut ready) = fd.readable().await
-    {
-        if let Some(u) = crate::contain::exited_usage(pid as i32) {
-            *usage = u;
-        } else {
-            ready.clear_ready();
-        }
-    }
-    child.wait().await
-}
-
 /// Numbers runs within this process: their cgroup's name and their `RUNNER_RUN_ID`.
 static RUN_NO: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-/// The runtime has reaped `pid`: adopted-process scans may take a reused pid as theirs now.
-fn unlist(pid: Option<u32>) {
-    if let Some(pid) = pid
-        && let Some(s) = crate::contain::SPAWNED.lock().unwrap_or_else(|e| e.into_inner()).as_mut()
-    {
-        s.remove(&pid);
-    }
-}
 
 /// Ends a process group left by a previous daemon (its pgid found in the state file at
 /// restart): SIGTERM, up to `grace` for it to empty, then SIGKILL. Returns whether any live
@@ -804,6 +772,7 @@ enum Step {
     Uid,
     Chdir,
     Cgroup,
+    Stdio,
 }
 
 impl Step {
@@ -818,6 +787,7 @@ impl Step {
             Step::Uid,
             Step::Chdir,
             Step::Cgroup,
+            Step::Stdio,
         ]
         .into_iter()
         .find(|s| *s as u8 == b)
@@ -913,7 +883,8 @@ pub fn set_exec_helper(runner_binary: PathBuf) {
 }
 
 /// `runner --exec-helper FD PARENT UMASK NICE IDS FALLBACK WORKDIR CGROUP_PROCS -- PROGRAM ARGS...`: the
-/// hidden mode a job's process starts in. The daemon starts it with `posix_spawn` (a vfork:
+/// hidden mode a job's process starts in where clone3 is refused (or with `RUNNER_SPAWN=helper`;
+/// see `spawn.rs`). The daemon starts it with `posix_spawn` (a vfork:
 /// its cost does not grow with the daemon's memory, unlike a fork, which copies the page
 /// tables), with the job's environment and stdio already in place. Here, in a fresh
 /// single-threaded process: setsid, umask, nice, setgroups/setgid/setuid, PR_SET_PDEATHSIG,
@@ -1004,7 +975,7 @@ fn close_descriptors_on_exec() {
 
 /// A helper started, not yet known to have become the job.
 struct Pending {
-    child: tokio::process::Child,
+    child: RunChild,
     report: OwnedFd,
     program: OsString,
     workdir: OsString,
@@ -1015,7 +986,7 @@ struct Pending {
 impl Pending {
     /// Waits (without blocking the thread) for the helper's exec: the report pipe closes
     /// unread when it succeeded, or carries the failed step.
-    async fn report(self) -> Result<tokio::process::Child, (tokio::process::Child, SpawnErrorKind, String)> {
+    async fn report(self) -> Result<RunChild, (RunChild, SpawnErrorKind, String)> {
         let Pending { child, report, program, workdir, run_as_user, nice } = self;
         let mut b = [0u8; 5];
         let mut got = 0;
@@ -1036,11 +1007,18 @@ impl Pending {
     }
 }
 
+enum Launch {
+    /// The job runs (clone3): its set-up is known to have succeeded.
+    Running(RunChild),
+    /// The exec helper runs and will report.
+    Helper(Pending),
+}
+
 fn spawn(
     spec: &Spec<'_>,
     cgroup: Option<&crate::contain::RunCgroup>,
     run_id: Option<&str>,
-) -> Result<Pending, (SpawnErrorKind, String)> {
+) -> Result<Launch, (SpawnErrorKind, String)> {
     let other = |m: String| (SpawnErrorKind::Other, m);
     let argv: Vec<&OsStr> = match spec.command {
         CommandLine::Argv(v) => v.iter().map(OsStr::new).collect(),
@@ -1049,87 +1027,61 @@ fn spawn(
     let Some(program) = argv.first().copied() else { return Err(other("the command is empty".into())) };
 
     let daemon_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    let env = base_env(spec.run_as, &daemon_env, || spec.own_user.cloned());
-    let home = env.iter().find(|(k, _)| k == "HOME").map(|(_, v)| v.as_os_str());
+    let mut env = base_env(spec.run_as, &daemon_env, || spec.own_user.cloned());
+    let home = env.iter().find(|(k, _)| k == "HOME").map(|(_, v)| v.clone());
     let (workdir, root_fallback) = match (spec.workdir, home) {
-        (Some(dir), _) => (dir.as_os_str(), false),
+        (Some(dir), _) => (dir.as_os_str().to_os_string(), false),
         (None, Some(home)) => (home, true),
-        (None, None) => (OsStr::new("/"), false),
+        (None, None) => (OsString::from("/"), false),
     };
     if workdir.as_bytes().contains(&0) {
         return Err(other(format!("the working directory {:?} contains a NUL byte", workdir)));
     }
+    // The job's own entries, then the run's mark, replace the base's of the same name.
+    let extra = spec.env.iter().map(|(k, v)| (OsStr::new(k), OsStr::new(v)));
+    for (k, v) in extra.chain(run_id.map(|id| (OsStr::new(crate::contain::RUN_ID_ENV), OsStr::new(id)))) {
+        match env.iter_mut().find(|(n, _)| n == k) {
+            Some(slot) => slot.1 = v.to_os_string(),
+            None => env.push((k.to_os_string(), v.to_os_string())),
+        }
+    }
 
     // Running as ourselves needs no change of ids, and an unprivileged daemon could not make one.
     let euid = nix::unistd::geteuid().as_raw();
-    let ids = match spec.run_as.filter(|r| euid == 0 || r.uid != euid) {
-        Some(r) => {
-            let groups: Vec<String> = r.groups.iter().map(u32::to_string).collect();
-            format!("{}:{}:{}", r.uid, r.gid, groups.join(","))
-        }
-        None => "-".to_string(),
-    };
-    // The read end is the daemon's (close-on-exec, non-blocking for the runtime); the write
-    // end is the helper's only extra descriptor, inheritable just for this spawn.
-    let (report_rx, report_tx) =
-        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| other(format!("cannot create a pipe: {}", e.desc())))?;
-    let nonblocking = nix::fcntl::fcntl(&report_rx, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
-    let inheritable = nix::fcntl::fcntl(&report_tx, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()));
-    if let Err(e) = nonblocking.and(inheritable) {
-        return Err(other(format!("cannot set up the report pipe: {}", e.desc())));
-    }
-
+    let ids = spec.run_as.filter(|r| euid == 0 || r.uid != euid).map(|r| (r.groups.as_slice(), r.gid, r.uid));
     let helper = HELPER.get().map_or(Path::new("/proc/self/exe"), PathBuf::as_path);
-    let mut cmd = tokio::process::Command::new(helper);
-    cmd.arg(EXEC_HELPER_ARG)
-        .arg(report_tx.as_raw_fd().to_string())
-        .arg(nix::unistd::getpid().as_raw().to_string())
-        .arg(format!("{:o}", spec.umask))
-        .arg(spec.nice.map_or("-".to_string(), |n| n.to_string()))
-        .arg(ids)
-        .arg(if root_fallback { "1" } else { "0" })
-        .arg(workdir)
-        .arg(cgroup.map_or_else(|| OsString::from("-"), |c| c.procs_file().into_os_string()))
-        .arg("--")
-        .args(&argv)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .envs(run_id.map(|id| (crate::contain::RUN_ID_ENV, id)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Until the report says the job runs, a dropped run must not leave the helper behind.
-        .kill_on_drop(true);
-    // No pre_exec closure, ids or groups on the Command: std then starts it with posix_spawn
-    // (clone with CLONE_VM|CLONE_VFORK) instead of fork.
-    // Listed before anything can see it as our child, so no scan for adopted processes reaps it.
-    let spawned = {
-        let mut listed = crate::contain::SPAWNED.lock().unwrap_or_else(|e| e.into_inner());
-        let spawned = cmd.spawn();
-        if let Ok(c) = &spawned
-            && let Some(pid) = c.id()
-        {
-            listed.get_or_insert_with(Default::default).insert(pid);
-        }
-        spawned
-    };
-    drop(report_tx);
-    let child = spawned.map_err(|e| {
-        let helper = helper.display();
-        other(format!(
-            "cannot start the exec helper {helper}: {}",
-            Errno::from_raw(e.raw_os_error().unwrap_or(0)).desc()
-        ))
-    })?;
-    Ok(Pending {
-        child,
-        report: report_rx,
-        program: program.to_os_string(),
-        workdir: workdir.to_os_string(),
-        run_as_user: spec.run_as.map_or(String::new(), |r| r.user.clone()),
+    let job = spawn::Job {
+        argv: &argv,
+        env: &env,
+        workdir: &workdir,
+        root_fallback,
+        umask: spec.umask,
         nice: spec.nice,
-    })
+        ids,
+        cgroup,
+        helper,
+    };
+    let run_as_user = spec.run_as.map_or(String::new(), |r| r.user.clone());
+    match spawn::start(&job) {
+        Ok(spawn::Started::Job(child)) => Ok(Launch::Running(child)),
+        Ok(spawn::Started::Helper(child, report)) => Ok(Launch::Helper(Pending {
+            child,
+            report,
+            program: program.to_os_string(),
+            workdir,
+            run_as_user,
+            nice: spec.nice,
+        })),
+        Err(spawn::Failed::Step(step, errno)) => Err(describe_spawn_error(
+            step,
+            &io::Error::from_raw_os_error(errno),
+            program,
+            &run_as_user,
+            spec.nice,
+            &workdir,
+        )),
+        Err(spawn::Failed::Other(m)) => Err(other(m)),
+    }
 }
 
 fn describe_spawn_error(
@@ -1160,6 +1112,7 @@ fn describe_spawn_error(
         Some(Step::Uid) => format!("cannot switch to user {user}: {why}"),
         Some(Step::Chdir) => format!("cannot change directory to {}: {why}", workdir.to_string_lossy()),
         Some(Step::Cgroup) => format!("cannot join the run's cgroup: {why}"),
+        Some(Step::Stdio) => format!("cannot set up the job's stdin, stdout and stderr: {why}"),
     };
     (SpawnErrorKind::Other, message)
 }
@@ -1342,7 +1295,7 @@ mod tests {
             describe_spawn_error(Some(Step::Chdir), &e, OsStr::new("x"), "", None, OsStr::new("/srv/gone"));
         assert_eq!(kind, SpawnErrorKind::Other);
         assert_eq!(msg, "cannot change directory to /srv/gone: No such file or directory");
-        for b in 1..=9 {
+        for b in 1..=10 {
             assert_eq!(Step::from_u8(b).map(|s| s as u8), Some(b));
         }
         assert_eq!(Step::from_u8(0), None);
