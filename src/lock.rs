@@ -39,6 +39,9 @@ impl Holder {
 pub struct Held {
     _lock: Flock<File>,
     pub path: PathBuf,
+    /// Who held it last, as the file said when it was taken (None: nobody yet, or a holder
+    /// that died half-way through writing its line).
+    pub previous: Option<Holder>,
     /// The daemon's pid file goes when the daemon stops cleanly; job locks stay (a lock
     /// file removed under a waiter would let two holders in).
     remove_on_drop: bool,
@@ -89,12 +92,17 @@ fn to_io((_, e): (File, Errno)) -> std::io::Error {
     std::io::Error::from(e)
 }
 
-/// One `pwrite` of the whole line at offset 0 (not a seek and a write per field).
-fn stamp(lock: &mut Flock<File>, by: &str) -> std::io::Result<()> {
+/// One `pwrite` of the whole line at offset 0 (not a seek and a write per field); returns
+/// the line it replaced, read with one `pread`.
+fn stamp(lock: &mut Flock<File>, by: &str) -> std::io::Result<Option<Holder>> {
     use std::os::unix::fs::FileExt;
+    let mut before = [0u8; 128];
+    let n = lock.read_at(&mut before, 0)?;
+    let previous = std::str::from_utf8(&before[..n]).ok().and_then(Holder::parse);
     let line = format!("{} {} {by}\n", std::process::id(), epoch_ms(SystemTime::now()));
     lock.set_len(0)?;
-    lock.write_all_at(line.as_bytes(), 0)
+    lock.write_all_at(line.as_bytes(), 0)?;
+    Ok(previous)
 }
 
 /// Reads who holds the lock at `path`, if anyone does.
@@ -119,8 +127,8 @@ pub fn job_lock_path(runtime_dir: &Path, job: &str) -> PathBuf {
 fn try_lock(path: PathBuf, f: File, by: &str) -> std::io::Result<Try> {
     match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
         Ok(mut l) => {
-            stamp(&mut l, by)?;
-            Ok(Try::Acquired(Held { _lock: l, path, remove_on_drop: false }))
+            let previous = stamp(&mut l, by)?;
+            Ok(Try::Acquired(Held { _lock: l, path, previous, remove_on_drop: false }))
         }
         Err((mut f, Errno::EWOULDBLOCK)) => {
             let mut s = String::new();
@@ -141,8 +149,8 @@ pub fn try_job(runtime_dir: &Path, job: &str, by: &str) -> std::io::Result<Try> 
 pub fn wait_job(runtime_dir: &Path, job: &str, by: &str) -> std::io::Result<Held> {
     let (path, f) = open_job(runtime_dir, job)?;
     let mut l = Flock::lock(f, FlockArg::LockExclusive).map_err(to_io)?;
-    stamp(&mut l, by)?;
-    Ok(Held { _lock: l, path, remove_on_drop: false })
+    let previous = stamp(&mut l, by)?;
+    Ok(Held { _lock: l, path, previous, remove_on_drop: false })
 }
 
 /// Takes the lock at any `path` without waiting (a queue's spool lock, say).
@@ -156,7 +164,7 @@ pub fn try_file(path: &Path, by: &str) -> std::io::Result<Try> {
 pub fn wait_file(path: &Path) -> std::io::Result<Held> {
     let f = open(path)?;
     let l = Flock::lock(f, FlockArg::LockExclusive).map_err(to_io)?;
-    Ok(Held { _lock: l, path: path.to_path_buf(), remove_on_drop: false })
+    Ok(Held { _lock: l, path: path.to_path_buf(), previous: None, remove_on_drop: false })
 }
 
 /// An exclusive lock on a file the caller keeps open for as long as it holds this (the
@@ -240,7 +248,10 @@ mod tests {
         assert_eq!(holder(&held.path).map(|h| h.by), Some("once".to_string()));
         drop(held);
         assert!(holder(&job_lock_path(&dir, "j")).is_none());
-        assert!(matches!(try_job(&dir, "j", "daemon").unwrap(), Try::Acquired(_)));
+        let Try::Acquired(again) = try_job(&dir, "j", "daemon").unwrap() else { panic!("free lock busy") };
+        let previous = again.previous.as_ref().expect("the last holder's line");
+        assert_eq!((previous.pid, previous.by.as_str()), (std::process::id(), "once"));
+        drop(again);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -613,3 +613,47 @@ fn check_samples_reach_the_run_log_on_level_changes_and_every_n() {
         serde_json::from_slice(&std::fs::read(s.path("run/checks/quiet.json")).unwrap()).unwrap();
     assert!(live.get("value").is_some(), "{live}");
 }
+
+/// What `runner once` decided for a check while it held the job's lock (an alert, its
+/// cooldown) the daemon's next run takes in: the daemon re-reads the job only when another
+/// process held its lock last, and here one did, so it does not alert a second time.
+#[test]
+fn the_daemon_takes_in_an_alert_runner_once_raised() {
+    let s = Scratch::new("once-alert");
+    let data = s.path("data");
+    std::fs::write(&data, b"small").unwrap();
+    let hooks = s.path("hooks");
+    let cfg = config(
+        &s,
+        &format!(
+            "  size:\n    every: 1s\n    check:\n      metric: file_size\n      path: {}\n      warn: 100\n      crit: 1000\n      cooldown: 1h\n      on_alert: 'echo ALERT >> {}'\n",
+            data.display(),
+            hooks.display()
+        ),
+    );
+    let mut d = Daemon::start(&s, &cfg);
+    // A routine sample goes to the live file only (not the ring): its time tells them apart.
+    let live = s.path("run/checks/size.json");
+    let sampled_at = || -> i64 {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&live).unwrap_or_default()).unwrap_or_default();
+        v["at_ms"].as_i64().unwrap_or(0)
+    };
+    wait_for(Duration::from_secs(10), "the daemon's first sample", || sampled_at() > 0);
+    std::fs::write(&data, vec![b'x'; 5000]).unwrap();
+    let (code, out) = once(&s, &cfg, "size");
+    assert_eq!(code, 1, "crit: {out}");
+    wait_for(Duration::from_secs(10), "once's alert", || !common::lines(&hooks).is_empty());
+    // Once writes the live file too; two more samples after it are the daemon's.
+    let mut seen = vec![sampled_at()];
+    wait_for(Duration::from_secs(10), "two daemon samples after once's", || {
+        let t = sampled_at();
+        if t > *seen.last().unwrap() {
+            seen.push(t);
+        }
+        seen.len() >= 3
+    });
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(Duration::from_secs(10));
+    assert_eq!(common::lines(&hooks), vec!["ALERT"], "one alert, once's, within the cooldown: {}", d.log_text());
+}
