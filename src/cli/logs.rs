@@ -74,7 +74,7 @@ impl Filter {
 
 fn time_text(us: i64, tz: &TimeZone) -> String {
     Timestamp::from_microsecond(us)
-        .map(|t| t.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string())
+        .map(|t| crate::time::offset_text(t, tz, true))
         .unwrap_or_else(|_| format!("@{us}us"))
 }
 
