@@ -1,6 +1,6 @@
 //! Time helpers every layer uses: human durations as written in the config (`30s`, `5m`,
-//! `1h30m`, `2d`, `500ms`), Unix milliseconds and the local zone. A leaf: it imports nothing
-//! of the crate.
+//! `1h30m`, `2d`, `500ms`), Unix milliseconds, the local zone and RFC 3339 text. A leaf: it
+//! imports nothing of the crate.
 //!
 //! Owns parsing and printing only; what a duration means (monotonic or wall) is the
 //! scheduler's business.
