@@ -1,6 +1,6 @@
 //! Time helpers every layer uses: human durations as written in the config (`30s`, `5m`,
-//! `1h30m`, `2d`, `500ms`), Unix milliseconds and the local zone. A leaf: it imports nothing
-//! of the crate.
+//! `1h30m`, `2d`, `500ms`), Unix milliseconds, the local zone and RFC 3339 text. A leaf: it
+//! imports nothing of the crate.
 //!
 //! Owns parsing and printing only; what a duration means (monotonic or wall) is the
 //! scheduler's business.
@@ -148,9 +148,62 @@ pub fn local_zone() -> jiff::tz::TimeZone {
     jiff::tz::TimeZone::system()
 }
 
+/// `t` as RFC 3339 in UTC, to the second: `2026-03-29T08:00:00Z`.
+pub fn utc_text(t: jiff::Timestamp) -> String {
+    let mut s = civil_text(jiff::tz::Offset::UTC.to_datetime(t), false);
+    s.push('Z');
+    s
+}
+
+/// `t` as RFC 3339 with `tz`'s offset at that instant (`2026-03-29T10:00:00+02:00`); with
+/// `millis`, milliseconds too (`...T10:00:00.250+02:00`). Written here rather than with
+/// jiff's `strftime`, whose format-string interpreter was 13 KiB of the binary for these
+/// two layouts.
+pub fn offset_text(t: jiff::Timestamp, tz: &jiff::tz::TimeZone, millis: bool) -> String {
+    let offset = tz.to_offset(t);
+    let mut s = civil_text(offset.to_datetime(t), millis);
+    let secs = offset.seconds();
+    let abs = secs.unsigned_abs();
+    s.push(if secs < 0 { '-' } else { '+' });
+    s.push_str(&format!("{:02}:{:02}", abs / 3600, abs / 60 % 60));
+    // As `%:z` does: the seconds of a local mean time offset only when there are some.
+    if abs % 60 != 0 {
+        s.push_str(&format!(":{:02}", abs % 60));
+    }
+    s
+}
+
+fn civil_text(d: jiff::civil::DateTime, millis: bool) -> String {
+    let mut s =
+        format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", d.year(), d.month(), d.day(), d.hour(), d.minute(), d.second());
+    if millis {
+        s.push_str(&format!(".{:03}", d.subsec_nanosecond() / 1_000_000));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The same text as jiff's `strftime` gives for the layouts we print, across zones
+    /// with negative, positive, half-hour and local-mean-time offsets.
+    #[test]
+    fn rfc3339_text_matches_strftime() {
+        let zones = ["UTC", "Europe/Berlin", "America/St_Johns", "Asia/Kolkata", "Europe/Amsterdam"];
+        let mut us: i64 = -2_500_000_000_000_000; // 1890, before standard time in Amsterdam
+        while us < 4_000_000_000_000_000 {
+            let t = jiff::Timestamp::from_microsecond(us).unwrap();
+            assert_eq!(utc_text(t), t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+            for name in zones {
+                let tz = jiff::tz::TimeZone::get(name).unwrap();
+                let z = t.to_zoned(tz.clone());
+                assert_eq!(offset_text(t, &tz, false), z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string());
+                assert_eq!(offset_text(t, &tz, true), z.strftime("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string());
+            }
+            us += 7_777_777_777_777; // about 90 days and a fraction of a second
+        }
+    }
 
     #[test]
     fn parses_compound_forms() {

@@ -361,3 +361,47 @@ fn check_lines_say_level_and_value_once_and_colour_only_on_a_terminal() {
     let plain = on_tty(true);
     assert!(plain.contains("failure") && !plain.contains('\x1b'), "NO_COLOR: {plain:?}");
 }
+
+/// A record's raw value as `runner logs` prints it: at most six significant digits (four for
+/// values from 1 to 1000), no trailing zeros. Rounded without libm's `log10`, so the process
+/// maps no libm at all (it was the binary's only libm symbol).
+#[test]
+fn raw_values_are_rounded_and_no_libm_is_mapped() {
+    let s = Scratch::new("logs-values");
+    let path = s.dir.join("ring");
+    let cfg = RingConfig { path: path.clone(), size: 16 * 1024, output_bytes: 4096, fsync: Fsync::Never };
+    let mut ring = Ring::open(&cfg).unwrap();
+    let values = [34.13253807321395, 16.0759, 5000.0, 999.99, 0.1, -2.5, 0.000123456789, 1234567890.0, 0.0];
+    for v in values {
+        let mut r = runner::record::Record::skipped(
+            "sampler",
+            runner::record::Kind::Command,
+            runner::record::Trigger::Schedule,
+            String::new(),
+        );
+        r.value = Some(v);
+        ring.append(&r).unwrap();
+    }
+    drop(ring);
+    let o = std::process::Command::new(BIN).args(["logs", "--file"]).arg(&path).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| l.split(", value ").nth(1).unwrap_or_else(|| panic!("no value: {l}")).to_string())
+        .collect();
+    assert_eq!(printed, ["34.13", "16.08", "5000", "1000", "0.1", "-2.5", "0.000123", "1234567890", "0"]);
+
+    let mut f = std::process::Command::new(BIN)
+        .args(["logs", "-f", "--file"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(f.stdout.as_mut().unwrap()).read_line(&mut first).unwrap();
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", f.id())).unwrap();
+    let _ = f.kill();
+    let _ = f.wait();
+    assert!(maps.contains("libc.so"), "the maps of the right process: {maps}");
+    assert!(!maps.contains("libm.so"), "libm mapped: {maps}");
+}

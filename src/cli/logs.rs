@@ -74,7 +74,7 @@ impl Filter {
 
 fn time_text(us: i64, tz: &TimeZone) -> String {
     Timestamp::from_microsecond(us)
-        .map(|t| t.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string())
+        .map(|t| crate::time::offset_text(t, tz, true))
         .unwrap_or_else(|_| format!("@{us}us"))
 }
 
@@ -376,7 +376,10 @@ fn format_value(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return format!("{v}");
     }
-    let decimals = (3 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
+    // 3 - floor(log10(|v|)), clamped to 0..=6, by comparison: `log10` was the binary's only
+    // libm symbol, and linking libm.so maps it into every runner process (300 KiB of RSS).
+    let a = v.abs();
+    let decimals = [1000.0, 100.0, 10.0, 1.0, 0.1, 0.01].iter().take_while(|&&b| a < b).count();
     let s = format!("{v:.decimals$}");
     if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
 }
@@ -393,5 +396,10 @@ mod value_tests {
         assert_eq!(format_value(0.000123456789), "0.000123");
         assert_eq!(format_value(1234567890.0), "1234567890");
         assert_eq!(format_value(0.0), "0");
+        assert_eq!(format_value(0.1), "0.1");
+        assert_eq!(format_value(-2.5), "-2.5");
+        assert_eq!(format_value(999.99), "1000");
+        assert_eq!(format_value(0.001), "0.001");
+        assert_eq!(format_value(0.0000001), "0");
     }
 }

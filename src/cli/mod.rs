@@ -403,7 +403,7 @@ fn cmd_calendar(expr: &str, count: usize, from: Option<&str>, tz: Option<&str>) 
     let start = from.to_zoned(tz.clone());
     let mut out = std::io::stdout().lock();
     for t in crate::schedule::upcoming(&cron, &start, &tz, count) {
-        let _ = writeln!(out, "{}", t.strftime("%Y-%m-%dT%H:%M:%S%:z"));
+        let _ = writeln!(out, "{}", crate::time::offset_text(t.timestamp(), &tz, false));
     }
     ExitCode::SUCCESS
 }
@@ -645,7 +645,7 @@ fn fmt_ms(ms: Option<i64>) -> String {
 }
 
 fn fmt_ts(t: jiff::Timestamp) -> String {
-    t.to_zoned(jiff::tz::TimeZone::system()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+    crate::time::offset_text(t, &jiff::tz::TimeZone::system(), false)
 }
 
 fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {

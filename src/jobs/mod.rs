@@ -155,9 +155,7 @@ fn lock_failed(ctx: &Ctx, job: &Job, req: Request, err: &str) -> Record {
 pub fn already_running(holder: Option<&lock::Holder>) -> String {
     match holder {
         Some(h) => {
-            let since = jiff::Timestamp::from_millisecond(h.since_ms)
-                .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-                .unwrap_or_default();
+            let since = jiff::Timestamp::from_millisecond(h.since_ms).map(crate::time::utc_text).unwrap_or_default();
             format!("already running (started by {} pid {} at {since})", h.by, h.pid)
         }
         None => "already running".to_string(),

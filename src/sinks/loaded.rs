@@ -39,7 +39,7 @@ pub fn path(runtime_dir: &Path) -> PathBuf {
 /// Replaces `runtime_dir/loaded.json` with what `plan` was read from (temp file, rename).
 pub fn write(runtime_dir: &Path, plan: &Plan) -> std::io::Result<()> {
     let loaded = Loaded {
-        loaded_at: jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        loaded_at: crate::time::utc_text(jiff::Timestamp::now()),
         files: plan
             .files
             .iter()

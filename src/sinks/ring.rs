@@ -1043,7 +1043,7 @@ fn same_file(f: &File, path: &Path) -> bool {
 /// Moves a damaged ring to `<name>.damaged-<UTC time>` (never over another file) and returns
 /// the new name. The caller holds the file's lock, so no writer appends meanwhile.
 fn move_aside(path: &Path) -> io::Result<PathBuf> {
-    let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string();
+    let stamp = crate::time::utc_text(jiff::Timestamp::now()).replace(['-', ':'], "");
     let base = format!("{}.damaged-{stamp}", path.display());
     for n in 0..100 {
         let to = PathBuf::from(if n == 0 { base.clone() } else { format!("{base}.{n}") });

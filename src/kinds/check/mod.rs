@@ -454,7 +454,7 @@ fn base_record(job: &str, started_at: SystemTime, duration: Duration, reading: &
 }
 
 fn fmt_ms(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms).map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
+    jiff::Timestamp::from_millisecond(ms).map(crate::time::utc_text).unwrap_or_default()
 }
 
 /// A value as people read it, in the check's unit.
