@@ -11,8 +11,6 @@ fn main() {
     // Identical code folding: serde, tokio and our own generics leave byte-identical copies
     // of functions (12 KB). Rust promises no distinct function addresses, so folding is safe.
     println!("cargo:rustc-link-arg-bins=-Wl,--icf=all");
-    // DT_RELR: the PIE's relative relocations packed as bitmaps, 57 KB smaller than RELA
-    // entries and fewer pages written at start. Needs glibc >= 2.36 at run time; the symbol
-    // version GLIBC_ABI_DT_RELR makes the deb's $auto dependency say so.
-    println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    // Not DT_RELR (`-z pack-relative-relocs`, 57 KB smaller): it needs glibc 2.36 at run
+    // time, which Ubuntu 22.04 and RHEL 9 (2.35, 2.34) do not have (README, "Binary size").
 }
