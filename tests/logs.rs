@@ -361,3 +361,47 @@ fn check_lines_say_level_and_value_once_and_colour_only_on_a_terminal() {
     let plain = on_tty(true);
     assert!(plain.contains("failure") && !plain.contains('\x1b'), "NO_COLOR: {plain:?}");
 }
+
+/// A record's raw value as `runner logs` prints it: four significant digits at most, at
+/// least none after the point, at most six, no trailing zeros; the decade is found without
+/// libm (the binary links none), so the edges at powers of ten are checked here.
+#[test]
+fn raw_values_print_rounded_to_their_decade() {
+    let s = Scratch::new("logs-values");
+    let path = s.path("values.ring");
+    let cfg = RingConfig { path: path.clone(), size: 16 * 1024, output_bytes: 0, fsync: Fsync::Never };
+    let mut ring = Ring::open(&cfg).unwrap();
+    let cases = [
+        (34.13253807321395, "34.13"),
+        (1000.0, "1000"),
+        (999.5, "999.5"),
+        (0.001, "0.001"),
+        (0.00012345, "0.000123"),
+        (-42.123456, "-42.12"),
+        (1234567890.0, "1234567890"),
+        (1e-9, "0"),
+    ];
+    for (i, (v, _)) in cases.iter().enumerate() {
+        let mut r = record_for(i as u64);
+        r.value = Some(*v);
+        ring.append(&r).unwrap();
+    }
+    drop(ring);
+    let o = std::process::Command::new(BIN).args(["logs", "--file"]).arg(&path).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| l.split(", value ").nth(1).and_then(|v| v.split([',', ':', ' ']).next()).unwrap_or("").to_string())
+        .collect();
+    let want: Vec<&str> = cases.iter().map(|c| c.1).collect();
+    assert_eq!(printed, want, "{}", stdout(&o));
+}
+
+/// The binary maps no libm: log10 was its only use, and every mapped library costs the
+/// daemon RSS and private memory.
+#[test]
+fn the_binary_needs_no_libm() {
+    let elf = std::fs::read(BIN).unwrap();
+    let needle = b"libm.so";
+    assert!(!elf.windows(needle.len()).any(|w| w == needle), "{BIN} still names libm.so among its libraries");
+}

