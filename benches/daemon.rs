@@ -6,6 +6,9 @@
 //!   beside issue 14's goals (256 KiB, 2.5 MiB), and where the private memory is, by kind of
 //!   mapping (heap, main stack, thread stacks and other anonymous maps, the binary's
 //!   relocated data, the shared libraries' data)
+//! - RSS and private memory with a job every 15 s, 1 s after a run and once the daemon
+//!   settled (3 s after it: file pages, heap and stacks given back), and what the fire after
+//!   settling costs: its minor faults beside a fire that did not follow a settle, and its delay
 //! - idle wakeups (context switches of all threads) per minute between due times
 //! - fire delay after the due instant, p50/p99 over 100 fires
 //! - per run of a cron job, with 20 and with 1,000 jobs that have run: durable flushes
@@ -26,7 +29,7 @@
 //! - the load average before and after, since every figure moves with it
 //!
 //! Durations come from RUNNER_BENCH_IDLE_SECS (default 20), RUNNER_BENCH_FIRES (100) and
-//! RUNNER_BENCH_COST_SECS (10, per window), RUNNER_BENCH_STATE_RUNS (10 runs per job count for the
+//! RUNNER_BENCH_COST_SECS (10, per window), RUNNER_BENCH_SETTLE_FIRES (3 runs of a 15 s job), RUNNER_BENCH_STATE_RUNS (10 runs per job count for the
 //! flush figures). RUNNER_BENCH_BIN runs another build of runner (to
 //! compare with an older one).
 //!
@@ -416,6 +419,99 @@ fn fire_delay(dir: &Path, run: usize, fires: u64, containment: Option<&str>, hel
     (percentile(&delays, 0.5), percentile(&delays, 0.99))
 }
 
+/// The minor page faults of all of a process's threads so far (/proc/PID/stat field 10).
+fn minor_faults(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    rest.split_whitespace().nth(7).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// Memory before and after the daemon settles once a run ended, and what the next fire
+/// costs for it.
+struct Settled {
+    fires: usize,
+    /// RSS and private KiB 1 s after a run ended (before settling): the steady state a
+    /// daemon that did not settle would keep.
+    before: (u64, u64),
+    /// The same 4.5 s after the run ended (it settles 3 s after).
+    after: (u64, u64),
+    /// Minor faults of the fire after settling, and of one that did not follow a settle.
+    faults_settled: Vec<u64>,
+    faults_unsettled: Vec<u64>,
+    /// Delay from the due second to the job's exec, ms, for fires after settling.
+    delay_settled: Vec<f64>,
+}
+
+/// 19 jobs due far away and one every 15 s (so the daemon settles between its runs), and
+/// the same job beside a second one 5 s after it (which keeps it from settling): memory before
+/// and after settling, steady state over `fires` runs, and the faults and delay of a fire.
+fn settling(dir: &Path, fires: usize) -> Settled {
+    let mut r = Settled {
+        fires,
+        before: (0, 0),
+        after: (0, 0),
+        faults_settled: Vec::new(),
+        faults_unsettled: Vec::new(),
+        delay_settled: Vec::new(),
+    };
+    for settles in [true, false] {
+        let out = dir.join(format!("settle-{settles}"));
+        let mut jobs = String::new();
+        for i in 0..19 {
+            jobs.push_str(&format!("  far{i}:\n    schedule: \"0 0 1 1 *\"\n    run: \"true\"\n"));
+        }
+        jobs.push_str(&format!(
+            "  tick:\n    schedule: \"*/15 * * * * *\"\n    command: [\"/bin/sh\", \"-c\", \"date +%s.%N >> {}\"]\n",
+            out.display()
+        ));
+        if !settles {
+            // 5 s after the 15 s job: neither run is followed by 10 s of nothing due.
+            jobs.push_str("  tock:\n    schedule: \"5-59/15 * * * * *\"\n    run: \"true\"\n");
+        }
+        let config = write_config(dir, &jobs);
+        let child = start(dir, &config, None);
+        let pid = child.id();
+        let runs = || std::fs::read_to_string(&out).unwrap_or_default().lines().count();
+        let deadline = Instant::now() + Duration::from_secs(15 * fires as u64 + 60);
+        let wait_runs = |n: usize| {
+            while runs() < n {
+                assert!(Instant::now() < deadline, "the 15 s job did not run");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+        wait_runs(1);
+        for k in 1..=fires {
+            std::thread::sleep(Duration::from_secs(1));
+            if settles {
+                r.before = (status_field(pid, None, "VmRSS:"), rollup(pid, "Anonymous:"));
+                std::thread::sleep(Duration::from_millis(3500));
+                r.after = (status_field(pid, None, "VmRSS:"), rollup(pid, "Anonymous:"));
+            } else {
+                // Past the second job's run, 5 s after the first.
+                std::thread::sleep(Duration::from_millis(6000));
+            }
+            // Settled (or not) by now; the next fire of the 15 s job is the next one.
+            let f0 = minor_faults(pid);
+            wait_runs(k + 1);
+            std::thread::sleep(Duration::from_millis(500));
+            let faults = minor_faults(pid) - f0;
+            if settles {
+                r.faults_settled.push(faults);
+            } else {
+                r.faults_unsettled.push(faults);
+            }
+        }
+        stop(child);
+        if settles {
+            let text = std::fs::read_to_string(&out).unwrap_or_default();
+            r.delay_settled =
+                text.lines().skip(1).filter_map(|l| l.parse::<f64>().ok()).map(|t| (t - t.floor()) * 1000.0).collect();
+        }
+    }
+    r
+}
+
 /// The containment a daemon here picks by itself, as `runner status --json` reports it.
 fn picked_containment(dir: &Path) -> String {
     let config = write_config(dir, "  far:\n    schedule: \"0 0 1 1 *\"\n    run: \"true\"\n");
@@ -486,6 +582,8 @@ fn main() {
     }
     let containment = picked_containment(&dir);
 
+    let settle = settling(&dir, env_u64("RUNNER_BENCH_SETTLE_FIRES", 3) as usize);
+
     let cost_secs = env_u64("RUNNER_BENCH_COST_SECS", 10);
     let costs: Vec<Cost> = [20, 10_000].iter().map(|&n| fire_cost(&dir, n, cost_secs)).collect();
 
@@ -514,6 +612,32 @@ fn main() {
         println!("| - of which {kind} | {kib} KiB |");
     }
     println!("| RSS at idle, 20 jobs (goal 2.5 MiB) | {:.2} MiB |", rss as f64 / 1024.0);
+    let median = |v: &[u64]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v.get(v.len() / 2).copied().unwrap_or(0)
+    };
+    println!(
+        "| after {} runs of a 15 s job (19 more far away): RSS / private 1 s after a run (steady state unsettled) | {:.2} MiB / {} KiB |",
+        settle.fires,
+        settle.before.0 as f64 / 1024.0,
+        settle.before.1
+    );
+    println!(
+        "| the same 4.5 s after the run (settled 3 s after it) | {:.2} MiB / {} KiB |",
+        settle.after.0 as f64 / 1024.0,
+        settle.after.1
+    );
+    println!(
+        "| minor faults of a fire, median of {}: after settling / without (a second job due 5 s after each) | {} / {} |",
+        settle.fires,
+        median(&settle.faults_settled),
+        median(&settle.faults_unsettled)
+    );
+    println!(
+        "| fire delay to job exec after settling, each fire | {} ms |",
+        settle.delay_settled.iter().map(|d| format!("{d:.1}")).collect::<Vec<_>>().join(" / ")
+    );
     println!(
         "| wakeups at idle | {} in {idle_secs} s ({:.1} per minute) |",
         wakeups,

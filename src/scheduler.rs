@@ -723,6 +723,28 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
     code
 }
 
+/// How long after its last run ended the daemon settles (`settle`): the writer has written
+/// the run's files by then (it coalesces for 2 s) and the run's blocking threads have ended
+/// (1 s keep-alive).
+const SETTLE_AFTER: Duration = Duration::from_secs(3);
+/// The least sleep ahead for which settling pays: the pages it gives back, the next fire
+/// maps again (minor faults); per-second jobs would pay that every fire.
+const SETTLE_IDLE: Duration = Duration::from_secs(10);
+
+/// Gives the kernel back what the daemon touched and holds but will not need while it
+/// sleeps: the file pages of code and data that start-up, a reload or a run paged in
+/// (`heap::release_file_pages`), the heap they freed, the main stack below the event loop
+/// and the writer's below its idle frames; says how many KiB of file pages that was (`why`:
+/// after what). The file pages go first, since reading smaps allocates and the trim then
+/// gives that back.
+fn settle(sinks: &Sinks, why: &str) {
+    let released = crate::heap::release_file_pages();
+    crate::heap::trim();
+    crate::heap::release_dead_stack();
+    sinks.settle();
+    log::debug!("settled {why}: {released} KiB of file pages released");
+}
+
 async fn daemon_main(
     plan: Plan,
     config_path: &Path,
@@ -795,23 +817,31 @@ async fn daemon_main(
     let mut alarm = crate::clockwatch::Alarm::open();
     let watchdog = notify::watchdog_interval().filter(|_| d.notifier.enabled());
     let mut next_ping = watchdog.map(|w| Instant::now() + w);
-    // Start-up is done: what reading the config, the state and the ring freed goes back.
-    crate::heap::trim();
-    crate::heap::release_dead_stack();
+    // Start-up is done: what reading the config, the state and the ring paged in and freed
+    // goes back.
+    settle(&d.ctx.sinks, "after start");
+    // When the last run ended, plus SETTLE_AFTER: the daemon settles then if it stays idle.
+    let mut settle_at: Option<Instant> = None;
     loop {
         let (now, mono) = (Timestamp::now(), Instant::now());
         // No periodic tick: sleep to the earliest due job, or to the watchdog ping if sooner.
         let sleep = d.table.sleep_for(now, mono);
-        let wake = match (sleep.map(|s| mono + s), next_ping) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let wake = [sleep.map(|s| mono + s), next_ping, settle_at].into_iter().flatten().min();
         tokio::select! {
             _ = alarm.until(wake) => {
                 let (now, mono) = (Timestamp::now(), Instant::now());
                 if let (Some(w), Some(p)) = (watchdog, next_ping) && p <= mono {
                     d.notifier.watchdog();
                     next_ping = Some(mono + w);
+                }
+                if settle_at.is_some_and(|t| t <= mono) {
+                    settle_at = None;
+                    // Only a daemon that will sleep a while gains: a job due soon would
+                    // fault back in what settling gave back.
+                    let idle = d.table.sleep_for(now, mono).is_none_or(|s| s >= SETTLE_IDLE);
+                    if d.running.is_empty() && idle {
+                        settle(&d.ctx.sinks, "after runs");
+                    }
                 }
                 fires.clear();
                 d.table.take_due(now, mono, &mut fires);
@@ -820,6 +850,9 @@ async fn daemon_main(
             Some(name) = done_rx.recv() => {
                 d.finished(&name);
                 d.notifier.status(&d.status_line());
+                if d.running.is_empty() {
+                    settle_at = Some(Instant::now() + SETTLE_AFTER);
+                }
             }
             _ = async { match clock.as_mut() { Some(c) => c.changed().await, None => std::future::pending().await } } => {
                 let (now, mono) = (Timestamp::now(), Instant::now());
@@ -838,8 +871,8 @@ async fn daemon_main(
             loaded = async { loading.as_mut().expect("guarded by is_some").await }, if loading.is_some() => {
                 loading = None;
                 d.reload(loaded);
-                // What the parse and the old plan freed goes back to the kernel.
-                crate::heap::trim();
+                // What the parse and the old plan paged in and freed goes back.
+                settle(&d.ctx.sinks, "after a reload");
                 if std::mem::take(&mut reload_again) {
                     loading = Some(d.start_reload());
                 }

@@ -401,5 +401,9 @@ mod value_tests {
         assert_eq!(format_value(999.99), "1000");
         assert_eq!(format_value(0.001), "0.001");
         assert_eq!(format_value(0.0000001), "0");
+        // Powers of ten and the values just below them fall in the right decade.
+        assert_eq!(format_value(1000.0), "1000");
+        assert_eq!(format_value(0.00099999), "0.001");
+        assert_eq!(format_value(-42.123456), "-42.12");
     }
 }

@@ -188,6 +188,14 @@ impl Sinks {
         }
     }
 
+    /// The writer thread gives back the pages of its stack below its idle frames (the
+    /// daemon settles: it will sleep a while); nothing without a writer.
+    pub fn settle(&self) {
+        if let Some(w) = &self.writer {
+            w.send(Op::Settle);
+        }
+    }
+
     /// The ring, journald and the daemon's log line; returns the ring's sequence number.
     /// A check's routine sample gets the (debug) log line only: its home is the live file.
     fn log_record(&self, r: &Record) -> Option<u64> {

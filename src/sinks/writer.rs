@@ -31,6 +31,9 @@ pub(super) enum Op {
     Flush(oneshot::Sender<()>),
     /// Write and fsync every pending change, then end the thread.
     Stop,
+    /// Give back the stack pages below the writer's idle frames: a start's or a run's
+    /// writes (serialising, the textfile) went deeper than waiting for the next op does.
+    Settle,
 }
 
 /// What the event loop and the writer share: the state in memory, the queues' source for
@@ -115,6 +118,7 @@ fn run(sinks: &Sinks, shared: &Shared, rx: &Receiver<Op>) {
         let mut answer = Vec::new();
         let mut textfile = false;
         let mut stop = false;
+        let mut settle = false;
         let mut next = Some(op);
         while let Some(op) = next.take() {
             match op {
@@ -137,6 +141,7 @@ fn run(sinks: &Sinks, shared: &Shared, rx: &Receiver<Op>) {
                 }
                 Op::Flush(tx) => answer.push(tx),
                 Op::Stop => stop = true,
+                Op::Settle => settle = true,
             }
             next = rx.try_recv().ok();
         }
@@ -151,6 +156,9 @@ fn run(sinks: &Sinks, shared: &Shared, rx: &Receiver<Op>) {
         }
         for tx in answer {
             let _ = tx.send(());
+        }
+        if settle {
+            crate::heap::release_dead_stack();
         }
         if stop {
             if let Err(e) = sinks.state.sync(&p.written) {
