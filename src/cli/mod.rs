@@ -184,6 +184,15 @@ pub fn main() -> ExitCode {
     };
     let overrides = Overrides::from_flags_and_env(cli.state_dir.clone(), cli.runtime_dir.clone());
     crate::logging::init(crate::logging::level_from_env());
+    // The daemon and `runner once` read their signals from a signalfd (crate::signals): the
+    // signals are blocked here, before any thread starts, so every thread inherits the mask.
+    // Other commands keep the default actions (Ctrl-C ends `logs --follow`).
+    if matches!(cli.command, Command::Run | Command::Once { dry_run: false, .. })
+        && let Err(e) = crate::signals::block()
+    {
+        eprintln!("runner: cannot block TERM, INT, HUP and CHLD for the signalfd: {e}");
+        return ExitCode::from(exit::RUNNER_ERROR);
+    }
     match cli.command {
         Command::Run => {
             let mode = crate::contain::init();
@@ -510,8 +519,8 @@ fn once_contained(plan: &Plan, job: Arc<Job>, name: &str, no_retry: bool, wait: 
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         // Ctrl-C or a TERM ends the job's whole process group, as the daemon would.
         tokio::spawn(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            use crate::signals::{Sig, listen};
+            let (Ok(mut int), Ok(mut term)) = (listen(Sig::Int), listen(Sig::Term)) else {
                 return;
             };
             tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
