@@ -165,6 +165,43 @@ impl Cli {
 }
 
 pub fn main() -> ExitCode {
+    // The daemon's idle stack is every frame above its event loop's: this one stays small,
+    // and parsing and the other commands (whose locals take ~20 KB) run in frames of their
+    // own, given back when the daemon settles.
+    let (cli, overrides) = match parse_cli() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match cli.command {
+        Command::Run => daemon(&cli.config, &overrides),
+        _ => dispatch(cli, overrides),
+    }
+}
+
+#[inline(never)]
+fn daemon(config: &Path, overrides: &Overrides) -> ExitCode {
+    if let Err(code) = block_signals() {
+        return code;
+    }
+    let mode = crate::contain::init();
+    log::info!("containment: {}", mode.describe());
+    let code = crate::scheduler::run(config, overrides);
+    crate::contain::finish();
+    code
+}
+
+/// The daemon and `runner once` read their signals from a signalfd (crate::signals): the
+/// signals are blocked before any thread starts, so every thread inherits the mask. Other
+/// commands keep the default actions (Ctrl-C ends `logs --follow`).
+fn block_signals() -> Result<(), ExitCode> {
+    crate::signals::block().map_err(|e| {
+        eprintln!("runner: cannot block TERM, INT, HUP and CHLD for the signalfd: {e}");
+        ExitCode::from(exit::RUNNER_ERROR)
+    })
+}
+
+#[inline(never)]
+fn parse_cli() -> Result<(Cli, Overrides), ExitCode> {
     let cli = match Cli::parse(std::env::args_os().skip(1)) {
         Ok(c) => c,
         Err((text, code)) => {
@@ -179,28 +216,24 @@ pub fn main() -> ExitCode {
                     eprintln!();
                 }
             }
-            return code;
+            return Err(code);
         }
     };
     let overrides = Overrides::from_flags_and_env(cli.state_dir.clone(), cli.runtime_dir.clone());
     crate::logging::init(crate::logging::level_from_env());
-    // The daemon and `runner once` read their signals from a signalfd (crate::signals): the
-    // signals are blocked here, before any thread starts, so every thread inherits the mask.
-    // Other commands keep the default actions (Ctrl-C ends `logs --follow`).
-    if matches!(cli.command, Command::Run | Command::Once { dry_run: false, .. })
-        && let Err(e) = crate::signals::block()
+    Ok((cli, overrides))
+}
+
+/// Every command but `run`.
+#[inline(never)]
+fn dispatch(cli: Cli, overrides: Overrides) -> ExitCode {
+    if let Command::Once { dry_run: false, .. } = cli.command
+        && let Err(code) = block_signals()
     {
-        eprintln!("runner: cannot block TERM, INT, HUP and CHLD for the signalfd: {e}");
-        return ExitCode::from(exit::RUNNER_ERROR);
+        return code;
     }
     match cli.command {
-        Command::Run => {
-            let mode = crate::contain::init();
-            log::info!("containment: {}", mode.describe());
-            let code = crate::scheduler::run(&cli.config, &overrides);
-            crate::contain::finish();
-            code
-        }
+        Command::Run => unreachable!("cli::main runs the daemon itself"),
         Command::Once { job, dry_run, no_retry, wait } => {
             cmd_once(&cli.config, &overrides, &job, dry_run, no_retry, wait)
         }
