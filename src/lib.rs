@@ -26,6 +26,7 @@ pub mod record;
 pub mod retry;
 pub mod schedule;
 pub mod scheduler;
+pub mod signals;
 pub mod sinks;
 pub mod state;
 pub mod suggest;

@@ -13,8 +13,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::signals::{self, Sig};
 use jiff::Timestamp;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -770,10 +770,10 @@ async fn daemon_main(
         notifier,
     };
     let (mut sigterm, mut sigint, mut sighup) =
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup())) {
+        match (signals::listen(Sig::Term), signals::listen(Sig::Int), signals::listen(Sig::Hup)) {
             (Ok(a), Ok(b), Ok(c)) => (a, b, c),
             _ => {
-                log::error!("cannot install signal handlers");
+                log::error!("cannot open a signalfd for TERM, INT and HUP");
                 return ExitCode::FAILURE;
             }
         };

@@ -34,7 +34,7 @@ const LAYERS: &[&[&str]] = &[
     // The one record every run produces.
     &["record"],
     // Leaves: they import nothing of the crate.
-    &["host", "time", "exit", "suggest", "fsx", "heap"],
+    &["host", "time", "exit", "suggest", "fsx", "heap", "signals"],
 ];
 
 fn src() -> PathBuf {

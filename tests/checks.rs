@@ -657,3 +657,46 @@ fn the_daemon_takes_in_an_alert_runner_once_raised() {
     d.wait_exit(Duration::from_secs(10));
     assert_eq!(common::lines(&hooks), vec!["ALERT"], "one alert, once's, within the cooldown: {}", d.log_text());
 }
+
+/// The daemon blocks TERM, INT, HUP and CHLD for its signalfd: an exec probe and an
+/// `on_alert` hook it starts see none blocked and none ignored, as a command job does
+/// (tests/job_start.rs), by either way of starting a process.
+#[test]
+fn exec_probes_and_hooks_start_with_no_signal_blocked_or_ignored() {
+    for spawn in ["clone3", "helper"] {
+        let s = Scratch::new(&format!("check-sigmask-{spawn}"));
+        let (probe, hook) = (s.path("probe.txt"), s.path("hook.txt"));
+        // Read by the shell's own builtins: a forked `grep` could see the shell's mask while
+        // dash blocks every signal around its fork.
+        let save = |to: &Path| {
+            format!(
+                "while read -r k v; do case $k in SigBlk:|SigIgn:) echo $k $v;; esac; done < /proc/$$/status > {}.tmp; mv {0}.tmp {0}",
+                to.display()
+            )
+        };
+        let cfg = config(
+            &s,
+            &format!(
+                "  sig:\n    every: 300ms\n    check:\n      probe: exec\n      command: \"{}; exit 3\"\n      cooldown: 1h\n      on_alert: \"{}\"\n",
+                save(&probe),
+                save(&hook)
+            ),
+        );
+        let mut d = Daemon::start_with(&s, &cfg, &[("RUNNER_SPAWN", spawn)]);
+        wait_for(Duration::from_secs(10), "the probe and the hook", || probe.exists() && hook.exists());
+        // The daemon's own threads have them blocked: the mask the children were spared.
+        let status = std::fs::read_to_string(format!("/proc/{}/status", d.child.id())).unwrap();
+        let blocked = status.lines().find_map(|l| l.strip_prefix("SigBlk:")).unwrap().trim().to_string();
+        let mask = u64::from_str_radix(&blocked, 16).unwrap();
+        use nix::sys::signal::Signal::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
+        for sig in [SIGTERM, SIGINT, SIGHUP, SIGCHLD] {
+            assert!(mask & (1 << (sig as u32 - 1)) != 0, "{spawn}: the daemon does not block {sig}: {blocked}");
+        }
+        d.signal(nix::sys::signal::Signal::SIGTERM);
+        assert!(d.wait_exit(Duration::from_secs(10)).success(), "{spawn}: {}", d.log_text());
+        for (what, file) in [("probe", &probe), ("hook", &hook)] {
+            let text = std::fs::read_to_string(file).unwrap();
+            assert_eq!(text, "SigBlk: 0000000000000000\nSigIgn: 0000000000000000\n", "{spawn}: the {what}'s signals");
+        }
+    }
+}

@@ -165,6 +165,43 @@ impl Cli {
 }
 
 pub fn main() -> ExitCode {
+    // The daemon's idle stack is every frame above its event loop's: this one stays small,
+    // and parsing and the other commands (whose locals take ~20 KB) run in frames of their
+    // own, given back when the daemon settles.
+    let (cli, overrides) = match parse_cli() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match cli.command {
+        Command::Run => daemon(&cli.config, &overrides),
+        _ => dispatch(cli, overrides),
+    }
+}
+
+#[inline(never)]
+fn daemon(config: &Path, overrides: &Overrides) -> ExitCode {
+    if let Err(code) = block_signals() {
+        return code;
+    }
+    let mode = crate::contain::init();
+    log::info!("containment: {}", mode.describe());
+    let code = crate::scheduler::run(config, overrides);
+    crate::contain::finish();
+    code
+}
+
+/// The daemon and `runner once` read their signals from a signalfd (crate::signals): the
+/// signals are blocked before any thread starts, so every thread inherits the mask. Other
+/// commands keep the default actions (Ctrl-C ends `logs --follow`).
+fn block_signals() -> Result<(), ExitCode> {
+    crate::signals::block().map_err(|e| {
+        eprintln!("runner: cannot block TERM, INT, HUP and CHLD for the signalfd: {e}");
+        ExitCode::from(exit::RUNNER_ERROR)
+    })
+}
+
+#[inline(never)]
+fn parse_cli() -> Result<(Cli, Overrides), ExitCode> {
     let cli = match Cli::parse(std::env::args_os().skip(1)) {
         Ok(c) => c,
         Err((text, code)) => {
@@ -179,19 +216,24 @@ pub fn main() -> ExitCode {
                     eprintln!();
                 }
             }
-            return code;
+            return Err(code);
         }
     };
     let overrides = Overrides::from_flags_and_env(cli.state_dir.clone(), cli.runtime_dir.clone());
     crate::logging::init(crate::logging::level_from_env());
+    Ok((cli, overrides))
+}
+
+/// Every command but `run`.
+#[inline(never)]
+fn dispatch(cli: Cli, overrides: Overrides) -> ExitCode {
+    if let Command::Once { dry_run: false, .. } = cli.command
+        && let Err(code) = block_signals()
+    {
+        return code;
+    }
     match cli.command {
-        Command::Run => {
-            let mode = crate::contain::init();
-            log::info!("containment: {}", mode.describe());
-            let code = crate::scheduler::run(&cli.config, &overrides);
-            crate::contain::finish();
-            code
-        }
+        Command::Run => unreachable!("cli::main runs the daemon itself"),
         Command::Once { job, dry_run, no_retry, wait } => {
             cmd_once(&cli.config, &overrides, &job, dry_run, no_retry, wait)
         }
@@ -510,8 +552,8 @@ fn once_contained(plan: &Plan, job: Arc<Job>, name: &str, no_retry: bool, wait: 
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         // Ctrl-C or a TERM ends the job's whole process group, as the daemon would.
         tokio::spawn(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            use crate::signals::{Sig, listen};
+            let (Ok(mut int), Ok(mut term)) = (listen(Sig::Int), listen(Sig::Term)) else {
                 return;
             };
             tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }

@@ -334,9 +334,10 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
     let contained = crate::contain::mode().is_some();
     if contained && !REAPER.swap(true, std::sync::atomic::Ordering::Relaxed) {
         // Whatever runner adopted and no run claims is reaped on SIGCHLD, by pid.
-        if let Ok(mut sigchld) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()) {
+        if let Ok(mut sigchld) = crate::signals::listen(crate::signals::Sig::Chld) {
             tokio::spawn(async move {
-                while sigchld.recv().await.is_some() {
+                loop {
+                    sigchld.recv().await;
                     crate::contain::reap_strays();
                 }
             });
