@@ -437,13 +437,9 @@ impl Daemon {
         let runtime_dir = self.plan.runtime_dir.clone();
         tokio::task::spawn_blocking(move || {
             let mut plan = config::load(&path, &overrides)?;
-            // A loaded plan is taken: its copy for status, health and logs is written here,
-            // off the event loop, as a config may be 2 MiB.
-            if let Err(e) = crate::sinks::loaded::write(&runtime_dir, &plan) {
-                log::error!("cannot keep a copy of the config in {}: {e}", runtime_dir.display());
-            }
-            // Written: the daemon has no other use for the files' texts (1.4 MB for 10,000 jobs).
-            plan.texts = Vec::new();
+            // A loaded plan is taken: its copy is written here, off the event loop, as a
+            // config may be 2 MiB.
+            keep_loaded_copy(&runtime_dir, &mut plan);
             Ok(plan)
         })
     }
@@ -662,12 +658,8 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // What runs, for `status`, `health` and `logs` once the file on disk is edited into an
-    // error: they fall back to this copy.
-    if let Err(e) = crate::sinks::loaded::write(&plan.runtime_dir, &plan) {
-        log::error!("cannot keep a copy of the config in {}: {e}", plan.runtime_dir.display());
-    }
-    plan.texts = Vec::new();
+    let runtime_dir = plan.runtime_dir.clone();
+    keep_loaded_copy(&runtime_dir, &mut plan);
     // Before the runtime and the writer start threads.
     crate::heap::one_arena();
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -721,6 +713,16 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
     writer.close();
     log::info!("stopped");
     code
+}
+
+/// Writes the copy of what runs (`loaded.json`), which `status`, `health` and `logs` fall
+/// back to once the file on disk is edited into an error; then drops the files' texts, which
+/// the daemon has no other use for (1.4 MB for 10,000 jobs).
+fn keep_loaded_copy(runtime_dir: &Path, plan: &mut Plan) {
+    if let Err(e) = crate::sinks::loaded::write(runtime_dir, plan) {
+        log::error!("cannot keep a copy of the config in {}: {e}", runtime_dir.display());
+    }
+    plan.texts = Vec::new();
 }
 
 /// How long after its last run ended the daemon settles (`settle`): the writer has written
