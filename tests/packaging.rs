@@ -72,6 +72,8 @@ fn deb_and_rpm_build_lint_install_upgrade_and_purge() {
     assert!(!binary.windows(17).any(|w| w == b"GLIBC_ABI_DT_RELR"), "the binary needs glibc 2.36 (DT_RELR)");
     let requires = run(Command::new("rpm").args(["-qp", "--requires"]).arg(&rpm1));
     assert!(!requires.contains("GLIBC_ABI_DT_RELR"), "{requires}");
+    // Nor libgcc_s: its unwinder is linked in (build.rs).
+    assert!(!requires.contains("libgcc_s"), "{requires}");
 
     // A newer build of each, for the upgrade.
     let next = scratch("next");

@@ -188,11 +188,13 @@ impl Sinks {
         }
     }
 
-    /// The writer thread gives back the pages of its stack below its idle frames (the
-    /// daemon settles: it will sleep a while); nothing without a writer.
+    /// The writer thread gives back the pages of its stack below its idle frames, then the
+    /// heap's free pages (the daemon settles: it will sleep a while); without a writer, this
+    /// thread trims the heap.
     pub fn settle(&self) {
-        if let Some(w) = &self.writer {
-            w.send(Op::Settle);
+        match &self.writer {
+            Some(w) => w.send(Op::Settle),
+            None => crate::heap::trim(),
         }
     }
 

@@ -127,6 +127,7 @@ fn run(sinks: &Sinks, shared: &Shared, rx: &Receiver<Op>) {
         }
         if settle {
             crate::heap::release_dead_stack();
+            crate::heap::trim();
         }
         if stop {
             if let Err(e) = sinks.state.sync(&p.written) {
