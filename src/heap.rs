@@ -39,12 +39,13 @@ pub fn trim() {
 /// holding the caller's frame (its guard page is a mapping of its own, and its TLS sits at
 /// the top, above every frame).
 pub fn release_dead_stack() {
-    let marker = 0u8;
-    let here = std::hint::black_box(&marker) as *const u8 as usize;
-    // A margin below this frame for what the caller calls next (signal handlers, the
-    // runtime's park), so the pages given back are ones it does not touch at once.
-    const MARGIN: usize = 4 * 1024;
+    // A margin below this frame for what it calls after the release (madvise, the free of
+    // the maps text), so that no page given back is touched again at once; every frame
+    // above, the idle loop's included, is shallower. 4 KiB kept one page more (4 KiB on
+    // each thread's stack at idle).
+    const MARGIN: usize = 1024;
     let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return };
+    let here = below_this_frame();
     // The mapping holding `here`: the main thread's `[stack]`, or a thread's stack right
     // above its guard page (a `---p` mapping ending where it starts). An anonymous mapping
     // without a guard below could be the kernel's merge of the stack with something else;
@@ -75,6 +76,14 @@ pub fn release_dead_stack() {
             nix::libc::madvise(low as *mut nix::libc::c_void, end - low, nix::libc::MADV_DONTNEED);
         }
     }
+}
+
+/// An address below every live byte of the caller's frame: a local of a frame of its own,
+/// called from it (stacks grow down).
+#[inline(never)]
+fn below_this_frame() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
 }
 
 /// Drops this process's mappings of file pages it may never touch again: every mapping of a
