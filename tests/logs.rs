@@ -407,3 +407,14 @@ fn raw_values_are_rounded_and_no_libm_or_libgcc_s_is_mapped() {
     assert!(!maps.contains("libm.so"), "libm mapped: {maps}");
     assert!(!maps.contains("libgcc_s"), "libgcc_s mapped: {maps}");
 }
+
+/// The unwinder linked in from libgcc_eh.a (build.rs) unwinds: this test binary has it too,
+/// and a panic here is caught, not an abort of the whole binary.
+#[test]
+fn a_panic_still_unwinds_with_the_unwinder_linked_in() {
+    let caught = std::panic::catch_unwind(|| {
+        let v: Vec<u8> = Vec::new();
+        std::hint::black_box(&v)[3]
+    });
+    assert!(caught.is_err());
+}
