@@ -18,7 +18,8 @@
 //!   and again with RUNNER_CONTAINMENT=subreaper (no cgroup), each both ways a job starts:
 //!   clone3 into its cgroup and RUNNER_SPAWN=helper (the exec helper, which joins the cgroup
 //!   by a `cgroup.procs` write; how every job started before). The four are interleaved, run
-//!   by run, so they are compared at like loads
+//!   by run, so they are compared at like loads, with a fifth: the floor, the same five shell
+//!   jobs started at each second by a bare loop in the bench itself, with no runner
 //! - at 20 and at 10,000 configured jobs (the most a config may have; 5 per-second jobs
 //!   firing, the rest due once a year): exec to READY=1, RSS and private memory
 //!   (`smaps_rollup` `Anonymous`, as at idle: Private_Clean would count the page cache of a
@@ -452,6 +453,39 @@ fn fire_delay(dir: &Path, run: usize, fires: u64, containment: Option<&str>, hel
     (percentile(&delays, 0.5), percentile(&delays, 0.99))
 }
 
+/// The floor under the fire delay: p50 and p99 of the same five `/bin/sh -c 'date >> file'`
+/// jobs started at each second by a bare loop in this process (sleep to the second, then
+/// five spawns one after another, as the daemon starts a fire's jobs), with no lock, cgroup,
+/// pipe or record. What is left above it is runner's; the floor itself is the jobs' own
+/// start on this machine.
+fn floor_delay(dir: &Path, run: usize, fires: u64) -> (f64, f64) {
+    let jobs = 5;
+    let out = dir.join(format!("floor-{run}"));
+    let _ = std::fs::remove_file(&out);
+    let command = format!("date +%s.%N >> {}", out.display());
+    // One second more than the fires need, since the first second is skipped as in
+    // `fire_delay`.
+    for _ in 0..fires / jobs + 1 {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        std::thread::sleep(Duration::from_secs(1) - Duration::from_nanos(now.subsec_nanos() as u64));
+        let children: Vec<Child> =
+            (0..jobs).map(|_| Command::new("/bin/sh").args(["-c", &command]).spawn().unwrap()).collect();
+        for mut c in children {
+            let _ = c.wait();
+        }
+    }
+    let mut delays: Vec<f64> = std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .lines()
+        .skip(jobs as usize)
+        .take(fires as usize)
+        .filter_map(|l| l.parse::<f64>().ok())
+        .map(|t| (t - t.floor()) * 1000.0)
+        .collect();
+    delays.sort_by(f64::total_cmp);
+    (percentile(&delays, 0.5), percentile(&delays, 0.99))
+}
+
 /// The minor page faults of all of a process's threads so far (/proc/PID/stat field 10).
 fn minor_faults(pid: u32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -607,7 +641,9 @@ fn main() {
     let fires = env_u64("RUNNER_BENCH_FIRES", 100);
     let (mut delay_runs, mut subreaper_runs, mut helper_runs, mut helper_subreaper_runs, mut direct_runs) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut floor_runs = Vec::new();
     for round in 0..3 {
+        floor_runs.push(floor_delay(&dir, round, fires));
         delay_runs.push(fire_delay(&dir, 5 * round, fires, None, false, false));
         helper_runs.push(fire_delay(&dir, 5 * round + 1, fires, None, true, false));
         subreaper_runs.push(fire_delay(&dir, 5 * round + 2, fires, Some("subreaper"), false, false));
@@ -723,6 +759,11 @@ fn main() {
         "| the jobs `date` itself, no shell (its output read from the run log), {containment}, p50 / p99 | {} ms / {} ms |",
         spread(direct_runs.iter().map(|d| d.0).collect()),
         spread(direct_runs.iter().map(|d| d.1).collect())
+    );
+    println!(
+        "| the floor: the same five shell jobs started by a bare loop at each second (no runner), p50 / p99 | {} ms / {} ms |",
+        spread(floor_runs.iter().map(|d| d.0).collect()),
+        spread(floor_runs.iter().map(|d| d.1).collect())
     );
     for c in &costs {
         println!(
