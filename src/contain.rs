@@ -259,39 +259,42 @@ impl RunCgroup {
     /// Whether any process is in it (`populated` of `cgroup.events`); an unreadable file
     /// counts as populated.
     pub fn populated(&self) -> bool {
-        match std::fs::read_to_string(self.dir.join("cgroup.events")) {
+        match crate::fsx::read_kernel(&self.dir.join("cgroup.events"), 512) {
             Ok(t) => t.lines().any(|l| l == "populated 1"),
             Err(_) => self.dir.exists(),
         }
     }
 
     pub fn pids(&self) -> Vec<i32> {
-        std::fs::read_to_string(self.procs_file())
+        crate::fsx::read_kernel(&self.procs_file(), 512)
             .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
             .unwrap_or_default()
     }
 
     /// CPU time of every process that ran in it, `usage_usec` of `cpu.stat`.
     pub fn cpu_usec(&self) -> Option<u64> {
-        let t = std::fs::read_to_string(self.dir.join("cpu.stat")).ok()?;
+        let t = crate::fsx::read_kernel(&self.dir.join("cpu.stat"), 512).ok()?;
         t.lines().find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse().ok())
     }
 
     /// `memory.peak`, where the memory controller is enabled.
     pub fn memory_peak(&self) -> Option<u64> {
-        std::fs::read_to_string(self.dir.join("memory.peak")).ok()?.trim().parse().ok()
+        crate::fsx::read_kernel(&self.dir.join("memory.peak"), 512).ok()?.trim().parse().ok()
     }
 }
 
 impl Drop for RunCgroup {
     fn drop(&mut self) {
-        if self.populated() {
-            self.kill();
-        }
-        // rmdir fails while a killed process is still exiting: a few short tries.
+        // rmdir fails (EBUSY) while a process is in it: what is left is killed then, and
+        // rmdir tried again while the killed processes exit. An empty cgroup, the common
+        // case, goes at the first try, without a read of `cgroup.events` first.
+        let mut killed = false;
         for _ in 0..50 {
             match std::fs::remove_dir(&self.dir) {
                 Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    if !std::mem::replace(&mut killed, true) {
+                        self.kill();
+                    }
                     std::thread::sleep(std::time::Duration::from_millis(2))
                 }
                 _ => return,
@@ -356,7 +359,7 @@ fn our_children() -> Vec<i32> {
     let mut listed = false;
     if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
         for t in tasks.flatten() {
-            if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
+            if let Ok(text) = crate::fsx::read_kernel(&t.path().join("children"), 512) {
                 listed = true;
                 out.extend(text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
             }

@@ -27,6 +27,18 @@ pub fn open_read(path: &Path) -> io::Result<File> {
     options().read(true).open(path)
 }
 
+/// A small file of the kernel's (cgroupfs, `/proc`) read whole into a buffer of `capacity`
+/// bytes to start with. Their size reads as 0, so `fs::read_to_string` starts with a
+/// 32-byte read and grows from there (3 reads for a `cpu.stat`), and `File`'s own
+/// `read_to_string` asks `statx` and `lseek` for a size first; read through `Take`, it is
+/// one read a page of the file and one for its end.
+pub fn read_kernel(path: &Path, capacity: usize) -> io::Result<String> {
+    use std::io::Read;
+    let mut text = String::with_capacity(capacity);
+    File::open(path)?.take(u64::MAX).read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// Reads a whole file without following a link.
 pub fn read(path: &Path) -> io::Result<Vec<u8>> {
     let mut f = open_read(path)?;

@@ -44,7 +44,7 @@ pub fn release_dead_stack() {
     // above, the idle loop's included, is shallower. 4 KiB kept one page more (4 KiB on
     // each thread's stack at idle).
     const MARGIN: usize = 1024;
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return };
+    let Ok(maps) = read_proc("/proc/self/maps", 8 * 1024) else { return };
     let here = below_this_frame();
     // The mapping holding `here`: the main thread's `[stack]`, or a thread's stack right
     // above its guard page (a `---p` mapping ending where it starts). An anonymous mapping
@@ -78,6 +78,14 @@ pub fn release_dead_stack() {
     }
 }
 
+/// A /proc file read whole, as `fsx::read_kernel` does (this module is a leaf).
+fn read_proc(path: &str, capacity: usize) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::with_capacity(capacity);
+    std::fs::File::open(path)?.take(u64::MAX).read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// An address below every live byte of the caller's frame: a local of a frame of its own,
 /// called from it (stacks grow down).
 #[inline(never)]
@@ -97,7 +105,7 @@ fn below_this_frame() -> usize {
 /// mapping with anonymous pages is left alone, as are the stack, the heap, anonymous maps
 /// and the kernel's [vdso]/[vvar]. Returns the KiB of RSS the released mappings held.
 pub fn release_file_pages() -> u64 {
-    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else { return 0 };
+    let Ok(smaps) = read_proc("/proc/self/smaps", 48 * 1024) else { return 0 };
     // (start, end, rss KiB, anonymous KiB) of the mapping being read; an anonymous count not
     // (yet) read is unknown and counts as private pages, never released.
     let mut cur: Option<(usize, usize, u64, u64)> = None;
