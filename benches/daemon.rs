@@ -442,9 +442,14 @@ fn fire_delay(dir: &Path, run: usize, fires: u64, containment: Option<&str>, hel
         std::thread::sleep(Duration::from_millis(if direct { 1000 } else { 200 }));
     }
     stop(child);
-    let mut delays: Vec<f64> = times()
-        .iter()
-        .skip(jobs as usize) // the first second may start mid-way
+    delay_percentiles(times().iter().map(String::as_str), jobs, fires)
+}
+
+/// p50 and p99 of the delays after the second of `fires` stamps (`date +%s.%N` lines), the
+/// first second's `jobs` skipped: it may start mid-way.
+fn delay_percentiles<'a>(stamps: impl Iterator<Item = &'a str>, jobs: u64, fires: u64) -> (f64, f64) {
+    let mut delays: Vec<f64> = stamps
+        .skip(jobs as usize)
         .take(fires as usize)
         .filter_map(|l| l.parse::<f64>().ok())
         .map(|t| (t - t.floor()) * 1000.0)
@@ -474,16 +479,7 @@ fn floor_delay(dir: &Path, run: usize, fires: u64) -> (f64, f64) {
             let _ = c.wait();
         }
     }
-    let mut delays: Vec<f64> = std::fs::read_to_string(&out)
-        .unwrap_or_default()
-        .lines()
-        .skip(jobs as usize)
-        .take(fires as usize)
-        .filter_map(|l| l.parse::<f64>().ok())
-        .map(|t| (t - t.floor()) * 1000.0)
-        .collect();
-    delays.sort_by(f64::total_cmp);
-    (percentile(&delays, 0.5), percentile(&delays, 0.99))
+    delay_percentiles(std::fs::read_to_string(&out).unwrap_or_default().lines(), jobs, fires)
 }
 
 /// The minor page faults of all of a process's threads so far (/proc/PID/stat field 10).
