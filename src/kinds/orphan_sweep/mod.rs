@@ -1106,8 +1106,16 @@ mod tests {
     fn plain_handle_refuses_a_process_whose_start_time_changed() {
         let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         let pid = child.id() as i32;
+        // spawn returns once the child's exec has replaced its memory, a moment before the
+        // kernel sets the new command line up: read it as the scan of a settled process would.
+        let argv = loop {
+            let argv = Process::new(pid).unwrap().cmdline().unwrap();
+            if argv.first().is_some_and(|a| a == "sleep") {
+                break argv;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
         let st = Process::new(pid).unwrap().stat().unwrap();
-        let argv = Process::new(pid).unwrap().cmdline().unwrap();
         let real = Proc {
             pid,
             ppid: st.ppid,
