@@ -394,7 +394,7 @@ fn reap_one(pid: i32, usage: &mut Usage) {
 /// Reaps every adopted zombie that is not a run's main process (call on SIGCHLD): nothing runner
 /// adopted stays a zombie, whichever run it came from.
 pub fn reap_strays() {
-    let me = std::process::id() as i32;
+    let me = crate::host::pid() as i32;
     let pids = our_children();
     let spawned = SPAWNED.lock().unwrap_or_else(|e| e.into_inner());
     let mut ignored = Usage::default();

@@ -3,6 +3,14 @@
 
 use jiff::Timestamp;
 
+/// This process's id, asked of the kernel once: a fire asked six times (the lock's holder
+/// line, the run's id and start, the reaping of strays). runner never forks without an exec,
+/// so the id cannot change under it.
+pub fn pid() -> u32 {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *PID.get_or_init(std::process::id)
+}
+
 /// When this binary was built. A wall clock earlier than this is wrong (a box without a
 /// battery-backed clock that has not synced yet), so calendar jobs wait for it.
 pub fn build_time() -> Timestamp {

@@ -102,7 +102,7 @@ fn stamp(lock: &mut Flock<File>, by: &str) -> std::io::Result<Option<Holder>> {
     let mut before = [0u8; 128];
     let n = lock.read_at(&mut before, 0)?;
     let previous = std::str::from_utf8(&before[..n]).ok().and_then(Holder::parse);
-    let line = format!("{} {} {by}\n", std::process::id(), epoch_ms(SystemTime::now()));
+    let line = format!("{} {} {by}\n", crate::host::pid(), epoch_ms(SystemTime::now()));
     lock.write_all_at(line.as_bytes(), 0)?;
     if n > line.len() {
         lock.set_len(line.len() as u64)?;

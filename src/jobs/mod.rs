@@ -76,7 +76,7 @@ pub async fn execute(ctx: &Ctx, job: &Arc<Job>, req: Request, mut stop: watch::R
     // Whatever `runner once` changed while it held the lock, the daemon's memory takes in.
     // When this very process held it last, nobody else can have written the job since: its
     // memory is what it wrote, so the start skips the writer's round trip and the file read.
-    let ours = held.previous.as_ref().is_some_and(|h| h.pid == std::process::id() && h.by == ctx.by);
+    let ours = held.previous.as_ref().is_some_and(|h| h.pid == crate::host::pid() && h.by == ctx.by);
     if !ours {
         ctx.sinks.refresh(name).await;
     }
@@ -363,7 +363,7 @@ impl Host for JobHost<'_> {
                 pgid,
                 since_ms: epoch_ms(SystemTime::now()),
                 by,
-                runner_pid: std::process::id(),
+                runner_pid: crate::host::pid(),
                 boot_id: crate::host::boot_id().to_string(),
                 interrupted: false,
             };

@@ -330,7 +330,7 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
         Ok(c) => c,
         Err(e) => return failed(SpawnErrorKind::Other, format!("cannot create the run's cgroup: {e}")),
     };
-    let run_id = format!("{}.{run_no}", std::process::id());
+    let run_id = format!("{}.{run_no}", crate::host::pid());
     let contained = crate::contain::mode().is_some();
     if contained && !REAPER.swap(true, std::sync::atomic::Ordering::Relaxed) {
         // Whatever runner adopted and no run claims is reaped on SIGCHLD, by pid.
