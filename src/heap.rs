@@ -56,8 +56,7 @@ pub fn release_dead_stack() {
         let mut f = l.split_ascii_whitespace();
         let (Some(range), Some(perms)) = (f.next(), f.next()) else { continue };
         let name = f.nth(3).unwrap_or("");
-        let Some((lo, hi)) = range.split_once('-') else { continue };
-        let (Ok(lo), Ok(hi)) = (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16)) else { continue };
+        let Some((lo, hi)) = address_range(range) else { continue };
         if (lo..hi).contains(&here) {
             let guarded = below.is_some_and(|(end, p)| end == lo && p.starts_with("---p"));
             if perms.starts_with("rw-p") && (name == "[stack]" || (name.is_empty() && guarded)) {
@@ -84,6 +83,12 @@ fn read_proc(path: &str, capacity: usize) -> std::io::Result<String> {
     let mut text = String::with_capacity(capacity);
     std::fs::File::open(path)?.take(u64::MAX).read_to_string(&mut text)?;
     Ok(text)
+}
+
+/// A maps or smaps line's address range, `lo-hi` in hex.
+fn address_range(field: &str) -> Option<(usize, usize)> {
+    let (lo, hi) = field.split_once('-')?;
+    Some((usize::from_str_radix(lo, 16).ok()?, usize::from_str_radix(hi, 16).ok()?))
 }
 
 /// An address below every live byte of the caller's frame: a local of a frame of its own,
@@ -142,10 +147,7 @@ pub fn release_file_pages() -> u64 {
                 // A mapping's header: "lo-hi perms offset dev inode [path]".
                 flush(cur.take());
                 let (Some(perms), Some(path)) = (f.next(), f.nth(3)) else { continue };
-                let Some((lo, hi)) = first.split_once('-') else { continue };
-                let (Ok(lo), Ok(hi)) = (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16)) else {
-                    continue;
-                };
+                let Some((lo, hi)) = address_range(first) else { continue };
                 if path.starts_with('/') && !perms.contains('w') {
                     cur = Some((lo, hi, 0, u64::MAX));
                 }

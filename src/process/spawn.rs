@@ -109,10 +109,7 @@ pub(super) fn start(job: &Job<'_>) -> Result<Started, Failed> {
     let pidfd = match crate::proc::pidfd_open(pid) {
         Ok(fd) => fd,
         Err(e) => {
-            // SAFETY: killing and reaping our own child, listed in SPAWNED so nothing else reaps it.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let _ = reap(pid, 0);
-            unlist(pid);
+            kill_and_reap(pid);
             return Err(Failed::Other(format!("cannot open a pidfd for the job: {}", e.desc())));
         }
     };
@@ -162,10 +159,7 @@ impl RunChild {
         match unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) } {
             Ok(fd) => child.pidfd = Some(fd),
             Err(e) => {
-                // SAFETY: our own unreaped child, listed so nothing else reaps it.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-                let _ = reap(pid, 0);
-                unlist(pid);
+                kill_and_reap(pid);
                 return Err(fail(e.into()));
             }
         }
@@ -254,6 +248,14 @@ fn reap(pid: i32, flags: libc::c_int) -> io::Result<Option<(ExitStatus, Usage)>>
     }
 }
 
+/// Ends a start that failed once its process existed: SIGKILL, reap, unlist.
+fn kill_and_reap(pid: i32) {
+    // SAFETY: our own unreaped child, listed in SPAWNED so nothing else reaps it.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let _ = reap(pid, 0);
+    unlist(pid);
+}
+
 /// The process is reaped: adopted-process scans may take a reused pid as theirs now.
 fn unlist(pid: i32) {
     if let Some(s) = SPAWNED.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
@@ -279,6 +281,11 @@ fn cstring(bytes: &[u8], what: &OsStr) -> Result<CString, Failed> {
             what.to_string_lossy()
         ))
     })
+}
+
+/// The job's environment as execve takes it: `NAME=value` strings.
+fn env_strings(env: &[(OsString, OsString)], program: &OsStr) -> Result<Vec<CString>, Failed> {
+    env.iter().map(|(k, v)| cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat(), program)).collect()
 }
 
 /// Where execvp would look for `program`, in order: itself if it names a path, else each
@@ -338,17 +345,7 @@ fn clone_job(job: &Job<'_>, stdio: [libc::c_int; 3]) -> Result<(i32, OwnedFd), C
     let program = job.argv.first().copied().unwrap_or(OsStr::new(""));
     let argv: Vec<CString> =
         job.argv.iter().map(|a| cstring(a.as_bytes(), program)).collect::<Result<_, _>>().map_err(fail)?;
-    let envp: Vec<CString> = job
-        .env
-        .iter()
-        .map(|(k, v)| {
-            let mut kv = k.as_bytes().to_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            cstring(&kv, program)
-        })
-        .collect::<Result<_, _>>()
-        .map_err(fail)?;
+    let envp = env_strings(job.env, program).map_err(fail)?;
     let paths: Vec<CString> = candidates(program.as_bytes(), job.env)
         .iter()
         .map(|p| cstring(p, program))
@@ -731,11 +728,7 @@ fn helper_job(job: &Job<'_>, stdio: [libc::c_int; 3]) -> Result<(i32, OwnedFd), 
     ];
     args.extend(job.argv.iter().map(|a| a.to_os_string()));
     let argv: Vec<CString> = args.iter().map(|a| cstring(a.as_bytes(), program)).collect::<Result<_, _>>()?;
-    let envp: Vec<CString> = job
-        .env
-        .iter()
-        .map(|(k, v)| cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat(), program))
-        .collect::<Result<_, _>>()?;
+    let envp = env_strings(job.env, program)?;
     let (argv_p, envp_p) = (pointers(&argv), pointers(&envp));
 
     let mut pid: libc::pid_t = 0;
