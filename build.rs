@@ -10,7 +10,11 @@ fn main() {
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
     // Identical code folding: serde, tokio and our own generics leave byte-identical copies
     // of functions (12 KB). Rust promises no distinct function addresses, so folding is safe.
-    println!("cargo:rustc-link-arg-bins=-Wl,--icf=all");
+    // Only lld knows the flag, and rust-lld is the default linker on x86_64 glibc alone: the
+    // cross targets link with Debian's GNU ld (.cargo/config.toml), which refuses it.
+    if std::env::var("TARGET").as_deref() == Ok("x86_64-unknown-linux-gnu") {
+        println!("cargo:rustc-link-arg-bins=-Wl,--icf=all");
+    }
     // The unwinder from libgcc_eh.a instead of libgcc_s.so.1: std refers to ten `_Unwind_*`
     // symbols (its personality routine and backtraces; panics abort in release), and with
     // them resolved here `--as-needed` drops libgcc_s. One library fewer for ld.so to map

@@ -18,7 +18,10 @@ pub fn stderr_is_journal() -> bool {
     let Ok(v) = std::env::var("JOURNAL_STREAM") else { return false };
     let Some((dev, ino)) = v.split_once(':') else { return false };
     let Ok(st) = nix::sys::stat::fstat(std::io::stderr().as_fd()) else { return false };
-    dev.parse::<u64>().ok() == Some(st.st_dev) && ino.parse::<u64>().ok() == Some(st.st_ino)
+    // `st_dev` and `st_ino` are narrower than u64 on some 32-bit targets: widen, never cut.
+    #[allow(clippy::useless_conversion)]
+    let (st_dev, st_ino) = (u64::from(st.st_dev), u64::from(st.st_ino));
+    dev.parse::<u64>().ok() == Some(st_dev) && ino.parse::<u64>().ok() == Some(st_ino)
 }
 
 struct JournalStreamLogger {

@@ -486,21 +486,20 @@ impl CronExpr {
         let tz = after.time_zone();
         let now = after.timestamp();
         let civil = after.datetime().with().subsec_nanosecond(0).build().ok()?;
-        if !self.fixed_time {
-            if let AmbiguousOffset::Fold { before, .. } = tz.to_ambiguous_zoned(civil).offset() {
-                if after.offset() == before {
-                    // On the first pass of a repeated range a wildcard job has the rest of this
-                    // pass ahead, then the second pass, which starts at an earlier wall-clock
-                    // time than `civil`.
-                    let change = tz.following(now).next()?.timestamp();
-                    let m = self.next_civil(civil, false)?;
-                    let first = before.to_timestamp(m).ok()?;
-                    if first < change {
-                        return Some(first.to_zoned(tz.clone()));
-                    }
-                    return self.scan(tz, now, change.to_zoned(tz.clone()).datetime(), true);
-                }
+        if !self.fixed_time
+            && let AmbiguousOffset::Fold { before, .. } = tz.to_ambiguous_zoned(civil).offset()
+            && after.offset() == before
+        {
+            // On the first pass of a repeated range a wildcard job has the rest of this
+            // pass ahead, then the second pass, which starts at an earlier wall-clock
+            // time than `civil`.
+            let change = tz.following(now).next()?.timestamp();
+            let m = self.next_civil(civil, false)?;
+            let first = before.to_timestamp(m).ok()?;
+            if first < change {
+                return Some(first.to_zoned(tz.clone()));
             }
+            return self.scan(tz, now, change.to_zoned(tz.clone()).datetime(), true);
         }
         self.scan(tz, now, civil, false)
     }

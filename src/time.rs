@@ -167,7 +167,7 @@ pub fn offset_text(t: jiff::Timestamp, tz: &jiff::tz::TimeZone, millis: bool) ->
     s.push(if secs < 0 { '-' } else { '+' });
     s.push_str(&format!("{:02}:{:02}", abs / 3600, abs / 60 % 60));
     // As `%:z` does: the seconds of a local mean time offset only when there are some.
-    if abs % 60 != 0 {
+    if !abs.is_multiple_of(60) {
         s.push_str(&format!(":{:02}", abs % 60));
     }
     s

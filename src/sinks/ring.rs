@@ -133,7 +133,7 @@ pub fn parse_header(h: &[u8]) -> Result<u64, RingError> {
         return Err(corrupt(28 + i as u64, "reserved header bytes are not zero"));
     }
     let size = le64(h, 16);
-    if !(MIN_SIZE..=MAX_SIZE).contains(&size) || size % 8 != 0 {
+    if !(MIN_SIZE..=MAX_SIZE).contains(&size) || !size.is_multiple_of(8) {
         return Err(corrupt(16, format!("implausible ring size {size}")));
     }
     Ok(size)
@@ -1000,7 +1000,10 @@ fn create(path: &Path, size: u64) -> Result<File, RingError> {
     let f = crate::fsx::options().read(true).write(true).create_new(true).mode(0o640).open(&tmp)?;
     let made = (|| -> io::Result<()> {
         // Real blocks now, so a later append cannot fail for space or fragment the file.
-        nix::fcntl::posix_fallocate(&f, 0, size as i64).or_else(|e| {
+        // `off_t` is 32 bits on armv7 glibc; MAX_SIZE fits it, and a size that did not would
+        // be refused here rather than cut.
+        let len = nix::libc::off_t::try_from(size).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        nix::fcntl::posix_fallocate(&f, 0, len).or_else(|e| {
             // Filesystems without fallocate (some FUSE, old tmpfs): writing zeros also works.
             if e == nix::errno::Errno::EOPNOTSUPP || e == nix::errno::Errno::EINVAL {
                 f.set_len(size)

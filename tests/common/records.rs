@@ -12,7 +12,7 @@ pub fn record_for(n: u64) -> Record {
     let mut r =
         Record::skipped(&format!("job{}", n % 7), runner::record::Kind::Command, Trigger::Schedule, String::new());
     r.kind = RecordKind::Run;
-    r.outcome = if n % 3 == 0 { Outcome::Failure } else { Outcome::Success };
+    r.outcome = if n.is_multiple_of(3) { Outcome::Failure } else { Outcome::Success };
     r.exit_code = Some((n % 3) as i32);
     r.duration = Duration::from_micros(n * 1000 + 7);
     r.output_tail = (0..(n * 37 % 600)).map(|i| b'a' + ((i + n) % 26) as u8).collect();
