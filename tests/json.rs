@@ -1,17 +1,16 @@
 //! Every `--json` through the binary, with a daemon running (so its start, next due times,
 //! a check's samples and a queue's health are all there): times are RFC 3339 with an offset,
-//! never epoch numbers, and every key printed is one README's "JSON output" section lists.
+//! never epoch numbers, and every key printed is one docs/json.md lists.
 
 mod common;
 use common::*;
 use std::time::Duration;
 
-/// The README's JSON section, where the keys are documented.
+/// docs/json.md, where the keys are documented.
 fn json_section() -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme.find("### JSON output").expect("a JSON output section in README.md");
-    let end = readme[start + 4..].find("\n### ").map_or(readme.len(), |i| start + 4 + i);
-    readme[start..end].to_string()
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/json.md")).unwrap();
+    assert!(page.starts_with("# JSON output"), "docs/json.md is the JSON output page");
+    page
 }
 
 /// Raw clocks and durations, in the units their names say: numbers by design.
@@ -23,7 +22,7 @@ fn walk(cmd: &str, v: &serde_json::Value, section: &str, seen: &mut Vec<String>)
             for (k, x) in m {
                 let word =
                     |t: &str| t.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).any(|w| w == k.as_str());
-                assert!(word(section), "{cmd}: key `{k}` is not in README's JSON output section");
+                assert!(word(section), "{cmd}: key `{k}` is not in docs/json.md");
                 let timeish = ["_ms", "_us", "_s", "_at"].iter().any(|s| k.ends_with(s));
                 assert!(!timeish || NUMBERS.contains(&k.as_str()), "{cmd}: `{k}` is a time as a number: {x}");
                 if let Some(t) =

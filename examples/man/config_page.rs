@@ -162,7 +162,7 @@ pub const KEYS: &[(&str, &str, &str, &str, &str)] = &[
         "metric",
         "none",
         "disk_used_percent",
-        "What to sample: cpu_percent, mem_used_percent, load1, disk_used_percent, temperature, dir_size, file_age, process_rss_bytes, ... (README lists them).",
+        "What to sample: cpu_percent, mem_used_percent, load1, disk_used_percent, temperature, dir_size, file_age, process_rss_bytes, ... (docs/checks.md lists them).",
     ),
     ("check", "probe", "none", "tcp", "A probe instead of a metric: tcp, http, exec or process; it passes or fails."),
     (

@@ -159,7 +159,7 @@ pub const GLOBALS: &[Opt] = &[
 pub const NAME: &str = "runner";
 pub const ABOUT: &str = "A static-config job scheduler and health supervisor";
 
-/// Exit codes of `runner once`, shown in `--help` and README.
+/// Exit codes of `runner once`, shown in `--help` and docs/commands.md.
 pub const EXIT_CODES: &str = "\
 Exit codes of `runner once`:
   0        the job succeeded
@@ -204,7 +204,7 @@ Exit codes: 0 success; 1-123 the job's own status; 75 already running; 124 timeo
         name: "list",
         about: "List the jobs: kind, schedule, time zone, source file and next due time",
         args: &[],
-        opts: &[switch("json", "Print a JSON array, one object per job (keys: README, \"JSON output\")")],
+        opts: &[switch("json", "Print a JSON array, one object per job (keys: docs/json.md)")],
         after_help: "Examples:\n  runner list\n  runner list --json",
         globals: true,
     },
@@ -214,7 +214,7 @@ Exit codes: 0 success; 1-123 the job's own status; 75 already running; 124 timeo
         args: &[],
         opts: &[switch(
             "json",
-            "Print one JSON object: daemon, health, checks, alerts, jobs (keys: README, \"JSON output\")",
+            "Print one JSON object: daemon, health, checks, alerts, jobs (keys: docs/json.md)",
         )],
         after_help: "Examples:\n  runner status\n  runner status --json",
         globals: true,
@@ -240,7 +240,7 @@ Exit codes: 0 success; 1-123 the job's own status; 75 already running; 124 timeo
         about: "Show a queue's statistics and health: total, pending, retrying, failed, completed, score",
         args: &[arg("JOB", "The queue_flush job", Complete::Job)],
         opts: &[
-            switch("json", "Print one JSON object per report (keys: README, \"JSON output\")"),
+            switch("json", "Print one JSON object per report (keys: docs/json.md)"),
             switch("watch", "Print again every --interval until interrupted"),
             value("interval", "DURATION", "How often --watch prints (`30s`, `1m`, ...)").default("30s").requires("watch"),
         ],
@@ -252,7 +252,7 @@ Exit codes: 0 success; 1-123 the job's own status; 75 already running; 124 timeo
         about: "Print one sample of the box's metrics: CPU, memory, load, processes, disks, temperatures and pressure, read straight from /proc and /sys",
         args: &[],
         opts: &[
-            switch("json", "Print one JSON object with every value read (keys: README, \"JSON output\")"),
+            switch("json", "Print one JSON object with every value read (keys: docs/json.md)"),
             value("path", "P", "A mount path to report disk and inode use for (repeatable; default /)")
                 .repeat()
                 .complete(Complete::Dir),
@@ -271,7 +271,7 @@ Exit codes: 0 success; 1-123 the job's own status; 75 already running; 124 timeo
         name: "health",
         about: "Print the overall health (HEALTHY, DEGRADED, UNHEALTHY or CRITICAL); exit 0 only when HEALTHY and the daemon runs, for scripts and container health checks",
         args: &[],
-        opts: &[switch("json", "Print one JSON object: level, daemon_running, parts (keys: README, \"JSON output\")")],
+        opts: &[switch("json", "Print one JSON object: level, daemon_running, parts (keys: docs/json.md)")],
         after_help: "Examples:\n  runner health\n  runner health --json\n\nExit codes: 0 HEALTHY; 1 anything else, or the daemon is not running (its state is then stale).",
         globals: true,
     },

@@ -805,7 +805,7 @@ fn cmd_health(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
 }
 
 /// One part of the overall health for `--json`: times as RFC 3339, like every other time in
-/// runner's JSON (README, "JSON output").
+/// runner's JSON (docs/json.md).
 fn part_json(p: &crate::health::Part) -> serde_json::Value {
     serde_json::json!({
         "job": p.job,
