@@ -492,6 +492,7 @@ impl Daemon {
                 self.ctx.sinks.emit(&Record::daemon(Outcome::Success, m));
                 self.plan = plan;
                 drop(old);
+                self.record_daemon_info(now, mono);
                 self.fire_all(&fires, now, mono);
             }
         }
@@ -500,6 +501,29 @@ impl Daemon {
 
     fn status_line(&self) -> String {
         format!("{} job(s), {} running", self.table.len(), self.running.len())
+    }
+
+    /// Tells `status` what this daemon uses (`sinks::daemon`): its containment and when its
+    /// timetable fires each interval job next. At start and at each accepted reload.
+    fn record_daemon_info(&self, now: Timestamp, mono: Instant) {
+        let (containment_mode, containment) = match crate::contain::mode() {
+            Some(m) => (m.name().to_string(), m.describe()),
+            None => ("none".to_string(), "process groups only".to_string()),
+        };
+        let due_ms = (0..self.table.len())
+            .filter(|&i| matches!(self.table.due(i), Due::Mono(_)))
+            .filter_map(|i| Some((self.table.job(i).name.to_string(), due_ms(self.table.due(i), now, mono)?)))
+            .collect();
+        let info = crate::sinks::daemon::DaemonInfo {
+            pid: std::process::id(),
+            written_ms: now.as_millisecond(),
+            containment_mode,
+            containment,
+            due_ms,
+        };
+        if let Err(e) = crate::sinks::daemon::write(&self.plan.runtime_dir, &info) {
+            log::error!("cannot write {}: {e}", crate::sinks::daemon::path(&self.plan.runtime_dir).display());
+        }
     }
 }
 
@@ -786,6 +810,7 @@ async fn daemon_main(
     for job in &d.plan.jobs {
         fires.extend(d.table.plan_job(job.clone(), &state, now, mono));
     }
+    d.record_daemon_info(now, mono);
     let m = format!("runner started: {} job(s) from {}", d.plan.jobs.len(), d.config_path.display());
     d.ctx.sinks.emit(&Record::daemon(Outcome::Success, m));
     if now < d.table.hold_until {

@@ -141,18 +141,28 @@ fn subreaper_mode_ends_escaped_children_at_the_timeout() {
 }
 
 #[test]
-fn status_says_which_containment_is_in_use() {
+fn status_says_which_containment_the_daemon_uses() {
     let s = Scratch::new("contain-status");
     let c = s.write("supervisor.yaml", "version: 1\njobs:\n  a:\n    every: 1h\n    run: \"true\"\n");
-    let o = s.runner(&c).env("RUNNER_CONTAINMENT", "subreaper").args(["status", "--json"]).output().unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["containment"]["mode"], "subreaper", "{v}");
-    let o = s.runner(&c).env("RUNNER_CONTAINMENT", "subreaper").arg("status").output().unwrap();
-    assert!(stdout(&o).contains("containment: subreaper"), "{}", stdout(&o));
+    let status = |env: Option<&str>| {
+        let mut cmd = s.runner(&c);
+        match env {
+            Some(v) => cmd.env("RUNNER_CONTAINMENT", v),
+            None => cmd.env_remove("RUNNER_CONTAINMENT"),
+        };
+        let o = cmd.args(["status", "--json"]).output().unwrap();
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let info = s.path("run/daemon.json");
+    let d = Daemon::start_with(&s, &c, &[("RUNNER_CONTAINMENT", "subreaper")]);
+    wait_for(Duration::from_secs(30), "daemon.json", || info.exists());
+    assert_eq!(status(None)["containment"]["mode"], "subreaper");
+    drop(d);
+    let _ = std::fs::remove_file(&info);
     if cgroup2().is_some() {
-        let o = s.runner(&c).env_remove("RUNNER_CONTAINMENT").args(["status", "--json"]).output().unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert_eq!(v["containment"]["mode"], "cgroup", "{v}");
+        let _d = Daemon::start(&s, &c);
+        wait_for(Duration::from_secs(30), "daemon.json", || info.exists());
+        assert_eq!(status(Some("subreaper"))["containment"]["mode"], "cgroup");
     }
 }
 

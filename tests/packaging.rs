@@ -90,8 +90,20 @@ fn deb_and_rpm_build_lint_install_upgrade_and_purge() {
 
     // lintian: no errors (warnings are fixed or overridden with a reason in
     // packaging/debian/lintian-overrides).
-    let lint = run(Command::new("lintian").args(["--fail-on", "error,warning"]).arg(&deb1));
+    // Its cache files (mldbm-*, which it never removes) go to a directory of the test's own.
+    let lint_tmp = scratch("lintian");
+    let lint = run(Command::new("lintian").env("TMPDIR", &lint_tmp).args(["--fail-on", "error,warning"]).arg(&deb1));
     assert!(!lint.lines().any(|l| l.starts_with("E:") || l.starts_with("W:")), "{lint}");
+
+    // The README's pages under docs/ go beside it, so its links work where it is installed.
+    let listing = run(Command::new("dpkg-deb").arg("-c").arg(&deb1));
+    let rpm_files = run(Command::new("rpm").arg("-qlp").arg(&rpm1));
+    for page in std::fs::read_dir(Path::new(ROOT).join("docs")).unwrap() {
+        let name = page.unwrap().file_name().to_string_lossy().into_owned();
+        let installed = format!("/usr/share/doc/runner/docs/{name}");
+        assert!(listing.contains(&format!(".{installed}")), "the .deb lacks {installed}:\n{listing}");
+        assert!(rpm_files.lines().any(|l| l == installed), "the .rpm lacks {installed}:\n{rpm_files}");
+    }
 
     // The config is %config(noreplace), and the scriptlets are there.
     let rpm_q = run(Command::new("rpm").args(["-qp", "--scripts", "--configfiles"]).arg(&rpm1));
@@ -153,7 +165,7 @@ fn deb_and_rpm_build_lint_install_upgrade_and_purge() {
     // The overlays really were private: the host's dpkg never heard of the package.
     let host = Command::new("dpkg-query").args(["-W", "-f=${Status}", "runner"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&host.stdout).contains("installed"), "the host got the package");
-    for d in ["deb", "rpm", "next"] {
+    for d in ["deb", "rpm", "next", "lintian"] {
         let _ = std::fs::remove_dir_all(scratch_path(d));
     }
 }

@@ -108,6 +108,8 @@ fn a_runs_state_write_is_not_fsynced_only_the_ring_is() {
     let pid: i32 = pid.split_whitespace().next().unwrap().parse().unwrap();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
     child.wait().unwrap();
+    // A killed daemon cannot remove its cgroup subtree: the test does.
+    remove_daemon_cgroups(pid as u32);
     let traced = std::fs::read_to_string(&trace).unwrap();
     if traced.contains("PTRACE_TRACEME") || traced.contains("Operation not permitted") {
         return skip_missing("ptrace permission for strace");

@@ -162,6 +162,12 @@ pub fn to_json(e: &Entry, tz: &TimeZone) -> serde_json::Value {
 pub fn cmd_logs(config_path: &Path, overrides: &Overrides, a: &LogsArgs) -> ExitCode {
     let path = match &a.file {
         Some(p) => p.clone(),
+        // No config: the run log needs none (it is under the state directory), so nothing is
+        // said about the file unless the log cannot be found without it.
+        None if super::config_missing(config_path) => match ring_without_config(config_path, overrides) {
+            Ok(ring) => ring,
+            Err(code) => return code,
+        },
         None => match super::plan_or_loaded(config_path, overrides) {
             Ok(plan) => plan.log.ring.path,
             Err(errors) => {
@@ -209,6 +215,29 @@ pub fn cmd_logs(config_path: &Path, overrides: &Overrides, a: &LogsArgs) -> Exit
         }
         Err(Failure::Closed) => ExitCode::SUCCESS,
     }
+}
+
+/// The ring of the daemon that runs for these directories (what it loaded names its state
+/// directory), or the one under the state directory the flags, environment or defaults give.
+fn ring_without_config(config_path: &Path, overrides: &Overrides) -> Result<std::path::PathBuf, ExitCode> {
+    if let Some((plan, _)) = super::loaded_plan(config_path, overrides) {
+        return Ok(plan.log.ring.path);
+    }
+    let (state_dir, _) = config::dirs_without_plan(config_path, overrides);
+    let ring = state_dir.join(crate::sinks::ring::FILE_NAME);
+    if ring.exists() {
+        return Ok(ring);
+    }
+    if overrides.state_dir.is_some() {
+        eprintln!("runner logs: no run log at {}: nothing has run with this state directory yet", ring.display());
+    } else {
+        eprintln!(
+            "runner logs: no run log at {}, and no config at {} to name another state directory; give --state-dir DIR (what the daemon was given), --config FILE or --file RING",
+            ring.display(),
+            config_path.display()
+        );
+    }
+    Err(ExitCode::FAILURE)
 }
 
 enum Failure {

@@ -469,15 +469,37 @@ pub(crate) fn plan_or_loaded(path: &Path, overrides: &Overrides) -> Result<Plan,
         Ok(plan) => return Ok(plan),
         Err(errors) => errors,
     };
-    let (_, runtime_dir) = config::dirs_without_plan(path, overrides);
-    let Ok(loaded) = crate::sinks::loaded::read(&runtime_dir) else { return Err(errors) };
-    let Ok(plan) = config::load_saved(&loaded.files(), overrides) else { return Err(errors) };
-    eprintln!(
-        "runner: the config on disk is refused: {}; showing what the daemon loaded at {}",
-        first_error(&errors),
-        loaded.loaded_at
-    );
+    let Some((plan, loaded)) = loaded_plan(path, overrides) else { return Err(errors) };
+    if config_missing(path) {
+        eprintln!(
+            "runner: there is no config at {}; showing what the daemon loaded from {} at {}",
+            path.display(),
+            plan.config_path.display(),
+            loaded.loaded_at
+        );
+    } else {
+        eprintln!(
+            "runner: the config on disk is refused: {}; showing what the daemon loaded at {}",
+            first_error(&errors),
+            loaded.loaded_at
+        );
+    }
     Ok(plan)
+}
+
+/// What the daemon whose runtime directory the flags, the environment or the defaults name
+/// last loaded (`sinks::loaded`), resolved again.
+pub(crate) fn loaded_plan(path: &Path, overrides: &Overrides) -> Option<(Plan, crate::sinks::loaded::Loaded)> {
+    let (_, runtime_dir) = config::dirs_without_plan(path, overrides);
+    let loaded = crate::sinks::loaded::read(&runtime_dir).ok()?;
+    let plan = config::load_saved(&loaded.files(), overrides).ok()?;
+    Some((plan, loaded))
+}
+
+/// Nothing at all is at `path` (not even a dangling link): a missing config, which is not a
+/// refused one.
+pub(crate) fn config_missing(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
 }
 
 /// Loads the plan for commands that act on it; config errors exit with `code`.
@@ -697,11 +719,15 @@ fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
     };
     let state = StateStore::new(&plan.state_dir).load(Some(&plan.log.ring.path)).unwrap_or_default();
     let now = jiff::Timestamp::now();
+    let daemon = crate::lock::daemon(&plan.runtime_dir);
+    let info = daemon.as_ref().and_then(|h| crate::sinks::daemon::read(&plan.runtime_dir, h.pid));
+    let live = crate::sinks::live::read_all(&plan.runtime_dir);
     let rows: Vec<serde_json::Value> = plan
         .jobs
         .iter()
         .map(|j| {
-            let next = crate::scheduler::next_due_for_status(j, &state, now);
+            let lv = live.get(j.name.as_str());
+            let next = next_due(j, &state, lv, daemon.is_some(), info.as_ref(), now);
             serde_json::json!({
                 "name": j.name.as_str(),
                 "kind": j.kind.name(),
@@ -840,6 +866,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         Err(code) => return code,
     };
     let daemon = crate::lock::daemon(&plan.runtime_dir);
+    let info = daemon.as_ref().and_then(|h| crate::sinks::daemon::read(&plan.runtime_dir, h.pid));
     let now = jiff::Timestamp::now();
     let live = crate::sinks::live::read_all(&plan.runtime_dir);
     let jobs: Vec<serde_json::Value> = plan
@@ -863,7 +890,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
                 "consecutive_failures": js.consecutive_failures,
                 "runs": js.runs,
                 "failures": js.failures,
-                "next_due": next_due(j, &state, lv, daemon.is_some(), now).map(fmt_ts),
+                "next_due": next_due(j, &state, lv, daemon.is_some(), info.as_ref(), now).map(fmt_ts),
                 "running": running.map(|h| serde_json::json!({"by": h.by, "pid": h.pid, "since": fmt_ms(Some(h.since_ms))})),
                 "health": js.health.as_ref().map(|h| serde_json::json!({"level": h.level, "status": h.status, "detail": h.detail})),
                 "queue": queue_report(j),
@@ -871,7 +898,11 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         })
         .collect();
     let clock_held = now < crate::host::build_time();
-    let containment = crate::contain::probe();
+    // The daemon's own, as it recorded it: this process's cgroup and environment are not its.
+    let containment = match (&daemon, &info) {
+        (Some(_), Some(i)) => serde_json::json!({"mode": i.containment_mode, "detail": i.containment}),
+        _ => serde_json::Value::Null,
+    };
     let health = crate::health::assess(&plan, &state, &crate::sinks::live::read_all(&plan.runtime_dir));
     if json {
         let checks: Vec<serde_json::Value> = health
@@ -908,7 +939,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         let out = serde_json::json!({
             "daemon": {"running": daemon.is_some(), "pid": daemon.as_ref().map(|h| h.pid), "since": daemon.as_ref().map(|h| fmt_ms(Some(h.since_ms)))},
             "clock_held": clock_held,
-            "containment": {"mode": containment.name(), "detail": containment.describe()},
+            "containment": containment,
             "health": crate::health::level_name(health.level),
             "health_parts": health.parts.iter().map(part_json).collect::<Vec<_>>(),
             "checks": checks,
@@ -922,7 +953,11 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         Some(h) => outln!("daemon: running (pid {}, since {})", h.pid, fmt_ms(Some(h.since_ms))),
         None => outln!("daemon: not running"),
     }
-    outln!("containment: {}", containment.describe());
+    match (&daemon, containment["detail"].as_str()) {
+        (Some(_), Some(d)) => outln!("containment: {d}"),
+        (Some(_), None) => outln!("containment: not recorded by this daemon"),
+        (None, _) => outln!("containment: - (the daemon's, once it runs)"),
+    }
     if clock_held {
         outln!(
             "clock:  {} is before this build ({}); calendar jobs are held until the clock is set",
@@ -1009,8 +1044,12 @@ fn next_due(
     state: &crate::sinks::state::State,
     live: Option<&crate::sinks::live::Live>,
     daemon_running: bool,
+    info: Option<&crate::sinks::daemon::DaemonInfo>,
     now: jiff::Timestamp,
 ) -> Option<jiff::Timestamp> {
+    if let Some(t) = info.and_then(|i| on_daemons_phase(j, state, live, i, now)) {
+        return Some(t);
+    }
     let next = match (&j.kind, &j.schedule) {
         (JobKind::Check(_), Schedule::Every(every)) if j.enabled => live
             .and_then(|l| jiff::Timestamp::from_millisecond(l.at_ms).ok())
@@ -1019,6 +1058,35 @@ fn next_due(
         _ => crate::scheduler::next_due_for_status(j, state, now),
     };
     next.filter(|t| daemon_running || *t >= now)
+}
+
+/// When a running daemon fires an interval job next: the instant it planned at its start or
+/// last reload, or, when the job fired since, what that fire left (a check's last sample plus
+/// its interval), moved on by whole intervals past `now`, as the daemon keeps the phase.
+fn on_daemons_phase(
+    j: &Job,
+    state: &crate::sinks::state::State,
+    live: Option<&crate::sinks::live::Live>,
+    info: &crate::sinks::daemon::DaemonInfo,
+    now: jiff::Timestamp,
+) -> Option<jiff::Timestamp> {
+    let Schedule::Every(every) = j.schedule else { return None };
+    if !j.enabled {
+        return None;
+    }
+    let every_ms = i64::try_from(every.as_millis()).ok()?;
+    let mut anchor = *info.due_ms.get(j.name.as_str())?;
+    let js = state.job(j.name.as_str());
+    if let Some(js) = js.filter(|js| js.last_fire_ms.is_some_and(|f| f >= info.written_ms))
+        && let Some(next) = js.next_due_ms
+    {
+        anchor = next;
+    }
+    if let Some(l) = live.filter(|l| l.at_ms >= info.written_ms) {
+        anchor = anchor.max(l.at_ms + every_ms);
+    }
+    let next = crate::sinks::daemon::next_on_phase(anchor, every_ms, now.as_millisecond());
+    jiff::Timestamp::from_millisecond(next).ok()
 }
 
 /// `2026-03-29T10:00:00+02:00 (in 28s)` / `(3m ago)`: the absolute time people can search

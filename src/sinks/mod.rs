@@ -6,6 +6,7 @@
 //! the event loop never waits for a lock or the disk; `runner once` writes synchronously.
 //! A run's groups are kept in `runtime_dir` by `running.rs`.
 
+pub mod daemon;
 pub mod live;
 pub mod loaded;
 pub mod ring;

@@ -133,6 +133,46 @@ impl Drop for Daemon {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        remove_daemon_cgroups(self.child.id());
+    }
+}
+
+/// This process's own cgroup v2 directory, where a daemon it starts makes its subtree.
+fn own_cgroup2() -> Option<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mount = info.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        if right.starts_with("cgroup2 ") { left.split_whitespace().nth(4).map(PathBuf::from) } else { None }
+    })?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let rel = own.lines().find_map(|l| l.strip_prefix("0::"))?;
+    Some(mount.join(rel.trim_start_matches('/')))
+}
+
+/// Removes the cgroups a daemon with pid `pid` made and could not remove itself (it was
+/// killed): `runner.<pid>.<start>/` below this process's cgroup, with its `supervisor` leaf
+/// and any emptied run cgroups. What still holds a process after 2 s is left.
+pub fn remove_daemon_cgroups(pid: u32) {
+    let Some(own) = own_cgroup2() else { return };
+    let Ok(entries) = std::fs::read_dir(&own) else { return };
+    let prefix = format!("runner.{pid}.");
+    for e in entries.flatten() {
+        if !e.file_name().to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        let dir = e.path();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            if let Ok(subs) = std::fs::read_dir(&dir) {
+                for sub in subs.flatten().filter(|s| s.file_type().is_ok_and(|t| t.is_dir())) {
+                    let _ = std::fs::remove_dir(sub.path());
+                }
+            }
+            if std::fs::remove_dir(&dir).is_ok() || !dir.exists() || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 }
 

@@ -1,0 +1,174 @@
+//! What a newcomer hit in a first hour (issue 28), through the real binary: a missing config
+//! said to be missing, once, where it matters; NEXT of interval jobs the daemon's real time;
+//! `status` showing the daemon's containment, not the caller's (issue 32 too).
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+fn json(o: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(o), stderr(o)))
+}
+
+fn job<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    let jobs = if v.is_array() { v } else { &v["jobs"] };
+    jobs.as_array().unwrap().iter().find(|j| j["name"] == name).unwrap_or_else(|| panic!("no job {name}: {v}"))
+}
+
+fn ms(t: &serde_json::Value) -> i64 {
+    t.as_str().unwrap_or_else(|| panic!("not a time: {t}")).parse::<jiff::Timestamp>().unwrap().as_millisecond()
+}
+
+fn wait_daemon_info(s: &Scratch) {
+    wait_for(Duration::from_secs(30), "the daemon's daemon.json", || s.path("run/daemon.json").exists());
+}
+
+#[test]
+fn a_missing_config_is_said_to_be_missing_once_and_only_where_it_matters() {
+    let s = Scratch::new("newcomer-missing");
+    let missing = s.path("nowhere/supervisor.yaml");
+    // No daemon: status and health need the jobs, so they say the file is missing, once.
+    for cmd in ["status", "health"] {
+        let o = s.runner(&missing).arg(cmd).output().unwrap();
+        let e = stderr(&o);
+        assert!(!o.status.success(), "{cmd}: {e}");
+        assert_eq!(e.matches("not found").count(), 1, "{cmd} says it once:\n{e}");
+        assert!(e.contains(missing.to_str().unwrap()) && !e.contains("refused"), "{cmd}:\n{e}");
+        assert_eq!(e.lines().count(), 1, "{cmd}:\n{e}");
+    }
+    // `logs` with no run log yet: says that, and nothing of the config it did not need.
+    let o = s.runner(&missing).arg("logs").output().unwrap();
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("no run log at") && !e.contains("refused"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+
+    // A daemon running on a config elsewhere, the caller naming a missing one.
+    let c = s.write("supervisor.yaml", "version: 1\njobs:\n  tick:\n    every: 1h\n    run: \"true\"\n");
+    let d = Daemon::start(&s, &c);
+    wait_daemon_info(&s);
+    for cmd in ["status", "health"] {
+        let o = s.runner(&missing).arg(cmd).output().unwrap();
+        let e = stderr(&o);
+        assert!(o.status.success(), "{cmd}: {e}\n{}", stdout(&o));
+        assert_eq!(e.lines().count(), 1, "{cmd}: one line about the file:\n{e}");
+        assert!(e.contains(&format!("there is no config at {}", missing.display())), "{cmd}:\n{e}");
+        assert!(e.contains(c.to_str().unwrap()) && !e.contains("refused"), "{cmd}:\n{e}");
+    }
+    assert!(stdout(&s.runner(&missing).arg("status").output().unwrap()).contains("tick"));
+    // The run log needs no config: nothing said about it.
+    let o = s.runner(&missing).arg("logs").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "", "logs says nothing of a config it does not need");
+    assert!(stdout(&o).contains("runner started"), "{}", stdout(&o));
+    drop(d);
+}
+
+/// Interval jobs: NEXT is the daemon's real time from its start (status, list, --json), and
+/// after a `runner once` still what the daemon will do: its next scheduled fire is then.
+#[test]
+fn next_of_interval_jobs_is_when_the_daemon_fires_them() {
+    let s = Scratch::new("newcomer-next");
+    let c = s.write(
+        "supervisor.yaml",
+        "version: 1\njobs:\n  hourly:\n    every: 1h\n    run: \"true\"\n  tick:\n    every: 4s\n    run: \"true\"\n",
+    );
+    let d = Daemon::start(&s, &c);
+    wait_daemon_info(&s);
+    let status = json(&s.runner(&c).args(["status", "--json"]).output().unwrap());
+    let since = ms(&status["daemon"]["since"]);
+    let hourly = ms(&job(&status, "hourly")["next_due"]);
+    assert!((hourly - (since + 3_600_000)).abs() < 5_000, "hourly is due an hour after the start: {status}");
+    let list = json(&s.runner(&c).args(["list", "--json"]).output().unwrap());
+    assert_eq!(ms(&job(&list, "hourly")["next_due"]), hourly, "list agrees with status: {list}");
+    let text = stdout(&s.runner(&c).arg("status").output().unwrap());
+    let row = text.lines().find(|l| l.starts_with("hourly")).unwrap();
+    assert!(row.contains(job(&status, "hourly")["next_due"].as_str().unwrap()) && row.contains("(in "), "{row}");
+    let row = stdout(&s.runner(&c).arg("list").output().unwrap());
+    assert!(!row.contains("after start"), "{row}");
+
+    // A hand run between the daemon's fires does not move them; NEXT says when it fires.
+    let o = s.runner(&c).args(["once", "tick"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let after = json(&s.runner(&c).args(["status", "--json"]).output().unwrap());
+    let next = ms(&job(&after, "tick")["next_due"]);
+    let now = jiff::Timestamp::now().as_millisecond();
+    assert!(next >= now - 200 && next <= now + 4_200, "tick's NEXT {next} is within one interval of now {now}");
+    let mut fired = None;
+    wait_for(Duration::from_secs(20), "the daemon's next fire of tick", || {
+        let o = s.runner(&c).args(["logs", "--json", "--job", "tick"]).output().unwrap();
+        fired = stdout(&o)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|r| r["trigger"] == "schedule")
+            .map(|r| r["realtime_us"].as_i64().unwrap() / 1000 - r["duration_ms"].as_i64().unwrap_or(0))
+            .find(|&start| start >= next - 1_000);
+        fired.is_some()
+    });
+    let fired = fired.unwrap();
+    assert!(fired >= next - 50 && fired <= next + 3_000, "NEXT said {next}; the daemon fired at {fired}");
+    drop(d);
+}
+
+fn daemon_containment(d: &Daemon) -> String {
+    let log = d.log_text();
+    let line = log.lines().find_map(|l| l.split_once("containment: ")).map(|(_, c)| c.to_string());
+    line.unwrap_or_else(|| panic!("the daemon logs its containment:\n{log}"))
+}
+
+/// `status` prints what the daemon uses (the cgroup it made, with its real name), whatever
+/// the caller's own cgroup and environment would give.
+#[test]
+fn status_shows_the_daemons_containment_not_the_callers() {
+    let s = Scratch::new("newcomer-contain");
+    let c = s.write("supervisor.yaml", "version: 1\njobs:\n  a:\n    every: 1h\n    run: \"true\"\n");
+    let o = s.runner(&c).args(["status", "--json"]).output().unwrap();
+    assert!(json(&o)["containment"].is_null(), "no daemon, no containment: {}", stdout(&o));
+
+    // The daemon in subreaper mode; the caller's environment does not say so.
+    let mut d = Daemon::start_with(&s, &c, &[("RUNNER_CONTAINMENT", "subreaper")]);
+    wait_daemon_info(&s);
+    let v = json(&s.runner(&c).env_remove("RUNNER_CONTAINMENT").args(["status", "--json"]).output().unwrap());
+    assert_eq!(v["containment"]["mode"], "subreaper", "{v}");
+    assert_eq!(v["containment"]["detail"].as_str().unwrap(), daemon_containment(&d), "{v}");
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(Duration::from_secs(30));
+    let _ = std::fs::remove_file(s.path("run/daemon.json"));
+
+    // The daemon as it chooses; the caller asking for subreaper in its own environment.
+    let d = Daemon::start(&s, &c);
+    wait_daemon_info(&s);
+    let used = daemon_containment(&d);
+    let o = s.runner(&c).env("RUNNER_CONTAINMENT", "subreaper").args(["status", "--json"]).output().unwrap();
+    let v = json(&o);
+    assert_eq!(v["containment"]["detail"].as_str().unwrap(), used, "{v}");
+    let text = stdout(&s.runner(&c).env("RUNNER_CONTAINMENT", "subreaper").arg("status").output().unwrap());
+    assert!(text.contains(&format!("containment: {used}\n")), "{text}");
+    assert!(!text.contains("runner.PID"), "no placeholder: {text}");
+    if let Some(path) = used.strip_prefix("cgroup (").and_then(|r| r.strip_suffix(')')) {
+        assert_eq!(v["containment"]["mode"], "cgroup");
+        let name = std::path::Path::new(path).file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with(&format!("runner.{}.", d.child.id())), "the daemon's own cgroup: {path}");
+        assert!(std::path::Path::new(path).is_dir(), "{path} exists while the daemon runs");
+    } else {
+        skip_missing("a writable cgroup2 mount (the cgroup half of the containment case)");
+    }
+    drop(d);
+}
+
+/// A daemon a test kills (SIGKILL: it cannot clean up) leaves no cgroup on the host: the
+/// test's `Daemon` removes the `runner.<pid>.<n>/` subtree and its `supervisor` leaf.
+#[test]
+fn a_killed_daemons_cgroups_do_not_outlive_the_test() {
+    let s = Scratch::new("newcomer-cgroups");
+    let c = s.write("supervisor.yaml", "version: 1\njobs:\n  a:\n    every: 1h\n    run: \"true\"\n");
+    let d = Daemon::start(&s, &c);
+    wait_daemon_info(&s);
+    let used = daemon_containment(&d);
+    let Some(path) = used.strip_prefix("cgroup (").and_then(|r| r.strip_suffix(')')).map(std::path::PathBuf::from)
+    else {
+        return skip_missing("a writable cgroup2 mount");
+    };
+    assert!(path.join("supervisor").is_dir(), "{}", path.display());
+    drop(d);
+    assert!(!path.exists(), "{} is left after the daemon's SIGKILL", path.display());
+}
