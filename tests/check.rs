@@ -70,7 +70,7 @@ fn wrong_types_are_errors() {
     assert_error(
         "version: 1\njobs:\n  a:\n    every: 5m\n    enabled: maybe\n    run: \"true\"\n",
         "5:14",
-        "invalid type",
+        "job `a`: `enabled:` takes `true` or `false`; found string \"maybe\"",
     );
     assert_error(
         "version: 1\njobs:\n  a:\n    every: 5m\n    overlap: sikp\n    run: \"true\"\n",
@@ -428,4 +428,56 @@ fn daemon_refuses_an_untrusted_config_at_start_and_at_reload() {
     assert!(!marker.exists(), "a job from an untrusted directory ran");
     d.signal(nix::sys::signal::Signal::SIGTERM);
     d.wait_exit(std::time::Duration::from_secs(10));
+}
+
+/// YAML syntax errors are reported where the problem starts, in the job they are in: an
+/// unclosed quote at its opening quote (libyaml notices at the end of the file, in another
+/// job), a line that broke the indentation at that line with one column, a tab as a tab.
+#[test]
+fn syntax_errors_point_where_the_problem_starts() {
+    let quote = "version: 1\njobs:\n  minute:\n    schedule: \"0 * * * * *\"\n    command: [\"/bin/echo\", \"a new minute]\n  root-disk:\n    every: 30s\n    check:\n      metric: disk_used_percent\n      path: /\n";
+    assert_error(quote, "5:28", "job `minute`: the \" opened here is never closed");
+    let single = "version: 1\njobs:\n  a:\n    every: 10s\n    run: 'echo hi\n  b:\n    every: 1m\n    run: x\n";
+    assert_error(single, "5:10", "job `a`: the ' opened here is never closed");
+    let indent = "version: 1\njobs:\n  hello:\n    every: 10s\n    run: \"echo hi\"\n   timeout: 5s\n  other:\n    every: 1m\n    run: x\n";
+    assert_error(
+        indent,
+        "6:4",
+        "job `hello`: `timeout` is indented 3 space(s), which lines it up with no key above it; indent it as one of `run:` (4), `hello:` (2)",
+    );
+    let under = "version: 1\njobs:\n  hello:\n    every: 10s\n    run: x\n timeout: 5s\n";
+    assert_error(under, "6:2", "job `hello`: `timeout` is indented 1 space(s)");
+    let tab = "version: 1\njobs:\n  hello:\n\tevery: 10s\n    run: x\n";
+    assert_error(tab, "4:1", "job `hello`: a tab; YAML indents with spaces only");
+    let tab_later =
+        "version: 1\njobs:\n  hello:\n    every: 10s\n    run: x\n    retries:\n      attempts: 3\n\t  backoff: 1m\n";
+    assert_error(tab_later, "8:1", "job `hello`: a tab;");
+    for text in [quote, indent, tab] {
+        let s = Scratch::new("check-syntax");
+        let c = s.write("supervisor.yaml", text);
+        let o = s.runner(&c).arg("check").output().unwrap();
+        let e = stderr(&o);
+        assert!(!e.contains(" at line ") && !e.contains("cannot start any token"), "libyaml's words leak:\n{e}");
+    }
+}
+
+/// What a value should be, in words with an example, never a parser's type name.
+#[test]
+fn expected_types_are_said_in_words() {
+    let disk = "version: 1\njobs:\n  rd:\n    every: 30s\n    check: disk\n";
+    assert_error(
+        disk,
+        "5:12",
+        "job `rd`: `check:` takes a block of settings, for example `check: {metric: disk_used_percent, path: /}`",
+    );
+    let n = "version: 1\njobs:\n  a:\n    every: 5m\n    run: x\n    retries:\n      attempts: lots\n";
+    assert_error(n, "7:17", "`attempts:` takes a whole number, for example `3`; found string \"lots\"");
+    for text in [disk, n] {
+        let s = Scratch::new("check-words");
+        let c = s.write("supervisor.yaml", text);
+        let e = stderr(&s.runner(&c).arg("check").output().unwrap());
+        for leak in ["struct ", "u32", "usize", "invalid type"] {
+            assert!(!e.contains(leak), "`{leak}` leaks:\n{e}");
+        }
+    }
 }

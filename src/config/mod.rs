@@ -9,6 +9,7 @@ pub mod log;
 pub mod plan;
 pub mod raw;
 pub mod source;
+mod syntax;
 mod trust;
 
 use std::cell::RefCell;
@@ -570,12 +571,18 @@ fn yaml_error(file: &Path, text: &str, outline: &Outline, e: &serde_norway::Erro
         let col = if key.contains(char::is_whitespace) { c } else { c + key.chars().count() };
         return ConfigError { file: file.to_path_buf(), line: l, col, message };
     }
+    // An unclosed quote, a broken indentation, a tab: where the problem starts, in words.
+    if let Some((line, col, message)) = syntax::locate(text, outline, &msg, line) {
+        return ConfigError { file: file.to_path_buf(), line, col, message };
+    }
     // A bad value is reported at its key; point at the value, where the fix goes (a bad
     // key stays where it is).
+    let mut key = None;
     if !msg.contains("unknown field")
-        && let Some(k) = outline.keys().find(|k| k.line == line && k.col == col)
+        && let Some(k) = outline.keys().find(|k| k.line == line && (k.col == col || k.value_col == col))
     {
         col = k.value_col;
+        key = outline.path(&k).last().cloned();
     }
     // serde_norway appends " at line L column C"; we print the location in front instead.
     if let Some(i) = msg.rfind(" at line ") {
@@ -596,6 +603,9 @@ fn yaml_error(file: &Path, text: &str, outline: &Outline, e: &serde_norway::Erro
         .map(|p| p.split('.').next().unwrap_or(p).to_string())
         .or_else(|| (line > 0).then(|| outline.job_at_line(line).map(str::to_string)).flatten());
     let mut message = improve_unknown(&msg);
+    if let Some(words) = syntax::expected_in_words(&message, key.as_deref()) {
+        message = words;
+    }
     if let Some(job) = job {
         if let Some(i) = message.find(", did you mean") {
             message.insert_str(i, &format!(" in job `{job}`"));
