@@ -123,3 +123,26 @@ fn hardened_deployment_runs_jobs_as_nobody_with_a_tight_umask() {
     let o = s.runner(&example("hardened.yaml")).args(["once", "rotate-tmp", "--dry-run"]).output().unwrap();
     assert!(stdout(&o).contains("as:       nobody"), "{}", stdout(&o));
 }
+
+/// queue-pusher.yaml on a fresh box: `check` says the spool's parent is missing and the line
+/// that makes it; README gives the same line beside the example; after it, `check` passes.
+/// (/var/spool/runner is moved under the scratch directory: the host is not changed.)
+#[test]
+fn queue_pusher_on_a_fresh_box_takes_the_line_readme_gives() {
+    let s = Scratch::new("examples-fresh-spool");
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let item =
+        readme.split("\n- ").find(|i| i.starts_with("`queue-pusher.yaml`")).expect("README lists queue-pusher.yaml");
+    let line = item.split('`').find(|w| w.starts_with("mkdir -p ")).expect("README gives the mkdir line beside it");
+    assert_eq!(line, "mkdir -p /var/spool/runner");
+    let root = s.path("fresh");
+    let here = |t: &str| t.replace("/var/spool/runner", &format!("{}/var/spool/runner", root.display()));
+    let text = std::fs::read_to_string(example("queue-pusher.yaml")).unwrap();
+    let c = s.write("queue-pusher.yaml", &here(&text));
+    let o = s.runner(&c).arg("check").output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("create it ({})", here(line))), "check names the line: {}", stderr(&o));
+    let made = std::process::Command::new("sh").args(["-c", &here(line)]).status().unwrap();
+    assert!(made.success());
+    checked(&s, &c);
+}

@@ -172,3 +172,32 @@ fn a_killed_daemons_cgroups_do_not_outlive_the_test() {
     drop(d);
     assert!(!path.exists(), "{} is left after the daemon's SIGKILL", path.display());
 }
+
+/// A refused config is said once by the daemon, at start and at a refused reload, and every
+/// line it writes ends in a newline.
+#[test]
+fn the_daemon_says_a_refused_config_once_in_whole_lines() {
+    let s = Scratch::new("newcomer-refused");
+    let bad = "version: 1\njobs:\n  rd:\n    every: 30s\n    check: disk\n";
+    let c = s.write("supervisor.yaml", bad);
+    let o = s.runner(&c).arg("run").output().unwrap();
+    assert_eq!(o.status.code(), Some(78), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert_eq!(e.matches("found string \"disk\"").count(), 1, "said once:\n{e}");
+    assert!(e.ends_with('\n'), "every line ends in a newline: {e:?}");
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+
+    s.write("supervisor.yaml", "version: 1\njobs:\n  a:\n    every: 1h\n    run: \"true\"\n");
+    let mut d = Daemon::start(&s, &c);
+    wait_daemon_info(&s);
+    s.write("supervisor.yaml", bad);
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    wait_for(Duration::from_secs(30), "the refused reload", || d.log_text().contains("reload refused"));
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(Duration::from_secs(30));
+    let log = d.log_text();
+    assert_eq!(log.matches("found string \"disk\"").count(), 1, "said once:\n{log}");
+    assert!(log.ends_with('\n'), "{log:?}");
+    let refused = log.lines().position(|l| l.contains("reload refused")).unwrap();
+    assert!(log.lines().nth(refused + 1).unwrap().contains("supervisor.yaml:5:12: job `rd`"), "{log}");
+}
