@@ -89,7 +89,12 @@ fn config_page() -> Result<Vec<u8>, String> {
         }
         for (_, key, default, example, what) in KEYS.iter().filter(|k| k.0 == *section) {
             out(".TP".into());
-            out(format!("\\fB{}\\fR (default: {})", roff(key), roff(default)));
+            // A key without a default is one every file must give: "(required)", not "(default: required)".
+            if *default == "required" {
+                out(format!("\\fB{}\\fR (required)", roff(key)));
+            } else {
+                out(format!("\\fB{}\\fR (default: {})", roff(key), roff(default)));
+            }
             out(roff(what));
             out(".br".into());
             out(format!("Example: \\fB{}: {}\\fR", roff(key), roff(example)));

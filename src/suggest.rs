@@ -1,24 +1,34 @@
 //! "Did you mean" for error messages: the closest known name to a misspelt one. A leaf.
 
-/// Levenshtein distance between two names (they are short: keys, metric names).
+/// Edit distance between two names (they are short: keys, metric names), a swap of two
+/// neighbours counting as one edit (`josn` is one from `json`), as people mistype.
 pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
-/// The known name closest to `got`, if it is close enough to be what was meant: at most two
-/// edits, and at most half its letters (so `lgs` gives `logs`, `x` gives nothing). Between
-/// names as close, one with the same letters wins: a swap (`josn`) costs two edits, as
-/// `job` does, but `json` is what was meant.
+/// The known name closest to `got`, if it is close enough to be what was meant: one edit for
+/// names of up to five letters, two for longer ones, and never more than half its letters
+/// (so `lgs` gives `logs`, `bogus` and `x` give nothing). Between names as close, one with
+/// the same letters wins.
 pub fn closest<'a>(got: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let letters = |s: &str| {
         let mut v: Vec<char> = s.chars().collect();
@@ -28,7 +38,10 @@ pub fn closest<'a>(got: &str, known: impl Iterator<Item = &'a str>) -> Option<&'
     let mine = letters(got);
     known
         .map(|k| (edit_distance(got, k), letters(k) != mine, k))
-        .filter(|(d, _, k)| *d <= 2 && *d * 2 <= k.chars().count().max(got.chars().count()))
+        .filter(|(d, _, k)| {
+            let len = k.chars().count().max(got.chars().count());
+            *d <= if len <= 5 { 1 } else { 2 } && *d * 2 <= len
+        })
         .min_by_key(|(d, other, _)| (*d, *other))
         .map(|(_, _, k)| k)
 }
@@ -42,6 +55,7 @@ mod tests {
         assert_eq!(edit_distance("timout", "timeout"), 1);
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("ab", "ba"), 1);
     }
 
     #[test]
@@ -51,5 +65,8 @@ mod tests {
         assert_eq!(closest("josn", names.into_iter()), Some("json"));
         assert_eq!(closest("x", names.into_iter()), None);
         assert_eq!(closest("backup", names.into_iter()), None);
+        assert_eq!(closest("bogus", ["run", "once", "check", "list", "status", "logs", "health"].into_iter()), None);
+        assert_eq!(closest("sttaus", ["status", "list"].into_iter()), Some("status"));
+        assert_eq!(edit_distance("josn", "json"), 1);
     }
 }

@@ -69,7 +69,7 @@ fn every_command_has_help_with_its_usage_options_and_examples() {
         once.contains("Usage: runner once [OPTIONS] <JOB>\n\nArguments:\n  <JOB>  The job's name, as in the config")
     );
     assert!(once.contains("      --no-retry  Make one attempt"), "{once}");
-    assert!(once.contains("124 timeout;\n125 runner's own error (usage, config, unknown job); 126 cannot execute"));
+    assert!(once.contains("75 already running, or a check it\ndepends on not ok; 124 timeout; 125 runner's own error"));
     let logs = ok(&["logs", "--help"]);
     assert!(logs.contains("  -n, --lines <N>  ") && logs.contains("  -f, --follow     "), "{logs}");
     assert!(logs.contains("[possible values: run, skip, alert, resolve, audit, daemon]"), "{logs}");

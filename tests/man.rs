@@ -121,7 +121,12 @@ fn the_config_page_has_every_key_the_parser_accepts() {
             if section != "defaults" {
                 let entry = &text[text.find(&bold).unwrap()..];
                 let entry = &entry[..entry[1..].find(".TP").map_or(entry.len(), |i| i + 1)];
-                assert!(entry.contains("(default: ") && entry.contains("Example: "), "{entry}");
+                assert!(
+                    (entry.contains("(default: ") || entry.contains("(required)"))
+                        && !entry.contains("(default: required)")
+                        && entry.contains("Example: "),
+                    "{entry}"
+                );
             }
         }
     }

@@ -201,3 +201,61 @@ fn the_daemon_says_a_refused_config_once_in_whole_lines() {
     let refused = log.lines().position(|l| l.contains("reload refused")).unwrap();
     assert!(log.lines().nth(refused + 1).unwrap().contains("supervisor.yaml:5:12: job `rd`"), "{log}");
 }
+
+/// The small mismatches: the man page's required keys, the exit codes in --help and in
+/// docs/commands.md, a suggestion only for a near miss, and `health` without a daemon as one
+/// answer.
+#[test]
+fn help_man_page_docs_and_health_say_the_same_thing() {
+    let s = Scratch::new("newcomer-small");
+    let man = generate_packaging_files(&s).join("man");
+    let page = std::fs::read_dir(&man)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("supervisor.yaml.5"))
+        .expect("supervisor.yaml(5) generated");
+    let bytes = std::fs::read(&page).unwrap();
+    let text = if page.extension().is_some_and(|e| e == "gz") {
+        let o = std::process::Command::new("gzip").args(["-dc"]).arg(&page).output().unwrap();
+        stdout(&o)
+    } else {
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    assert!(text.contains("\\fBversion\\fR (required)"), "supervisor.yaml(5) on version");
+    assert!(!text.contains("(default: required)"), "a required key has no default");
+
+    // Every exit code --help lists is in docs/commands.md's table with the same meaning.
+    let help = stdout(&std::process::Command::new(BIN).arg("--help").output().unwrap());
+    let start = help.find("Exit codes of `runner once`:").expect("--help lists the exit codes");
+    let mut codes: Vec<(String, String)> = Vec::new();
+    for line in help[start..].lines().skip(1).take_while(|l| l.starts_with("  ")) {
+        let (code, meaning) = (line[..11].trim(), line[11..].trim());
+        match codes.last_mut() {
+            Some(last) if code.is_empty() => last.1 = format!("{} {meaning}", last.1),
+            _ => codes.push((code.to_string(), meaning.to_string())),
+        }
+    }
+    assert!(codes.len() >= 8, "{codes:?}");
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/commands.md")).unwrap();
+    for (code, meaning) in &codes {
+        let row = docs
+            .lines()
+            .find(|l| l.starts_with(&format!("| {code} |")))
+            .unwrap_or_else(|| panic!("docs/commands.md has no row for exit code {code}"));
+        assert_eq!(row.replace('`', ""), format!("| {code} | {meaning} |"), "exit code {code}");
+    }
+    assert!(codes.iter().any(|(c, m)| c == "75" && m.contains("a check it depends on is not ok")), "{codes:?}");
+
+    // A suggestion only for a near miss.
+    let o = std::process::Command::new(BIN).arg("bogus").output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!stderr(&o).contains("did you mean"), "{}", stderr(&o));
+    let o = std::process::Command::new(BIN).arg("stauts").output().unwrap();
+    assert!(stderr(&o).contains("did you mean 'status'?"), "{}", stderr(&o));
+
+    // health with no daemon: one answer, as its exit status gives it.
+    let c = s.write("supervisor.yaml", "version: 1\njobs:\n  a:\n    every: 1h\n    run: \"true\"\n");
+    let o = s.runner(&c).arg("health").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout(&o), "UNKNOWN: daemon not running (last known: HEALTHY)\n");
+}

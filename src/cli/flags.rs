@@ -195,9 +195,9 @@ pub const COMMANDS: &[Cmd] = &[
             switch("wait", "If the job is already running, wait for it to finish instead of exiting 75"),
         ],
         after_help: "Examples:\n  runner once backup\n  runner once backup --dry-run\n  runner once backup --no-retry --wait\n\n\
-Exit codes: 0 success; 1-123 the job's own status; 75 already running; 124 timeout;\n\
-125 runner's own error (usage, config, unknown job); 126 cannot execute; 127 not found;\n\
-128+N killed by signal N.",
+Exit codes: 0 success; 1-123 the job's own status; 75 already running, or a check it\n\
+depends on not ok; 124 timeout; 125 runner's own error (usage, config, unknown job);\n\
+126 cannot execute; 127 not found; 128+N killed by signal N.",
         globals: true,
     },
     Cmd {

@@ -817,7 +817,8 @@ fn cmd_health(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         if running {
             outln!("{level}");
         } else {
-            outln!("{level} (daemon not running; this state may be stale)");
+            // One answer, as the exit status gives it: not known while nothing samples.
+            outln!("UNKNOWN: daemon not running (last known: {level})");
         }
         for p in sum.parts.iter().filter(|p| p.level != crate::sinks::state::HealthLevel::Healthy) {
             outln!("  {} {}: {} {}", crate::health::level_name(p.level), p.job, p.status, p.detail);
