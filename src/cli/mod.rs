@@ -899,11 +899,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         })
         .collect();
     let clock_held = now < crate::host::build_time();
-    // The daemon's own, as it recorded it: this process's cgroup and environment are not its.
-    let containment = match (&daemon, &info) {
-        (Some(_), Some(i)) => serde_json::json!({"mode": i.containment_mode, "detail": i.containment}),
-        _ => serde_json::Value::Null,
-    };
+    let containment = containment_json(daemon.is_some(), info.as_ref());
     let health = crate::health::assess(&plan, &state, &crate::sinks::live::read_all(&plan.runtime_dir));
     if json {
         let checks: Vec<serde_json::Value> = health
@@ -954,11 +950,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         Some(h) => outln!("daemon: running (pid {}, since {})", h.pid, fmt_ms(Some(h.since_ms))),
         None => outln!("daemon: not running"),
     }
-    match (&daemon, containment["detail"].as_str()) {
-        (Some(_), Some(d)) => outln!("containment: {d}"),
-        (Some(_), None) => outln!("containment: not recorded by this daemon"),
-        (None, _) => outln!("containment: - (the daemon's, once it runs)"),
-    }
+    outln!("containment: {}", containment_text(daemon.is_some(), &containment));
     if clock_held {
         outln!(
             "clock:  {} is before this build ({}); calendar jobs are held until the clock is set",
@@ -1059,6 +1051,23 @@ fn next_due(
         _ => crate::scheduler::next_due_for_status(j, state, now),
     };
     next.filter(|t| daemon_running || *t >= now)
+}
+
+/// The daemon's containment as it recorded it (`sinks::daemon`): this process's own cgroup
+/// and environment are not the daemon's. Null while no daemon runs.
+fn containment_json(running: bool, info: Option<&crate::sinks::daemon::DaemonInfo>) -> serde_json::Value {
+    match info.filter(|_| running) {
+        Some(i) => serde_json::json!({"mode": i.containment_mode, "detail": i.containment}),
+        None => serde_json::Value::Null,
+    }
+}
+
+fn containment_text(running: bool, json: &serde_json::Value) -> String {
+    match (running, json["detail"].as_str()) {
+        (true, Some(d)) => d.to_string(),
+        (true, None) => "not recorded by this daemon".into(),
+        (false, _) => "- (the daemon is not running)".into(),
+    }
 }
 
 /// When a running daemon fires an interval job next: the instant it planned at its start or
