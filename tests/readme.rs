@@ -196,3 +196,30 @@ fn quickstart_companion_line_talks_to_the_daemon() {
     }
     assert!(e.is_empty(), "status said something on stderr:\n{e}");
 }
+
+/// "Your first job": `runner check` prints what the README quotes, and the job the README
+/// shows how to add is accepted when added under `jobs:` as shown.
+#[test]
+fn first_job_walkthrough_matches_the_binary() {
+    let readme = read("README.md");
+    let section = &readme[readme.find("## Your first job").expect("a first-job section")..];
+    let said = section.split('`').find(|w| w.starts_with("...: ok, ")).expect("README quotes check's summary");
+    let s = Scratch::new("readme-first-job");
+    let text = read("examples/configs/first-job.yaml");
+    let c = s.write("first-job.yaml", &text);
+    let o = s.runner(&c).arg("check").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).trim_end().ends_with(&said[3..]), "README says `{said}`; check printed {}", stdout(&o));
+
+    let start = section.find("```yaml\n").expect("the job to add") + 8;
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    // The block is indented 3 columns for the list item it sits in; under `jobs:` it is the
+    // job's name at 2 columns.
+    let job: String = block.lines().map(|l| format!("{}\n", l.strip_prefix("   ").unwrap_or(l).trim_end())).collect();
+    let c = s.write("first-job.yaml", &format!("{text}{job}"));
+    let o = s.runner(&c).arg("check").output().unwrap();
+    assert!(o.status.success(), "{}\n{job}", stderr(&o));
+    assert!(stdout(&o).contains(": ok, 4 job(s) (4 enabled) from 1 file(s)"), "{}", stdout(&o));
+    let o = s.runner(&c).args(["once", "--dry-run", "nightly"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
