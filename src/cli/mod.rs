@@ -752,7 +752,7 @@ fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
                 .as_str()
                 .unwrap_or(match j.schedule {
                     Schedule::Reboot => "at boot",
-                    _ => "after start",
+                    _ => "when the daemon starts",
                 })
                 .to_string()
         };
