@@ -188,6 +188,7 @@ fn quickstart_companion_line_talks_to_the_daemon() {
     let out = cmd.args(&words[1..]).output().unwrap();
     let _ = daemon.kill();
     let _ = daemon.wait();
+    remove_daemon_cgroups(pid);
     let (o, e) = (stdout(&out), stderr(&out));
     assert!(out.status.success(), "{companion}\nexit {:?}\n{o}\n{e}", out.status);
     assert!(o.contains(&format!("pid {pid}")), "status does not see the quickstart daemon (pid {pid}):\n{o}\n{e}");
