@@ -2,6 +2,8 @@
 //!
 //! Data flows one way: [`config`] -> [`config::Plan`] -> [`scheduler`] -> [`jobs`] ->
 //! [`record`] -> [`sinks`]. The binary in `main.rs` only parses arguments and calls [`cli`].
+//! What needs `unsafe` lives in the `runner-sys` crate (crates/sys), behind safe functions.
+#![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod clockwatch;

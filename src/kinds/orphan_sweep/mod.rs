@@ -692,7 +692,7 @@ async fn wait_exit(p: &Proc, h: &mut Waiter, limit: Duration) -> bool {
 }
 
 enum Waiter {
-    Pidfd(tokio::io::unix::AsyncFd<OwnedFd>),
+    Pidfd(runner_sys::fd::Watched<OwnedFd>),
     Plain,
 }
 
@@ -866,20 +866,14 @@ pub async fn attempt(host: &dyn Host, spec: &Spec, stop: watch::Receiver<bool>) 
             }
         }
         let waiter = match h {
-            // SAFETY: the AsyncFd owns the pidfd and returns that same descriptor for as long as
-            // it lives; nothing else closes it.
-            Handle::Pidfd(fd) => {
-                match unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-                    .map_err(std::io::Error::from)
-                {
-                    Ok(a) => Waiter::Pidfd(a),
-                    Err(e) => {
-                        audit.emit(Outcome::Failure, Some(p.pid), format!("failed to watch {}: {e}", p.label()));
-                        t.failed += 1;
-                        continue;
-                    }
+            Handle::Pidfd(fd) => match runner_sys::fd::Watched::new(fd, tokio::io::Interest::READABLE) {
+                Ok(a) => Waiter::Pidfd(a),
+                Err(e) => {
+                    audit.emit(Outcome::Failure, Some(p.pid), format!("failed to watch {}: {e}", p.label()));
+                    t.failed += 1;
+                    continue;
                 }
-            }
+            },
             Handle::Plain => Waiter::Plain,
         };
         let (audit, grace, mut stop) = (audit.clone(), spec.kill_grace, stop.clone());
