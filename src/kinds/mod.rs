@@ -172,10 +172,9 @@ pub trait Host: Sync {
     /// What runner is running right now, which an orphan sweep never ends (beside what it
     /// sees in /proc itself): the process groups (= sessions) of runs the state records as
     /// running, of every job, this boot, and the pids holding job locks or the daemon's pid
-    /// file. An error (the state cannot be read) ends nothing.
-    fn own_work(&self) -> Result<OwnWork, String> {
-        Ok(OwnWork::default())
-    }
+    /// file. An error (the state cannot be read) ends nothing. No default: an answer of
+    /// "nothing is runner's own" would let a sweep end runner's own work.
+    fn own_work(&self) -> Result<OwnWork, String>;
     /// Runs a hook (`on_alert`, `on_recover`) to its end, its timeout capped.
     fn hook<'a>(
         &'a self,
