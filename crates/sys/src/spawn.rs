@@ -126,7 +126,7 @@ impl Prepared {
         let mut sh_argv: Vec<*const libc::c_char> = vec![c"/bin/sh".as_ptr(), std::ptr::null()];
         sh_argv.extend(argv_p.iter().skip(1));
         let nofile = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-            .map_or(1024, |(soft, _)| soft.min(i32::MAX as u64) as libc::c_int);
+            .map_or(1024, |(soft, _)| libc::c_int::try_from(soft).unwrap_or(libc::c_int::MAX));
         let mut strings = argv;
         strings.extend(envp);
         strings.extend(paths);
@@ -170,6 +170,12 @@ pub fn candidates(program: &[u8], env: &[(OsString, OsString)]) -> Vec<Vec<u8>> 
         })
         .collect()
 }
+
+// 32-bit Arm's setgroups/setresgid/setresuid take 16-bit ids; the 32 variants take 32-bit ones.
+#[cfg(not(target_arch = "arm"))]
+use libc::{SYS_setgroups as SYS_SETGROUPS, SYS_setresgid as SYS_SETRESGID, SYS_setresuid as SYS_SETRESUID};
+#[cfg(target_arch = "arm")]
+use libc::{SYS_setgroups32 as SYS_SETGROUPS, SYS_setresgid32 as SYS_SETRESGID, SYS_setresuid32 as SYS_SETRESUID};
 
 const CLONE_PIDFD: u64 = 0x1000;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
@@ -322,10 +328,10 @@ fn setup(a: &Prepared, stdio: Option<[RawFd; 3]>) -> Result<(), (u8, libc::c_int
             sys(libc::SYS_setpriority, libc::PRIO_PROCESS as usize, 0, nice as usize, 0).map_err(step(Step::Nice))?;
         }
         if let Some((gid, uid)) = a.ids {
-            sys(libc::SYS_setgroups, a.groups.len(), a.groups.as_ptr() as usize, 0, 0).map_err(step(Step::Groups))?;
+            sys(SYS_SETGROUPS, a.groups.len(), a.groups.as_ptr() as usize, 0, 0).map_err(step(Step::Groups))?;
             let (g, u) = (gid as usize, uid as usize);
-            sys(libc::SYS_setresgid, g, g, g, 0).map_err(step(Step::Gid))?;
-            sys(libc::SYS_setresuid, u, u, u, 0).map_err(step(Step::Uid))?;
+            sys(SYS_SETRESGID, g, g, g, 0).map_err(step(Step::Gid))?;
+            sys(SYS_SETRESUID, u, u, u, 0).map_err(step(Step::Uid))?;
         }
         // After the change of ids: the kernel clears the death signal when they change.
         sys(libc::SYS_prctl, libc::PR_SET_PDEATHSIG as usize, libc::SIGKILL as usize, 0, 0)
