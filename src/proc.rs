@@ -182,7 +182,6 @@ pub fn stat(pid: i32) -> io::Result<Stat> {
 /// the pid is reused meanwhile (reads then fail).
 #[derive(Debug)]
 pub struct Process {
-    pub pid: i32,
     dir: OwnedFd,
 }
 
@@ -194,7 +193,7 @@ impl Process {
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )?;
-        Ok(Process { pid, dir: fd })
+        Ok(Process { dir: fd })
     }
 
     /// Opens `/proc/<pid>`.
@@ -209,11 +208,6 @@ impl Process {
 
     pub fn stat(&self) -> io::Result<Stat> {
         stat_from(self.file("stat")?)
-    }
-
-    /// Whether it still runs: readable, and neither a zombie nor dead.
-    pub fn is_alive(&self) -> bool {
-        self.stat().is_ok_and(|st| st.state != 'Z' && st.state != 'X')
     }
 
     /// The arguments: `cmdline` split at NULs, empty ones dropped. Fails on invalid UTF-8.

@@ -61,19 +61,6 @@ impl JobKind {
         }
     }
 
-    /// What the job's `timeout:` bounds for this kind, for `runner once --dry-run`, errors
-    /// and the README. A command: its process. A check: one sample or probe. A flush or a
-    /// sweep: the whole run (the handler in progress is stopped, the rest waits for the next
-    /// run).
-    pub fn timeout_bounds(&self) -> &'static str {
-        match self {
-            JobKind::Command(_) => "the command's process",
-            JobKind::Check(_) => "one sample or probe",
-            JobKind::QueueFlush(_) => "the whole flush",
-            JobKind::OrphanSweep(_) => "the whole sweep",
-        }
-    }
-
     /// Whether `timeout:` is enforced around the whole attempt by the caller (the kind's run
     /// then sees it as a stop), rather than inside the kind.
     pub fn timeout_bounds_whole_run(&self) -> bool {

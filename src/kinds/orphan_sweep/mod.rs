@@ -1122,7 +1122,7 @@ mod tests {
         let other = Proc { start_ticks: st.starttime + 1, ..real.clone() };
         assert!(matches!(send(&other, &Handle::Plain, Signal::SIGTERM), Err(Lost::Changed(_))));
         assert!(matches!(pin(&other), Err(Lost::Changed(_))));
-        assert!(Process::new(pid).unwrap().is_alive());
+        assert!(Process::new(pid).unwrap().stat().is_ok_and(|st| st.state != 'Z' && st.state != 'X'));
         let h = pin(&real).unwrap();
         assert!(matches!(h, Handle::Pidfd(_)));
         send(&real, &h, Signal::SIGKILL).unwrap();
