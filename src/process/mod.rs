@@ -346,7 +346,6 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
             });
         }
     }
-    let mut usage = crate::contain::Usage::default();
     let mut main_usage = crate::contain::Usage::default();
     let timeout_at = spec.timeout.map(|t| t0 + t);
     let mut child = match spawn(spec, cgroup.as_ref(), contained.then_some(run_id.as_str())) {
@@ -358,175 +357,238 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
     };
     let pid = child.id();
     let mut guard = GroupGuard { pgid: Pid::from_raw(pid as i32), armed: true };
-    let pgid = guard.pgid;
     started(pid);
 
-    let mut out = Capture::new(child.stdout.take(), spec.capture_limit, spec.echo.then_some(Echo::Stdout));
-    let mut err = Capture::new(child.stderr.take(), spec.capture_limit, spec.echo.then_some(Echo::Stderr));
-
-    // Why we signalled the whole group, and the last signal sent to it.
-    let mut ending: Option<(Ending, i32)> = None;
-    let mut leftover_signal: Option<i32> = None;
-    let mut exit: Option<io::Result<ExitStatus>> = None;
-    let mut kill_at: Option<Instant> = None;
-    let mut settle_until: Option<Instant> = None;
-    // Nothing of the group is alive any more, or it outlived SIGKILL by KILL_SETTLE.
-    let mut group_done = false;
-    let mut drain_until: Option<Instant> = None;
-    let mut poll_every = Duration::from_millis(5);
-    let mut stop_open = true;
-
-    // Everything of the run outside its group: the rest of its cgroup, or what runner adopted
-    // from it. Zombies among the adopted are reaped on the way.
-    let others = |usage: &mut crate::contain::Usage| -> Vec<i32> {
-        match &cgroup {
-            Some(cg) => cg.pids(),
-            None if contained => crate::contain::adopted(&run_id, pgid.as_raw(), usage),
-            None => Vec::new(),
-        }
-    };
-    let signal_all = |sig: Signal, usage: &mut crate::contain::Usage| {
-        let _ = killpg(pgid, sig);
-        match (&cgroup, sig) {
-            (Some(cg), Signal::SIGKILL) => cg.kill(),
-            _ => crate::contain::signal_each(&others(usage), sig),
-        }
-    };
-    let alive_all = |usage: &mut crate::contain::Usage| -> bool {
-        group_alive(pgid)
-            || match &cgroup {
-                Some(cg) => cg.populated(),
-                None => !others(usage).is_empty(),
-            }
-    };
-    let begin_ending = |why: Ending,
-                        ending: &mut Option<(Ending, i32)>,
-                        kill_at: &mut Option<Instant>,
-                        usage: &mut crate::contain::Usage| {
-        signal_all(Signal::SIGTERM, usage);
-        *ending = Some((why, libc::SIGTERM));
-        *kill_at = Some(Instant::now() + spec.kill_grace);
+    let out = Capture::new(child.stdout.take(), spec.capture_limit, spec.echo.then_some(Echo::Stdout));
+    let err = Capture::new(child.stderr.take(), spec.capture_limit, spec.echo.then_some(Echo::Stderr));
+    let mut run = Supervised {
+        kill_grace: spec.kill_grace,
+        child,
+        pgid: guard.pgid,
+        cgroup,
+        run_id: contained.then_some(run_id),
+        out,
+        err,
+        timeout_at,
+        ending: None,
+        leftover_signal: None,
+        exit: None,
+        kill_at: None,
+        settle_until: None,
+        group_done: false,
+        drain_until: None,
+        poll_every: Duration::from_millis(5),
+        stop_open: true,
+        usage: crate::contain::Usage::default(),
+        main_usage,
     };
     if *stop.borrow_and_update() {
-        begin_ending(Ending::Stop, &mut ending, &mut kill_at, &mut usage);
+        run.begin_ending(Ending::Stop);
+    }
+    while !run.over() {
+        let event = run.next_event(&mut stop).await;
+        run.handle(event, &mut stop);
+    }
+    guard.armed = false;
+    run.finish(started_at, t0, pid)
+}
+
+/// A run from its process's start to its end: the one state [`run`]'s loop changes, event by
+/// event. Its phases: the main process runs (`exit` None, `ending` None); it is being ended
+/// (`ending`: why, and the last signal sent to the whole group; `kill_at` the SIGKILL due);
+/// it exited and what it left is ended (`leftover_signal`) or polled until gone
+/// (`group_done`); then the pipes drain, at most until `drain_until`.
+struct Supervised {
+    kill_grace: Duration,
+    child: RunChild,
+    pgid: Pid,
+    cgroup: Option<crate::contain::RunCgroup>,
+    /// The run's `RUNNER_RUN_ID` when contained without a cgroup (adopted processes carry it).
+    run_id: Option<String>,
+    out: Capture<tokio::net::unix::pipe::Receiver>,
+    err: Capture<tokio::net::unix::pipe::Receiver>,
+    timeout_at: Option<Instant>,
+    /// Why we signalled the whole group, and the last signal sent to it.
+    ending: Option<(Ending, i32)>,
+    leftover_signal: Option<i32>,
+    exit: Option<io::Result<ExitStatus>>,
+    kill_at: Option<Instant>,
+    settle_until: Option<Instant>,
+    /// Nothing of the group is alive any more, or it outlived SIGKILL by KILL_SETTLE.
+    group_done: bool,
+    drain_until: Option<Instant>,
+    poll_every: Duration,
+    stop_open: bool,
+    /// Of the adopted processes reaped on the way.
+    usage: crate::contain::Usage,
+    /// Of the main process.
+    main_usage: crate::contain::Usage,
+}
+
+impl Supervised {
+    /// Everything of the run outside its group: the rest of its cgroup, or what runner
+    /// adopted from it. Zombies among the adopted are reaped on the way.
+    fn others(&mut self) -> Vec<i32> {
+        match (&self.cgroup, &self.run_id) {
+            (Some(cg), _) => cg.pids(),
+            (None, Some(id)) => crate::contain::adopted(id, self.pgid.as_raw(), &mut self.usage),
+            (None, None) => Vec::new(),
+        }
     }
 
-    loop {
-        if exit.is_some() && group_done {
-            if out.eof && err.eof {
-                break;
-            }
-            drain_until.get_or_insert_with(|| Instant::now() + DRAIN_LIMIT);
+    fn signal_all(&mut self, sig: Signal) {
+        let _ = killpg(self.pgid, sig);
+        match (&self.cgroup, sig) {
+            (Some(cg), Signal::SIGKILL) => cg.kill(),
+            _ => crate::contain::signal_each(&self.others(), sig),
         }
-        let running = exit.is_none() && ending.is_none();
-        let event = tokio::select! {
-            status = child.wait(&mut main_usage), if exit.is_none() => Event::Exited(status),
+    }
+
+    fn alive_all(&mut self) -> bool {
+        group_alive(self.pgid)
+            || match &self.cgroup {
+                Some(cg) => cg.populated(),
+                None => !self.others().is_empty(),
+            }
+    }
+
+    fn begin_ending(&mut self, why: Ending) {
+        self.signal_all(Signal::SIGTERM);
+        self.ending = Some((why, libc::SIGTERM));
+        self.kill_at = Some(Instant::now() + self.kill_grace);
+    }
+
+    /// The main process is reaped, its group empty (or given up on) and both pipes at their
+    /// end; past the group's end, the drain limit starts.
+    fn over(&mut self) -> bool {
+        if self.exit.is_some() && self.group_done {
+            if self.out.eof && self.err.eof {
+                return true;
+            }
+            self.drain_until.get_or_insert_with(|| Instant::now() + DRAIN_LIMIT);
+        }
+        false
+    }
+
+    async fn next_event(&mut self, stop: &mut watch::Receiver<bool>) -> Event {
+        let running = self.exit.is_none() && self.ending.is_none();
+        let Supervised { child, out, err, main_usage, exit, group_done, stop_open, .. } = self;
+        let (exit, group_done, stop_open) = (exit.is_some(), *group_done, *stop_open);
+        tokio::select! {
+            status = child.wait(main_usage), if !exit => Event::Exited(status),
             n = out.read(), if !out.eof => Event::Out(n),
             n = err.read(), if !err.eof => Event::Err(n),
-            _ = sleep_until(timeout_at), if running && timeout_at.is_some() => Event::Timeout,
+            _ = sleep_until(self.timeout_at), if running && self.timeout_at.is_some() => Event::Timeout,
             changed = stop.changed(), if running && stop_open => Event::Stop(changed.is_ok()),
-            _ = sleep_until(kill_at), if kill_at.is_some() && !group_done => Event::Kill,
-            _ = tokio::time::sleep(poll_every), if exit.is_some() && !group_done => Event::Poll,
-            _ = sleep_until(settle_until), if settle_until.is_some() && !group_done => Event::GiveUp,
-            _ = sleep_until(drain_until), if drain_until.is_some() => Event::DrainOver,
-        };
+            _ = sleep_until(self.kill_at), if self.kill_at.is_some() && !group_done => Event::Kill,
+            _ = tokio::time::sleep(self.poll_every), if exit && !group_done => Event::Poll,
+            _ = sleep_until(self.settle_until), if self.settle_until.is_some() && !group_done => Event::GiveUp,
+            _ = sleep_until(self.drain_until), if self.drain_until.is_some() => Event::DrainOver,
+        }
+    }
+
+    fn handle(&mut self, event: Event, stop: &mut watch::Receiver<bool>) {
         match event {
-            Event::Exited(status) => {
-                exit = Some(status);
-                if ending.is_none() {
-                    // The main process is reaped, so the group (and the cgroup) now holds only
-                    // what it left behind; zombies of background children already dead do not
-                    // count as left behind.
-                    if alive_all(&mut usage) {
-                        signal_all(Signal::SIGTERM, &mut usage);
-                        leftover_signal = Some(libc::SIGTERM);
-                        kill_at = Some(Instant::now() + spec.kill_grace);
-                    } else {
-                        group_done = true;
-                    }
-                } else {
-                    group_done = !alive_all(&mut usage);
-                }
-            }
-            Event::Out(n) => out.take(n),
-            Event::Err(n) => err.take(n),
-            Event::Timeout => begin_ending(Ending::Timeout, &mut ending, &mut kill_at, &mut usage),
+            Event::Exited(status) => self.exited(status),
+            Event::Out(n) => self.out.take(n),
+            Event::Err(n) => self.err.take(n),
+            Event::Timeout => self.begin_ending(Ending::Timeout),
             Event::Stop(true) => {
                 if *stop.borrow_and_update() {
-                    begin_ending(Ending::Stop, &mut ending, &mut kill_at, &mut usage);
+                    self.begin_ending(Ending::Stop);
                 }
             }
-            Event::Stop(false) => stop_open = false,
+            Event::Stop(false) => self.stop_open = false,
             Event::Kill => {
-                signal_all(Signal::SIGKILL, &mut usage);
-                kill_at = None;
-                match &mut ending {
+                self.signal_all(Signal::SIGKILL);
+                self.kill_at = None;
+                match &mut self.ending {
                     Some((_, signal)) => *signal = libc::SIGKILL,
-                    None => leftover_signal = Some(libc::SIGKILL),
+                    None => self.leftover_signal = Some(libc::SIGKILL),
                 }
-                settle_until = Some(Instant::now() + KILL_SETTLE);
-                poll_every = Duration::from_millis(5);
+                self.settle_until = Some(Instant::now() + KILL_SETTLE);
+                self.poll_every = Duration::from_millis(5);
             }
             Event::Poll => {
                 // What ended after the TERM may have left children of its own to us: they
                 // get the signal the rest got.
-                if !matches!(leftover_signal.or(ending.map(|e| e.1)), Some(libc::SIGKILL)) {
-                    crate::contain::signal_each(&others(&mut usage), Signal::SIGTERM);
-                } else if cgroup.is_none() {
-                    crate::contain::signal_each(&others(&mut usage), Signal::SIGKILL);
+                if !matches!(self.leftover_signal.or(self.ending.map(|e| e.1)), Some(libc::SIGKILL)) {
+                    crate::contain::signal_each(&self.others(), Signal::SIGTERM);
+                } else if self.cgroup.is_none() {
+                    crate::contain::signal_each(&self.others(), Signal::SIGKILL);
                 }
-                group_done = !alive_all(&mut usage);
-                poll_every = (poll_every * 2).min(POLL_MAX);
+                self.group_done = !self.alive_all();
+                self.poll_every = (self.poll_every * 2).min(POLL_MAX);
             }
             Event::GiveUp => {
-                log::warn!("processes of group {pgid} are still alive {KILL_SETTLE:?} after SIGKILL");
-                group_done = true;
+                log::warn!("processes of group {} are still alive {KILL_SETTLE:?} after SIGKILL", self.pgid);
+                self.group_done = true;
             }
             Event::DrainOver => {
-                out.close();
-                err.close();
+                self.out.close();
+                self.err.close();
             }
         }
     }
-    guard.armed = false;
-    if contained {
-        // Reap what is left of the adopted (zombies now).
-        let _ = others(&mut usage);
-    }
-    let cpu_usec = match &cgroup {
-        Some(cg) => cg.cpu_usec(),
-        None => Some(usage.cpu_usec + main_usage.cpu_usec),
-    };
-    let peak = usage.maxrss_bytes.max(main_usage.maxrss_bytes);
-    let memory_peak_bytes = cgroup.as_ref().and_then(|cg| cg.memory_peak()).or((peak > 0).then_some(peak));
-    drop(cgroup);
 
-    let status = match (ending, exit) {
-        (Some((Ending::Timeout, signal)), _) => Status::TimedOut { signal },
-        (Some((Ending::Stop, signal)), _) => Status::Stopped { signal },
-        (None, Some(Ok(st))) => match (st.code(), st.signal()) {
-            (Some(code), _) => Status::Exited(code),
-            (None, Some(signal)) => Status::Signaled(signal),
-            (None, None) => unreachable!("a reaped child either exited or was killed by a signal: {st:?}"),
-        },
-        (None, Some(Err(e))) => {
-            log::error!("lost the exit status of pid {pid}: {e}");
-            Status::Exited(-1)
+    fn exited(&mut self, status: io::Result<ExitStatus>) {
+        self.exit = Some(status);
+        if self.ending.is_some() {
+            self.group_done = !self.alive_all();
+            return;
         }
-        (None, None) => unreachable!("the loop only ends once the main process has been reaped"),
-    };
-    Finished {
-        status,
-        started_at,
-        duration: t0.elapsed(),
-        pid: Some(pid),
-        stdout_bytes: out.total,
-        stderr_bytes: err.total,
-        stdout_tail: out.tail.into_vec(),
-        stderr_tail: err.tail.into_vec(),
-        leftover_signal,
-        cpu_usec,
-        memory_peak_bytes,
+        // The main process is reaped, so the group (and the cgroup) now holds only what it
+        // left behind; zombies of background children already dead do not count as left
+        // behind.
+        if self.alive_all() {
+            self.signal_all(Signal::SIGTERM);
+            self.leftover_signal = Some(libc::SIGTERM);
+            self.kill_at = Some(Instant::now() + self.kill_grace);
+        } else {
+            self.group_done = true;
+        }
+    }
+
+    fn finish(mut self, started_at: SystemTime, t0: Instant, pid: u32) -> Finished {
+        if self.run_id.is_some() {
+            // Reap what is left of the adopted (zombies now).
+            let _ = self.others();
+        }
+        let cpu_usec = match &self.cgroup {
+            Some(cg) => cg.cpu_usec(),
+            None => Some(self.usage.cpu_usec + self.main_usage.cpu_usec),
+        };
+        let peak = self.usage.maxrss_bytes.max(self.main_usage.maxrss_bytes);
+        let memory_peak_bytes = self.cgroup.as_ref().and_then(|cg| cg.memory_peak()).or((peak > 0).then_some(peak));
+        drop(self.cgroup.take());
+
+        let status = match (self.ending, self.exit.take()) {
+            (Some((Ending::Timeout, signal)), _) => Status::TimedOut { signal },
+            (Some((Ending::Stop, signal)), _) => Status::Stopped { signal },
+            (None, Some(Ok(st))) => match (st.code(), st.signal()) {
+                (Some(code), _) => Status::Exited(code),
+                (None, Some(signal)) => Status::Signaled(signal),
+                (None, None) => unreachable!("a reaped child either exited or was killed by a signal: {st:?}"),
+            },
+            (None, Some(Err(e))) => {
+                log::error!("lost the exit status of pid {pid}: {e}");
+                Status::Exited(-1)
+            }
+            (None, None) => unreachable!("the loop only ends once the main process has been reaped"),
+        };
+        Finished {
+            status,
+            started_at,
+            duration: t0.elapsed(),
+            pid: Some(pid),
+            stdout_bytes: self.out.total,
+            stderr_bytes: self.err.total,
+            stdout_tail: std::mem::replace(&mut self.out.tail, Tail::new(0)).into_vec(),
+            stderr_tail: std::mem::replace(&mut self.err.tail, Tail::new(0)).into_vec(),
+            leftover_signal: self.leftover_signal,
+            cpu_usec,
+            memory_peak_bytes,
+        }
     }
 }
 
