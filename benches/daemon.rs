@@ -2,12 +2,12 @@
 //!
 //! - stripped binary size
 //! - time from exec to READY=1
-//! - private memory (smaps_rollup `Anonymous`) and RSS at idle with 20 jobs due far away,
+//! - private memory (smaps_rollup `Anonymous`), PSS and RSS at idle with 20 jobs due far away,
 //!   beside issue 14's goals (256 KiB, 2.5 MiB), and where the private memory is, by kind of
 //!   mapping (heap, main stack, thread stacks and other anonymous maps, the binary's
 //!   relocated data, the shared libraries' data)
 //! - RSS and private memory with a job every 15 s, 1 s after a run and once the daemon
-//!   settled (3 s after it: file pages, heap and stacks given back), and what the fire after
+//!   settled (3 s after it: freed heap given back), and what the fire after
 //!   settling costs: its minor faults beside a fire that did not follow a settle, and its delay
 //! - idle wakeups (context switches of all threads) per minute between due times
 //! - fire delay after the due instant, p50/p99 over 100 fires
@@ -28,6 +28,9 @@
 //!   fire, and the daemon's system calls per fire (strace -c -f on the daemon's threads only,
 //!   in a second window, since tracing slows it)
 //! - the load average before and after, since every figure moves with it
+//!
+//! `RUNNER_BENCH_ONLY=fire_delay` prints the fire delay part alone (RUNNER_BENCH_ROUNDS runs,
+//! default 3).
 //!
 //! Durations come from RUNNER_BENCH_IDLE_SECS (default 20), RUNNER_BENCH_FIRES (100) and
 //! RUNNER_BENCH_COST_SECS (10, per window), RUNNER_BENCH_SETTLE_FIRES (3 runs of a 15 s job), RUNNER_BENCH_STATE_RUNS (10 runs per job count for the
@@ -588,8 +591,41 @@ fn picked_containment(dir: &Path) -> String {
     v["containment"]["mode"].as_str().unwrap_or("unknown").to_string()
 }
 
+/// `RUNNER_BENCH_ONLY=fire_delay`: the fire delay part alone (the floor, clone3 into a cgroup,
+/// the exec helper, each `RUNNER_BENCH_ROUNDS` times, interleaved), for a before/after
+/// comparison that fits a short window.
+fn fire_delay_only(dir: &Path) {
+    let fires = env_u64("RUNNER_BENCH_FIRES", 100);
+    let rounds = env_u64("RUNNER_BENCH_ROUNDS", 3) as usize;
+    let load_before = loadavg();
+    let (mut floor, mut direct, mut helper) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        floor.push(floor_delay(dir, round, fires));
+        direct.push(fire_delay(dir, 5 * round, fires, None, false, false));
+        helper.push(fire_delay(dir, 5 * round + 1, fires, None, true, false));
+    }
+    let containment = picked_containment(dir);
+    let spread = |v: &[(f64, f64)], p99: bool| {
+        let mut v: Vec<f64> = v.iter().map(|d| if p99 { d.1 } else { d.0 }).collect();
+        v.sort_by(f64::total_cmp);
+        format!("{:.2} / {:.2} / {:.2}", v[0], v[v.len() / 2], v[v.len() - 1])
+    };
+    println!(
+        "fire delay, five per-second jobs, {fires} fires a run, min / median / max of {rounds} runs; load average {load_before} before, {} after",
+        loadavg()
+    );
+    println!("| start | p50 | p99 |");
+    println!("|---|---|---|");
+    println!("| runner default ({containment}) | {} ms | {} ms |", spread(&direct, false), spread(&direct, true));
+    println!("| RUNNER_SPAWN=helper ({containment}) | {} ms | {} ms |", spread(&helper, false), spread(&helper, true));
+    println!("| the floor (bare loop, no runner) | {} ms | {} ms |", spread(&floor, false), spread(&floor, true));
+}
+
 fn main() {
     let dir = scratch();
+    if std::env::var("RUNNER_BENCH_ONLY").is_ok_and(|v| v == "fire_delay") {
+        return fire_delay_only(&dir);
+    }
     let size = std::fs::metadata(bin()).unwrap().len();
     let load_before = loadavg();
 
@@ -624,6 +660,7 @@ fn main() {
     let pid = child.id();
     let rss = status_field(pid, None, "VmRSS:");
     let (private, by_kind) = (rollup(pid, "Anonymous:"), anon_by_kind(pid));
+    let pss = rollup(pid, "Pss:");
     let idle_secs = env_u64("RUNNER_BENCH_IDLE_SECS", 20);
     let before = context_switches(pid);
     std::thread::sleep(Duration::from_secs(idle_secs));
@@ -678,6 +715,7 @@ fn main() {
         println!("| - of which {kind} | {kib} KiB |");
     }
     println!("| RSS at idle, 20 jobs (goal 2.5 MiB) | {:.2} MiB |", rss as f64 / 1024.0);
+    println!("| PSS at idle, 20 jobs (smaps_rollup Pss: shared pages divided among their users) | {pss} KiB |");
     let median = |v: &[u64]| {
         let mut v = v.to_vec();
         v.sort();

@@ -3,32 +3,23 @@
 //! `TFD_TIMER_CANCEL_ON_SET` fails its read with ECANCELED when the clock jumps. Beside it,
 //! [`Alarm`], the monotonic timerfd the daemon loop sleeps on until the next due instant.
 
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::AsFd;
 
 use nix::errno::Errno;
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
-use tokio::io::unix::AsyncFd;
-
-struct Fd(TimerFd);
-
-impl AsRawFd for Fd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0.as_fd().as_raw_fd()
-    }
-}
+use runner_sys::fd::Watched;
+use tokio::io::Interest;
 
 pub struct ClockWatch {
-    fd: AsyncFd<Fd>,
+    fd: Watched<TimerFd>,
 }
 
 impl ClockWatch {
     pub fn new() -> std::io::Result<ClockWatch> {
         let t = TimerFd::new(ClockId::CLOCK_REALTIME, TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC)?;
         arm(&t)?;
-        // SAFETY: `Fd` owns the timerfd and returns that same descriptor for as long as the
-        // AsyncFd lives; nothing else closes it.
-        let fd = unsafe { AsyncFd::register(Fd(t)) }.map_err(std::io::Error::from)?;
+        let fd = Watched::new(t, Interest::READABLE)?;
         Ok(ClockWatch { fd })
     }
 
@@ -39,19 +30,19 @@ impl ClockWatch {
                 return std::future::pending().await;
             };
             let mut buf = [0u8; 8];
-            match nix::unistd::read(guard.get_inner().0.as_fd(), &mut buf) {
+            match nix::unistd::read(guard.get_inner().as_fd(), &mut buf) {
                 Err(Errno::ECANCELED) => {
-                    let _ = arm(&guard.get_inner().0);
+                    let _ = arm(guard.get_inner());
                     return;
                 }
                 // The far-future alarm went off (a box up for decades): re-arm, keep waiting.
                 Ok(_) => {
-                    let _ = arm(&guard.get_inner().0);
+                    let _ = arm(guard.get_inner());
                 }
                 Err(Errno::EAGAIN) => guard.clear_ready(),
                 Err(_) => {
                     guard.clear_ready();
-                    let _ = arm(&guard.get_inner().0);
+                    let _ = arm(guard.get_inner());
                 }
             }
         }
@@ -71,14 +62,13 @@ fn arm(t: &TimerFd) -> nix::Result<()> {
 /// instant (issue 14); this one wakes within the kernel's timer slack.
 pub struct Alarm {
     /// None when no timerfd could be made: tokio's timer then, late by up to 2 ms.
-    fd: Option<AsyncFd<Fd>>,
+    fd: Option<Watched<TimerFd>>,
 }
 
 impl Alarm {
     pub fn open() -> Alarm {
         let t = TimerFd::new(ClockId::CLOCK_MONOTONIC, TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC);
-        // SAFETY: as for `ClockWatch::new`.
-        let fd = t.ok().and_then(|t| unsafe { AsyncFd::register(Fd(t)) }.ok());
+        let fd = t.ok().and_then(|t| Watched::new(t, Interest::READABLE).ok());
         if fd.is_none() {
             log::warn!("cannot make a timerfd; jobs fire up to 2 ms after their due instant");
         }
@@ -96,13 +86,13 @@ impl Alarm {
             }
         };
         let Some(at) = at else {
-            let _ = fd.get_ref().0.unset();
+            let _ = fd.get_ref().unset();
             return std::future::pending().await;
         };
         let left = at.saturating_duration_since(tokio::time::Instant::now());
         // A zero expiry would disarm the timer instead of firing it.
         let left = left.max(std::time::Duration::from_nanos(1));
-        if fd.get_ref().0.set(Expiration::OneShot(TimeSpec::from_duration(left)), TimerSetTimeFlags::empty()).is_err() {
+        if fd.get_ref().set(Expiration::OneShot(TimeSpec::from_duration(left)), TimerSetTimeFlags::empty()).is_err() {
             return tokio::time::sleep_until(at).await;
         }
         loop {
@@ -110,7 +100,7 @@ impl Alarm {
                 return tokio::time::sleep_until(at).await;
             };
             let mut buf = [0u8; 8];
-            match nix::unistd::read(guard.get_inner().0.as_fd(), &mut buf) {
+            match nix::unistd::read(guard.get_inner().as_fd(), &mut buf) {
                 Ok(_) => return,
                 Err(Errno::EAGAIN) => guard.clear_ready(),
                 Err(_) => return tokio::time::sleep_until(at).await,

@@ -74,8 +74,7 @@ pub fn mode() -> Option<&'static Mode> {
 /// Becomes a subreaper and sets up the cgroup subtree if it can. Called once per process.
 pub fn init() -> &'static Mode {
     MODE.get_or_init(|| {
-        // SAFETY: prctl with integer arguments only.
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) };
+        let _ = nix::sys::prctl::set_child_subreaper(true);
         if std::env::var(FORCE_ENV).is_ok_and(|v| v == "subreaper") {
             return Mode::Subreaper { why: format!("{FORCE_ENV}=subreaper") };
         }
@@ -380,14 +379,9 @@ fn marked(pid: i32, mark: &str) -> bool {
 }
 
 fn reap_one(pid: i32, usage: &mut Usage) {
-    // SAFETY: zeroed plain-data out-parameters for wait4 on one pid of ours.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let mut status = 0;
-    let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut ru) };
-    if r == pid {
-        let t = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64;
-        usage.cpu_usec += t(ru.ru_utime) + t(ru.ru_stime);
-        usage.maxrss_bytes = usage.maxrss_bytes.max(ru.ru_maxrss.max(0) as u64 * 1024);
+    if let Ok(Some(r)) = runner_sys::wait::wait4(pid, libc::WNOHANG) {
+        usage.cpu_usec += r.cpu_usec;
+        usage.maxrss_bytes = usage.maxrss_bytes.max(r.maxrss_bytes);
     }
 }
 

@@ -147,10 +147,6 @@ impl Journal {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Sends one record; true if the journal took it.
     pub fn record(&self, r: &Record, run_id: u64, job_output: bool) -> bool {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());

@@ -2,33 +2,35 @@
 //!
 //! Data flows one way: [`config`] -> [`config::Plan`] -> [`scheduler`] -> [`jobs`] ->
 //! [`record`] -> [`sinks`]. The binary in `main.rs` only parses arguments and calls [`cli`].
+//! What needs `unsafe` lives in the `runner-sys` crate (crates/sys), behind safe functions.
+#![forbid(unsafe_code)]
 
 pub mod cli;
-pub mod clockwatch;
+pub(crate) mod clockwatch;
 pub mod config;
-pub mod contain;
+pub(crate) mod contain;
 pub mod exit;
-pub mod fsx;
-pub mod health;
-pub mod heap;
-pub mod host;
+pub(crate) mod fsx;
+pub(crate) mod health;
+pub(crate) mod heap;
+pub(crate) mod host;
 pub mod jobs;
 pub mod journal;
 pub mod kinds;
-pub mod lock;
-pub mod logging;
+pub(crate) mod lock;
+pub(crate) mod logging;
 pub mod metrics;
-pub mod notify;
+pub(crate) mod notify;
 pub mod proc;
 pub mod process;
-pub mod procinfo;
+pub(crate) mod procinfo;
 pub mod record;
-pub mod retry;
-pub mod schedule;
+pub(crate) mod retry;
+pub(crate) mod schedule;
 pub mod scheduler;
-pub mod signals;
+pub(crate) mod signals;
 pub mod sinks;
-pub mod state;
-pub mod suggest;
+pub(crate) mod state;
+pub(crate) mod suggest;
 pub mod time;
-pub mod users;
+pub(crate) mod users;

@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -172,32 +172,24 @@ pub fn wait_file(path: &Path) -> std::io::Result<Held> {
     Ok(Held { _lock: l, path: path.to_path_buf(), previous: None, remove_on_drop: false })
 }
 
-/// An exclusive lock on a file the caller keeps open for as long as it holds this (the
-/// ring file during one append); released when dropped. Holds the raw descriptor, not a
-/// borrow, so the caller can go on using its file mutably; taking it costs no dup(2).
+/// An exclusive lock on a file's open file description (the ring file during one append);
+/// released when dropped. It owns a duplicate of the caller's descriptor, so the caller can
+/// go on using its file mutably, and the unlock at drop reaches the file that was locked even
+/// if the caller's descriptor number was closed and reused meanwhile (a bare number would
+/// unlock whatever it named by then). The duplicate costs a dup(2) and a close(2).
 #[derive(Debug)]
-pub struct OnFd(RawFd);
+pub struct OnFd(OwnedFd);
 
-/// Takes an exclusive lock on `f`, waiting for the holder. Blocks the thread. `f` must stay
-/// open until the result is dropped.
+/// Takes an exclusive lock on `f`, waiting for the holder. Blocks the thread.
 pub fn exclusive(f: &File) -> std::io::Result<OnFd> {
-    loop {
-        // SAFETY: flock on a descriptor the caller owns; no memory is passed.
-        let rc = unsafe { nix::libc::flock(f.as_raw_fd(), nix::libc::LOCK_EX) };
-        if rc == 0 {
-            return Ok(OnFd(f.as_raw_fd()));
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
+    let fd = f.as_fd().try_clone_to_owned()?;
+    runner_sys::fd::flock_exclusive(fd.as_fd())?;
+    Ok(OnFd(fd))
 }
 
 impl Drop for OnFd {
     fn drop(&mut self) {
-        // SAFETY: as above; unlocking cannot fail on a valid descriptor.
-        unsafe { nix::libc::flock(self.0, nix::libc::LOCK_UN) };
+        runner_sys::fd::flock_unlock(self.0.as_fd());
     }
 }
 

@@ -20,8 +20,8 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;
 
+use runner_sys::fd::Watched;
 use tokio::io::Interest;
-use tokio::io::unix::AsyncFd;
 
 /// More than this many lifecycle messages waiting means the reader is gone for good: the
 /// oldest are dropped.
@@ -33,7 +33,7 @@ struct Target {
     connected: bool,
     /// Registered with the runtime on the first wait for writability (the notifier is made
     /// before the runtime).
-    wait: Option<AsyncFd<OwnedFd>>,
+    wait: Option<Watched<OwnedFd>>,
 }
 
 pub struct Notifier {
@@ -154,11 +154,7 @@ impl Notifier {
             };
             if t.wait.is_none() {
                 let fd = t.sock.as_fd().try_clone_to_owned();
-                // SAFETY: the descriptor is our own duplicate, owned by the AsyncFd and closed
-                // only when it is dropped.
-                match fd.and_then(|fd| {
-                    unsafe { AsyncFd::register_with_interest(fd, Interest::WRITABLE) }.map_err(|e| e.into_parts().1)
-                }) {
+                match fd.and_then(|fd| Watched::new(fd, Interest::WRITABLE)) {
                     Ok(w) => t.wait = Some(w),
                     Err(e) => {
                         log::debug!("sd_notify: cannot wait for the socket: {e}");

@@ -17,13 +17,12 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, openat, readlinkat};
-use nix::libc;
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use serde::{Deserialize, Deserializer, de};
@@ -183,7 +182,6 @@ pub fn stat(pid: i32) -> io::Result<Stat> {
 /// the pid is reused meanwhile (reads then fail).
 #[derive(Debug)]
 pub struct Process {
-    pub pid: i32,
     dir: OwnedFd,
 }
 
@@ -195,7 +193,7 @@ impl Process {
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )?;
-        Ok(Process { pid, dir: fd })
+        Ok(Process { dir: fd })
     }
 
     /// Opens `/proc/<pid>`.
@@ -210,11 +208,6 @@ impl Process {
 
     pub fn stat(&self) -> io::Result<Stat> {
         stat_from(self.file("stat")?)
-    }
-
-    /// Whether it still runs: readable, and neither a zombie nor dead.
-    pub fn is_alive(&self) -> bool {
-        self.stat().is_ok_and(|st| st.state != 'Z' && st.state != 'X')
     }
 
     /// The arguments: `cmdline` split at NULs, empty ones dropped. Fails on invalid UTF-8.
@@ -276,33 +269,16 @@ pub fn uptime() -> io::Result<Duration> {
 }
 
 // ---------------------------------------------------------------------------------------
-// pidfd: nix has no wrappers, so these are the two raw system calls.
+// pidfd: nix has no wrappers; runner_sys makes the two raw system calls.
 
 /// pidfd_open(2): a descriptor that names exactly this process, never a successor.
 pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1; no memory
-    // is passed.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    runner_sys::pidfd::open(pid)
 }
 
 /// pidfd_send_signal(2): `sig` to the process `fd` names.
 pub fn pidfd_send_signal(fd: &OwnedFd, sig: Signal) -> Result<(), Errno> {
-    // SAFETY: a descriptor we own, a signal number, no siginfo (null) and no flags.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            fd.as_raw_fd(),
-            sig as libc::c_int,
-            std::ptr::null::<libc::siginfo_t>(),
-            0 as libc::c_uint,
-        )
-    };
-    if rc < 0 { Err(Errno::last()) } else { Ok(()) }
+    runner_sys::pidfd::send_signal(fd.as_fd(), sig)
 }
 
 // ---------------------------------------------------------------------------------------

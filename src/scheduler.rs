@@ -757,19 +757,11 @@ const SETTLE_AFTER: Duration = Duration::from_secs(3);
 /// maps again (minor faults); per-second jobs would pay that every fire.
 const SETTLE_IDLE: Duration = Duration::from_secs(10);
 
-/// Gives the kernel back what the daemon touched and holds but will not need while it
-/// sleeps: the file pages of code and data that start-up, a reload or a run paged in
-/// (`heap::release_file_pages`), the heap they freed, the main stack below the event loop
-/// and the writer's below its idle frames; says how many KiB of file pages that was (`why`:
-/// after what). The file pages go first, since reading smaps allocates and the trim then
-/// gives that back.
+/// Gives the kernel back the heap that start-up, a reload or a run freed but malloc kept
+/// (on the writer thread, which trims after its own queue is done); `why`: after what.
 fn settle(sinks: &Sinks, why: &str) {
-    let released = crate::heap::release_file_pages();
-    crate::heap::release_dead_stack();
-    // Trims the heap last (on the writer thread, after its own stack's release), once the
-    // maps each release read are freed: trimmed first, their pages stayed (4-8 KiB).
     sinks.settle();
-    log::debug!("settled {why}: {released} KiB of file pages released");
+    log::debug!("settled {why}");
 }
 
 async fn daemon_main(

@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use tokio::io::unix::AsyncFd;
+use runner_sys::fd::Watched;
 use tokio::sync::watch;
 
 /// One of the signals read here.
@@ -70,10 +70,7 @@ pub fn listen(sig: Sig) -> io::Result<Listener> {
         Some(h) => h,
         None => {
             let fd = SignalFd::with_flags(&set(), SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
-            // SAFETY: the AsyncFd owns the SignalFd, whose descriptor so stays open (and the
-            // same) while registered; nothing else closes it.
-            let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-                .map_err(|e| e.into_parts().1)?;
+            let fd = Watched::new(fd, tokio::io::Interest::READABLE)?;
             let hub = HUB.get_or_init(|| std::array::from_fn(|_| watch::Sender::new(0)));
             tokio::spawn(read(fd, hub));
             hub
@@ -82,7 +79,7 @@ pub fn listen(sig: Sig) -> io::Result<Listener> {
     Ok(Listener(hub[sig as usize].subscribe()))
 }
 
-async fn read(fd: AsyncFd<SignalFd>, hub: &'static [watch::Sender<u64>; 4]) {
+async fn read(fd: Watched<SignalFd>, hub: &'static [watch::Sender<u64>; 4]) {
     loop {
         let Ok(mut ready) = fd.readable().await else { return };
         loop {

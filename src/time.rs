@@ -15,11 +15,7 @@ use serde::de::{self, Deserialize, Deserializer};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Dur(pub Duration);
 
-impl Dur {
-    pub const fn from_secs(s: u64) -> Dur {
-        Dur(Duration::from_secs(s))
-    }
-}
+impl Dur {}
 
 /// Milliseconds since the Unix epoch (negative before it): the unit of every time in the
 /// state file, locks and spool names.

@@ -1,5 +1,8 @@
-//! The module graph stays what ARCHITECTURE.md draws: data flows one way, and every file
-//! under `src/` is named there.
+//! The workspace stays what ARCHITECTURE.md draws: data flows one way through the modules of
+//! `src/`, every file under `src/` and `crates/sys/src/` is named there, `unsafe` lives in
+//! `crates/sys` only (each block argued), every other crate root forbids it, and the product's
+//! code has no inline assembly, no start that shares the daemon's memory and no destructive
+//! memory advice.
 //!
 //! Read like `../shared/tools/modgraph.py`: the `crate::X` paths of each top-level module
 //! outside its test module (`super::` inside `src/X/` is X itself). Each module has a layer;
@@ -201,4 +204,160 @@ fn architecture_md_names_every_file_under_src() {
     }
     missing.sort();
     assert!(missing.is_empty(), "ARCHITECTURE.md does not name (as `src/...`): {missing:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// The workspace: every unsafe line in crates/sys, none of the tricks that made a start or a
+// memory release unsound.
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every product source file: src/ and each crate's src/ under crates/.
+fn product_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    for e in std::fs::read_dir(root().join("crates")).unwrap() {
+        let dir = e.unwrap().path().join("src");
+        if dir.is_dir() {
+            rust_files(&dir, &mut files);
+        }
+    }
+    files
+}
+
+/// The code of a file without its comments (line comments, doc comments) and the text of its
+/// string literals, so a word in either never counts as code.
+fn code_only(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let mut in_str = false;
+        let mut prev = ' ';
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            if in_str {
+                if c == '"' && prev != '\\' {
+                    in_str = false;
+                    out.push('"');
+                }
+                prev = if prev == '\\' && c == '\\' { ' ' } else { c };
+                continue;
+            }
+            if c == '/' && chars.peek() == Some(&'/') {
+                break;
+            }
+            if c == '"' && prev != '\'' {
+                in_str = true;
+            }
+            out.push(c);
+            prev = c;
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn rel(p: &Path) -> String {
+    p.strip_prefix(root()).unwrap().display().to_string()
+}
+
+#[test]
+fn unsafe_code_lives_in_the_system_crate_only() {
+    let sys = root().join("crates/sys");
+    let mut found = Vec::new();
+    for f in product_files().into_iter().filter(|f| !f.starts_with(&sys)) {
+        let code = code_only(&std::fs::read_to_string(&f).unwrap());
+        for (n, line) in code.lines().enumerate() {
+            let words: Vec<&str> = line.split(|c: char| !(c.is_alphanumeric() || c == '_')).collect();
+            if words.contains(&"unsafe") {
+                found.push(format!("{}:{}: {}", rel(&f), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "unsafe outside crates/sys:\n{}", found.join("\n"));
+}
+
+#[test]
+fn every_product_crate_forbids_unsafe_code() {
+    let mut roots = vec![root().join("src/lib.rs"), root().join("src/main.rs")];
+    for e in std::fs::read_dir(root().join("crates")).unwrap() {
+        let dir = e.unwrap().path();
+        if dir.file_name().is_some_and(|n| n != "sys") && dir.join("src/lib.rs").exists() {
+            roots.push(dir.join("src/lib.rs"));
+        }
+    }
+    for f in roots {
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(text.contains("#![forbid(unsafe_code)]"), "{} does not forbid unsafe code", rel(&f));
+    }
+}
+
+#[test]
+fn every_unsafe_block_of_the_system_crate_says_why_it_is_sound() {
+    let mut dir = Vec::new();
+    rust_files(&root().join("crates/sys/src"), &mut dir);
+    let mut missing = Vec::new();
+    for f in dir {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (n, line) in lines.iter().enumerate() {
+            let code = code_only(line);
+            let opens_block = code.contains("unsafe {") || code.contains("unsafe impl");
+            if !opens_block {
+                continue;
+            }
+            // The argument is in the comment just above (a few lines up, past attributes and
+            // the start of the statement), or the block is inside a function that states its
+            // contract (`# Safety`) and the block's own comment names it.
+            let above = lines[n.saturating_sub(8)..n].iter().chain(std::iter::once(line));
+            if !above.into_iter().any(|l| l.contains("SAFETY")) {
+                missing.push(format!("{}:{}: {}", rel(&f), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "unsafe blocks without a SAFETY argument:\n{}", missing.join("\n"));
+}
+
+#[test]
+fn no_inline_assembly_no_shared_memory_start_no_destructive_advice() {
+    let banned = ["asm!", "global_asm!", "CLONE_VM", "CLONE_VFORK", "MADV_DONTNEED", "MADV_FREE"];
+    let mut found = Vec::new();
+    for f in product_files() {
+        let code = code_only(&std::fs::read_to_string(&f).unwrap());
+        for (n, line) in code.lines().enumerate() {
+            for b in banned {
+                if line.contains(b) {
+                    found.push(format!("{}:{}: {b}", rel(&f), n + 1));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "banned in the product's code:\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_system_crate_depends_on_nothing_of_the_product() {
+    let manifest = std::fs::read_to_string(root().join("crates/sys/Cargo.toml")).unwrap();
+    let deps = manifest.split("[dependencies]").nth(1).unwrap_or("");
+    for line in deps.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        assert!(!line.contains("path ="), "crates/sys depends on a crate of the workspace: {line}");
+    }
+}
+
+#[test]
+fn the_code_reader_skips_comments_and_strings() {
+    let text = "let a = 1; // unsafe here\n/// CLONE_VM in a doc\nlet s = \"asm! \\\" unsafe\"; unsafe { x }\n";
+    let code = code_only(text);
+    assert!(!code.contains("CLONE_VM") && !code.contains("asm!"), "{code}");
+    assert_eq!(code.matches("unsafe").count(), 1, "{code}");
+}
+
+#[test]
+fn architecture_md_names_every_file_of_the_system_crate() {
+    let md = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    let mut files = Vec::new();
+    rust_files(&root().join("crates/sys/src"), &mut files);
+    let missing: Vec<String> = files.iter().map(|f| rel(f)).filter(|r| !md.contains(&format!("`{r}`"))).collect();
+    assert!(missing.is_empty(), "ARCHITECTURE.md does not name (as `crates/sys/src/...`): {missing:?}");
 }

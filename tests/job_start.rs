@@ -1,9 +1,9 @@
-//! A job starts without a fork of the daemon: traced with strace, every process the daemon
-//! creates is a clone with CLONE_VM|CLONE_VFORK (whose cost does not grow with the daemon's
-//! memory), never a fork that copies its page tables. It is created in its run's cgroup
-//! (clone3 with CLONE_INTO_CGROUP, no `cgroup.procs` write), and every step of its set-up
-//! holds both that way and through the exec helper (`RUNNER_SPAWN=helper`, what a kernel
-//! without clone3 gets).
+//! One way to start a job: traced with strace, every process the daemon creates is a clone3
+//! with CLONE_PIDFD, created in its run's cgroup (CLONE_INTO_CGROUP, no `cgroup.procs`
+//! write), and never shares the daemon's memory or suspends its thread (no CLONE_VM, no
+//! CLONE_VFORK: the child sets itself up on a copy, while the event loop goes on). Every
+//! step of its set-up holds both that way and through the exec helper
+//! (`RUNNER_SPAWN=helper`, what a kernel without clone3 gets).
 
 mod common;
 
@@ -14,7 +14,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 #[test]
-fn fires_start_jobs_with_vfork_not_fork() {
+fn fires_start_jobs_by_clone3_into_their_cgroup_without_sharing_memory() {
     let s = Scratch::new("job-start");
     let fires = s.path("fires");
     let c = s.write(
@@ -41,8 +41,14 @@ fn fires_start_jobs_with_vfork_not_fork() {
         })
         .collect();
     assert!(starts.len() >= 5, "strace saw {} process starts for 5 fires:\n{text}", starts.len());
-    let forks: Vec<&&str> = starts.iter().filter(|l| !(l.contains("CLONE_VM") && l.contains("CLONE_VFORK"))).collect();
-    assert!(forks.is_empty(), "job starts that forked the daemon: {forks:#?}");
+    let shared: Vec<&&str> = starts.iter().filter(|l| l.contains("CLONE_VM") || l.contains("CLONE_VFORK")).collect();
+    assert!(shared.is_empty(), "job starts that share the daemon's memory or suspend it: {shared:#?}");
+    let other: Vec<&&str> = starts.iter().filter(|l| !(l.contains("clone3(") && l.contains("CLONE_PIDFD"))).collect();
+    assert!(other.is_empty(), "job starts that are not clone3 with a pidfd: {other:#?}");
+    if cgroup2_writable() {
+        let outside: Vec<&&str> = starts.iter().filter(|l| !l.contains("CLONE_INTO_CGROUP")).collect();
+        assert!(outside.is_empty(), "job starts outside their run's cgroup: {outside:#?}");
+    }
 }
 
 /// Ignored signals stay ignored across exec, and both the helper's Rust start-up (SIGPIPE)

@@ -44,10 +44,8 @@ pub fn out_line(args: std::fmt::Arguments) {
 /// away; other write errors are said once on stderr, and the command exits 1.
 pub fn quiet_exit_on(e: &std::io::Error) -> ! {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
-        use nix::sys::signal::{SigHandler, Signal, signal};
-        // SAFETY: resetting SIGPIPE to its default action installs no handler code.
-        let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
-        let _ = nix::sys::signal::raise(Signal::SIGPIPE);
+        runner_sys::signal::default_sigpipe();
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGPIPE);
         std::process::exit(141);
     }
     eprintln!("runner: cannot write to stdout: {e}");

@@ -13,9 +13,8 @@
 //! node, so the node bound is what bounds the memory.
 
 use std::collections::HashMap;
-use std::mem::MaybeUninit;
 
-use unsafe_libyaml_norway as unsafe_sys;
+use runner_sys::yaml::{Kind, Parser};
 
 /// The largest config file or drop-in read, in bytes.
 pub const MAX_FILE_BYTES: usize = 2 << 20;
@@ -147,99 +146,6 @@ pub fn check(text: &str) -> Result<(), Refusal> {
         }
     }
     Ok(())
-}
-
-enum Kind {
-    Scalar { anchor: Option<Vec<u8>>, len: usize },
-    Start { anchor: Option<Vec<u8>> },
-    End,
-    Alias { anchor: Vec<u8> },
-    Other,
-}
-
-struct Event {
-    kind: Kind,
-    /// 0-based, as libyaml counts.
-    line: usize,
-    col: usize,
-}
-
-/// libyaml's event parser over a string, one event at a time.
-struct Parser<'a> {
-    // Boxed: libyaml's parser must not move once initialised.
-    sys: Box<MaybeUninit<unsafe_sys::yaml_parser_t>>,
-    _input: &'a [u8],
-    done: bool,
-}
-
-impl<'a> Parser<'a> {
-    fn new(input: &'a [u8]) -> Parser<'a> {
-        let mut sys = Box::new(MaybeUninit::<unsafe_sys::yaml_parser_t>::uninit());
-        // SAFETY: `sys` is a fresh allocation that stays in place until `drop` deletes the
-        // parser; `input` outlives the parser (it borrows it for 'a).
-        unsafe {
-            let p = sys.as_mut_ptr();
-            if unsafe_sys::yaml_parser_initialize(p).fail {
-                // Only fails when malloc does.
-                panic!("libyaml could not allocate its parser");
-            }
-            unsafe_sys::yaml_parser_set_encoding(p, unsafe_sys::YAML_UTF8_ENCODING);
-            unsafe_sys::yaml_parser_set_input_string(p, input.as_ptr(), input.len() as u64);
-        }
-        Parser { sys, _input: input, done: false }
-    }
-
-    /// The next event; `None` at the end of the stream or at a syntax error.
-    fn next(&mut self) -> Option<Event> {
-        if self.done {
-            return None;
-        }
-        let mut ev = MaybeUninit::<unsafe_sys::yaml_event_t>::uninit();
-        // SAFETY: the parser was initialised in `new`; an event that `yaml_parser_parse`
-        // filled is read only through the union member its type names, then deleted.
-        unsafe {
-            let p = self.sys.as_mut_ptr();
-            if unsafe_sys::yaml_parser_parse(p, ev.as_mut_ptr()).fail {
-                self.done = true;
-                return None;
-            }
-            let e = &*ev.as_ptr();
-            let anchor = |ptr: *const u8| (!ptr.is_null()).then(|| cstr(ptr).to_vec());
-            let kind = match e.type_ {
-                unsafe_sys::YAML_STREAM_END_EVENT => {
-                    self.done = true;
-                    Kind::Other
-                }
-                unsafe_sys::YAML_SCALAR_EVENT => {
-                    Kind::Scalar { anchor: anchor(e.data.scalar.anchor), len: e.data.scalar.length as usize }
-                }
-                unsafe_sys::YAML_SEQUENCE_START_EVENT => Kind::Start { anchor: anchor(e.data.sequence_start.anchor) },
-                unsafe_sys::YAML_MAPPING_START_EVENT => Kind::Start { anchor: anchor(e.data.mapping_start.anchor) },
-                unsafe_sys::YAML_SEQUENCE_END_EVENT | unsafe_sys::YAML_MAPPING_END_EVENT => Kind::End,
-                unsafe_sys::YAML_ALIAS_EVENT => Kind::Alias { anchor: anchor(e.data.alias.anchor).unwrap_or_default() },
-                _ => Kind::Other,
-            };
-            let event = Event { kind, line: e.start_mark.line as usize, col: e.start_mark.column as usize };
-            unsafe_sys::yaml_event_delete(ev.as_mut_ptr());
-            Some(event)
-        }
-    }
-}
-
-/// The bytes of a NUL-terminated string libyaml owns.
-///
-/// # Safety
-/// `ptr` points at a NUL-terminated string that lives as long as the returned slice.
-unsafe fn cstr<'s>(ptr: *const u8) -> &'s [u8] {
-    // SAFETY: the caller's promise.
-    unsafe { std::ffi::CStr::from_ptr(ptr.cast()).to_bytes() }
-}
-
-impl Drop for Parser<'_> {
-    fn drop(&mut self) {
-        // SAFETY: initialised in `new` and deleted only here.
-        unsafe { unsafe_sys::yaml_parser_delete(self.sys.as_mut_ptr()) }
-    }
 }
 
 #[cfg(test)]

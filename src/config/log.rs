@@ -64,8 +64,4 @@ pub struct RingConfig {
     pub fsync: Fsync,
 }
 
-impl RingConfig {
-    pub fn new(path: PathBuf) -> RingConfig {
-        RingConfig { path, size: DEFAULT_SIZE, output_bytes: DEFAULT_OUTPUT_BYTES, fsync: Fsync::Always }
-    }
-}
+impl RingConfig {}

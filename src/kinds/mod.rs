@@ -61,19 +61,6 @@ impl JobKind {
         }
     }
 
-    /// What the job's `timeout:` bounds for this kind, for `runner once --dry-run`, errors
-    /// and the README. A command: its process. A check: one sample or probe. A flush or a
-    /// sweep: the whole run (the handler in progress is stopped, the rest waits for the next
-    /// run).
-    pub fn timeout_bounds(&self) -> &'static str {
-        match self {
-            JobKind::Command(_) => "the command's process",
-            JobKind::Check(_) => "one sample or probe",
-            JobKind::QueueFlush(_) => "the whole flush",
-            JobKind::OrphanSweep(_) => "the whole sweep",
-        }
-    }
-
     /// Whether `timeout:` is enforced around the whole attempt by the caller (the kind's run
     /// then sees it as a stop), rather than inside the kind.
     pub fn timeout_bounds_whole_run(&self) -> bool {
@@ -172,10 +159,9 @@ pub trait Host: Sync {
     /// What runner is running right now, which an orphan sweep never ends (beside what it
     /// sees in /proc itself): the process groups (= sessions) of runs the state records as
     /// running, of every job, this boot, and the pids holding job locks or the daemon's pid
-    /// file. An error (the state cannot be read) ends nothing.
-    fn own_work(&self) -> Result<OwnWork, String> {
-        Ok(OwnWork::default())
-    }
+    /// file. An error (the state cannot be read) ends nothing. No default: an answer of
+    /// "nothing is runner's own" would let a sweep end runner's own work.
+    fn own_work(&self) -> Result<OwnWork, String>;
     /// Runs a hook (`on_alert`, `on_recover`) to its end, its timeout capped.
     fn hook<'a>(
         &'a self,

@@ -278,25 +278,16 @@ impl ProcCounter {
     }
 
     pub fn count(&mut self) -> Result<u64, Error> {
-        use nix::libc;
-        use std::os::fd::AsRawFd;
-        let fd = self.dir.as_raw_fd();
-        // SAFETY: lseek on a descriptor we own.
-        if unsafe { libc::lseek(fd, 0, libc::SEEK_SET) } < 0 {
-            return Err(io::Error::last_os_error().into());
-        }
+        use std::os::fd::AsFd;
+        nix::unistd::lseek(self.dir.as_fd(), 0, nix::unistd::Whence::SeekSet).map_err(io::Error::from)?;
         let mut n = 0;
         loop {
-            // SAFETY: the kernel writes at most buf.len() bytes of dirent64 records into buf.
-            let got = unsafe { libc::syscall(libc::SYS_getdents64, fd, self.buf.as_mut_ptr(), self.buf.len()) };
-            if got < 0 {
-                return Err(io::Error::last_os_error().into());
-            }
+            let got = runner_sys::dir::getdents64(self.dir.as_fd(), &mut self.buf)?;
             if got == 0 {
                 return Ok(n);
             }
             // struct linux_dirent64 { u64 d_ino; i64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
-            let recs = &self.buf[..got as usize];
+            let recs = &self.buf[..got];
             let mut at = 0;
             while at + 19 <= recs.len() {
                 let reclen = u16::from_ne_bytes([recs[at + 16], recs[at + 17]]) as usize;

@@ -40,11 +40,11 @@
 //! [`end_group`] is handed), resolve users through NSS (the groups come resolved from
 //! /etc/group), or decide what a status means for retries, alerts and records.
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
@@ -312,8 +312,8 @@ pub struct Finished {
 pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Receiver<bool>) -> Finished {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
-    let failed = |kind, message| Finished {
-        status: Status::SpawnFailed { kind, message },
+    let failed = |status| Finished {
+        status,
         started_at,
         duration: t0.elapsed(),
         pid: None,
@@ -328,7 +328,10 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
     let run_no = RUN_NO.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let cgroup = match crate::contain::RunCgroup::create(run_no) {
         Ok(c) => c,
-        Err(e) => return failed(SpawnErrorKind::Other, format!("cannot create the run's cgroup: {e}")),
+        Err(e) => {
+            let message = format!("cannot create the run's cgroup: {e}");
+            return failed(Status::SpawnFailed { kind: SpawnErrorKind::Other, message });
+        }
     };
     let run_id = format!("{}.{run_no}", crate::host::pid());
     let contained = crate::contain::mode().is_some();
@@ -343,192 +346,249 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
             });
         }
     }
-    let mut usage = crate::contain::Usage::default();
     let mut main_usage = crate::contain::Usage::default();
+    let timeout_at = spec.timeout.map(|t| t0 + t);
     let mut child = match spawn(spec, cgroup.as_ref(), contained.then_some(run_id.as_str())) {
-        Ok(Launch::Running(child)) => child,
-        Ok(Launch::Helper(pending)) => match pending.report().await {
+        Ok(pending) => match pending.report(&mut stop, timeout_at, &mut main_usage).await {
             Ok(child) => child,
-            Err((mut child, kind, message)) => {
-                // The helper exits right after its report; reap it.
-                let _ = child.wait(&mut main_usage).await;
-                return failed(kind, message);
-            }
+            Err(status) => return failed(status),
         },
-        Err((kind, message)) => return failed(kind, message),
+        Err((kind, message)) => return failed(Status::SpawnFailed { kind, message }),
     };
     let pid = child.id();
     let mut guard = GroupGuard { pgid: Pid::from_raw(pid as i32), armed: true };
-    let pgid = guard.pgid;
     started(pid);
 
-    let mut out = Capture::new(child.stdout.take(), spec.capture_limit, spec.echo.then_some(Echo::Stdout));
-    let mut err = Capture::new(child.stderr.take(), spec.capture_limit, spec.echo.then_some(Echo::Stderr));
-    let timeout_at = spec.timeout.map(|t| t0 + t);
-
-    // Why we signalled the whole group, and the last signal sent to it.
-    let mut ending: Option<(Ending, i32)> = None;
-    let mut leftover_signal: Option<i32> = None;
-    let mut exit: Option<io::Result<ExitStatus>> = None;
-    let mut kill_at: Option<Instant> = None;
-    let mut settle_until: Option<Instant> = None;
-    // Nothing of the group is alive any more, or it outlived SIGKILL by KILL_SETTLE.
-    let mut group_done = false;
-    let mut drain_until: Option<Instant> = None;
-    let mut poll_every = Duration::from_millis(5);
-    let mut stop_open = true;
-
-    // Everything of the run outside its group: the rest of its cgroup, or what runner adopted
-    // from it. Zombies among the adopted are reaped on the way.
-    let others = |usage: &mut crate::contain::Usage| -> Vec<i32> {
-        match &cgroup {
-            Some(cg) => cg.pids(),
-            None if contained => crate::contain::adopted(&run_id, pgid.as_raw(), usage),
-            None => Vec::new(),
-        }
-    };
-    let signal_all = |sig: Signal, usage: &mut crate::contain::Usage| {
-        let _ = killpg(pgid, sig);
-        match (&cgroup, sig) {
-            (Some(cg), Signal::SIGKILL) => cg.kill(),
-            _ => crate::contain::signal_each(&others(usage), sig),
-        }
-    };
-    let alive_all = |usage: &mut crate::contain::Usage| -> bool {
-        group_alive(pgid)
-            || match &cgroup {
-                Some(cg) => cg.populated(),
-                None => !others(usage).is_empty(),
-            }
-    };
-    let begin_ending = |why: Ending,
-                        ending: &mut Option<(Ending, i32)>,
-                        kill_at: &mut Option<Instant>,
-                        usage: &mut crate::contain::Usage| {
-        signal_all(Signal::SIGTERM, usage);
-        *ending = Some((why, libc::SIGTERM));
-        *kill_at = Some(Instant::now() + spec.kill_grace);
+    let out = Capture::new(child.stdout.take(), spec.capture_limit, spec.echo.then_some(Echo::Stdout));
+    let err = Capture::new(child.stderr.take(), spec.capture_limit, spec.echo.then_some(Echo::Stderr));
+    let mut run = Supervised {
+        kill_grace: spec.kill_grace,
+        child,
+        pgid: guard.pgid,
+        cgroup,
+        run_id: contained.then_some(run_id),
+        out,
+        err,
+        timeout_at,
+        ending: None,
+        leftover_signal: None,
+        exit: None,
+        kill_at: None,
+        settle_until: None,
+        group_done: false,
+        drain_until: None,
+        poll_every: Duration::from_millis(5),
+        stop_open: true,
+        usage: crate::contain::Usage::default(),
+        main_usage,
     };
     if *stop.borrow_and_update() {
-        begin_ending(Ending::Stop, &mut ending, &mut kill_at, &mut usage);
+        run.begin_ending(Ending::Stop);
+    }
+    while !run.over() {
+        let event = run.next_event(&mut stop).await;
+        run.handle(event, &mut stop);
+    }
+    guard.armed = false;
+    run.finish(started_at, t0, pid)
+}
+
+/// A run from its process's start to its end: the one state [`run`]'s loop changes, event by
+/// event. Its phases: the main process runs (`exit` None, `ending` None); it is being ended
+/// (`ending`: why, and the last signal sent to the whole group; `kill_at` the SIGKILL due);
+/// it exited and what it left is ended (`leftover_signal`) or polled until gone
+/// (`group_done`); then the pipes drain, at most until `drain_until`.
+struct Supervised {
+    kill_grace: Duration,
+    child: RunChild,
+    pgid: Pid,
+    cgroup: Option<crate::contain::RunCgroup>,
+    /// The run's `RUNNER_RUN_ID` when contained without a cgroup (adopted processes carry it).
+    run_id: Option<String>,
+    out: Capture<tokio::net::unix::pipe::Receiver>,
+    err: Capture<tokio::net::unix::pipe::Receiver>,
+    timeout_at: Option<Instant>,
+    /// Why we signalled the whole group, and the last signal sent to it.
+    ending: Option<(Ending, i32)>,
+    leftover_signal: Option<i32>,
+    exit: Option<io::Result<ExitStatus>>,
+    kill_at: Option<Instant>,
+    settle_until: Option<Instant>,
+    /// Nothing of the group is alive any more, or it outlived SIGKILL by KILL_SETTLE.
+    group_done: bool,
+    drain_until: Option<Instant>,
+    poll_every: Duration,
+    stop_open: bool,
+    /// Of the adopted processes reaped on the way.
+    usage: crate::contain::Usage,
+    /// Of the main process.
+    main_usage: crate::contain::Usage,
+}
+
+impl Supervised {
+    /// Everything of the run outside its group: the rest of its cgroup, or what runner
+    /// adopted from it. Zombies among the adopted are reaped on the way.
+    fn others(&mut self) -> Vec<i32> {
+        match (&self.cgroup, &self.run_id) {
+            (Some(cg), _) => cg.pids(),
+            (None, Some(id)) => crate::contain::adopted(id, self.pgid.as_raw(), &mut self.usage),
+            (None, None) => Vec::new(),
+        }
     }
 
-    loop {
-        if exit.is_some() && group_done {
-            if out.eof && err.eof {
-                break;
-            }
-            drain_until.get_or_insert_with(|| Instant::now() + DRAIN_LIMIT);
+    fn signal_all(&mut self, sig: Signal) {
+        let _ = killpg(self.pgid, sig);
+        match (&self.cgroup, sig) {
+            (Some(cg), Signal::SIGKILL) => cg.kill(),
+            _ => crate::contain::signal_each(&self.others(), sig),
         }
-        let running = exit.is_none() && ending.is_none();
-        let event = tokio::select! {
-            status = child.wait(&mut main_usage), if exit.is_none() => Event::Exited(status),
+    }
+
+    fn alive_all(&mut self) -> bool {
+        group_alive(self.pgid)
+            || match &self.cgroup {
+                Some(cg) => cg.populated(),
+                None => !self.others().is_empty(),
+            }
+    }
+
+    fn begin_ending(&mut self, why: Ending) {
+        self.signal_all(Signal::SIGTERM);
+        self.ending = Some((why, libc::SIGTERM));
+        self.kill_at = Some(Instant::now() + self.kill_grace);
+    }
+
+    /// The main process is reaped, its group empty (or given up on) and both pipes at their
+    /// end; past the group's end, the drain limit starts.
+    fn over(&mut self) -> bool {
+        if self.exit.is_some() && self.group_done {
+            if self.out.eof && self.err.eof {
+                return true;
+            }
+            self.drain_until.get_or_insert_with(|| Instant::now() + DRAIN_LIMIT);
+        }
+        false
+    }
+
+    async fn next_event(&mut self, stop: &mut watch::Receiver<bool>) -> Event {
+        let running = self.exit.is_none() && self.ending.is_none();
+        let Supervised { child, out, err, main_usage, exit, group_done, stop_open, .. } = self;
+        let (exit, group_done, stop_open) = (exit.is_some(), *group_done, *stop_open);
+        tokio::select! {
+            status = child.wait(main_usage), if !exit => Event::Exited(status),
             n = out.read(), if !out.eof => Event::Out(n),
             n = err.read(), if !err.eof => Event::Err(n),
-            _ = sleep_until(timeout_at), if running && timeout_at.is_some() => Event::Timeout,
+            _ = sleep_until(self.timeout_at), if running && self.timeout_at.is_some() => Event::Timeout,
             changed = stop.changed(), if running && stop_open => Event::Stop(changed.is_ok()),
-            _ = sleep_until(kill_at), if kill_at.is_some() && !group_done => Event::Kill,
-            _ = tokio::time::sleep(poll_every), if exit.is_some() && !group_done => Event::Poll,
-            _ = sleep_until(settle_until), if settle_until.is_some() && !group_done => Event::GiveUp,
-            _ = sleep_until(drain_until), if drain_until.is_some() => Event::DrainOver,
-        };
+            _ = sleep_until(self.kill_at), if self.kill_at.is_some() && !group_done => Event::Kill,
+            _ = tokio::time::sleep(self.poll_every), if exit && !group_done => Event::Poll,
+            _ = sleep_until(self.settle_until), if self.settle_until.is_some() && !group_done => Event::GiveUp,
+            _ = sleep_until(self.drain_until), if self.drain_until.is_some() => Event::DrainOver,
+        }
+    }
+
+    fn handle(&mut self, event: Event, stop: &mut watch::Receiver<bool>) {
         match event {
-            Event::Exited(status) => {
-                exit = Some(status);
-                if ending.is_none() {
-                    // The main process is reaped, so the group (and the cgroup) now holds only
-                    // what it left behind; zombies of background children already dead do not
-                    // count as left behind.
-                    if alive_all(&mut usage) {
-                        signal_all(Signal::SIGTERM, &mut usage);
-                        leftover_signal = Some(libc::SIGTERM);
-                        kill_at = Some(Instant::now() + spec.kill_grace);
-                    } else {
-                        group_done = true;
-                    }
-                } else {
-                    group_done = !alive_all(&mut usage);
-                }
-            }
-            Event::Out(n) => out.take(n),
-            Event::Err(n) => err.take(n),
-            Event::Timeout => begin_ending(Ending::Timeout, &mut ending, &mut kill_at, &mut usage),
+            Event::Exited(status) => self.exited(status),
+            Event::Out(n) => self.out.take(n),
+            Event::Err(n) => self.err.take(n),
+            Event::Timeout => self.begin_ending(Ending::Timeout),
             Event::Stop(true) => {
                 if *stop.borrow_and_update() {
-                    begin_ending(Ending::Stop, &mut ending, &mut kill_at, &mut usage);
+                    self.begin_ending(Ending::Stop);
                 }
             }
-            Event::Stop(false) => stop_open = false,
+            Event::Stop(false) => self.stop_open = false,
             Event::Kill => {
-                signal_all(Signal::SIGKILL, &mut usage);
-                kill_at = None;
-                match &mut ending {
+                self.signal_all(Signal::SIGKILL);
+                self.kill_at = None;
+                match &mut self.ending {
                     Some((_, signal)) => *signal = libc::SIGKILL,
-                    None => leftover_signal = Some(libc::SIGKILL),
+                    None => self.leftover_signal = Some(libc::SIGKILL),
                 }
-                settle_until = Some(Instant::now() + KILL_SETTLE);
-                poll_every = Duration::from_millis(5);
+                self.settle_until = Some(Instant::now() + KILL_SETTLE);
+                self.poll_every = Duration::from_millis(5);
             }
             Event::Poll => {
                 // What ended after the TERM may have left children of its own to us: they
                 // get the signal the rest got.
-                if !matches!(leftover_signal.or(ending.map(|e| e.1)), Some(libc::SIGKILL)) {
-                    crate::contain::signal_each(&others(&mut usage), Signal::SIGTERM);
-                } else if cgroup.is_none() {
-                    crate::contain::signal_each(&others(&mut usage), Signal::SIGKILL);
+                if !matches!(self.leftover_signal.or(self.ending.map(|e| e.1)), Some(libc::SIGKILL)) {
+                    crate::contain::signal_each(&self.others(), Signal::SIGTERM);
+                } else if self.cgroup.is_none() {
+                    crate::contain::signal_each(&self.others(), Signal::SIGKILL);
                 }
-                group_done = !alive_all(&mut usage);
-                poll_every = (poll_every * 2).min(POLL_MAX);
+                self.group_done = !self.alive_all();
+                self.poll_every = (self.poll_every * 2).min(POLL_MAX);
             }
             Event::GiveUp => {
-                log::warn!("processes of group {pgid} are still alive {KILL_SETTLE:?} after SIGKILL");
-                group_done = true;
+                log::warn!("processes of group {} are still alive {KILL_SETTLE:?} after SIGKILL", self.pgid);
+                self.group_done = true;
             }
             Event::DrainOver => {
-                out.close();
-                err.close();
+                self.out.close();
+                self.err.close();
             }
         }
     }
-    guard.armed = false;
-    if contained {
-        // Reap what is left of the adopted (zombies now).
-        let _ = others(&mut usage);
-    }
-    let cpu_usec = match &cgroup {
-        Some(cg) => cg.cpu_usec(),
-        None => Some(usage.cpu_usec + main_usage.cpu_usec),
-    };
-    let peak = usage.maxrss_bytes.max(main_usage.maxrss_bytes);
-    let memory_peak_bytes = cgroup.as_ref().and_then(|cg| cg.memory_peak()).or((peak > 0).then_some(peak));
-    drop(cgroup);
 
-    let status = match (ending, exit) {
-        (Some((Ending::Timeout, signal)), _) => Status::TimedOut { signal },
-        (Some((Ending::Stop, signal)), _) => Status::Stopped { signal },
-        (None, Some(Ok(st))) => match (st.code(), st.signal()) {
-            (Some(code), _) => Status::Exited(code),
-            (None, Some(signal)) => Status::Signaled(signal),
-            (None, None) => unreachable!("a reaped child either exited or was killed by a signal: {st:?}"),
-        },
-        (None, Some(Err(e))) => {
-            log::error!("lost the exit status of pid {pid}: {e}");
-            Status::Exited(-1)
+    fn exited(&mut self, status: io::Result<ExitStatus>) {
+        self.exit = Some(status);
+        if self.ending.is_some() {
+            self.group_done = !self.alive_all();
+            return;
         }
-        (None, None) => unreachable!("the loop only ends once the main process has been reaped"),
-    };
-    Finished {
-        status,
-        started_at,
-        duration: t0.elapsed(),
-        pid: Some(pid),
-        stdout_bytes: out.total,
-        stderr_bytes: err.total,
-        stdout_tail: out.tail.into_vec(),
-        stderr_tail: err.tail.into_vec(),
-        leftover_signal,
-        cpu_usec,
-        memory_peak_bytes,
+        // The main process is reaped, so the group (and the cgroup) now holds only what it
+        // left behind; zombies of background children already dead do not count as left
+        // behind.
+        if self.alive_all() {
+            self.signal_all(Signal::SIGTERM);
+            self.leftover_signal = Some(libc::SIGTERM);
+            self.kill_at = Some(Instant::now() + self.kill_grace);
+        } else {
+            self.group_done = true;
+        }
+    }
+
+    fn finish(mut self, started_at: SystemTime, t0: Instant, pid: u32) -> Finished {
+        if self.run_id.is_some() {
+            // Reap what is left of the adopted (zombies now).
+            let _ = self.others();
+        }
+        let cpu_usec = match &self.cgroup {
+            Some(cg) => cg.cpu_usec(),
+            None => Some(self.usage.cpu_usec + self.main_usage.cpu_usec),
+        };
+        let peak = self.usage.maxrss_bytes.max(self.main_usage.maxrss_bytes);
+        let memory_peak_bytes = self.cgroup.as_ref().and_then(|cg| cg.memory_peak()).or((peak > 0).then_some(peak));
+        drop(self.cgroup.take());
+
+        let status = match (self.ending, self.exit.take()) {
+            (Some((Ending::Timeout, signal)), _) => Status::TimedOut { signal },
+            (Some((Ending::Stop, signal)), _) => Status::Stopped { signal },
+            (None, Some(Ok(st))) => match (st.code(), st.signal()) {
+                (Some(code), _) => Status::Exited(code),
+                (None, Some(signal)) => Status::Signaled(signal),
+                (None, None) => unreachable!("a reaped child either exited or was killed by a signal: {st:?}"),
+            },
+            (None, Some(Err(e))) => {
+                log::error!("lost the exit status of pid {pid}: {e}");
+                Status::Exited(-1)
+            }
+            (None, None) => unreachable!("the loop only ends once the main process has been reaped"),
+        };
+        Finished {
+            status,
+            started_at,
+            duration: t0.elapsed(),
+            pid: Some(pid),
+            stdout_bytes: self.out.total,
+            stderr_bytes: self.err.total,
+            stdout_tail: std::mem::replace(&mut self.out.tail, Tail::new(0)).into_vec(),
+            stderr_tail: std::mem::replace(&mut self.err.tail, Tail::new(0)).into_vec(),
+            leftover_signal: self.leftover_signal,
+            cpu_usec,
+            memory_peak_bytes,
+        }
     }
 }
 
@@ -759,117 +819,7 @@ impl Tail {
     }
 }
 
-/// Steps of the child's set-up, reported through a pipe when one fails, because the errno that
-/// std passes back alone cannot tell "no such program" from "no such working directory".
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-enum Step {
-    Setsid = 1,
-    DeathSignal,
-    ParentGone,
-    Nice,
-    Groups,
-    Gid,
-    Uid,
-    Chdir,
-    Cgroup,
-    Stdio,
-}
-
-impl Step {
-    fn from_u8(b: u8) -> Option<Step> {
-        [
-            Step::Setsid,
-            Step::DeathSignal,
-            Step::ParentGone,
-            Step::Nice,
-            Step::Groups,
-            Step::Gid,
-            Step::Uid,
-            Step::Chdir,
-            Step::Cgroup,
-            Step::Stdio,
-        ]
-        .into_iter()
-        .find(|s| *s as u8 == b)
-    }
-}
-
-/// What the exec helper does before it becomes the job: everything a job's process needs
-/// that `posix_spawn` cannot do itself.
-struct ChildSetup {
-    parent: libc::pid_t,
-    umask: libc::mode_t,
-    nice: Option<libc::c_int>,
-    ids: Option<(Vec<libc::gid_t>, libc::gid_t, libc::uid_t)>,
-    workdir: CString,
-    /// The workdir is the defaulted home: fall back to "/" as cron does.
-    root_fallback: bool,
-    /// The run's `cgroup.procs`, joined first, so everything the job starts is in it.
-    cgroup_procs: Option<CString>,
-    report: OwnedFd,
-}
-
-impl ChildSetup {
-    /// Reports a failed step (0: the exec itself) and its errno to the daemon: 5 bytes.
-    fn report(&self, step: u8, e: &io::Error) {
-        let mut b = [0u8; 5];
-        b[0] = step;
-        b[1..].copy_from_slice(&e.raw_os_error().unwrap_or(0).to_le_bytes());
-        // SAFETY: writes a live stack buffer to a descriptor we own.
-        unsafe { libc::write(self.report.as_raw_fd(), b.as_ptr().cast(), b.len()) };
-    }
-
-    fn apply(&self) -> io::Result<()> {
-        let fail = |step: Step, e: io::Error| {
-            self.report(step as u8, &e);
-            Err(e)
-        };
-        // SAFETY: plain system calls on values owned by this single-threaded helper.
-        unsafe {
-            if let Some(procs) = &self.cgroup_procs {
-                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-                if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
-                    return fail(Step::Cgroup, io::Error::last_os_error());
-                }
-                libc::close(fd);
-            }
-            if libc::setsid() < 0 {
-                return fail(Step::Setsid, io::Error::last_os_error());
-            }
-            libc::umask(self.umask);
-            if let Some(nice) = self.nice
-                && libc::setpriority(libc::PRIO_PROCESS, 0, nice) < 0
-            {
-                return fail(Step::Nice, io::Error::last_os_error());
-            }
-            if let Some((groups, gid, uid)) = &self.ids {
-                if libc::setgroups(groups.len(), groups.as_ptr()) < 0 {
-                    return fail(Step::Groups, io::Error::last_os_error());
-                }
-                if libc::setgid(*gid) < 0 {
-                    return fail(Step::Gid, io::Error::last_os_error());
-                }
-                if libc::setuid(*uid) < 0 {
-                    return fail(Step::Uid, io::Error::last_os_error());
-                }
-            }
-            // After the change of ids: the kernel clears the death signal when they change.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0 {
-                return fail(Step::DeathSignal, io::Error::last_os_error());
-            }
-            // The daemon may have died before prctl, in which case the death signal will never
-            // come: we were already re-parented.
-            if libc::getppid() != self.parent {
-                return fail(Step::ParentGone, io::Error::from_raw_os_error(libc::ESRCH));
-            }
-            if libc::chdir(self.workdir.as_ptr()) < 0 && !(self.root_fallback && libc::chdir(c"/".as_ptr()) == 0) {
-                return fail(Step::Chdir, io::Error::last_os_error());
-            }
-        }
-        Ok(())
-    }
-}
+use runner_sys::spawn::Step;
 
 /// argv[1] that turns the runner binary into the exec helper (see [`exec_helper`]).
 pub const EXEC_HELPER_ARG: &str = "--exec-helper";
@@ -885,27 +835,24 @@ pub fn set_exec_helper(runner_binary: PathBuf) {
 
 /// `runner --exec-helper FD PARENT UMASK NICE IDS FALLBACK WORKDIR CGROUP_PROCS -- PROGRAM ARGS...`: the
 /// hidden mode a job's process starts in where clone3 is refused (or with `RUNNER_SPAWN=helper`;
-/// see `spawn.rs`). The daemon starts it with `posix_spawn` (a vfork:
-/// its cost does not grow with the daemon's memory, unlike a fork, which copies the page
-/// tables), with the job's environment and stdio already in place. Here, in a fresh
-/// single-threaded process: setsid, umask, nice, setgroups/setgid/setuid, PR_SET_PDEATHSIG,
-/// chdir, every descriptor above stderr marked close-on-exec, then execvp of the job's program,
-/// which keeps this pid (and so the session and group). A failed step is written to FD as
-/// [`ChildSetup::report`] and the helper exits 127.
+/// see `spawn.rs`). The daemon starts it with posix_spawn, with the job's environment and
+/// stdio already in place. Here, in a fresh single-threaded process: join the run's cgroup,
+/// then the set-up and exec every job's process goes through (`runner_sys::spawn::exec`:
+/// setsid, umask, nice, ids, PR_SET_PDEATHSIG, chdir, descriptors, execvp's search), which
+/// keeps this pid (and so the session and group). A failed step is written to FD and the
+/// helper exits 127.
 pub fn exec_helper(mut args: impl Iterator<Item = OsString>) -> ! {
     let mut next = || args.next().unwrap_or_default();
     let num = |s: OsString| s.to_str().and_then(|s| s.parse::<i64>().ok());
-    let fd = num(next()).unwrap_or(-1) as i32;
-    if fd < 3 {
+    let Some(report) = num(next()).and_then(|fd| i32::try_from(fd).ok()).and_then(runner_sys::fd::claim_inherited)
+    else {
         eprintln!("runner: {EXEC_HELPER_ARG} is started by runner itself, to run a job");
         std::process::exit(2);
-    }
-    // SAFETY: the daemon passed this descriptor open for us alone.
-    let report = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    let parent = num(next()).unwrap_or(0) as libc::pid_t;
+    };
+    let parent = num(next()).unwrap_or(0) as i32;
     let umask = next().to_str().and_then(|s| u32::from_str_radix(s, 8).ok()).unwrap_or(0o022);
-    let nice = num(next()).map(|n| n as libc::c_int);
-    let ids = next().to_str().and_then(|s| {
+    let nice = num(next()).and_then(|n| i8::try_from(n).ok());
+    let ids: Option<(Vec<u32>, u32, u32)> = next().to_str().and_then(|s| {
         let mut parts = s.split(':');
         let uid = parts.next()?.parse().ok()?;
         let gid = parts.next()?.parse().ok()?;
@@ -914,67 +861,42 @@ pub fn exec_helper(mut args: impl Iterator<Item = OsString>) -> ! {
         Some((groups, gid, uid))
     });
     let root_fallback = next() == "1";
-    let workdir = CString::new(next().into_vec()).unwrap_or_default();
-    let cgroup_procs = Some(next()).filter(|c| c != "-").and_then(|c| CString::new(c.into_vec()).ok());
+    let workdir = next();
+    let cgroup_procs = Some(next()).filter(|c| c != "-");
     let _dashes = next();
-    let argv: Vec<CString> =
-        std::iter::from_fn(|| args.next()).filter_map(|a| CString::new(a.into_vec()).ok()).collect();
-    let setup = ChildSetup { parent, umask, nice, ids, workdir, root_fallback, cgroup_procs, report };
-    if setup.apply().is_err() {
-        std::process::exit(127);
-    }
-    close_descriptors_on_exec();
-    default_ignored_signals();
-    let Some(program) = argv.first() else {
-        setup.report(0, &io::Error::from_raw_os_error(libc::ENOENT));
+    let argv: Vec<OsString> = std::iter::from_fn(|| args.next()).collect();
+    let argv: Vec<&OsStr> = argv.iter().map(OsString::as_os_str).collect();
+    let fail = |step: Option<Step>, errno: i32| -> ! {
+        runner_sys::spawn::report(std::os::fd::AsFd::as_fd(&report), step, errno);
         std::process::exit(127);
     };
-    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    ptrs.push(std::ptr::null());
-    // SAFETY: NUL-terminated strings and a null-terminated array that outlive the call.
-    unsafe { libc::execvp(program.as_ptr(), ptrs.as_ptr()) };
-    setup.report(0, &io::Error::last_os_error());
-    std::process::exit(127);
-}
-
-/// Puts back the default action of the signals this helper's own start ignored, since an
-/// ignored signal stays ignored across exec: Rust's runtime ignores SIGPIPE (so a job's
-/// `producer | head` would see EPIPE errors instead of dying quietly), and glibc's
-/// posix_spawn ignores its internal signals (32 up to SIGRTMIN) in the child it starts. A job
-/// starts with every signal at its default, as the fork of std's `Command` gave it.
-fn default_ignored_signals() {
-    for sig in std::iter::once(libc::SIGPIPE).chain(32..libc::SIGRTMIN()) {
-        // The raw call: glibc's sigaction refuses its internal signals. A zeroed kernel
-        // sigaction is SIG_DFL with no flags and an empty mask; the handler is its first field.
-        let mut old = [0usize; 8];
-        let dfl = [0usize; 8];
-        // SAFETY: buffers larger than the kernel's struct sigaction; 8 is its sigset size.
-        unsafe {
-            let read = libc::syscall(libc::SYS_rt_sigaction, sig, std::ptr::null::<usize>(), old.as_mut_ptr(), 8);
-            if read == 0 && old[0] == libc::SIG_IGN {
-                libc::syscall(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), std::ptr::null_mut::<usize>(), 8);
-            }
-        }
+    // Joined first, so everything the job starts is in it.
+    if let Some(procs) = cgroup_procs
+        && let Err(e) = std::fs::OpenOptions::new().write(true).open(procs).and_then(|mut f| f.write_all(b"0"))
+    {
+        fail(Some(Step::Cgroup), e.raw_os_error().unwrap_or(libc::EIO));
+    }
+    if argv.is_empty() {
+        fail(None, libc::ENOENT);
+    }
+    let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let job = runner_sys::spawn::Job {
+        argv: &argv,
+        env: &env,
+        workdir: &workdir,
+        root_fallback,
+        umask,
+        nice,
+        ids: ids.as_ref().map(|(g, gid, uid)| (g.as_slice(), *gid, *uid)),
+        parent,
+    };
+    match runner_sys::spawn::Prepared::new(&job) {
+        Ok(mut prepared) => runner_sys::spawn::exec(&mut prepared, report),
+        Err(_) => fail(None, libc::EINVAL),
     }
 }
 
-/// Marks every descriptor above stderr close-on-exec, so a job inherits only its stdio.
-fn close_descriptors_on_exec() {
-    // SAFETY: close_range(2) with CLOSE_RANGE_CLOEXEC closes nothing now.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
-    if r == 0 {
-        return;
-    }
-    // Before Linux 5.11: one by one, from the list of open ones.
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return };
-    let fds: Vec<i32> = dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
-    for fd in fds.into_iter().filter(|fd| *fd > 2) {
-        // SAFETY: setting a flag on a descriptor number; a stale one fails with EBADF.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
-}
-
-/// A helper started, not yet known to have become the job.
+/// A job's process started, not yet known to have become the job.
 struct Pending {
     child: RunChild,
     report: OwnedFd,
@@ -985,41 +907,72 @@ struct Pending {
 }
 
 impl Pending {
-    /// Waits (without blocking the thread) for the helper's exec: the report pipe closes
-    /// unread when it succeeded, or carries the failed step.
-    async fn report(self) -> Result<RunChild, (RunChild, SpawnErrorKind, String)> {
-        let Pending { child, report, program, workdir, run_as_user, nice } = self;
-        let mut b = [0u8; 5];
-        let mut got = 0;
-        if let Ok(mut rx) = tokio::net::unix::pipe::Receiver::from_owned_fd(report) {
-            while got < b.len() {
-                match rx.read(&mut b[got..]).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => got += n,
-                }
+    /// Waits (without blocking the thread) for the process's exec: the report pipe closes
+    /// unread when it succeeded, or carries the failed step. A start that is still setting up
+    /// when `stop` turns true or `timeout_at` passes (its `chdir` hangs on a dead mount) is
+    /// SIGKILLed and reaped: Err with the status that says why.
+    async fn report(
+        self,
+        stop: &mut watch::Receiver<bool>,
+        timeout_at: Option<Instant>,
+        usage: &mut crate::contain::Usage,
+    ) -> Result<RunChild, Status> {
+        let Pending { mut child, report, program, workdir, run_as_user, nice } = self;
+        let read = read_report(report);
+        tokio::pin!(read);
+        let mut stop_open = true;
+        let ending = loop {
+            tokio::select! {
+                got = &mut read => match got {
+                    None => return Ok(child),
+                    Some((step, e)) => {
+                        let (kind, message) = describe_spawn_error(step, &e, &program, &run_as_user, nice, &workdir);
+                        // It exits right after its report; reap it.
+                        let _ = child.wait(usage).await;
+                        return Err(Status::SpawnFailed { kind, message });
+                    }
+                },
+                _ = sleep_until(timeout_at), if timeout_at.is_some() => break Status::TimedOut { signal: libc::SIGKILL },
+                changed = stop.changed(), if stop_open => match changed {
+                    Ok(()) if *stop.borrow_and_update() => break Status::Stopped { signal: libc::SIGKILL },
+                    Ok(()) => {}
+                    Err(_) => stop_open = false,
+                },
             }
+        };
+        // Its signals stay blocked until its set-up is done: only SIGKILL ends it now.
+        child.kill();
+        if tokio::time::timeout(KILL_SETTLE, child.wait(usage)).await.is_err() {
+            log::warn!("the start of pid {} is stuck in the kernel {KILL_SETTLE:?} after SIGKILL", child.id());
         }
-        if got < b.len() {
-            return Ok(child);
-        }
-        let e = io::Error::from_raw_os_error(i32::from_le_bytes([b[1], b[2], b[3], b[4]]));
-        let (kind, message) = describe_spawn_error(Step::from_u8(b[0]), &e, &program, &run_as_user, nice, &workdir);
-        Err((child, kind, message))
+        Err(ending)
     }
 }
 
-enum Launch {
-    /// The job runs (clone3): its set-up is known to have succeeded.
-    Running(RunChild),
-    /// The exec helper runs and will report.
-    Helper(Pending),
+/// The report of a start: None when the pipe closed unwritten (the exec succeeded), else the
+/// failed step (None: the exec) and its errno.
+async fn read_report(report: OwnedFd) -> Option<(Option<Step>, io::Error)> {
+    let mut b = [0u8; 5];
+    let mut got = 0;
+    if let Ok(mut rx) = tokio::net::unix::pipe::Receiver::from_owned_fd(report) {
+        while got < b.len() {
+            match rx.read(&mut b[got..]).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+    }
+    if got < b.len() {
+        return None;
+    }
+    Some((Step::from_u8(b[0]), io::Error::from_raw_os_error(i32::from_le_bytes([b[1], b[2], b[3], b[4]]))))
 }
 
 fn spawn(
     spec: &Spec<'_>,
     cgroup: Option<&crate::contain::RunCgroup>,
     run_id: Option<&str>,
-) -> Result<Launch, (SpawnErrorKind, String)> {
+) -> Result<Pending, (SpawnErrorKind, String)> {
     let other = |m: String| (SpawnErrorKind::Other, m);
     let argv: Vec<&OsStr> = match spec.command {
         CommandLine::Argv(v) => v.iter().map(OsStr::new).collect(),
@@ -1064,24 +1017,10 @@ fn spawn(
     };
     let run_as_user = spec.run_as.map_or(String::new(), |r| r.user.clone());
     match spawn::start(&job) {
-        Ok(spawn::Started::Job(child)) => Ok(Launch::Running(child)),
-        Ok(spawn::Started::Helper(child, report)) => Ok(Launch::Helper(Pending {
-            child,
-            report,
-            program: program.to_os_string(),
-            workdir,
-            run_as_user,
-            nice: spec.nice,
-        })),
-        Err(spawn::Failed::Step(step, errno)) => Err(describe_spawn_error(
-            step,
-            &io::Error::from_raw_os_error(errno),
-            program,
-            &run_as_user,
-            spec.nice,
-            &workdir,
-        )),
-        Err(spawn::Failed::Other(m)) => Err(other(m)),
+        Ok(spawn::Started(child, report)) => {
+            Ok(Pending { child, report, program: program.to_os_string(), workdir, run_as_user, nice: spec.nice })
+        }
+        Err(m) => Err(other(m)),
     }
 }
 

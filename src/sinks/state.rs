@@ -52,10 +52,6 @@ impl StateStore {
         StateStore { dir: dir.to_path_buf() }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     pub fn jobs_dir(&self) -> PathBuf {
         self.dir.join("jobs")
     }

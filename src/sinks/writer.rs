@@ -126,7 +126,6 @@ fn run(sinks: &Sinks, shared: &Shared, rx: &Receiver<Op>) {
             let _ = tx.send(());
         }
         if settle {
-            crate::heap::release_dead_stack();
             crate::heap::trim();
         }
         if stop {

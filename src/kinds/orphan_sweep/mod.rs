@@ -692,7 +692,7 @@ async fn wait_exit(p: &Proc, h: &mut Waiter, limit: Duration) -> bool {
 }
 
 enum Waiter {
-    Pidfd(tokio::io::unix::AsyncFd<OwnedFd>),
+    Pidfd(runner_sys::fd::Watched<OwnedFd>),
     Plain,
 }
 
@@ -816,23 +816,7 @@ pub async fn attempt(host: &dyn Host, spec: &Spec, stop: watch::Receiver<bool>) 
     test_gate("scanned").await;
 
     let skipped = survey.decisions.len() - survey.ends();
-    let mut ends = Vec::new();
-    for d in survey.decisions {
-        match d {
-            Decision::Skip { proc, why } => {
-                audit.emit(Outcome::Skipped, Some(proc.pid), format!("skipped {}: {why}", proc.label()))
-            }
-            Decision::End { proc, why, .. } => {
-                let verb = if spec.dry_run { "would end" } else { "matched" };
-                audit.emit(
-                    Outcome::Success,
-                    Some(proc.pid),
-                    format!("{verb} {}: {why}; cmdline: {}", proc.label(), proc.cmdline),
-                );
-                ends.push(proc);
-            }
-        }
-    }
+    let ends = audit_decisions(&audit, survey.decisions, spec.dry_run);
     let head = format!(
         "scanned {} processes, matched {} ({}): {} to end, {skipped} kept",
         survey.scanned,
@@ -866,72 +850,17 @@ pub async fn attempt(host: &dyn Host, spec: &Spec, stop: watch::Receiver<bool>) 
             }
         }
         let waiter = match h {
-            // SAFETY: the AsyncFd owns the pidfd and returns that same descriptor for as long as
-            // it lives; nothing else closes it.
-            Handle::Pidfd(fd) => {
-                match unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-                    .map_err(std::io::Error::from)
-                {
-                    Ok(a) => Waiter::Pidfd(a),
-                    Err(e) => {
-                        audit.emit(Outcome::Failure, Some(p.pid), format!("failed to watch {}: {e}", p.label()));
-                        t.failed += 1;
-                        continue;
-                    }
+            Handle::Pidfd(fd) => match runner_sys::fd::Watched::new(fd, tokio::io::Interest::READABLE) {
+                Ok(a) => Waiter::Pidfd(a),
+                Err(e) => {
+                    audit.emit(Outcome::Failure, Some(p.pid), format!("failed to watch {}: {e}", p.label()));
+                    t.failed += 1;
+                    continue;
                 }
-            }
+            },
             Handle::Plain => Waiter::Plain,
         };
-        let (audit, grace, mut stop) = (audit.clone(), spec.kill_grace, stop.clone());
-        set.spawn(async move {
-            let mut w = waiter;
-            let sent = Instant::now();
-            let exited = tokio::select! {
-                e = wait_exit(&p, &mut w, grace) => e,
-                _ = stop.wait_for(|s| *s) => {
-                    audit.emit(Outcome::Stopped, Some(p.pid), format!("sweep stopped (its timeout, or runner stopping): no KILL for {}", p.label()));
-                    return End::Stopped;
-                }
-            };
-            if exited {
-                let ms = sent.elapsed().as_millis();
-                audit.emit(Outcome::Success, Some(p.pid), format!("{} exited {ms} ms after TERM", p.label()));
-                return End::OnTerm;
-            }
-            match send_ref(&p, w.handle(), Signal::SIGKILL) {
-                Ok(()) => audit.emit(
-                    Outcome::Success,
-                    Some(p.pid),
-                    format!("KILL sent to {} after {} grace{note}", p.label(), fmt_dur(grace)),
-                ),
-                Err(Lost::Exited) => {
-                    let ms = sent.elapsed().as_millis();
-                    audit.emit(Outcome::Success, Some(p.pid), format!("{} exited {ms} ms after TERM", p.label()));
-                    return End::OnTerm;
-                }
-                Err(Lost::Changed(why)) | Err(Lost::Failed(why)) => {
-                    audit.emit(Outcome::Failure, Some(p.pid), format!("failed to end {}: {why}", p.label()));
-                    return End::Failed;
-                }
-            }
-            let killed = Instant::now();
-            if wait_exit(&p, &mut w, AFTER_KILL).await {
-                let ms = killed.elapsed().as_millis();
-                audit.emit(Outcome::Success, Some(p.pid), format!("{} exited {ms} ms after KILL", p.label()));
-                End::OnKill
-            } else {
-                audit.emit(
-                    Outcome::Failure,
-                    Some(p.pid),
-                    format!(
-                        "failed to end {}: still there {} after KILL (uninterruptible sleep?)",
-                        p.label(),
-                        fmt_dur(AFTER_KILL)
-                    ),
-                );
-                End::Failed
-            }
-        });
+        set.spawn(end_one(p, waiter, audit.clone(), spec.kill_grace, note, stop.clone()));
     }
     while let Some(r) = set.join_next().await {
         match r {
@@ -953,6 +882,87 @@ pub async fn attempt(host: &dyn Host, spec: &Spec, stop: watch::Receiver<bool>) 
     );
     let outcome = if t.failed > 0 { Outcome::Failure } else { Outcome::Success };
     finish(outcome, msg)
+}
+
+/// Audits each decision of a survey; returns the processes to end.
+fn audit_decisions(audit: &Auditor, decisions: Vec<Decision>, dry_run: bool) -> Vec<Proc> {
+    let mut ends = Vec::new();
+    for d in decisions {
+        match d {
+            Decision::Skip { proc, why } => {
+                audit.emit(Outcome::Skipped, Some(proc.pid), format!("skipped {}: {why}", proc.label()))
+            }
+            Decision::End { proc, why, .. } => {
+                let verb = if dry_run { "would end" } else { "matched" };
+                audit.emit(
+                    Outcome::Success,
+                    Some(proc.pid),
+                    format!("{verb} {}: {why}; cmdline: {}", proc.label(), proc.cmdline),
+                );
+                ends.push(proc);
+            }
+        }
+    }
+    ends
+}
+
+/// Waits up to `grace` for a TERMed process to exit, then KILLs it and waits again; stops
+/// waiting (no KILL) when `stop` turns true. Audits every step.
+async fn end_one(
+    p: Proc,
+    waiter: Waiter,
+    audit: Auditor,
+    grace: Duration,
+    note: &'static str,
+    mut stop: watch::Receiver<bool>,
+) -> End {
+    let mut w = waiter;
+    let sent = Instant::now();
+    let exited = tokio::select! {
+        e = wait_exit(&p, &mut w, grace) => e,
+        _ = stop.wait_for(|s| *s) => {
+            audit.emit(Outcome::Stopped, Some(p.pid), format!("sweep stopped (its timeout, or runner stopping): no KILL for {}", p.label()));
+            return End::Stopped;
+        }
+    };
+    if exited {
+        let ms = sent.elapsed().as_millis();
+        audit.emit(Outcome::Success, Some(p.pid), format!("{} exited {ms} ms after TERM", p.label()));
+        return End::OnTerm;
+    }
+    match send_ref(&p, w.handle(), Signal::SIGKILL) {
+        Ok(()) => audit.emit(
+            Outcome::Success,
+            Some(p.pid),
+            format!("KILL sent to {} after {} grace{note}", p.label(), fmt_dur(grace)),
+        ),
+        Err(Lost::Exited) => {
+            let ms = sent.elapsed().as_millis();
+            audit.emit(Outcome::Success, Some(p.pid), format!("{} exited {ms} ms after TERM", p.label()));
+            return End::OnTerm;
+        }
+        Err(Lost::Changed(why)) | Err(Lost::Failed(why)) => {
+            audit.emit(Outcome::Failure, Some(p.pid), format!("failed to end {}: {why}", p.label()));
+            return End::Failed;
+        }
+    }
+    let killed = Instant::now();
+    if wait_exit(&p, &mut w, AFTER_KILL).await {
+        let ms = killed.elapsed().as_millis();
+        audit.emit(Outcome::Success, Some(p.pid), format!("{} exited {ms} ms after KILL", p.label()));
+        End::OnKill
+    } else {
+        audit.emit(
+            Outcome::Failure,
+            Some(p.pid),
+            format!(
+                "failed to end {}: still there {} after KILL (uninterruptible sleep?)",
+                p.label(),
+                fmt_dur(AFTER_KILL)
+            ),
+        );
+        End::Failed
+    }
 }
 
 enum End {
@@ -1128,7 +1138,7 @@ mod tests {
         let other = Proc { start_ticks: st.starttime + 1, ..real.clone() };
         assert!(matches!(send(&other, &Handle::Plain, Signal::SIGTERM), Err(Lost::Changed(_))));
         assert!(matches!(pin(&other), Err(Lost::Changed(_))));
-        assert!(Process::new(pid).unwrap().is_alive());
+        assert!(Process::new(pid).unwrap().stat().is_ok_and(|st| st.state != 'Z' && st.state != 'X'));
         let h = pin(&real).unwrap();
         assert!(matches!(h, Handle::Pidfd(_)));
         send(&real, &h, Signal::SIGKILL).unwrap();
