@@ -141,6 +141,30 @@ fn count_and_from() {
     assert_eq!(stdout(&o).lines().count(), 5);
 }
 
+/// Times past 2038-01-19T03:14:07Z (the last second of a 32-bit time_t) and 2106 (of an
+/// unsigned one) are civil times like any other: the schedule is computed in 64 bits on
+/// every target. `.ci/run` runs this file on armv7 (32-bit time_t in glibc's ABI) under
+/// qemu-user too.
+#[test]
+fn fire_times_past_2038_and_2106() {
+    assert_eq!(
+        calendar("*/1 * * * * *", "2038-01-19T03:14:05Z", "UTC", 4),
+        [
+            "2038-01-19T03:14:06+00:00",
+            "2038-01-19T03:14:07+00:00",
+            "2038-01-19T03:14:08+00:00",
+            "2038-01-19T03:14:09+00:00"
+        ]
+    );
+    // Daylight saving past 2038 comes from the zone's rule, not its table of transitions.
+    assert_eq!(
+        calendar("0 12 1 1,7 *", "2040-01-01T00:00:00Z", "Europe/Berlin", 2),
+        ["2040-01-01T12:00:00+01:00", "2040-07-01T12:00:00+02:00"]
+    );
+    assert_eq!(calendar("0 0 29 2 *", "2100-01-01T00:00:00Z", "UTC", 1), ["2104-02-29T00:00:00+00:00"]);
+    assert_eq!(calendar("@yearly", "2106-02-07T06:28:15Z", "UTC", 1), ["2107-01-01T00:00:00+00:00"]);
+}
+
 #[test]
 fn tz_reads_the_expression_in_that_zone() {
     assert_eq!(calendar("0 9 * * *", NEW_YEAR, "Europe/Berlin", 1), ["2026-01-01T09:00:00+01:00"]);

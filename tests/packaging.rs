@@ -4,7 +4,7 @@
 //! the unit starts it, and READY=1 and WATCHDOG=1 must arrive.
 
 mod common;
-use common::have;
+use common::{have, skip_emulated};
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -55,11 +55,20 @@ fn only(dir: &Path, ext: &str) -> PathBuf {
     v.into_iter().next().unwrap()
 }
 
+/// Both tests run `packaging/build`, which regenerates target/packaging: one at a time.
+static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn deb_and_rpm_build_lint_install_upgrade_and_purge() {
+    if skip_emulated(
+        "builds and installs the host's packages; the arm ones are built natively by packages_for_each_target",
+    ) {
+        return;
+    }
     if !prerequisites() {
         return;
     }
+    let _one = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
     let out = run(Command::new("bash").arg(format!("{ROOT}/packaging/build")).current_dir(ROOT));
     println!("{out}");
     let pkg = Path::new(ROOT).join("target/packaging");
@@ -172,4 +181,116 @@ fn deb_and_rpm_build_lint_install_upgrade_and_purge() {
 
 fn scratch_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("pkg-{name}-{}", std::process::id()))
+}
+
+/// The ELF machine of a binary: 62 x86_64, 183 aarch64, 40 arm.
+fn elf_machine(bin: &[u8]) -> u16 {
+    assert_eq!(&bin[..4], b"\x7fELF", "not an ELF file");
+    u16::from_le_bytes([bin[18], bin[19]])
+}
+
+/// Whether a binary asks for a program interpreter (a dynamic loader): a PT_INTERP program
+/// header. The static builds have none.
+fn has_interpreter(bin: &[u8]) -> bool {
+    let is64 = bin[4] == 2;
+    let word = |at: usize, n: usize| bin[at..at + n].iter().rev().fold(0u64, |v, &b| (v << 8) | u64::from(b)) as usize;
+    let (phoff, phentsize, phnum) =
+        if is64 { (word(32, 8), word(54, 2), word(56, 2)) } else { (word(28, 4), word(42, 2), word(44, 2)) };
+    (0..phnum).any(|i| word(phoff + i * phentsize, 4) == 3)
+}
+
+/// `packaging/build --target T` for the cross targets: a .deb and .rpm of the right
+/// architecture and dependencies, lintian-clean, for the glibc ones; a tarball whose
+/// SHA256SUMS checks and whose binary is static for the musl ones.
+#[test]
+fn packages_for_each_target() {
+    if skip_emulated("builds the packages of every target natively") {
+        return;
+    }
+    if !prerequisites() {
+        return;
+    }
+    for (tool, why) in
+        [("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"), ("arm-linux-gnueabihf-gcc", "gcc-arm-linux-gnueabihf")]
+    {
+        if !have(tool) {
+            common::skip_missing(&format!("{tool} ({why}; .ci/run installs it)"));
+            return;
+        }
+    }
+    for loader in ["/lib/ld-linux-aarch64.so.1", "/lib/ld-linux-armhf.so.3"] {
+        if !Path::new(loader).exists() {
+            common::skip_missing(&format!("{loader} (libc6:arm64 and libc6:armhf by multiarch, for dpkg-shlibdeps)"));
+            return;
+        }
+    }
+    let _one = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    let pkg = Path::new(ROOT).join("target/packaging");
+    for (triple, deb_arch, rpm_arch, machine) in [
+        ("aarch64-unknown-linux-gnu", "arm64", "aarch64", 183),
+        ("armv7-unknown-linux-gnueabihf", "armhf", "armv7hl", 40),
+    ] {
+        let out = run(Command::new("bash")
+            .arg(format!("{ROOT}/packaging/build"))
+            .args(["--target", triple])
+            .current_dir(ROOT));
+        println!("{out}");
+        let dir = pkg.join(triple);
+        let deb = only(&dir, "deb");
+        let rpm = only(&dir, "rpm");
+
+        let fields = run(Command::new("dpkg-deb").args(["-f"]).arg(&deb).args(["Architecture", "Depends"]));
+        assert!(fields.contains(&format!("Architecture: {deb_arch}\n")), "{triple}: {fields}");
+        // dpkg-shlibdeps found the foreign libc (multiarch): a versioned libc6 dependency.
+        assert!(fields.contains("Depends: libc6 (>= 2."), "{triple}: {fields}");
+        let unpacked = scratch(&format!("deb-{triple}"));
+        run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked));
+        let bin = std::fs::read(unpacked.join("usr/bin/runner")).unwrap();
+        let _ = std::fs::remove_dir_all(&unpacked);
+        assert_eq!(elf_machine(&bin), machine, "{triple}: the .deb's binary");
+
+        let lint = run(Command::new("lintian").args(["--fail-on", "error,warning"]).arg(&deb));
+        assert!(!lint.lines().any(|l| l.starts_with("E:") || l.starts_with("W:")), "{triple}: {lint}");
+
+        let arch = run(Command::new("rpm").args(["-qp", "--qf", "%{ARCH}"]).arg(&rpm));
+        assert_eq!(arch.trim(), rpm_arch, "{triple}");
+        let requires = run(Command::new("rpm").args(["-qp", "--requires"]).arg(&rpm));
+        assert!(requires.contains("libc.so.6"), "{triple}: {requires}");
+        assert!(!requires.contains("GLIBC_ABI_DT_RELR") && !requires.contains("libgcc_s"), "{triple}: {requires}");
+        if have("rpmlint") {
+            let o = Command::new("rpmlint").arg(&rpm).output().unwrap();
+            println!("rpmlint {triple} (advice, not enforced):\n{}", String::from_utf8_lossy(&o.stdout));
+        }
+    }
+
+    let version = env!("CARGO_PKG_VERSION");
+    for (triple, machine) in [("x86_64-unknown-linux-musl", 62), ("aarch64-unknown-linux-musl", 183)] {
+        let out = run(Command::new("bash")
+            .arg(format!("{ROOT}/packaging/build"))
+            .args(["--target", triple])
+            .current_dir(ROOT));
+        println!("{out}");
+        let dir = pkg.join(triple);
+        let name = format!("runner-{version}-{triple}");
+        assert!(out.contains(&format!("{name}.tar.gz")), "{out}");
+        run(Command::new("sha256sum").args(["-c", "SHA256SUMS"]).current_dir(&dir));
+        let s = scratch(&format!("tar-{triple}"));
+        run(Command::new("tar").arg("-xzf").arg(dir.join(format!("{name}.tar.gz"))).arg("-C").arg(&s));
+        let top = s.join(&name);
+        let sums = run(Command::new("sha256sum").args(["-c", "SHA256SUMS"]).current_dir(&top));
+        for f in
+            ["runner", "supervisor.yaml", "runner.service", "man/man1/runner.1.gz", "man/man5/supervisor.yaml.5.gz"]
+        {
+            assert!(sums.contains(&format!("{f}: OK")), "{triple}: {f} not in SHA256SUMS:\n{sums}");
+        }
+        let bin = std::fs::read(top.join("runner")).unwrap();
+        assert_eq!(elf_machine(&bin), machine, "{triple}");
+        assert!(!has_interpreter(&bin), "{triple}: the binary is not static");
+        if machine == 62 {
+            // The static binary runs here, and checks the shipped config.
+            let o = run(Command::new(top.join("runner")).args(["check", "--config"]).arg(top.join("supervisor.yaml")));
+            println!("{o}");
+        }
+        let _ = std::fs::remove_dir_all(&s);
+    }
 }

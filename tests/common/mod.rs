@@ -312,6 +312,27 @@ pub fn skip_missing(missing: &str) {
     notes.push(note);
 }
 
+/// True when the tests run under qemu-user (`.ci/run` sets `RUNNER_EMULATED=1` for its
+/// aarch64 and armv7 runs, and only there).
+pub fn emulated() -> bool {
+    std::env::var("RUNNER_EMULATED").is_ok_and(|v| v == "1")
+}
+
+/// Call first in a test that cannot run under qemu-user for `reason` (ptrace, namespaces,
+/// clone3, `/proc/PID/exe` naming qemu, tight timing): under emulation it prints
+/// `skipped under emulation: REASON` where the default `cargo test` output shows it (the
+/// stderr handle, not libtest's captured `eprintln!`) and returns true, so the caller
+/// returns; natively it returns false and the test runs in full.
+pub fn skip_emulated(reason: &str) -> bool {
+    use std::io::Write;
+    if !emulated() {
+        return false;
+    }
+    let test = std::thread::current().name().unwrap_or("a test").to_string();
+    let _ = std::io::stderr().write_all(format!("\n{test}: skipped under emulation: {reason}\n").as_bytes());
+    true
+}
+
 /// A process that still exists, is asleep and has no signal pending: anything sent to it
 /// so far has been acted on (a fatal one would have ended it, an ignored one is dropped at
 /// sending). Lets a test assert that something did not happen to a process without a sleep.
@@ -384,6 +405,9 @@ pub fn python_venv(name: &str, pins: &[&str], works: impl Fn(&Path) -> bool) -> 
 /// `strace OPTIONS -o TRACE runner ARGS` with the environment `s.runner(config)` gives runner,
 /// or `None` (a skip outside CI, a failure under CI=true) when strace is missing.
 pub fn traced(s: &Scratch, config: &Path, options: &[&str], trace: &Path, args: &[&str]) -> Option<Command> {
+    if skip_emulated("strace of an emulated process traces qemu-user's system calls, not runner's") {
+        return None;
+    }
     if Command::new("strace").arg("-V").stdout(std::process::Stdio::null()).status().is_err() {
         skip_missing("strace (apt-get install strace)");
         return None;
