@@ -408,6 +408,14 @@ fn cmd_check(path: &Path, overrides: &Overrides) -> ExitCode {
                 enabled,
                 plan.files.len()
             );
+            for job in &plan.jobs {
+                if let JobKind::QueueFlush(q) = &job.kind {
+                    let uid = job.run_as.as_ref().map_or_else(|| nix::unistd::geteuid().as_raw(), |u| u.uid);
+                    for w in crate::kinds::queue_flush::spool::warnings(&q.spool, uid) {
+                        eprintln!("warning: job `{}`: {w}", job.name);
+                    }
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -1144,7 +1152,7 @@ fn cmd_enqueue(path: &Path, overrides: &Overrides, name: &str, file: &Path) -> E
         Ok(x) => x,
         Err(code) => return code,
     };
-    let sp = crate::kinds::queue_flush::spool::Spool::new(&q.spool);
+    let mut sp = crate::kinds::queue_flush::spool::Spool::new(&q.spool);
     if let Err(e) = sp.ensure(job.run_as.as_ref().map(|u| u.gid)) {
         eprintln!("runner: cannot create the spool {}: {e}", q.spool.display());
         return ExitCode::FAILURE;

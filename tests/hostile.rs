@@ -1,0 +1,157 @@
+//! Issue 25, through the real binary as root with a second user (uid 1000): hostile entries
+//! in spools, state and runtime dirs someone else controls, special files where runner reads,
+//! a damaged ring. Each test is one recipe of the issue; the victim files must stay as they were.
+
+mod common;
+use common::*;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, SystemTime};
+
+const OTHER: u32 = 1000;
+
+/// Runs `cmd` as uid/gid 1000 with no supplementary groups, as the second user of the recipes.
+fn as_other(mut cmd: Command) -> Output {
+    cmd.uid(OTHER).gid(OTHER); // std drops supplementary groups when root sets a uid
+    cmd.output().unwrap()
+}
+
+/// A shell command as uid 1000.
+fn sh_other(script: &str) {
+    let mut c = Command::new("/bin/sh");
+    c.args(["-ec", script]);
+    let o = as_other(c);
+    assert!(o.status.success(), "`{script}` as uid {OTHER}: {}", stderr(&o));
+}
+
+fn chown_r(p: &Path, uid: u32) {
+    let st = Command::new("chown").args(["-R", &uid.to_string(), &p.display().to_string()]).status().unwrap();
+    assert!(st.success());
+}
+
+/// A directory uid 1000 can enter, for the scratch dir of tests where it acts.
+fn open_to_others(s: &Scratch) {
+    std::fs::set_permissions(&s.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Root's precious things: `root-owned/important.conf` (mode 600) and `root-owned-dir` with
+/// a file and a directory three days old.
+fn root_victims(s: &Scratch) -> (PathBuf, PathBuf) {
+    let conf = s.write("root-owned/important.conf", "secret=1\n");
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let dir = s.path("root-owned-dir");
+    std::fs::create_dir_all(dir.join("old")).unwrap();
+    std::fs::write(dir.join("keep.txt"), "root's\n").unwrap();
+    std::fs::write(dir.join("old/inner"), "root's\n").unwrap();
+    let three_days = SystemTime::now() - Duration::from_secs(3 * 86400);
+    for p in [dir.join("keep.txt"), dir.join("old/inner"), dir.join("old")] {
+        std::fs::File::open(&p).unwrap().set_modified(three_days).unwrap();
+    }
+    (conf, dir)
+}
+
+fn assert_victims_intact(conf: &Path, dir: &Path, log: &str) {
+    assert_eq!(std::fs::read_to_string(conf).unwrap(), "secret=1\n", "important.conf was written: {log}");
+    assert_eq!(std::fs::metadata(conf).unwrap().mode() & 0o7777, 0o600, "{log}");
+    assert_eq!(std::fs::read_to_string(dir.join("keep.txt")).unwrap(), "root's\n", "{log}");
+    assert_eq!(std::fs::read_to_string(dir.join("old/inner")).unwrap(), "root's\n", "{log}");
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    names.sort();
+    assert_eq!(names, ["keep.txt", "old"], "files were moved into root's directory: {log}");
+}
+
+fn queue_config(s: &Scratch, spool: &Path, log: &Path) -> PathBuf {
+    let h = s.write("h.sh", &format!("#!/bin/sh\ncat \"$1\" >> {}\n", log.display()));
+    std::fs::set_permissions(&h, std::fs::Permissions::from_mode(0o755)).unwrap();
+    s.write(
+        "supervisor.yaml",
+        &format!(
+            "version: 1\njobs:\n  outbox:\n    queue_flush:\n      spool: {}\n      handler: [\"{}\"]\n      keep_done: 1h\n",
+            spool.display(),
+            h.display()
+        ),
+    )
+}
+
+fn enqueue_as_other(s: &Scratch, c: &Path, text: &str) {
+    use std::io::Write;
+    let mut cmd = s.runner(c);
+    cmd.args(["enqueue", "outbox"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.uid(OTHER).gid(OTHER); // std drops supplementary groups when root sets a uid
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "a producer who owns the spool cannot enqueue: {}", stderr(&o));
+}
+
+/// Item 1: the producer owns the spool and plants links; root follows none of them, and the
+/// producer still enqueues and root still handles its item.
+#[test]
+fn spool_links_a_producer_planted_are_never_followed() {
+    let s = Scratch::new("hostile-spool");
+    open_to_others(&s);
+    let (conf, victim_dir) = root_victims(&s);
+    let spool = s.path("spool");
+    let log = s.path("handled");
+    let c = queue_config(&s, &spool, &log);
+    let o = s.runner(&c).args(["once", "outbox"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    chown_r(&spool, OTHER);
+
+    // `runner check` names the spool owned by someone who is neither root nor the job's user.
+    let o = s.runner(&c).arg("check").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("owned by uid 1000, neither root nor the job's user"), "{}", stderr(&o));
+
+    let sp = spool.display();
+    enqueue_as_other(&s, &c, "first\n");
+    sh_other(&format!(
+        "ln -s {conf} {sp}/.stats.tmp; mv {sp}/done {sp}/done.real; ln -s {dir} {sp}/done",
+        conf = conf.display(),
+        dir = victim_dir.display()
+    ));
+    let o = s.runner(&c).args(["once", "outbox"]).output().unwrap();
+    let err = stderr(&o);
+    assert!(!o.status.success(), "a flush through a linked done/ succeeded: {err}");
+    assert!(err.contains(&format!("{sp}/done is a symlink")), "{err}");
+    assert_victims_intact(&conf, &victim_dir, &err);
+
+    // new/ a link to root's directory: nothing of root's is moved into failed/.
+    sh_other(&format!(
+        "rm {sp}/done; mv {sp}/done.real {sp}/done; mv {sp}/new {sp}/new.real; ln -s {} {sp}/new",
+        victim_dir.display()
+    ));
+    let o = s.runner(&c).args(["once", "outbox"]).output().unwrap();
+    let err = stderr(&o);
+    assert!(!o.status.success() && err.contains(&format!("{sp}/new is a symlink")), "{err}");
+    assert_victims_intact(&conf, &victim_dir, &err);
+    assert!(std::fs::read_dir(spool.join("failed")).unwrap().next().is_none(), "{err}");
+
+    // Links as entries: in done/ (old, so retention judges it) and a fifo in new/.
+    sh_other(&format!(
+        "rm {sp}/new; mv {sp}/new.real {sp}/new; ln -s {dir} {sp}/done/old-link; touch -h -d '3 days ago' {sp}/done/old-link; mkfifo {sp}/new/1700000000000.fifo:0,0",
+        dir = victim_dir.display()
+    ));
+    let o = s.runner(&c).args(["once", "outbox"]).output().unwrap();
+    let err = stderr(&o);
+    assert!(err.contains("1 done, 0 retried, 0 failed, 1 rejected"), "{err}");
+    assert_eq!(lines(&log), ["first"], "root did not handle the producer's item: {err}");
+    assert_victims_intact(&conf, &victim_dir, &err);
+    assert!(std::fs::symlink_metadata(spool.join("done/old-link")).is_err(), "the old link was kept: {err}");
+    assert!(!std::fs::symlink_metadata(spool.join(".stats")).unwrap().file_type().is_symlink());
+    assert!(std::fs::symlink_metadata(spool.join(".stats.tmp")).is_err(), "{err}");
+
+    // Writable by everyone: `runner check` says so.
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let o = s.runner(&c).arg("check").output().unwrap();
+    assert!(stderr(&o).contains("is writable by everyone (mode 0777)"), "{}", stderr(&o));
+    // Owned by the job's user (or root) and not writable by others: no warning.
+    chown_r(&spool, 0);
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let o = s.runner(&c).arg("check").output().unwrap();
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+}
