@@ -155,3 +155,64 @@ fn spool_links_a_producer_planted_are_never_followed() {
     let o = s.runner(&c).arg("check").output().unwrap();
     assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
 }
+
+fn hello_config(s: &Scratch) -> PathBuf {
+    s.write("supervisor.yaml", "version: 1\njobs:\n  hello:\n    every: 1h\n    run: \"echo hi\"\n")
+}
+
+fn once_with_dirs(s: &Scratch, c: &Path, state: &Path, run: &Path) -> Output {
+    let mut cmd = s.runner(c);
+    cmd.env("RUNNER_STATE_DIR", state).env("RUNNER_RUNTIME_DIR", run).args(["once", "hello"]);
+    cmd.output().unwrap()
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    v.sort();
+    v
+}
+
+/// Item 2: a state dir that is another user's link in a sticky world-writable directory, and
+/// a runtime dir inside another user's directory, are refused before anything is written;
+/// a tutorial dir under a sticky directory still works for the user who made it.
+#[test]
+fn state_and_runtime_dirs_where_another_user_steers_are_refused() {
+    let s = Scratch::new("hostile-dirs");
+    open_to_others(&s);
+    let c = hello_config(&s);
+    let victim = s.path("victim");
+    std::fs::create_dir(&victim).unwrap();
+    let public = s.path("public");
+    std::fs::create_dir(&public).unwrap();
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let state = public.join("STATE");
+    sh_other(&format!("ln -s {} {}", victim.display(), state.display()));
+    let o = once_with_dirs(&s, &c, &state, &s.path("run"));
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("is a symlink owned by uid 1000"), "{err}");
+    assert_eq!(listing(&victim), Vec::<String>::new(), "root wrote through the link: {err}");
+
+    // A runtime dir inside uid 1000's own directory: refused, nothing created there.
+    let theirs = public.join("theirs");
+    sh_other(&format!("mkdir {}", theirs.display()));
+    let o = once_with_dirs(&s, &c, &s.path("state"), &theirs.join("run"));
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains(&format!("{} is owned by uid 1000", theirs.display())), "{err}");
+    assert_eq!(listing(&theirs), Vec::<String>::new(), "{err}");
+
+    // The README's tutorial: uid 1000 keeps its state in its own dir under a sticky one.
+    let tutorial = public.join("runner-first");
+    sh_other(&format!("mkdir {}", tutorial.display()));
+    let mut cmd = s.runner(&c);
+    cmd.env("RUNNER_STATE_DIR", tutorial.join("state")).env("RUNNER_RUNTIME_DIR", tutorial.join("run"));
+    cmd.args(["once", "hello"]);
+    let o = as_other(cmd);
+    assert!(o.status.success(), "the tutorial as its owner: {}", stderr(&o));
+    assert!(tutorial.join("state/runs.ring").exists());
+    // ... and root refuses it, since uid 1000 could swap it for a link.
+    let o = once_with_dirs(&s, &c, &tutorial.join("state"), &tutorial.join("run"));
+    assert!(!o.status.success() && stderr(&o).contains("is owned by uid 1000"), "{}", stderr(&o));
+}

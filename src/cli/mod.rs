@@ -531,6 +531,14 @@ fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, no_re
     if dry_run {
         return print_dry_run(job, no_retry);
     }
+    // Checked before the job starts, as the daemon does: a run that cannot be recorded (or
+    // locked) where another user steers must not run at all.
+    for dir in [&plan.state_dir, &plan.runtime_dir] {
+        if let Err(e) = crate::fsx::own_dir_once(dir, true) {
+            eprintln!("runner: {e}");
+            return ExitCode::from(exit::RUNNER_ERROR);
+        }
+    }
     let job = Arc::new(job.clone());
     // A sweep starts no process: it neither needs containment nor ends a dead runner's runs
     // before it looks at them.
