@@ -13,9 +13,15 @@ use std::path::Path;
 /// The mode runner gives the directories it creates: others may read `status`, not write.
 pub const DIR_MODE: u32 = 0o755;
 
-const NOFOLLOW: i32 = nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC;
+/// `O_NONBLOCK` too: a fifo planted where runner opens a file must not block the open (or
+/// a read); it makes no difference to a regular file, and every read checks for one.
+const NOFOLLOW: i32 = nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC | nix::libc::O_NONBLOCK;
 
-/// Options that never follow a link in the last component.
+/// The most runner reads of one of its own state files (a job's state, a running or live
+/// file, the loaded config): each is a few KiB; more is damage or a planted `/dev/zero`.
+pub const STATE_FILE_MAX: u64 = 4 << 20;
+
+/// Options that never follow a link in the last component and never block in the open.
 pub fn options() -> OpenOptions {
     let mut o = OpenOptions::new();
     o.custom_flags(NOFOLLOW);
@@ -39,11 +45,65 @@ pub fn read_kernel(path: &Path, capacity: usize) -> io::Result<String> {
     Ok(text)
 }
 
-/// Reads a whole file without following a link.
+/// Reads a whole file of runner's own (at most [`STATE_FILE_MAX`]) without following a link.
 pub fn read(path: &Path) -> io::Result<Vec<u8>> {
-    let mut f = open_read(path)?;
-    let mut out = Vec::new();
-    io::Read::read_to_end(&mut f, &mut out)?;
+    read_bounded(path, false, STATE_FILE_MAX)
+}
+
+/// Refuses an open file that is not a regular file (a fifo, a device, a directory): the
+/// error names `path` and what it is.
+pub fn check_regular(f: &File, path: &Path) -> io::Result<()> {
+    let t = f.metadata()?.file_type();
+    if t.is_file() {
+        return Ok(());
+    }
+    use std::os::unix::fs::FileTypeExt;
+    let what = if t.is_fifo() {
+        "a fifo"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{} is {what}, not a regular file; remove it or name a regular file", path.display()),
+    ))
+}
+
+/// Opens `path` for reading without blocking (a fifo) and checks it is a regular file;
+/// `follow`: whether a link in the last component is followed (a config an admin linked).
+pub fn open_regular(path: &Path, follow: bool) -> io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.read(true).custom_flags(if follow { nix::libc::O_CLOEXEC | nix::libc::O_NONBLOCK } else { NOFOLLOW });
+    let f = o.open(path)?;
+    check_regular(&f, path)?;
+    Ok(f)
+}
+
+/// Reads a regular file whole, as [`open_regular`] opens it, refusing one over `max` bytes
+/// with an error that names the path and the bound (`/dev/zero` or a giant file never
+/// fills memory).
+pub fn read_bounded(path: &Path, follow: bool, max: u64) -> io::Result<Vec<u8>> {
+    let f = open_regular(path, follow)?;
+    let len = f.metadata()?.len();
+    let too_big = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is over {} KiB, more than runner reads of it", path.display(), max >> 10),
+        )
+    };
+    if len > max {
+        return Err(too_big());
+    }
+    let mut out = Vec::with_capacity(len as usize);
+    // One byte over the bound tells a file that grew since the fstat.
+    io::Read::read_to_end(&mut io::Read::take(f, max + 1), &mut out)?;
+    if out.len() as u64 > max {
+        return Err(too_big());
+    }
     Ok(out)
 }
 

@@ -216,3 +216,88 @@ fn state_and_runtime_dirs_where_another_user_steers_are_refused() {
     let o = once_with_dirs(&s, &c, &tutorial.join("state"), &tutorial.join("run"));
     assert!(!o.status.success() && stderr(&o).contains("is owned by uid 1000"), "{}", stderr(&o));
 }
+
+/// Runs `cmd` to its end within `limit`; a hang is killed and fails the test.
+fn finishes(mut cmd: Command, limit: Duration, what: &str) -> Output {
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(o) => o.unwrap(),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            panic!("{what} hung for {limit:?}");
+        }
+    }
+}
+
+/// The largest resident set (KiB) of the children this test process has waited for.
+fn children_max_rss_kib() -> i64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap().max_rss()
+}
+
+fn mkfifo(p: &Path) {
+    nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+}
+
+/// Item 3: a fifo given as the config, `/dev/zero` as the config, a fifo as the ring and
+/// `TZ` naming `/dev/zero` or a 10 MB file: every command ends with an error naming the
+/// file, within seconds and a few MB.
+#[test]
+fn special_files_neither_hang_nor_fill_memory() {
+    let s = Scratch::new("hostile-special");
+    let limit = Duration::from_secs(20);
+    let fifo = s.path("f.yaml");
+    mkfifo(&fifo);
+    for cmd in ["status", "health", "logs"] {
+        let mut c = s.runner(&fifo);
+        c.args([cmd, "--config", &fifo.display().to_string()]);
+        let o = finishes(c, limit, &format!("runner {cmd} --config FIFO"));
+        assert!(!o.status.success(), "{cmd}: {}", stderr(&o));
+        assert!(stderr(&o).contains("not a regular file"), "{cmd}: {}", stderr(&o));
+    }
+    let mut c = s.runner(Path::new("/dev/zero"));
+    c.args(["status", "--config", "/dev/zero"]);
+    let o = finishes(c, limit, "runner status --config /dev/zero");
+    assert!(!o.status.success() && stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+
+    // A fifo where the ring belongs: every command ends, and so does the daemon at TERM.
+    let cfg = hello_config(&s);
+    std::fs::create_dir_all(s.path("state")).unwrap();
+    let ring = s.path("state/runs.ring");
+    mkfifo(&ring);
+    for args in [&["once", "hello"][..], &["status"], &["logs"], &["health"]] {
+        let mut c = s.runner(&cfg);
+        c.args(args);
+        let o = finishes(c, limit, &format!("runner {args:?} with a fifo ring"));
+        let out = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(out.contains("runs.ring is a fifo, not a regular file"), "{args:?}: {out}");
+    }
+    let mut d = Daemon::start(&s, &cfg);
+    std::thread::sleep(Duration::from_millis(1500));
+    if d.child.try_wait().unwrap().is_none() {
+        d.signal(nix::sys::signal::Signal::SIGTERM);
+    }
+    d.wait_exit(Duration::from_secs(15));
+    assert!(d.log_text().contains("runs.ring is a fifo"), "{}", d.log_text());
+    std::fs::remove_file(&ring).unwrap();
+
+    // TZ naming /dev/zero or a 10 MB file: UTC with a warning, in a few MB.
+    let big = s.path("big.tzif");
+    let mut tzif = std::fs::read("/usr/share/zoneinfo/UTC").unwrap();
+    tzif.resize(10 << 20, 0);
+    std::fs::write(&big, tzif).unwrap();
+    for (tz, why) in [("/dev/zero", "not a regular file"), (big.to_str().unwrap(), "over 256 KiB")] {
+        let mut c = s.runner(&cfg);
+        c.env("TZ", tz).arg("status");
+        let o = finishes(c, limit, &format!("TZ={tz} runner status"));
+        assert!(o.status.success(), "TZ={tz}: {}", stderr(&o));
+        assert!(stderr(&o).contains("cannot use the local time zone") && stderr(&o).contains(why), "{}", stderr(&o));
+    }
+    // Before: 1 GB for `status --config /dev/zero`, 1.6 GB for TZ=/dev/zero.
+    let rss = children_max_rss_kib();
+    assert!(rss < 100 * 1024, "a child reached {rss} KiB");
+}

@@ -435,7 +435,7 @@ fn cmd_calendar(expr: &str, count: usize, from: Option<&str>, tz: Option<&str>) 
         Err(e) => return fail(e),
     };
     let tz = match tz {
-        None => jiff::tz::TimeZone::system(),
+        None => crate::time::local_zone(),
         Some(name) => match jiff::tz::db().get(name) {
             Ok(tz) => tz,
             Err(_) => {
@@ -703,7 +703,7 @@ fn fmt_ms(ms: Option<i64>) -> String {
 }
 
 fn fmt_ts(t: jiff::Timestamp) -> String {
-    crate::time::offset_text(t, &jiff::tz::TimeZone::system(), false)
+    crate::time::offset_text(t, &crate::time::local_zone(), false)
 }
 
 fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {

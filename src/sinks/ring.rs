@@ -717,7 +717,8 @@ pub fn read_path(path: &Path) -> Result<Vec<Entry>, RingError> {
 
 /// Like [`read_path`], and also says what was skipped: damaged records, a damaged header.
 pub fn read_log(path: &Path) -> Result<Log, RingError> {
-    let f = File::open(path)?;
+    // No link followed, no fifo waited on: a planted one is an error naming the file.
+    let f = crate::fsx::open_regular(path, false)?;
     let shape = |l: &Log| {
         (l.entries.first().map(|e| e.seq), l.entries.last().map(|e| e.seq), l.entries.len(), l.damage.clone())
     };
@@ -836,6 +837,7 @@ impl Ring {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => create(&cfg.path, cfg.size)?,
                 Err(e) => return Err(e.into()),
             };
+            crate::fsx::check_regular(&file, &cfg.path)?;
             let lock = lock::exclusive(&file)?;
             let mut head = [0u8; HEADER_SIZE as usize];
             let n = read_full_at(&file, &mut head, 0)?;
