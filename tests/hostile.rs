@@ -301,3 +301,95 @@ fn special_files_neither_hang_nor_fill_memory() {
     let rss = children_max_rss_kib();
     assert!(rss < 100 * 1024, "a child reached {rss} KiB");
 }
+
+/// The sequence numbers in the ring (runs and daemon events), as `runner logs --json` reads them.
+fn ring_seqs(s: &Scratch, c: &Path) -> Vec<u64> {
+    let o = s.runner(c).args(["logs", "--json"]).output().unwrap();
+    stdout(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["kind"] != "damage")
+        .filter_map(|v| v["seq"].as_u64())
+        .collect()
+}
+
+/// `hello`'s run count and last start as `runner status --json` says them.
+fn hello_runs(s: &Scratch, c: &Path) -> u64 {
+    let o = s.runner(c).args(["status", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&o)));
+    let jobs = v["jobs"].as_array().unwrap();
+    jobs.iter().find(|j| j["name"] == "hello").unwrap()["runs"].as_u64().unwrap()
+}
+
+/// One `runner once hello`; checks that every record it wrote (the run, and any event
+/// about the ring) got a number above every number given before, and that the job state
+/// counted the run. Returns its stderr.
+fn run_once(s: &Scratch, c: &Path, seen: &mut u64, runs: &mut u64, when: &str) -> String {
+    let before = ring_seqs(s, c);
+    let o = s.runner(c).args(["once", "hello"]).output().unwrap();
+    assert!(o.status.success(), "{when}: {}", stderr(&o));
+    let new: Vec<u64> = ring_seqs(s, c).into_iter().filter(|q| !before.contains(q)).collect();
+    assert!(!new.is_empty(), "{when}: no record: {}", stderr(&o));
+    assert!(new.iter().all(|q| q > seen), "{when}: run ids {new:?} given again (had up to {seen}): {}", stderr(&o));
+    *seen = *new.iter().max().unwrap();
+    *runs += 1;
+    assert_eq!(hello_runs(s, c), *runs, "{when}: the job state stopped following runs");
+    stderr(&o)
+}
+
+/// Item 4: a ring with its header zeroed, cut to 0, 100 bytes or half, or its newest record
+/// damaged, never gives a run id again, the job state follows new runs, and a cut is reported.
+#[test]
+fn a_damaged_ring_never_reuses_run_ids() {
+    use std::os::unix::fs::FileExt;
+    let s = Scratch::new("hostile-ring");
+    let c = hello_config(&s);
+    let ring = s.path("state/runs.ring");
+    let (mut seen, mut runs) = (0, 0);
+    for _ in 0..6 {
+        run_once(&s, &c, &mut seen, &mut runs, "before any damage");
+    }
+    // dd if=/dev/zero of=runs.ring bs=64 count=1 conv=notrunc
+    std::fs::OpenOptions::new().write(true).open(&ring).unwrap().write_all_at(&[0u8; 64], 0).unwrap();
+    let err = run_once(&s, &c, &mut seen, &mut runs, "header zeroed");
+    assert!(
+        err.contains("damaged header")
+            || stdout(&s.runner(&c).args(["logs"]).output().unwrap()).contains("damaged header"),
+        "{err}"
+    );
+    for cut in [0u64, 100] {
+        for _ in 0..2 {
+            run_once(&s, &c, &mut seen, &mut runs, "before the cut");
+        }
+        std::fs::OpenOptions::new().write(true).open(&ring).unwrap().set_len(cut).unwrap();
+        run_once(&s, &c, &mut seen, &mut runs, &format!("cut to {cut} bytes"));
+    }
+    // The newest record damaged in place: its number is not given again, even with the job
+    // files gone (they would say it too).
+    let newest = seen;
+    let image = std::fs::read(&ring).unwrap();
+    let at = (64..image.len() - 16)
+        .step_by(8)
+        .find(|&p| image[p..p + 2] == *b"RR" && u64::from_le_bytes(image[p + 8..p + 16].try_into().unwrap()) == newest)
+        .expect("the newest record");
+    // Its length field and a byte of its body: no longer a record a scan reads.
+    let ringf = std::fs::OpenOptions::new().write(true).open(&ring).unwrap();
+    ringf.write_all_at(&[0xff, 0xff], at as u64 + 2).unwrap();
+    ringf.write_all_at(&[0xff; 8], at as u64 + 40).unwrap();
+    std::fs::remove_dir_all(s.path("state/jobs")).unwrap();
+    runs = 0;
+    run_once(&s, &c, &mut seen, &mut runs, "newest record damaged");
+    assert!(seen > newest);
+
+    // Cut to half: `logs` says what was lost, and the next writer reports the cut.
+    for _ in 0..6 {
+        run_once(&s, &c, &mut seen, &mut runs, "before the half cut");
+    }
+    let size = std::fs::metadata(&ring).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&ring).unwrap().set_len(size / 2).unwrap();
+    let o = s.runner(&c).args(["logs"]).output().unwrap();
+    assert!(stderr(&o).contains("damaged"), "logs said nothing of the cut: {}", stderr(&o));
+    run_once(&s, &c, &mut seen, &mut runs, "cut to half");
+    let o = s.runner(&c).args(["logs"]).output().unwrap();
+    assert!(stdout(&o).contains(&format!("was cut to {} of its {size} bytes", size / 2)), "{}", stdout(&o));
+}

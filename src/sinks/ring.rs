@@ -632,12 +632,19 @@ pub struct Log {
 
 fn read_data(image: &[u8], size: u64) -> Log {
     let end = (size as usize).min(image.len());
+    // A file cut short of its size (by hand, a full disk, a bad card) lost what was there:
+    // said as damage, never read as a shorter, whole log.
+    let cut = (end < size as usize).then(|| {
+        let from = (end as u64).max(HEADER_SIZE);
+        Damage { offset: from, len: size - from }
+    });
     if end <= HEADER_SIZE as usize {
-        return Log::default();
+        return Log { damage: cut.into_iter().collect(), ..Log::default() };
     }
     let data = &image[HEADER_SIZE as usize..end];
     let found = scan(data);
     let mut log = Log { damage: found.damage, ..Log::default() };
+    log.damage.extend(cut);
     for s in found.slots {
         let at = HEADER_SIZE + s.offset as u64;
         match decode(&data[s.offset as usize..], at) {
@@ -648,6 +655,26 @@ fn read_data(image: &[u8], size: u64) -> Log {
     }
     log.damage.sort_unstable_by_key(|d| d.offset);
     log
+}
+
+/// The highest sequence number that a record header in `data` shows above `newest` (the
+/// newest readable record) though the record does not read: a damaged newest record. Only
+/// numbers a full ring could have reached since `newest` count, so a flipped high bit does
+/// not throw run ids far ahead.
+fn damaged_seq(data: &[u8], newest: u64) -> u64 {
+    let reach = newest.saturating_add((data.len() / align8(REC_HEAD)) as u64);
+    let mut top = 0;
+    let mut pos = 0;
+    while pos + 16 <= data.len() {
+        if data[pos..pos + 2] == REC_MAGIC {
+            let seq = le64(data, pos + 8);
+            if seq > newest && seq <= reach {
+                top = top.max(seq);
+            }
+        }
+        pos += 8;
+    }
+    top
 }
 
 /// Whether a header that does not parse is a ring's, damaged (so its records can be read
@@ -810,6 +837,10 @@ pub struct Ring {
     unsynced: u32,
     last_sync: Instant,
     found: Found,
+    /// No sequence number at or below this is given again: the newest of the job files, of
+    /// a ring moved aside and of a record seen damaged (a run id never repeats while the
+    /// state dir survives).
+    floor: u64,
 }
 
 /// What opening a ring for writing found and did, for the caller to record.
@@ -821,6 +852,9 @@ pub struct Found {
     /// The file had a damaged header: why, and where it was moved to before a new ring was
     /// started in its place.
     pub moved_aside: Option<(String, PathBuf)>,
+    /// The file was shorter than its header says: (its length, the ring's size). It was
+    /// given its size back; the records that were in the cut part are lost.
+    pub truncated: Option<(u64, u64)>,
 }
 
 impl Ring {
@@ -829,6 +863,12 @@ impl Ring {
     /// overwritten. A ring with a damaged header is moved aside (`<name>.damaged-<UTC time>`)
     /// and a new one started, so recording never stops; what was found is in [`Ring::found`].
     pub fn open(cfg: &RingConfig) -> Result<Ring, RingError> {
+        Ring::open_above(cfg, 0)
+    }
+
+    /// [`open`](Self::open), giving no sequence number at or below `floor` (the newest a
+    /// job file holds), nor at or below any record of a ring it moves aside.
+    pub fn open_above(cfg: &RingConfig, mut floor: u64) -> Result<Ring, RingError> {
         let mut moved_aside = None;
         // Another opener may move a damaged file at the same moment: then open again.
         for _ in 0..8 {
@@ -848,6 +888,10 @@ impl Ring {
                 if !same_file(&file, &cfg.path) {
                     continue;
                 }
+                // Its readable records still hold run ids: the new ring goes on above them.
+                if let Ok(log) = read_file_image(&file, true).and_then(|i| read_log_image(&i)) {
+                    floor = floor.max(log.entries.iter().map(|e| e.seq).max().unwrap_or(0));
+                }
                 let to = move_aside(&cfg.path)?;
                 drop(lock);
                 moved_aside = Some((e.to_string(), to));
@@ -863,12 +907,16 @@ impl Ring {
                 fsync: cfg.fsync,
                 unsynced: 0,
                 last_sync: Instant::now(),
-                found: Found { damage: Vec::new(), moved_aside: moved_aside.take() },
+                found: Found { damage: Vec::new(), moved_aside: moved_aside.take(), truncated: None },
+                floor,
             };
             let (size, damage) = ring.rescan()?;
             ring.found.damage = damage;
-            if ring.file.metadata()?.len() < size {
-                // Cut short (by hand, or a full disk at creation): give the data area back its size.
+            let len = ring.file.metadata()?.len();
+            if len < size {
+                // Cut short (by hand, a full disk at creation): said, and the data area given
+                // back its size.
+                ring.found.truncated = Some((len, size));
                 ring.file.set_len(size)?;
             }
             for d in &ring.found.damage {
@@ -905,6 +953,9 @@ impl Ring {
         let data = &image[HEADER_SIZE as usize..];
         let Scan { slots, damage } = scan(data);
         self.data_size = size - HEADER_SIZE;
+        let newest = slots.last().map_or(0, |s| s.seq);
+        // A record too damaged to read may still show its number: never give it again.
+        self.floor = self.floor.max(damaged_seq(data, newest));
         match slots.last() {
             Some(s) => {
                 self.head = s.offset as u64 + align8(s.len as usize) as u64;
@@ -915,6 +966,7 @@ impl Ring {
                 self.next_seq = self.next_seq.max(1);
             }
         }
+        self.next_seq = self.next_seq.max(self.floor.saturating_add(1));
         Ok((size, damage))
     }
 
