@@ -659,10 +659,10 @@ fn read_data(image: &[u8], size: u64) -> Log {
 
 /// The highest sequence number that a record header in `data` shows above `newest` (the
 /// newest readable record) though the record does not read: a damaged newest record. Only
-/// numbers a full ring could have reached since `newest` count, so a flipped high bit does
-/// not throw run ids far ahead.
+/// numbers whose room fits in a quarter of the ring count (what [`Ring::rescan`] may skip
+/// without hiding older records), so a flipped high bit does not throw run ids far ahead.
 fn damaged_seq(data: &[u8], newest: u64) -> u64 {
-    let reach = newest.saturating_add((data.len() / align8(REC_HEAD)) as u64);
+    let reach = newest.saturating_add((data.len() / 4 / align8(REC_HEAD)) as u64);
     let mut top = 0;
     let mut pos = 0;
     while pos + 16 <= data.len() {
@@ -966,7 +966,15 @@ impl Ring {
                 self.next_seq = self.next_seq.max(1);
             }
         }
-        self.next_seq = self.next_seq.max(self.floor.saturating_add(1));
+        let want = self.next_seq.max(self.floor.saturating_add(1));
+        if !slots.is_empty() && want > self.next_seq {
+            // Numbers skipped need room before the next record, as records lost to damage
+            // leave it: a reader takes a gap without room for an earlier lap and would hide
+            // every older record. At most a quarter of the ring is given up.
+            let room = (want - self.next_seq).saturating_mul(align8(REC_HEAD) as u64);
+            self.head += room.min(self.data_size / 4);
+        }
+        self.next_seq = want;
         Ok((size, damage))
     }
 
