@@ -393,3 +393,27 @@ fn a_damaged_ring_never_reuses_run_ids() {
     let o = s.runner(&c).args(["logs"]).output().unwrap();
     assert!(stdout(&o).contains(&format!("was cut to {} of its {size} bytes", size / 2)), "{}", stdout(&o));
 }
+
+/// Item 5: sweeps that match everything are refused from the pattern itself, not from a
+/// few sample names; narrow ones still pass.
+#[test]
+fn match_everything_sweeps_are_refused_by_pattern() {
+    let s = Scratch::new("hostile-sweep");
+    let check = |m: &str| {
+        let c = s.write(
+            "supervisor.yaml",
+            &format!("version: 1\njobs:\n  sweep:\n    every: 1h\n    orphan_sweep:\n      match: {{ {m} }}\n"),
+        );
+        s.runner(&c).arg("check").output().unwrap()
+    };
+    for m in ["user: root", "name: \"??*\"", "cmdline: \"..\"", r#"cmdline: "\\w""#, "cmdline: \"ab|.\"", "name: \"*\""]
+    {
+        let o = check(m);
+        assert!(!o.status.success(), "{m} passed the check: {}", stdout(&o));
+        assert!(stderr(&o).contains("covers every process"), "{m}: {}", stderr(&o));
+    }
+    for m in ["name: \"ci-*\"", "user: \"1000\"", "cmdline: \"^/usr/bin/sleep\"", "user: root, name: \"ci-*\""] {
+        let o = check(m);
+        assert!(o.status.success(), "{m} was refused: {}", stderr(&o));
+    }
+}
