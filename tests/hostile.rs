@@ -417,3 +417,48 @@ fn match_everything_sweeps_are_refused_by_pattern() {
         assert!(o.status.success(), "{m} was refused: {}", stderr(&o));
     }
 }
+
+/// Item 6: `WATCHDOG_USEC=1` asks for a ping every 0 us; the daemon pings at its floor
+/// (50 ms) with a warning, still runs its jobs, and stops at TERM.
+#[test]
+fn a_tiny_watchdog_interval_is_clamped_with_a_warning() {
+    use std::os::unix::net::UnixDatagram;
+    let s = Scratch::new("hostile-watchdog");
+    let ticks = s.path("ticks");
+    let c = s.write(
+        "supervisor.yaml",
+        &format!("version: 1\njobs:\n  tick:\n    every: 200ms\n    run: \"echo >> {}\"\n", ticks.display()),
+    );
+    let sock_path = s.path("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    let mut d = Daemon::start_with(&s, &c, &[("NOTIFY_SOCKET", sock_path.to_str().unwrap()), ("WATCHDOG_USEC", "1")]);
+    let mut buf = [0u8; 4096];
+    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let start = std::time::Instant::now();
+    let mut pings = 0;
+    while start.elapsed() < Duration::from_secs(2) {
+        if let Ok(n) = sock.recv(&mut buf) {
+            pings += String::from_utf8_lossy(&buf[..n]).matches("WATCHDOG=1").count();
+        }
+    }
+    let spent = start.elapsed();
+    // At the 50 ms floor: about 40 in 2 s (a datagram may carry one ping for several).
+    let most = (spent.as_millis() / 50 + 5) as usize;
+    assert!(pings >= 5 && pings <= most, "{pings} pings in {spent:?}; log:\n{}", d.log_text());
+    wait_for(Duration::from_secs(20), "the tick job to run", || lines(&ticks).len() >= 3);
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    let t = std::time::Instant::now();
+    d.wait_exit(Duration::from_secs(15));
+    assert!(t.elapsed() < Duration::from_secs(10), "stopping took {:?}", t.elapsed());
+    let log = d.log_text();
+    assert!(log.contains("WATCHDOG_USEC=1 asks for a ping every 0 us; pinging every 50 ms instead"), "{log}");
+
+    // The recipe: a socket that does not exist.
+    let mut d = Daemon::start_with(&s, &c, &[("NOTIFY_SOCKET", "/nonexistent"), ("WATCHDOG_USEC", "1")]);
+    let before = lines(&ticks).len();
+    wait_for(Duration::from_secs(20), "the tick job to run", || lines(&ticks).len() >= before + 3);
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    let t = std::time::Instant::now();
+    d.wait_exit(Duration::from_secs(15));
+    assert!(t.elapsed() < Duration::from_secs(10), "stopping took {:?}", t.elapsed());
+}
