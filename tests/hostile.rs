@@ -462,3 +462,47 @@ fn a_tiny_watchdog_interval_is_clamped_with_a_warning() {
     d.wait_exit(Duration::from_secs(15));
     assert!(t.elapsed() < Duration::from_secs(10), "stopping took {:?}", t.elapsed());
 }
+
+fn pid_in(p: &Path) -> Option<i32> {
+    std::fs::read_to_string(p).ok()?.trim().parse().ok()
+}
+
+/// Item 7: an `on_failure` and an `on_alert` hook stuck in `sleep 300` are recorded as
+/// running while they run, end at SIGTERM within the kill grace (not after 300 s), and how
+/// they ended is a `hook` record.
+#[test]
+fn hooks_stop_like_runs_and_are_tracked_and_recorded() {
+    let s = Scratch::new("hostile-hooks");
+    let (fpid, apid) = (s.path("failure.pid"), s.path("alert.pid"));
+    let c = s.write(
+        "supervisor.yaml",
+        &format!(
+            "version: 1\njobs:\n  fail:\n    every: 300ms\n    timeout: 10m\n    kill_grace: 2s\n    run: \"exit 3\"\n    on_failure: \"echo $$ > {}; exec sleep 300\"\n  probe:\n    every: 300ms\n    timeout: 10m\n    kill_grace: 2s\n    check:\n      probe: exec\n      command: \"exit 2\"\n      cooldown: 1h\n      on_alert: \"echo $$ > {}; exec sleep 300\"\n",
+            fpid.display(),
+            apid.display()
+        ),
+    );
+    let mut d = Daemon::start(&s, &c);
+    wait_for(Duration::from_secs(30), "both hooks to start", || pid_in(&fpid).is_some() && pid_in(&apid).is_some());
+    let (f, a) = (pid_in(&fpid).unwrap(), pid_in(&apid).unwrap());
+    for (job, pid) in [("fail", f), ("probe", a)] {
+        let running = s.path(&format!("run/jobs/{job}.running"));
+        wait_for(Duration::from_secs(10), &format!("{job}'s hook group to be recorded as running"), || {
+            std::fs::read_to_string(&running).is_ok_and(|t| t.contains(&format!("\"pgid\":{pid}")))
+        });
+    }
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    let t = std::time::Instant::now();
+    d.wait_exit(Duration::from_secs(60));
+    assert!(t.elapsed() < Duration::from_secs(20), "stopping waited {:?} for the hooks", t.elapsed());
+    wait_for(Duration::from_secs(10), "the hooks to be gone", || !alive(f) && !alive(a));
+    let o = s.runner(&c).args(["logs", "--kind", "hook"]).output().unwrap();
+    let text = stdout(&o);
+    for (job, what) in [("fail", "on_failure"), ("probe", "on_alert")] {
+        let line = format!("hook {job} stopped (signal 15) after ");
+        assert!(
+            text.lines().any(|l| l.contains(&line) && l.contains(&format!("{what} hook: ended by runner"))),
+            "{text}"
+        );
+    }
+}

@@ -176,11 +176,13 @@ pub trait Host: Sync {
     fn own_work(&self) -> Result<OwnWork, String> {
         Ok(OwnWork::default())
     }
-    /// Runs a hook (`on_alert`, `on_recover`) to its end, its timeout capped.
+    /// Runs a hook (`on_alert`, `on_recover`) to its end, its timeout capped, ended like a
+    /// run when `stop` turns true, its process group recorded as running meanwhile.
     fn hook<'a>(
         &'a self,
         command: &'a CommandLine,
         extra_env: &'a [(&'a str, String)],
         what: &'a str,
+        stop: tokio::sync::watch::Receiver<bool>,
     ) -> HookFuture<'a>;
 }

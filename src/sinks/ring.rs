@@ -151,6 +151,7 @@ fn kind_code(k: RecordKind) -> u8 {
         RecordKind::Daemon => 6,
         // Never appended (`Sinks` keeps samples out of the ring); a code all the same.
         RecordKind::Sample => 7,
+        RecordKind::Hook => 8,
     }
 }
 fn kind_from(c: u8) -> Option<RecordKind> {
@@ -162,6 +163,7 @@ fn kind_from(c: u8) -> Option<RecordKind> {
         5 => RecordKind::Audit,
         6 => RecordKind::Daemon,
         7 => RecordKind::Sample,
+        8 => RecordKind::Hook,
         _ => return None,
     })
 }
