@@ -58,7 +58,7 @@ fn setup(dir: &Path, max_items: usize) -> Setup {
         by: "once",
         echo: false,
     };
-    let spool = Spool::new(&spool);
+    let mut spool = Spool::new(&spool);
     spool.ensure(None).unwrap();
     Setup { dir: dir.to_path_buf(), job, ctx, spool, plan }
 }

@@ -13,9 +13,15 @@ use std::path::Path;
 /// The mode runner gives the directories it creates: others may read `status`, not write.
 pub const DIR_MODE: u32 = 0o755;
 
-const NOFOLLOW: i32 = nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC;
+/// `O_NONBLOCK` too: a fifo planted where runner opens a file must not block the open (or
+/// a read); it makes no difference to a regular file, and every read checks for one.
+const NOFOLLOW: i32 = nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC | nix::libc::O_NONBLOCK;
 
-/// Options that never follow a link in the last component.
+/// The most runner reads of one of its own state files (a job's state, a running or live
+/// file, the loaded config): each is a few KiB; more is damage or a planted `/dev/zero`.
+pub const STATE_FILE_MAX: u64 = 4 << 20;
+
+/// Options that never follow a link in the last component and never block in the open.
 pub fn options() -> OpenOptions {
     let mut o = OpenOptions::new();
     o.custom_flags(NOFOLLOW);
@@ -39,11 +45,65 @@ pub fn read_kernel(path: &Path, capacity: usize) -> io::Result<String> {
     Ok(text)
 }
 
-/// Reads a whole file without following a link.
+/// Reads a whole file of runner's own (at most [`STATE_FILE_MAX`]) without following a link.
 pub fn read(path: &Path) -> io::Result<Vec<u8>> {
-    let mut f = open_read(path)?;
-    let mut out = Vec::new();
-    io::Read::read_to_end(&mut f, &mut out)?;
+    read_bounded(path, false, STATE_FILE_MAX)
+}
+
+/// Refuses an open file that is not a regular file (a fifo, a device, a directory): the
+/// error names `path` and what it is.
+pub fn check_regular(f: &File, path: &Path) -> io::Result<()> {
+    let t = f.metadata()?.file_type();
+    if t.is_file() {
+        return Ok(());
+    }
+    use std::os::unix::fs::FileTypeExt;
+    let what = if t.is_fifo() {
+        "a fifo"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{} is {what}, not a regular file; remove it or name a regular file", path.display()),
+    ))
+}
+
+/// Opens `path` for reading without blocking (a fifo) and checks it is a regular file;
+/// `follow`: whether a link in the last component is followed (a config an admin linked).
+pub fn open_regular(path: &Path, follow: bool) -> io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.read(true).custom_flags(if follow { nix::libc::O_CLOEXEC | nix::libc::O_NONBLOCK } else { NOFOLLOW });
+    let f = o.open(path)?;
+    check_regular(&f, path)?;
+    Ok(f)
+}
+
+/// Reads a regular file whole, as [`open_regular`] opens it, refusing one over `max` bytes
+/// with an error that names the path and the bound (`/dev/zero` or a giant file never
+/// fills memory).
+pub fn read_bounded(path: &Path, follow: bool, max: u64) -> io::Result<Vec<u8>> {
+    let f = open_regular(path, follow)?;
+    let len = f.metadata()?.len();
+    let too_big = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is over {} KiB, more than runner reads of it", path.display(), max >> 10),
+        )
+    };
+    if len > max {
+        return Err(too_big());
+    }
+    let mut out = Vec::with_capacity(len as usize);
+    // One byte over the bound tells a file that grew since the fstat.
+    io::Read::read_to_end(&mut io::Read::take(f, max + 1), &mut out)?;
+    if out.len() as u64 > max {
+        return Err(too_big());
+    }
     Ok(out)
 }
 
@@ -52,6 +112,12 @@ pub fn read(path: &Path) -> io::Result<Vec<u8>> {
 /// an admin made; the subdirectories runner makes may not), owned by this process's user,
 /// writable by nobody else. The error names the path, its owner and mode, and the fix.
 pub fn own_dir(dir: &Path, follow: bool) -> io::Result<()> {
+    let euid = nix::unistd::geteuid().as_raw();
+    let refuse = |why: String| Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
+    // Before anything is made: nothing is created where another user steers.
+    if follow && let Err(why) = walk_trusted(dir, euid) {
+        return refuse(why);
+    }
     match std::fs::DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir) {
         Ok(()) => {}
         // A link (or a file) in the way: the check below says what it is.
@@ -60,8 +126,6 @@ pub fn own_dir(dir: &Path, follow: bool) -> io::Result<()> {
     }
     let meta = if follow { std::fs::metadata(dir) } else { std::fs::symlink_metadata(dir) }
         .map_err(|e| io::Error::new(e.kind(), format!("cannot check {}: {e}", dir.display())))?;
-    let euid = nix::unistd::geteuid().as_raw();
-    let refuse = |why: String| Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
     if meta.file_type().is_symlink() {
         return refuse(format!(
             "refusing {}: it is a symlink where runner keeps its own directory; fix with `rm {}` (runner makes the directory)",
@@ -89,6 +153,103 @@ pub fn own_dir(dir: &Path, follow: bool) -> io::Result<()> {
             if mode & 0o002 != 0 { "everyone" } else { "its group" },
             dir.display()
         ));
+    }
+    Ok(())
+}
+
+/// Whether `uid` may own a directory on the way to one runner writes in.
+fn trusted_owner(uid: u32, euid: u32) -> bool {
+    uid == 0 || uid == euid
+}
+
+/// The most symlinks followed while walking a path, as the kernel's own limit.
+const MAX_HOPS: u32 = 40;
+
+/// Walks `dir` from `/` as sshd's StrictModes does, resolving each link itself: every link
+/// on the way must belong to root or `euid` (another user's link, even in a sticky directory,
+/// would choose where root writes), and every directory above `dir` must belong to root or
+/// `euid` and be writable by nobody else, unless it is root's and sticky (like `/tmp`: there
+/// nobody can rename or remove what they do not own). `dir` itself is judged by
+/// [`own_dir`]. A component that does not exist yet ends the walk (runner makes it).
+fn walk_trusted(dir: &Path, euid: u32) -> Result<(), String> {
+    let cwd;
+    let mut todo: Vec<std::ffi::OsString> = if dir.is_absolute() {
+        dir.components().skip(1).map(|c| c.as_os_str().to_owned()).collect()
+    } else {
+        cwd = std::env::current_dir().map_err(|e| format!("cannot check {}: {e}", dir.display()))?;
+        cwd.join(dir).components().skip(1).map(|c| c.as_os_str().to_owned()).collect()
+    };
+    todo.reverse();
+    let mut at = std::path::PathBuf::from("/");
+    let mut hops = 0;
+    let refuse = |what: &Path, why: String| {
+        format!("refusing {} as runner's directory: {} {why}", dir.display(), what.display())
+    };
+    while let Some(c) = todo.pop() {
+        if c == ".." {
+            at.pop();
+            continue;
+        }
+        if c == "." {
+            continue;
+        }
+        let next = at.join(&c);
+        let meta = match std::fs::symlink_metadata(&next) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(format!("cannot check {}: {e}", next.display())),
+            Ok(m) => m,
+        };
+        if meta.file_type().is_symlink() {
+            if !trusted_owner(meta.uid(), euid) {
+                return Err(refuse(
+                    &next,
+                    format!(
+                        "is a symlink owned by uid {}, who could point it anywhere; fix with `chown -h {euid} {}` or name the real directory",
+                        meta.uid(),
+                        next.display()
+                    ),
+                ));
+            }
+            hops += 1;
+            let target =
+                std::fs::read_link(&next).map_err(|e| format!("cannot read the link {}: {e}", next.display()))?;
+            if hops > MAX_HOPS {
+                return Err(format!("cannot check {}: too many levels of symbolic links", dir.display()));
+            }
+            if target.is_absolute() {
+                at = std::path::PathBuf::from("/");
+            }
+            todo.extend(target.components().rev().filter_map(|c| match c {
+                std::path::Component::RootDir => None,
+                c => Some(c.as_os_str().to_owned()),
+            }));
+            continue;
+        }
+        // The directory itself is [`own_dir`]'s to judge (it says the fix); only those above.
+        if todo.is_empty() {
+            return Ok(());
+        }
+        let mode = meta.mode() & 0o7777;
+        if !trusted_owner(meta.uid(), euid) {
+            return Err(refuse(
+                &next,
+                format!(
+                    "is owned by uid {}, who could move runner's directory aside and put a link there; fix with `chown {euid} {}` or choose another directory",
+                    meta.uid(),
+                    next.display()
+                ),
+            ));
+        }
+        if mode & 0o022 != 0 && !(mode & 0o1000 != 0 && meta.uid() == 0) {
+            return Err(refuse(
+                &next,
+                format!(
+                    "is writable by others (mode {mode:04o}) without the sticky bit, so they could swap runner's directory for a link; fix with `chmod go-w {}`",
+                    next.display()
+                ),
+            ));
+        }
+        at = next;
     }
     Ok(())
 }

@@ -199,8 +199,12 @@ fn send(t: &mut Target, msg: &str) -> Sent {
     }
 }
 
+/// The shortest ping interval: an environment asking for less (`WATCHDOG_USEC=1`) would
+/// spin the daemon's loop on its one core and starve the jobs it exists to run.
+pub const WATCHDOG_FLOOR: Duration = Duration::from_millis(50);
+
 /// Half of `$WATCHDOG_USEC` when the watchdog is on for this process, as sd_watchdog_enabled(3)
-/// recommends pinging at.
+/// recommends pinging at, but never below [`WATCHDOG_FLOOR`] (with a warning saying so).
 pub fn watchdog_interval() -> Option<Duration> {
     let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
     if let Ok(pid) = std::env::var("WATCHDOG_PID")
@@ -208,5 +212,17 @@ pub fn watchdog_interval() -> Option<Duration> {
     {
         return None;
     }
-    (usec > 0).then(|| Duration::from_micros(usec / 2))
+    if usec == 0 {
+        return None;
+    }
+    let half = Duration::from_micros(usec / 2);
+    if half < WATCHDOG_FLOOR {
+        log::warn!(
+            "WATCHDOG_USEC={usec} asks for a ping every {} us; pinging every {} ms instead (set WatchdogSec= to 1s or more)",
+            usec / 2,
+            WATCHDOG_FLOOR.as_millis()
+        );
+        return Some(WATCHDOG_FLOOR);
+    }
+    Some(half)
 }

@@ -86,6 +86,9 @@ pub enum RecordKind {
     Resolve,
     Audit,
     Daemon,
+    /// A hook (`on_failure`, `on_alert`, `on_recover`) that ran: how it ended. Not a run of
+    /// its job: it changes no state.
+    Hook,
 }
 
 impl RecordKind {
@@ -98,6 +101,7 @@ impl RecordKind {
             RecordKind::Resolve => "resolve",
             RecordKind::Audit => "audit",
             RecordKind::Daemon => "daemon",
+            RecordKind::Hook => "hook",
         }
     }
 }

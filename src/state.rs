@@ -216,7 +216,10 @@ impl State {
     /// lines and a check's samples (kept in its live file) do not.
     pub fn changed_by(r: &Record) -> bool {
         !(r.outcome == Outcome::Skipped
-            || matches!(r.kind, RecordKind::Alert | RecordKind::Resolve | RecordKind::Audit | RecordKind::Daemon)
+            || matches!(
+                r.kind,
+                RecordKind::Alert | RecordKind::Resolve | RecordKind::Audit | RecordKind::Daemon | RecordKind::Hook
+            )
             || r.job_kind == Kind::Check)
     }
 

@@ -6,6 +6,7 @@
 //! scheduler's business.
 
 use std::fmt;
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::de::{self, Deserialize, Deserializer};
@@ -120,28 +121,68 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
-/// The system's time zone, as `jiff::tz::TimeZone::system()` finds it, without its cost
-/// when `TZ` is unset: jiff walks all of /usr/share/zoneinfo to name the zone
-/// `/etc/localtime` links to, and keeps every zone name it found for the life of the
-/// process (about 170 KiB of a daemon's heap). Here the name is the link's target below
-/// `zoneinfo/` and the rules are `/etc/localtime`'s own; with `TZ` set, or a file that
-/// cannot be read, jiff decides as before.
+/// The most of a zone file runner reads: the largest in tzdata is under 4 KiB, so anything
+/// near this is damage (or `TZ=/dev/zero`), and jiff would keep it for the process's life.
+pub const ZONE_FILE_MAX: u64 = 256 << 10;
+
+/// The system's time zone as `jiff::tz::TimeZone::system()` finds it (`TZ` first, then
+/// `/etc/localtime`), but every file read non-blocking, checked to be a regular file and
+/// read within [`ZONE_FILE_MAX`]: a fifo or `/dev/zero` named by `TZ` must neither hang
+/// the daemon nor fill its memory. A zone that cannot be used is UTC, with a warning that
+/// names it. Also without jiff's cost when `TZ` is unset: jiff walks all of
+/// /usr/share/zoneinfo to name the zone `/etc/localtime` links to, and keeps every zone
+/// name it found for the life of the process (about 170 KiB of a daemon's heap). Here the
+/// name is the link's target below `zoneinfo/` and the rules are `/etc/localtime`'s own.
 pub fn local_zone() -> jiff::tz::TimeZone {
+    use jiff::tz::TimeZone;
     const LOCALTIME: &str = "/etc/localtime";
-    if std::env::var_os("TZ").is_none()
-        && let Ok(bytes) = std::fs::read(LOCALTIME)
-    {
+    let tz = std::env::var_os("TZ");
+    let Some(tz) = tz else {
         let target = std::fs::read_link(LOCALTIME).ok();
         let name = target
             .as_deref()
             .and_then(|t| t.to_str())
             .and_then(|t| t.rsplit_once("zoneinfo/").map(|(_, n)| n.to_string()))
             .unwrap_or_else(|| "Local".to_string());
-        if let Ok(tz) = jiff::tz::TimeZone::tzif(&name, &bytes) {
-            return tz;
-        }
+        return match zone_file(&name, Path::new(LOCALTIME)) {
+            Ok(tz) => tz,
+            // What jiff does too: no /etc/localtime is UTC.
+            Err(None) => TimeZone::UTC,
+            Err(Some(why)) => unusable_zone(&why),
+        };
+    };
+    let Some(text) = tz.to_str() else { return unusable_zone("TZ is not UTF-8") };
+    let text = text.strip_prefix(':').unwrap_or(text);
+    if text.is_empty() {
+        return TimeZone::UTC;
     }
-    jiff::tz::TimeZone::system()
+    if text.starts_with('/') {
+        return zone_file(text, Path::new(text))
+            .unwrap_or_else(|why| unusable_zone(&why.unwrap_or_else(|| format!("TZ={text}: no such file"))));
+    }
+    if let Ok(tz) = jiff::tz::db().get(text) {
+        return tz;
+    }
+    TimeZone::posix(text)
+        .unwrap_or_else(|e| unusable_zone(&format!("TZ={text}: neither a zone name nor a POSIX rule: {e}")))
+}
+
+/// A TZif file read as [`local_zone`] says; `Err(None)`: it does not exist.
+fn zone_file(name: &str, path: &Path) -> Result<jiff::tz::TimeZone, Option<String>> {
+    let bytes = crate::fsx::read_bounded(path, true, ZONE_FILE_MAX).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => None,
+        _ => Some(format!("zone file: {e}")),
+    })?;
+    jiff::tz::TimeZone::tzif(name, &bytes).map_err(|e| Some(format!("zone file {}: {e}", path.display())))
+}
+
+/// UTC, after saying once per process why the configured zone was not used.
+fn unusable_zone(why: &str) -> jiff::tz::TimeZone {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        eprintln!("runner: warning: cannot use the local time zone ({why}); using UTC");
+    });
+    jiff::tz::TimeZone::UTC
 }
 
 /// `t` as RFC 3339 in UTC, to the second: `2026-03-29T08:00:00Z`.

@@ -72,7 +72,7 @@ fn every_command_has_help_with_its_usage_options_and_examples() {
     assert!(once.contains("75 already running, or a check it\ndepends on not ok; 124 timeout; 125 runner's own error"));
     let logs = ok(&["logs", "--help"]);
     assert!(logs.contains("  -n, --lines <N>  ") && logs.contains("  -f, --follow     "), "{logs}");
-    assert!(logs.contains("[possible values: run, skip, alert, resolve, audit, daemon]"), "{logs}");
+    assert!(logs.contains("[possible values: run, skip, alert, resolve, audit, daemon, hook]"), "{logs}");
     assert!(logs.contains("relative to now (-1h, -30m, +10m), or now, today, yesterday, tomorrow.\n"), "{logs}");
     let enqueue = ok(&["enqueue", "--help"]);
     assert!(enqueue.contains("Usage: runner enqueue [OPTIONS] <JOB> [FILE]"), "{enqueue}");
@@ -100,7 +100,7 @@ fn usage_errors_exit_2_and_name_the_fix() {
     assert!(e.contains("did you mean '--config'?"), "{e}");
     let e = usage_error(&["logs", "--kind", "runs"]);
     assert!(e.contains("invalid value 'runs' for '--kind <KIND>'"), "{e}");
-    assert!(e.contains("did you mean 'run'? possible values: run, skip, alert, resolve, audit, daemon"), "{e}");
+    assert!(e.contains("did you mean 'run'? possible values: run, skip, alert, resolve, audit, daemon, hook"), "{e}");
     assert!(usage_error(&["once"]).contains("the argument <JOB> is required"));
     assert!(
         usage_error(&["queue", "q", "--interval", "5s"])

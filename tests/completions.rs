@@ -50,7 +50,7 @@ fn bash_completes_commands_options_values_and_jobs() {
     assert_eq!(c("runner c"), ["calendar", "check"]);
     assert_eq!(c("runner --config /x q"), ["queue"], "a global option's value is not the command");
     assert_eq!(c("runner logs --k"), ["--kind"]);
-    assert_eq!(c("runner logs --kind "), ["alert", "audit", "daemon", "resolve", "run", "skip"]);
+    assert_eq!(c("runner logs --kind "), ["alert", "audit", "daemon", "hook", "resolve", "run", "skip"]);
     assert_eq!(c("runner logs --kind a"), ["alert", "audit"]);
     assert_eq!(c("runner --"), ["--config", "--help", "--runtime-dir", "--state-dir", "--version"]);
     let calendar = c("runner calendar --");

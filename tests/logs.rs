@@ -230,7 +230,10 @@ fn a_flipped_bit_in_the_header_moves_the_ring_aside_and_recording_goes_on() {
         let text = stdout(&o);
         assert!(o.status.success() && stderr(&o).is_empty(), "{}", stderr(&o));
         let first = text.lines().next().unwrap_or_default();
-        assert!(first.contains("#1 daemon runner failure") && first.contains("damaged header"), "{text}");
+        assert!(first.contains(" daemon runner failure") && first.contains("damaged header"), "{text}");
+        // Run ids go on above the moved file's (issue 25: they never repeat).
+        let id: u64 = first.split_once(" #").and_then(|(_, r)| r.split(' ').next()).unwrap().parse().unwrap();
+        assert!(all.iter().all(|&q| id > q), "the new ring restarted its run ids at {id}: {text}");
         assert!(first.contains(&name), "the record names where the file went: {text}");
         for p in moved {
             std::fs::remove_file(p).unwrap();

@@ -174,13 +174,28 @@ fn power_loss_at_every_byte_of_the_last_record() {
             assert!(newest == 60 || newest == 61, "{variant} at byte {}: newest is {newest}", i - start);
             assert_contiguous(&got);
             let mut ring = Ring::open(&config(&image, 16 * 1024)).unwrap();
-            assert_eq!(ring.next_seq(), newest + 1);
+            // A torn record whose header still shows a number keeps it (61, or what a flipped
+            // bit made of it, within what a full ring could reach): it may have been handed
+            // out (journald, the job file), and run ids never repeat (issue 25).
             let n = ring.next_seq();
+            let reach = newest + 1 + (16 * 1024 / 4 / ring::REC_HEAD) as u64;
+            assert!(
+                n == newest + 1 || (newest == 60 && n > 61 && n <= reach),
+                "{variant} at byte {}: next is {n}",
+                i - start
+            );
             ring.append(&record_for(n)).unwrap();
             drop(ring);
             let again = ring::read_path(&image).unwrap();
-            assert_eq!(again.last().unwrap().seq, newest + 1);
-            assert_contiguous(&again);
+            assert_eq!(again.last().unwrap().seq, n);
+            // ... and the records before it stay readable, but the oldest it overwrote.
+            let seqs = |v: &[ring::Entry]| v.iter().map(|e| e.seq).collect::<Vec<_>>();
+            let (older, had) = (seqs(&again[..again.len() - 1]), seqs(&got));
+            assert!(
+                had.ends_with(&older) && older.len() + 3 >= had.len(),
+                "{variant} at byte {}: {older:?} of {had:?}",
+                i - start
+            );
             checked += 1;
         }
     }

@@ -174,7 +174,7 @@ Exit codes of `runner once`:
 Other commands: 0 success, 1 failure (for example an invalid config), 2 usage error.";
 
 /// The kinds of record `logs --kind` selects (`record::Kind`'s names).
-pub const LOG_KINDS: &[&str] = &["run", "skip", "alert", "resolve", "audit", "daemon"];
+pub const LOG_KINDS: &[&str] = &["run", "skip", "alert", "resolve", "audit", "daemon", "hook"];
 
 pub const COMMANDS: &[Cmd] = &[
     Cmd {

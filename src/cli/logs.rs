@@ -190,7 +190,7 @@ pub fn cmd_logs(config_path: &Path, overrides: &Overrides, a: &LogsArgs) -> Exit
             }
         },
     };
-    let tz = TimeZone::system();
+    let tz = crate::time::local_zone();
     let now = Timestamp::now();
     let mut filter = Filter { job: a.job.clone(), kind: a.kind.clone(), failed: a.failed, ..Filter::default() };
     for (text, slot) in [(&a.since, &mut filter.since_us), (&a.until, &mut filter.until_us)] {

@@ -406,6 +406,14 @@ fn cmd_check(path: &Path, overrides: &Overrides) -> ExitCode {
                 enabled,
                 plan.files.len()
             );
+            for job in &plan.jobs {
+                if let JobKind::QueueFlush(q) = &job.kind {
+                    let uid = job.run_as.as_ref().map_or_else(|| nix::unistd::geteuid().as_raw(), |u| u.uid);
+                    for w in crate::kinds::queue_flush::spool::warnings(&q.spool, uid) {
+                        eprintln!("warning: job `{}`: {w}", job.name);
+                    }
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -425,7 +433,7 @@ fn cmd_calendar(expr: &str, count: usize, from: Option<&str>, tz: Option<&str>) 
         Err(e) => return fail(e),
     };
     let tz = match tz {
-        None => jiff::tz::TimeZone::system(),
+        None => crate::time::local_zone(),
         Some(name) => match jiff::tz::db().get(name) {
             Ok(tz) => tz,
             Err(_) => {
@@ -542,6 +550,14 @@ fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, no_re
     let Some(job) = plan.job(name) else { return unknown_job(&plan, name) };
     if dry_run {
         return print_dry_run(job, no_retry);
+    }
+    // Checked before the job starts, as the daemon does: a run that cannot be recorded (or
+    // locked) where another user steers must not run at all.
+    for dir in [&plan.state_dir, &plan.runtime_dir] {
+        if let Err(e) = crate::fsx::own_dir_once(dir, true) {
+            eprintln!("runner: {e}");
+            return ExitCode::from(exit::RUNNER_ERROR);
+        }
     }
     let job = Arc::new(job.clone());
     // A sweep starts no process: it neither needs containment nor ends a dead runner's runs
@@ -707,7 +723,7 @@ fn fmt_ms(ms: Option<i64>) -> String {
 }
 
 fn fmt_ts(t: jiff::Timestamp) -> String {
-    crate::time::offset_text(t, &jiff::tz::TimeZone::system(), false)
+    crate::time::offset_text(t, &crate::time::local_zone(), false)
 }
 
 fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
@@ -1220,7 +1236,7 @@ fn cmd_enqueue(path: &Path, overrides: &Overrides, name: &str, file: &Path) -> E
         Ok(x) => x,
         Err(code) => return code,
     };
-    let sp = crate::kinds::queue_flush::spool::Spool::new(&q.spool);
+    let mut sp = crate::kinds::queue_flush::spool::Spool::new(&q.spool);
     if let Err(e) = sp.ensure(job.run_as.as_ref().map(|u| u.gid)) {
         eprintln!("runner: cannot create the spool {}: {e}", q.spool.display());
         return ExitCode::FAILURE;

@@ -151,7 +151,12 @@ pub fn load_saved(files: &[(PathBuf, String)], overrides: &Overrides) -> Result<
 /// lines say (read line by line, so a syntax error elsewhere does not hide them), else the
 /// defaults.
 pub fn dirs_without_plan(path: &Path, overrides: &Overrides) -> (PathBuf, PathBuf) {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    // Non-blocking, regular files only, within the config budget: a fifo or /dev/zero given
+    // as --config must not hang `status` or fill memory (loading the plan says what is wrong).
+    let text = crate::fsx::read_bounded(path, true, bounds::MAX_FILE_BYTES as u64)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_default();
     let outline = Outline::scan(&text);
     let peek = |key: &str| {
         let k = outline.find(&[key])?;

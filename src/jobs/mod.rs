@@ -106,7 +106,7 @@ pub async fn execute(ctx: &Ctx, job: &Arc<Job>, req: Request, mut stop: watch::R
     if last.outcome.is_failure()
         && let Some(hook) = &job.on_failure
     {
-        run_on_failure(ctx, job, hook, &last).await;
+        run_on_failure(ctx, job, hook, &last, stop.clone()).await;
     }
     // Nothing of the run is left running (`process::run` ends whole groups); and before the
     // lock goes, its records and state are written for the next holder to read.
@@ -162,7 +162,7 @@ pub fn already_running(holder: Option<&lock::Holder>) -> String {
     }
 }
 
-async fn run_on_failure(ctx: &Ctx, job: &Job, hook: &CommandLine, last: &Record) {
+async fn run_on_failure(ctx: &Ctx, job: &Job, hook: &CommandLine, last: &Record, stop: watch::Receiver<bool>) {
     let env = [
         ("RUNNER_OUTCOME", last.outcome.as_str().to_string()),
         // As systemd's EXIT_CODE/EXIT_STATUS and the journal fields: how it ended, and the
@@ -171,7 +171,7 @@ async fn run_on_failure(ctx: &Ctx, job: &Job, hook: &CommandLine, last: &Record)
         ("RUNNER_EXIT_STATUS", last.exit_code.or(last.signal).map(|n| n.to_string()).unwrap_or_default()),
         ("RUNNER_OUTPUT", String::from_utf8_lossy(&last.output_tail).into_owned()),
     ];
-    run_hook(ctx, job, hook, &env, "on_failure").await;
+    run_hook(ctx, job, hook, &env, "on_failure", stop).await;
 }
 
 /// `exited` or `killed`, as systemd's `EXIT_CODE` and the journal field say it; empty when
@@ -352,25 +352,9 @@ impl Host for JobHost<'_> {
         process_spec(self.job, command, env, timeout, echo)
     }
 
-    /// Records the run's process group in `runtime_dir` (a tmpfs), so a daemon restarted
-    /// after a crash can end what is left. No fsync: after a power loss nothing is left.
+    /// Records the run's process group in `runtime_dir` ([`group_recorder`]).
     fn started(&self) -> Box<dyn FnOnce(u32) + Send + 'static> {
-        let name = self.job.name.to_string();
-        let by = self.ctx.by.to_string();
-        let dir = self.ctx.runtime_dir.clone();
-        Box::new(move |pgid: u32| {
-            let running = Running {
-                pgid,
-                since_ms: epoch_ms(SystemTime::now()),
-                by,
-                runner_pid: crate::host::pid(),
-                boot_id: crate::host::boot_id().to_string(),
-                interrupted: false,
-            };
-            if let Err(e) = running::add(&dir, &name, running) {
-                log::error!("job {name}: cannot record a run start in {}: {e}", dir.display());
-            }
-        })
+        group_recorder(self.ctx, self.job.name.as_str())
     }
 
     fn emitter(&self) -> Emit {
@@ -415,21 +399,65 @@ impl Host for JobHost<'_> {
         command: &'a CommandLine,
         extra_env: &'a [(&'a str, String)],
         what: &'a str,
+        stop: watch::Receiver<bool>,
     ) -> HookFuture<'a> {
-        Box::pin(run_hook(self.ctx, self.job, command, extra_env, what))
+        Box::pin(run_hook(self.ctx, self.job, command, extra_env, what, stop))
     }
 }
 
-/// Runs a hook (`on_failure`, `on_alert`, `on_recover`) to completion and logs how it went.
-/// Its timeout is the job's, capped at 5 minutes (1 minute without one), so a stuck hook
-/// cannot hold up the job for long.
-async fn run_hook(ctx: &Ctx, job: &Job, hook: &CommandLine, extra_env: &[(&str, String)], what: &str) {
+/// Runs a hook (`on_failure`, `on_alert`, `on_recover`) as a run is run: its timeout is the
+/// job's, capped at 5 minutes (1 minute without one), so a stuck hook cannot hold up the job
+/// for long; a stop (SIGTERM, a reload's end of the job) ends its group with the kill grace;
+/// its group is recorded as running while it runs, so a daemon restarted after a crash ends
+/// what is left; and how it ended is a `hook` record.
+async fn run_hook(
+    ctx: &Ctx,
+    job: &Job,
+    hook: &CommandLine,
+    extra_env: &[(&str, String)],
+    what: &str,
+    stop: watch::Receiver<bool>,
+) {
     let env = job_env(job, extra_env);
     let timeout = job.timeout.unwrap_or(Duration::from_secs(60)).min(Duration::from_secs(300));
     let spec = process_spec(job, hook, &env, Some(timeout), ctx.echo);
-    let (_tx, rx) = watch::channel(false);
-    match process::run(&spec, |_| {}, rx).await.status {
-        process::Status::Exited(0) => log::info!("job {}: {what} ran", job.name),
-        other => log::error!("job {}: {what} did not succeed: {other:?}", job.name),
+    let started_at = SystemTime::now();
+    let f = process::run(&spec, group_recorder(ctx, job.name.as_str()), stop).await;
+    if let Some(pgid) = f.pid
+        && let Err(e) = running::remove(&ctx.runtime_dir, job.name.as_str(), pgid)
+    {
+        log::error!("job {}: cannot record the end of its {what} hook: {e}", job.name);
     }
+    let mut r = crate::kinds::command::record(job.name.as_str(), Some(timeout), f);
+    r.kind = RecordKind::Hook;
+    r.job_kind = job.kind.tag();
+    r.started_at = started_at;
+    r.message = if r.message.is_empty() { format!("{what} hook") } else { format!("{what} hook: {}", r.message) };
+    match r.outcome {
+        Outcome::Success => log::info!("job {}: {what} ran", job.name),
+        _ => log::error!("job {}: {what} did not succeed: {}", job.name, r.summary()),
+    }
+    ctx.sinks.emit(&r);
+}
+
+/// Records a process group of the job in `runtime_dir` (a tmpfs) when it starts, so a
+/// daemon restarted after a crash can end what is left. No fsync: after a power loss
+/// nothing is left.
+fn group_recorder(ctx: &Ctx, job: &str) -> Box<dyn FnOnce(u32) + Send + 'static> {
+    let name = job.to_string();
+    let by = ctx.by.to_string();
+    let dir = ctx.runtime_dir.clone();
+    Box::new(move |pgid: u32| {
+        let running = Running {
+            pgid,
+            since_ms: epoch_ms(SystemTime::now()),
+            by,
+            runner_pid: crate::host::pid(),
+            boot_id: crate::host::boot_id().to_string(),
+            interrupted: false,
+        };
+        if let Err(e) = running::add(&dir, &name, running) {
+            log::error!("job {name}: cannot record a run start in {}: {e}", dir.display());
+        }
+    })
 }

@@ -162,11 +162,13 @@ pub trait Host: Sync {
     /// file. An error (the state cannot be read) ends nothing. No default: an answer of
     /// "nothing is runner's own" would let a sweep end runner's own work.
     fn own_work(&self) -> Result<OwnWork, String>;
-    /// Runs a hook (`on_alert`, `on_recover`) to its end, its timeout capped.
+    /// Runs a hook (`on_alert`, `on_recover`) to its end, its timeout capped, ended like a
+    /// run when `stop` turns true, its process group recorded as running meanwhile.
     fn hook<'a>(
         &'a self,
         command: &'a CommandLine,
         extra_env: &'a [(&'a str, String)],
         what: &'a str,
+        stop: tokio::sync::watch::Receiver<bool>,
     ) -> HookFuture<'a>;
 }

@@ -48,6 +48,8 @@ struct LogSinks {
     settings: LogSettings,
     /// Opened at the first record, and again after a failure (a full disk, a removed file).
     ring: Mutex<Option<Ring>>,
+    /// The job files, whose newest sequence number the ring never gives again.
+    state: StateStore,
     journal: Journal,
     /// The daemon's stderr is the journal: a record journald took needs no log line too.
     stderr_is_journal: bool,
@@ -75,6 +77,7 @@ impl Sinks {
             log: Some(Arc::new(LogSinks {
                 settings: plan.log.clone(),
                 ring: Mutex::new(None),
+                state: StateStore::new(&plan.state_dir),
                 journal: Journal::new(&plan.log.journal_socket),
                 stderr_is_journal: crate::logging::stderr_is_journal(),
             })),
@@ -274,7 +277,10 @@ impl LogSinks {
             return Vec::new();
         }
         let path = self.settings.ring.path.display();
-        let mut ring = match Ring::open(&self.settings.ring) {
+        // Run ids never repeat while the state dir survives: a ring started anew (its header
+        // damaged, the file cut or removed) goes on above what the job files hold.
+        let floor = self.state.newest_ring_seq();
+        let mut ring = match Ring::open_above(&self.settings.ring, floor) {
             Ok(ring) => ring,
             Err(e) => {
                 log::error!("cannot open the run log {path}: {e}; move the file away to start a new one");
@@ -288,6 +294,11 @@ impl LogSinks {
             events.push(ring_event(format!(
                 "run log {path} had a damaged header ({why}): moved it to {} (runner logs --file reads it) and started a new run log",
                 to.display()
+            )));
+        }
+        if let Some((len, size)) = found.truncated {
+            events.push(ring_event(format!(
+                "run log {path} was cut to {len} of its {size} bytes: the records that were beyond lost; it was given its size back"
             )));
         }
         if !found.damage.is_empty() {

@@ -151,6 +151,7 @@ fn kind_code(k: RecordKind) -> u8 {
         RecordKind::Daemon => 6,
         // Never appended (`Sinks` keeps samples out of the ring); a code all the same.
         RecordKind::Sample => 7,
+        RecordKind::Hook => 8,
     }
 }
 fn kind_from(c: u8) -> Option<RecordKind> {
@@ -162,6 +163,7 @@ fn kind_from(c: u8) -> Option<RecordKind> {
         5 => RecordKind::Audit,
         6 => RecordKind::Daemon,
         7 => RecordKind::Sample,
+        8 => RecordKind::Hook,
         _ => return None,
     })
 }
@@ -632,12 +634,19 @@ pub struct Log {
 
 fn read_data(image: &[u8], size: u64) -> Log {
     let end = (size as usize).min(image.len());
+    // A file cut short of its size (by hand, a full disk, a bad card) lost what was there:
+    // said as damage, never read as a shorter, whole log.
+    let cut = (end < size as usize).then(|| {
+        let from = (end as u64).max(HEADER_SIZE);
+        Damage { offset: from, len: size - from }
+    });
     if end <= HEADER_SIZE as usize {
-        return Log::default();
+        return Log { damage: cut.into_iter().collect(), ..Log::default() };
     }
     let data = &image[HEADER_SIZE as usize..end];
     let found = scan(data);
     let mut log = Log { damage: found.damage, ..Log::default() };
+    log.damage.extend(cut);
     for s in found.slots {
         let at = HEADER_SIZE + s.offset as u64;
         match decode(&data[s.offset as usize..], at) {
@@ -648,6 +657,26 @@ fn read_data(image: &[u8], size: u64) -> Log {
     }
     log.damage.sort_unstable_by_key(|d| d.offset);
     log
+}
+
+/// The highest sequence number that a record header in `data` shows above `newest` (the
+/// newest readable record) though the record does not read: a damaged newest record. Only
+/// numbers whose room fits in a quarter of the ring count (what [`Ring::rescan`] may skip
+/// without hiding older records), so a flipped high bit does not throw run ids far ahead.
+fn damaged_seq(data: &[u8], newest: u64) -> u64 {
+    let reach = newest.saturating_add((data.len() / 4 / align8(REC_HEAD)) as u64);
+    let mut top = 0;
+    let mut pos = 0;
+    while pos + 16 <= data.len() {
+        if data[pos..pos + 2] == REC_MAGIC {
+            let seq = le64(data, pos + 8);
+            if seq > newest && seq <= reach {
+                top = top.max(seq);
+            }
+        }
+        pos += 8;
+    }
+    top
 }
 
 /// Whether a header that does not parse is a ring's, damaged (so its records can be read
@@ -717,7 +746,8 @@ pub fn read_path(path: &Path) -> Result<Vec<Entry>, RingError> {
 
 /// Like [`read_path`], and also says what was skipped: damaged records, a damaged header.
 pub fn read_log(path: &Path) -> Result<Log, RingError> {
-    let f = File::open(path)?;
+    // No link followed, no fifo waited on: a planted one is an error naming the file.
+    let f = crate::fsx::open_regular(path, false)?;
     let shape = |l: &Log| {
         (l.entries.first().map(|e| e.seq), l.entries.last().map(|e| e.seq), l.entries.len(), l.damage.clone())
     };
@@ -809,6 +839,10 @@ pub struct Ring {
     unsynced: u32,
     last_sync: Instant,
     found: Found,
+    /// No sequence number at or below this is given again: the newest of the job files, of
+    /// a ring moved aside and of a record seen damaged (a run id never repeats while the
+    /// state dir survives).
+    floor: u64,
 }
 
 /// What opening a ring for writing found and did, for the caller to record.
@@ -820,6 +854,9 @@ pub struct Found {
     /// The file had a damaged header: why, and where it was moved to before a new ring was
     /// started in its place.
     pub moved_aside: Option<(String, PathBuf)>,
+    /// The file was shorter than its header says: (its length, the ring's size). It was
+    /// given its size back; the records that were in the cut part are lost.
+    pub truncated: Option<(u64, u64)>,
 }
 
 impl Ring {
@@ -828,6 +865,12 @@ impl Ring {
     /// overwritten. A ring with a damaged header is moved aside (`<name>.damaged-<UTC time>`)
     /// and a new one started, so recording never stops; what was found is in [`Ring::found`].
     pub fn open(cfg: &RingConfig) -> Result<Ring, RingError> {
+        Ring::open_above(cfg, 0)
+    }
+
+    /// [`open`](Self::open), giving no sequence number at or below `floor` (the newest a
+    /// job file holds), nor at or below any record of a ring it moves aside.
+    pub fn open_above(cfg: &RingConfig, mut floor: u64) -> Result<Ring, RingError> {
         let mut moved_aside = None;
         // Another opener may move a damaged file at the same moment: then open again.
         for _ in 0..8 {
@@ -836,6 +879,7 @@ impl Ring {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => create(&cfg.path, cfg.size)?,
                 Err(e) => return Err(e.into()),
             };
+            crate::fsx::check_regular(&file, &cfg.path)?;
             let lock = lock::exclusive(&file)?;
             let mut head = [0u8; HEADER_SIZE as usize];
             let n = read_full_at(&file, &mut head, 0)?;
@@ -845,6 +889,10 @@ impl Ring {
                 }
                 if !same_file(&file, &cfg.path) {
                     continue;
+                }
+                // Its readable records still hold run ids: the new ring goes on above them.
+                if let Ok(log) = read_file_image(&file, true).and_then(|i| read_log_image(&i)) {
+                    floor = floor.max(log.entries.iter().map(|e| e.seq).max().unwrap_or(0));
                 }
                 let to = move_aside(&cfg.path)?;
                 drop(lock);
@@ -861,12 +909,16 @@ impl Ring {
                 fsync: cfg.fsync,
                 unsynced: 0,
                 last_sync: Instant::now(),
-                found: Found { damage: Vec::new(), moved_aside: moved_aside.take() },
+                found: Found { damage: Vec::new(), moved_aside: moved_aside.take(), truncated: None },
+                floor,
             };
             let (size, damage) = ring.rescan()?;
             ring.found.damage = damage;
-            if ring.file.metadata()?.len() < size {
-                // Cut short (by hand, or a full disk at creation): give the data area back its size.
+            let len = ring.file.metadata()?.len();
+            if len < size {
+                // Cut short (by hand, a full disk at creation): said, and the data area given
+                // back its size.
+                ring.found.truncated = Some((len, size));
                 ring.file.set_len(size)?;
             }
             for d in &ring.found.damage {
@@ -903,6 +955,9 @@ impl Ring {
         let data = &image[HEADER_SIZE as usize..];
         let Scan { slots, damage } = scan(data);
         self.data_size = size - HEADER_SIZE;
+        let newest = slots.last().map_or(0, |s| s.seq);
+        // A record too damaged to read may still show its number: never give it again.
+        self.floor = self.floor.max(damaged_seq(data, newest));
         match slots.last() {
             Some(s) => {
                 self.head = s.offset as u64 + align8(s.len as usize) as u64;
@@ -913,6 +968,15 @@ impl Ring {
                 self.next_seq = self.next_seq.max(1);
             }
         }
+        let want = self.next_seq.max(self.floor.saturating_add(1));
+        if !slots.is_empty() && want > self.next_seq {
+            // Numbers skipped need room before the next record, as records lost to damage
+            // leave it: a reader takes a gap without room for an earlier lap and would hide
+            // every older record. At most a quarter of the ring is given up.
+            let room = (want - self.next_seq).saturating_mul(align8(REC_HEAD) as u64);
+            self.head += room.min(self.data_size / 4);
+        }
+        self.next_seq = want;
         Ok((size, damage))
     }
 

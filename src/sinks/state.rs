@@ -121,6 +121,12 @@ impl StateStore {
         Ok(state)
     }
 
+    /// The newest ring sequence number any job file (or an unmigrated `state.json`) holds;
+    /// 0 when none does or they cannot be read.
+    pub fn newest_ring_seq(&self) -> u64 {
+        self.load_files(None).map_or(0, |s| s.jobs.values().filter_map(|j| j.ring_seq).max().unwrap_or(0))
+    }
+
     fn load_legacy(&self, ring_tail: Option<u64>) -> Result<State, StateError> {
         let path = self.legacy_path();
         let mut state: State = match crate::fsx::read(&path) {

@@ -354,7 +354,7 @@ pub async fn attempt(host: &dyn Host, spec: &CheckSpec, stop: watch::Receiver<bo
     let started_at = SystemTime::now();
     let t0 = Instant::now();
     let mut entry = take_entry(name, spec);
-    let reading = read(&mut entry, host, spec, stop).await;
+    let reading = read(&mut entry, host, spec, stop.clone()).await;
     let first = *entry.memory.first_sample.get_or_insert(t0);
 
     let prev = match host.state() {
@@ -407,7 +407,7 @@ pub async fn attempt(host: &dyn Host, spec: &CheckSpec, stop: watch::Receiver<bo
         host.emit(&r);
         let hook = if kind == RecordKind::Alert { &spec.on_alert } else { &spec.on_recover };
         if let Some(cmd) = hook {
-            run_hook(host, spec, cmd, level, &reading, threshold).await;
+            run_hook(host, spec, cmd, level, &reading, threshold, stop.clone()).await;
         }
     }
 
@@ -808,7 +808,11 @@ async fn probe(host: &dyn Host, spec: &CheckSpec, stop: watch::Receiver<bool>) -
             let env = host.env(&[("RUNNER_CHECK", host.job().to_string())]);
             // A probe's output is only shown as its detail: a short tail, never echoed.
             let p = process::Spec { capture_limit: 1024, ..host.process(command, &env, Some(spec.timeout), false) };
-            let f = process::run(&p, |_| {}, stop).await;
+            // Tracked as a run's group is, so a daemon restarted after a crash ends it.
+            let f = process::run(&p, host.started(), stop).await;
+            if let Some(pgid) = f.pid {
+                let _ = host.update(crate::state::Update::GroupEnded(pgid));
+            }
             let mut out = f.stdout_tail;
             out.extend_from_slice(&f.stderr_tail);
             let out = String::from_utf8_lossy(&out).trim().replace('\n', " ");
@@ -856,6 +860,7 @@ async fn run_hook(
     level: Level,
     reading: &Reading,
     threshold: Option<f64>,
+    stop: watch::Receiver<bool>,
 ) {
     let env = [
         ("RUNNER_CHECK", host.job().to_string()),
@@ -866,7 +871,7 @@ async fn run_hook(
         ("RUNNER_MESSAGE", reading.detail.clone()),
     ];
     let what = if level == Level::Ok { "on_recover" } else { "on_alert" };
-    host.hook(cmd, &env, what).await;
+    host.hook(cmd, &env, what, stop).await;
 }
 
 #[cfg(test)]

@@ -110,7 +110,7 @@ pub fn resolve(name: &str, raw: Block, at: Context<'_>) -> Result<Spec, Vec<Prob
             }
         },
     };
-    if m.name.is_some() || m.cmdline.is_some() {
+    if m.name.is_some() || m.cmdline.is_some() || m.user.is_some() {
         let name_all = m.name.as_deref().is_none_or(name_covers_everything);
         let cmdline_all = m.cmdline.as_ref().is_none_or(|r| cmdline_covers_everything(&r.0));
         // root's processes are everything that matters.
@@ -118,7 +118,8 @@ pub fn resolve(name: &str, raw: Block, at: Context<'_>) -> Result<Spec, Vec<Prob
         if name_all && cmdline_all && user_all && m.exe.is_none() && raw.match_everything != Some(true) {
             let (key, shown) = match (&m.name, &m.cmdline) {
                 (Some(n), _) => ("name", format!("name {n:?}")),
-                (None, c) => ("cmdline", format!("cmdline {:?}", c.as_ref().map_or("", |c| c.0.as_str()))),
+                (None, Some(c)) => ("cmdline", format!("cmdline {:?}", c.0.as_str())),
+                (None, None) => ("user", "user root alone".to_string()),
             };
             errors.push(Problem::block(
                 &["match", key],
@@ -189,14 +190,127 @@ pub fn resolve(name: &str, raw: Block, at: Context<'_>) -> Result<Spec, Vec<Prob
 /// matches any process.
 const UNRELATED: [&str; 5] = ["q", "7", "-", "kworker/0:1", "/usr/sbin/sshd -D"];
 
-/// Whether a `name` glob matches every process (`*`, `?*`, ...).
+/// Whether a `name` glob may match any process: decided from the pattern (one with no
+/// literal character, like `*` or `??*`, matches every name long enough), and from samples.
 fn name_covers_everything(glob: &str) -> bool {
-    UNRELATED.iter().all(|n| crate::proc::name_matches(glob, n.as_bytes()))
+    !glob.bytes().any(|b| b != b'*' && b != b'?')
+        || UNRELATED.iter().all(|n| crate::proc::name_matches(glob, n.as_bytes()))
 }
 
-/// Whether a `cmdline` regex matches every command line (empty, `.*`, `^`, `.`, ...).
+/// Whether a `cmdline` regex may match any command line: decided from the pattern (one
+/// without a literal run of 2 or more characters that every match must contain, like `..`,
+/// `\w` or `a|.`), and from samples.
 fn cmdline_covers_everything(re: &regex_lite::Regex) -> bool {
-    UNRELATED.iter().all(|c| re.is_match(c))
+    required_literal_run(re.as_str()) < 2 || UNRELATED.iter().all(|c| re.is_match(c))
+}
+
+/// The longest run of literal characters that every match of `pattern` contains, found
+/// conservatively: each top-level alternative counts (the shortest of them wins); groups,
+/// classes, `.` and escapes like `\w` end a run; a character made optional by `?`, `*` or
+/// `{0,...}` is not counted. A pattern it cannot read counts as 0 (refused as too broad).
+pub fn required_literal_run(pattern: &str) -> usize {
+    top_level_alternatives(pattern).iter().map(|alt| literal_run(alt)).min().unwrap_or(0)
+}
+
+fn top_level_alternatives(p: &str) -> Vec<&str> {
+    let (mut depth, mut class, mut escaped, mut from) = (0i32, false, false, 0);
+    let mut out = Vec::new();
+    for (i, c) in p.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '[' if !class => class = true,
+            ']' if class => class = false,
+            '(' if !class => depth += 1,
+            ')' if !class => depth -= 1,
+            '|' if !class && depth == 0 => {
+                out.push(&p[from..i]);
+                from = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&p[from..]);
+    out
+}
+
+fn literal_run(alt: &str) -> usize {
+    let chars: Vec<char> = alt.chars().collect();
+    let (mut best, mut run, mut i) = (0usize, 0usize, 0usize);
+    while i < chars.len() {
+        let (lit, next) = match chars[i] {
+            '\\' => match chars.get(i + 1) {
+                // An escaped punctuation character is itself; `\w`, `\d`, `\b`... are classes.
+                Some(c) if c.is_ascii_punctuation() => (true, i + 2),
+                _ => (false, i + 2),
+            },
+            '(' => (false, skip_group(&chars, i)),
+            '[' => (false, skip_class(&chars, i)),
+            '.' | '^' | '$' => (false, i + 1),
+            _ => (true, i + 1),
+        };
+        let q = chars.get(next).copied();
+        let optional = matches!(q, Some('?' | '*')) || (q == Some('{') && chars.get(next + 1) == Some(&'0'));
+        if lit && !optional {
+            run += 1;
+            best = best.max(run);
+        } else {
+            run = 0;
+        }
+        // `+` and `{n,m}` repeat the character: the run may go on only through it once.
+        if matches!(q, Some('+' | '{')) {
+            run = 0;
+        }
+        i = next;
+        while i < chars.len() && matches!(chars[i], '?' | '*' | '+') {
+            i += 1;
+        }
+        if chars.get(i) == Some(&'{') {
+            while i < chars.len() && chars[i] != '}' {
+                i += 1;
+            }
+            i += 1;
+        }
+    }
+    best
+}
+
+fn skip_group(chars: &[char], from: usize) -> usize {
+    let (mut depth, mut i) = (0, from);
+    while i < chars.len() {
+        match chars[i] {
+            '\\' => i += 1,
+            '[' => i = skip_class(chars, i) - 1,
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    i
+}
+
+fn skip_class(chars: &[char], from: usize) -> usize {
+    // `[]...]` and `[^]...]`: a `]` right after the opening is a member.
+    let mut i = from + 1;
+    if chars.get(i) == Some(&'^') {
+        i += 1;
+    }
+    if chars.get(i) == Some(&']') {
+        i += 1;
+    }
+    while i < chars.len() && chars[i] != ']' {
+        if chars[i] == '\\' {
+            i += 1;
+        }
+        i += 1;
+    }
+    i + 1
 }
 
 /// The shortest gap between the next few fires of a cron expression from now. Not only the
@@ -206,4 +320,32 @@ fn shortest_cron_gap(c: &CronExpr) -> Option<Duration> {
     let tz = crate::time::local_zone();
     let fires = crate::schedule::upcoming(c, &jiff::Timestamp::now().to_zoned(tz.clone()), &tz, 25);
     fires.windows(2).filter_map(|w| w[1].timestamp().duration_since(w[0].timestamp()).try_into().ok()).min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::required_literal_run as run;
+
+    #[test]
+    fn literal_runs_every_match_must_contain() {
+        for (p, n) in [
+            ("", 0),
+            ("..", 0),
+            (r"\w", 0),
+            (r"\w+\d", 0),
+            (".*", 0),
+            ("a|.", 0),
+            ("ab|cde", 2),
+            ("ci-.*", 3),
+            ("ab*c", 1),
+            ("ab+c", 2),
+            ("a{0,3}b", 1),
+            ("(?i)python", 6),
+            ("^(/usr)?/bin/sleep", 10),
+            (r"\.\.", 2),
+            ("[a-z]x[0-9]", 1),
+        ] {
+            assert_eq!(run(p), n, "{p}");
+        }
+    }
 }

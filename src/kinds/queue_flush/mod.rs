@@ -161,7 +161,7 @@ enum Flushed {
 }
 
 async fn flush(host: &dyn Host, q: &QueueFlush, mut stop: watch::Receiver<bool>) -> Result<Flushed, String> {
-    let sp = Spool::new(&q.spool);
+    let mut sp = Spool::new(&q.spool);
     let io = |what: &str, e: std::io::Error| format!("spool {}: {what}: {e}", q.spool.display());
     sp.ensure(host.run_as().map(|u| u.gid)).map_err(|e| io("cannot create it", e))?;
     let _lock = match sp.try_lock(host.by()).map_err(|e| io("cannot take its lock", e))? {
@@ -209,9 +209,9 @@ async fn flush(host: &dyn Host, q: &QueueFlush, mut stop: watch::Receiver<bool>)
             sp.rename(Dir::Cur, item, Dir::New, item).map_err(|e| io("cannot return an item", e))?;
             break;
         }
-        // Opening is not reading: it catches an item the handler could never read, without
-        // spending the item's attempts on it.
-        if let Err(e) = std::fs::File::open(sp.path(Dir::Cur, item)) {
+        // Opening is not reading: it catches an item the handler could never read (or a link
+        // or fifo swapped in since the listing), without spending the item's attempts on it.
+        if let Err(e) = sp.open_item(Dir::Cur, item) {
             let reason = format!("cannot open it: {e}");
             match sp.reject(Dir::Cur, &item.file_name(), &reason, epoch_ms(SystemTime::now())) {
                 Ok(to) => {

@@ -22,12 +22,20 @@
 //! This module does not run handlers or decide retries; `kinds::queue_flush` does.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::ffi::CStr;
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
+
+use nix::dir::Type;
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, openat, renameat};
+use nix::sys::stat::{Mode, SFlag, fstat, fstatat, mkdirat};
+use nix::unistd::{UnlinkatFlags, unlinkat};
 
 use crate::lock::{self, Try};
 use crate::time::epoch_ms;
@@ -161,19 +169,158 @@ pub fn score(done: u64, failed: u64) -> u32 {
     }
 }
 
-#[derive(Clone, Debug)]
-pub struct Spool {
-    pub root: PathBuf,
+/// Where a spool's directories are opened: each one through its parent's descriptor, never
+/// following a link, so a producer who owns the spool cannot steer root's renames, writes
+/// and deletions out of it by swapping a directory or an entry for a link.
+const DIR_FLAGS: OFlag = OFlag::O_RDONLY.union(OFlag::O_DIRECTORY).union(OFlag::O_NOFOLLOW).union(OFlag::O_CLOEXEC);
+
+/// The most of `.stats` read: a line per minute of the health window at most (a day is
+/// about 35 KiB); anything larger is damage and reads as an empty history.
+const STATS_MAX: u64 = 1 << 20;
+
+/// How deep retention follows a foreign directory tree it removes (through descriptors).
+const TREE_DEPTH: u32 = 16;
+
+/// The spool's directory descriptors, opened once by [`Spool::ensure`].
+#[derive(Debug)]
+struct Fds {
+    root: OwnedFd,
+    dirs: [OwnedFd; 5],
 }
 
-fn sync_dir(p: &Path) -> io::Result<()> {
+/// A descriptor kept by the spool or opened for one call.
+enum Fd<'a> {
+    Kept(BorrowedFd<'a>),
+    Fresh(OwnedFd),
+}
+
+impl AsFd for Fd<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Fd::Kept(b) => *b,
+            Fd::Fresh(o) => o.as_fd(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Spool {
+    pub root: PathBuf,
+    fds: Option<Fds>,
+}
+
+fn errno(e: nix::Error) -> io::Error {
+    io::Error::from(e)
+}
+
+fn sync_fd(fd: impl AsFd) -> io::Result<()> {
     FSYNCS.fetch_add(1, Ordering::Relaxed);
-    File::open(p)?.sync_all()
+    nix::unistd::fsync(fd).map_err(errno)
+}
+
+/// Opens the directory `name` in `at` without following a link; the error says what is in
+/// the way and the fix.
+fn open_dir_at(at: impl AsFd, name: &str, shown: &Path) -> io::Result<OwnedFd> {
+    openat(at.as_fd(), name, DIR_FLAGS, Mode::empty()).map_err(|e| match e {
+        // O_DIRECTORY wins over O_NOFOLLOW for a link to a directory: ask what it is.
+        Errno::ENOTDIR if is_link_at(at.as_fd(), name) => refused_dir(Errno::ELOOP, shown),
+        e => refused_dir(e, shown),
+    })
+}
+
+fn is_link_at(at: BorrowedFd<'_>, name: &str) -> bool {
+    fstatat(at, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+        .is_ok_and(|st| st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFLNK.bits())
+}
+
+fn refused_dir(e: nix::Error, shown: &Path) -> io::Error {
+    match e {
+        Errno::ELOOP => io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is a symlink: runner never works through a link in a spool; remove it (`rm {}`) and runner makes the directory",
+                shown.display(),
+                shown.display()
+            ),
+        ),
+        Errno::ENOTDIR => io::Error::other(format!("{} exists but is not a directory", shown.display())),
+        e => io::Error::new(io::Error::from(e).kind(), format!("cannot open {}: {e}", shown.display())),
+    }
+}
+
+/// Creates `name` in `dir` with `O_EXCL` and no link followed; whatever is there already (a
+/// crash's leftover or a planted link) is unlinked first, never opened.
+fn create_new_at(dir: impl AsFd, name: &str, mode: u32) -> io::Result<File> {
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    for _ in 0..3 {
+        match openat(dir.as_fd(), name, flags, Mode::from_bits_truncate(mode)) {
+            Ok(fd) => return Ok(File::from(fd)),
+            Err(Errno::EEXIST) => match unlinkat(dir.as_fd(), name, UnlinkatFlags::NoRemoveDir) {
+                Ok(()) | Err(Errno::ENOENT) => continue,
+                Err(e) => return Err(errno(e)),
+            },
+            Err(e) => return Err(errno(e)),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{name} keeps reappearing")))
+}
+
+/// The type of `name` in `dir` from its directory entry, or from `fstatat` without following
+/// a link when the filesystem does not say.
+fn entry_type(dir: impl AsFd, name: &CStr, t: Option<Type>) -> Option<Type> {
+    if t.is_some() {
+        return t;
+    }
+    let st = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
+    Some(match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
+        SFlag::S_IFREG => Type::File,
+        SFlag::S_IFDIR => Type::Directory,
+        SFlag::S_IFLNK => Type::Symlink,
+        SFlag::S_IFIFO => Type::Fifo,
+        SFlag::S_IFSOCK => Type::Socket,
+        SFlag::S_IFCHR => Type::CharacterDevice,
+        _ => Type::BlockDevice,
+    })
+}
+
+/// Calls `f` with each entry of the directory open at `dir` (but `.` and `..`), streamed.
+fn each_entry(dir: impl AsFd, mut f: impl FnMut(&CStr, Option<Type>) -> io::Result<()>) -> io::Result<()> {
+    let mut list = nix::dir::Dir::from_fd(openat(dir, ".", DIR_FLAGS, Mode::empty()).map_err(errno)?).map_err(errno)?;
+    for e in list.iter() {
+        let e = e.map_err(errno)?;
+        let name = e.file_name();
+        if name == c"." || name == c".." {
+            continue;
+        }
+        f(name, e.file_type())?;
+    }
+    Ok(())
+}
+
+/// Removes `name` from `dir`: a file or link is unlinked (a link itself, never its target),
+/// a directory emptied through descriptors first, at most [`TREE_DEPTH`] levels deep.
+fn remove_at(dir: BorrowedFd<'_>, name: &CStr, t: Option<Type>, depth: u32) -> io::Result<()> {
+    if entry_type(dir, name, t) != Some(Type::Directory) {
+        return unlinkat(dir, name, UnlinkatFlags::NoRemoveDir).map_err(errno);
+    }
+    if depth == 0 {
+        return Err(io::Error::other("a directory tree too deep to remove"));
+    }
+    let sub = openat(dir, name, DIR_FLAGS, Mode::empty()).map_err(errno)?;
+    let mut names = Vec::new();
+    each_entry(&sub, |n, t| {
+        names.push((n.to_owned(), t));
+        Ok(())
+    })?;
+    for (n, t) in names {
+        remove_at(sub.as_fd(), n.as_c_str(), t, depth - 1)?;
+    }
+    unlinkat(dir, name, UnlinkatFlags::RemoveDir).map_err(errno)
 }
 
 impl Spool {
     pub fn new(root: &Path) -> Spool {
-        Spool { root: root.to_path_buf() }
+        Spool { root: root.to_path_buf(), fds: None }
     }
 
     pub fn dir(&self, d: Dir) -> PathBuf {
@@ -184,36 +331,79 @@ impl Spool {
         self.dir(d).join(item.file_name())
     }
 
+    /// The spool directory itself: the configured path, its last component not followed.
+    fn root_fd(&self) -> io::Result<Fd<'_>> {
+        if let Some(f) = &self.fds {
+            return Ok(Fd::Kept(f.root.as_fd()));
+        }
+        nix::fcntl::open(&self.root, DIR_FLAGS, Mode::empty()).map(Fd::Fresh).map_err(|e| match e {
+            Errno::ENOTDIR if fs::symlink_metadata(&self.root).is_ok_and(|m| m.file_type().is_symlink()) => {
+                refused_dir(Errno::ELOOP, &self.root)
+            }
+            e => refused_dir(e, &self.root),
+        })
+    }
+
+    /// A state directory, opened through the spool's descriptor.
+    fn dir_fd(&self, d: Dir) -> io::Result<Fd<'_>> {
+        if let Some(f) = &self.fds {
+            return Ok(Fd::Kept(f.dirs[d as usize].as_fd()));
+        }
+        open_dir_at(self.root_fd()?, d.as_str(), &self.dir(d)).map(Fd::Fresh)
+    }
+
     /// Creates whatever is missing of the layout, mode 0750 (and, when the handler runs as
     /// another user, owned by its group with the setgid bit, so items written into it are
-    /// readable by the handler and nobody else). Existing directories are left as they are.
-    pub fn ensure(&self, group: Option<u32>) -> io::Result<()> {
-        let mode = if group.is_some() { 0o2750 } else { 0o750 };
-        let mut created = false;
-        for d in std::iter::once(self.root.clone()).chain(Dir::ALL.iter().map(|d| self.dir(*d))) {
-            match fs::DirBuilder::new().mode(0o700).create(&d) {
-                Ok(()) => {
-                    if let Some(gid) = group {
-                        nix::unistd::chown(&d, None, Some(nix::unistd::Gid::from_raw(gid)))?;
-                    }
-                    // chmod after chown: chown clears the setgid bit.
-                    fs::set_permissions(&d, fs::Permissions::from_mode(mode))?;
-                    created = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    if !d.is_dir() {
-                        return Err(io::Error::other(format!("{} exists but is not a directory", d.display())));
-                    }
-                }
-                Err(e) => return Err(io::Error::new(e.kind(), format!("cannot create {}: {e}", d.display()))),
+    /// readable by the handler and nobody else), and keeps each directory's descriptor for
+    /// the calls that follow. Existing directories are left as they are; a link or a file
+    /// where a directory belongs is refused, never followed.
+    pub fn ensure(&mut self, group: Option<u32>) -> io::Result<()> {
+        self.fds = None;
+        let mode = Mode::from_bits_truncate(if group.is_some() { 0o2750 } else { 0o750 });
+        let settle = |fd: &OwnedFd| -> io::Result<()> {
+            if let Some(gid) = group {
+                nix::unistd::fchown(fd, None, Some(nix::unistd::Gid::from_raw(gid))).map_err(errno)?;
             }
+            // chmod after chown: chown clears the setgid bit.
+            nix::sys::stat::fchmod(fd, mode).map_err(errno)
+        };
+        let mut created = false;
+        match fs::DirBuilder::new().mode(0o700).create(&self.root) {
+            Ok(()) => created = true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io::Error::new(e.kind(), format!("cannot create {}: {e}", self.root.display()))),
+        }
+        let Fd::Fresh(root) = self.root_fd()? else { unreachable!("no descriptors are kept yet") };
+        if created {
+            settle(&root)?;
+        }
+        let mut dirs = Vec::with_capacity(Dir::ALL.len());
+        for d in Dir::ALL {
+            let made = match mkdirat(&root, d.as_str(), Mode::from_bits_truncate(0o700)) {
+                Ok(()) => true,
+                Err(Errno::EEXIST) => false,
+                Err(e) => {
+                    return Err(io::Error::new(
+                        errno(e).kind(),
+                        format!("cannot create {}: {e}", self.dir(d).display()),
+                    ));
+                }
+            };
+            let fd = open_dir_at(&root, d.as_str(), &self.dir(d))?;
+            if made {
+                settle(&fd)?;
+                created = true;
+            }
+            dirs.push(fd);
         }
         if created {
-            sync_dir(&self.root)?;
+            sync_fd(&root)?;
             if let Some(parent) = self.root.parent() {
-                sync_dir(parent)?;
+                sync_fd(File::open(parent)?)?;
             }
         }
+        let dirs: [OwnedFd; 5] = dirs.try_into().expect("one descriptor per state directory");
+        self.fds = Some(Fds { root, dirs });
         Ok(())
     }
 
@@ -229,29 +419,36 @@ impl Spool {
     /// Adds an item atomically: written and synced in `tmp/`, then renamed into `new/`.
     pub fn enqueue(&self, data: &mut dyn Read) -> io::Result<Item> {
         let item = Item::fresh(SystemTime::now());
-        let tmp = self.path(Dir::Tmp, &item);
+        let name = item.file_name();
+        let (tmp, new) = (self.dir_fd(Dir::Tmp)?, self.dir_fd(Dir::New)?);
         let result = (|| {
-            let mut f = OpenOptions::new().write(true).create_new(true).mode(0o640).open(&tmp)?;
+            let mut f = create_new_at(&tmp, &name, 0o640)?;
             io::copy(data, &mut f)?;
             f.flush()?;
             FSYNCS.fetch_add(1, Ordering::Relaxed);
             f.sync_all()?;
-            fs::rename(&tmp, self.path(Dir::New, &item))?;
-            sync_dir(&self.dir(Dir::New))
+            renameat(&tmp, name.as_str(), &new, name.as_str()).map_err(errno)?;
+            sync_fd(&new)
         })();
         if result.is_err() {
-            let _ = fs::remove_file(&tmp);
+            let _ = unlinkat(&tmp, name.as_str(), UnlinkatFlags::NoRemoveDir);
         }
         result.map(|()| item)
     }
 
+    /// Renames an entry between state directories through their descriptors (a link is
+    /// moved as a link), without syncing.
+    fn rename_name(&self, from: Dir, name: &str, to: Dir, to_name: &str) -> io::Result<()> {
+        renameat(self.dir_fd(from)?, name, self.dir_fd(to)?, to_name).map_err(errno)
+    }
+
     /// Renames an item between state directories (possibly renaming it), without syncing.
     pub fn rename(&self, from: Dir, item: &Item, to: Dir, to_item: &Item) -> io::Result<()> {
-        fs::rename(self.path(from, item), self.path(to, to_item))
+        self.rename_name(from, &item.file_name(), to, &to_item.file_name())
     }
 
     pub fn sync(&self, d: Dir) -> io::Result<()> {
-        sync_dir(&self.dir(d))
+        sync_fd(self.dir_fd(d)?)
     }
 
     /// A finished state change of one item: rename, then sync the directory it went to and
@@ -265,23 +462,39 @@ impl Spool {
         Ok(())
     }
 
+    /// Opens an item for reading as the handler will, without following a link or blocking
+    /// on a fifo, and checks it is a regular file.
+    pub fn open_item(&self, d: Dir, item: &Item) -> io::Result<File> {
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let fd = openat(self.dir_fd(d)?, item.file_name().as_str(), flags, Mode::empty()).map_err(|e| match e {
+            Errno::ELOOP => io::Error::other("it is a symlink"),
+            e => errno(e),
+        })?;
+        let st = fstat(&fd).map_err(errno)?;
+        if st.st_mode & SFlag::S_IFMT.bits() != SFlag::S_IFREG.bits() {
+            return Err(io::Error::other("not a regular file"));
+        }
+        Ok(File::from(fd))
+    }
+
     /// Moves items a crashed flusher left in `cur/` back to `new/`, as they were (the attempt
     /// did not finish, so it does not count). Returns how many. Call with the lock held.
     pub fn recover(&self) -> io::Result<usize> {
-        let mut n = 0;
-        for e in fs::read_dir(self.dir(Dir::Cur))? {
-            let name = e?.file_name();
-            let name = name.to_string_lossy();
-            // Anything else in cur/ was put there by hand; new/ is where it gets judged.
-            let dest = self.dir(Dir::New).join(&*name);
-            fs::rename(self.dir(Dir::Cur).join(&*name), dest)?;
-            n += 1;
+        let (cur, new) = (self.dir_fd(Dir::Cur)?, self.dir_fd(Dir::New)?);
+        let mut names = Vec::new();
+        each_entry(&cur, |name, _| {
+            names.push(name.to_owned());
+            Ok(())
+        })?;
+        // Anything else in cur/ was put there by hand; new/ is where it gets judged.
+        for name in &names {
+            renameat(&cur, name.as_c_str(), &new, name.as_c_str()).map_err(errno)?;
         }
-        if n > 0 {
-            self.sync(Dir::New)?;
-            self.sync(Dir::Cur)?;
+        if !names.is_empty() {
+            sync_fd(&new)?;
+            sync_fd(&cur)?;
         }
-        Ok(n)
+        Ok(names.len())
     }
 
     /// Up to `max` items in `new/` that are due at `now_ms`, oldest first, from their names
@@ -291,17 +504,15 @@ impl Spool {
         // A max-heap of the `max` oldest seen so far: O(n log max) and `max` items in memory,
         // however many are pending.
         let mut heap: std::collections::BinaryHeap<Item> = std::collections::BinaryHeap::with_capacity(max + 1);
-        for e in fs::read_dir(self.dir(Dir::New))? {
-            let e = e?;
-            let name = e.file_name();
-            let Some(name) = name.to_str() else {
-                foreign.push((e.file_name().to_string_lossy().into_owned(), "the name is not UTF-8".into()));
-                continue;
+        let new = self.dir_fd(Dir::New)?;
+        each_entry(&new, |raw, t| {
+            let Ok(name) = raw.to_str() else {
+                foreign.push((raw.to_string_lossy().into_owned(), "the name is not UTF-8".into()));
+                return Ok(());
             };
-            let regular = e.file_type().map(|t| t.is_file()).unwrap_or(false);
-            if !regular {
+            if entry_type(&new, raw, t) != Some(Type::File) {
                 foreign.push((name.to_string(), "not a regular file (a directory, symlink or device)".into()));
-                continue;
+                return Ok(());
             }
             let Some(item) = Item::parse(name) else {
                 foreign.push((
@@ -309,16 +520,16 @@ impl Spool {
                     "not an item name (<enqueued_ms>.<unique>:<attempts>,<due_ms>); add items with `runner enqueue`"
                         .into(),
                 ));
-                continue;
+                return Ok(());
             };
-            if item.t_ms > now_ms {
-                continue;
+            if item.t_ms <= now_ms {
+                heap.push(item);
+                if heap.len() > max {
+                    heap.pop();
+                }
             }
-            heap.push(item);
-            if heap.len() > max {
-                heap.pop();
-            }
-        }
+            Ok(())
+        })?;
         let mut v = heap.into_vec();
         v.sort();
         Ok(v)
@@ -326,11 +537,11 @@ impl Spool {
 
     /// Moves something that cannot be handed to the handler out of `from` into `failed/`,
     /// under a fresh item name so retention and counts treat it like any dead letter, with
-    /// the reason (and its old name) beside it.
+    /// the reason (and its old name) beside it. A link is moved as a link, never followed.
     pub fn reject(&self, from: Dir, name: &str, reason: &str, now_ms: i64) -> io::Result<Item> {
         let item = Item::fresh(SystemTime::now()).with(0, now_ms);
         self.write_why(&item, &format!("rejected from {}/{name}: {reason}\n", from.as_str()))?;
-        fs::rename(self.dir(from).join(name), self.path(Dir::Failed, &item))?;
+        self.rename_name(from, name, Dir::Failed, &item.file_name())?;
         self.sync(Dir::Failed)?;
         self.sync(from)?;
         Ok(item)
@@ -339,12 +550,12 @@ impl Spool {
     /// Writes `failed/<name>.why` (through `tmp/`, synced) before the item itself moves there.
     pub fn write_why(&self, item: &Item, text: &str) -> io::Result<()> {
         let name = format!("{}.why", item.file_name());
-        let tmp = self.dir(Dir::Tmp).join(&name);
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o640).open(&tmp)?;
+        let tmp = self.dir_fd(Dir::Tmp)?;
+        let mut f = create_new_at(&tmp, &name, 0o640)?;
         f.write_all(text.as_bytes())?;
         FSYNCS.fetch_add(1, Ordering::Relaxed);
         f.sync_all()?;
-        fs::rename(&tmp, self.dir(Dir::Failed).join(name))
+        renameat(&tmp, name.as_str(), self.dir_fd(Dir::Failed)?, name.as_str()).map_err(errno)
     }
 
     /// Counts every state from the directory listings; a spool not created yet is empty.
@@ -352,15 +563,13 @@ impl Spool {
     /// calls this after every run, so its cost is one readdir pass per state directory.
     pub fn counts(&self) -> io::Result<Counts> {
         let mut c = Counts::default();
-        let list = |d: Dir| -> io::Result<Option<fs::ReadDir>> {
-            match fs::read_dir(self.dir(d)) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound && !self.root.exists() => Ok(None),
-                r => r.map(Some),
-            }
+        let root = match self.root_fd() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(c),
+            r => r?,
         };
+        let at = |d: Dir| open_dir_at(&root, d.as_str(), &self.dir(d));
         for d in [Dir::New, Dir::Cur] {
-            for e in list(d)?.into_iter().flatten() {
-                let name = e?.file_name();
+            each_entry(at(d)?, |name, _| {
                 match Item::parse(&name.to_string_lossy()) {
                     Some(i) if i.attempts > 0 => c.retrying += 1,
                     _ => c.pending += 1,
@@ -368,61 +577,64 @@ impl Spool {
                 if d == Dir::Cur {
                     c.in_flight += 1;
                 }
-            }
+                Ok(())
+            })?;
         }
         for (d, n) in [(Dir::Done, &mut c.completed), (Dir::Failed, &mut c.failed)] {
-            for e in list(d)?.into_iter().flatten() {
-                if !e?.file_name().to_string_lossy().ends_with(".why") {
+            each_entry(at(d)?, |name, _| {
+                if !name.to_bytes().ends_with(b".why") {
                     *n += 1;
                 }
-            }
+                Ok(())
+            })?;
         }
         c.total = c.pending + c.retrying + c.failed + c.completed;
         Ok(c)
     }
 
     /// Removes items from `done/` or `failed/` that finished more than `keep` before `now_ms`
-    /// (with their `.why`). Returns how many items were removed.
+    /// (with their `.why`). Returns how many items were removed. Everything is removed through
+    /// the directory's descriptor: a link is unlinked, never followed, and a foreign directory
+    /// is emptied through descriptors too.
     pub fn retain(&self, d: Dir, keep: Duration, now_ms: i64) -> io::Result<usize> {
         let cutoff = now_ms - keep.as_millis() as i64;
-        let mut n = 0;
-        for e in fs::read_dir(self.dir(d))? {
-            let name = e?.file_name();
-            let name = name.to_string_lossy();
+        let dir = self.dir_fd(d)?;
+        let mut old = Vec::new();
+        each_entry(&dir, |raw, t| {
+            let name = raw.to_string_lossy();
             let item_name = name.strip_suffix(".why").unwrap_or(&name);
             let finished = match Item::parse(item_name) {
                 Some(i) => i.t_ms,
-                // Not ours: judge it by its modification time.
-                None => fs::symlink_metadata(self.dir(d).join(&*name))
-                    .and_then(|m| m.modified())
-                    .map(epoch_ms)
+                // Not ours: judge it by its modification time (of a link, not its target).
+                None => fstatat(&dir, raw, AtFlags::AT_SYMLINK_NOFOLLOW)
+                    .map(|st| st.st_mtime.saturating_mul(1000))
                     .unwrap_or(i64::MAX),
             };
             if finished < cutoff {
-                let p = self.dir(d).join(&*name);
-                let gone = if p.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
-                if let Err(e) = gone {
-                    log::warn!("cannot remove {}: {e}", p.display());
-                } else if !name.ends_with(".why") {
-                    n += 1;
-                }
+                old.push((raw.to_owned(), t));
+            }
+            Ok(())
+        })?;
+        let mut n = 0;
+        for (name, t) in old {
+            if let Err(e) = remove_at(dir.as_fd(), name.as_c_str(), t, TREE_DEPTH) {
+                log::warn!("cannot remove {}/{}: {e}", self.dir(d).display(), name.to_string_lossy());
+            } else if !name.to_bytes().ends_with(b".why") {
+                n += 1;
             }
         }
         if n > 0 {
-            self.sync(d)?;
+            sync_fd(&dir)?;
         }
         Ok(n)
     }
 
-    fn stats_path(&self) -> PathBuf {
-        self.root.join(".stats")
-    }
-
-    /// The history of finished items; an absent or damaged file is an empty history (it only
-    /// feeds the score, and a damaged one must not stop the queue).
+    /// The history of finished items; an absent or damaged file (or something else than a
+    /// regular file, or one over [`STATS_MAX`]) is an empty history (it only feeds the score,
+    /// and a damaged one must not stop the queue).
     pub fn load_history(&self) -> History {
         let mut h = History::default();
-        let Ok(text) = fs::read_to_string(self.stats_path()) else { return h };
+        let Some(text) = self.read_stats() else { return h };
         for line in text.lines() {
             let mut it = line.split_whitespace().map(|x| x.parse::<i64>());
             if let (Some(Ok(m)), Some(Ok(d)), Some(Ok(f))) = (it.next(), it.next(), it.next()) {
@@ -432,27 +644,72 @@ impl Spool {
         h
     }
 
+    fn read_stats(&self) -> Option<String> {
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let fd = openat(self.root_fd().ok()?, ".stats", flags, Mode::empty()).ok()?;
+        let st = fstat(&fd).ok()?;
+        if st.st_mode & SFlag::S_IFMT.bits() != SFlag::S_IFREG.bits() || st.st_size as u64 > STATS_MAX {
+            return None;
+        }
+        let mut text = String::new();
+        File::from(fd).take(STATS_MAX).read_to_string(&mut text).ok()?;
+        Some(text)
+    }
+
     /// Replaces the history atomically, dropping minutes older than `window`. `durable`
-    /// syncs it; without, it still survives the daemon being killed.
+    /// syncs it; without, it still survives the daemon being killed. The temporary file is
+    /// created new (a planted `.stats.tmp` link is unlinked, never written through).
     pub fn save_history(&self, h: &mut History, now_ms: i64, window: Duration, durable: bool) -> io::Result<()> {
         h.prune(now_ms, window);
         let mut text = String::with_capacity(h.minutes.len() * 24);
         for (m, (d, f)) in &h.minutes {
             text.push_str(&format!("{m} {d} {f}\n"));
         }
-        let tmp = self.root.join(".stats.tmp");
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o640).open(&tmp)?;
+        let root = self.root_fd()?;
+        let mut f = create_new_at(&root, ".stats.tmp", 0o640)?;
         f.write_all(text.as_bytes())?;
         if durable {
             FSYNCS.fetch_add(1, Ordering::Relaxed);
             f.sync_all()?;
         }
-        fs::rename(&tmp, self.stats_path())?;
+        renameat(&root, ".stats.tmp", &root, ".stats").map_err(errno)?;
         if durable {
-            sync_dir(&self.root)?;
+            sync_fd(&root)?;
         }
         Ok(())
     }
+}
+
+/// What `runner check` says about a spool others could steer: writable by anyone but its
+/// owner and group, or owned by neither root nor the job's user (`job_uid`). A spool that
+/// does not exist yet says nothing (runner makes it, root's own).
+pub fn warnings(root: &Path, job_uid: u32) -> Vec<String> {
+    let Ok(meta) = fs::symlink_metadata(root) else { return Vec::new() };
+    let mut out = Vec::new();
+    if meta.file_type().is_symlink() {
+        out.push(format!(
+            "spool {} is a symlink; runner refuses to work through it: point `spool:` at the real directory",
+            root.display()
+        ));
+        return out;
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o002 != 0 {
+        out.push(format!(
+            "spool {} is writable by everyone (mode {mode:04o}), so anyone can plant entries root will handle; fix with `chmod o-w {}`",
+            root.display(),
+            root.display()
+        ));
+    }
+    if meta.uid() != 0 && meta.uid() != job_uid {
+        out.push(format!(
+            "spool {} is owned by uid {}, neither root nor the job's user (uid {job_uid}); fix with `chown {job_uid} {}`",
+            root.display(),
+            meta.uid(),
+            root.display()
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
