@@ -210,7 +210,10 @@ fn once_names_the_failing_condition_and_exits_75_from_real_proc_and_fixtures() {
     assert_eq!(once(&s, &cfg, &["space"]).0, 0);
     let (code, out) = once(&s, &cfg, &["huge"]);
     assert_eq!(code, 75, "{out}");
-    assert!(out.contains(&format!("when: free_space: {} >= ", big.display())) && out.contains(" free"), "{out}");
+    assert!(
+        out.contains(&format!("when: free_space: {} min 976.6 TiB: ", big.display())) && out.contains(" free"),
+        "{out}"
+    );
     let (code, out) = once(&s, &cfg, &["ready"]);
     assert_eq!(code, 75, "{out}");
     assert!(out.contains("path_exists: ") && out.contains("it does not exist"), "{out}");

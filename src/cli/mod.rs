@@ -723,6 +723,11 @@ fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
                 "enabled": j.enabled,
                 "source": j.source.to_string(),
                 "next_due": next.map(fmt_ts),
+                "when": j.conditions.as_deref().map(|c| serde_json::json!({
+                    "conditions": c.list.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "wait_ms": c.wait.as_millis() as u64,
+                    "recheck_ms": c.recheck.as_millis() as u64,
+                })),
             })
         })
         .collect();

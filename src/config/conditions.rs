@@ -102,7 +102,7 @@ impl fmt::Display for Condition {
             Condition::NetworkOnline => write!(f, "network: online"),
             Condition::Reachable { host, port } if host.contains(':') => write!(f, "reachable: [{host}]:{port}"),
             Condition::Reachable { host, port } => write!(f, "reachable: {host}:{port}"),
-            Condition::FreeSpace { path, min } => write!(f, "free_space: {} >= {min} bytes", path.display()),
+            Condition::FreeSpace { path, min } => write!(f, "free_space: {} min {}", path.display(), bytes(*min)),
             Condition::PathExists(p) => write!(f, "path_exists: {}", p.display()),
             Condition::Check(d) => write!(f, "checks: {} ok", d.check),
         }
@@ -239,6 +239,21 @@ pub fn resolve(
         return Err(errs);
     }
     Ok(Some(Conditions { list, wait, recheck, timeout, roots: roots.clone() }))
+}
+
+/// `100.0 MiB`: a size as records and `status` show it.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = "bytes";
+    for u in UNITS {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    if unit == "bytes" { format!("{n} bytes") } else { format!("{v:.1} {unit}") }
 }
 
 /// `host:port`, `[v6]:port`: the host as written (a name is resolved off the event loop

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use super::Ctx;
 use crate::config::Job;
-use crate::config::conditions::{Condition, Conditions};
+use crate::config::conditions::{Condition, Conditions, bytes};
 use crate::metrics::{self, Roots, power};
 use crate::record::{Record, Trigger};
 use crate::state::{ConditionSkip, Update, Waiting};
@@ -101,21 +101,6 @@ fn on_mains(listed: Option<bool>) -> String {
 fn load1(roots: &Roots) -> Result<f64, String> {
     let mut src = metrics::loadavg(roots)?;
     src.sample().map(|l| l.load1).map_err(|e| format!("{}: {e}", src.path().display()))
-}
-
-/// `1.5 GB`: sizes in records, in the units `min:` is written in.
-fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = "bytes";
-    for u in UNITS {
-        if v < 1024.0 {
-            break;
-        }
-        v /= 1024.0;
-        unit = u;
-    }
-    if unit == "bytes" { format!("{n} bytes") } else { format!("{v:.1} {unit}") }
 }
 
 /// A check's level from the state, as `depends_on` reads it.
