@@ -328,22 +328,34 @@ fn overlap_decides_what_a_new_due_time_does_to_a_waiting_run() {
     let sys = power_tree(&s, false, 80);
     let job = |name: &str, overlap: &str| {
         format!(
-            "  {name}:\n    every: 300ms\n    run: 'true'\n    overlap: {overlap}\n    when: {{ac_power: true}}\n    wait: 5m\n    recheck: 100ms\n"
+            "  {name}:\n    every: 300ms\n    run: 'echo x >> {}'\n    overlap: {overlap}\n    when: {{ac_power: true}}\n    wait: 5m\n    recheck: 100ms\n",
+            s.path(name).display()
         )
     };
-    let cfg = config(
-        &s,
-        &format!("sys_root: {}\n", sys.display()),
-        &format!("{}{}", job("keep", "skip"), job("fresh", "replace")),
-    );
+    let jobs = format!("{}{}{}", job("keep", "skip"), job("fresh", "replace"), job("later", "queue"));
+    let cfg = config(&s, &format!("sys_root: {}\n", sys.display()), &jobs);
     let d = Daemon::start(&s, &cfg);
-    wait_for(LONG, "skips of both", || skips(&s, &cfg, "keep").len() >= 2 && skips(&s, &cfg, "fresh").len() >= 2);
+    wait_for(LONG, "skips of each", || {
+        skips(&s, &cfg, "keep").len() >= 2
+            && skips(&s, &cfg, "fresh").len() >= 2
+            && !skips(&s, &cfg, "later").is_empty()
+    });
     // Under `skip` the first wait goes on through the new due times.
     wait_for(LONG, "the wait in the status", || waits_for(&s, &cfg, "keep").is_some());
     let since = job_status(&s, &cfg, "keep")["waiting"]["since"].clone();
     wait_for(LONG, "more skips", || skips(&s, &cfg, "keep").len() >= 4);
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(job_status(&s, &cfg, "keep")["waiting"]["since"], since);
+    // Under `queue` one due time is kept and runs after the first: two runs at once when the
+    // power comes, before the next due time could add a third.
+    let later = skips(&s, &cfg, "later");
+    assert!(later.iter().all(|m| m == "a run is already queued"), "{later:?}");
+    set_power(&sys, true, 80);
+    wait_for(LONG, "the waiting and the queued run", || common::lines(&s.path("later")).len() >= 2);
+    set_power(&sys, false, 80);
+    wait_for(LONG, "a new wait after the power went", || {
+        waits_for(&s, &cfg, "keep").is_some_and(|_| job_status(&s, &cfg, "keep")["waiting"]["since"] != since)
+    });
     stop(d);
     let keep = skips(&s, &cfg, "keep");
     let allowed = |m: &String| {
