@@ -219,6 +219,9 @@ fn once_names_the_failing_condition_and_exits_75_from_real_proc_and_fixtures() {
     assert!(out.contains("path_exists: ") && out.contains("it does not exist"), "{out}");
     std::fs::write(&free, "").unwrap();
     assert_eq!(once(&s, &cfg, &["ready"]).0, 0);
+    let (code, out) = once(&s, &cfg, &["gated", "--dry-run"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("when:     checks: size ok (once judges them now; the daemon waits up to 0s"), "{out}");
     // checks: as depends_on reads it.
     let (code, out) = once(&s, &cfg, &["gated"]);
     assert_eq!(code, 75, "{out}");

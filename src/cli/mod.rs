@@ -636,6 +636,15 @@ fn print_dry_run(job: &Job, no_retry: bool) -> ExitCode {
     for (k, v) in &job.env {
         outln!("env:      {k}={v}");
     }
+    if let Some(c) = job.conditions.as_deref() {
+        let list: Vec<String> = c.list.iter().map(ToString::to_string).collect();
+        outln!(
+            "when:     {} (once judges them now; the daemon waits up to {}, rechecking every {})",
+            list.join(", "),
+            crate::time::format(c.wait),
+            crate::time::format(c.recheck)
+        );
+    }
     outln!("dry run: nothing was started");
     ExitCode::SUCCESS
 }
