@@ -137,7 +137,13 @@ pub const KEYS: &[(&str, &str, &str, &str, &str)] = &[
         "How long a due run may wait for its when: conditions; it starts as soon as they hold, or is recorded as skipped with the condition that failed and how long it waited. A wait holds no max_parallel slot and no lock, and goes on through a reload that leaves the job unchanged; overlap: decides what a new due time does to a waiting run (skip: recorded as skipped, queue: kept for after it, replace: the wait ends and a new one starts).",
     ),
     ("job", "recheck", "30s", "1m", "How often a waiting run judges its when: conditions again."),
-    ("job", "when_timeout", "3s", "5s", "How long a when.reachable connect may take."),
+    (
+        "job",
+        "when_timeout",
+        "3s",
+        "5s",
+        "How long a when.reachable connect may take, and reading the other conditions (a statvfs of a hung mount): past it the condition fails, and the stuck read is waited for again at the next recheck, never started twice.",
+    ),
     (
         "job",
         "timeout",

@@ -20,14 +20,28 @@ use crate::record::{Record, Trigger};
 use crate::state::{ConditionSkip, Update, Waiting};
 use crate::time::{epoch_ms, format};
 
+/// A blocking read of the local conditions still in progress, kept between rechecks so a
+/// read stuck on a hung mount is waited for again, never started once more per recheck.
+pub type Pending = Option<tokio::task::JoinHandle<Option<String>>>;
+
 /// The first condition that fails, as written, with what was found; None when all hold.
-pub async fn judge(ctx: &Ctx, c: &Conditions) -> Option<String> {
+/// The files are read on a blocking thread, given `when_timeout:` at most.
+pub async fn judge(ctx: &Ctx, c: &Conditions, pending: &mut Pending) -> Option<String> {
     let local: Vec<Condition> = c.list.iter().filter(|c| is_local(c)).cloned().collect();
     if !local.is_empty() {
         let roots = c.roots.clone();
-        let failed = tokio::task::spawn_blocking(move || local.iter().find_map(|c| judge_local(c, &roots)))
-            .await
-            .unwrap_or_else(|e| Some(format!("the condition check failed: {e}")));
+        let task = pending.get_or_insert_with(|| {
+            tokio::task::spawn_blocking(move || local.iter().find_map(|c| judge_local(c, &roots)))
+        });
+        let failed = match tokio::time::timeout(c.timeout, task).await {
+            Ok(done) => {
+                *pending = None;
+                done.unwrap_or_else(|e| Some(format!("the condition check failed: {e}")))
+            }
+            Err(_) => {
+                Some(format!("reading the local conditions has taken over {} (a hung mount?)", format(c.timeout)))
+            }
+        };
         if failed.is_some() {
             return failed;
         }
@@ -150,8 +164,9 @@ pub async fn wait(ctx: &Ctx, job: &Job, mut stop: watch::Receiver<Option<String>
     let since_ms = epoch_ms(SystemTime::now());
     let deadline = start + c.wait;
     let mut last: Option<String> = None;
+    let mut pending = None;
     let result = loop {
-        let Some(failing) = judge(ctx, c).await else { break Waited::Held };
+        let Some(failing) = judge(ctx, c, &mut pending).await else { break Waited::Held };
         let now = Instant::now();
         if now >= deadline {
             break Waited::Failed { condition: failing, waited: now - start };

@@ -61,7 +61,7 @@ pub async fn execute(ctx: &Ctx, job: &Arc<Job>, req: Request, mut stop: watch::R
     }
     if req.conditions
         && let Some(c) = job.conditions.as_deref()
-        && let Some(condition) = conditions::judge(ctx, c).await
+        && let Some(condition) = conditions::judge(ctx, c, &mut None).await
     {
         let failed = conditions::Waited::Failed { condition, waited: Duration::ZERO };
         return conditions::record_skip(ctx, job, req.trigger, &failed);
