@@ -166,7 +166,14 @@ pub async fn wait(ctx: &Ctx, job: &Job, mut stop: watch::Receiver<Option<String>
     let mut last: Option<String> = None;
     let mut pending = None;
     let result = loop {
-        let Some(failing) = judge(ctx, c, &mut pending).await else { break Waited::Held };
+        let judged = judge(ctx, c, &mut pending).await;
+        // Ended while it judged (the daemon stops, a newer fire): that wins, even over
+        // conditions that now hold, so the end is recorded.
+        if let Some(why) = stop.borrow().clone() {
+            let condition = judged.or(last.take()).unwrap_or_else(|| "the conditions held".to_string());
+            break Waited::Stopped { condition, waited: start.elapsed(), why };
+        }
+        let Some(failing) = judged else { break Waited::Held };
         let now = Instant::now();
         if now >= deadline {
             break Waited::Failed { condition: failing, waited: now - start };
