@@ -427,8 +427,12 @@ fn config_errors_name_the_fix() {
     let cfg = config(
         &s,
         "defaults:\n  when: {path_exists: /nonexistent/ready}\n",
-        "  a:\n    every: 1h\n    run: 'true'\n  b:\n    every: 1h\n    run: 'true'\n    when: {load_below: 1000000}\n",
+        "  a:\n    every: 1h\n    run: 'true'\n  b:\n    every: 1h\n    run: 'true'\n    when: {load_below: 1000000}\n  \
+         c:\n    check: {metric: load1, warn: 1000000}\n",
     );
     assert_eq!(once(&s, &cfg, &["a"]).0, 75);
     assert_eq!(once(&s, &cfg, &["b"]).0, 0);
+    // Not a check: it would stop watching what it reports.
+    let (code, out) = once(&s, &cfg, &["c"]);
+    assert_eq!(code, 0, "{out}");
 }

@@ -370,7 +370,7 @@ pub const SECTIONS: &[(&str, &str, &str)] = &[
     (
         "when",
         "WHEN",
-        "Under a job's when: (or defaults.when:, which a job's own when: replaces whole). Every condition given must hold for a due run to start. /sys and /proc are read through sys_root and proc_root. runner once JOB judges them once and exits 75 naming the one that fails; --ignore-conditions runs the job anyway. runner status shows a waiting job and what it waits for.",
+        "Under a job's when: (or defaults.when:, which a job's own when: replaces whole, and which checks do not take). Every condition given must hold for a due run to start. /sys and /proc are read through sys_root and proc_root. runner once JOB judges them once and exits 75 naming the one that fails; --ignore-conditions runs the job anyway. runner status shows a waiting job and what it waits for.",
     ),
     ("free_space", "FREE_SPACE", "Under when.free_space:."),
 ];

@@ -1057,8 +1057,11 @@ impl FileCtx<'_> {
         let d = self.defaults;
         let own =
             [("wait", j.wait.is_some()), ("recheck", j.recheck.is_some()), ("when_timeout", j.when_timeout.is_some())];
+        // `defaults.when` is for the jobs that do the work: a check gated by it would stop
+        // watching the very state it is there to report (the battery while on battery).
+        let default_when = d.when.as_deref().filter(|_| j.check.is_none());
         let given = conditions::Given {
-            when: j.when.as_deref().or(d.when.as_deref()),
+            when: j.when.as_deref().or(default_when),
             wait: j.wait.or(d.wait),
             recheck: j.recheck.or(d.recheck),
             timeout: j.when_timeout.or(d.when_timeout),
