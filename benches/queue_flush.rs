@@ -65,7 +65,7 @@ fn setup(dir: &Path, max_items: usize) -> Setup {
 
 fn flush(rt: &tokio::runtime::Runtime, s: &Setup) {
     let (_tx, rx) = tokio::sync::watch::channel(false);
-    let req = Request { trigger: Trigger::Manual, no_retry: true, wait: false };
+    let req = Request { trigger: Trigger::Manual, no_retry: true, wait: false, conditions: false };
     rt.block_on(jobs::execute(&s.ctx, &s.job, req, rx));
 }
 

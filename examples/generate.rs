@@ -99,6 +99,14 @@ fn config_page() -> Result<Vec<u8>, String> {
             out(".br".into());
             out(format!("Example: \\fB{}: {}\\fR", roff(key), roff(example)));
         }
+        if *section == "when" {
+            out(".PP".into());
+            out("For example, upload when on mains power with the uplink up, within 2 hours of each due time:".into());
+            out(".PP".into());
+            out(".nf".into());
+            config_page::WHEN_EXAMPLE.iter().for_each(|l| out(roff(l)));
+            out(".fi".into());
+        }
     }
     out(".SH SEE ALSO".into());
     out("\\fBrunner\\fR(1), \\fBrunner\\-check\\fR(1)".into());

@@ -320,6 +320,19 @@ struct Slot {
     queued: Option<Trigger>,
 }
 
+/// A due run waiting for its job's `when:` conditions (`jobs::conditions::wait`, in a task
+/// of its own). It holds no slot under `max_parallel` and no job lock, so it blocks nothing.
+struct Waiter {
+    /// Tells the messages of a replaced wait from those of the one that replaced it.
+    id: u64,
+    job: Arc<Job>,
+    trigger: Trigger,
+    /// Some(why) ends the wait; the task records the skip with the reason.
+    stop: watch::Sender<Option<String>>,
+    /// A fire that came meanwhile, kept under `overlap: queue`.
+    queued: Option<Trigger>,
+}
+
 struct Daemon {
     plan: Arc<Plan>,
     config_path: PathBuf,
@@ -332,6 +345,11 @@ struct Daemon {
     /// The name of each job whose run ended (not its record: the channel's first block holds
     /// 32 messages, about 8 KiB of records).
     done_tx: mpsc::UnboundedSender<String>,
+    /// Due runs waiting for their conditions, by job.
+    waiters: BTreeMap<String, Waiter>,
+    last_waiter: u64,
+    /// A wait that ended: the job, the wait's id, and whether its conditions held.
+    waited_tx: mpsc::UnboundedSender<(String, u64, bool)>,
     notifier: Notifier,
 }
 
@@ -358,11 +376,87 @@ impl Daemon {
             }
             return;
         }
+        if let Some(w) = self.waiters.get_mut(name) {
+            match job.overlap {
+                Overlap::Skip => {
+                    self.ctx.sinks.emit(&skip("still waiting for its `when:` conditions from the previous fire"))
+                }
+                Overlap::Queue if w.queued.is_some() => self.ctx.sinks.emit(&skip("a run is already queued")),
+                Overlap::Queue => w.queued = Some(f.trigger),
+                Overlap::Replace => {
+                    let _ = w.stop.send(Some("replaced by a newer fire".into()));
+                    self.waiters.remove(name);
+                    self.begin(job, f.trigger);
+                }
+            }
+            return;
+        }
         if self.waiting.iter().any(|(j, _)| j.name == job.name) {
             self.ctx.sinks.emit(&skip("already waiting for a free slot (max_parallel)"));
             return;
         }
-        self.start_or_wait(job, f.trigger);
+        self.begin(job, f.trigger);
+    }
+
+    /// Starts a due run: at once, or, for a job with `when:`, once its conditions hold
+    /// (a task waits for them, up to `wait:`, and reports to `wait_ended`).
+    fn begin(&mut self, job: Arc<Job>, trigger: Trigger) {
+        if job.conditions.is_none() {
+            return self.start_or_wait(job, trigger);
+        }
+        let (stop, stop_rx) = watch::channel(None);
+        self.last_waiter += 1;
+        let id = self.last_waiter;
+        self.waiters.insert(job.name.to_string(), Waiter { id, job: job.clone(), trigger, stop, queued: None });
+        let (ctx, ended) = (self.ctx.clone(), self.waited_tx.clone());
+        tokio::spawn(async move {
+            let w = jobs::conditions::wait(&ctx, &job, stop_rx).await;
+            let held = matches!(w, jobs::conditions::Waited::Held);
+            if !held {
+                jobs::conditions::record_skip(&ctx, &job, trigger, &w);
+            }
+            let _ = ended.send((job.name.to_string(), id, held));
+        });
+    }
+
+    /// A wait ended: the run starts if its conditions held; a fire queued meanwhile waits
+    /// for its own turn. A wait this daemon ended itself (replaced, reloaded) is gone already.
+    fn wait_ended(&mut self, name: &str, id: u64, held: bool) {
+        if self.waiters.get(name).is_none_or(|w| w.id != id) {
+            return;
+        }
+        let Some(w) = self.waiters.remove(name) else { return };
+        if !held {
+            if let Some(queued) = w.queued {
+                self.begin(w.job, queued);
+            }
+            return;
+        }
+        self.start_or_wait(w.job, w.trigger);
+        if let Some(queued) = w.queued {
+            match self.running.get_mut(name) {
+                Some(slot) => slot.queued = Some(queued),
+                None => log::info!("job {name}: the fire queued while it waited is dropped (max_parallel)"),
+            }
+        }
+    }
+
+    /// After a reload: a wait for a job that is unchanged goes on; one for a job that
+    /// changed or is gone ends, recorded as skipped.
+    fn reload_waiters(&mut self) {
+        let plan = self.plan.clone();
+        self.waiters.retain(|name, w| {
+            let same = plan.jobs.iter().any(|j| j.name.as_str() == name && **j == *w.job);
+            if !same {
+                let why = if plan.job(name).is_some() {
+                    "the job changed in a reload"
+                } else {
+                    "the job was removed by a reload"
+                };
+                let _ = w.stop.send(Some(why.into()));
+            }
+            same
+        });
     }
 
     fn start_or_wait(&mut self, job: Arc<Job>, trigger: Trigger) {
@@ -381,7 +475,8 @@ impl Daemon {
         let ctx = self.ctx.clone();
         let done = self.done_tx.clone();
         tokio::spawn(async move {
-            let req = Request { trigger, no_retry: false, wait: false };
+            // A job's `when:` was judged before it got here (`begin`).
+            let req = Request { trigger, no_retry: false, wait: false, conditions: false };
             jobs::execute(&ctx, &job, req, stop_rx).await;
             let _ = done.send(job.name.to_string());
         });
@@ -393,7 +488,7 @@ impl Daemon {
             && let Some(idx) = self.table.find(name)
         {
             let job = self.table.job(idx).clone();
-            self.start_or_wait(job, trigger);
+            self.begin(job, trigger);
         }
         while self.running.len() < self.plan.max_parallel {
             let Some((job, trigger)) = self.waiting.pop_front() else { break };
@@ -491,6 +586,7 @@ impl Daemon {
                 let m = format!("reloaded {}: {} job(s)", self.config_path.display(), plan.jobs.len());
                 self.ctx.sinks.emit(&Record::daemon(Outcome::Success, m));
                 self.plan = plan;
+                self.reload_waiters();
                 drop(old);
                 self.record_daemon_info(now, mono);
                 self.fire_all(&fires, now, mono);
@@ -774,6 +870,7 @@ async fn daemon_main(
 ) -> ExitCode {
     let Found { state, boot, leftovers } = found;
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let (waited_tx, mut waited_rx) = mpsc::unbounded_channel();
     let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks, by: "daemon", echo: false };
     // Damage found in the run log is recorded now, not at the first run.
     ctx.sinks.open_ring();
@@ -786,6 +883,9 @@ async fn daemon_main(
         running: BTreeMap::new(),
         waiting: VecDeque::new(),
         done_tx,
+        waiters: BTreeMap::new(),
+        last_waiter: 0,
+        waited_tx,
         notifier,
     };
     let (mut sigterm, mut sigint, mut sighup) =
@@ -867,6 +967,7 @@ async fn daemon_main(
                 d.table.take_due(now, mono, &mut fires);
                 d.fire_all(&fires, now, mono);
             }
+            Some((name, id, held)) = waited_rx.recv() => d.wait_ended(&name, id, held),
             Some(name) = done_rx.recv() => {
                 d.finished(&name);
                 d.notifier.status(&d.status_line());
@@ -906,6 +1007,7 @@ async fn daemon_main(
     log::info!("stopping: ending {ending} running job(s)");
     d.notifier.stopping();
     d.waiting.clear();
+    end_waits(&mut d, &mut waited_rx).await;
     for slot in d.running.values_mut() {
         slot.queued = None;
         let _ = slot.stop.send(true);
@@ -924,6 +1026,23 @@ async fn daemon_main(
     r.duration = stopping.elapsed();
     d.ctx.sinks.emit(&r);
     ExitCode::SUCCESS
+}
+
+/// Ends every wait for conditions as the daemon stops, and waits until each has recorded
+/// its skip.
+async fn end_waits(d: &mut Daemon, waited_rx: &mut mpsc::UnboundedReceiver<(String, u64, bool)>) {
+    for w in d.waiters.values() {
+        let _ = w.stop.send(Some("the daemon stopped".into()));
+    }
+    while !d.waiters.is_empty() {
+        match waited_rx.recv().await {
+            Some((name, id, _)) if d.waiters.get(&name).is_some_and(|w| w.id == id) => {
+                d.waiters.remove(&name);
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
 }
 
 /// The next due time of a job as `status` shows it, from the state and the plan alone.

@@ -118,6 +118,34 @@ pub struct JobState {
     /// job newer than it are applied again at load, so what the ring holds survives a
     /// state file that a crash or a power cut kept from the disk.
     pub ring_seq: Option<u64>,
+    /// A due run waiting for its `when:` conditions (the daemon's; `status` shows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Waiting>,
+    /// The last run skipped because its conditions did not hold (after its wait, if any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition_skip: Option<ConditionSkip>,
+}
+
+/// A due run waiting for `when:`: since when, until when at most, and what fails now.
+/// Written when a wait starts, when the failing condition changes and when it ends.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Waiting {
+    pub since_ms: i64,
+    pub until_ms: i64,
+    /// The condition that fails, as written, with what was found.
+    pub condition: String,
+    /// The daemon that waits: a wait does not outlive it.
+    pub runner_pid: u32,
+}
+
+/// A run skipped for its conditions: when, after how long a wait, and which one failed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConditionSkip {
+    pub at_ms: i64,
+    pub waited_ms: u64,
+    pub condition: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -152,6 +180,11 @@ pub enum Update {
     /// A record, with the sequence number the ring gave it (none when the ring could not
     /// take it). Folded in once: a record at or below the job's `ring_seq` is already in.
     Ran { seq: Option<u64>, record: Box<Record> },
+    /// A due run started waiting for its conditions, or what it waits for changed (Some),
+    /// or the wait ended (None).
+    Waiting(Option<Waiting>),
+    /// A run was skipped for its conditions.
+    ConditionSkipped(ConditionSkip),
 }
 
 impl State {
@@ -193,6 +226,18 @@ impl State {
                     return false;
                 }
                 js.reboot_boot_id = Some(boot);
+                true
+            }
+            Update::Waiting(w) => {
+                let js = self.jobs.entry(job.to_string()).or_default();
+                let changed = js.waiting != w;
+                js.waiting = w;
+                changed
+            }
+            Update::ConditionSkipped(skip) => {
+                let js = self.jobs.entry(job.to_string()).or_default();
+                js.waiting = None;
+                js.condition_skip = Some(skip);
                 true
             }
             Update::Ran { seq, record } => {

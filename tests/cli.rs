@@ -45,7 +45,7 @@ fn the_program_help_lists_every_command_the_global_options_and_the_exit_codes() 
     );
     assert!(top.contains("--state-dir <DIR>") && top.contains("outranks RUNNER_STATE_DIR"), "{top}");
     assert!(top.contains("-V, --version"), "{top}");
-    assert!(top.contains("\n  75       the job is already running (use --wait to wait for it), or a check\n"), "{top}");
+    assert!(top.contains("\n  75       the job is already running (use --wait to wait for it), a check\n"), "{top}");
     assert!(top.ends_with("Other commands: 0 success, 1 failure (for example an invalid config), 2 usage error.\n"));
     assert_eq!(ok(&["--version"]), format!("runner {}\n", env!("CARGO_PKG_VERSION")));
     assert_eq!(ok(&["-V"]), ok(&["--version"]));
@@ -68,8 +68,9 @@ fn every_command_has_help_with_its_usage_options_and_examples() {
     assert!(
         once.contains("Usage: runner once [OPTIONS] <JOB>\n\nArguments:\n  <JOB>  The job's name, as in the config")
     );
-    assert!(once.contains("      --no-retry  Make one attempt"), "{once}");
-    assert!(once.contains("75 already running, or a check it\ndepends on not ok; 124 timeout; 125 runner's own error"));
+    assert!(once.contains("      --no-retry           Make one attempt"), "{once}");
+    assert!(once.contains("75 already running, or skipped (a check\nit depends on not ok, or a `when:` condition); 124 timeout;"), "{once}");
+    assert!(once.contains("      --ignore-conditions  Run even if the job's `when:` conditions do not hold"), "{once}");
     let logs = ok(&["logs", "--help"]);
     assert!(logs.contains("  -n, --lines <N>  ") && logs.contains("  -f, --follow     "), "{logs}");
     assert!(logs.contains("[possible values: run, skip, alert, resolve, audit, daemon, hook]"), "{logs}");

@@ -146,3 +146,43 @@ fn queue_pusher_on_a_fresh_box_takes_the_line_readme_gives() {
     assert!(made.success());
     checked(&s, &c);
 }
+
+#[test]
+fn solar_uploader_waits_for_power_battery_network_and_the_collector() {
+    let s = Scratch::new("examples-solar");
+    let path = example("solar-uploader.yaml");
+    let list = checked(&s, &path);
+    let when = &job(&list, "upload")["when"];
+    let conditions: Vec<&str> = when["conditions"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert_eq!(
+        conditions,
+        [
+            "ac_power: true",
+            "battery_min: 40",
+            "network: online",
+            "reachable: 203.0.113.10:443",
+            "free_space: /var/lib/uploader min 100.0 MiB"
+        ]
+    );
+    assert_eq!(when["wait_ms"], 110 * 60 * 1000);
+    assert_eq!(job(&list, "compact-db")["when"]["conditions"][1], "load_below: 0.5");
+    assert_eq!(job(&list, "battery")["kind"], "check");
+    // On a fixture power supply: the charger offline, then a low battery, each named.
+    s.write("sys/class/power_supply/solar/type", "USB\n");
+    s.write("sys/class/power_supply/solar/online", "0\n");
+    s.write("sys/class/power_supply/battery/type", "Battery\n");
+    s.write("sys/class/power_supply/battery/capacity", "20\n");
+    let once =
+        |s: &Scratch| s.runner(&path).args(["once", "upload"]).env("RUNNER_SYS_ROOT", s.path("sys")).output().unwrap();
+    let o = once(&s);
+    assert_eq!(o.status.code(), Some(75), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("skipped: when: ac_power: true: no Mains or USB power supply is online"),
+        "{}",
+        stderr(&o)
+    );
+    s.write("sys/class/power_supply/solar/online", "1\n");
+    let o = once(&s);
+    assert_eq!(o.status.code(), Some(75), "{}", stderr(&o));
+    assert!(stderr(&o).contains("skipped: when: battery_min: 40: the battery is at 20%"), "{}", stderr(&o));
+}

@@ -245,3 +245,28 @@ fn without_journald_the_ring_still_records() {
     let logs = sc.runner(&c).args(["logs"]).output().unwrap();
     assert!(stdout(&logs).contains("run solo success"), "{}", stdout(&logs));
 }
+
+/// A run skipped for its `when:` conditions, after its `wait:`: a journal record that names
+/// the condition, with how long it waited.
+#[test]
+fn a_run_skipped_for_its_conditions_is_a_journal_record() {
+    let Some(j) = Journald::start("cond") else { return };
+    let sc = Scratch::new("journald-conditions");
+    let c = sc.write(
+        "supervisor.yaml",
+        "version: 1\njobs:\n  gated:\n    schedule: \"@reboot\"\n    run: 'true'\n    when: {path_exists: /nonexistent/ready}\n    wait: 600ms\n    recheck: 100ms\n",
+    );
+    let sock = j.socket();
+    let mut d = Daemon::start_with(&sc, &c, &[("RUNNER_JOURNAL_SOCKET", sock.to_str().unwrap())]);
+    let got = j.entries(&["RUNNER_JOB=gated", "RUNNER_OUTCOME=skipped"], 1);
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(Duration::from_secs(30));
+    assert_eq!(got.len(), 1, "{got:?}");
+    let e = &got[0];
+    assert!(
+        s(e, "MESSAGE")
+            .contains("when: path_exists: /nonexistent/ready: it does not exist; still failing after waiting"),
+        "{e}"
+    );
+    assert!(s(e, "RUNNER_DURATION_MS").parse::<u64>().unwrap() >= 600, "{e}");
+}

@@ -6,15 +6,32 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-/// docs/json.md, where the keys are documented.
+/// docs/json.md, where the keys are documented, and the JSON sections of the pages under docs/
+/// that document a feature's own keys (docs/conditions.md).
 fn json_section() -> String {
     let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/json.md")).unwrap();
     assert!(page.starts_with("# JSON output"), "docs/json.md is the JSON output page");
-    page
+    let mut text = page;
+    let page = "conditions.md";
+    let doc = std::fs::read_to_string(format!("{}/docs/{page}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let start = doc.find("## JSON output").unwrap_or_else(|| panic!("a JSON output section in docs/{page}"));
+    let end = doc[start + 3..].find("\n## ").map_or(doc.len(), |i| start + 3 + i);
+    text.push_str(&doc[start..end]);
+    text
 }
 
 /// Raw clocks and durations, in the units their names say: numbers by design.
-const NUMBERS: &[&str] = &["realtime_us", "monotonic_us", "total_us", "duration_ms", "last_duration_ms", "window_s"];
+const NUMBERS: &[&str] = &[
+    "realtime_us",
+    "monotonic_us",
+    "total_us",
+    "duration_ms",
+    "last_duration_ms",
+    "window_s",
+    "wait_ms",
+    "recheck_ms",
+    "waited_ms",
+];
 
 fn walk(cmd: &str, v: &serde_json::Value, section: &str, seen: &mut Vec<String>) {
     match v {
@@ -47,7 +64,8 @@ fn every_json_output_has_rfc3339_times_and_documented_keys() {
         "supervisor.yaml",
         &format!(
             "version: 1\njobs:\n  disk:\n    every: 200ms\n    check: {{metric: disk_used_percent, path: /, warn: 0.001, crit: 100}}\n  \
-             hello:\n    every: 300ms\n    run: \"sleep 0.2\"\n  q:\n    every: 1h\n    queue_flush: {{spool: {}, handler: [/bin/cat]}}\n",
+             hello:\n    every: 300ms\n    run: \"sleep 0.2\"\n  q:\n    every: 1h\n    queue_flush: {{spool: {}, handler: [/bin/cat]}}\n  \
+             gated:\n    every: 200ms\n    run: 'true'\n    when: {{path_exists: /nonexistent/ready}}\n    wait: 1h\n    recheck: 100ms\n",
             spool.display()
         ),
     );
@@ -55,6 +73,8 @@ fn every_json_output_has_rfc3339_times_and_documented_keys() {
     drop(enq.stdin.take());
     assert!(enq.wait().unwrap().success());
     assert!(s.runner(&c).args(["once", "q"]).status().unwrap().success());
+    // A run skipped for its conditions (`condition_skip`); the daemon's run of it waits.
+    assert_eq!(s.runner(&c).args(["once", "gated"]).status().unwrap().code(), Some(75));
     let mut d = Daemon::start(&s, &c);
     wait_for(Duration::from_secs(10), "a warn alert and a run", || {
         let o = s.runner(&c).args(["status", "--json"]).output().unwrap();
@@ -63,6 +83,7 @@ fn every_json_output_has_rfc3339_times_and_documented_keys() {
             && v["jobs"]
                 .as_array()
                 .is_some_and(|j| j.iter().any(|j| j["name"] == "hello" && !j["last_start"].is_null()))
+            && v["jobs"].as_array().is_some_and(|j| j.iter().any(|j| j["waiting"].is_object()))
     });
     let section = json_section();
     let mut seen = Vec::new();
@@ -89,7 +110,7 @@ fn every_json_output_has_rfc3339_times_and_documented_keys() {
     d.signal(nix::sys::signal::Signal::SIGTERM);
     d.wait_exit(Duration::from_secs(10));
     // The times were there to be checked, not all null.
-    for k in ["since", "sampled", "raised", "last_start", "next_due", "time"] {
+    for k in ["since", "sampled", "raised", "last_start", "next_due", "time", "until", "at"] {
         assert!(seen.iter().any(|s| s == k), "no `{k}` time was printed: {seen:?}");
     }
 }

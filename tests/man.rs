@@ -100,6 +100,8 @@ fn the_config_page_has_every_key_the_parser_accepts() {
         ("queue_flush", "QUEUE_FLUSH"),
         ("orphan_sweep", "ORPHAN_SWEEP"),
         ("match", "MATCH"),
+        ("when", "WHEN"),
+        ("free_space", "FREE_SPACE"),
     ];
     let sections = runner::config::raw::sections();
     assert_eq!(sections.len(), headings.len(), "a section of the parser without a heading here");
@@ -131,4 +133,10 @@ fn the_config_page_has_every_key_the_parser_accepts() {
         }
     }
     assert!(keys > 90, "{keys} keys");
+    // `when:` has its example: a solar-powered uploader.
+    let when = &page[page.find(".SH WHEN\n").unwrap()..];
+    assert!(
+        when.contains("For example, upload when on mains power") && when.contains("      battery_min: 40"),
+        "{when}"
+    );
 }

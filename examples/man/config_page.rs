@@ -124,6 +124,28 @@ pub const KEYS: &[(&str, &str, &str, &str, &str)] = &[
     ),
     (
         "job",
+        "when",
+        "none",
+        "{ac_power: true, network: online}",
+        "Conditions a due run needs, all of them; see WHEN. Without wait: a run whose conditions fail is skipped at once.",
+    ),
+    (
+        "job",
+        "wait",
+        "0s (skip at once)",
+        "2h",
+        "How long a due run may wait for its when: conditions; it starts as soon as they hold, or is recorded as skipped with the condition that failed and how long it waited. A wait holds no max_parallel slot and no lock, and goes on through a reload that leaves the job unchanged; overlap: decides what a new due time does to a waiting run (skip: recorded as skipped, queue: kept for after it, replace: the wait ends and a new one starts).",
+    ),
+    ("job", "recheck", "30s", "1m", "How often a waiting run judges its when: conditions again."),
+    (
+        "job",
+        "when_timeout",
+        "3s",
+        "5s",
+        "How long a when.reachable connect may take, and reading the other conditions (a statvfs of a hung mount): past it the condition fails, and the stuck read is waited for again at the next recheck, never started twice.",
+    ),
+    (
+        "job",
         "timeout",
         "none (a probe: 10s)",
         "30m",
@@ -266,6 +288,67 @@ pub const KEYS: &[(&str, &str, &str, &str, &str)] = &[
     ("match", "cmdline", "none", "\"--type=renderer\"", "A regular expression on the command line."),
     ("match", "user", "any", "ci", "The effective user, by name or uid."),
     ("match", "exe", "any", "/usr/lib/chromium/chromium", "The executable's absolute path."),
+    (
+        "when",
+        "ac_power",
+        "none",
+        "true",
+        "true: a power supply of type Mains or USB is online (a box that lists none is taken to run on mains, as systemd's ConditionACPower does); false: none is.",
+    ),
+    (
+        "when",
+        "battery_min",
+        "none",
+        "30",
+        "The lowest battery's capacity is at least this percent (a box without a battery passes).",
+    ),
+    ("when", "load_below", "none", "1.5", "The one-minute load average is below this."),
+    (
+        "when",
+        "network",
+        "none",
+        "online",
+        "online: a default route (IPv4 or IPv6, not on lo, not unreachable) is up, from /proc/net/route and ipv6_route.",
+    ),
+    (
+        "when",
+        "reachable",
+        "none",
+        "\"10.0.0.1:443\"",
+        "host:port ([v6]:port) accepts a TCP connection within when_timeout. A name is resolved on a blocking thread, never on the daemon's event loop; a literal address needs no resolver.",
+    ),
+    (
+        "when",
+        "free_space",
+        "none",
+        "{path: /data, min: 500MB}",
+        "The filesystem holding path has at least min free for unprivileged users (as df's Avail).",
+    ),
+    ("when", "path_exists", "none", "/mnt/usb/ready", "This path exists (a link counts if its target does)."),
+    ("when", "checks", "none", "{uplink: ok}", "These checks are at level ok, read as depends_on reads them."),
+    ("free_space", "path", "required", "/data", "An absolute path on the filesystem to measure."),
+    (
+        "free_space",
+        "min",
+        "required",
+        "500MB",
+        "The least free space: bytes, or with KiB, MiB, GiB (KB, MB, GB are read the same).",
+    ),
+];
+
+/// The example of the WHEN section: a solar-powered uploader.
+pub const WHEN_EXAMPLE: &[&str] = &[
+    "  upload:",
+    "    schedule: \"0 */2 * * *\"",
+    "    run: /usr/local/bin/upload-batch",
+    "    when:",
+    "      ac_power: true",
+    "      battery_min: 40",
+    "      network: online",
+    "      reachable: \"203.0.113.10:443\"",
+    "      free_space: {path: /data, min: 100MB}",
+    "    wait: 2h",
+    "    recheck: 1m",
 ];
 
 /// The page's sections, in order: (section, heading, what it is).
@@ -284,4 +367,10 @@ pub const SECTIONS: &[(&str, &str, &str)] = &[
     ("queue_flush", "QUEUE_FLUSH", "Under a job's queue_flush:."),
     ("orphan_sweep", "ORPHAN_SWEEP", "Under a job's orphan_sweep:."),
     ("match", "MATCH", "Under an orphan_sweep's match:."),
+    (
+        "when",
+        "WHEN",
+        "Under a job's when: (or defaults.when:, which a job's own when: replaces whole, and which checks do not take). Every condition given must hold for a due run to start. /sys and /proc are read through sys_root and proc_root. runner once JOB judges them once and exits 75 naming the one that fails; --ignore-conditions runs the job anyway. runner status shows a waiting job and what it waits for.",
+    ),
+    ("free_space", "FREE_SPACE", "Under when.free_space:."),
 ];

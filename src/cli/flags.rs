@@ -164,8 +164,9 @@ pub const EXIT_CODES: &str = "\
 Exit codes of `runner once`:
   0        the job succeeded
   1-123    the job's own exit status when it failed
-  75       the job is already running (use --wait to wait for it), or a check
-           it depends on is not ok
+  75       the job is already running (use --wait to wait for it), a check
+           it depends on is not ok, or a `when:` condition fails (see
+           --ignore-conditions)
   124      the job timed out (as timeout(1))
   125      runner's own error: usage, config, unknown job
   126      the command cannot be executed
@@ -193,11 +194,12 @@ pub const COMMANDS: &[Cmd] = &[
             switch("dry-run", "Print what would run, as whom, where and with what timeout; run nothing"),
             switch("no-retry", "Make one attempt, whatever the job's `retries:` says"),
             switch("wait", "If the job is already running, wait for it to finish instead of exiting 75"),
+            switch("ignore-conditions", "Run even if the job's `when:` conditions do not hold (without it: exit 75 naming the one that fails)"),
         ],
-        after_help: "Examples:\n  runner once backup\n  runner once backup --dry-run\n  runner once backup --no-retry --wait\n\n\
-Exit codes: 0 success; 1-123 the job's own status; 75 already running, or a check it\n\
-depends on not ok; 124 timeout; 125 runner's own error (usage, config, unknown job);\n\
-126 cannot execute; 127 not found; 128+N killed by signal N.",
+        after_help: "Examples:\n  runner once backup\n  runner once backup --dry-run\n  runner once backup --no-retry --wait\n  runner once uploader --ignore-conditions\n\n\
+Exit codes: 0 success; 1-123 the job's own status; 75 already running, or skipped (a check\n\
+it depends on not ok, or a `when:` condition); 124 timeout; 125 runner's own error (usage,\n\
+config, unknown job); 126 cannot execute; 127 not found; 128+N killed by signal N.",
         globals: true,
     },
     Cmd {

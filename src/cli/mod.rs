@@ -65,7 +65,7 @@ pub struct Cli {
 #[derive(Debug)]
 pub enum Command {
     Run,
-    Once { job: String, dry_run: bool, no_retry: bool, wait: bool },
+    Once { job: String, dry_run: bool, no_retry: bool, wait: bool, ignore_conditions: bool },
     List { json: bool },
     Status { json: bool },
     Enqueue { job: String, file: PathBuf },
@@ -115,6 +115,7 @@ impl Cli {
                 dry_run: m.flag("dry-run"),
                 no_retry: m.flag("no-retry"),
                 wait: m.flag("wait"),
+                ignore_conditions: m.flag("ignore-conditions"),
             },
             "list" => Command::List { json: m.flag("json") },
             "status" => Command::Status { json: m.flag("json") },
@@ -232,8 +233,9 @@ fn dispatch(cli: Cli, overrides: Overrides) -> ExitCode {
     }
     match cli.command {
         Command::Run => unreachable!("cli::main runs the daemon itself"),
-        Command::Once { job, dry_run, no_retry, wait } => {
-            cmd_once(&cli.config, &overrides, &job, dry_run, no_retry, wait)
+        Command::Once { job, dry_run, no_retry, wait, ignore_conditions } => {
+            let how = OnceHow { no_retry, wait, conditions: !ignore_conditions };
+            cmd_once(&cli.config, &overrides, &job, dry_run, how)
         }
         Command::List { json } => cmd_list(&cli.config, &overrides, json),
         Command::Status { json } => cmd_status(&cli.config, &overrides, json),
@@ -542,14 +544,23 @@ pub fn once_exit_code(r: &Record) -> u8 {
     }
 }
 
-fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, no_retry: bool, wait: bool) -> ExitCode {
+/// How `once` runs the job: `--no-retry`, `--wait`, and whether `when:` is judged
+/// (not with `--ignore-conditions`).
+#[derive(Clone, Copy)]
+struct OnceHow {
+    no_retry: bool,
+    wait: bool,
+    conditions: bool,
+}
+
+fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, how: OnceHow) -> ExitCode {
     let plan = match plan_or_exit(path, overrides, exit::RUNNER_ERROR) {
         Ok(p) => p,
         Err(code) => return code,
     };
     let Some(job) = plan.job(name) else { return unknown_job(&plan, name) };
     if dry_run {
-        return print_dry_run(job, no_retry);
+        return print_dry_run(job, how.no_retry);
     }
     // Checked before the job starts, as the daemon does: a run that cannot be recorded (or
     // locked) where another user steers must not run at all.
@@ -563,15 +574,15 @@ fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, no_re
     // A sweep starts no process: it neither needs containment nor ends a dead runner's runs
     // before it looks at them.
     if matches!(job.kind, JobKind::OrphanSweep(_)) {
-        return once_contained(&plan, job, name, no_retry, wait);
+        return once_contained(&plan, job, name, how);
     }
     crate::contain::init();
-    let code = once_contained(&plan, job, name, no_retry, wait);
+    let code = once_contained(&plan, job, name, how);
     crate::contain::finish();
     code
 }
 
-fn once_contained(plan: &Plan, job: Arc<Job>, name: &str, no_retry: bool, wait: bool) -> ExitCode {
+fn once_contained(plan: &Plan, job: Arc<Job>, name: &str, how: OnceHow) -> ExitCode {
     let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks: jobs::sinks_for(plan), by: "once", echo: true };
     // A state.json of an earlier version becomes job files before the first write.
     if let Err(e) = ctx.sinks.state.migrate(ctx.sinks.ring_path()) {
@@ -595,7 +606,9 @@ fn once_contained(plan: &Plan, job: Arc<Job>, name: &str, no_retry: bool, wait: 
             tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
             let _ = stop_tx.send(true);
         });
-        jobs::execute(&ctx, &job, Request { trigger: Trigger::Manual, no_retry, wait }, stop_rx).await
+        let req =
+            Request { trigger: Trigger::Manual, no_retry: how.no_retry, wait: how.wait, conditions: how.conditions };
+        jobs::execute(&ctx, &job, req, stop_rx).await
     });
     if let (JobKind::Check(spec), false) = (&job.kind, record.outcome == Outcome::Skipped) {
         print_check_result(&job, spec, &record);
@@ -658,6 +671,15 @@ fn print_dry_run(job: &Job, no_retry: bool) -> ExitCode {
     outln!("attempts: {attempts}");
     for (k, v) in &job.env {
         outln!("env:      {k}={v}");
+    }
+    if let Some(c) = job.conditions.as_deref() {
+        let list: Vec<String> = c.list.iter().map(ToString::to_string).collect();
+        outln!(
+            "when:     {} (once judges them now; the daemon waits up to {}, rechecking every {})",
+            list.join(", "),
+            crate::time::format(c.wait),
+            crate::time::format(c.recheck)
+        );
     }
     outln!("dry run: nothing was started");
     ExitCode::SUCCESS
@@ -750,6 +772,11 @@ fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
                 "enabled": j.enabled,
                 "source": j.source.to_string(),
                 "next_due": next.map(fmt_ts),
+                "when": j.conditions.as_deref().map(|c| serde_json::json!({
+                    "conditions": c.list.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "wait_ms": c.wait.as_millis() as u64,
+                    "recheck_ms": c.recheck.as_millis() as u64,
+                })),
             })
         })
         .collect();
@@ -909,6 +936,10 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
                 "running": running.map(|h| serde_json::json!({"by": h.by, "pid": h.pid, "since": fmt_ms(Some(h.since_ms))})),
                 "health": js.health.as_ref().map(|h| serde_json::json!({"level": h.level, "status": h.status, "detail": h.detail})),
                 "queue": queue_report(j),
+                "waiting": waiting_json(&js, daemon.as_ref()),
+                "condition_skip": js.condition_skip.as_ref().map(|c| serde_json::json!({
+                    "at": fmt_ms(Some(c.at_ms)), "waited_ms": c.waited_ms, "condition": c.condition,
+                })),
             })
         })
         .collect();
@@ -982,6 +1013,8 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         }
         if row["running"].is_object() {
             outcome = format!("running ({})", row["running"]["by"].as_str().unwrap_or(""));
+        } else if row["waiting"].is_object() {
+            outcome = "waiting".into();
         }
         let dur = row["last_duration_ms"].as_u64().map(|d| format!("{d} ms")).unwrap_or_else(|| "-".into());
         let next = if row["enabled"] == false {
@@ -1004,6 +1037,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
             next
         );
     }
+    print_conditions(&jobs, now);
     for row in jobs.iter().filter(|r| !r["queue"].is_null()) {
         outln!("queue {}: {}", row["name"].as_str().unwrap_or_default(), queue_line(&row["queue"]));
     }
@@ -1041,6 +1075,49 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         outln!("health: {painted} ({})", bad.join(", "));
     }
     ExitCode::SUCCESS
+}
+
+/// A due run waiting for its `when:` conditions, while the daemon that waits runs.
+fn waiting_json(js: &crate::state::JobState, daemon: Option<&crate::lock::Holder>) -> serde_json::Value {
+    match (&js.waiting, daemon) {
+        (Some(w), Some(d)) if w.runner_pid == d.pid => serde_json::json!({
+            "since": fmt_ms(Some(w.since_ms)),
+            "until": fmt_ms(Some(w.until_ms)),
+            "condition": w.condition,
+        }),
+        _ => serde_json::Value::Null,
+    }
+}
+
+/// Under the jobs: what each waiting job waits for, and a last run skipped for its
+/// conditions when nothing ran after it.
+fn print_conditions(jobs: &[serde_json::Value], now: jiff::Timestamp) {
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    for row in jobs {
+        let name = s(&row["name"]);
+        let w = &row["waiting"];
+        if w.is_object() {
+            let since = with_relative(&s(&w["since"]), now);
+            let until = with_relative(&s(&w["until"]), now);
+            outln!("{name} waits for {} (since {since}, at most until {until})", s(&w["condition"]));
+            continue;
+        }
+        let skip = &row["condition_skip"];
+        let after_last_run = match (skip["at"].as_str(), row["last_start"].as_str()) {
+            (Some(at), Some(last)) => at.parse::<jiff::Timestamp>().ok() > last.parse::<jiff::Timestamp>().ok(),
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if after_last_run {
+            let waited = std::time::Duration::from_millis(skip["waited_ms"].as_u64().unwrap_or(0));
+            outln!(
+                "{name} skipped {}, after waiting {}: when: {}",
+                with_relative(&s(&skip["at"]), now),
+                crate::time::format(waited),
+                s(&skip["condition"])
+            );
+        }
+    }
 }
 
 /// When a job is next due, as `status` shows it: never in the past while the daemon is

@@ -5,6 +5,7 @@
 //! check` is exactly `load`.
 
 pub mod bounds;
+pub mod conditions;
 pub mod log;
 pub mod plan;
 pub mod raw;
@@ -406,9 +407,11 @@ fn resolve(
         ));
     }
 
-    // depends_on names checks that may live in any file, so it is checked once all are read.
+    // depends_on (and when.checks) names checks that may live in any file, so it is checked
+    // once all are read.
     for job in &jobs {
-        for dep in &job.depends_on {
+        let when_checks = job.conditions.iter().flat_map(|c| c.checks());
+        for dep in job.depends_on.iter().chain(when_checks) {
             let problem = match job_index.get(dep.check.as_str()).map(|&i| &jobs[i]) {
                 Some(j) if matches!(j.kind, JobKind::Check(_)) => continue,
                 Some(j) => format!(
@@ -750,6 +753,7 @@ impl FileCtx<'_> {
             Ok(n) => n,
             Err(m) => return Err(vec![self.err(name, None, m)]),
         };
+        let conditions = self.resolve_conditions(name, &j, &mut errors);
         // Every kind block the job has, by field name. A job has exactly one kind; a new kind
         // adds its block here and a `JobKind` variant, nothing else.
         let mut kinds: Vec<(&'static str, Option<JobKind>)> = Vec::new();
@@ -1053,7 +1057,47 @@ impl FileCtx<'_> {
             umask: j.umask.or(d.umask).map(|u| u.0).unwrap_or(0o022),
             on_failure: if is_check { None } else { j.on_failure.or_else(|| d.on_failure.clone()) },
             depends_on,
+            conditions,
         })
+    }
+
+    /// `when:` and its settings, the job's own or else `defaults:`'s (a job's `when:`
+    /// replaces the defaults' whole).
+    fn resolve_conditions(
+        &self,
+        name: &str,
+        j: &RawJob,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<Box<conditions::Conditions>> {
+        let d = self.defaults;
+        let own =
+            [("wait", j.wait.is_some()), ("recheck", j.recheck.is_some()), ("when_timeout", j.when_timeout.is_some())];
+        // `defaults.when` is for the jobs that do the work: a check gated by it would stop
+        // watching the very state it is there to report (the battery while on battery).
+        let default_when = d.when.as_deref().filter(|_| j.check.is_none());
+        let given = conditions::Given {
+            when: j.when.as_deref().or(default_when),
+            wait: j.wait.or(d.wait),
+            recheck: j.recheck.or(d.recheck),
+            timeout: j.when_timeout.or(d.when_timeout),
+            own_settings: own.iter().find(|(_, given)| *given).map(|(k, _)| *k),
+        };
+        let check_at = |check: &str| {
+            let (line, col) = self
+                .outline
+                .find(&["jobs", name, "when", "checks", check])
+                .or_else(|| self.outline.find(&["defaults", "when", "checks", check]))
+                .map(|k| (k.line, k.col))
+                .unwrap_or_else(|| self.at(name, Some("when")));
+            SourcePos { file: self.shared_file.clone(), line, col }
+        };
+        match conditions::resolve(name, given, self.roots, check_at) {
+            Ok(c) => c.map(Box::new),
+            Err(problems) => {
+                errors.extend(problems.into_iter().map(|(key, m)| self.err(name, Some(key), m)));
+                None
+            }
+        }
     }
 
     fn resolve_user(

@@ -110,6 +110,8 @@ pub struct Job {
     pub on_failure: Option<CommandLine>,
     /// Checks that must be at level ok for this job to run (`depends_on: {check: healthy}`).
     pub depends_on: Vec<Dependency>,
+    /// `when:` and how a due run waits for it; boxed, as most jobs have none.
+    pub conditions: Option<Box<super::conditions::Conditions>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
+use super::conditions::{RawFreeSpace, RawWhen};
 use crate::kinds::check::config::Block as RawCheck;
 use crate::kinds::orphan_sweep::config::Block as RawOrphanSweep;
 use crate::kinds::queue_flush::config::Block as RawQueueFlush;
@@ -42,6 +43,15 @@ macro_rules! with_job_settings {
             pub nice: Option<i8>,
             pub umask: Option<Umask>,
             pub on_failure: Option<CommandLine>,
+            /// Conditions a due run waits for (`config::conditions`); boxed, as most jobs
+            /// have none.
+            pub when: Option<Box<RawWhen>>,
+            /// How long a due run may wait for `when:`.
+            pub wait: Option<Dur>,
+            /// How often a waiting run checks `when:` again.
+            pub recheck: Option<Dur>,
+            /// How long a `when.reachable` connect may take.
+            pub when_timeout: Option<Dur>,
             $($extra)*
         }
     };
@@ -72,7 +82,13 @@ pub fn copied_bytes(d: &RawDefaults) -> usize {
         Some(CommandLine::Shell(s)) => s.len(),
         None => 0,
     };
-    64 + env + on_failure + path(&d.workdir) + text(&d.timezone) + text(&d.user) + text(&d.group)
+    64 + env
+        + on_failure
+        + super::conditions::copied_bytes(d.when.as_deref())
+        + path(&d.workdir)
+        + text(&d.timezone)
+        + text(&d.user)
+        + text(&d.group)
 }
 
 with_job_settings! {
@@ -323,6 +339,8 @@ pub fn sections() -> Vec<(&'static str, &'static [&'static str])> {
         ("queue_flush", fields::<RawQueueFlush>()),
         ("orphan_sweep", fields::<RawOrphanSweep>()),
         ("match", fields::<RawMatch>()),
+        ("when", fields::<RawWhen>()),
+        ("free_space", fields::<RawFreeSpace>()),
     ]
 }
 

@@ -6,6 +6,8 @@
 //! module's window onto the job and the sinks; locking, retries, the whole-run `timeout:`
 //! of flushes and sweeps, and recording are here. Nothing here decides *when* a job runs.
 
+pub mod conditions;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -42,6 +44,10 @@ pub struct Request {
     pub no_retry: bool,
     /// Wait for the job's lock instead of recording a skip (`runner once --wait`).
     pub wait: bool,
+    /// Judge the job's `when:` once before the run and skip it if they fail (`runner
+    /// once`); false when the daemon has waited for them already, or with
+    /// `--ignore-conditions`.
+    pub conditions: bool,
 }
 
 /// Runs a job to its final outcome and returns the last record.
@@ -52,6 +58,13 @@ pub async fn execute(ctx: &Ctx, job: &Arc<Job>, req: Request, mut stop: watch::R
         let r = Record::skipped(name, kind, req.trigger, reason);
         ctx.sinks.emit(&r);
         return r;
+    }
+    if req.conditions
+        && let Some(c) = job.conditions.as_deref()
+        && let Some(condition) = conditions::judge(ctx, c, &mut None).await
+    {
+        let failed = conditions::Waited::Failed { condition, waited: Duration::ZERO };
+        return conditions::record_skip(ctx, job, req.trigger, &failed);
     }
     let held = match lock::try_job(&ctx.runtime_dir, name, ctx.by) {
         Ok(Try::Acquired(h)) => h,

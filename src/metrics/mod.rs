@@ -9,6 +9,7 @@
 
 pub mod fs;
 pub mod parse;
+pub mod power;
 pub mod procs;
 pub mod sensors;
 

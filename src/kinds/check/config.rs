@@ -112,6 +112,8 @@ pub const METRICS: &[&str] = &[
     "disk_used_percent",
     "inode_used_percent",
     "temperature",
+    "ac_online",
+    "battery_percent",
     "dir_size",
     "file_age",
     "file_size",
@@ -193,6 +195,10 @@ pub fn resolve(job: &str, c: Block, roots: &Roots, job_timeout: Option<Duration>
             (Source::Load(n), "", (None, None), Direction::Above)
         }
         "procs" if !is_probe => (Source::Procs, "", (None, None), Direction::Above),
+        // 1 while a Mains or USB supply is online, 0 on battery: `warn: 0` (below) alerts
+        // when the mains goes.
+        "ac_online" if !is_probe => (Source::AcOnline, "", (None, None), Direction::Below),
+        "battery_percent" if !is_probe => (Source::BatteryPercent, "%", (None, None), Direction::Below),
         "procs_running" if !is_probe => (Source::ProcsRunning, "", (None, None), Direction::Above),
         "disk_used_percent" | "inode_used_percent" if !is_probe => {
             let path = need_path(&mut errs, &mut used);

@@ -79,6 +79,10 @@ pub enum Source {
     },
     Procs,
     ProcsRunning,
+    /// 1 while a Mains or USB power supply is online, else 0.
+    AcOnline,
+    /// The lowest battery's capacity.
+    BatteryPercent,
     DirSize {
         path: PathBuf,
         max_entries: u64,
@@ -308,6 +312,17 @@ pub fn judge(
         state.pending_count = mem.pending.map(|(_, n)| n).unwrap_or(0);
     }
     Judgement { state, events, write }
+}
+
+/// `ac_online` or `battery_percent`, read afresh (a charger comes and goes).
+fn power_reading(source: &Source, roots: &metrics::Roots) -> Result<f64, String> {
+    let dir = roots.sys.join("class/power_supply");
+    let p = metrics::power::power(roots).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let (value, what) = match source {
+        Source::AcOnline => (p.ac_online.map(|on| if on { 1.0 } else { 0.0 }), "of type Mains or USB"),
+        _ => (p.battery_percent, "of type Battery with a capacity"),
+    };
+    value.ok_or_else(|| format!("no power supply {what} under {}", dir.display()))
 }
 
 /// Open sources of one check, kept between its runs in this process.
@@ -594,6 +609,7 @@ async fn read(entry: &mut Entry, host: &dyn Host, spec: &CheckSpec, mut stop: wa
             }
             hottest.ok_or_else(|| err.unwrap_or_default())
         }
+        Source::AcOnline | Source::BatteryPercent => power_reading(&spec.source, roots),
         Source::Procs => {
             if !matches!(entry.reader, Reader::Procs(_)) {
                 match metrics::ProcCounter::open(roots) {
