@@ -626,7 +626,8 @@ struct Found {
 }
 
 /// `runner run`: the daemon. Returns its exit code.
-pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
+/// `pidfile`: `--pidfile`, written once the daemon holds `runtime_dir/runner.pid`.
+pub fn run(config_path: &Path, overrides: &Overrides, pidfile: Option<&Path>) -> ExitCode {
     let notifier = Notifier::from_env();
     let mut plan = match config::load(config_path, overrides) {
         Ok(p) => p,
@@ -655,6 +656,14 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
         }
         Err(e) => {
             eprintln!("runner: cannot take the pid file in {}: {e}", plan.runtime_dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    // Dropped (removed) when this returns: after the last record, before the pid lock.
+    let _pidfile = match pidfile.map(crate::pidfile::create).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("runner: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -903,7 +912,11 @@ async fn daemon_main(
     }
     // One last try for STOPPING=1 and the final status; never waits for the reader.
     d.notifier.status(&d.status_line());
-    let mut r = Record::daemon(Outcome::Success, format!("runner stopped: ended {ending} running job(s)"));
+    let mut m = format!("runner stopped: ended {ending} running job(s)");
+    if let Some((path, n)) = d.ctx.sinks.syslog_dropped().filter(|(_, n)| *n > 0) {
+        m.push_str(&format!("; syslog at {} did not take {n} record(s)", path.display()));
+    }
+    let mut r = Record::daemon(Outcome::Success, m);
     r.duration = stopping.elapsed();
     d.ctx.sinks.emit(&r);
     ExitCode::SUCCESS
