@@ -912,14 +912,19 @@ async fn daemon_main(
     }
     // One last try for STOPPING=1 and the final status; never waits for the reader.
     d.notifier.status(&d.status_line());
-    let mut m = format!("runner stopped: ended {ending} running job(s)");
-    if let Some((path, n)) = d.ctx.sinks.syslog_dropped().filter(|(_, n)| *n > 0) {
-        m.push_str(&format!("; syslog at {} did not take {n} record(s)", path.display()));
-    }
-    let mut r = Record::daemon(Outcome::Success, m);
+    let mut r = Record::daemon(Outcome::Success, stop_message(ending, &d.ctx.sinks));
     r.duration = stopping.elapsed();
     d.ctx.sinks.emit(&r);
     ExitCode::SUCCESS
+}
+
+/// The daemon's last record: how many runs it ended, and the syslog lines dropped, if any.
+fn stop_message(ending: usize, sinks: &Sinks) -> String {
+    let mut m = format!("runner stopped: ended {ending} running job(s)");
+    if let Some((path, n)) = sinks.syslog_dropped().filter(|(_, n)| *n > 0) {
+        m.push_str(&format!("; syslog at {} did not take {n} record(s)", path.display()));
+    }
+    m
 }
 
 /// The next due time of a job as `status` shows it, from the state and the plan alone.
