@@ -16,8 +16,7 @@ use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 
 /// The pid file, held (locked) until dropped; dropping it removes the file.
 #[derive(Debug)]
@@ -86,9 +85,9 @@ pub fn create(path: &Path) -> Result<PidFile, String> {
             meta.nlink()
         ));
     }
-    let lock = match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
-        Ok(l) => l,
-        Err((f, Errno::EWOULDBLOCK)) => {
+    let lock = match crate::lock::try_hold(f) {
+        Ok(Ok(l)) => l,
+        Ok(Err(f)) => {
             let mut text = [0u8; 32];
             let n = f.read_at(&mut text, 0).unwrap_or(0);
             let pid = String::from_utf8_lossy(&text[..n]).trim().to_string();
@@ -96,7 +95,7 @@ pub fn create(path: &Path) -> Result<PidFile, String> {
                 "the pid file {shown} is held by a running runner (pid {pid}); stop it first, or give this one another --pidfile"
             ));
         }
-        Err((_, e)) => return Err(format!("cannot lock the pid file {shown}: {e}")),
+        Err(e) => return Err(format!("cannot lock the pid file {shown}: {e}")),
     };
     // A stale file of a killed daemon may hold a longer pid: cut, then write.
     let line = format!("{}\n", crate::host::pid());
