@@ -175,3 +175,55 @@ fn start_refuses_a_bad_config() {
     assert!(!init.pidfile().exists());
     init.expect("status", 3);
 }
+
+/// `--pidfile` directly: refused in a directory others may write, refused to a second daemon
+/// while the first holds it, removed at a clean stop.
+#[test]
+fn pidfile_is_held_and_refused_where_others_could_replace_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new("pidfile");
+    let c = s.write("supervisor.yaml", "version: 1\njobs:\n  a:\n    every: 1h\n    run: \"true\"\n");
+    let open = s.path("open");
+    std::fs::create_dir_all(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let o = s.runner(&c).arg("run").arg("--pidfile").arg(open.join("runner.pid")).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("is writable by others (mode 0777)") && stderr(&o).contains("chmod go-w"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!open.join("runner.pid").exists());
+
+    let pidfile = s.path("runner.pid");
+    let log = s.path("daemon.log");
+    let child = s
+        .runner(&c)
+        .arg("run")
+        .arg("--pidfile")
+        .arg(&pidfile)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut d = common::Daemon { child, log };
+    let pid = d.child.id().to_string();
+    wait_for(Duration::from_secs(30), "the pid file", || {
+        std::fs::read_to_string(&pidfile).is_ok_and(|t| t.trim() == pid)
+    });
+    let o = s
+        .runner(&c)
+        .env("RUNNER_STATE_DIR", s.path("state2"))
+        .env("RUNNER_RUNTIME_DIR", s.path("run2"))
+        .arg("run")
+        .arg("--pidfile")
+        .arg(&pidfile)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains(&format!("held by a running runner (pid {pid})")), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&pidfile).unwrap().trim(), pid, "the second daemon left it be");
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(d.wait_exit(Duration::from_secs(30)).success(), "{}", d.log_text());
+    assert!(!pidfile.exists(), "a clean stop removes it");
+}
