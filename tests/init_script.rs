@@ -48,6 +48,8 @@ impl Init<'_> {
             .env("PIDFILE", self.pidfile())
             .env("RUNNER_DEFAULTS", self.s.path("no-defaults"))
             .env("STOP_TIMEOUT", "30")
+            // A BusyBox box has no /lib/lsb/init-functions; this Debian host may.
+            .env("USE_LSB", "no")
             // As the test harness gives every daemon: the scratch dir's state, no journald,
             // no syslog.
             .env("RUNNER_STATE_DIR", self.s.path("state"))
