@@ -921,7 +921,7 @@ async fn daemon_main(
 /// The daemon's last record: how many runs it ended, and the syslog lines dropped, if any.
 fn stop_message(ending: usize, sinks: &Sinks) -> String {
     let mut m = format!("runner stopped: ended {ending} running job(s)");
-    if let Some((path, n)) = sinks.syslog_dropped().filter(|(_, n)| *n > 0) {
+    if let Some((path, n)) = sinks.syslog_dropped() {
         m.push_str(&format!("; syslog at {} did not take {n} record(s)", path.display()));
     }
     m

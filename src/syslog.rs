@@ -269,6 +269,8 @@ struct Inner {
     buf: Vec<u8>,
     /// Lines the daemon could not take, since start.
     dropped: u64,
+    /// Lines it took.
+    sent: u64,
     /// The last send failed: said once, until one succeeds again.
     failing: bool,
 }
@@ -293,6 +295,14 @@ impl Syslog {
     /// Lines dropped since start (a full or missing socket).
     pub fn dropped(&self) -> u64 {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).dropped
+    }
+
+    /// The drops worth a word in the daemon's last record: with `syslog: on`, or once a
+    /// syslog daemon took a line. `auto` on a box with neither journald nor a syslog daemon
+    /// has nothing to report (as the journald sink without journald).
+    pub fn drops_to_report(&self) -> Option<u64> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        (g.dropped > 0 && (self.asked_for || g.sent > 0)).then_some(g.dropped)
     }
 
     /// Sends one record; true if the socket took it.
@@ -321,6 +331,7 @@ impl Syslog {
         let sock = inner.sock.as_ref().expect("set just above");
         match sock.send_to(line, &self.path) {
             Ok(_) => {
+                inner.sent += 1;
                 if inner.failing {
                     inner.failing = false;
                     log::info!(
@@ -429,6 +440,11 @@ mod tests {
         }
         assert!(taken > 0 && taken < 10_000, "taken {taken}");
         assert_eq!(sys.dropped(), 1 + 10_000 - taken);
+        assert_eq!(sys.drops_to_report(), Some(sys.dropped()));
+        // `auto` where no syslog daemon ever listened: counted, nothing to report.
+        let auto = Syslog::new(&Settings { socket: dir.join("none"), ..Settings::default() });
+        assert!(!auto.record(&failed_run(), 1));
+        assert_eq!((auto.dropped(), auto.drops_to_report()), (1, None));
         let mut got = [0u8; 2048];
         let n = reader.recv(&mut got).unwrap();
         assert!(got[..n].starts_with(b"<27>"));

@@ -94,10 +94,11 @@ impl Sinks {
         self.log.as_ref().map(|l| l.settings.ring.path.as_path())
     }
 
-    /// The syslog sink's socket and the lines it dropped since start, when syslog is used.
+    /// The syslog sink's socket and the lines it dropped since start, when there are drops
+    /// to report (`Syslog::drops_to_report`).
     pub fn syslog_dropped(&self) -> Option<(&Path, u64)> {
         let s = self.log.as_ref()?.syslog.as_ref()?;
-        Some((s.path(), s.dropped()))
+        Some((s.path(), s.drops_to_report()?))
     }
 
     /// Sets the queues' source for the textfile (at start and on a reload).
