@@ -235,3 +235,46 @@ fn bad_syslog_settings_name_the_fix() {
     let o = s.runner(&c).arg("check").output().unwrap();
     assert!(o.status.success(), "{}", common::stderr(&o));
 }
+
+/// `auto` looks for journald's socket: there, records go to the journal only; `syslog: on`
+/// sends them to both. (Both sockets are the test's own, read directly.)
+#[test]
+fn auto_leaves_syslog_alone_where_journald_listens() {
+    use std::os::unix::net::UnixDatagram;
+    let s = Scratch::new("syslog-auto");
+    let journal = UnixDatagram::bind(s.path("journal.sock")).unwrap();
+    let syslog = UnixDatagram::bind(s.path("syslog.sock")).unwrap();
+    for sock in [&journal, &syslog] {
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    }
+    let once = |log: &str| {
+        let c =
+            s.write("supervisor.yaml", &format!("version: 1\n{log}jobs:\n  a:\n    every: 1h\n    run: \"true\"\n"));
+        let o = s
+            .runner(&c)
+            .args(["once", "a"])
+            .env("RUNNER_JOURNAL_SOCKET", s.path("journal.sock"))
+            .env("RUNNER_SYSLOG_SOCKET", s.path("syslog.sock"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", common::stderr(&o));
+    };
+    let mut buf = vec![0u8; 65536];
+    once("");
+    let n = journal.recv(&mut buf).expect("journald's entry");
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("RUNNER_JOB=a\n"));
+    syslog.set_nonblocking(true).unwrap();
+    assert!(syslog.recv(&mut buf).is_err(), "auto sent to syslog beside journald");
+
+    syslog.set_nonblocking(false).unwrap();
+    once("log:\n  syslog: on\n");
+    let n = syslog.recv(&mut buf).expect("the syslog line");
+    let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+    // daemon (3) * 8 + info (6).
+    assert!(line.starts_with("<30>"), "{line}");
+    assert!(
+        line.contains(" runner[") && line.contains("]: job a success (exit 0) after ") && line.contains(" run_id="),
+        "{line}"
+    );
+    assert!(journal.recv(&mut buf).is_ok(), "journald has it too");
+}
