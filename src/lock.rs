@@ -221,6 +221,16 @@ pub fn try_daemon(runtime_dir: &Path) -> std::io::Result<Try> {
     }
 }
 
+/// Locks `f` exclusively without waiting and keeps it locked while the result lives (the
+/// `--pidfile` file); `Ok(Err(f))` when another process holds it.
+pub fn try_hold(f: File) -> std::io::Result<Result<Flock<File>, File>> {
+    match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => Ok(Ok(l)),
+        Err((f, Errno::EWOULDBLOCK)) => Ok(Err(f)),
+        Err(e) => Err(to_io(e)),
+    }
+}
+
 /// The running daemon, if any.
 pub fn daemon(runtime_dir: &Path) -> Option<Holder> {
     holder(&pid_file_path(runtime_dir))

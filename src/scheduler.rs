@@ -746,7 +746,8 @@ struct Found {
 }
 
 /// `runner run`: the daemon. Returns its exit code.
-pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
+/// `pidfile`: `--pidfile`, written once the daemon holds `runtime_dir/runner.pid`.
+pub fn run(config_path: &Path, overrides: &Overrides, pidfile: Option<&Path>) -> ExitCode {
     let notifier = Notifier::from_env();
     let mut plan = match config::load(config_path, overrides) {
         Ok(p) => p,
@@ -775,6 +776,14 @@ pub fn run(config_path: &Path, overrides: &Overrides) -> ExitCode {
         }
         Err(e) => {
             eprintln!("runner: cannot take the pid file in {}: {e}", plan.runtime_dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    // Dropped (removed) when this returns: after the last record, before the pid lock.
+    let _pidfile = match pidfile.map(crate::pidfile::create).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("runner: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -1022,7 +1031,7 @@ async fn daemon_main(
     }
     // One last try for STOPPING=1 and the final status; never waits for the reader.
     d.notifier.status(&d.status_line());
-    let mut r = Record::daemon(Outcome::Success, format!("runner stopped: ended {ending} running job(s)"));
+    let mut r = Record::daemon(Outcome::Success, stop_message(ending, &d.ctx.sinks));
     r.duration = stopping.elapsed();
     d.ctx.sinks.emit(&r);
     ExitCode::SUCCESS
@@ -1043,6 +1052,15 @@ async fn end_waits(d: &mut Daemon, waited_rx: &mut mpsc::UnboundedReceiver<(Stri
             None => break,
         }
     }
+}
+
+/// The daemon's last record: how many runs it ended, and the syslog lines dropped, if any.
+fn stop_message(ending: usize, sinks: &Sinks) -> String {
+    let mut m = format!("runner stopped: ended {ending} running job(s)");
+    if let Some((path, n)) = sinks.syslog_dropped() {
+        m.push_str(&format!("; syslog at {} did not take {n} record(s)", path.display()));
+    }
+    m
 }
 
 /// The next due time of a job as `status` shows it, from the state and the plan alone.

@@ -30,9 +30,9 @@ const LAYERS: &[&[&str]] = &[
     // One home per job kind: its block, its run, its dry run, its health part.
     &["kinds"],
     // Plumbing the kinds and the daemon share.
-    &["process", "metrics", "schedule", "logging", "notify", "clockwatch", "procinfo", "retry", "state"],
-    // Containment of runs: cgroups, the subreaper, adopted processes.
-    &["contain"],
+    &["process", "metrics", "schedule", "logging", "notify", "clockwatch", "procinfo", "retry", "state", "syslog"],
+    // Containment of runs: cgroups, the subreaper, adopted processes; `--pidfile`.
+    &["contain", "pidfile"],
     &["journal", "lock", "users", "proc"],
     // The one record every run produces.
     &["record"],

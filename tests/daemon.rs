@@ -337,6 +337,7 @@ fn state_dir_precedence_is_flag_then_environment_then_file() {
     let once = |envs: &[(&str, String)], args: &[String]| {
         let mut cmd = std::process::Command::new(BIN);
         cmd.env("RUNNER_CONFIG", &c).env("RUNNER_RUNTIME_DIR", s.path("run")).env_remove("RUNNER_STATE_DIR");
+        cmd.env("RUNNER_SYSLOG_SOCKET", s.path("no-syslog-socket"));
         for (k, v) in envs {
             cmd.env(k, v);
         }

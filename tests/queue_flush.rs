@@ -441,6 +441,7 @@ fn two_flushers_on_one_spool_never_handle_the_same_item() {
             .env("RUNNER_STATE_DIR", s.path(&format!("state-{n}")))
             .env("RUNNER_RUNTIME_DIR", s.path(&format!("run-{n}")))
             .env("RUNNER_LOG_LEVEL", "debug")
+            .env("RUNNER_SYSLOG_SOCKET", s.path("no-syslog-socket"))
             .env_remove("NOTIFY_SOCKET")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -45,7 +45,7 @@ pub const KEYS: &[(&str, &str, &str, &str, &str)] = &[
         "Job settings every job takes unless it says otherwise; see DEFAULTS.",
     ),
     ("top", "jobs", "none", "{backup: {schedule: \"0 3 * * *\", run: backup.sh}}", "The jobs, by name; see JOBS."),
-    ("top", "log", "see LOG", "{ring_size: 1MiB}", "The run log and journald; see LOG."),
+    ("top", "log", "see LOG", "{ring_size: 1MiB}", "The run log, journald and syslog; see LOG."),
     ("log", "ring_size", "256KiB", "1MiB", "Size of the run log, a fixed file that wraps (16KiB to 1GiB)."),
     (
         "log",
@@ -68,6 +68,34 @@ pub const KEYS: &[(&str, &str, &str, &str, &str)] = &[
         "false",
         "true",
         "Also send each line of a run's output tail to the journal under the job's name.",
+    ),
+    (
+        "log",
+        "syslog",
+        "auto",
+        "on",
+        "Send each record and the daemon's start, reload and stop to a syslog daemon (BusyBox syslogd, OpenWrt logd, rsyslog) over its datagram socket: auto when journald's socket (journal_socket) is not there at start, on always (beside journald), off never. Severity as journald's PRIORITY (success info, failure and timeout err, alerts warning or crit); tag runner. A line the socket cannot take at once (full, or no daemon) is dropped and counted, never waited for; the stop record says how many.",
+    ),
+    (
+        "log",
+        "syslog_socket",
+        "/dev/log",
+        "/var/run/log",
+        "The syslog daemon's socket; RUNNER_SYSLOG_SOCKET outranks it.",
+    ),
+    (
+        "log",
+        "syslog_format",
+        "rfc3164",
+        "rfc5424",
+        "rfc3164: <PRI>Mmm dd hh:mm:ss runner[PID]: message, as syslog(3) sends it. rfc5424: with an RFC 3339 time, the host name, the record kind as MSGID and the record's fields as structured data [runner@32473 job=... outcome=... exit_code=... exit_status=... duration_ms=... run_id=...]. The message is the record's summary (job, outcome, exit status, duration) and, in rfc3164, run_id=N (runner logs shows it as #N).",
+    ),
+    (
+        "log",
+        "syslog_facility",
+        "daemon",
+        "local3",
+        "The facility: kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, local0 to local7.",
     ),
     (
         "export",

@@ -182,8 +182,13 @@ pub const COMMANDS: &[Cmd] = &[
         name: "run",
         about: "Run the scheduler daemon in the foreground",
         args: &[],
-        opts: &[],
-        after_help: "Examples:\n  runner run\n  runner run --config etc/supervisor.yaml\n\nSIGHUP reloads the config (an invalid one is refused and the old one keeps running);\nSIGTERM or SIGINT stop it after ending running jobs. Exits 78 on an invalid config at start.",
+        opts: &[value(
+            "pidfile",
+            "PATH",
+            "Also write the daemon's pid to PATH (for an init script's start-stop-daemon), locked while it runs and removed at a clean stop",
+        )
+        .complete(Complete::File)],
+        after_help: "Examples:\n  runner run\n  runner run --config etc/supervisor.yaml\n  runner run --pidfile /var/run/runner.pid\n\nSIGHUP reloads the config (an invalid one is refused and the old one keeps running);\nSIGTERM or SIGINT stop it after ending running jobs. Exits 78 on an invalid config at start.",
         globals: true,
     },
     Cmd {

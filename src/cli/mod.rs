@@ -64,7 +64,7 @@ pub struct Cli {
 /// One variant per entry of `flags::COMMANDS`.
 #[derive(Debug)]
 pub enum Command {
-    Run,
+    Run { pidfile: Option<PathBuf> },
     Once { job: String, dry_run: bool, no_retry: bool, wait: bool, ignore_conditions: bool },
     List { json: bool },
     Status { json: bool },
@@ -109,7 +109,7 @@ impl Cli {
     fn from_matches(m: &parse::Matches) -> Result<Cli, parse::Usage> {
         let path = |long| m.os(long).map(PathBuf::from);
         let command = match m.cmd.name {
-            "run" => Command::Run,
+            "run" => Command::Run { pidfile: path("pidfile") },
             "once" => Command::Once {
                 job: m.arg_text(0)?,
                 dry_run: m.flag("dry-run"),
@@ -172,19 +172,19 @@ pub fn main() -> ExitCode {
         Err(code) => return code,
     };
     match cli.command {
-        Command::Run => daemon(&cli.config, &overrides),
+        Command::Run { pidfile } => daemon(&cli.config, &overrides, pidfile.as_deref()),
         _ => dispatch(cli, overrides),
     }
 }
 
 #[inline(never)]
-fn daemon(config: &Path, overrides: &Overrides) -> ExitCode {
+fn daemon(config: &Path, overrides: &Overrides, pidfile: Option<&Path>) -> ExitCode {
     if let Err(code) = block_signals() {
         return code;
     }
     let mode = crate::contain::init();
     log::info!("containment: {}", mode.describe());
-    let code = crate::scheduler::run(config, overrides);
+    let code = crate::scheduler::run(config, overrides, pidfile);
     crate::contain::finish();
     code
 }
@@ -232,7 +232,7 @@ fn dispatch(cli: Cli, overrides: Overrides) -> ExitCode {
         return code;
     }
     match cli.command {
-        Command::Run => unreachable!("cli::main runs the daemon itself"),
+        Command::Run { .. } => unreachable!("cli::main runs the daemon itself"),
         Command::Once { job, dry_run, no_retry, wait, ignore_conditions } => {
             let how = OnceHow { no_retry, wait, conditions: !ignore_conditions };
             cmd_once(&cli.config, &overrides, &job, dry_run, how)

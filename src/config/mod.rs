@@ -80,6 +80,8 @@ pub struct Overrides {
     pub runtime_dir: Option<PathBuf>,
     /// `RUNNER_JOURNAL_SOCKET`: journald's native socket, as for a unit with `LogNamespace=`.
     pub journal_socket: Option<PathBuf>,
+    /// `RUNNER_SYSLOG_SOCKET`: the syslog daemon's socket, outranking `log: syslog_socket:`.
+    pub syslog_socket: Option<PathBuf>,
 }
 
 impl Overrides {
@@ -90,6 +92,7 @@ impl Overrides {
             state_dir: state_dir.or_else(|| env("RUNNER_STATE_DIR")),
             runtime_dir: runtime_dir.or_else(|| env("RUNNER_RUNTIME_DIR")),
             journal_socket: env("RUNNER_JOURNAL_SOCKET"),
+            syslog_socket: env(crate::syslog::SOCKET_ENV),
         }
     }
 }
@@ -463,6 +466,16 @@ fn resolve(
             .or(raw_log.journal_socket)
             .unwrap_or_else(|| PathBuf::from(crate::journal::DEFAULT_SOCKET)),
         job_output_to_journal: raw_log.job_output_to_journal.unwrap_or(false),
+        syslog: crate::syslog::Settings {
+            mode: raw_log.syslog.map_or(crate::syslog::Mode::Auto, |m| m.0),
+            socket: overrides
+                .syslog_socket
+                .clone()
+                .or(raw_log.syslog_socket)
+                .unwrap_or_else(|| PathBuf::from(crate::syslog::DEFAULT_SOCKET)),
+            format: raw_log.syslog_format.map_or(crate::syslog::Format::Rfc3164, |f| f.0),
+            facility: raw_log.syslog_facility.map_or(3, |f| f.0),
+        },
     };
     let textfile = raw.export.map(|e| under_config(e.textfile).unwrap_or_else(|| runtime_dir.join("runner.prom")));
     Ok(Plan {

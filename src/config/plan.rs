@@ -150,6 +150,8 @@ pub struct LogSettings {
     pub journal_socket: PathBuf,
     /// Send each line of a run's output tail to the journal under the job's name.
     pub job_output_to_journal: bool,
+    /// `syslog*`: records to a syslog daemon, where there is no journald.
+    pub syslog: crate::syslog::Settings,
 }
 
 impl Plan {

@@ -160,6 +160,11 @@ pub struct RawLog {
     pub fsync: Option<FsyncText>,
     pub journal_socket: Option<PathBuf>,
     pub job_output_to_journal: Option<bool>,
+    /// `auto` (when journald's socket is not there), `on` or `off`.
+    pub syslog: Option<SyslogModeText>,
+    pub syslog_socket: Option<PathBuf>,
+    pub syslog_format: Option<SyslogFormatText>,
+    pub syslog_facility: Option<SyslogFacilityText>,
 }
 
 /// A size in bytes: a number, or a number with K/KiB, M/MiB, G/GiB (powers of 1024).
@@ -216,6 +221,58 @@ impl<'de> Deserialize<'de> for FsyncText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         crate::config::log::Fsync::parse(&s).map(FsyncText).map_err(de::Error::custom)
+    }
+}
+
+/// `log: syslog:`, checked as it is read: `auto`, `on` or `off` (YAML's true and false too).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SyslogModeText(pub crate::syslog::Mode);
+
+impl<'de> Deserialize<'de> for SyslogModeText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = SyslogModeText;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("auto, on or off")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<SyslogModeText, E> {
+                Ok(SyslogModeText(if v { crate::syslog::Mode::On } else { crate::syslog::Mode::Off }))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SyslogModeText, E> {
+                crate::syslog::Mode::parse(v)
+                    .map(SyslogModeText)
+                    .ok_or_else(|| E::custom(format!("syslog: `{v}` is not a choice; give auto, on or off")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `log: syslog_format:`: `rfc3164` or `rfc5424`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SyslogFormatText(pub crate::syslog::Format);
+
+impl<'de> Deserialize<'de> for SyslogFormatText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::syslog::Format::parse(&s).map(SyslogFormatText).ok_or_else(|| {
+            de::Error::custom(format!("syslog_format: `{s}` is not a choice; give rfc3164 (the default) or rfc5424"))
+        })
+    }
+}
+
+/// `log: syslog_facility:`: a facility's name (`daemon`, `local0` ... `local7`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SyslogFacilityText(pub u8);
+
+impl<'de> Deserialize<'de> for SyslogFacilityText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::syslog::facility(&s).map(SyslogFacilityText).ok_or_else(|| {
+            let names: Vec<&str> = crate::syslog::FACILITIES.iter().map(|(n, _)| *n).collect();
+            de::Error::custom(format!("syslog_facility: `{s}` is not a facility; give one of {}", names.join(", ")))
+        })
     }
 }
 

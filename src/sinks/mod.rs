@@ -1,5 +1,5 @@
 //! Where records go. `Sinks::emit` is the one place a finished run, a skipped fire, an alert
-//! or a daemon event is stored: the ring file (`ring.rs`), journald, the per-job state files
+//! or a daemon event is stored: the ring file (`ring.rs`), journald, syslog, the per-job state files
 //! (`state.rs`), checks' live values (`live.rs`), the Prometheus textfile (`textfile.rs`)
 //! and the daemon's own log line. `Sinks::update` is the one way to change the state.
 //! In the daemon the state is kept in memory and `writer.rs`'s thread does every write, so
@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use crate::config::{LogSettings, Plan};
 use crate::journal::Journal;
 use crate::record::{Kind, Outcome, Record, RecordKind};
+use crate::syslog::Syslog;
 use ring::Ring;
 use state::{State, StateError, StateStore, Update};
 use writer::{Op, Shared, Writer};
@@ -51,6 +52,8 @@ struct LogSinks {
     /// The job files, whose newest sequence number the ring never gives again.
     state: StateStore,
     journal: Journal,
+    /// Made when the plan wants syslog (`log: syslog:`; by default where journald is not).
+    syslog: Option<Syslog>,
     /// The daemon's stderr is the journal: a record journald took needs no log line too.
     stderr_is_journal: bool,
 }
@@ -79,6 +82,7 @@ impl Sinks {
                 ring: Mutex::new(None),
                 state: StateStore::new(&plan.state_dir),
                 journal: Journal::new(&plan.log.journal_socket),
+                syslog: plan.log.syslog.wanted(&plan.log.journal_socket).then(|| Syslog::new(&plan.log.syslog)),
                 stderr_is_journal: crate::logging::stderr_is_journal(),
             })),
             runtime_dir: Some(plan.runtime_dir.clone()),
@@ -92,6 +96,13 @@ impl Sinks {
     /// The ring file, whose records complete the state files at load.
     pub fn ring_path(&self) -> Option<&Path> {
         self.log.as_ref().map(|l| l.settings.ring.path.as_path())
+    }
+
+    /// The syslog sink's socket and the lines it dropped since start, when there are drops
+    /// to report (`Syslog::drops_to_report`).
+    pub fn syslog_dropped(&self) -> Option<(&Path, u64)> {
+        let s = self.log.as_ref()?.syslog.as_ref()?;
+        Some((s.path(), s.drops_to_report()?))
     }
 
     /// Sets the queues' source for the textfile (at start and on a reload).
@@ -202,7 +213,7 @@ impl Sinks {
         }
     }
 
-    /// The ring, journald and the daemon's log line; returns the ring's sequence number.
+    /// The ring, journald, syslog and the daemon's log line; returns the ring's sequence number.
     /// A check's routine sample gets the (debug) log line only: its home is the live file.
     fn log_record(&self, r: &Record) -> Option<u64> {
         // Opened here, where appends happen (the daemon's writer thread), so the event loop
@@ -215,6 +226,9 @@ impl Sinks {
         if let Some(log) = self.log.as_ref().filter(|_| r.kind != RecordKind::Sample) {
             seq = log.append_to_ring(r);
             journaled = log.journal.record(r, seq.unwrap_or(0), log.settings.job_output_to_journal);
+            if let Some(s) = &log.syslog {
+                s.record(r, seq.unwrap_or(0));
+            }
         }
         if !(journaled && self.log.as_ref().is_some_and(|l| l.stderr_is_journal)) {
             let line = r.summary();

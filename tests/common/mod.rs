@@ -51,7 +51,9 @@ impl Scratch {
             .env_remove("JOURNAL_STREAM")
             .env_remove("WATCHDOG_USEC")
             // Never the machine's own journal: tests that want one start their own.
-            .env("RUNNER_JOURNAL_SOCKET", self.path("no-journal-socket"));
+            .env("RUNNER_JOURNAL_SOCKET", self.path("no-journal-socket"))
+            // Nor the machine's /dev/log: tests/syslog.rs gives one its own syslogd.
+            .env("RUNNER_SYSLOG_SOCKET", self.path("no-syslog-socket"));
         c
     }
 }

@@ -26,7 +26,7 @@ in_root systemd-analyze security --offline=true /usr/lib/systemd/system/runner.s
 echo "== start as the unit does"
 exec_start=$(sed -n 's/^ExecStart=//p' "$M/usr/lib/systemd/system/runner.service")
 # chroot execs env, which execs runner: $! is the daemon itself.
-chroot "$M" env NOTIFY_SOCKET=/mnt/notify/notify.sock WATCHDOG_USEC=1000000 $exec_start &
+chroot "$M" env NOTIFY_SOCKET=/mnt/notify/notify.sock WATCHDOG_USEC=1000000 RUNNER_SYSLOG_SOCKET=/run/no-syslog $exec_start &
 pid=$!
 trap 'kill -KILL "$pid" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
@@ -39,6 +39,17 @@ wait "$pid" || status=$?
 trap - EXIT
 [ "$status" = 0 ] || fail "daemon exit status $status"
 [ -e "$SOCKDIR/done" ] || fail "READY=1 and WATCHDOG=1 did not both arrive"
+
+echo "== sysvinit script, with Debian's start-stop-daemon"
+in_root test -x /etc/init.d/runner || fail "init script missing"
+in_root dpkg-query -W -f='${Conffiles}\n' runner | grep -q '/etc/init.d/runner' || fail "init script is not a conffile"
+ls "$M"/etc/rc2.d/S*runner >/dev/null || fail "init script not in runlevel 2 (update-rc.d)"
+in_root env RUNNER_SYSLOG_SOCKET=/run/no-syslog /etc/init.d/runner start
+in_root /etc/init.d/runner status || fail "init script: not running after start"
+in_root /etc/init.d/runner stop
+st=0
+in_root /etc/init.d/runner status || st=$?
+[ "$st" = 3 ] || fail "init script: status $st after stop"
 
 echo "== edit, then upgrade"
 echo "# local edit" >> "$M/etc/supervisor.yaml"
