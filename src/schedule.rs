@@ -37,11 +37,14 @@
 use std::fmt;
 use std::time::Duration;
 
+#[cfg(test)]
 use croner::parser::{CronParser, Seconds, Year};
+#[cfg(test)]
 use croner::{Cron, CronComponent};
 use jiff::Zoned;
 use jiff::civil::{Date, DateTime};
 use jiff::tz::{AmbiguousOffset, TimeZone};
+use runner_cron::DayRule;
 
 /// A parsed cron expression, kept with the text the user wrote so errors and `list` can
 /// show it back verbatim.
@@ -68,6 +71,7 @@ impl PartialEq for CronExpr {
     }
 }
 
+#[cfg(test)]
 /// cronie's macros, as 5-field expressions.
 const MACROS: [(&str, &str); 7] = [
     ("@yearly", "0 0 1 1 *"),
@@ -79,9 +83,12 @@ const MACROS: [(&str, &str); 7] = [
     ("@hourly", "0 * * * *"),
 ];
 
+#[cfg(test)]
 const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+#[cfg(test)]
 const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
+#[cfg(test)]
 /// Which field of a crontab line, for names and error messages.
 #[derive(Clone, Copy, PartialEq)]
 enum Field {
@@ -93,6 +100,7 @@ enum Field {
     DayOfWeek,
 }
 
+#[cfg(test)]
 impl Field {
     fn name(self) -> &'static str {
         match self {
@@ -106,6 +114,7 @@ impl Field {
     }
 }
 
+#[cfg(test)]
 /// Replaces month and weekday names with numbers in the one field that takes them, so
 /// croner (which replaces names anywhere in the line) never sees a name. `L` and `W` pass
 /// through for croner to judge. A `SUN` that ends a range is 7, so `FRI-SUN` is 5-7.
@@ -150,6 +159,7 @@ fn replace_names(field: &str, which: Field) -> Result<String, String> {
     Ok(out)
 }
 
+#[cfg(test)]
 /// What cronie takes in a list that croner does not: `*` (or `*/N`) as one element of a
 /// list (`*,0`), and, in the day-of-week field, a range that ends in 0 for Sunday
 /// (`6-0` is `6-7`). Runs after [`replace_names`], on numbers only.
@@ -180,38 +190,20 @@ fn cronie_lists(field: &str, which: Field) -> String {
         .join(",")
 }
 
+#[cfg(test)]
 // croner's bit flags per field value (`croner/src/component.rs`, not exported). The
 // differential test below fails if they ever mean something else.
 const ALL_BIT: u8 = 1;
+#[cfg(test)]
 const NTH_BITS: [u8; 5] = [1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5];
+#[cfg(test)]
 const LAST_BIT: u8 = 1 << 6;
+#[cfg(test)]
 const CLOSEST_WEEKDAY_BIT: u8 = 1 << 7;
 
-/// What `L` means in the day-of-month field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum LastDay {
-    No,
-    /// `L`: the month's last day.
-    Day,
-    /// `LW`: the month's last weekday (Monday to Friday).
-    Weekday,
-}
-
-/// How the day-of-month and day-of-week fields combine (croner's `star_dom`, `star_dow`
-/// and `dom_and_dow`, decided once here rather than at every day).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum DayRule {
-    /// The day-of-week field is `*`: the day of month alone decides.
-    DayOfMonth,
-    /// The day-of-month field is `*`: the weekday alone decides.
-    DayOfWeek,
-    Either,
-    Both,
-}
-
 /// A parsed expression as bitmasks, 40 bytes: bit N of a field is set when value N
-/// matches. Built from croner's `CronPattern`, so croner stays the one parser (syntax, error
-/// messages) and this only answers "when next".
+/// matches. What runner-cron parsed (crates/cron), less what only parsing needs; this only
+/// answers "when next".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Fields {
     seconds: u64,
@@ -229,11 +221,15 @@ struct Fields {
     nth: [u8; 5],
     /// `DL`: bit D set for the last weekday D of the month.
     last_weekday: u8,
-    last_day: LastDay,
+    /// `L`: the month's last day.
+    last_day: bool,
+    /// `LW`: the month's last weekday (Monday to Friday).
+    last_workday: bool,
     rule: DayRule,
 }
 
 impl Fields {
+    #[cfg(test)]
     fn from_croner(cron: &Cron) -> Fields {
         let p = &cron.pattern;
         let bits = |c: &CronComponent, lo: u16, hi: u16, bit: u8| -> u64 {
@@ -241,11 +237,7 @@ impl Fields {
         };
         // croner has already moved a Sunday written as 7 to 0.
         let weekdays = |bit: u8| bits(&p.days_of_week, 0, 6, bit) as u8;
-        let last_day = match (p.days.is_feature_enabled(LAST_BIT), p.days.is_feature_enabled(CLOSEST_WEEKDAY_BIT)) {
-            (true, true) => LastDay::Weekday,
-            (true, false) => LastDay::Day,
-            _ => LastDay::No,
-        };
+        let (last, closest) = (p.days.is_feature_enabled(LAST_BIT), p.days.is_feature_enabled(CLOSEST_WEEKDAY_BIT));
         let rule = if p.is_dow_wildcard() {
             DayRule::DayOfMonth
         } else if p.is_dom_wildcard() {
@@ -265,8 +257,26 @@ impl Fields {
             weekdays: weekdays(ALL_BIT),
             nth: NTH_BITS.map(weekdays),
             last_weekday: weekdays(LAST_BIT),
-            last_day,
+            last_day: last && !closest,
+            last_workday: last && closest,
             rule,
+        }
+    }
+
+    fn from_pattern(p: &runner_cron::Pattern) -> Fields {
+        Fields {
+            seconds: p.seconds,
+            minutes: p.minutes,
+            hours: p.hours,
+            days: p.days,
+            nearest_weekday: p.nearest_weekday,
+            months: p.months,
+            weekdays: p.weekdays,
+            nth: p.nth,
+            last_weekday: p.last_weekday,
+            last_day: p.last_day,
+            last_workday: p.last_workday,
+            rule: p.rule,
         }
     }
 
@@ -282,18 +292,17 @@ impl Fields {
         let in_month = ((1u64 << (len + 1)) - 2) as u32;
 
         let mut dom = self.days & in_month;
-        match self.last_day {
-            LastDay::No => {}
-            LastDay::Day => dom |= 1 << len,
+        if self.last_day {
+            dom |= 1 << len;
+        }
+        if self.last_workday {
             // Saturday and Sunday step back to Friday.
-            LastDay::Weekday => {
-                dom |= 1
-                    << match weekday(len) {
-                        6 => len - 1,
-                        0 => len - 2,
-                        _ => len,
-                    }
-            }
+            dom |= 1
+                << match weekday(len) {
+                    6 => len - 1,
+                    0 => len - 2,
+                    _ => len,
+                };
         }
         let mut w = self.nearest_weekday & in_month;
         while w != 0 {
@@ -386,12 +395,14 @@ impl Fields {
 /// one, since schedule never reads the clock.
 const NEVER_FIRES_FROM: DateTime = jiff::civil::datetime(2000, 1, 1, 0, 0, 0, 0);
 
+#[cfg(test)]
 /// The year field croner is given. `Fields` keeps no years, and croner's `*` sets a flag for
 /// each of 5,000 years one at a time: most of what a parse cost (40 % of `runner check`
 /// of 10,000 cron jobs, by perf).
 const ONE_YEAR: &str = "2000";
 
 impl CronExpr {
+    #[cfg(test)]
     /// croner's parse of `text`, with cronie's rules applied around it (see the module
     /// comment), and `years` as croner's year field (runner's expressions have none): the
     /// trimmed text, croner's pattern and whether the job is fixed-time.
@@ -453,8 +464,8 @@ impl CronExpr {
     /// one of the `@yearly`-style macros. `@reboot` is not a time and is handled by
     /// [`Schedule::parse`].
     pub fn parse(text: &str) -> Result<CronExpr, String> {
-        let (t, cron, fixed_time) = Self::parse_croner(text, ONE_YEAR)?;
-        let fields = Fields::from_croner(&cron);
+        let pattern = runner_cron::parse(text).map_err(|e| e.to_string())?;
+        let (t, fields, fixed_time) = (text.trim(), Fields::from_pattern(&pattern), pattern.fixed_time);
         if fields.next_from(NEVER_FIRES_FROM).is_none() {
             return Err(format!(
                 "invalid cron expression \"{t}\": it never fires: no date matches its day-of-month, month and day-of-week fields (February has no 30th or 31st, April, June, September and November no 31st); fix the day or the month"
@@ -543,6 +554,7 @@ impl CronExpr {
     }
 }
 
+#[cfg(test)]
 fn describe_error(e: &croner::errors::CronError) -> String {
     let s = e.to_string();
     let s = s.strip_prefix("Component error: ").or_else(|| s.strip_prefix("component error: ")).unwrap_or(&s);
@@ -671,10 +683,10 @@ mod tests {
         assert_eq!(days("0 0 1 jan-Mar,DEC mon-fri", 2), ["2026-01-01", "2026-01-02"]);
         assert_eq!(days("0 0 * FEB SUN", 1), ["2026-02-01"]);
         let e = CronExpr::parse("0 0 * MON *").unwrap_err();
-        assert!(e.contains("unknown name `MON` in the month field; month names are JAN-DEC"), "{e}");
+        assert_eq!(e, "month \"MON\" is a day name; month names are JAN-DEC (column 7 of \"0 0 * MON *\")");
         let e = CronExpr::parse("0 0 JAN * *").unwrap_err();
         assert!(e.contains("names are only for the month (JAN-DEC) and day-of-week (SUN-SAT) fields"), "{e}");
-        assert!(CronExpr::parse("0 0 * * MONDAY").unwrap_err().contains("`MONDAY`"));
+        assert!(CronExpr::parse("0 0 * * MONDAY").unwrap_err().contains("\"MONDAY\": did you mean MON?"));
     }
 
     #[test]
@@ -957,6 +969,162 @@ mod tests {
         assert!(compared > 15_000, "{compared} answers compared");
         assert!(features.iter().all(|&n| n > 100), "too few expressions with L, W, #, lists, ranges: {features:?}");
         assert!(refused < expressions, "{refused} generated expressions refused");
+    }
+
+    /// One field's text, loosely: mostly what a user would write, sometimes a mistake
+    /// (values out of range, backwards ranges, a step of 0, empty items, names in the
+    /// wrong field or misspelt, `?`, `L`, `W` and `#` anywhere).
+    fn rough_field(r: &mut Rng, lo: u32, hi: u32) -> String {
+        let value = |r: &mut Rng| match r.below(30) {
+            0 => r.pick(&["MON", "sat", "Sun", "FRY", "JAN", "dec", "Jul", "L", "W", "?", ""]).to_string(),
+            1 => (hi + 1 + r.below(3)).to_string(),
+            2 => lo.saturating_sub(1).to_string(),
+            _ => r.range(lo, hi).to_string(),
+        };
+        let item = |r: &mut Rng| {
+            let (mut a, mut b) = (value(r), value(r));
+            // Mostly from low to high; a sixth of ranges run backwards.
+            if let (Ok(x), Ok(y)) = (a.parse::<u32>(), b.parse::<u32>())
+                && x > y
+                && r.below(6) != 0
+            {
+                std::mem::swap(&mut a, &mut b);
+            }
+            let mut s = match r.below(8) {
+                0 => "*".to_string(),
+                1 | 2 => format!("{a}-{b}"),
+                3 => format!("*/{}", r.below(8)),
+                4 => format!("{a}-{b}/{}", r.below(5)),
+                _ => a,
+            };
+            match r.below(40) {
+                0 => s.push('L'),
+                1 => s.push('W'),
+                2 => s.push_str(&format!("#{}", r.below(7))),
+                3 => s.push_str("/2"),
+                _ => {}
+            }
+            s
+        };
+        if r.below(5) == 0 {
+            return r
+                .pick(&["*", "?", "L", "LW", "*,0", "sat-0", "6-0", "SUN-SUN", "0-SUN", "0-0", "5L", "1#2", "L,LW"])
+                .into();
+        }
+        (0..r.range(1, 3)).map(|_| item(r)).collect::<Vec<_>>().join(",")
+    }
+
+    fn rough_expression(r: &mut Rng) -> String {
+        let mut fields = vec![
+            rough_field(r, 0, 59),
+            rough_field(r, 0, 23),
+            rough_field(r, 1, 31),
+            rough_field(r, 1, 12),
+            rough_field(r, 0, 7),
+        ];
+        if r.below(3) == 0 {
+            fields.insert(0, rough_field(r, 0, 59));
+        }
+        fields.join(" ")
+    }
+
+    type Parsed = Option<(Fields, bool)>;
+
+    /// Where runner-cron deliberately answers differently from croner 4.0.3 (and from
+    /// runner before it), and only there: each reason checks what each side must have said.
+    fn deliberate(text: &str, ours: Parsed, theirs: Parsed) -> Option<&'static str> {
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        let (dom, dow) = (fields[fields.len() - 3].to_ascii_uppercase(), fields[fields.len() - 1].to_ascii_uppercase());
+        // What croner reads: empty items dropped, `?` as `*` in the day fields.
+        let n = fields.len();
+        let normal: Vec<String> = fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let f = f.split(',').filter(|i| !i.is_empty()).collect::<Vec<_>>().join(",");
+                if i + 3 == n || i + 1 == n { f.replace('?', "*") } else { f }
+            })
+            .collect();
+        let normal = normal.join(" ");
+        let read = |t: &str| runner_cron::parse(t).ok().map(|p| (Fields::from_pattern(&p), p.fixed_time));
+        // Dropping an empty item can change how the field starts (`,*` to `*`), so the day
+        // rule is croner's.
+        let again = read(&normal).map(|(mut f, fixed)| {
+            if let Some((t, _)) = theirs {
+                f.rule = t.rule;
+            }
+            (f, fixed)
+        });
+        if ours.is_none() && normal != text && (again == theirs || deliberate(&normal, again, theirs).is_some()) {
+            return Some(
+                "an empty list item, or ? inside a day field: croner skips the item and reads ? as *; runner-cron refuses both",
+            );
+        }
+        if ours.is_none() && theirs.is_none() {
+            return None;
+        }
+        let stepped_to_0 =
+            |i: &str| i.contains(['/', '#']) && i.split(['-', '/', '#']).nth(1).is_some_and(|e| e == "0" || e == "SUN");
+        if ours.is_some() && theirs.is_none() && dow.split(',').any(stepped_to_0) {
+            return Some(
+                "a day-of-week range ending in 0 with a step or # (6-0/2, 4-0#2): croner refuses it, runner-cron reads 0 as 7 as in 6-0",
+            );
+        }
+        if ours.is_none() && dow.split(',').any(|i| i.contains("#L") || (i.contains('#') && i.starts_with('*'))) {
+            return Some(
+                "#L or *#n: croner reads 5#L as 5L and */2#1 as the first of every other weekday; runner-cron refuses both",
+            );
+        }
+        let (Some((mut a, _)), Some((b, _))) = (ours, theirs) else {
+            return None;
+        };
+        if dom.split(',').any(|i| i == "L") && dom.split(',').any(|i| i == "LW") && a.last_day && !b.last_day {
+            a.last_day = false;
+            return (a == b).then_some("L and LW in one list: croner keeps only LW, runner-cron both");
+        }
+        None
+    }
+
+    /// runner-cron's masks are croner's (as `schedule` used them) on generated expressions:
+    /// well-formed ones with every feature (the generator of the search test above) and
+    /// rough ones with mistakes. Both must accept or refuse alike, except where
+    /// [`deliberate`] says why not. Prints what it compared, for the commit message.
+    #[test]
+    fn runner_cron_agrees_with_croner() {
+        let mut r = Rng(0x5eed_c0ff_ee31_0031);
+        let mut counts = std::collections::BTreeMap::<&str, (usize, String)>::new();
+        let (mut same_masks, mut both_refuse) = (0, 0);
+        let mut wrong = Vec::new();
+        let total = 200_000;
+        for i in 0..total {
+            let text = if i % 2 == 0 { expression(&mut r) } else { rough_expression(&mut r) };
+            let ours = runner_cron::parse(&text).ok().map(|p| (Fields::from_pattern(&p), p.fixed_time));
+            let theirs =
+                CronExpr::parse_croner(&text, ONE_YEAR).ok().map(|(_, c, fixed)| (Fields::from_croner(&c), fixed));
+            match (ours, theirs) {
+                (Some(a), Some(b)) if a == b => same_masks += 1,
+                (None, None) => both_refuse += 1,
+                (a, b) => match deliberate(&text, a, b) {
+                    Some(why) => counts.entry(why).or_insert((0, text.clone())).0 += 1,
+                    None => wrong.push(format!("{text:?}: runner-cron {a:?}, croner {b:?}")),
+                },
+            }
+        }
+        println!("{total} expressions: {same_masks} accepted by both with equal masks, {both_refuse} refused by both");
+        for (why, (n, example)) in &counts {
+            println!("  {n} differ deliberately ({why}), e.g. {example:?}");
+        }
+        println!("  {} differ otherwise", wrong.len());
+        assert!(
+            wrong.is_empty(),
+            "{} differences, the first:\n{}",
+            wrong.len(),
+            wrong[..wrong.len().min(30)].join("\n")
+        );
+        assert!(
+            same_masks > total / 3 && both_refuse > total / 10,
+            "{same_masks} agreed, {both_refuse} refused by both"
+        );
     }
 
     /// A job's schedule costs its text and a few dozen bytes, not croner's table of years.

@@ -73,6 +73,10 @@ pub enum Problem {
     Nth {
         item: String,
     },
+    /// `FRIL`: `L` after a day name.
+    NamedLast {
+        item: String,
+    },
     /// `L` alone in the day-of-week field.
     BareL,
 }
@@ -171,11 +175,17 @@ fn describe(f: &mut fmt::Formatter<'_>, field: Field, problem: &Problem) -> fmt:
         Problem::Nth { item } => {
             write!(f, "{name} \"{item}\": the week after # is out of range 1-5 (1#2 is the second Monday)")
         }
+        Problem::NamedLast { item } => {
+            let day = DAYS.iter().position(|d| item[..3].eq_ignore_ascii_case(d)).unwrap_or(5);
+            write!(f, "{name} \"{item}\": L follows a number; write {day}L for the last {}", DAY_NAMES[day])
+        }
         Problem::BareL => f.write_str(
             "a bare `L` in the day-of-week field never fires; write `SAT` (or 6) for Saturdays, or `5L` for the last Friday of the month",
         ),
     }
 }
+
+const DAY_NAMES: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
 
 /// A name the field does not know: a near miss of one it does, a name of the other field,
 /// or a field that takes no names.

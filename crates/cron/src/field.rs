@@ -123,7 +123,10 @@ fn parse_item(f: Field, item: &str, at: usize, bits: &mut Bits) -> Result<(), Lo
             bits.nth[n - 1] |= range_or_step(f, body, at)?;
         }
         Field::DayOfWeek if up == "L" => return Err((at, Problem::BareL)),
-        Field::DayOfWeek if up.ends_with('L') && !up.contains(['-', '/', '*']) => {
+        Field::DayOfWeek if up.strip_suffix('L').is_some_and(|d| DAYS.contains(&d)) => {
+            return Err((at, Problem::NamedLast { item: item.into() }));
+        }
+        Field::DayOfWeek if number_then('L') => {
             bits.last |= 1 << value(f, &item[..item.len() - 1], at, item)?;
         }
         Field::DayOfWeek if number_then('W') => return modifier(),
@@ -167,8 +170,10 @@ fn range_or_step(f: Field, item: &str, at: usize) -> Result<u64, Located> {
     }
     let start = value(f, a, at, item)?;
     let mut end = value(f, b, at + a.len() + 1, item)?;
-    // cronie's get_range: a day-of-week range may end on Sunday written as 0 (`SAT-0`).
-    if f == Field::DayOfWeek && end == 0 && start > 0 {
+    // cronie's get_range: a day-of-week range may end on Sunday written as 0 (`SAT-0`), and
+    // a range that ends with the name `SUN` ends on 7 (`SUN-SUN` is the whole week, as
+    // croniter reads it); `0-0` stays Sunday.
+    if f == Field::DayOfWeek && end == 0 && (start > 0 || b.bytes().all(|c| c.is_ascii_alphabetic())) {
         end = 7;
     }
     if start > end {

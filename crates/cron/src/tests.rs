@@ -61,7 +61,8 @@ fn sunday_is_0_and_7_and_may_end_a_range() {
     assert_eq!(ok("0 0 * * sat-0").weekdays, bits(&[0, 6]) as u8);
     assert_eq!(ok("0 0 * * 6-0").weekdays, bits(&[0, 6]) as u8);
     assert_eq!(ok("0 0 * * 0-0").weekdays, 1);
-    assert_eq!(ok("0 0 * * SUN-SUN").weekdays, 1, "Sunday only, not the whole week");
+    assert_eq!(ok("0 0 * * SUN-SUN").weekdays, 0x7f, "SUN ending a range is 7");
+    assert_eq!(ok("0 0 * * 0-SUN").weekdays, 0x7f);
     assert_eq!(ok("0 0 * * */2").weekdays, bits(&[0, 2, 4, 6]) as u8);
     assert_eq!(ok("0 0 * * 7L").last_weekday, 1);
 }
@@ -91,7 +92,6 @@ fn last_nearest_and_nth() {
     let p = ok("0 0 1,15W,31w * *");
     assert_eq!((p.days, p.nearest_weekday), (1 << 1, 1 << 15 | 1 << 31));
     assert_eq!(ok("0 0 * * 5L").last_weekday, 1 << 5);
-    assert_eq!(ok("0 0 * * FRIL").last_weekday, 1 << 5);
     let p = ok("0 0 * * 1#2,FRI#5,1-3#1");
     assert_eq!(p.nth, [0b1110, 1 << 1, 0, 0, 1 << 5]);
     assert_eq!(p.weekdays, 0);
@@ -198,6 +198,9 @@ fn other_mistakes_say_what_to_write() {
         ("0 0 W * *", "day-of-month \"W\" is not a value"),
         ("0 0 * * L", "a bare `L` in the day-of-week field never fires; write `SAT` (or 6) for Saturdays, or `5L`"),
         ("0 0 * * 1,l", "a bare `L` in the day-of-week field never fires"),
+        ("0 0 * * FRIL", "day-of-week \"FRIL\": L follows a number; write 5L for the last Friday (column 9"),
+        ("0 0 * * sunl", "day-of-week \"sunl\": L follows a number; write 0L for the last Sunday"),
+        ("0 0 * * 1-5L", "day-of-week \"1-5L\" is not a value"),
         ("0 0 1 * +MON", "day-of-week \"+MON\" is not a value"),
         ("0 0 * * *#2", "day-of-week \"*#2\" is not a value"),
         ("0 0 * * */2#1", "day-of-week \"*/2#1\" is not a value"),
