@@ -56,7 +56,7 @@ pub enum Problem {
     Backwards {
         start: u32,
         end: u32,
-        stepped: bool,
+        step: Option<u32>,
     },
     Unexpected {
         item: String,
@@ -141,12 +141,16 @@ fn describe(f: &mut fmt::Formatter<'_>, field: Field, problem: &Problem) -> fmt:
             f,
             "{name} \"{from}/{step}\": a step needs a range; write {from}-{top}/{step} (from {from} on) or */{step}"
         ),
-        Problem::Backwards { start, end, stepped: false } => {
+        Problem::Backwards { start, end, step: None } => {
             let from = if *start == top { start.to_string() } else { format!("{start}-{top}") };
             let to = if *end == lo { lo.to_string() } else { format!("{lo}-{end}") };
             write!(f, "{name} range {start}-{end} runs backwards; write {from},{to} to wrap around")
         }
-        Problem::Backwards { start, end, stepped: true } => {
+        Problem::Backwards { start, end: 0, step: Some(step) } if field == Field::DayOfWeek => write!(
+            f,
+            "{name} range {start}-0/{step} runs backwards (0 ends a range as Sunday only without a step); write {start}-7/{step}"
+        ),
+        Problem::Backwards { start, end, step: Some(_) } => {
             write!(f, "{name} range {start}-{end} runs backwards; write the smaller value first")
         }
         Problem::Unexpected { item } => {

@@ -173,11 +173,13 @@ fn range_or_step(f: Field, item: &str, at: usize) -> Result<u64, Located> {
     // cronie's get_range: a day-of-week range may end on Sunday written as 0 (`SAT-0`), and
     // a range that ends with the name `SUN` ends on 7 (`SUN-SUN` is the whole week, as
     // croniter reads it); `0-0` stays Sunday.
-    if f == Field::DayOfWeek && end == 0 && (start > 0 || b.bytes().all(|c| c.is_ascii_alphabetic())) {
+    // With a step, cronie keeps the 0 and the range never fires: refused, as before.
+    let named = b.bytes().all(|c| c.is_ascii_alphabetic());
+    if f == Field::DayOfWeek && end == 0 && (named || (start > 0 && step.is_none())) {
         end = 7;
     }
     if start > end {
-        return Err((at, Problem::Backwards { start, end, stepped: step.is_some() }));
+        return Err((at, Problem::Backwards { start, end, step }));
     }
     Ok(span(start, end, step.unwrap_or(1)))
 }

@@ -65,6 +65,12 @@ fn sunday_is_0_and_7_and_may_end_a_range() {
     assert_eq!(ok("0 0 * * 0-SUN").weekdays, 0x7f);
     assert_eq!(ok("0 0 * * */2").weekdays, bits(&[0, 2, 4, 6]) as u8);
     assert_eq!(ok("0 0 * * 7L").last_weekday, 1);
+    assert_eq!(ok("0 0 * * FRI-SUN/2").weekdays, bits(&[0, 5]) as u8);
+    assert_eq!(ok("0 0 * * 4-0#2").nth[1], bits(&[0, 4, 5, 6]) as u8);
+    assert_eq!(
+        err("0 0 * * 6-0/1"),
+        "day-of-week range 6-0/1 runs backwards (0 ends a range as Sunday only without a step); write 6-7/1 (column 9 of \"0 0 * * 6-0/1\")"
+    );
 }
 
 #[test]
