@@ -177,13 +177,21 @@ fn tz_reads_the_expression_in_that_zone() {
 #[test]
 fn bad_expressions_are_clear_errors() {
     let err = calendar_error(&["*/0 * * * *"]);
-    assert_eq!(err, "runner calendar: invalid cron expression \"*/0 * * * *\": step cannot be zero\n");
+    assert_eq!(
+        err,
+        "runner calendar: minute \"*/0\" has a step of 0; a step is 1 or more, like */5 (column 3 of \"*/0 * * * *\")\n"
+    );
     let err = calendar_error(&["* * * *"]);
     assert!(err.contains("it has 4 field(s); write 5 (minute hour day-of-month month day-of-week) or 6"), "{err}");
     assert!(calendar_error(&["0 0 * * * * 2030"]).contains("7 field(s)"));
-    assert!(calendar_error(&["61 * * * *"]).starts_with("runner calendar: invalid cron expression \"61 * * * *\""));
+    assert_eq!(
+        calendar_error(&["61 * * * *"]),
+        "runner calendar: minute 61 is out of range 0-59 (column 1 of \"61 * * * *\")\n"
+    );
     let err = calendar_error(&["0 0 * MON *"]);
-    assert!(err.contains("unknown name `MON` in the month field; month names are JAN-DEC"), "{err}");
+    assert!(err.contains("month \"MON\" is a day name; month names are JAN-DEC (column 7"), "{err}");
+    let err = calendar_error(&["0 0 * * FRY"]);
+    assert!(err.contains("day-of-week \"FRY\": did you mean FRI? (column 9 of \"0 0 * * FRY\")"), "{err}");
     assert!(calendar_error(&["@fortnightly"]).contains("unknown macro \"@fortnightly\"; use @yearly"));
     assert!(calendar_error(&[""]).contains("empty schedule"));
 }

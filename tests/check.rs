@@ -43,9 +43,30 @@ fn bad_cron_points_at_the_value() {
     assert_error(
         "version: 1\njobs:\n  a:\n    schedule: \"*/0 * * * *\"\n    run: \"true\"\n",
         "4:15",
-        "invalid cron expression \"*/0 * * * *\"",
+        "minute \"*/0\" has a step of 0; a step is 1 or more, like */5 (column 3 of \"*/0 * * * *\")",
     );
     assert_error("version: 1\njobs:\n  a:\n    schedule: \"* * * *\"\n    run: \"true\"\n", "4:15", "4 field(s)");
+}
+
+/// A bad field names the field, its range, the value and its column inside the expression;
+/// the file, line and column point at the expression.
+#[test]
+fn a_bad_cron_field_names_field_range_value_and_column() {
+    let job = |schedule: &str| format!("version: 1\njobs:\n  a:\n    schedule: \"{schedule}\"\n    run: \"true\"\n");
+    let cases = [
+        ("0 61 * * * *", "job `a`: minute 61 is out of range 0-59 (column 3 of \"0 61 * * * *\")"),
+        ("0 9 * * FRY", "day-of-week \"FRY\": did you mean FRI? (column 9 of \"0 9 * * FRY\")"),
+        (
+            "0 22-2 * * *",
+            "hour range 22-2 runs backwards; write 22-23,0-2 to wrap around (column 3 of \"0 22-2 * * *\")",
+        ),
+        ("0 1,,2 * * *", "hour list has an empty item; remove the extra comma (column 5 of \"0 1,,2 * * *\")"),
+        ("*/0 * * * *", "minute \"*/0\" has a step of 0; a step is 1 or more, like */5 (column 3 of \"*/0 * * * *\")"),
+        ("0 0 * 13 *", "month 13 is out of range 1-12 (column 7 of \"0 0 * 13 *\")"),
+    ];
+    for (schedule, want) in cases {
+        assert_error(&job(schedule), "4:15", want);
+    }
 }
 
 #[test]

@@ -46,7 +46,7 @@ const DELIBERATE: [(&str, &str); 6] = [
     ),
     (
         "last-weekday-syntax",
-        "runner (croner, Quartz) writes the last Friday of a month `5L`, croniter writes `L5`. \
+        "runner (as Quartz) writes the last Friday of a month `5L`, croniter writes `L5`. \
          Generated as `5L` for runner and rewritten to `L5` for croniter; the schedules are compared.",
     ),
     (
