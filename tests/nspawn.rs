@@ -371,6 +371,10 @@ fn stop_and_crash(c: &Container) {
     });
     let interrupted = records(c, "sleeper").into_iter().skip(before).find(|r| r["outcome"] == "interrupted").unwrap();
     println!("after kill -9: {}", interrupted["message"]);
+    println!("{}", c.ok("runner logs --job sleeper | grep interrupted"));
+    let status: serde_json::Value = serde_json::from_str(&c.ok("runner status --json")).unwrap();
+    let row = status["jobs"].as_array().unwrap().iter().find(|j| j["name"] == "sleeper").unwrap().clone();
+    assert_eq!(row["last_outcome"], "interrupted", "status shows the interrupted run: {row}");
     assert!(!c.sh(&format!("kill -0 {pid}")).0, "the crashed daemon's job is gone");
     c.wait_until(Duration::from_secs(30), "the crashed run's cgroup removed", |c| {
         !c.sh(&format!("test -d /sys/fs/cgroup/unified{cgroup}")).0
@@ -403,7 +407,12 @@ fn fire_delay(c: &Container, seconds: u64) -> (f64, f64) {
 
 /// `systemd-analyze security`'s overall exposure for the unit as it runs.
 fn exposure(c: &Container) -> String {
-    let text = c.ok("systemd-analyze security --no-pager runner.service");
+    exposure_of(c, "runner.service")
+}
+
+/// The overall exposure `systemd-analyze security ARGS` prints.
+fn exposure_of(c: &Container, args: &str) -> String {
+    let text = c.ok(&format!("systemd-analyze security --no-pager {args}"));
     let line = text.lines().find(|l| l.contains("Overall exposure level")).unwrap_or_else(|| panic!("{text}"));
     line.split(':').nth(1).unwrap().split_whitespace().next().unwrap().to_string()
 }
@@ -422,6 +431,8 @@ fn clone3_refused(c: &Container) -> bool {
 fn clone3_and_exposure(c: &Container) -> String {
     let shipped = exposure(c);
     println!("systemd-analyze security runner.service (live, systemd 252): {shipped}");
+    let offline = exposure_of(c, "--offline=true /usr/lib/systemd/system/runner.service");
+    assert_eq!(offline, shipped, "the unit file rates offline as it does loaded");
     let dropin = c.merged.join("etc/systemd/system/runner.service.d");
     for round in 1..=2 {
         for relaxed in [false, true] {
