@@ -952,43 +952,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         );
     }
     let color = Color::for_stdout();
-    outln!("{:<20} {:<36} {:<13} {:>9} {:>5}  NEXT", "JOB", "LAST RUN", "OUTCOME", "DURATION", "FAILS");
-    for row in &jobs {
-        let s = |k: &str| row[k].as_str().map(str::to_string);
-        let mut outcome = s("last_outcome").unwrap_or_else(|| "-".into());
-        if let Some(c) = row["last_exit_code"].as_i64().filter(|c| *c != 0) {
-            outcome.push_str(&format!(" ({c})"));
-        }
-        let mut dur = row["last_duration_ms"].as_u64().map(|d| format!("{d} ms")).unwrap_or_else(|| "-".into());
-        let mut last = s("last_start").map(|t| with_relative(&t, now)).unwrap_or_else(|| "never".into());
-        // A running job's row is the run in progress: its start and its time so far, not the
-        // previous run's (which `--json` keeps in `last_*`).
-        if row["running"].is_object() {
-            outcome = format!("running ({})", row["running"]["by"].as_str().unwrap_or(""));
-            if let Some(since) = row["running"]["since"].as_str() {
-                last = with_relative(since, now);
-                dur = running_for(since, now);
-            }
-        }
-        let next = if row["enabled"] == false {
-            "disabled".into()
-        } else {
-            match s("next_due") {
-                Some(t) => with_relative(&t, now),
-                None if daemon.is_none() => "when the daemon starts".into(),
-                None => "-".into(),
-            }
-        };
-        outln!(
-            "{:<20} {:<36} {} {:>9} {:>5}  {}",
-            s("name").unwrap_or_default(),
-            last,
-            color.paint(&format!("{outcome:<13}"), outcome_style(&outcome)),
-            dur,
-            row["consecutive_failures"].as_u64().unwrap_or(0).to_string(),
-            next
-        );
-    }
+    job_rows(&jobs, daemon.is_some(), now, color);
     for row in jobs.iter().filter(|r| !r["queue"].is_null()) {
         outln!("queue {}: {}", row["name"].as_str().unwrap_or_default(), queue_line(&row["queue"]));
     }
@@ -1050,6 +1014,47 @@ fn next_due(
 
 /// `2026-03-29T10:00:00+02:00 (in 28s)` / `(3m ago)`: the absolute time people can search
 /// for, and the relative one they scan for.
+/// `status`'s job table, one row a job from its `--json` object.
+fn job_rows(jobs: &[serde_json::Value], daemon_running: bool, now: jiff::Timestamp, color: Color) {
+    outln!("{:<20} {:<36} {:<13} {:>9} {:>5}  NEXT", "JOB", "LAST RUN", "OUTCOME", "DURATION", "FAILS");
+    for row in jobs {
+        let s = |k: &str| row[k].as_str().map(str::to_string);
+        let mut outcome = s("last_outcome").unwrap_or_else(|| "-".into());
+        if let Some(c) = row["last_exit_code"].as_i64().filter(|c| *c != 0) {
+            outcome.push_str(&format!(" ({c})"));
+        }
+        let mut dur = row["last_duration_ms"].as_u64().map(|d| format!("{d} ms")).unwrap_or_else(|| "-".into());
+        let mut last = s("last_start").map(|t| with_relative(&t, now)).unwrap_or_else(|| "never".into());
+        // A running job's row is the run in progress: its start and its time so far, not the
+        // previous run's (which `--json` keeps in `last_*`).
+        if row["running"].is_object() {
+            outcome = format!("running ({})", row["running"]["by"].as_str().unwrap_or(""));
+            if let Some(since) = row["running"]["since"].as_str() {
+                last = with_relative(since, now);
+                dur = running_for(since, now);
+            }
+        }
+        let next = if row["enabled"] == false {
+            "disabled".into()
+        } else {
+            match s("next_due") {
+                Some(t) => with_relative(&t, now),
+                None if !daemon_running => "when the daemon starts".into(),
+                None => "-".into(),
+            }
+        };
+        outln!(
+            "{:<20} {:<36} {} {:>9} {:>5}  {}",
+            s("name").unwrap_or_default(),
+            last,
+            color.paint(&format!("{outcome:<13}"), outcome_style(&outcome)),
+            dur,
+            row["consecutive_failures"].as_u64().unwrap_or(0).to_string(),
+            next
+        );
+    }
+}
+
 /// How long a run that started at `since` (as `status` prints times, to the second) has run:
 /// whole seconds, as the start is known to the second.
 fn running_for(since: &str, now: jiff::Timestamp) -> String {
