@@ -502,3 +502,66 @@ fn expected_types_are_said_in_words() {
         }
     }
 }
+
+/// `runner check` as the unit's `ExecReload=` (systemd sets `$MAINPID` and `$INVOCATION_ID`):
+/// a refused edit is told to the daemon, which keeps its config and records the refusal in
+/// its run log, so a failed `systemctl reload` leaves a daemon record. A `$MAINPID` that is
+/// not runner is never signalled.
+#[test]
+fn check_as_exec_reload_tells_the_daemon_of_a_refused_edit() {
+    let s = Scratch::new("check-execreload");
+    let tick = s.path("tick");
+    let cfg = s.write(
+        "supervisor.yaml",
+        &format!("version: 1\njobs:\n  a:\n    every: 200ms\n    run: \"echo >> {}\"\n", tick.display()),
+    );
+    let mut d = Daemon::start(&s, &cfg);
+    wait_for(std::time::Duration::from_secs(10), "job a", || !lines(&tick).is_empty());
+    std::fs::write(&cfg, "version: 1\njobs:\n  a:\n    every: soon\n    run: \"true\"\n").unwrap();
+
+    // Not runner: a sleep under the name MAINPID keeps running.
+    let mut other = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let o = s
+        .runner(&cfg)
+        .arg("check")
+        .env("MAINPID", other.id().to_string())
+        .env("INVOCATION_ID", "0123456789abcdef0123456789abcdef")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("records the refusal"), "{}", stderr(&o));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(other.try_wait().unwrap().is_none(), "a process that is not runner was signalled");
+    other.kill().unwrap();
+    other.wait().unwrap();
+    // Outside a unit (no INVOCATION_ID) nothing is signalled either.
+    let o = s.runner(&cfg).arg("check").env("MAINPID", d.child.id().to_string()).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!stderr(&o).contains("records the refusal"), "{}", stderr(&o));
+    assert!(!d.log_text().contains("reload refused"), "{}", d.log_text());
+
+    let o = s
+        .runner(&cfg)
+        .arg("check")
+        .env("MAINPID", d.child.id().to_string())
+        .env("INVOCATION_ID", "0123456789abcdef0123456789abcdef")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("the running daemon (pid {}) keeps its config", d.child.id())),
+        "{}",
+        stderr(&o)
+    );
+    wait_for(std::time::Duration::from_secs(10), "the refused reload", || d.log_text().contains("reload refused"));
+    let logs = stdout(&s.runner(&cfg).args(["logs", "--json", "--job", "runner"]).output().unwrap());
+    assert!(
+        logs.lines().any(|l| l.contains("\"outcome\":\"failure\"") && l.contains("reload refused")),
+        "a daemon record of the refusal: {logs}"
+    );
+    // The old config still runs.
+    let n = lines(&tick).len();
+    wait_for(std::time::Duration::from_secs(10), "job a after the refusal", || lines(&tick).len() > n);
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(std::time::Duration::from_secs(10));
+}

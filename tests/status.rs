@@ -183,3 +183,44 @@ fn a_refused_config_on_disk_still_shows_what_the_daemon_runs() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("run hello success"), "{}", stdout(&o));
 }
+
+/// While a job runs, its row is the run in progress: `running (once)`, the run's own start
+/// and its time so far, not the previous run's start and duration.
+#[test]
+fn a_running_jobs_row_shows_the_running_runs_start() {
+    let s = Scratch::new("status-running");
+    let flag = s.path("slow");
+    let c = s.write(
+        "supervisor.yaml",
+        &format!(
+            "version: 1\njobs:\n  job:\n    every: 1h\n    run: \"test -e {} && sleep 3; true\"\n",
+            flag.display()
+        ),
+    );
+    assert!(s.runner(&c).args(["once", "job"]).status().unwrap().success());
+    let before: serde_json::Value =
+        serde_json::from_slice(&s.runner(&c).args(["status", "--json"]).output().unwrap().stdout).unwrap();
+    let first_start = before["jobs"][0]["last_start"].as_str().unwrap().to_string();
+    // A second later, so the two starts differ in the printed second.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(&flag, "").unwrap();
+    let mut slow = s.runner(&c).args(["once", "job"]).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let (json, table) = loop {
+        let j: serde_json::Value =
+            serde_json::from_slice(&s.runner(&c).args(["status", "--json"]).output().unwrap().stdout).unwrap();
+        if j["jobs"][0]["running"].is_object() {
+            break (j, stdout(&s.runner(&c).arg("status").output().unwrap()));
+        }
+        assert!(std::time::Instant::now() < deadline, "the run never showed as running: {j}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(slow.wait().unwrap().success());
+    let since = json["jobs"][0]["running"]["since"].as_str().unwrap();
+    assert_ne!(since, first_start, "{json}");
+    let row = table.lines().find(|l| l.starts_with("job ")).unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("running (once)"), "{table}");
+    assert!(row.contains(since), "the row shows the running run's start {since}:\n{table}");
+    assert!(!row.contains(&first_start), "not the previous run's start {first_start}:\n{table}");
+    assert!(!row.contains(" ms "), "the duration is the running run's time so far, in seconds:\n{table}");
+}

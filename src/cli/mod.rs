@@ -420,9 +420,30 @@ fn cmd_check(path: &Path, overrides: &Overrides) -> ExitCode {
         }
         Err(errors) => {
             eprintln!("{errors}");
+            if let Some(pid) = reloading_daemon() {
+                // The daemon reads the file itself, refuses it and records why (the run log,
+                // the journal): a refused `systemctl reload` is not only in systemctl's output.
+                match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGHUP) {
+                    Ok(()) => eprintln!("the running daemon (pid {pid}) keeps its config and records the refusal"),
+                    Err(e) => eprintln!("could not tell the running daemon (pid {pid}): {e}"),
+                }
+            }
             ExitCode::FAILURE
         }
     }
+}
+
+/// The daemon whose reload this `check` is: systemd runs `ExecReload=` commands with the
+/// unit's `$MAINPID` (and `$INVOCATION_ID`) set. The pid is taken only when that process runs
+/// this same binary (the same file, by device and inode), so a stray `MAINPID` in a shell
+/// never signals another process.
+fn reloading_daemon() -> Option<i32> {
+    use std::os::unix::fs::MetadataExt;
+    std::env::var_os("INVOCATION_ID")?;
+    let pid: i32 = std::env::var("MAINPID").ok()?.trim().parse().ok().filter(|p| *p > 1)?;
+    let theirs = std::fs::metadata(format!("/proc/{pid}/exe")).ok()?;
+    let ours = std::fs::metadata("/proc/self/exe").ok()?;
+    (theirs.dev() == ours.dev() && theirs.ino() == ours.ino() && pid as u32 != crate::host::pid()).then_some(pid)
 }
 
 fn cmd_calendar(expr: &str, count: usize, from: Option<&str>, tz: Option<&str>) -> ExitCode {
@@ -1004,39 +1025,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         );
     }
     let color = Color::for_stdout();
-    outln!("{:<20} {:<36} {:<13} {:>9} {:>5}  NEXT", "JOB", "LAST RUN", "OUTCOME", "DURATION", "FAILS");
-    for row in &jobs {
-        let s = |k: &str| row[k].as_str().map(str::to_string);
-        let mut outcome = s("last_outcome").unwrap_or_else(|| "-".into());
-        if let Some(c) = row["last_exit_code"].as_i64().filter(|c| *c != 0) {
-            outcome.push_str(&format!(" ({c})"));
-        }
-        if row["running"].is_object() {
-            outcome = format!("running ({})", row["running"]["by"].as_str().unwrap_or(""));
-        } else if row["waiting"].is_object() {
-            outcome = "waiting".into();
-        }
-        let dur = row["last_duration_ms"].as_u64().map(|d| format!("{d} ms")).unwrap_or_else(|| "-".into());
-        let next = if row["enabled"] == false {
-            "disabled".into()
-        } else {
-            match s("next_due") {
-                Some(t) => with_relative(&t, now),
-                None if daemon.is_none() => "when the daemon starts".into(),
-                None => "-".into(),
-            }
-        };
-        let last = s("last_start").map(|t| with_relative(&t, now)).unwrap_or_else(|| "never".into());
-        outln!(
-            "{:<20} {:<36} {} {:>9} {:>5}  {}",
-            s("name").unwrap_or_default(),
-            last,
-            color.paint(&format!("{outcome:<13}"), outcome_style(&outcome)),
-            dur,
-            row["consecutive_failures"].as_u64().unwrap_or(0).to_string(),
-            next
-        );
-    }
+    job_rows(&jobs, daemon.is_some(), now, color);
     print_conditions(&jobs, now);
     for row in jobs.iter().filter(|r| !r["queue"].is_null()) {
         outln!("queue {}: {}", row["name"].as_str().unwrap_or_default(), queue_line(&row["queue"]));
@@ -1192,6 +1181,58 @@ fn on_daemons_phase(
 
 /// `2026-03-29T10:00:00+02:00 (in 28s)` / `(3m ago)`: the absolute time people can search
 /// for, and the relative one they scan for.
+/// `status`'s job table, one row a job from its `--json` object.
+fn job_rows(jobs: &[serde_json::Value], daemon_running: bool, now: jiff::Timestamp, color: Color) {
+    outln!("{:<20} {:<36} {:<13} {:>9} {:>5}  NEXT", "JOB", "LAST RUN", "OUTCOME", "DURATION", "FAILS");
+    for row in jobs {
+        let s = |k: &str| row[k].as_str().map(str::to_string);
+        let mut outcome = s("last_outcome").unwrap_or_else(|| "-".into());
+        if let Some(c) = row["last_exit_code"].as_i64().filter(|c| *c != 0) {
+            outcome.push_str(&format!(" ({c})"));
+        }
+        let mut dur = row["last_duration_ms"].as_u64().map(|d| format!("{d} ms")).unwrap_or_else(|| "-".into());
+        let mut last = s("last_start").map(|t| with_relative(&t, now)).unwrap_or_else(|| "never".into());
+        // A running job's row is the run in progress: its start and its time so far, not the
+        // previous run's (which `--json` keeps in `last_*`).
+        if row["running"].is_object() {
+            outcome = format!("running ({})", row["running"]["by"].as_str().unwrap_or(""));
+            if let Some(since) = row["running"]["since"].as_str() {
+                last = with_relative(since, now);
+                dur = running_for(since, now);
+            }
+        } else if row["waiting"].is_object() {
+            outcome = "waiting".into();
+        }
+        let next = if row["enabled"] == false {
+            "disabled".into()
+        } else {
+            match s("next_due") {
+                Some(t) => with_relative(&t, now),
+                None if !daemon_running => "when the daemon starts".into(),
+                None => "-".into(),
+            }
+        };
+        outln!(
+            "{:<20} {:<36} {} {:>9} {:>5}  {}",
+            s("name").unwrap_or_default(),
+            last,
+            color.paint(&format!("{outcome:<13}"), outcome_style(&outcome)),
+            dur,
+            row["consecutive_failures"].as_u64().unwrap_or(0).to_string(),
+            next
+        );
+    }
+}
+
+/// How long a run that started at `since` (as `status` prints times, to the second) has run:
+/// whole seconds, as the start is known to the second.
+fn running_for(since: &str, now: jiff::Timestamp) -> String {
+    match since.parse::<jiff::Timestamp>() {
+        Ok(t) => format!("{} s", (now.as_second() - t.as_second()).max(0)),
+        Err(_) => "-".into(),
+    }
+}
+
 fn with_relative(rfc3339: &str, now: jiff::Timestamp) -> String {
     let Ok(t) = rfc3339.parse::<jiff::Timestamp>() else { return rfc3339.to_string() };
     let secs = t.as_second() - now.as_second();
