@@ -85,25 +85,6 @@ pub fn init() -> &'static Mode {
     })
 }
 
-/// What [`init`] would choose here, without changing anything (for `runner status`, which
-/// runs apart from the daemon: the same checks, from the same place).
-pub fn probe() -> Mode {
-    if std::env::var(FORCE_ENV).is_ok_and(|v| v == "subreaper") {
-        return Mode::Subreaper { why: format!("{FORCE_ENV}=subreaper") };
-    }
-    let own = match own_cgroup_dir() {
-        Ok(o) => o,
-        Err(why) => return Mode::Subreaper { why },
-    };
-    let delegated = own.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".service"));
-    let writable = nix::unistd::access(&own, nix::unistd::AccessFlags::W_OK).is_ok();
-    if !writable {
-        return Mode::Subreaper { why: format!("{} is not writable", own.display()) };
-    }
-    let base = if delegated { own } else { own.join("runner.PID") };
-    Mode::Cgroup { base, made: false }
-}
-
 /// Removes the subtree runner made (at a clean exit); runs' cgroups are gone already.
 pub fn finish() {
     if let Some(Mode::Cgroup { base, made: true }) = MODE.get() {

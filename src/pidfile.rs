@@ -105,12 +105,6 @@ pub fn create(path: &Path) -> Result<PidFile, String> {
     Ok(PidFile { lock, path: path.to_path_buf() })
 }
 
-impl PidFile {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
 impl Drop for PidFile {
     /// Removes the file, if it is still the one written (not replaced by hand meanwhile),
     /// before the lock goes with the descriptor.

@@ -293,6 +293,7 @@ impl Syslog {
     }
 
     /// Lines dropped since start (a full or missing socket).
+    #[cfg(test)]
     pub fn dropped(&self) -> u64 {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).dropped
     }

@@ -69,7 +69,12 @@ fn every_command_has_help_with_its_usage_options_and_examples() {
         once.contains("Usage: runner once [OPTIONS] <JOB>\n\nArguments:\n  <JOB>  The job's name, as in the config")
     );
     assert!(once.contains("      --no-retry           Make one attempt"), "{once}");
-    assert!(once.contains("75 already running, or skipped (a check\nit depends on not ok, or a `when:` condition); 124 timeout;"), "{once}");
+    assert!(
+        once.contains(
+            "75 already running, or skipped (a check\nit depends on not ok, or a `when:` condition); 124 timeout;"
+        ),
+        "{once}"
+    );
     assert!(once.contains("      --ignore-conditions  Run even if the job's `when:` conditions do not hold"), "{once}");
     let logs = ok(&["logs", "--help"]);
     assert!(logs.contains("  -n, --lines <N>  ") && logs.contains("  -f, --follow     "), "{logs}");
