@@ -897,14 +897,10 @@ async fn daemon_main(
         waited_tx,
         notifier,
     };
-    let (mut sigterm, mut sigint, mut sighup) =
-        match (signals::listen(Sig::Term), signals::listen(Sig::Int), signals::listen(Sig::Hup)) {
-            (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-            _ => {
-                log::error!("cannot open a signalfd for TERM, INT and HUP");
-                return ExitCode::FAILURE;
-            }
-        };
+    let Some((mut sigterm, mut sigint, mut sighup)) = listen_term_int_hup() else {
+        log::error!("cannot open a signalfd for TERM, INT and HUP");
+        return ExitCode::FAILURE;
+    };
 
     let (now, mono) = (Timestamp::now(), Instant::now());
     let mut fires = Vec::new();
@@ -922,24 +918,8 @@ async fn daemon_main(
     }
     d.notifier.ready(&d.status_line());
     d.fire_all(&fires, now, mono);
-    // Leftovers are ended together, in the background, while jobs fire.
-    for l in leftovers {
-        let (sinks, dir) = (d.ctx.sinks.clone(), d.plan.runtime_dir.clone());
-        tokio::spawn(async move {
-            match tokio::task::spawn_blocking(move || end_leftovers(&dir, l)).await {
-                Ok(m) => sinks.emit(&Record::daemon(Outcome::Success, m)),
-                Err(e) => log::error!("ending leftovers failed: {e}"),
-            }
-        });
-    }
-
-    let mut clock = match crate::clockwatch::ClockWatch::new() {
-        Ok(c) => Some(c),
-        Err(e) => {
-            log::warn!("cannot watch for wall clock changes ({e}); a clock set forward is noticed at the next wake-up");
-            None
-        }
-    };
+    end_leftovers_in_background(&d, leftovers);
+    let mut clock = watch_clock();
     // A reload in progress, and whether another SIGHUP came while it ran.
     let mut loading: Option<tokio::task::JoinHandle<Result<Plan, config::ConfigErrors>>> = None;
     let mut reload_again = false;
@@ -1011,7 +991,38 @@ async fn daemon_main(
             _ = sigint.recv() => break,
         }
     }
+    stop(d, done_rx).await
+}
 
+/// Leftovers are ended together, in the background, while jobs fire.
+fn end_leftovers_in_background(d: &Daemon, leftovers: Vec<Leftovers>) {
+    for l in leftovers {
+        let (sinks, dir) = (d.ctx.sinks.clone(), d.plan.runtime_dir.clone());
+        tokio::spawn(async move {
+            match tokio::task::spawn_blocking(move || end_leftovers(&dir, l)).await {
+                Ok(m) => sinks.emit(&Record::daemon(Outcome::Success, m)),
+                Err(e) => log::error!("ending leftovers failed: {e}"),
+            }
+        });
+    }
+}
+
+fn listen_term_int_hup() -> Option<(signals::Listener, signals::Listener, signals::Listener)> {
+    Some((signals::listen(Sig::Term).ok()?, signals::listen(Sig::Int).ok()?, signals::listen(Sig::Hup).ok()?))
+}
+
+fn watch_clock() -> Option<crate::clockwatch::ClockWatch> {
+    match crate::clockwatch::ClockWatch::new() {
+        Ok(c) => Some(c),
+        Err(e) => {
+            log::warn!("cannot watch for wall clock changes ({e}); a clock set forward is noticed at the next wake-up");
+            None
+        }
+    }
+}
+
+/// SIGTERM or SIGINT: every running job is asked to stop, and the daemon waits for them.
+async fn stop(mut d: Daemon, mut done_rx: mpsc::UnboundedReceiver<String>) -> ExitCode {
     let (stopping, ending) = (Instant::now(), d.running.len());
     log::info!("stopping: ending {ending} running job(s)");
     d.notifier.stopping();

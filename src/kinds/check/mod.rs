@@ -501,36 +501,10 @@ async fn read(entry: &mut Entry, host: &dyn Host, spec: &CheckSpec, mut stop: wa
     let roots = &spec.roots;
     let m = spec.metric.as_str();
     let value: Result<f64, String> = match &spec.source {
-        Source::Cpu { part, core } => {
-            if !matches!(entry.reader, Reader::Cpu(_)) {
-                match CpuReader::open(roots) {
-                    Ok(c) => entry.reader = Reader::Cpu(Box::new(c)),
-                    Err(e) => return Reading::unknown(e),
-                }
-            }
-            let Reader::Cpu(c) = &mut entry.reader else { unreachable!("set just above") };
-            let first = c.samples() == 0;
-            let mut res = c.sample().map_err(|e| format!("/proc/stat: {e}"));
-            if first && res.is_ok() {
-                // No earlier run to measure from: measure over one second now.
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = stop.wait_for(|s| *s) => {}
-                }
-                res = c.sample().map_err(|e| format!("/proc/stat: {e}"));
-            }
-            res.and_then(|_| {
-                let p = match core {
-                    Some(i) => c.core_percent(*i as usize).ok_or_else(|| format!("no core {i} in /proc/stat")),
-                    None => c.percent().ok_or_else(|| "the CPU counters did not move".to_string()),
-                }?;
-                Ok(match part {
-                    CpuPart::Busy => p.busy,
-                    CpuPart::Iowait => p.iowait,
-                    CpuPart::Steal => p.steal,
-                })
-            })
-        }
+        Source::Cpu { part, core } => match read_cpu(entry, roots, *part, *core, &mut stop).await {
+            Ok(v) => v,
+            Err(r) => return r,
+        },
         Source::Mem(part) => {
             if !matches!(entry.reader, Reader::Mem(_)) {
                 match metrics::meminfo(roots) {
@@ -586,29 +560,10 @@ async fn read(entry: &mut Entry, host: &dyn Host, spec: &CheckSpec, mut stop: wa
                 })
             })
         }
-        Source::Temperature { sensor } => {
-            if !matches!(&entry.reader, Reader::Sensors(v) if !v.is_empty()) {
-                let found = metrics::sensors::discover(roots, Some(sensor));
-                if found.is_empty() {
-                    return Reading::unknown(format!(
-                        "no temperature sensor named `{sensor}` under {}/class/thermal or {}/class/hwmon (`runner metrics` lists them)",
-                        roots.sys.display(),
-                        roots.sys.display()
-                    ));
-                }
-                entry.reader = Reader::Sensors(found);
-            }
-            let Reader::Sensors(v) = &mut entry.reader else { unreachable!("set just above") };
-            let mut hottest: Option<f64> = None;
-            let mut err = None;
-            for s in v.iter_mut() {
-                match s.read() {
-                    Ok(t) => hottest = Some(hottest.map_or(t, |h| h.max(t))),
-                    Err(e) => err = Some(format!("{}: {e}", s.path().display())),
-                }
-            }
-            hottest.ok_or_else(|| err.unwrap_or_default())
-        }
+        Source::Temperature { sensor } => match read_temperature(entry, roots, sensor) {
+            Ok(v) => v,
+            Err(r) => return r,
+        },
         Source::AcOnline | Source::BatteryPercent => power_reading(&spec.source, roots),
         Source::Procs => {
             if !matches!(entry.reader, Reader::Procs(_)) {
@@ -623,50 +578,14 @@ async fn read(entry: &mut Entry, host: &dyn Host, spec: &CheckSpec, mut stop: wa
         Source::Disk { path, inodes } => metrics::disk_usage(path)
             .map(|d| if *inodes { d.inodes_used_percent } else { d.used_percent })
             .map_err(|e| format!("cannot statvfs {}: {e}", path.display())),
-        Source::DirSize { path, max_entries } => {
-            let (p, max) = (path.clone(), *max_entries);
-            match tokio::task::spawn_blocking(move || metrics::fs::dir_size(&p, max)).await {
-                Ok(Ok(d)) if d.complete => Ok(d.bytes as f64),
-                Ok(Ok(d)) => {
-                    // A partial walk is a lower bound: enough to say warn or crit, not ok.
-                    let r = judged_reading(spec, d.bytes as f64, m);
-                    if r.level != Level::Ok {
-                        return Reading {
-                            detail: format!("{} (at least; stopped after {} entries)", r.detail, d.entries),
-                            ..r
-                        };
-                    }
-                    return Reading {
-                        value: Some(d.bytes as f64),
-                        ..Reading::unknown(format!(
-                            "{} has more than {} entries; walked {} bytes so far; raise max_entries",
-                            path.display(),
-                            max,
-                            d.bytes
-                        ))
-                    };
-                }
-                Ok(Err(e)) => Err(format!("cannot read {}: {e}", path.display())),
-                Err(e) => Err(format!("directory walk failed: {e}")),
-            }
-        }
-        Source::FileAge { path } | Source::FileSize { path } => {
-            match metrics::fs::file_age(path, SystemTime::now()) {
-                Ok((age, size)) => Ok(if matches!(spec.source, Source::FileAge { .. }) { age } else { size as f64 }),
-                // A heartbeat file that is not there is as bad as a stale one.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && matches!(spec.source, Source::FileAge { .. }) => {
-                    let threshold = spec.crit.or(spec.warn);
-                    let level = if spec.crit.is_some() { Level::Crit } else { Level::Warn };
-                    return Reading {
-                        value: None,
-                        level,
-                        threshold,
-                        detail: format!("{} does not exist", path.display()),
-                    };
-                }
-                Err(e) => Err(format!("cannot stat {}: {e}", path.display())),
-            }
-        }
+        Source::DirSize { path, max_entries } => match read_dir_size(spec, path, *max_entries, m).await {
+            Ok(v) => v,
+            Err(r) => return r,
+        },
+        Source::FileAge { path } | Source::FileSize { path } => match read_file_age(spec, path) {
+            Ok(v) => v,
+            Err(r) => return r,
+        },
         Source::ProcessRss { name, cmdline } => {
             let (r, n, c) = (roots.clone(), name.clone(), cmdline.clone());
             match tokio::task::spawn_blocking(move || {
@@ -680,44 +599,7 @@ async fn read(entry: &mut Entry, host: &dyn Host, spec: &CheckSpec, mut stop: wa
                 Err(e) => Err(e.to_string()),
             }
         }
-        Source::ProcessCpu { name, cmdline } => {
-            if !matches!(entry.reader, Reader::ProcCpu(_)) {
-                entry.reader = Reader::ProcCpu(metrics::procs::CpuUse::default());
-            }
-            let Reader::ProcCpu(cpu) = &mut entry.reader else { unreachable!("set just above") };
-            let scan = || {
-                let (r, n, c) = (roots.clone(), name.clone(), cmdline.clone());
-                tokio::task::spawn_blocking(move || {
-                    let mut each = Vec::new();
-                    let m = metrics::procs::scan(&r, n.as_deref(), c.as_ref().map(|c| &c.0), Some(&mut each));
-                    (metrics::procs::boot_seconds(), m.map(|m| (m, each)))
-                })
-            };
-            let hz = metrics::procs::ticks_per_second();
-            let mut result = scan().await.map_err(|e| e.to_string());
-            if !cpu.primed()
-                && let Ok((at, Ok((_, each)))) = &result
-            {
-                // No earlier run to measure from: measure over one second now.
-                cpu.update(*at, each, hz);
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = stop.wait_for(|s| *s) => {}
-                }
-                result = scan().await.map_err(|e| e.to_string());
-            }
-            match result {
-                Ok((at, Ok((found, each)))) => {
-                    let p = cpu.update(at, &each, hz);
-                    match (found.count, p) {
-                        (0, _) => Err("no process matches".to_string()),
-                        (_, Some(p)) => Ok(p),
-                        (_, None) => Err("no time passed between two scans".to_string()),
-                    }
-                }
-                Ok((_, Err(e))) | Err(e) => Err(e),
-            }
-        }
+        Source::ProcessCpu { name, cmdline } => read_process_cpu(entry, roots, name, cmdline, &mut stop).await,
         Source::Tcp { .. } | Source::Http { .. } | Source::Exec { .. } | Source::Process { .. } => {
             return probe(host, spec, stop).await;
         }
@@ -725,6 +607,171 @@ async fn read(entry: &mut Entry, host: &dyn Host, spec: &CheckSpec, mut stop: wa
     match value {
         Ok(v) => judged_reading(spec, v, m),
         Err(e) => Reading::unknown(e),
+    }
+}
+
+/// The CPU busy, iowait or steal percent since the last run (over one second now at the first);
+/// Err: the reading to give as it is.
+async fn read_cpu(
+    entry: &mut Entry,
+    roots: &metrics::Roots,
+    part: CpuPart,
+    core: Option<u32>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<Result<f64, String>, Reading> {
+    if !matches!(entry.reader, Reader::Cpu(_)) {
+        match CpuReader::open(roots) {
+            Ok(c) => entry.reader = Reader::Cpu(Box::new(c)),
+            Err(e) => return Err(Reading::unknown(e)),
+        }
+    }
+    let Reader::Cpu(c) = &mut entry.reader else { unreachable!("set just above") };
+    let first = c.samples() == 0;
+    let mut res = c.sample().map_err(|e| format!("/proc/stat: {e}"));
+    if first && res.is_ok() {
+        // No earlier run to measure from: measure over one second now.
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.wait_for(|s| *s) => {}
+        }
+        res = c.sample().map_err(|e| format!("/proc/stat: {e}"));
+    }
+    Ok(res.and_then(|_| {
+        let p = match core {
+            Some(i) => c.core_percent(i as usize).ok_or_else(|| format!("no core {i} in /proc/stat")),
+            None => c.percent().ok_or_else(|| "the CPU counters did not move".to_string()),
+        }?;
+        Ok(match part {
+            CpuPart::Busy => p.busy,
+            CpuPart::Iowait => p.iowait,
+            CpuPart::Steal => p.steal,
+        })
+    }))
+}
+
+/// The bytes under a directory (a bounded walk on a blocking thread); Err: the reading to
+/// give as it is (a partial walk).
+async fn read_dir_size(
+    spec: &CheckSpec,
+    path: &std::path::Path,
+    max_entries: u64,
+    m: &str,
+) -> Result<Result<f64, String>, Reading> {
+    let (p, max) = (path.to_path_buf(), max_entries);
+    Ok(match tokio::task::spawn_blocking(move || metrics::fs::dir_size(&p, max)).await {
+        Ok(Ok(d)) if d.complete => Ok(d.bytes as f64),
+        Ok(Ok(d)) => {
+            // A partial walk is a lower bound: enough to say warn or crit, not ok.
+            let r = judged_reading(spec, d.bytes as f64, m);
+            if r.level != Level::Ok {
+                return Err(Reading {
+                    detail: format!("{} (at least; stopped after {} entries)", r.detail, d.entries),
+                    ..r
+                });
+            }
+            return Err(Reading {
+                value: Some(d.bytes as f64),
+                ..Reading::unknown(format!(
+                    "{} has more than {} entries; walked {} bytes so far; raise max_entries",
+                    path.display(),
+                    max,
+                    d.bytes
+                ))
+            });
+        }
+        Ok(Err(e)) => Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => Err(format!("directory walk failed: {e}")),
+    })
+}
+
+/// A file's age or size; Err: the reading to give as it is (a heartbeat file that is not there).
+fn read_file_age(spec: &CheckSpec, path: &std::path::Path) -> Result<Result<f64, String>, Reading> {
+    Ok(match metrics::fs::file_age(path, SystemTime::now()) {
+        Ok((age, size)) => Ok(if matches!(spec.source, Source::FileAge { .. }) { age } else { size as f64 }),
+        // A heartbeat file that is not there is as bad as a stale one.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && matches!(spec.source, Source::FileAge { .. }) => {
+            let threshold = spec.crit.or(spec.warn);
+            let level = if spec.crit.is_some() { Level::Crit } else { Level::Warn };
+            return Err(Reading {
+                value: None,
+                level,
+                threshold,
+                detail: format!("{} does not exist", path.display()),
+            });
+        }
+        Err(e) => Err(format!("cannot stat {}: {e}", path.display())),
+    })
+}
+
+/// The hottest of the sensors named `sensor`; Err: the reading to give as it is.
+fn read_temperature(entry: &mut Entry, roots: &metrics::Roots, sensor: &str) -> Result<Result<f64, String>, Reading> {
+    if !matches!(&entry.reader, Reader::Sensors(v) if !v.is_empty()) {
+        let found = metrics::sensors::discover(roots, Some(sensor));
+        if found.is_empty() {
+            return Err(Reading::unknown(format!(
+                "no temperature sensor named `{sensor}` under {}/class/thermal or {}/class/hwmon (`runner metrics` lists them)",
+                roots.sys.display(),
+                roots.sys.display()
+            )));
+        }
+        entry.reader = Reader::Sensors(found);
+    }
+    let Reader::Sensors(v) = &mut entry.reader else { unreachable!("set just above") };
+    let mut hottest: Option<f64> = None;
+    let mut err = None;
+    for s in v.iter_mut() {
+        match s.read() {
+            Ok(t) => hottest = Some(hottest.map_or(t, |h| h.max(t))),
+            Err(e) => err = Some(format!("{}: {e}", s.path().display())),
+        }
+    }
+    Ok(hottest.ok_or_else(|| err.unwrap_or_default()))
+}
+
+/// The CPU percent of the matching processes since the last run (over one second now at the
+/// first).
+async fn read_process_cpu(
+    entry: &mut Entry,
+    roots: &metrics::Roots,
+    name: &Option<String>,
+    cmdline: &Option<crate::proc::RegexText>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<f64, String> {
+    if !matches!(entry.reader, Reader::ProcCpu(_)) {
+        entry.reader = Reader::ProcCpu(metrics::procs::CpuUse::default());
+    }
+    let Reader::ProcCpu(cpu) = &mut entry.reader else { unreachable!("set just above") };
+    let scan = || {
+        let (r, n, c) = (roots.clone(), name.clone(), cmdline.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut each = Vec::new();
+            let m = metrics::procs::scan(&r, n.as_deref(), c.as_ref().map(|c| &c.0), Some(&mut each));
+            (metrics::procs::boot_seconds(), m.map(|m| (m, each)))
+        })
+    };
+    let hz = metrics::procs::ticks_per_second();
+    let mut result = scan().await.map_err(|e| e.to_string());
+    if !cpu.primed()
+        && let Ok((at, Ok((_, each)))) = &result
+    {
+        // No earlier run to measure from: measure over one second now.
+        cpu.update(*at, each, hz);
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.wait_for(|s| *s) => {}
+        }
+        result = scan().await.map_err(|e| e.to_string());
+    }
+    match result {
+        Ok((at, Ok((found, each)))) => {
+            let p = cpu.update(at, &each, hz);
+            match (found.count, p) {
+                (0, _) => Err("no process matches".to_string()),
+                (_, Some(p)) => Ok(p),
+                (_, None) => Err("no time passed between two scans".to_string()),
+            }
+        }
+        Ok((_, Err(e))) | Err(e) => Err(e),
     }
 }
 
