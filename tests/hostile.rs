@@ -506,3 +506,46 @@ fn hooks_stop_like_runs_and_are_tracked_and_recorded() {
         );
     }
 }
+
+/// Item 11: `checks::for_n_cooldown_and_recovery_through_the_daemon` saw `level: crit` in
+/// `status` after the on_recover hook ran: the product raced (the daemon's writer wrote the
+/// new level a moment after the hook started). What a hook reacts to is on disk before it
+/// starts: `runner status` run by the hook itself sees the level it reacts to.
+#[test]
+fn a_hook_sees_the_state_its_event_left() {
+    let s = Scratch::new("hostile-hook-state");
+    let data = s.path("data");
+    std::fs::write(&data, vec![b'x'; 5000]).unwrap();
+    let cfg = s.path("supervisor.yaml");
+    let status = |tag: &str| {
+        format!(
+            "'{BIN} --config {} --state-dir {} --runtime-dir {} status --json > {}'",
+            cfg.display(),
+            s.path("state").display(),
+            s.path("run").display(),
+            s.path(tag).display()
+        )
+    };
+    s.write(
+        "supervisor.yaml",
+        &format!(
+            "version: 1\njobs:\n  size:\n    every: 200ms\n    check:\n      metric: file_size\n      path: {}\n      warn: 100\n      crit: 1000\n      on_alert: {}\n      on_recover: {}\n",
+            data.display(),
+            status("at-alert"),
+            status("at-recover")
+        ),
+    );
+    let level = |tag: &str| -> Option<String> {
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(s.path(tag)).ok()?).ok()?;
+        let c = v["checks"].as_array()?.iter().find(|c| c["name"] == "size")?.clone();
+        Some(c["level"].as_str()?.to_string())
+    };
+    let mut d = Daemon::start(&s, &cfg);
+    wait_for(Duration::from_secs(20), "the alert hook's status", || level("at-alert").is_some());
+    std::fs::write(&data, b"small").unwrap();
+    wait_for(Duration::from_secs(20), "the recover hook's status", || level("at-recover").is_some());
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(Duration::from_secs(15));
+    assert_eq!(level("at-alert").as_deref(), Some("crit"), "{}", d.log_text());
+    assert_eq!(level("at-recover").as_deref(), Some("ok"), "{}", d.log_text());
+}
