@@ -549,3 +549,29 @@ fn a_hook_sees_the_state_its_event_left() {
     assert_eq!(level("at-alert").as_deref(), Some("crit"), "{}", d.log_text());
     assert_eq!(level("at-recover").as_deref(), Some("ok"), "{}", d.log_text());
 }
+
+/// Item 10: a config named through root's link to another user's link is refused without
+/// echoing the target's first line; a UTF-8 byte order mark is not a second document.
+#[test]
+fn config_links_of_another_user_are_refused_and_a_bom_is_read() {
+    let s = Scratch::new("hostile-config-link");
+    open_to_others(&s);
+    let secret = s.write("secret", "SECRET-LINE: [unclosed\n");
+    let public = s.path("public");
+    std::fs::create_dir(&public).unwrap();
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let theirs = public.join("theirs.yaml");
+    sh_other(&format!("ln -s {} {}", secret.display(), theirs.display()));
+    let ours = s.path("supervisor.yaml");
+    std::os::unix::fs::symlink(&theirs, &ours).unwrap();
+    let o = s.runner(&ours).args(["check", "--config", &ours.display().to_string()]).output().unwrap();
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains(&format!("{} is a symlink owned by uid 1000", theirs.display())), "{err}");
+    assert!(!err.contains("SECRET-LINE"), "the target's content was echoed: {err}");
+
+    let bom = s.path("bom.yaml");
+    std::fs::write(&bom, "\u{feff}version: 1\njobs:\n  hello:\n    every: 1h\n    run: \"true\"\n").unwrap();
+    let o = s.runner(&bom).args(["check", "--config", &bom.display().to_string()]).output().unwrap();
+    assert!(o.status.success(), "a BOM: {}", stderr(&o));
+}

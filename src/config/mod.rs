@@ -150,9 +150,11 @@ pub fn load_saved(files: &[(PathBuf, String)], overrides: &Overrides) -> Result<
 /// lines say (read line by line, so a syntax error elsewhere does not hide them), else the
 /// defaults.
 pub fn dirs_without_plan(path: &Path, overrides: &Overrides) -> (PathBuf, PathBuf) {
-    // Non-blocking, regular files only, within the config budget: a fifo or /dev/zero given
-    // as --config must not hang `status` or fill memory (loading the plan says what is wrong).
-    let text = crate::fsx::read_bounded(path, true, bounds::MAX_FILE_BYTES as u64)
+    // Read as the config is (non-blocking, regular files only, within the config budget,
+    // trusted as sshd's StrictModes trusts): a fifo or /dev/zero given as --config must not
+    // hang `status` or fill memory, and a config runner refuses must not choose where
+    // `status` reads (loading the plan says what is wrong).
+    let text = trust::read(path, nix::unistd::geteuid().as_raw())
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .unwrap_or_default();
