@@ -465,6 +465,13 @@ impl Daemon {
                 }
                 // Writes check their directories once; a reload checks them again.
                 crate::fsx::forget_own_dirs();
+                let checks: Vec<&str> = plan
+                    .jobs
+                    .iter()
+                    .filter(|j| j.enabled && matches!(j.kind, crate::kinds::JobKind::Check(_)))
+                    .map(|j| j.name.as_str())
+                    .collect();
+                crate::kinds::check::forget_except(&checks);
                 let (now, mono) = (Timestamp::now(), Instant::now());
                 let fresh = Timetable {
                     hold_until: self.table.hold_until,

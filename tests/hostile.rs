@@ -575,3 +575,46 @@ fn config_links_of_another_user_are_refused_and_a_bom_is_read() {
     let o = s.runner(&bom).args(["check", "--config", &bom.display().to_string()]).output().unwrap();
     assert!(o.status.success(), "a BOM: {}", stderr(&o));
 }
+
+fn fds_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// Item 8: checks a reload removed give back their open /proc readers: the daemon's
+/// descriptors come back to where they were after checks come and go five times.
+#[test]
+fn a_reload_that_removes_checks_gives_back_their_descriptors() {
+    let s = Scratch::new("hostile-reload-fds");
+    let tick = "version: 1\njobs:\n  tick:\n    every: 1h\n    run: \"true\"\n";
+    let mut many = tick.to_string();
+    for i in 0..20 {
+        many.push_str(&format!("  load{i}:\n    every: 200ms\n    check: {{metric: load1, warn: 1000}}\n"));
+    }
+    let c = s.write("supervisor.yaml", tick);
+    let mut d = Daemon::start(&s, &c);
+    let pid = d.child.id();
+    wait_for(Duration::from_secs(20), "the daemon to start", || d.log_text().contains("runner started"));
+    std::thread::sleep(Duration::from_millis(500));
+    let base = fds_of(pid);
+    for round in 0..5 {
+        s.write("supervisor.yaml", &many);
+        d.signal(nix::sys::signal::Signal::SIGHUP);
+        wait_for(Duration::from_secs(20), "the checks to sample", || {
+            (0..20).all(|i| s.path(&format!("run/checks/load{i}.json")).exists())
+        });
+        std::thread::sleep(Duration::from_millis(600));
+        let with = fds_of(pid);
+        assert!(with >= base + 20, "round {round}: 20 load checks hold {with} fds, {base} without");
+        s.write("supervisor.yaml", tick);
+        d.signal(nix::sys::signal::Signal::SIGHUP);
+        wait_for(Duration::from_secs(20), "the reload", || d.log_text().matches("reloaded").count() >= 2 * round + 2);
+        std::thread::sleep(Duration::from_millis(600));
+        for i in 0..20 {
+            let _ = std::fs::remove_file(s.path(&format!("run/checks/load{i}.json")));
+        }
+    }
+    let after = fds_of(pid);
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(Duration::from_secs(15));
+    assert!(after <= base + 2, "{after} fds after five reloads, {base} before");
+}
