@@ -618,3 +618,19 @@ fn a_reload_that_removes_checks_gives_back_their_descriptors() {
     d.wait_exit(Duration::from_secs(15));
     assert!(after <= base + 2, "{after} fds after five reloads, {base} before");
 }
+
+/// Item 10: an error quoting a huge value shows a bounded part of it.
+#[test]
+fn errors_cut_the_values_they_quote() {
+    let s = Scratch::new("hostile-long-value");
+    let long = "u".repeat(1 << 20);
+    let c = s.write(
+        "supervisor.yaml",
+        &format!("version: 1\njobs:\n  hello:\n    every: 1h\n    user: {long}\n    run: \"true\"\n"),
+    );
+    let o = s.runner(&c).arg("check").output().unwrap();
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(err.len() < 16 << 10, "{} bytes of error", err.len());
+    assert!(err.contains("more bytes not shown"), "{}", &err[..err.len().min(2000)]);
+}

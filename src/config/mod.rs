@@ -42,12 +42,22 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// The most of one error message shown: a message quotes the value it refuses, and a value
+/// may be megabytes long (a pasted blob, a hostile file); the line and column say where.
+const MESSAGE_MAX: usize = 1024;
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line == 0 {
-            write!(f, "{}: {}", self.file.display(), self.message)
+            write!(f, "{}: ", self.file.display())?;
         } else {
-            write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.col, self.message)
+            write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.col)?;
+        }
+        match self.message.char_indices().nth(MESSAGE_MAX) {
+            None => f.write_str(&self.message),
+            Some((at, _)) => {
+                write!(f, "{}... ({} more bytes not shown)", &self.message[..at], self.message.len() - at)
+            }
         }
     }
 }
