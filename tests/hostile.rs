@@ -634,3 +634,24 @@ fn errors_cut_the_values_they_quote() {
     assert!(err.len() < 16 << 10, "{} bytes of error", err.len());
     assert!(err.contains("more bytes not shown"), "{}", &err[..err.len().min(2000)]);
 }
+
+/// Item 10: `group: root` in a runner that is not root is an error, not ignored.
+#[test]
+fn a_group_a_non_root_runner_cannot_take_is_refused() {
+    let s = Scratch::new("hostile-group");
+    open_to_others(&s);
+    let c =
+        s.write("supervisor.yaml", "version: 1\njobs:\n  hello:\n    every: 1h\n    group: root\n    run: \"true\"\n");
+    let mut cmd = s.runner(&c);
+    cmd.arg("check");
+    let o = as_other(cmd);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("runs in group `root`, but runner runs as uid 1000 and cannot switch groups"),
+        "{}",
+        stderr(&o)
+    );
+    // As root it is fine.
+    let o = s.runner(&c).arg("check").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -1127,6 +1127,23 @@ impl FileCtx<'_> {
             ));
             return None;
         }
+        // Without root a process can take no other group: the job would silently run in
+        // runner's own.
+        if self.host.euid != 0
+            && let Some(gid) = g
+            && gid != nix::unistd::getegid().as_raw()
+        {
+            errors.push(self.err(
+                job,
+                Some("group"),
+                format!(
+                    "job `{job}` runs in group `{}`, but runner runs as uid {} and cannot switch groups; run runner as root or remove `group:`",
+                    group.unwrap_or_default(),
+                    self.host.euid
+                ),
+            ));
+            return None;
+        }
         Some(run_as)
     }
 }
