@@ -655,3 +655,34 @@ fn a_group_a_non_root_runner_cannot_take_is_refused() {
     let o = s.runner(&c).arg("check").output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// Item 10: a burst of SIGHUPs that change nothing is one reload record (and a count in the
+/// next), not hundreds evicting the run history.
+#[test]
+fn a_burst_of_sighups_is_coalesced_in_the_ring() {
+    let s = Scratch::new("hostile-sighups");
+    let ticks = s.path("ticks");
+    let text = format!("version: 1\njobs:\n  tick:\n    every: 300ms\n    run: \"echo >> {}\"\n", ticks.display());
+    let c = s.write("supervisor.yaml", &text);
+    let mut d = Daemon::start(&s, &c);
+    wait_for(Duration::from_secs(20), "a tick", || !lines(&ticks).is_empty());
+    for _ in 0..300 {
+        d.signal(nix::sys::signal::Signal::SIGHUP);
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    let loaded = || d.log_text().matches("reloaded ").count();
+    wait_for(Duration::from_secs(30), "the reloads", || loaded() >= 5);
+    std::thread::sleep(Duration::from_millis(500));
+    s.write("supervisor.yaml", &format!("{text}  other:\n    every: 1h\n    run: \"true\"\n"));
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    wait_for(Duration::from_secs(30), "the real reload", || d.log_text().contains(": 2 job(s)"));
+    std::thread::sleep(Duration::from_millis(500));
+    let in_log = loaded();
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(Duration::from_secs(15));
+    let o = s.runner(&c).args(["logs", "--kind", "daemon"]).output().unwrap();
+    let text = stdout(&o);
+    let records: Vec<&str> = text.lines().filter(|l| l.contains("reloaded ")).collect();
+    assert_eq!(records.len(), 2, "{in_log} reloads in the log, recorded:\n{text}");
+    assert!(records[1].contains("2 job(s) (") && records[1].contains("reload(s) that changed nothing"), "{text}");
+}
