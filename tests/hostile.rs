@@ -686,3 +686,31 @@ fn a_burst_of_sighups_is_coalesced_in_the_ring() {
     assert_eq!(records.len(), 2, "{in_log} reloads in the log, recorded:\n{text}");
     assert!(records[1].contains("2 job(s) (") && records[1].contains("reload(s) that changed nothing"), "{text}");
 }
+
+/// Item 10: a config runner refuses does not choose where `status` reads: its `runtime_dir:`
+/// pointing at a saved plan its owner wrote is not shown as what runs.
+#[test]
+fn a_refused_config_does_not_choose_where_status_reads() {
+    let s = Scratch::new("hostile-refused-dirs");
+    let evil_run = s.path("evil-run");
+    std::fs::create_dir_all(&evil_run).unwrap();
+    let c = s.write(
+        "supervisor.yaml",
+        &format!(
+            "version: 1\nstate_dir: {}\nruntime_dir: {}\njobs:\n  a:\n    every: 1h\n    run: \"true\"\n",
+            s.path("evil-state").display(),
+            evil_run.display()
+        ),
+    );
+    let saved = serde_json::json!({"loaded_at": "2026-01-01T00:00:00Z", "files": [{"path": c, "text": "version: 1\njobs:\n  planted-job:\n    every: 1h\n    run: \"true\"\n"}]});
+    std::fs::write(evil_run.join("loaded.json"), saved.to_string()).unwrap();
+    nix::unistd::chown(&c, Some(nix::unistd::Uid::from_raw(OTHER)), None).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["status", "--config", &c.display().to_string()])
+        .env_remove("RUNNER_STATE_DIR")
+        .env_remove("RUNNER_RUNTIME_DIR");
+    let o = cmd.output().unwrap();
+    let out = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(out.contains("refusing a config file owned by uid 1000"), "{out}");
+    assert!(!out.contains("planted-job"), "status showed the plan saved where the refused config pointed: {out}");
+}
