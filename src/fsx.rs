@@ -115,7 +115,7 @@ pub fn own_dir(dir: &Path, follow: bool) -> io::Result<()> {
     let euid = nix::unistd::geteuid().as_raw();
     let refuse = |why: String| Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
     // Before anything is made: nothing is created where another user steers.
-    if follow && let Err(why) = walk_trusted(dir, euid) {
+    if follow && let Err(why) = walk_trusted(dir, euid, "runner's directory") {
         return refuse(why);
     }
     match std::fs::DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir) {
@@ -169,9 +169,21 @@ const MAX_HOPS: u32 = 40;
 /// on the way must belong to root or `euid` (another user's link, even in a sticky directory,
 /// would choose where root writes), and every directory above `dir` must belong to root or
 /// `euid` and be writable by nobody else, unless it is root's and sticky (like `/tmp`: there
-/// nobody can rename or remove what they do not own). `dir` itself is judged by
-/// [`own_dir`]. A component that does not exist yet ends the walk (runner makes it).
-fn walk_trusted(dir: &Path, euid: u32) -> Result<(), String> {
+/// nobody can rename or remove what they do not own). `dir` itself is judged by the caller
+/// ([`own_dir`], or the config's trust check). A component that does not exist yet ends the
+/// walk (runner makes it). `what` names it in the error (`runner's directory`).
+pub fn walk_trusted(dir: &Path, euid: u32, what: &str) -> Result<(), String> {
+    walk(dir, euid, what, true)
+}
+
+/// [`walk_trusted`] for the links alone: each link on the way to `path`, and in the links'
+/// targets, must belong to root or `euid` (the config's trust check judges the directories
+/// itself, with its own wording).
+pub fn walk_links(path: &Path, euid: u32, what: &str) -> Result<(), String> {
+    walk(path, euid, what, false)
+}
+
+fn walk(dir: &Path, euid: u32, what: &str, dirs: bool) -> Result<(), String> {
     let cwd;
     let mut todo: Vec<std::ffi::OsString> = if dir.is_absolute() {
         dir.components().skip(1).map(|c| c.as_os_str().to_owned()).collect()
@@ -182,9 +194,7 @@ fn walk_trusted(dir: &Path, euid: u32) -> Result<(), String> {
     todo.reverse();
     let mut at = std::path::PathBuf::from("/");
     let mut hops = 0;
-    let refuse = |what: &Path, why: String| {
-        format!("refusing {} as runner's directory: {} {why}", dir.display(), what.display())
-    };
+    let refuse = |at: &Path, why: String| format!("refusing {} as {what}: {} {why}", dir.display(), at.display());
     while let Some(c) = todo.pop() {
         if c == ".." {
             at.pop();
@@ -226,8 +236,12 @@ fn walk_trusted(dir: &Path, euid: u32) -> Result<(), String> {
             continue;
         }
         // The directory itself is [`own_dir`]'s to judge (it says the fix); only those above.
-        if todo.is_empty() {
-            return Ok(());
+        if todo.is_empty() || !dirs {
+            at = next;
+            if todo.is_empty() {
+                return Ok(());
+            }
+            continue;
         }
         let mode = meta.mode() & 0o7777;
         if !trusted_owner(meta.uid(), euid) {

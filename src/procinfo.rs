@@ -2,9 +2,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Clock ticks per second for /proc's start times; 100 on every Linux this runs on.
-const TICKS: u64 = 100;
-
 /// Boot time from /proc/stat's `btime`.
 pub fn boot_time() -> Option<SystemTime> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
@@ -15,7 +12,8 @@ pub fn boot_time() -> Option<SystemTime> {
 /// When the process started, as wall time (stat field 22, ticks since boot).
 pub fn start_time(pid: u32) -> Option<SystemTime> {
     let ticks = crate::proc::stat(pid as i32).ok()?.starttime;
-    Some(boot_time()? + Duration::from_millis(ticks * 1000 / TICKS))
+    // The one answer `proc` uses for every /proc time: sysconf(_SC_CLK_TCK).
+    Some(boot_time()? + Duration::from_millis(ticks * 1000 / crate::proc::ticks_per_second()))
 }
 
 /// The process group of a process (stat field 5).

@@ -351,7 +351,15 @@ struct Daemon {
     /// A wait that ended: the job, the wait's id, and whether its conditions held.
     waited_tx: mpsc::UnboundedSender<(String, u64, bool)>,
     notifier: Notifier,
+    /// Reloads that changed no file, not recorded since the last one that was: when it was
+    /// recorded, and how many came since (5,000 SIGHUPs filled the ring with reload records
+    /// and evicted the run history).
+    quiet_reloads: (Option<Instant>, u64),
 }
+
+/// Within this long of a recorded reload that changed nothing, another such reload is only
+/// counted; the next recorded reload says how many there were.
+const RELOAD_RECORD_EVERY: Duration = Duration::from_secs(60);
 
 impl Daemon {
     fn fire(&mut self, f: Fire) {
@@ -560,6 +568,13 @@ impl Daemon {
                 }
                 // Writes check their directories once; a reload checks them again.
                 crate::fsx::forget_own_dirs();
+                let checks: Vec<&str> = plan
+                    .jobs
+                    .iter()
+                    .filter(|j| j.enabled && matches!(j.kind, crate::kinds::JobKind::Check(_)))
+                    .map(|j| j.name.as_str())
+                    .collect();
+                crate::kinds::check::forget_except(&checks);
                 let (now, mono) = (Timestamp::now(), Instant::now());
                 let fresh = Timetable {
                     hold_until: self.table.hold_until,
@@ -583,8 +598,23 @@ impl Daemon {
                 let plan = Arc::new(plan);
                 self.ctx.sinks.set_queues(jobs::queue_source(&plan));
                 self.ctx.sinks.set_shown(jobs::shown(&plan));
-                let m = format!("reloaded {}: {} job(s)", self.config_path.display(), plan.jobs.len());
-                self.ctx.sinks.emit(&Record::daemon(Outcome::Success, m));
+                let mut m = format!("reloaded {}: {} job(s)", self.config_path.display(), plan.jobs.len());
+                // The texts are dropped once saved (`sinks::loaded`): what was resolved is compared.
+                let unchanged = plan.files == self.plan.files
+                    && plan.jobs == self.plan.jobs
+                    && plan.textfile == self.plan.textfile
+                    && plan.max_parallel == self.plan.max_parallel;
+                let (last, quiet) = self.quiet_reloads;
+                if unchanged && last.is_some_and(|t| t.elapsed() < RELOAD_RECORD_EVERY) {
+                    log::info!("{m} (nothing changed; recorded with the next reload record)");
+                    self.quiet_reloads.1 += 1;
+                } else {
+                    if quiet > 0 {
+                        m.push_str(&format!(" ({quiet} reload(s) that changed nothing since the last record)"));
+                    }
+                    self.ctx.sinks.emit(&Record::daemon(Outcome::Success, m));
+                    self.quiet_reloads = (unchanged.then(Instant::now), 0);
+                }
                 self.plan = plan;
                 self.reload_waiters();
                 drop(old);
@@ -896,6 +926,7 @@ async fn daemon_main(
         last_waiter: 0,
         waited_tx,
         notifier,
+        quiet_reloads: (None, 0),
     };
     let Some((mut sigterm, mut sigint, mut sighup)) = listen_term_int_hup() else {
         log::error!("cannot open a signalfd for TERM, INT and HUP");

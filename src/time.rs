@@ -167,13 +167,27 @@ pub fn local_zone() -> jiff::tz::TimeZone {
         .unwrap_or_else(|e| unusable_zone(&format!("TZ={text}: neither a zone name nor a POSIX rule: {e}")))
 }
 
-/// A TZif file read as [`local_zone`] says; `Err(None)`: it does not exist.
+/// A TZif file read as [`local_zone`] says; `Err(None)`: it does not exist. (Read here, not
+/// with `fsx::read_bounded`: this module is a leaf and imports nothing of the crate.)
 fn zone_file(name: &str, path: &Path) -> Result<jiff::tz::TimeZone, Option<String>> {
-    let bytes = crate::fsx::read_bounded(path, true, ZONE_FILE_MAX).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => None,
-        _ => Some(format!("zone file: {e}")),
-    })?;
-    jiff::tz::TimeZone::tzif(name, &bytes).map_err(|e| Some(format!("zone file {}: {e}", path.display())))
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let shown = path.display();
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| (e.kind() != std::io::ErrorKind::NotFound).then(|| format!("zone file {shown}: {e}")))?;
+    let meta = f.metadata().map_err(|e| Some(format!("zone file {shown}: {e}")))?;
+    if !meta.is_file() {
+        return Err(Some(format!("zone file {shown} is not a regular file")));
+    }
+    let mut bytes = Vec::new();
+    f.take(ZONE_FILE_MAX + 1).read_to_end(&mut bytes).map_err(|e| Some(format!("zone file {shown}: {e}")))?;
+    if meta.len() > ZONE_FILE_MAX || bytes.len() as u64 > ZONE_FILE_MAX {
+        return Err(Some(format!("zone file {shown} is over {} KiB", ZONE_FILE_MAX >> 10)));
+    }
+    jiff::tz::TimeZone::tzif(name, &bytes).map_err(|e| Some(format!("zone file {shown}: {e}")))
 }
 
 /// UTC, after saying once per process why the configured zone was not used.

@@ -506,3 +506,211 @@ fn hooks_stop_like_runs_and_are_tracked_and_recorded() {
         );
     }
 }
+
+/// Item 11: `checks::for_n_cooldown_and_recovery_through_the_daemon` saw `level: crit` in
+/// `status` after the on_recover hook ran: the product raced (the daemon's writer wrote the
+/// new level a moment after the hook started). What a hook reacts to is on disk before it
+/// starts: `runner status` run by the hook itself sees the level it reacts to.
+#[test]
+fn a_hook_sees_the_state_its_event_left() {
+    let s = Scratch::new("hostile-hook-state");
+    let data = s.path("data");
+    std::fs::write(&data, vec![b'x'; 5000]).unwrap();
+    let cfg = s.path("supervisor.yaml");
+    let status = |tag: &str| {
+        format!(
+            "'{BIN} --config {} --state-dir {} --runtime-dir {} status --json > {}'",
+            cfg.display(),
+            s.path("state").display(),
+            s.path("run").display(),
+            s.path(tag).display()
+        )
+    };
+    s.write(
+        "supervisor.yaml",
+        &format!(
+            "version: 1\njobs:\n  size:\n    every: 200ms\n    check:\n      metric: file_size\n      path: {}\n      warn: 100\n      crit: 1000\n      on_alert: {}\n      on_recover: {}\n",
+            data.display(),
+            status("at-alert"),
+            status("at-recover")
+        ),
+    );
+    let level = |tag: &str| -> Option<String> {
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(s.path(tag)).ok()?).ok()?;
+        let c = v["checks"].as_array()?.iter().find(|c| c["name"] == "size")?.clone();
+        Some(c["level"].as_str()?.to_string())
+    };
+    let mut d = Daemon::start(&s, &cfg);
+    wait_for(Duration::from_secs(20), "the alert hook's status", || level("at-alert").is_some());
+    std::fs::write(&data, b"small").unwrap();
+    wait_for(Duration::from_secs(20), "the recover hook's status", || level("at-recover").is_some());
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(Duration::from_secs(15));
+    assert_eq!(level("at-alert").as_deref(), Some("crit"), "{}", d.log_text());
+    assert_eq!(level("at-recover").as_deref(), Some("ok"), "{}", d.log_text());
+}
+
+/// Item 10: a config named through root's link to another user's link is refused without
+/// echoing the target's first line; a UTF-8 byte order mark is not a second document.
+#[test]
+fn config_links_of_another_user_are_refused_and_a_bom_is_read() {
+    let s = Scratch::new("hostile-config-link");
+    open_to_others(&s);
+    let secret = s.write("secret", "SECRET-LINE: [unclosed\n");
+    let public = s.path("public");
+    std::fs::create_dir(&public).unwrap();
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let theirs = public.join("theirs.yaml");
+    sh_other(&format!("ln -s {} {}", secret.display(), theirs.display()));
+    let ours = s.path("supervisor.yaml");
+    std::os::unix::fs::symlink(&theirs, &ours).unwrap();
+    let o = s.runner(&ours).args(["check", "--config", &ours.display().to_string()]).output().unwrap();
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains(&format!("{} is a symlink owned by uid 1000", theirs.display())), "{err}");
+    assert!(!err.contains("SECRET-LINE"), "the target's content was echoed: {err}");
+
+    let bom = s.path("bom.yaml");
+    std::fs::write(&bom, "\u{feff}version: 1\njobs:\n  hello:\n    every: 1h\n    run: \"true\"\n").unwrap();
+    let o = s.runner(&bom).args(["check", "--config", &bom.display().to_string()]).output().unwrap();
+    assert!(o.status.success(), "a BOM: {}", stderr(&o));
+}
+
+fn fds_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// Item 8: checks a reload removed give back their open /proc readers: the daemon's
+/// descriptors come back to where they were after checks come and go five times.
+#[test]
+fn a_reload_that_removes_checks_gives_back_their_descriptors() {
+    let s = Scratch::new("hostile-reload-fds");
+    let tick = "version: 1\njobs:\n  tick:\n    every: 1h\n    run: \"true\"\n";
+    let mut many = tick.to_string();
+    for i in 0..20 {
+        many.push_str(&format!("  load{i}:\n    every: 200ms\n    check: {{metric: load1, warn: 1000}}\n"));
+    }
+    let c = s.write("supervisor.yaml", tick);
+    let mut d = Daemon::start(&s, &c);
+    let pid = d.child.id();
+    wait_for(Duration::from_secs(20), "the daemon to start", || d.log_text().contains("runner started"));
+    std::thread::sleep(Duration::from_millis(500));
+    let base = fds_of(pid);
+    for round in 0..5 {
+        s.write("supervisor.yaml", &many);
+        d.signal(nix::sys::signal::Signal::SIGHUP);
+        wait_for(Duration::from_secs(20), "the checks to sample", || {
+            (0..20).all(|i| s.path(&format!("run/checks/load{i}.json")).exists())
+        });
+        std::thread::sleep(Duration::from_millis(600));
+        let with = fds_of(pid);
+        assert!(with >= base + 20, "round {round}: 20 load checks hold {with} fds, {base} without");
+        s.write("supervisor.yaml", tick);
+        d.signal(nix::sys::signal::Signal::SIGHUP);
+        wait_for(Duration::from_secs(20), "the reload", || d.log_text().matches("reloaded").count() >= 2 * round + 2);
+        std::thread::sleep(Duration::from_millis(600));
+        for i in 0..20 {
+            let _ = std::fs::remove_file(s.path(&format!("run/checks/load{i}.json")));
+        }
+    }
+    let after = fds_of(pid);
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(Duration::from_secs(15));
+    assert!(after <= base + 2, "{after} fds after five reloads, {base} before");
+}
+
+/// Item 10: an error quoting a huge value shows a bounded part of it.
+#[test]
+fn errors_cut_the_values_they_quote() {
+    let s = Scratch::new("hostile-long-value");
+    let long = "u".repeat(1 << 20);
+    let c = s.write(
+        "supervisor.yaml",
+        &format!("version: 1\njobs:\n  hello:\n    every: 1h\n    user: {long}\n    run: \"true\"\n"),
+    );
+    let o = s.runner(&c).arg("check").output().unwrap();
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(err.len() < 16 << 10, "{} bytes of error", err.len());
+    assert!(err.contains("more bytes not shown"), "{}", &err[..err.len().min(2000)]);
+}
+
+/// Item 10: `group: root` in a runner that is not root is an error, not ignored.
+#[test]
+fn a_group_a_non_root_runner_cannot_take_is_refused() {
+    let s = Scratch::new("hostile-group");
+    open_to_others(&s);
+    let c =
+        s.write("supervisor.yaml", "version: 1\njobs:\n  hello:\n    every: 1h\n    group: root\n    run: \"true\"\n");
+    let mut cmd = s.runner(&c);
+    cmd.arg("check");
+    let o = as_other(cmd);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("runs in group `root`, but runner runs as uid 1000 and cannot switch groups"),
+        "{}",
+        stderr(&o)
+    );
+    // As root it is fine.
+    let o = s.runner(&c).arg("check").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Item 10: a burst of SIGHUPs that change nothing is one reload record (and a count in the
+/// next), not hundreds evicting the run history.
+#[test]
+fn a_burst_of_sighups_is_coalesced_in_the_ring() {
+    let s = Scratch::new("hostile-sighups");
+    let ticks = s.path("ticks");
+    let text = format!("version: 1\njobs:\n  tick:\n    every: 300ms\n    run: \"echo >> {}\"\n", ticks.display());
+    let c = s.write("supervisor.yaml", &text);
+    let mut d = Daemon::start(&s, &c);
+    wait_for(Duration::from_secs(20), "a tick", || !lines(&ticks).is_empty());
+    for _ in 0..300 {
+        d.signal(nix::sys::signal::Signal::SIGHUP);
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    let loaded = || d.log_text().matches("reloaded ").count();
+    wait_for(Duration::from_secs(30), "the reloads", || loaded() >= 5);
+    std::thread::sleep(Duration::from_millis(500));
+    s.write("supervisor.yaml", &format!("{text}  other:\n    every: 1h\n    run: \"true\"\n"));
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    wait_for(Duration::from_secs(30), "the real reload", || d.log_text().contains(": 2 job(s)"));
+    std::thread::sleep(Duration::from_millis(500));
+    let in_log = loaded();
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_exit(Duration::from_secs(15));
+    let o = s.runner(&c).args(["logs", "--kind", "daemon"]).output().unwrap();
+    let text = stdout(&o);
+    let records: Vec<&str> = text.lines().filter(|l| l.contains("reloaded ")).collect();
+    assert_eq!(records.len(), 2, "{in_log} reloads in the log, recorded:\n{text}");
+    assert!(records[1].contains("2 job(s) (") && records[1].contains("reload(s) that changed nothing"), "{text}");
+}
+
+/// Item 10: a config runner refuses does not choose where `status` reads: its `runtime_dir:`
+/// pointing at a saved plan its owner wrote is not shown as what runs.
+#[test]
+fn a_refused_config_does_not_choose_where_status_reads() {
+    let s = Scratch::new("hostile-refused-dirs");
+    let evil_run = s.path("evil-run");
+    std::fs::create_dir_all(&evil_run).unwrap();
+    let c = s.write(
+        "supervisor.yaml",
+        &format!(
+            "version: 1\nstate_dir: {}\nruntime_dir: {}\njobs:\n  a:\n    every: 1h\n    run: \"true\"\n",
+            s.path("evil-state").display(),
+            evil_run.display()
+        ),
+    );
+    let saved = serde_json::json!({"loaded_at": "2026-01-01T00:00:00Z", "files": [{"path": c, "text": "version: 1\njobs:\n  planted-job:\n    every: 1h\n    run: \"true\"\n"}]});
+    std::fs::write(evil_run.join("loaded.json"), saved.to_string()).unwrap();
+    nix::unistd::chown(&c, Some(nix::unistd::Uid::from_raw(OTHER)), None).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["status", "--config", &c.display().to_string()])
+        .env_remove("RUNNER_STATE_DIR")
+        .env_remove("RUNNER_RUNTIME_DIR");
+    let o = cmd.output().unwrap();
+    let out = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(out.contains("refusing a config file owned by uid 1000"), "{out}");
+    assert!(!out.contains("planted-job"), "status showed the plan saved where the refused config pointed: {out}");
+}

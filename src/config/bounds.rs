@@ -38,10 +38,14 @@ pub struct Refusal {
 }
 
 /// The file's bytes as text: refuses a file over [`MAX_FILE_BYTES`] and bytes that are not
-/// UTF-8 (placed at the first bad byte).
-pub fn decode(bytes: Vec<u8>) -> Result<String, Refusal> {
+/// UTF-8 (placed at the first bad byte). A UTF-8 byte order mark, which some Windows editors
+/// write, is dropped (YAML 1.2 allows it; the parser read it as content before a document).
+pub fn decode(mut bytes: Vec<u8>) -> Result<String, Refusal> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(too_large(bytes.len() as u64));
+    }
+    if bytes.starts_with(b"\xef\xbb\xbf") {
+        bytes.drain(..3);
     }
     String::from_utf8(bytes).map_err(|e| {
         let good = e.utf8_error().valid_up_to();

@@ -44,12 +44,22 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// The most of one error message shown: a message quotes the value it refuses, and a value
+/// may be megabytes long (a pasted blob, a hostile file); the line and column say where.
+const MESSAGE_MAX: usize = 1024;
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line == 0 {
-            write!(f, "{}: {}", self.file.display(), self.message)
+            write!(f, "{}: ", self.file.display())?;
         } else {
-            write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.col, self.message)
+            write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.col)?;
+        }
+        match self.message.char_indices().nth(MESSAGE_MAX) {
+            None => f.write_str(&self.message),
+            Some((at, _)) => {
+                write!(f, "{}... ({} more bytes not shown)", &self.message[..at], self.message.len() - at)
+            }
         }
     }
 }
@@ -155,9 +165,11 @@ pub fn load_saved(files: &[(PathBuf, String)], overrides: &Overrides) -> Result<
 /// lines say (read line by line, so a syntax error elsewhere does not hide them), else the
 /// defaults.
 pub fn dirs_without_plan(path: &Path, overrides: &Overrides) -> (PathBuf, PathBuf) {
-    // Non-blocking, regular files only, within the config budget: a fifo or /dev/zero given
-    // as --config must not hang `status` or fill memory (loading the plan says what is wrong).
-    let text = crate::fsx::read_bounded(path, true, bounds::MAX_FILE_BYTES as u64)
+    // Read as the config is (non-blocking, regular files only, within the config budget,
+    // trusted as sshd's StrictModes trusts): a fifo or /dev/zero given as --config must not
+    // hang `status` or fill memory, and a config runner refuses must not choose where
+    // `status` reads (loading the plan says what is wrong).
+    let text = trust::read(path, nix::unistd::geteuid().as_raw())
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .unwrap_or_default();
@@ -1178,6 +1190,23 @@ impl FileCtx<'_> {
                 format!(
                     "job `{job}` runs as `{}`, but runner runs as uid {} and cannot switch users; run runner as root or remove `user:`",
                     run_as.user, self.host.euid
+                ),
+            ));
+            return None;
+        }
+        // Without root a process can take no other group: the job would silently run in
+        // runner's own.
+        if self.host.euid != 0
+            && let Some(gid) = g
+            && gid != nix::unistd::getegid().as_raw()
+        {
+            errors.push(self.err(
+                job,
+                Some("group"),
+                format!(
+                    "job `{job}` runs in group `{}`, but runner runs as uid {} and cannot switch groups; run runner as root or remove `group:`",
+                    group.unwrap_or_default(),
+                    self.host.euid
                 ),
             ));
             return None;

@@ -100,6 +100,9 @@ pub fn read(path: &Path, euid: u32) -> Result<Vec<u8>, String> {
         _ => format!("cannot read the config file: {e}"),
     })?;
     check_link(path, euid, &what)?;
+    // Every link on the way, not only the one named: a root link to another user's link
+    // would let that user choose the file (and see its first line in the parse error).
+    crate::fsx::walk_links(path, euid, "the config file")?;
     if let Some(dir) = real.parent() {
         check_dirs(dir, euid, true, &what)?;
     }

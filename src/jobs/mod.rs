@@ -431,6 +431,10 @@ async fn run_hook(
     what: &str,
     stop: watch::Receiver<bool>,
 ) {
+    // What the hook reacts to is on disk before it starts: in the daemon, state changes are
+    // written by the writer thread a moment later, so an on_recover hook (or whatever it
+    // tells) that asked `runner status` could still read the level it recovered from.
+    ctx.sinks.flushed().await;
     let env = job_env(job, extra_env);
     let timeout = job.timeout.unwrap_or(Duration::from_secs(60)).min(Duration::from_secs(300));
     let spec = process_spec(job, hook, &env, Some(timeout), ctx.echo);

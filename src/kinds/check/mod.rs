@@ -352,6 +352,19 @@ struct Entry {
 /// spec changed (a reload) starts afresh.
 static REGISTRY: Mutex<BTreeMap<String, Entry>> = Mutex::new(BTreeMap::new());
 
+/// Drops the entries (and their open /proc and sysfs readers) of checks that are not in
+/// `keep`: a reload that removed or disabled a check must not keep its descriptors for the
+/// daemon's life.
+pub fn forget_except(keep: &[&str]) {
+    let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    reg.retain(|name, _| keep.contains(&name.as_str()));
+    // A check sampling right now has taken its entry out: it is dropped when it comes back.
+    *KEPT.lock().unwrap_or_else(|e| e.into_inner()) = Some(keep.iter().map(|k| k.to_string()).collect());
+}
+
+/// The checks of the plan last loaded ([`forget_except`]); `None` before any reload.
+static KEPT: Mutex<Option<Vec<String>>> = Mutex::new(None);
+
 fn take_entry(name: &str, spec: &CheckSpec) -> Entry {
     let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
     match reg.remove(name) {
@@ -361,7 +374,11 @@ fn take_entry(name: &str, spec: &CheckSpec) -> Entry {
 }
 
 fn put_entry(name: &str, e: Entry) {
-    REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), e);
+    let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    let kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    if kept.as_ref().is_none_or(|k| k.iter().any(|n| n == name)) {
+        reg.insert(name.to_string(), e);
+    }
 }
 
 pub async fn attempt(host: &dyn Host, spec: &CheckSpec, stop: watch::Receiver<bool>) -> Record {
