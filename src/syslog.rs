@@ -42,8 +42,6 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub const NAMES: &'static [&'static str] = &["auto", "on", "off"];
-
     pub fn parse(s: &str) -> Option<Mode> {
         match s {
             "auto" => Some(Mode::Auto),
@@ -62,8 +60,6 @@ pub enum Format {
 }
 
 impl Format {
-    pub const NAMES: &'static [&'static str] = &["rfc3164", "rfc5424"];
-
     pub fn parse(s: &str) -> Option<Format> {
         match s {
             "rfc3164" => Some(Format::Rfc3164),
