@@ -42,8 +42,6 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub const NAMES: &'static [&'static str] = &["auto", "on", "off"];
-
     pub fn parse(s: &str) -> Option<Mode> {
         match s {
             "auto" => Some(Mode::Auto),
@@ -62,8 +60,6 @@ pub enum Format {
 }
 
 impl Format {
-    pub const NAMES: &'static [&'static str] = &["rfc3164", "rfc5424"];
-
     pub fn parse(s: &str) -> Option<Format> {
         match s {
             "rfc3164" => Some(Format::Rfc3164),
@@ -248,6 +244,27 @@ fn hostname() -> String {
     if name.is_empty() { "-".into() } else { name }
 }
 
+/// The local zone of the timestamps: /etc/localtime read directly unless `TZ` is set (jiff's
+/// system look-up also lists the zoneinfo directory to name the zone: about 120 system calls
+/// more for a `runner once`), else as jiff finds it, else UTC.
+fn local_zone() -> jiff::tz::TimeZone {
+    if std::env::var_os("TZ").is_none()
+        && let Ok(bytes) = read_localtime()
+        && let Ok(tz) = jiff::tz::TimeZone::tzif("Local", &bytes)
+    {
+        return tz;
+    }
+    jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC)
+}
+
+/// /etc/localtime (a link into /usr/share/zoneinfo, as a rule), at most 256 KiB.
+fn read_localtime() -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open("/etc/localtime")?.take(256 << 10).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// A connection to one syslog socket. Cheap to keep; the socket is made on first use.
 #[derive(Debug)]
 pub struct Syslog {
@@ -283,7 +300,7 @@ impl Syslog {
             facility: s.facility,
             asked_for: s.mode == Mode::On,
             hostname: if s.format == Format::Rfc5424 { hostname() } else { String::new() },
-            zone: jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC),
+            zone: local_zone(),
             inner: Mutex::new(Inner::default()),
         }
     }
