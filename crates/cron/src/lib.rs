@@ -118,6 +118,7 @@ pub fn parse(text: &str) -> Result<Pattern, Error> {
             Error::new(t, ErrorKind::Field { field: *field, column: column(t, at), problem })
         })?;
     }
+    // `Field`'s order is the 6-field layout's; a 5-field line has no `Second`.
     let skip = 6 - count;
     let bits = |f: Field| &parsed[f as usize - skip];
     let text_of = |f: Field| words[f as usize - skip].0;
