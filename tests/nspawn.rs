@@ -338,7 +338,7 @@ fn reloads(c: &Container) {
     let (ok, text) = c.sh("systemctl reload runner");
     assert!(!ok, "a broken edit fails the reload: {text}");
     let journal = c.ok("journalctl -q -u runner -o cat");
-    assert!(journal.contains("/etc/supervisor.yaml:4:"), "the check's error names file and line: {journal}");
+    assert!(journal.contains("/etc/supervisor.yaml:4:12: "), "the check's error names file and line: {journal}");
     c.wait_until(Duration::from_secs(30), "the daemon's record of the refused reload", |c| {
         records(c, "runner")
             .iter()
