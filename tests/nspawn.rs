@@ -243,9 +243,13 @@ fn build_deb(dir: &Path) -> PathBuf {
 /// The cached Debian root (made on the first run: debootstrap takes a minute or two).
 fn debian_root() -> PathBuf {
     let t = Instant::now();
-    let out = run(Command::new("bash").arg(format!("{ROOT}/tests/nspawn/debian-root.sh")));
-    println!("{}(root ready in {:.1} s)", out, t.elapsed().as_secs_f64());
-    PathBuf::from(out.lines().last().unwrap().trim())
+    let o =
+        Command::new("bash").arg(format!("{ROOT}/tests/nspawn/debian-root.sh")).stdin(Stdio::null()).output().unwrap();
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "tests/nspawn/debian-root.sh failed:\n{out}{err}");
+    println!("{err}(root ready in {:.1} s)", t.elapsed().as_secs_f64());
+    // The path is the script's last line on stdout; what it says goes to stderr.
+    PathBuf::from(out.lines().last().unwrap_or_default().trim())
 }
 
 /// The test's config: a job that shows up in the journal, one that sleeps when told to (a
@@ -338,7 +342,7 @@ fn reloads(c: &Container) {
     let (ok, text) = c.sh("systemctl reload runner");
     assert!(!ok, "a broken edit fails the reload: {text}");
     let journal = c.ok("journalctl -q -u runner -o cat");
-    assert!(journal.contains("/etc/supervisor.yaml:4:"), "the check's error names file and line: {journal}");
+    assert!(journal.contains("/etc/supervisor.yaml:4:12: "), "the check's error names file and line: {journal}");
     c.wait_until(Duration::from_secs(30), "the daemon's record of the refused reload", |c| {
         records(c, "runner")
             .iter()

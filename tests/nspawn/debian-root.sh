@@ -28,7 +28,8 @@ if [ ! -e "$root/.complete" ]; then
     tmp="$root.tmp.$$"
     rm -rf "$tmp"
     start=$SECONDS
-    debootstrap --variant=minbase --include="$include" "$suite" "$tmp" "$mirror" >"$tmp.log" 2>&1 ||
+    # Bounded: a stalled mirror must fail the test, not hang CI.
+    timeout 900 debootstrap --variant=minbase --include="$include" "$suite" "$tmp" "$mirror" >"$tmp.log" 2>&1 ||
         { tail -n 30 "$tmp.log" >&2; rm -rf "$tmp" "$tmp.log"; exit 1; }
     # What the boots need: no getty on the console, no first-boot questions, a hostname.
     echo runner-test >"$tmp/etc/hostname"
@@ -41,6 +42,8 @@ if [ ! -e "$root/.complete" ]; then
     echo "debootstrap of $suite from $mirror: $((SECONDS - start)) s" >"$tmp/.complete"
     rm -rf "$root"
     mv "$tmp" "$root"
+    # Roots made from other inputs (an older script, another mirror) are not used again.
+    find "$cache" -mindepth 1 -maxdepth 1 -name 'debian-*' ! -name "${root##*/}" -exec rm -rf {} +
 fi
 cat "$root/.complete" >&2
 echo "$root"
