@@ -1022,7 +1022,7 @@ async fn daemon_main(
             _ = sigint.recv() => break,
         }
     }
-    stop(d, done_rx).await
+    stop(d, done_rx, waited_rx).await
 }
 
 /// Leftovers are ended together, in the background, while jobs fire.
@@ -1053,7 +1053,11 @@ fn watch_clock() -> Option<crate::clockwatch::ClockWatch> {
 }
 
 /// SIGTERM or SIGINT: every running job is asked to stop, and the daemon waits for them.
-async fn stop(mut d: Daemon, mut done_rx: mpsc::UnboundedReceiver<String>) -> ExitCode {
+async fn stop(
+    mut d: Daemon,
+    mut done_rx: mpsc::UnboundedReceiver<String>,
+    mut waited_rx: mpsc::UnboundedReceiver<(String, u64, bool)>,
+) -> ExitCode {
     let (stopping, ending) = (Instant::now(), d.running.len());
     log::info!("stopping: ending {ending} running job(s)");
     d.notifier.stopping();
