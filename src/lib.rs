@@ -19,6 +19,7 @@ pub mod lock;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod pings;
 pub mod proc;
 pub mod process;
 pub mod procinfo;

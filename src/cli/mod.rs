@@ -547,7 +547,10 @@ fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, how: 
 }
 
 fn once_contained(plan: &Plan, job: Arc<Job>, name: &str, how: OnceHow) -> ExitCode {
-    let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks: jobs::sinks_for(plan), by: "once", echo: true };
+    // Pings are written, for the daemon to deliver.
+    let pings = Some(crate::pings::Outbox::new(&plan.state_dir));
+    let ctx =
+        Ctx { runtime_dir: plan.runtime_dir.clone(), sinks: jobs::sinks_for(plan), by: "once", echo: true, pings };
     // A state.json of an earlier version becomes job files before the first write.
     if let Err(e) = ctx.sinks.state.migrate(ctx.sinks.ring_path()) {
         eprintln!("runner: {e}");

@@ -1,0 +1,185 @@
+//! `notify:` pings through the durable outbox, against a real Python HTTP server on
+//! 127.0.0.1 that the test stops and restarts: what a run's end wrote is delivered, in
+//! order, across receiver outages and kill -9s of the daemon (at most one duplicate per
+//! kill, found by the `X-Runner-Ping-Id` header); start, success and `exit_status`
+//! failures go to the healthchecks.io URLs.
+
+mod common;
+use common::*;
+
+use nix::sys::signal::Signal;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// Logs each POST (path, ping id, body) as a JSON line, then answers 200: a kill between
+/// the two is a duplicate to the sender, never a loss.
+const SERVER: &str = r#"
+import http.server, json, sys
+port, log = int(sys.argv[1]), sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(n).decode("utf-8", "replace")
+        with open(log, "a") as f:
+            f.write(json.dumps({"path": self.path, "id": self.headers.get("X-Runner-Ping-Id"), "body": body}) + "\n")
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"OK")
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer.allow_reuse_address = True
+http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
+"#;
+
+struct Server {
+    child: Child,
+}
+
+impl Server {
+    fn start(script: &Path, port: u16, log: &Path) -> Server {
+        let child = Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(log)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        // Up when it accepts a connection.
+        wait_for(LONG, "the ping receiver to listen", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        Server { child }
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn received(log: &Path) -> Vec<serde_json::Value> {
+    lines(log).iter().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn pending_pings(s: &Scratch) -> usize {
+    std::fs::read_dir(s.path("state/outbox/tick"))
+        .map(|rd| rd.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".ping")).count())
+        .unwrap_or(0)
+}
+
+fn config(s: &Scratch, port: u16, enabled: bool) -> PathBuf {
+    let count = s.path("count");
+    // Every 4th run fails with exit 3.
+    s.write(
+        "supervisor.yaml",
+        &format!(
+            "version: 1\njobs:\n  tick:\n    enabled: {enabled}\n    every: 300ms\n    run: \"n=$(cat {c} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {c}; echo seq-$n; [ $((n % 4)) -ne 0 ] || exit 3\"\n    notify:\n      url: http://127.0.0.1:{port}/ping/abc/\n      on: [start, success, failure]\n      exit_status: true\n",
+            c = count.display()
+        ),
+    )
+}
+
+fn kill9(d: &mut Daemon) {
+    d.signal(Signal::SIGKILL);
+    d.wait_exit(LONG);
+}
+
+/// The bodies of the end pings the run log shows, in order.
+fn ended_runs(s: &Scratch, c: &Path) -> Vec<String> {
+    let o = s.runner(c).args(["logs", "--json"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["job"] == "tick" && v["last_attempt"] == true)
+        .filter(|v| v["outcome"] == "success" || v["outcome"] == "failure")
+        .map(|v| v["output"].as_str().unwrap().trim().to_string())
+        .collect()
+}
+
+#[test]
+fn pings_survive_receiver_outages_and_kill_9_in_order() {
+    if !have("python3") {
+        return skip_missing("python3");
+    }
+    let s = Scratch::new("pings");
+    let script = s.write("server.py", SERVER);
+    let (port, log) = (free_port(), s.path("received.jsonl"));
+    let c = config(&s, port, true);
+    let mut server = Server::start(&script, port, &log);
+    let mut d = Daemon::start(&s, &c);
+    wait_for(LONG, "the first pings", || received(&log).len() >= 4);
+    let mut kills = 0;
+    for _ in 0..3 {
+        // An outage: runs go on, their pings wait in the outbox.
+        server.stop();
+        wait_for(LONG, "pings to queue in the outbox", || pending_pings(&s) >= 4);
+        kill9(&mut d);
+        kills += 1;
+        d = Daemon::start(&s, &c);
+        std::thread::sleep(Duration::from_millis(500));
+        server = Server::start(&script, port, &log);
+        let before = received(&log).len();
+        wait_for(LONG, "delivery after the outage", || received(&log).len() >= before + 6);
+        kill9(&mut d);
+        kills += 1;
+        d = Daemon::start(&s, &c);
+    }
+    // No new runs: what is left in the outbox goes out, then the daemon stops.
+    d.signal(Signal::SIGTERM);
+    d.wait_exit(LONG);
+    let c = config(&s, port, false);
+    let mut d = Daemon::start(&s, &c);
+    wait_for(LONG, "the outbox to empty", || pending_pings(&s) == 0);
+    d.signal(Signal::SIGTERM);
+    d.wait_exit(LONG);
+    server.stop();
+
+    let got = received(&log);
+    let mut seen = HashSet::new();
+    let mut dups = 0;
+    let mut ends = Vec::new();
+    for p in &got {
+        let id = p["id"].as_str().expect("every ping has an id").to_string();
+        if !seen.insert(id) {
+            dups += 1;
+            continue;
+        }
+        let (path, body) = (p["path"].as_str().unwrap(), p["body"].as_str().unwrap().trim().to_string());
+        match path {
+            "/ping/abc/start" => assert_eq!(body, ""),
+            "/ping/abc" | "/ping/abc/3" => {
+                let n: u64 = body.strip_prefix("seq-").unwrap().parse().unwrap();
+                assert_eq!(path == "/ping/abc/3", n.is_multiple_of(4), "{p}");
+                ends.push(body);
+            }
+            other => panic!("unexpected ping path {other}"),
+        }
+    }
+    assert!(dups <= kills, "{dups} duplicates for {kills} kills");
+    let runs = ended_runs(&s, &c);
+    assert!(runs.len() >= 20, "{} runs ended", runs.len());
+    // In the order the runs ran; every run the log shows ended was pinged (a kill between a
+    // ping's write and its record leaves a ping the log lacks: at most one per kill).
+    let n = |b: &String| b.strip_prefix("seq-").unwrap().parse::<u64>().unwrap();
+    assert!(ends.windows(2).all(|w| n(&w[0]) < n(&w[1])), "out of order: {ends:?}");
+    let delivered: HashSet<&String> = ends.iter().collect();
+    let lost: Vec<&String> = runs.iter().filter(|r| !delivered.contains(r)).collect();
+    assert!(lost.is_empty(), "runs that ended but were never pinged: {lost:?}");
+    assert!(ends.len() - runs.len() <= kills, "{} pings for {} recorded runs", ends.len(), runs.len());
+    assert!(got.iter().any(|p| p["path"] == "/ping/abc/start"));
+}
