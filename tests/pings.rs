@@ -183,3 +183,62 @@ fn pings_survive_receiver_outages_and_kill_9_in_order() {
     assert!(ends.len() - runs.len() <= kills, "{} pings for {} recorded runs", ends.len(), runs.len());
     assert!(got.iter().any(|p| p["path"] == "/ping/abc/start"));
 }
+
+#[test]
+fn notify_test_status_and_check_name_what_pings_need() {
+    if !have("python3") {
+        return skip_missing("python3");
+    }
+    let s = Scratch::new("pings-cli");
+    let script = s.write("server.py", SERVER);
+    let (port, log) = (free_port(), s.path("received.jsonl"));
+    let plain = format!(
+        "version: 1\njobs:\n  beat:\n    schedule: \"@yearly\"\n    run: \"echo beat-output\"\n    notify:\n      url: http://127.0.0.1:{port}/ping/beat\n"
+    );
+    let c = s.write("supervisor.yaml", &plain);
+    let server = Server::start(&script, port, &log);
+    let o = s.runner(&c).args(["notify-test", "beat"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("delivered"), "{}", stdout(&o));
+    let got = received(&log);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["path"], "/ping/beat");
+    assert!(got[0]["body"].as_str().unwrap().contains("notify-test"));
+    assert!(got[0]["id"].as_str().unwrap().starts_with("beat-"));
+    server.stop();
+
+    // Receiver down: notify-test fails and says so; a run's ping waits, and status shows it.
+    let o = s.runner(&c).args(["notify-test", "beat"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("test ping"), "{}", stderr(&o));
+    let o = s.runner(&c).args(["once", "beat"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = s.runner(&c).args(["status", "--json"]).output().unwrap();
+    let st: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(st["pings"][0]["job"], "beat");
+    assert_eq!(st["pings"][0]["pending"], 1);
+    let o = s.runner(&c).arg("status").output().unwrap();
+    assert!(stdout(&o).contains("pings beat: 1 waiting"), "{}", stdout(&o));
+
+    // A daemon delivers what `once` left, with its output as the body.
+    let server = Server::start(&script, port, &log);
+    let mut d = Daemon::start(&s, &c);
+    wait_for(LONG, "the waiting ping", || received(&log).len() == 2);
+    assert_eq!(received(&log)[1]["body"], "beat-output\n");
+    d.signal(Signal::SIGTERM);
+    d.wait_exit(LONG);
+    server.stop();
+
+    // https:// needs curl or wget: `runner check` names the one found, or fails naming the job.
+    let tls = plain.replace("http://", "https://");
+    let c = s.write("supervisor.yaml", &tls);
+    let o = s.runner(&c).arg("check").env("PATH", s.path("empty-bin")).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stderr(&o).contains("beat") && stderr(&o).contains("curl or wget"), "{}", stderr(&o));
+    let bin = s.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink("/bin/true", bin.join("wget")).unwrap();
+    let o = s.runner(&c).arg("check").env("PATH", &bin).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains(&format!("https pings go through {}", bin.join("wget").display())), "{}", stdout(&o));
+}

@@ -223,6 +223,14 @@ Exit codes: 0 success; 1-123 the job's own status; 75 already running or skipped
         globals: true,
     },
     Cmd {
+        name: "notify-test",
+        about: "Send one ping to a job's `notify:` URL now, past the outbox, and say what came back",
+        args: &[arg("JOB", "A job with `notify:`", Complete::Job)],
+        opts: &[],
+        after_help: "Examples:\n  runner notify-test backup\n\nSends a success ping with a test body. Exit 0 when the receiver answered 2xx, 1 otherwise.",
+        globals: true,
+    },
+    Cmd {
         name: "enqueue",
         about: "Add a work item to a queue_flush job's spool, atomically (tmp/ then new/)",
         args: &[

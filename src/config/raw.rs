@@ -345,6 +345,7 @@ pub fn sections() -> Vec<(&'static str, &'static [&'static str])> {
         ("match", fields::<RawMatch>()),
         ("when", fields::<RawWhen>()),
         ("free_space", fields::<RawFreeSpace>()),
+        ("notify", fields::<crate::pings::RawNotify>()),
     ]
 }
 

@@ -107,6 +107,41 @@ impl Notify {
     }
 }
 
+/// Pings waiting per job: `(job, count, bytes)`, for `runner status`.
+pub fn waiting(state_dir: &std::path::Path) -> std::io::Result<Vec<(String, usize, u64)>> {
+    let pending = Outbox::new(state_dir).pending()?;
+    Ok(pending.into_iter().map(|(job, e)| (job, e.len(), e.iter().map(|e| e.bytes).sum())).collect())
+}
+
+/// What `runner check` says of pings: the https client, or an error naming the jobs that
+/// need one when there is none. None when no job pings over https.
+pub fn check_client<'a>(jobs: impl Iterator<Item = (&'a str, &'a Notify)>) -> Option<Result<String, String>> {
+    let tls: Vec<&str> = jobs.filter(|(_, n)| n.needs_tls()).map(|(j, _)| j).collect();
+    if tls.is_empty() {
+        return None;
+    }
+    Some(match http::Client::find() {
+        Some(c) => Ok(format!("https pings go through {}", c.path().display())),
+        None => Err(format!(
+            "job(s) {} ping an https:// URL, which needs curl or wget on PATH; install one (apt-get install curl), or use http://",
+            tls.join(", ")
+        )),
+    })
+}
+
+/// Sends one success ping for `job` now, past the outbox (`runner notify-test`): what the
+/// receiver answered, or why it failed.
+pub async fn send_test(job: &str, n: &Notify) -> std::io::Result<String> {
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    let ping = outbox::Ping {
+        id: format!("{job}-{now_ms}-test"),
+        url: n.url_for(Event::Success, Some(0)),
+        body: format!("runner notify-test for job {job}\n").into_bytes(),
+    };
+    http::send(&ping, http::Client::find().as_ref()).await?;
+    Ok(ping.url)
+}
+
 /// The last [`MAX_BODY`] bytes of `tail`.
 pub fn body_of(tail: &[u8]) -> &[u8] {
     &tail[tail.len().saturating_sub(MAX_BODY)..]
