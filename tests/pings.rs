@@ -1,6 +1,6 @@
 //! `notify:` pings through the durable outbox, against a real Python HTTP server on
 //! 127.0.0.1 that the test stops and restarts: what a run's end wrote is delivered, in
-//! order, across receiver outages and kill -9s of the daemon (at most one duplicate per
+//! order, across 3 receiver outages and 20 kill -9s of the daemon (at most one duplicate per
 //! kill, found by the `X-Runner-Ping-Id` header); start, success and `exit_status`
 //! failures go to the healthchecks.io URLs.
 
@@ -33,7 +33,13 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 http.server.HTTPServer.allow_reuse_address = True
-http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
+srv = http.server.HTTPServer(("127.0.0.1", port), H)
+if len(sys.argv) > 4:
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
 "#;
 
 struct Server {
@@ -42,10 +48,16 @@ struct Server {
 
 impl Server {
     fn start(script: &Path, port: u16, log: &Path) -> Server {
+        Server::start_tls(script, port, log, &[])
+    }
+
+    /// With `tls` (certificate and key files), the server speaks HTTPS.
+    fn start_tls(script: &Path, port: u16, log: &Path, tls: &[&Path]) -> Server {
         let child = Command::new("python3")
             .arg(script)
             .arg(port.to_string())
             .arg(log)
+            .args(tls)
             .stdout(Stdio::null())
             .spawn()
             .expect("python3 runs");
@@ -139,6 +151,13 @@ fn pings_survive_receiver_outages_and_kill_9_in_order() {
         kills += 1;
         d = Daemon::start(&s, &c);
     }
+    // 14 more kills while the receiver is up, at varied points of delivery: 20 in all.
+    for i in 0..14 {
+        std::thread::sleep(Duration::from_millis(150 + 37 * i));
+        kill9(&mut d);
+        kills += 1;
+        d = Daemon::start(&s, &c);
+    }
     // No new runs: what is left in the outbox goes out, then the daemon stops.
     d.signal(Signal::SIGTERM);
     d.wait_exit(LONG);
@@ -170,7 +189,9 @@ fn pings_survive_receiver_outages_and_kill_9_in_order() {
             other => panic!("unexpected ping path {other}"),
         }
     }
+    assert_eq!(kills, 20);
     assert!(dups <= kills, "{dups} duplicates for {kills} kills");
+    eprintln!("{} pings received, {} distinct, {dups} duplicates over {kills} kills", got.len(), seen.len());
     let runs = ended_runs(&s, &c);
     assert!(runs.len() >= 20, "{} runs ended", runs.len());
     // In the order the runs ran; every run the log shows ended was pinged (a kill between a
@@ -241,4 +262,102 @@ fn notify_test_status_and_check_name_what_pings_need() {
     let o = s.runner(&c).arg("check").env("PATH", &bin).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains(&format!("https pings go through {}", bin.join("wget").display())), "{}", stdout(&o));
+}
+
+/// A test CA and a certificate for 127.0.0.1 it signed, made by openssl: (ca, cert, key).
+fn test_ca(s: &Scratch) -> (PathBuf, PathBuf, PathBuf) {
+    let (ca, ca_key, cert, key, csr, ext) =
+        (s.path("ca.pem"), s.path("ca.key"), s.path("srv.pem"), s.path("srv.key"), s.path("srv.csr"), s.path("ext"));
+    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1\n").unwrap();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let steps: Vec<Vec<&std::ffi::OsStr>> = vec![
+        ["req", "-x509"]
+            .iter()
+            .chain(&ec)
+            .map(|a| a.as_ref())
+            .chain([
+                "-keyout".as_ref(),
+                ca_key.as_os_str(),
+                "-out".as_ref(),
+                ca.as_os_str(),
+                "-days".as_ref(),
+                "1".as_ref(),
+                "-subj".as_ref(),
+                "/CN=runner test CA".as_ref(),
+            ])
+            .collect(),
+        ["req"]
+            .iter()
+            .chain(&ec)
+            .map(|a| a.as_ref())
+            .chain([
+                "-keyout".as_ref(),
+                key.as_os_str(),
+                "-out".as_ref(),
+                csr.as_os_str(),
+                "-subj".as_ref(),
+                "/CN=127.0.0.1".as_ref(),
+            ])
+            .collect(),
+        vec![
+            "x509".as_ref(),
+            "-req".as_ref(),
+            "-in".as_ref(),
+            csr.as_os_str(),
+            "-CA".as_ref(),
+            ca.as_os_str(),
+            "-CAkey".as_ref(),
+            ca_key.as_os_str(),
+            "-CAcreateserial".as_ref(),
+            "-out".as_ref(),
+            cert.as_os_str(),
+            "-days".as_ref(),
+            "1".as_ref(),
+            "-extfile".as_ref(),
+            ext.as_os_str(),
+        ],
+    ];
+    for args in steps {
+        let o = Command::new("openssl").args(&args).output().unwrap();
+        assert!(o.status.success(), "openssl {args:?}: {}", stderr(&o));
+    }
+    (ca, cert, key)
+}
+
+#[test]
+fn https_pings_go_through_curl_with_the_box_s_ca() {
+    for tool in ["python3", "openssl", "curl"] {
+        if !have(tool) {
+            return skip_missing(tool);
+        }
+    }
+    let s = Scratch::new("pings-tls");
+    let script = s.write("server.py", SERVER);
+    let (ca, cert, key) = test_ca(&s);
+    let (port, log) = (free_port(), s.path("received.jsonl"));
+    let c = s.write(
+        "supervisor.yaml",
+        &format!(
+            "version: 1\njobs:\n  tls:\n    every: 300ms\n    run: \"echo over-tls\"\n    notify:\n      url: https://127.0.0.1:{port}/ping/tls\n      on: [start, success]\n"
+        ),
+    );
+    let server = Server::start_tls(&script, port, &log, &[&cert, &key]);
+    let ca_env = ca.to_str().unwrap();
+    // Without the test CA curl refuses the certificate: the ping is not delivered.
+    let o = s.runner(&c).args(["notify-test", "tls"]).env_remove("CURL_CA_BUNDLE").output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let o = s.runner(&c).args(["notify-test", "tls"]).env("CURL_CA_BUNDLE", ca_env).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = s.runner(&c).arg("check").output().unwrap();
+    assert!(stdout(&o).contains("https pings go through") && stdout(&o).contains("curl"), "{}", stdout(&o));
+
+    let mut d = Daemon::start_with(&s, &c, &[("CURL_CA_BUNDLE", ca_env)]);
+    wait_for(LONG, "pings over https", || received(&log).len() >= 5);
+    d.signal(Signal::SIGTERM);
+    d.wait_exit(LONG);
+    server.stop();
+    let got = received(&log);
+    assert_eq!(got.len(), got.iter().map(|p| p["id"].as_str().unwrap()).collect::<HashSet<_>>().len());
+    assert!(got.iter().any(|p| p["path"] == "/ping/tls/start"), "{got:?}");
+    assert!(got.iter().any(|p| p["path"] == "/ping/tls" && p["body"] == "over-tls\n"), "{got:?}");
 }
