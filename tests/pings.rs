@@ -250,6 +250,17 @@ fn notify_test_status_and_check_name_what_pings_need() {
     d.wait_exit(LONG);
     server.stop();
 
+    // A bad URL is a config error at its line and column, naming the fix.
+    let bad = s.write("bad.yaml", &plain.replace(&format!("http://127.0.0.1:{port}/ping/beat"), "ftp://example.org/x"));
+    let o = s.runner(&bad).arg("check").output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o)
+            .contains("bad.yaml:7:12: job `beat`: notify.url `ftp://example.org/x` is not an http:// or https:// URL"),
+        "{}",
+        stderr(&o)
+    );
+
     // https:// needs curl or wget: `runner check` names the one found, or fails naming the job.
     let tls = plain.replace("http://", "https://");
     let c = s.write("supervisor.yaml", &tls);

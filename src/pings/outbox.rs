@@ -17,6 +17,9 @@ pub const MAX_PINGS: usize = 1_000;
 /// The most bytes of pings a job keeps waiting.
 pub const MAX_BYTES: u64 = 1 << 20;
 
+/// The largest ping file read: a 10 KiB body, its id and a URL, with room to spare.
+pub const MAX_FILE: u64 = 64 << 10;
+
 const MAGIC: &str = "runner-ping 1\n";
 
 /// A ping as kept in its file.
@@ -136,9 +139,20 @@ impl Outbox {
         Ok(out)
     }
 
-    /// Reads a waiting ping; None for a damaged file (logged by the caller and removed).
+    /// Reads a waiting ping, at most [`MAX_FILE`] bytes of it; None for a damaged file
+    /// (logged by the caller and removed), a too large one included.
     pub fn read(e: &Entry) -> io::Result<Option<Ping>> {
-        Ok(Ping::decode(&fsx::read(&e.path)?))
+        use std::io::Read;
+        let f = fsx::open_read(&e.path)?;
+        if !f.metadata()?.is_file() {
+            return Ok(None);
+        }
+        let mut b = Vec::new();
+        f.take(MAX_FILE + 1).read_to_end(&mut b)?;
+        if b.len() as u64 > MAX_FILE {
+            return Ok(None);
+        }
+        Ok(Ping::decode(&b))
     }
 
     /// Removes a delivered ping, durably.
