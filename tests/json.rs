@@ -7,17 +7,18 @@ use common::*;
 use std::time::Duration;
 
 /// The README's JSON section, where the keys are documented, and the JSON sections of the
-/// pages under docs/ that document a feature's own keys (docs/conditions.md).
+/// pages under docs/ that document a feature's own keys (docs/conditions.md, docs/notify.md).
 fn json_section() -> String {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let start = readme.find("### JSON output").expect("a JSON output section in README.md");
     let end = readme[start + 4..].find("\n### ").map_or(readme.len(), |i| start + 4 + i);
     let mut text = readme[start..end].to_string();
-    let page = "conditions.md";
-    let doc = std::fs::read_to_string(format!("{}/docs/{page}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let start = doc.find("## JSON output").unwrap_or_else(|| panic!("a JSON output section in docs/{page}"));
-    let end = doc[start + 3..].find("\n## ").map_or(doc.len(), |i| start + 3 + i);
-    text.push_str(&doc[start..end]);
+    for page in ["conditions.md", "notify.md"] {
+        let doc = std::fs::read_to_string(format!("{}/docs/{page}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let start = doc.find("## JSON output").unwrap_or_else(|| panic!("a JSON output section in docs/{page}"));
+        let end = doc[start + 3..].find("\n## ").map_or(doc.len(), |i| start + 3 + i);
+        text.push_str(&doc[start..end]);
+    }
     text
 }
 

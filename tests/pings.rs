@@ -372,3 +372,39 @@ fn https_pings_go_through_curl_with_the_box_s_ca() {
     assert!(got.iter().any(|p| p["path"] == "/ping/tls/start"), "{got:?}");
     assert!(got.iter().any(|p| p["path"] == "/ping/tls" && p["body"] == "over-tls\n"), "{got:?}");
 }
+
+/// A full outbox (1,000 pings) drops its oldest for a new ping, and the run log says so.
+#[test]
+fn a_full_outbox_drops_the_oldest_and_records_it() {
+    let s = Scratch::new("pings-full");
+    let c = s.write(
+        "supervisor.yaml",
+        "version: 1\njobs:\n  beat:\n    schedule: \"@yearly\"\n    run: \"echo hi\"\n    notify:\n      url: http://127.0.0.1:9/ping/beat\n",
+    );
+    // 1,000 pings waiting, written as the outbox writes them (docs/notify.md).
+    let dir = s.path("state/outbox/beat");
+    std::fs::create_dir_all(&dir).unwrap();
+    for d in [s.path("state"), s.path("state/outbox"), dir.clone()] {
+        std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    for seq in 1..=1000u64 {
+        std::fs::write(
+            dir.join(format!("{seq:020}.ping")),
+            format!("runner-ping 1\nbeat-1-{seq}\nhttp://127.0.0.1:9/ping/beat\n"),
+        )
+        .unwrap();
+    }
+    let o = s.runner(&c).args(["once", "beat"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!dir.join(format!("{:020}.ping", 1)).exists(), "the oldest is dropped");
+    assert!(dir.join(format!("{:020}.ping", 1001)).exists(), "the new one is kept");
+    let o = s.runner(&c).args(["status", "--json"]).output().unwrap();
+    let st: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(st["pings"][0]["pending"], 1000);
+    let o = s.runner(&c).args(["logs", "--json"]).output().unwrap();
+    assert!(
+        stdout(&o).contains("job beat: its ping outbox is full (1000 pings or 1048576 bytes); dropped the 1 oldest"),
+        "{}",
+        stdout(&o)
+    );
+}
