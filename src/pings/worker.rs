@@ -14,9 +14,13 @@ use super::outbox::{Entry, Outbox};
 /// The longest wait between tries.
 pub const MAX_DELAY: Duration = Duration::from_secs(300);
 
-/// How often the outbox is looked at with nothing to retry: pings that `runner once` or
-/// `runner notify-test` wrote while the daemon ran wake nobody here.
-const IDLE_RESCAN: Duration = Duration::from_secs(30);
+/// How often the outbox is looked at while pings wait: pings that `runner once` wrote while
+/// the daemon ran wake nobody here.
+const RESCAN: Duration = Duration::from_secs(30);
+
+/// The same with the outbox empty: the daemon must not wake for nothing (a run of its own
+/// wakes the worker at once).
+const IDLE_RESCAN: Duration = Duration::from_secs(300);
 
 /// The wait before try `failures + 1`: 1 s doubling to [`MAX_DELAY`], plus up to half again
 /// (`r` in 0..1) so that many boxes back online do not all ping at once.
@@ -62,6 +66,7 @@ pub async fn run(outbox: Outbox, client: Option<Client>) {
             }
         };
         backoff.retain(|job, _| pending.iter().any(|(j, _)| j == job));
+        let rescan = if pending.is_empty() { IDLE_RESCAN } else { RESCAN };
         let mut wake: Option<Instant> = None;
         for (job, entries) in pending {
             if let Some(&(_, at)) = backoff.get(&job)
@@ -93,7 +98,7 @@ pub async fn run(outbox: Outbox, client: Option<Client>) {
                 }
             }
         }
-        let sleep = wake.map_or(IDLE_RESCAN, |w| w.saturating_duration_since(Instant::now()).min(IDLE_RESCAN));
+        let sleep = wake.map_or(rescan, |w| w.saturating_duration_since(Instant::now()).min(rescan));
         tokio::select! {
             _ = outbox.wake().notified() => {}
             _ = tokio::time::sleep(sleep) => {}
