@@ -94,13 +94,12 @@ fn pending_pings(s: &Scratch) -> usize {
 }
 
 fn config(s: &Scratch, port: u16, enabled: bool) -> PathBuf {
-    let count = s.path("count");
-    // Every 4th run fails with exit 3.
+    // Each run's body is its start in ns (runs of a job never overlap, so they increase; a
+    // counter file would be emptied by a kill -9 mid-write). About every 4th fails with exit 3.
     s.write(
         "supervisor.yaml",
         &format!(
-            "version: 1\njobs:\n  tick:\n    enabled: {enabled}\n    every: 300ms\n    run: \"n=$(cat {c} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {c}; echo seq-$n; [ $((n % 4)) -ne 0 ] || exit 3\"\n    notify:\n      url: http://127.0.0.1:{port}/ping/abc/\n      on: [start, success, failure]\n      exit_status: true\n",
-            c = count.display()
+            "version: 1\njobs:\n  tick:\n    enabled: {enabled}\n    every: 300ms\n    run: \"n=$(date +%s%N); echo seq-$n; [ $((n % 4)) -ne 0 ] || exit 3\"\n    notify:\n      url: http://127.0.0.1:{port}/ping/abc/\n      on: [start, success, failure]\n      exit_status: true\n"
         ),
     )
 }
@@ -407,4 +406,35 @@ fn a_full_outbox_drops_the_oldest_and_records_it() {
         "{}",
         stdout(&o)
     );
+}
+
+/// A receiver that takes the connection and never answers holds back only its own job's
+/// pings: the other job's arrive before the hung try's 10 s limit ends it.
+#[test]
+fn a_hanging_receiver_holds_back_only_its_own_job() {
+    if !have("python3") {
+        return skip_missing("python3");
+    }
+    let s = Scratch::new("pings-hang");
+    let script = s.write("server.py", SERVER);
+    let (port, log) = (free_port(), s.path("received.jsonl"));
+    // Accepted by the kernel (the backlog), never read or answered.
+    let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hang_port = hang.local_addr().unwrap().port();
+    let c = s.write(
+        "supervisor.yaml",
+        &format!(
+            "version: 1\njobs:\n  a:\n    every: 500ms\n    run: \"true\"\n    notify:\n      url: http://127.0.0.1:{hang_port}/ping/a\n  b:\n    every: 500ms\n    run: \"true\"\n    notify:\n      url: http://127.0.0.1:{port}/ping/b\n"
+        ),
+    );
+    let server = Server::start(&script, port, &log);
+    let mut d = Daemon::start(&s, &c);
+    wait_for(LONG, "job b's pings", || received(&log).len() >= 3);
+    assert!(!d.log_text().contains("job a: a ping failed"), "b waited for a's hung try:\n{}", d.log_text());
+    wait_for(LONG, "job a's try to time out", || d.log_text().contains("job a: a ping failed (no answer within 10 s)"));
+    assert!(received(&log).iter().all(|p| p["path"] == "/ping/b"));
+    d.signal(Signal::SIGTERM);
+    d.wait_exit(LONG);
+    server.stop();
+    drop(hang);
 }

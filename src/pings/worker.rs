@@ -1,10 +1,10 @@
-//! The daemon's delivery task: each job's pings in order, the oldest first; a job whose
-//! receiver fails waits (1-1.5 s at first, doubling, at most 5 minutes, with jitter) while
-//! the other jobs' pings go on. It runs beside the event loop on the same thread but only
+//! The daemon's delivery task: each job's pings in order, the oldest first, a task per job;
+//! a job whose receiver fails waits (1-1.5 s at first, doubling, at most 5 minutes, with
+//! jitter) while the other jobs' pings go on. It runs beside the event loop on the same thread but only
 //! awaits: file work is on blocking threads and every send has a time limit, so it never
 //! delays a fire.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -47,11 +47,18 @@ impl Jitter {
     }
 }
 
-/// Delivers the outbox until the daemon stops.
+/// What a job's delivery task ended with: the job, whether it delivered any ping, and the
+/// error that stopped it (None: its pings are all out).
+type Ended = (String, bool, Option<io::Error>);
+
+/// Delivers the outbox until the daemon stops: a task per job with pings waiting, so a
+/// receiver that hangs holds back only its own job's pings.
 pub async fn run(outbox: Outbox, client: Option<Client>) {
     // Per job: failures in a row, and when to try again.
     let mut backoff: HashMap<String, (u32, Instant)> = HashMap::new();
     let mut jitter = Jitter::new();
+    let mut busy: tokio::task::JoinSet<Ended> = tokio::task::JoinSet::new();
+    let mut active: HashSet<String> = HashSet::new();
     loop {
         let ob = outbox.clone();
         let pending = match tokio::task::spawn_blocking(move || ob.pending()).await {
@@ -65,45 +72,75 @@ pub async fn run(outbox: Outbox, client: Option<Client>) {
                 Vec::new()
             }
         };
-        backoff.retain(|job, _| pending.iter().any(|(j, _)| j == job));
+        backoff.retain(|job, _| active.contains(job) || pending.iter().any(|(j, _)| j == job));
         let rescan = if pending.is_empty() { IDLE_RESCAN } else { RESCAN };
         let mut wake: Option<Instant> = None;
         for (job, entries) in pending {
+            if active.contains(&job) {
+                continue;
+            }
             if let Some(&(_, at)) = backoff.get(&job)
                 && at > Instant::now()
             {
                 wake = Some(wake.map_or(at, |w| w.min(at)));
                 continue;
             }
-            for e in entries {
-                match deliver(e, client.as_ref()).await {
-                    Ok(()) => {
-                        backoff.remove(&job);
-                    }
-                    Err(err) => {
-                        let failures = backoff.get(&job).map_or(0, |b| b.0) + 1;
-                        let d = delay(failures, jitter.next());
-                        // One line at the 1st, 2nd, 4th, 8th... failure in a row, not one per try.
-                        if failures.is_power_of_two() {
-                            log::warn!(
-                                "job {job}: a ping failed ({err}); {failures} tries so far, next in {} ms",
-                                d.as_millis()
-                            );
-                        }
-                        let at = Instant::now() + d;
-                        backoff.insert(job.clone(), (failures, at));
-                        wake = Some(wake.map_or(at, |w| w.min(at)));
-                        break;
-                    }
-                }
-            }
+            active.insert(job.clone());
+            busy.spawn(deliver_all(job, entries, client.clone()));
         }
         let sleep = wake.map_or(rescan, |w| w.saturating_duration_since(Instant::now()).min(rescan));
         tokio::select! {
             _ = outbox.wake().notified() => {}
             _ = tokio::time::sleep(sleep) => {}
+            Some(ended) = busy.join_next(), if !busy.is_empty() => {
+                match ended {
+                    Ok((job, delivered, err)) => {
+                        active.remove(&job);
+                        ended_job(&mut backoff, &mut jitter, job, delivered, err);
+                    }
+                    // A task that panicked: its job is tried again at the next scan.
+                    Err(e) => {
+                        log::error!("a ping delivery task failed: {e}");
+                        active.clear();
+                    }
+                }
+            }
         }
     }
+}
+
+/// Records how a job's delivery ended: its backoff cleared, or one more failure in a row.
+fn ended_job(
+    backoff: &mut HashMap<String, (u32, Instant)>,
+    jitter: &mut Jitter,
+    job: String,
+    delivered: bool,
+    err: Option<io::Error>,
+) {
+    let Some(err) = err else {
+        backoff.remove(&job);
+        return;
+    };
+    let before = if delivered { 0 } else { backoff.get(&job).map_or(0, |b| b.0) };
+    let failures = before + 1;
+    let d = delay(failures, jitter.next());
+    // One line at the 1st, 2nd, 4th, 8th... failure in a row, not one per try.
+    if failures.is_power_of_two() {
+        log::warn!("job {job}: a ping failed ({err}); {failures} tries so far, next in {} ms", d.as_millis());
+    }
+    backoff.insert(job, (failures, Instant::now() + d));
+}
+
+/// Sends a job's waiting pings in order until one fails.
+async fn deliver_all(job: String, entries: Vec<Entry>, client: Option<Client>) -> Ended {
+    let mut delivered = false;
+    for e in entries {
+        if let Err(err) = deliver(e, client.as_ref()).await {
+            return (job, delivered, Some(err));
+        }
+        delivered = true;
+    }
+    (job, delivered, None)
 }
 
 /// Sends one waiting ping and removes its file after a 2xx. A file gone meanwhile (dropped
