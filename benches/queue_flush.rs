@@ -57,6 +57,7 @@ fn setup(dir: &Path, max_items: usize) -> Setup {
         sinks: Sinks::new(StateStore::new(&plan.state_dir)),
         by: "once",
         echo: false,
+        pings: None,
     };
     let mut spool = Spool::new(&spool);
     spool.ensure(None).unwrap();

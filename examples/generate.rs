@@ -107,6 +107,14 @@ fn config_page() -> Result<Vec<u8>, String> {
             config_page::WHEN_EXAMPLE.iter().for_each(|l| out(roff(l)));
             out(".fi".into());
         }
+        if *section == "notify" {
+            out(".PP".into());
+            out("For example, a nightly backup that reports its start, success and exit status:".into());
+            out(".PP".into());
+            out(".nf".into());
+            config_page::NOTIFY_EXAMPLE.iter().for_each(|l| out(roff(l)));
+            out(".fi".into());
+        }
     }
     out(".SH SEE ALSO".into());
     out("\\fBrunner\\fR(1), \\fBrunner\\-check\\fR(1)".into());

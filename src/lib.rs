@@ -22,6 +22,7 @@ pub(crate) mod logging;
 pub mod metrics;
 pub(crate) mod notify;
 pub(crate) mod pidfile;
+pub(crate) mod pings;
 pub mod proc;
 pub mod process;
 pub(crate) mod procinfo;

@@ -910,7 +910,10 @@ async fn daemon_main(
     let Found { state, boot, leftovers } = found;
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let (waited_tx, mut waited_rx) = mpsc::unbounded_channel();
-    let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks, by: "daemon", echo: false };
+    // `notify:` pings: written by the runs, delivered by a task of their own.
+    let outbox = crate::pings::Outbox::new(&plan.state_dir);
+    tokio::spawn(crate::pings::worker::run(outbox.clone(), crate::pings::http::Client::find()));
+    let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks, by: "daemon", echo: false, pings: Some(outbox) };
     // Damage found in the run log is recorded now, not at the first run.
     ctx.sinks.open_ring();
     let mut d = Daemon {

@@ -26,8 +26,20 @@ fn usage_error(args: &[&str]) -> String {
     stderr(&o)
 }
 
-const COMMANDS: &[&str] =
-    &["run", "once", "list", "status", "enqueue", "queue", "metrics", "health", "check", "calendar", "logs"];
+const COMMANDS: &[&str] = &[
+    "run",
+    "once",
+    "list",
+    "status",
+    "notify-test",
+    "enqueue",
+    "queue",
+    "metrics",
+    "health",
+    "check",
+    "calendar",
+    "logs",
+];
 
 #[test]
 fn the_program_help_lists_every_command_the_global_options_and_the_exit_codes() {

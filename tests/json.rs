@@ -7,16 +7,17 @@ use common::*;
 use std::time::Duration;
 
 /// docs/json.md, where the keys are documented, and the JSON sections of the pages under docs/
-/// that document a feature's own keys (docs/conditions.md).
+/// that document a feature's own keys (docs/conditions.md, docs/notify.md).
 fn json_section() -> String {
     let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/json.md")).unwrap();
     assert!(page.starts_with("# JSON output"), "docs/json.md is the JSON output page");
     let mut text = page;
-    let page = "conditions.md";
-    let doc = std::fs::read_to_string(format!("{}/docs/{page}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let start = doc.find("## JSON output").unwrap_or_else(|| panic!("a JSON output section in docs/{page}"));
-    let end = doc[start + 3..].find("\n## ").map_or(doc.len(), |i| start + 3 + i);
-    text.push_str(&doc[start..end]);
+    for page in ["conditions.md", "notify.md"] {
+        let doc = std::fs::read_to_string(format!("{}/docs/{page}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let start = doc.find("## JSON output").unwrap_or_else(|| panic!("a JSON output section in docs/{page}"));
+        let end = doc[start + 3..].find("\n## ").map_or(doc.len(), |i| start + 3 + i);
+        text.push_str(&doc[start..end]);
+    }
     text
 }
 

@@ -204,6 +204,13 @@ pub const KEYS: &[(&str, &str, &str, &str, &str)] = &[
         "'mail -s \"$RUNNER_JOB failed\" root'",
         "Runs after the last failed attempt, with RUNNER_OUTCOME, RUNNER_EXIT_CODE, RUNNER_EXIT_STATUS and RUNNER_OUTPUT.",
     ),
+    (
+        "job",
+        "notify",
+        "none",
+        "{url: https://hc-ping.com/UUID}",
+        "Pings a healthchecks.io-style URL when a run starts, succeeds or fails; see NOTIFY. defaults.notify: applies to every job but checks.",
+    ),
     ("retries", "attempts", "1", "3", "Tries in all, the first included."),
     ("retries", "backoff", "10s", "30s", "The wait before the second try, doubling after each, with jitter."),
     ("retries", "max_backoff", "1h", "10m", "The longest wait between tries."),
@@ -354,6 +361,27 @@ pub const KEYS: &[(&str, &str, &str, &str, &str)] = &[
     ),
     ("when", "path_exists", "none", "/mnt/usb/ready", "This path exists (a link counts if its target does)."),
     ("when", "checks", "none", "{uplink: ok}", "These checks are at level ok, read as depends_on reads them."),
+    (
+        "notify",
+        "url",
+        "required",
+        "https://hc-ping.com/UUID",
+        "The check's ping URL, http:// or https://. A start pings URL/start, a success URL, a failure URL/fail.",
+    ),
+    (
+        "notify",
+        "on",
+        "[success, failure]",
+        "[start, success, failure]",
+        "Which events ping: any of start, success, failure.",
+    ),
+    (
+        "notify",
+        "exit_status",
+        "false",
+        "true",
+        "A failure pings URL/<exit status> (1-255) instead of URL/fail, when the run exited.",
+    ),
     ("free_space", "path", "required", "/data", "An absolute path on the filesystem to measure."),
     (
         "free_space",
@@ -379,6 +407,17 @@ pub const WHEN_EXAMPLE: &[&str] = &[
     "    recheck: 1m",
 ];
 
+/// The example of the NOTIFY section: a backup that reports to healthchecks.io.
+pub const NOTIFY_EXAMPLE: &[&str] = &[
+    "  backup:",
+    "    schedule: \"0 3 * * *\"",
+    "    run: /usr/local/bin/backup",
+    "    notify:",
+    "      url: https://hc-ping.com/0b2c8f4e-1111-4c2a-9d7e-3f5a6b7c8d9e",
+    "      on: [start, success, failure]",
+    "      exit_status: true",
+];
+
 /// The page's sections, in order: (section, heading, what it is).
 pub const SECTIONS: &[(&str, &str, &str)] = &[
     ("top", "TOP LEVEL", "Keys at the top of /etc/supervisor.yaml."),
@@ -401,4 +440,9 @@ pub const SECTIONS: &[(&str, &str, &str)] = &[
         "Under a job's when: (or defaults.when:, which a job's own when: replaces whole, and which checks do not take). Every condition given must hold for a due run to start. /sys and /proc are read through sys_root and proc_root. runner once JOB judges them once and exits 75 naming the one that fails; --ignore-conditions runs the job anyway. runner status shows a waiting job and what it waits for.",
     ),
     ("free_space", "FREE_SPACE", "Under when.free_space:."),
+    (
+        "notify",
+        "NOTIFY",
+        "Under a job's notify: (or defaults.notify:). Each ping is a file in state_dir/outbox/JOB/ (one create, fsync, rename and unlink per ping) until a receiver answers 2xx: the daemon delivers each job's pings in order, retrying 1-2 s after a failure, doubling to 5 minutes, so pings made while the uplink is down are sent when it is back, and kill -9 or a power cut loses none (a ping may come twice; its X-Runner-Ping-Id header is the same on every try). At most 1,000 pings or 1 MiB wait per job; the oldest are dropped first, and the drop is in the run log. The body is the run's output tail, at most 10 KiB. https:// goes through curl, else wget, found on PATH; runner check names it, and fails when a job needs one and there is none. runner status shows the pings waiting; runner notify-test JOB sends one now.",
+    ),
 ];

@@ -227,6 +227,14 @@ config, unknown job); 126 cannot execute; 127 not found; 128+N killed by signal 
         globals: true,
     },
     Cmd {
+        name: "notify-test",
+        about: "Send one ping to a job's `notify:` URL now, past the outbox, and say what came back",
+        args: &[arg("JOB", "A job with `notify:`", Complete::Job)],
+        opts: &[],
+        after_help: "Examples:\n  runner notify-test backup\n\nSends a success ping with a test body. Exit 0 when the receiver answered 2xx, 1 otherwise.",
+        globals: true,
+    },
+    Cmd {
         name: "enqueue",
         about: "Add a work item to a queue_flush job's spool, atomically (tmp/ then new/)",
         args: &[

@@ -69,6 +69,7 @@ pub enum Command {
     List { json: bool },
     Status { json: bool },
     Enqueue { job: String, file: PathBuf },
+    NotifyTest { job: String },
     Queue { job: String, json: bool, watch: bool, interval: String },
     Metrics { json: bool, paths: Vec<PathBuf>, interval: std::time::Duration, processes: Vec<String> },
     Health { json: bool },
@@ -119,6 +120,7 @@ impl Cli {
             },
             "list" => Command::List { json: m.flag("json") },
             "status" => Command::Status { json: m.flag("json") },
+            "notify-test" => Command::NotifyTest { job: m.arg_text(0)? },
             "enqueue" => Command::Enqueue { job: m.arg_text(0)?, file: PathBuf::from(m.arg(1)) },
             "queue" => Command::Queue {
                 job: m.arg_text(0)?,
@@ -245,6 +247,7 @@ fn dispatch(cli: Cli, overrides: Overrides) -> ExitCode {
             cmd_metrics(&cli.config, &overrides, json, paths, interval, &processes)
         }
         Command::Enqueue { job, file } => cmd_enqueue(&cli.config, &overrides, &job, &file),
+        Command::NotifyTest { job } => cmd_notify_test(&cli.config, &overrides, &job),
         Command::Queue { job, json, watch, interval } => {
             cmd_queue(&cli.config, &overrides, &job, json, watch.then_some(interval.as_str()))
         }
@@ -401,6 +404,15 @@ fn cmd_check(path: &Path, overrides: &Overrides) -> ExitCode {
     match load_plan(path, overrides) {
         Ok(plan) => {
             let enabled = plan.jobs.iter().filter(|j| j.enabled).count();
+            let notifying = plan.jobs.iter().filter_map(|j| j.notify.as_deref().map(|n| (j.name.as_str(), n)));
+            match crate::pings::check_client(notifying) {
+                Some(Err(e)) => {
+                    eprintln!("{}: {e}", plan.config_path.display());
+                    return ExitCode::FAILURE;
+                }
+                Some(Ok(m)) => outln!("{m}"),
+                None => {}
+            }
             outln!(
                 "{}: ok, {} job(s) ({} enabled) from {} file(s)",
                 plan.config_path.display(),
@@ -604,7 +616,10 @@ fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, how: 
 }
 
 fn once_contained(plan: &Plan, job: Arc<Job>, name: &str, how: OnceHow) -> ExitCode {
-    let ctx = Ctx { runtime_dir: plan.runtime_dir.clone(), sinks: jobs::sinks_for(plan), by: "once", echo: true };
+    // Pings are written, for the daemon to deliver.
+    let pings = Some(crate::pings::Outbox::new(&plan.state_dir));
+    let ctx =
+        Ctx { runtime_dir: plan.runtime_dir.clone(), sinks: jobs::sinks_for(plan), by: "once", echo: true, pings };
     // A state.json of an earlier version becomes job files before the first write.
     if let Err(e) = ctx.sinks.state.migrate(ctx.sinks.ring_path()) {
         eprintln!("runner: {e}");
@@ -964,6 +979,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
             })
         })
         .collect();
+    let pings = pings_json(&plan.state_dir);
     let clock_held = now < crate::host::build_time();
     let containment = containment_json(daemon.is_some(), info.as_ref());
     let health = crate::health::assess(&plan, &state, &crate::sinks::live::read_all(&plan.runtime_dir));
@@ -1008,6 +1024,7 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
             "checks": checks,
             "alerts": alerts,
             "jobs": jobs,
+            "pings": pings,
         });
         outln!("{out}");
         return ExitCode::SUCCESS;
@@ -1027,6 +1044,9 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
     let color = Color::for_stdout();
     job_rows(&jobs, daemon.is_some(), now, color);
     print_conditions(&jobs, now);
+    for p in &pings {
+        outln!("pings {}: {} waiting ({} bytes)", p["job"].as_str().unwrap_or_default(), p["pending"], p["bytes"]);
+    }
     for row in jobs.iter().filter(|r| !r["queue"].is_null()) {
         outln!("queue {}: {}", row["name"].as_str().unwrap_or_default(), queue_line(&row["queue"]));
     }
@@ -1064,6 +1084,18 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         outln!("health: {painted} ({})", bad.join(", "));
     }
     ExitCode::SUCCESS
+}
+
+/// The `notify:` pings waiting in the outbox, per job.
+fn pings_json(state_dir: &Path) -> Vec<serde_json::Value> {
+    let waiting = crate::pings::waiting(state_dir).unwrap_or_else(|e| {
+        log::warn!("cannot read the ping outbox: {e}");
+        Vec::new()
+    });
+    waiting
+        .into_iter()
+        .map(|(job, count, bytes)| serde_json::json!({"job": job, "pending": count, "bytes": bytes}))
+        .collect()
 }
 
 /// A due run waiting for its `when:` conditions, while the daemon that waits runs.
@@ -1341,6 +1373,38 @@ fn queue_job(plan: &Plan, name: &str) -> Result<(Job, crate::config::QueueFlush)
                 if queues.is_empty() { "none".to_string() } else { queues.join(", ") }
             );
             Err(ExitCode::from(exit::RUNNER_ERROR))
+        }
+    }
+}
+
+fn cmd_notify_test(path: &Path, overrides: &Overrides, name: &str) -> ExitCode {
+    let plan = match plan_or_exit(path, overrides, exit::RUNNER_ERROR) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let Some(job) = plan.job(name) else {
+        eprintln!("runner: no job `{name}` in {}; `runner list` shows the jobs", plan.config_path.display());
+        return ExitCode::from(exit::RUNNER_ERROR);
+    };
+    let Some(n) = job.notify.as_deref() else {
+        eprintln!("runner: job `{name}` has no `notify:`; give it `notify: {{url: ...}}` first");
+        return ExitCode::from(exit::RUNNER_ERROR);
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("runner: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(crate::pings::send_test(name, n)) {
+        Ok(url) => {
+            outln!("sent a test ping to {url}: delivered");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("runner: the test ping to {} failed: {e}", n.url);
+            ExitCode::FAILURE
         }
     }
 }

@@ -1054,6 +1054,7 @@ impl FileCtx<'_> {
                 Dependency { check, at: SourcePos { file: self.shared_file.clone(), line, col } }
             })
             .collect();
+        let notify = self.resolve_notify(name, j.notify.as_deref(), is_check, &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -1083,7 +1084,39 @@ impl FileCtx<'_> {
             on_failure: if is_check { None } else { j.on_failure.or_else(|| d.on_failure.clone()) },
             depends_on,
             conditions,
+            notify,
         })
+    }
+
+    /// `notify:`, the job's own or else `defaults:`'s. A check samples every few seconds, so
+    /// `defaults.notify` skips checks (a ping per sample); a check's own is kept.
+    fn resolve_notify(
+        &self,
+        name: &str,
+        own: Option<&crate::pings::RawNotify>,
+        is_check: bool,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<Box<crate::pings::Notify>> {
+        let raw = own.or(self.defaults.notify.as_deref().filter(|_| !is_check))?;
+        match crate::pings::Notify::resolve(raw) {
+            Ok(n) => Some(Box::new(n)),
+            Err(m) => {
+                let key = if raw.on.as_ref().is_some_and(Vec::is_empty) { "on" } else { "url" };
+                let (line, col) = self
+                    .outline
+                    .find(&["jobs", name, "notify", key])
+                    .or_else(|| self.outline.find(&["defaults", "notify", key]))
+                    .map(|k| (k.line, k.value_col))
+                    .unwrap_or_else(|| self.at(name, Some("notify")));
+                errors.push(ConfigError {
+                    file: self.file.to_path_buf(),
+                    line,
+                    col,
+                    message: format!("job `{name}`: {m}"),
+                });
+                None
+            }
+        }
     }
 
     /// `when:` and its settings, the job's own or else `defaults:`'s (a job's `when:`

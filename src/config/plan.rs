@@ -112,6 +112,8 @@ pub struct Job {
     pub depends_on: Vec<Dependency>,
     /// `when:` and how a due run waits for it; boxed, as most jobs have none.
     pub conditions: Option<Box<super::conditions::Conditions>>,
+    /// `notify:`: where the run's pings go; boxed, as most jobs have none.
+    pub notify: Option<Box<crate::pings::Notify>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -52,6 +52,9 @@ macro_rules! with_job_settings {
             pub recheck: Option<Dur>,
             /// How long a `when.reachable` connect may take.
             pub when_timeout: Option<Dur>,
+            /// Pings for the run's start, success or failure (`crate::pings`); boxed, as
+            /// most jobs have none.
+            pub notify: Option<Box<crate::pings::RawNotify>>,
             $($extra)*
         }
     };
@@ -85,6 +88,7 @@ pub fn copied_bytes(d: &RawDefaults) -> usize {
     64 + env
         + on_failure
         + super::conditions::copied_bytes(d.when.as_deref())
+        + d.notify.as_ref().map_or(0, |n| n.url.len() + 32)
         + path(&d.workdir)
         + text(&d.timezone)
         + text(&d.user)
@@ -398,6 +402,7 @@ pub fn sections() -> Vec<(&'static str, &'static [&'static str])> {
         ("match", fields::<RawMatch>()),
         ("when", fields::<RawWhen>()),
         ("free_space", fields::<RawFreeSpace>()),
+        ("notify", fields::<crate::pings::RawNotify>()),
     ]
 }
 

@@ -18,6 +18,7 @@ use crate::config::{CommandLine, Job, JobKind, Plan, RunAs};
 use crate::kinds::queue_flush;
 use crate::kinds::{Emit, HookFuture, Host};
 use crate::lock::{self, Try};
+use crate::pings::Event;
 use crate::process;
 use crate::record::{Outcome, Record, RecordKind, Trigger};
 use crate::retry::backoff;
@@ -35,6 +36,8 @@ pub struct Ctx {
     pub by: &'static str,
     /// Copy the job's output to our own stdout/stderr (`runner once`).
     pub echo: bool,
+    /// Where `notify:` pings are written for delivery (`crate::pings`).
+    pub pings: Option<crate::pings::Outbox>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -94,6 +97,7 @@ pub async fn execute(ctx: &Ctx, job: &Arc<Job>, req: Request, mut stop: watch::R
         ctx.sinks.refresh(name).await;
     }
 
+    ping(ctx, job, Event::Start, None, &[]).await;
     let attempts = if req.no_retry { 1 } else { job.retries.attempts };
     let mut attempt = 1;
     let last = loop {
@@ -102,6 +106,11 @@ pub async fn execute(ctx: &Ctx, job: &Arc<Job>, req: Request, mut stop: watch::R
         r.attempt = attempt;
         // A stop already asked for ends the fire here, so this attempt is its last too.
         r.last_attempt = !r.outcome.is_failure() || attempt >= attempts || *stop.borrow();
+        // The fire's ping is on flash before its record: a run the log shows ended has its
+        // ping kept, whenever the daemon dies.
+        if r.last_attempt {
+            end_ping(ctx, job, &r).await;
+        }
         ctx.sinks.emit(&r);
         if r.last_attempt {
             break r;
@@ -128,6 +137,44 @@ pub async fn execute(ctx: &Ctx, job: &Arc<Job>, req: Request, mut stop: watch::R
     }
     ctx.sinks.flushed().await;
     last
+}
+
+/// The ping for a fire's last attempt. A run the daemon stopped ends with none: it neither
+/// passed nor failed, and a receiver with a grace time reports it if it matters.
+async fn end_ping(ctx: &Ctx, job: &Job, r: &Record) {
+    if r.outcome == Outcome::Success {
+        ping(ctx, job, Event::Success, r.exit_code, &r.output_tail).await;
+    } else if r.outcome.is_failure() {
+        ping(ctx, job, Event::Failure, r.exit_code, &r.output_tail).await;
+    }
+}
+
+/// Writes a `notify:` ping for `event` to the outbox, if the job asks for one; on a blocking
+/// thread, as it syncs a file and its directory. A full outbox drops its oldest pings and
+/// says so in the run log.
+async fn ping(ctx: &Ctx, job: &Job, event: Event, exit_code: Option<i32>, output: &[u8]) {
+    let (Some(outbox), Some(n)) = (&ctx.pings, job.notify.as_deref()) else { return };
+    if !n.wants(event) {
+        return;
+    }
+    let url = n.url_for(event, exit_code);
+    let (outbox, name, body) = (outbox.clone(), job.name.to_string(), crate::pings::body_of(output).to_vec());
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    let name2 = name.clone();
+    match tokio::task::spawn_blocking(move || outbox.enqueue(&name2, &url, &body, now_ms)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(dropped)) => {
+            let m = format!(
+                "job {name}: its ping outbox is full ({} pings or {} bytes); dropped the {dropped} oldest",
+                crate::pings::outbox::MAX_PINGS,
+                crate::pings::outbox::MAX_BYTES
+            );
+            log::warn!("{m}");
+            ctx.sinks.emit(&Record::daemon(Outcome::Failure, m));
+        }
+        Ok(Err(e)) => log::error!("job {name}: cannot write a ping to the outbox: {e}"),
+        Err(e) => log::error!("job {name}: writing a ping failed: {e}"),
+    }
 }
 
 /// Why a job with `depends_on:` may not run now: a named check is not at level ok (or has
