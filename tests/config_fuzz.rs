@@ -231,6 +231,9 @@ fn describe(bytes: &[u8]) -> String {
 
 #[test]
 fn mutated_and_generated_configs_stay_within_budget() {
+    if skip_emulated("its bound is the parse time of a native build; emulation is 5 to 20 times slower") {
+        return;
+    }
     let _turn = one_at_a_time();
     let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
     let cases = env("CONFIG_FUZZ_CASES", 3000) as usize;
@@ -282,6 +285,9 @@ fn check_file(s: &Scratch, name: &str, bytes: &[u8]) -> (i32, String, Duration) 
 
 #[test]
 fn runner_check_refuses_hostile_files_with_the_place_and_the_fix() {
+    if skip_emulated("its bound is the parse time of a native build; emulation is 5 to 20 times slower") {
+        return;
+    }
     let _turn = one_at_a_time();
     let s = Scratch::new("fuzz-bin");
     let place = |name: &str| format!("{}:", s.path(name).display());

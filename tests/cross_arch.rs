@@ -107,3 +107,44 @@ fn ring_and_state_written_by_each_architecture_read_the_same_by_all() {
         assert_eq!(job["runs"], turns[..=n].iter().filter(|&&t| t == w).count() as u64, "{jobs}");
     }
 }
+
+/// The same fire times from every build, past 2038-01-19T03:14:07Z (the last second of
+/// armv7 glibc's 32-bit `time_t`) and in a zone with daylight saving: schedules are computed
+/// in 64 bits everywhere.
+#[test]
+fn every_architecture_prints_the_same_calendar_past_2038() {
+    if skip_emulated("starts the foreign builds itself; runs natively") {
+        return;
+    }
+    let Some(bins) = binaries() else { return };
+    let cases: [&[&str]; 3] = [
+        &["*/1 * * * * *", "--from", "2038-01-19T03:14:05Z", "--tz", "UTC", "--count", "4"],
+        &["0 12 1 1,7 *", "--from", "2040-01-01T00:00:00Z", "--tz", "Europe/Berlin", "--count", "2"],
+        &["@yearly", "--from", "2106-02-07T06:28:15Z", "--tz", "UTC", "--count", "1"],
+    ];
+    for args in cases {
+        let outs: Vec<(&str, String)> = bins
+            .iter()
+            .map(|(name, bin)| {
+                let o = Command::new(bin).arg("calendar").args(args).output().unwrap();
+                assert!(o.status.success(), "{name} calendar {args:?}: {}", stderr(&o));
+                (*name, stdout(&o))
+            })
+            .collect();
+        for (name, out) in &outs[1..] {
+            assert_eq!(out, &outs[0].1, "{name} and {} differ for calendar {args:?}", outs[0].0);
+        }
+        assert!(!outs[0].1.is_empty(), "{args:?}: no fire times");
+    }
+    let first = Command::new(&bins[2].1).arg("calendar").args(cases[0]).output().unwrap();
+    assert_eq!(
+        stdout(&first).lines().collect::<Vec<_>>(),
+        [
+            "2038-01-19T03:14:06+00:00",
+            "2038-01-19T03:14:07+00:00",
+            "2038-01-19T03:14:08+00:00",
+            "2038-01-19T03:14:09+00:00"
+        ],
+        "armv7"
+    );
+}

@@ -17,6 +17,9 @@ fn with_closed_stdout(s: &Scratch, c: &std::path::Path, args: &[&str]) -> std::p
 
 #[test]
 fn every_command_ends_quietly_on_a_closed_pipe() {
+    if skip_emulated("qemu-user refuses clone3, and runner says so on stderr once at start") {
+        return;
+    }
     let s = Scratch::new("pipes");
     let out = s.path("ran");
     let c = s.write(

@@ -114,6 +114,8 @@ impl Daemon {
 
     /// Waits for the daemon's exit, failing the test after `limit`.
     pub fn wait_exit(&mut self, limit: std::time::Duration) -> std::process::ExitStatus {
+        // Ten times as long under emulation, as in `wait_for`.
+        let limit = if emulated() { limit * 10 } else { limit };
         let deadline = std::time::Instant::now() + limit;
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
@@ -178,8 +180,11 @@ pub fn remove_daemon_cgroups(pid: u32) {
     }
 }
 
-/// Polls `cond` every 20 ms until it holds, failing with `what` after `limit`.
+/// Polls `cond` every 20 ms until it holds, failing with `what` after `limit` (ten times
+/// that under emulation, where the debug binary starts and runs 5 to 20 times slower: the
+/// limit only ends a test that would hang, it is no timing assertion).
 pub fn wait_for(limit: std::time::Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let limit = if emulated() { limit * 10 } else { limit };
     let deadline = std::time::Instant::now() + limit;
     while !cond() {
         assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
