@@ -30,7 +30,19 @@ const LAYERS: &[&[&str]] = &[
     // One home per job kind: its block, its run, its dry run, its health part.
     &["kinds"],
     // Plumbing the kinds and the daemon share.
-    &["process", "metrics", "schedule", "logging", "notify", "pings", "clockwatch", "procinfo", "retry", "state", "syslog"],
+    &[
+        "process",
+        "metrics",
+        "schedule",
+        "logging",
+        "notify",
+        "pings",
+        "clockwatch",
+        "procinfo",
+        "retry",
+        "state",
+        "syslog",
+    ],
     // Containment of runs: cgroups, the subreaper, adopted processes; `--pidfile`.
     &["contain", "pidfile"],
     &["journal", "lock", "users", "proc"],
