@@ -607,7 +607,12 @@ impl Spool {
                 Some(i) => i.t_ms,
                 // Not ours: judge it by its modification time (of a link, not its target).
                 None => fstatat(&dir, raw, AtFlags::AT_SYMLINK_NOFOLLOW)
-                    .map(|st| st.st_mtime.saturating_mul(1000))
+                    // `time_t` is 32 bits on armv7 glibc: widen before scaling.
+                    .map(|st| {
+                        #[allow(clippy::useless_conversion)]
+                        let secs = i64::from(st.st_mtime);
+                        secs.saturating_mul(1000)
+                    })
                     .unwrap_or(i64::MAX),
             };
             if finished < cutoff {
