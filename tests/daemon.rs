@@ -485,6 +485,9 @@ fn a_reload_leaves_no_thread_behind() {
     let mut d = Daemon::start(&s, &c);
     wait_for(LONG, "startup", || d.log_text().contains("runner started"));
     let pid = d.child.id();
+    // A blocking thread of the start (the pings outbox scan, the state's first read) ends
+    // within tokio's keep-alive (1 s); then the idle daemon is its event loop and its writer.
+    wait_for(Duration::from_secs(8), "the start's blocking threads to end", || threads(pid) == 2);
     let idle = threads(pid);
     assert_eq!(idle, 2, "the event loop and the writer");
     d.signal(Signal::SIGHUP);
