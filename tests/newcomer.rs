@@ -242,7 +242,8 @@ fn help_man_page_docs_and_health_say_the_same_thing() {
             .lines()
             .find(|l| l.starts_with(&format!("| {code} |")))
             .unwrap_or_else(|| panic!("docs/commands.md has no row for exit code {code}"));
-        assert_eq!(row.replace('`', ""), format!("| {code} | {meaning} |"), "exit code {code}");
+        // Code spans are the page's markup; --help may quote the same names with them too.
+        assert_eq!(row.replace('`', ""), format!("| {code} | {meaning} |").replace('`', ""), "exit code {code}");
     }
     assert!(codes.iter().any(|(c, m)| c == "75" && m.contains("a check it depends on is not ok")), "{codes:?}");
 
