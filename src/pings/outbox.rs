@@ -94,7 +94,13 @@ impl Outbox {
         fsx::own_dir(&dir, false)?;
         let mut entries = list(&dir)?;
         let seq = entries.last().map_or(1, |e| e.seq + 1);
-        let ping = Ping { id: format!("{job}-{now_ms}-{seq}"), url: url.to_string(), body: body.to_vec() };
+        // The sequence number restarts at 1 in an empty outbox, so a start ping delivered
+        // before its run's end ping is written, in the same millisecond, would share its id:
+        // the writer's pid and a count of its own make each id unique.
+        static WRITTEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITTEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{job}-{now_ms}-{}.{n}-{seq}", crate::host::pid());
+        let ping = Ping { id, url: url.to_string(), body: body.to_vec() };
         let bytes = ping.encode();
         let mut total: u64 = entries.iter().map(|e| e.bytes).sum::<u64>() + bytes.len() as u64;
         let mut dropped = 0;
