@@ -66,6 +66,29 @@ static MODE: OnceLock<Mode> = OnceLock::new();
 /// spawn, so no child is ever seen before it is listed.
 pub static SPAWNED: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
 
+/// Starts a helper program of the daemon's own (curl or wget for a ping), listed in
+/// [`SPAWNED`] from before it exists until it is reaped, so the stray reaper never takes its
+/// exit status (std's wait would then fail with ECHILD and a delivered ping be sent again).
+pub fn output_of(cmd: &mut std::process::Command, stdin: &[u8]) -> std::io::Result<std::process::Output> {
+    use std::io::Write;
+    let mut child = {
+        let mut listed = SPAWNED.lock().unwrap_or_else(|e| e.into_inner());
+        let child = cmd.spawn()?;
+        listed.get_or_insert_with(Default::default).insert(child.id());
+        child
+    };
+    let pid = child.id();
+    if let Some(mut pipe) = child.stdin.take() {
+        // A helper that exits without reading its input is judged by its exit status.
+        let _ = pipe.write_all(stdin);
+    }
+    let out = child.wait_with_output();
+    if let Some(s) = SPAWNED.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        s.remove(&pid);
+    }
+    out
+}
+
 /// The mode in use; None before [`init`] (library use, unit tests): runs are process groups.
 pub fn mode() -> Option<&'static Mode> {
     MODE.get()

@@ -114,7 +114,6 @@ fn status_ok(answer: &[u8]) -> io::Result<()> {
 
 /// One try through curl or wget, the body on stdin (curl) or in a file (wget).
 fn send_with(c: &Client, ping: &Ping) -> io::Result<()> {
-    use std::io::Write;
     use std::process::{Command, Stdio};
     let secs = TIMEOUT.as_secs().to_string();
     let header = format!("{ID_HEADER}: {}", ping.id);
@@ -130,11 +129,8 @@ fn send_with(c: &Client, ping: &Ping) -> io::Result<()> {
             cmd.args(["--post-file", "/dev/stdin", &ping.url]);
         }
     }
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(&ping.body);
-    }
-    let out = child.wait_with_output()?;
+    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let out = crate::contain::output_of(&mut cmd, &ping.body)?;
     if out.status.success() {
         return Ok(());
     }
