@@ -354,6 +354,50 @@ pub fn adopted(run_id: &str, sid: i32, usage: &mut Usage) -> Vec<i32> {
     live
 }
 
+/// The live processes marked with run `run_id` that started after the run did (`since_ms`,
+/// less two seconds for clock steps), each as a pidfd opened before its mark was checked
+/// again, so none is another process by now: what a crashed daemon's run left outside its
+/// group (a `setsid`, a double fork), re-parented to init once the subreaper died. A scan of
+/// every process: call it at start-up, on a blocking thread.
+pub fn marked_leftovers(run_id: &str, since_ms: i64) -> Vec<std::os::fd::OwnedFd> {
+    if run_id.is_empty() {
+        return Vec::new();
+    }
+    let mark = format!("{RUN_ID_ENV}={run_id}");
+    let me = std::process::id() as i32;
+    let Ok(pids) = proc::pids(Path::new("/proc")) else { return Vec::new() };
+    let live = |pid: i32| proc::stat(pid).is_ok_and(|st| st.state != 'Z' && st.state != 'X');
+    let since = |pid: i32| {
+        crate::procinfo::start_time(pid as u32).is_some_and(|t| crate::time::epoch_ms(t) >= since_ms - 2_000)
+    };
+    pids.filter(|&pid| pid > 1 && pid != me && live(pid) && since(pid) && marked(pid, &mark))
+        .filter_map(|pid| {
+            let fd = proc::pidfd_open(pid).ok()?;
+            marked(pid, &mark).then_some(fd)
+        })
+        .collect()
+}
+
+/// Ends what [`marked_leftovers`] found: SIGTERM, up to `grace` for each to exit, then
+/// SIGKILL, all through their pidfds. Blocking, for up to the grace and a little more.
+pub fn end_marked(fds: &[std::os::fd::OwnedFd], grace: std::time::Duration) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout};
+    let exited = |fd: &std::os::fd::OwnedFd| {
+        let mut p = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        matches!(nix::poll::poll(&mut p, PollTimeout::ZERO), Ok(n) if n > 0)
+    };
+    for fd in fds {
+        let _ = proc::pidfd_send_signal(fd, Signal::SIGTERM);
+    }
+    let deadline = std::time::Instant::now() + grace;
+    while fds.iter().any(|fd| !exited(fd)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for fd in fds.iter().filter(|fd| !exited(fd)) {
+        let _ = proc::pidfd_send_signal(fd, Signal::SIGKILL);
+    }
+}
+
 /// Our children (spawned or adopted, zombies included): each thread's
 /// `/proc/self/task/<tid>/children` (a handful of reads), or a scan of every process where the
 /// kernel lacks that file (`CONFIG_PROC_CHILDREN`); callers check the parent pid anyway.

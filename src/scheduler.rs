@@ -715,7 +715,11 @@ fn find_leftovers(plan: &Plan, legacy: &State, boot: &str, sinks: &Sinks) -> Vec
                 sinks.emit(&interrupted_run(plan, &name, &r));
                 r.interrupted = true;
             }
-            if r.boot_id == boot && crate::procinfo::group_is_from(r.pgid, r.since_ms) {
+            // The group, or what the run left outside it and carries its mark.
+            if r.boot_id == boot
+                && (crate::procinfo::group_is_from(r.pgid, r.since_ms)
+                    || !crate::contain::marked_leftovers(&r.run_id, r.since_ms).is_empty())
+            {
                 alive.push(r);
             }
         }
@@ -737,7 +741,7 @@ fn find_leftovers(plan: &Plan, legacy: &State, boot: &str, sinks: &Sinks) -> Vec
 /// blocking thread, never on the event loop. Returns what a `daemon` record says of it.
 fn end_leftovers(runtime_dir: &Path, l: Leftovers) -> String {
     let started = std::time::Instant::now();
-    let ended: Vec<(u32, bool, u128)> = std::thread::scope(|s| {
+    let ended: Vec<(u32, bool, usize, u128)> = std::thread::scope(|s| {
         let handles: Vec<_> = l
             .groups
             .iter()
@@ -745,8 +749,12 @@ fn end_leftovers(runtime_dir: &Path, l: Leftovers) -> String {
                 let (pgid, grace, job) = (r.pgid, l.grace, &l.job);
                 s.spawn(move || {
                     log::warn!("job {job}: ending process group {pgid} left by a previous runner");
-                    let signalled = crate::process::end_group(pgid, grace);
-                    (pgid, signalled, started.elapsed().as_millis())
+                    let outside = crate::contain::marked_leftovers(&r.run_id, r.since_ms);
+                    let signalled = std::thread::scope(|s| {
+                        s.spawn(|| crate::contain::end_marked(&outside, grace));
+                        crate::process::end_group(pgid, grace)
+                    });
+                    (pgid, signalled, outside.len(), started.elapsed().as_millis())
                 })
             })
             .collect();
@@ -758,13 +766,14 @@ fn end_leftovers(runtime_dir: &Path, l: Leftovers) -> String {
         log::error!("job {}: cannot clear its leftover groups: {e}", l.job);
     }
     drop(l.held);
-    let parts: Vec<String> =
-        ended
-            .iter()
-            .map(|(pgid, signalled, ms)| {
-                if *signalled { format!("group {pgid} ended after {ms} ms") } else { format!("group {pgid} was gone") }
-            })
-            .collect();
+    let parts: Vec<String> = ended
+        .iter()
+        .map(|&(pgid, signalled, outside, ms)| match (signalled, outside) {
+            (_, 1..) => format!("group {pgid} and {outside} process(es) it left outside it ended after {ms} ms"),
+            (true, 0) => format!("group {pgid} ended after {ms} ms"),
+            (false, 0) => format!("group {pgid} was gone"),
+        })
+        .collect();
     format!("leftovers of job {} ended: {}", l.job, parts.join(", "))
 }
 

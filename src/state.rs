@@ -30,6 +30,11 @@ pub struct Running {
     /// `interrupted`; the entry stays until the group is gone, and is not recorded again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+    /// The run's `RUNNER_RUN_ID` (`<runner pid>.<n>`), which its processes inherit: how a
+    /// restarted daemon finds what escaped the group (`setsid`, a double fork) once the
+    /// subreaper that held it is gone. Empty for entries of older versions.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run_id: String,
 }
 
 /// Overall health levels, worst last; the overall health is the worst of its parts.

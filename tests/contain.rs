@@ -244,3 +244,64 @@ fn sigterm_ends_escaped_children_in_cgroup_mode() {
 fn sigterm_ends_escaped_children_in_subreaper_mode() {
     sigterm_case("subreaper");
 }
+
+/// With the subreaper alone, what a run left outside its group (`setsid`, a double fork) is
+/// re-parented to init when the daemon is killed: the next daemon finds it by the run's mark
+/// and ends it, and a second crash inside the grace does not lose it (issue 25, item 9).
+#[test]
+fn subreaper_leftovers_outside_the_group_are_ended_after_two_crashes() {
+    let s = Scratch::new("contain-crash");
+    let _c = Cleanup(&s);
+    let d = s.dir.display();
+    // Escapees that ignore TERM (an ignored signal stays ignored across exec), so the
+    // leftovers outlive the second daemon's grace; later runs leave nothing (the marker).
+    let body =
+        |what: &str| format!("bash -c 'trap \"\" TERM; echo $$ > {d}/{what}.pid; exec -a contain-{what} sleep 1000'");
+    s.write(
+        "leaver.sh",
+        &format!(
+            "[ -e {d}/once ] && exec sleep 100\ntouch {d}/once\nsetsid {} >/dev/null 2>&1 &\n( {} >/dev/null 2>&1 & )\nexec sleep 100\n",
+            body("setsid"),
+            body("dfork")
+        ),
+    );
+    let c = s.write(
+        "supervisor.yaml",
+        &format!(
+            "version: 1\njobs:\n  leaver:\n    schedule: \"@reboot\"\n    kill_grace: 3s\n    command: [\"/bin/bash\", \"{d}/leaver.sh\"]\n"
+        ),
+    );
+    let env = [("RUNNER_CONTAINMENT", "subreaper")];
+    let both = || {
+        ["setsid", "dfork"].iter().all(|w| {
+            std::fs::read_to_string(s.path(&format!("{w}.pid"))).is_ok_and(|t| t.trim().parse::<i32>().is_ok())
+        })
+    };
+    let mut d1 = Daemon::start_with(&s, &c, &env);
+    wait_for(Duration::from_secs(10), "the escaped children", both);
+    let (setsid, dfork) = (pid_of(&s, "setsid"), pid_of(&s, "dfork"));
+    d1.signal(nix::sys::signal::Signal::SIGKILL);
+    d1.wait_exit(Duration::from_secs(10));
+    assert!(still_ours(setsid, "setsid") && still_ours(dfork, "dfork"), "the escapees outlive their daemon");
+
+    // The second daemon starts ending them (TERM, ignored) and is killed inside the grace.
+    let mut d2 = Daemon::start_with(&s, &c, &env);
+    wait_for(Duration::from_secs(10), "the second daemon's start", || d2.log_text().contains("runner started"));
+    std::thread::sleep(Duration::from_millis(500));
+    d2.signal(nix::sys::signal::Signal::SIGKILL);
+    d2.wait_exit(Duration::from_secs(10));
+    assert!(still_ours(setsid, "setsid") && still_ours(dfork, "dfork"), "TERM is ignored: both wait for KILL");
+    let running = std::fs::read_to_string(s.path("run/jobs/leaver.running")).unwrap_or_default();
+    assert!(running.contains("\"run_id\""), "the run stays recorded with its mark: {running}");
+
+    let mut d3 = Daemon::start_with(&s, &c, &env);
+    wait_for(Duration::from_secs(20), "the escapees' end", || {
+        !still_ours(setsid, "setsid") && !still_ours(dfork, "dfork")
+    });
+    wait_for(Duration::from_secs(10), "the leftovers record", || {
+        let o = s.runner(&c).args(["logs", "--kind", "daemon"]).output().unwrap();
+        stdout(&o).contains("2 process(es) it left outside it ended")
+    });
+    d3.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(d3.wait_exit(Duration::from_secs(10)).success(), "{}", d3.log_text());
+}

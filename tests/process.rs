@@ -27,7 +27,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 fn run(spec: &Spec<'_>) -> Finished {
     let (_stop, stop) = watch::channel(false);
-    block_on(process::run(spec, |_| {}, stop))
+    block_on(process::run(spec, |_, _| {}, stop))
 }
 
 fn sh(line: &str) -> CommandLine {
@@ -107,7 +107,7 @@ fn the_job_leads_its_own_session_with_stdin_from_dev_null() {
     let cmd = sh("echo $$; cut -d' ' -f5,6 /proc/self/stat; readlink /proc/self/fd/0");
     let (_stop, stop) = watch::channel(false);
     let mut seen = None;
-    let f = block_on(process::run(&Spec::new(&cmd), |pid| seen = Some(pid), stop));
+    let f = block_on(process::run(&Spec::new(&cmd), |pid, _| seen = Some(pid), stop));
     let pid = f.pid.unwrap();
     assert_eq!(seen, Some(pid));
     assert_eq!(stdout(&f), format!("{pid}\n{pid} {pid}\n/dev/null\n"));
@@ -186,7 +186,7 @@ fn stop_ends_the_run_and_escalates_after_the_grace() {
             tokio::time::sleep(Duration::from_millis(200)).await;
             tx.send(true).unwrap();
         };
-        tokio::join!(process::run(&spec, |_| {}, stop), stopper).0
+        tokio::join!(process::run(&spec, |_, _| {}, stop), stopper).0
     });
     assert_eq!(f.status, Status::Stopped { signal: 15 });
     assert!(f.duration >= Duration::from_millis(200) && f.duration < Duration::from_secs(30), "{:?}", f.duration);
@@ -203,7 +203,7 @@ fn stop_ends_the_run_and_escalates_after_the_grace() {
             }
             tx.send(true).unwrap();
         };
-        tokio::join!(process::run(&spec, |_| {}, stop), stopper).0
+        tokio::join!(process::run(&spec, |_, _| {}, stop), stopper).0
     });
     assert_eq!(f.status, Status::Stopped { signal: 9 });
     assert!(f.duration >= Duration::from_millis(300) && f.duration < Duration::from_secs(30), "{:?}", f.duration);
@@ -215,7 +215,7 @@ fn stop_ends_the_run_and_escalates_after_the_grace() {
     let cmd = argv(&["sleep", "1000"]);
     let (_tx, stop) = watch::channel(true);
     let mut seen = None;
-    let f = block_on(process::run(&Spec::new(&cmd), |pid| seen = Some(pid), stop));
+    let f = block_on(process::run(&Spec::new(&cmd), |pid, _| seen = Some(pid), stop));
     assert_eq!(f.status, Status::Stopped { signal: 15 });
     assert_eq!(seen, f.pid);
 }
@@ -268,7 +268,7 @@ fn an_output_flood_does_not_grow_our_memory() {
             peak
         };
         let job = async {
-            let f = process::run(&spec, |_| {}, stop).await;
+            let f = process::run(&spec, |_, _| {}, stop).await;
             done.set(true);
             f
         };
@@ -445,7 +445,7 @@ fn dies_with_its_thread(who: Option<RunAs>) {
         block_on(async {
             // Runs until the job has been spawned (its pid reported), not for a fixed time.
             let spawned = tokio::sync::Notify::new();
-            let on_spawn = |pid| {
+            let on_spawn = |pid, _: &str| {
                 tx.send(pid).unwrap();
                 spawned.notify_one();
             };
@@ -489,7 +489,7 @@ fn a_dropped_run_leaves_no_zombie() {
     block_on(async {
         let spawned = tokio::sync::Notify::new();
         let pid = std::cell::Cell::new(0);
-        let on_spawn = |p| {
+        let on_spawn = |p, _: &str| {
             pid.set(p);
             spawned.notify_one();
         };

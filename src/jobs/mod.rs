@@ -413,7 +413,7 @@ impl Host for JobHost<'_> {
     }
 
     /// Records the run's process group in `runtime_dir` ([`group_recorder`]).
-    fn started(&self) -> Box<dyn FnOnce(u32) + Send + 'static> {
+    fn started(&self) -> crate::kinds::Started {
         group_recorder(self.ctx, self.job.name.as_str())
     }
 
@@ -507,11 +507,11 @@ async fn run_hook(
 /// Records a process group of the job in `runtime_dir` (a tmpfs) when it starts, so a
 /// daemon restarted after a crash can end what is left. No fsync: after a power loss
 /// nothing is left.
-fn group_recorder(ctx: &Ctx, job: &str) -> Box<dyn FnOnce(u32) + Send + 'static> {
+fn group_recorder(ctx: &Ctx, job: &str) -> crate::kinds::Started {
     let name = job.to_string();
     let by = ctx.by.to_string();
     let dir = ctx.runtime_dir.clone();
-    Box::new(move |pgid: u32| {
+    Box::new(move |pgid: u32, run_id: &str| {
         let running = Running {
             pgid,
             since_ms: epoch_ms(SystemTime::now()),
@@ -519,6 +519,7 @@ fn group_recorder(ctx: &Ctx, job: &str) -> Box<dyn FnOnce(u32) + Send + 'static>
             runner_pid: crate::host::pid(),
             boot_id: crate::host::boot_id().to_string(),
             interrupted: false,
+            run_id: run_id.to_string(),
         };
         if let Err(e) = running::add(&dir, &name, running) {
             log::error!("job {name}: cannot record a run start in {}: {e}", dir.display());

@@ -120,6 +120,9 @@ pub struct OwnWork {
 /// A boxed future borrowed from the host (hooks).
 pub type HookFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
+/// What a job's process start is reported to: its process group and run id.
+pub type Started = Box<dyn FnOnce(u32, &str) + Send + 'static>;
+
 /// What a kind's run may use of its job and of the daemon. `jobs` implements it; tests may
 /// implement it too. Every method is cheap and never blocks the event loop.
 pub trait Host: Sync {
@@ -144,9 +147,9 @@ pub trait Host: Sync {
         timeout: Option<Duration>,
         echo: bool,
     ) -> process::Spec<'a>;
-    /// Called with the process group of a started process, so a daemon restarted after a
-    /// crash can end what is left.
-    fn started(&self) -> Box<dyn FnOnce(u32) + Send + 'static>;
+    /// Called with the process group and run id of a started process, so a daemon restarted
+    /// after a crash can end what is left.
+    fn started(&self) -> Started;
     /// Stores a record (audit lines, alerts) everywhere records go.
     fn emit(&self, r: &Record) {
         (self.emitter())(r)

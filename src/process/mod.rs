@@ -306,10 +306,11 @@ pub struct Finished {
 
 /// Spawns the job and supervises it to the end; never fails, a spawn failure is a [`Status`].
 ///
-/// `started` is called with the pid (= pgid) as soon as the child exists, so the caller can
-/// record it before anything else happens. When `stop` changes to true (or already is), the run
+/// `started` is called with the pid (= pgid) and the run id its processes carry in
+/// `RUNNER_RUN_ID` (contained runs only) as soon as the child exists, so the caller can
+/// record them before anything else happens. When `stop` changes to true (or already is), the run
 /// is ended like a timeout and reported as [`Status::Stopped`]; a dropped sender means "never".
-pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Receiver<bool>) -> Finished {
+pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32, &str), mut stop: watch::Receiver<bool>) -> Finished {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
     let failed = |status| Finished {
@@ -357,7 +358,7 @@ pub async fn run(spec: &Spec<'_>, started: impl FnOnce(u32), mut stop: watch::Re
     };
     let pid = child.id();
     let mut guard = GroupGuard { pgid: Pid::from_raw(pid as i32), armed: true };
-    started(pid);
+    started(pid, if contained { run_id.as_str() } else { "" });
 
     let out = Capture::new(child.stdout.take(), spec.capture_limit, spec.echo.then_some(Echo::Stdout));
     let err = Capture::new(child.stderr.take(), spec.capture_limit, spec.echo.then_some(Echo::Stderr));
@@ -1107,7 +1108,7 @@ mod tests {
         let cmd = CommandLine::Shell("true".into());
         let spec = Spec::new(&cmd);
         let (_tx, rx) = watch::channel(false);
-        let fut = run(&spec, |_| {}, rx);
+        let fut = run(&spec, |_, _| {}, rx);
         assert_send(&fut);
     }
 
