@@ -262,3 +262,47 @@ fn a_job_dies_with_a_sigkilled_daemon_either_way() {
         wait_for(Duration::from_secs(30), "the job to die with the daemon", || !alive(job));
     }
 }
+
+/// While a run's leftovers take their grace to end, the poll that waits for them reads the
+/// run's cgroup or runner's own children, not `/proc/<pid>/stat` of every process on the box
+/// at each tick on the event loop (issue 25, item 8). Before: about 900 such reads for this
+/// one run, on a box of 80 processes.
+#[test]
+fn waiting_for_a_runs_leftovers_does_not_scan_every_process() {
+    for mode in ["cgroup", "subreaper"] {
+        let s = Scratch::new(&format!("linger-{mode}"));
+        let c = s.write(
+            "supervisor.yaml",
+            "version: 1\njobs:\n  linger:\n    every: 1h\n    kill_grace: 1500ms\n    run: \"bash -c 'trap \\\"\\\" TERM; sleep 3' & sleep 0.2; exit 0\"\n",
+        );
+        let trace = s.path("trace");
+        let Some(mut cmd) = traced(&s, &c, &["-f", "-qq", "-e", "trace=openat"], &trace, &["once", "linger"]) else {
+            return;
+        };
+        if mode == "subreaper" {
+            cmd.env("RUNNER_CONTAINMENT", "subreaper");
+        }
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{mode}: {}", stderr(&o));
+        let processes = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter(|e| {
+                e.as_ref().is_ok_and(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
+            })
+            .count();
+        let text = std::fs::read_to_string(&trace).unwrap();
+        let reads = text
+            .lines()
+            .filter(|l| {
+                l.split('"')
+                    .nth(1)
+                    .and_then(|p| p.strip_prefix("/proc/"))
+                    .and_then(|p| p.strip_suffix("/stat"))
+                    .is_some_and(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .count();
+        // The grace is polled about a dozen times: a scan at each would read about 12 x
+        // `processes` stat files.
+        assert!(reads < 4 * processes, "{mode}: {reads} reads of /proc/<pid>/stat, {processes} processes");
+    }
+}

@@ -445,12 +445,17 @@ impl Supervised {
         }
     }
 
+    /// Polled on the event loop while the run's processes end, so no scan of every process:
+    /// a cgroup's `populated` covers its group too (a zombie has left its cgroup), and a
+    /// contained run's zombies are runner's own children, reaped at once (the main process
+    /// here, the rest by the stray reaper), so a group that exists is alive. Only an
+    /// uncontained run (library use) scans `/proc` for zombies init has not reaped yet.
     fn alive_all(&mut self) -> bool {
-        group_alive(self.pgid)
-            || match &self.cgroup {
-                Some(cg) => cg.populated(),
-                None => !self.others().is_empty(),
-            }
+        match (&self.cgroup, &self.run_id) {
+            (Some(cg), _) => cg.populated(),
+            (None, Some(_)) => killpg(self.pgid, None) != Err(Errno::ESRCH) || !self.others().is_empty(),
+            (None, None) => group_alive(self.pgid),
+        }
     }
 
     fn begin_ending(&mut self, why: Ending) {
