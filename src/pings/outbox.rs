@@ -124,13 +124,8 @@ impl Outbox {
 
     /// Every job with waiting pings, by name, with its pings oldest first.
     pub fn pending(&self) -> io::Result<Vec<(String, Vec<Entry>)>> {
-        let rd = match std::fs::read_dir(&self.dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
         let mut out = Vec::new();
-        for ent in rd {
+        for ent in read_dir_if_any(&self.dir)? {
             let ent = ent?;
             if !ent.file_type()?.is_dir() {
                 continue;
@@ -181,13 +176,8 @@ fn file_name(seq: u64) -> String {
 
 /// A job's ping files, oldest first (leftover temporary files are not pings).
 fn list(dir: &Path) -> io::Result<Vec<Entry>> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
     let mut out = Vec::new();
-    for ent in rd {
+    for ent in read_dir_if_any(dir)? {
         let ent = ent?;
         let name = ent.file_name();
         let Some(seq) = name.to_str().and_then(|n| n.strip_suffix(".ping")).and_then(|n| n.parse::<u64>().ok()) else {
@@ -200,6 +190,15 @@ fn list(dir: &Path) -> io::Result<Vec<Entry>> {
     }
     out.sort_by_key(|e| e.seq);
     Ok(out)
+}
+
+/// A directory's entries; none when it does not exist (no ping was ever written there).
+fn read_dir_if_any(dir: &Path) -> io::Result<impl Iterator<Item = io::Result<std::fs::DirEntry>>> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => Ok(Some(rd).into_iter().flatten()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None.into_iter().flatten()),
+        Err(e) => Err(e),
+    }
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
