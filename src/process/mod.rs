@@ -1010,7 +1010,7 @@ fn spawn(
     let euid = nix::unistd::geteuid().as_raw();
     let ids = spec.run_as.filter(|r| euid == 0 || r.uid != euid).map(|r| (r.groups.as_slice(), r.gid, r.uid));
     let helper = HELPER.get().map_or(Path::new("/proc/self/exe"), PathBuf::as_path);
-    let job = spawn::Job {
+    let sys = runner_sys::spawn::Job {
         argv: &argv,
         env: &env,
         workdir: &workdir,
@@ -1018,9 +1018,9 @@ fn spawn(
         umask: spec.umask,
         nice: spec.nice,
         ids,
-        cgroup,
-        helper,
+        parent: crate::host::pid() as i32,
     };
+    let job = spawn::Job { sys, cgroup, helper };
     let run_as_user = spec.run_as.map_or(String::new(), |r| r.user.clone());
     match spawn::start(&job) {
         Ok(spawn::Started(child, report)) => {

@@ -37,16 +37,8 @@ pub const SPAWN_ENV: &str = "RUNNER_SPAWN";
 
 /// What a job's process is made of, resolved by the caller.
 pub(super) struct Job<'a> {
-    pub argv: &'a [&'a OsStr],
-    /// Final: later entries already replaced earlier ones of the same name.
-    pub env: &'a [(OsString, OsString)],
-    pub workdir: &'a OsStr,
-    /// The workdir is the defaulted home: fall back to "/" as cron does.
-    pub root_fallback: bool,
-    pub umask: u32,
-    pub nice: Option<i8>,
-    /// Supplementary groups, gid, uid; None: keep the daemon's.
-    pub ids: Option<(&'a [u32], u32, u32)>,
+    /// What the child sets up and runs, as the system crate takes it.
+    pub sys: runner_sys::spawn::Job<'a>,
     pub cgroup: Option<&'a RunCgroup>,
     /// The runner binary, for the exec helper.
     pub helper: &'a Path,
@@ -233,27 +225,14 @@ fn nul_byte(what: &OsStr) -> String {
     format!("cannot run {}: an argument or environment value holds a NUL byte", what.to_string_lossy())
 }
 
-fn runner_job<'a>(job: &'a Job<'a>) -> runner_sys::spawn::Job<'a> {
-    runner_sys::spawn::Job {
-        argv: job.argv,
-        env: job.env,
-        workdir: job.workdir,
-        root_fallback: job.root_fallback,
-        umask: job.umask,
-        nice: job.nice,
-        ids: job.ids,
-        parent: crate::host::pid() as i32,
-    }
-}
-
 /// The job's process by clone3 into its cgroup: its pid and pidfd.
 fn clone_job(
     job: &Job<'_>,
     stdio: [std::os::fd::BorrowedFd<'_>; 3],
     report: &OwnedFd,
 ) -> Result<(i32, OwnedFd), Cloned> {
-    let program = job.argv.first().copied().unwrap_or(OsStr::new(""));
-    let mut prepared = Prepared::new(&runner_job(job)).map_err(|_| Cloned::Failed(nul_byte(program)))?;
+    let program = job.sys.argv.first().copied().unwrap_or(OsStr::new(""));
+    let mut prepared = Prepared::new(&job.sys).map_err(|_| Cloned::Failed(nul_byte(program)))?;
     let cgroup_fd = match job.cgroup {
         Some(cg) => Some(
             nix::fcntl::open(
@@ -288,11 +267,11 @@ fn clone_job(
 /// The fallback: the runner binary's exec helper, by posix_spawn, which joins the run's
 /// cgroup, sets up and execs the job (`super::exec_helper`). Returns its pid.
 fn helper_job(job: &Job<'_>, stdio: [std::os::fd::BorrowedFd<'_>; 3], report_tx: OwnedFd) -> Result<i32, String> {
-    let program = job.argv.first().copied().unwrap_or(OsStr::new(""));
+    let program = job.sys.argv.first().copied().unwrap_or(OsStr::new(""));
     // The write end is the helper's only extra descriptor, inheritable just for this spawn.
     nix::fcntl::fcntl(&report_tx, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))
         .map_err(|e| format!("cannot set up the report pipe: {}", e.desc()))?;
-    let ids = match job.ids {
+    let ids = match job.sys.ids {
         Some((groups, gid, uid)) => {
             let groups: Vec<String> = groups.iter().map(u32::to_string).collect();
             format!("{uid}:{gid}:{}", groups.join(","))
@@ -304,19 +283,23 @@ fn helper_job(job: &Job<'_>, stdio: [std::os::fd::BorrowedFd<'_>; 3], report_tx:
         super::EXEC_HELPER_ARG.into(),
         report_tx.as_raw_fd().to_string().into(),
         crate::host::pid().to_string().into(),
-        format!("{:o}", job.umask).into(),
-        job.nice.map_or("-".to_string(), |n| n.to_string()).into(),
+        format!("{:o}", job.sys.umask).into(),
+        job.sys.nice.map_or("-".to_string(), |n| n.to_string()).into(),
         ids.into(),
-        if job.root_fallback { "1" } else { "0" }.into(),
-        job.workdir.into(),
+        if job.sys.root_fallback { "1" } else { "0" }.into(),
+        job.sys.workdir.into(),
         job.cgroup.map_or_else(|| OsString::from("-"), |c| c.procs_file().into_os_string()),
         "--".into(),
     ];
-    args.extend(job.argv.iter().map(|a| a.to_os_string()));
+    args.extend(job.sys.argv.iter().map(|a| a.to_os_string()));
     let cstring = |b: &[u8]| CString::new(b).map_err(|_| nul_byte(program));
     let argv: Vec<CString> = args.iter().map(|a| cstring(a.as_bytes())).collect::<Result<_, _>>()?;
-    let envp: Vec<CString> =
-        job.env.iter().map(|(k, v)| cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat())).collect::<Result<_, _>>()?;
+    let envp: Vec<CString> = job
+        .sys
+        .env
+        .iter()
+        .map(|(k, v)| cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat()))
+        .collect::<Result<_, _>>()?;
     let spawned = {
         let mut listed = SPAWNED.lock().unwrap_or_else(|e| e.into_inner());
         let r = runner_sys::spawn::posix_spawn(&argv[0], &argv, &envp, stdio);
