@@ -39,17 +39,6 @@ fn prerequisites() -> bool {
     false
 }
 
-fn output(cmd: &mut Command) -> (bool, String) {
-    let o = cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
-}
-
-fn run(cmd: &mut Command) -> String {
-    let (ok, text) = output(cmd);
-    assert!(ok, "{cmd:?} failed:\n{text}");
-    text
-}
-
 /// A booted container: the nspawn process this test started, its PID 1 (the leader), and
 /// the overlay it boots from.
 struct Container {
@@ -117,7 +106,7 @@ impl Container {
     /// Runs a shell line inside, in all of the container's namespaces, with a clean
     /// environment and a bound on its time.
     fn sh(&self, script: &str) -> (bool, String) {
-        output(
+        common::tool_output(
             Command::new("timeout")
                 .args(["120", "nsenter", "-t", &self.leader.to_string(), "-m", "-u", "-i", "-n", "-p", "-C", "--"])
                 .args(["/usr/bin/env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "SYSTEMD_PAGER="])
@@ -212,7 +201,7 @@ impl Overlay {
             dir.join("upper").display(),
             dir.join("work").display()
         );
-        run(Command::new("mount").args(["-t", "overlay", "overlay", "-o", &opts]).arg(dir.join("merged")));
+        common::run_tool(Command::new("mount").args(["-t", "overlay", "overlay", "-o", &opts]).arg(dir.join("merged")));
         Overlay { dir: dir.to_path_buf(), merged: dir.join("merged") }
     }
 }
@@ -233,7 +222,7 @@ fn build_deb(dir: &Path) -> PathBuf {
         assert!(!common::in_ci(), "under CI the test builds the package it installs");
         return PathBuf::from(deb);
     }
-    let out = run(Command::new("bash").arg(format!("{ROOT}/packaging/build")).current_dir(ROOT));
+    let out = common::run_tool(Command::new("bash").arg(format!("{ROOT}/packaging/build")).current_dir(ROOT));
     let deb = out.split_whitespace().find(|w| w.ends_with(".deb")).unwrap_or_else(|| panic!("no .deb:\n{out}"));
     let copy = dir.join("runner.deb");
     std::fs::copy(Path::new(ROOT).join(deb), &copy).unwrap();

@@ -31,13 +31,6 @@ fn prerequisites() -> bool {
     false
 }
 
-fn run(cmd: &mut Command) -> String {
-    let o = cmd.output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert!(o.status.success(), "{cmd:?} failed:\n{text}");
-    text
-}
-
 fn scratch(name: &str) -> PathBuf {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("pkg-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -69,7 +62,7 @@ fn deb_and_rpm_build_lint_install_upgrade_and_purge() {
         return;
     }
     let _one = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
-    let out = run(Command::new("bash").arg(format!("{ROOT}/packaging/build")).current_dir(ROOT));
+    let out = common::run_tool(Command::new("bash").arg(format!("{ROOT}/packaging/build")).current_dir(ROOT));
     println!("{out}");
     let pkg = Path::new(ROOT).join("target/packaging");
     let deb1 = only(&pkg, "deb");
@@ -79,21 +72,25 @@ fn deb_and_rpm_build_lint_install_upgrade_and_purge() {
     // glibc 2.36 requirement dpkg-shlibdeps would not even see.
     let binary = std::fs::read(Path::new(ROOT).join("target/release/runner")).unwrap();
     assert!(!binary.windows(17).any(|w| w == b"GLIBC_ABI_DT_RELR"), "the binary needs glibc 2.36 (DT_RELR)");
-    let requires = run(Command::new("rpm").args(["-qp", "--requires"]).arg(&rpm1));
+    let requires = common::run_tool(Command::new("rpm").args(["-qp", "--requires"]).arg(&rpm1));
     assert!(!requires.contains("GLIBC_ABI_DT_RELR"), "{requires}");
     // Nor libgcc_s: its unwinder is linked in (build.rs).
     assert!(!requires.contains("libgcc_s"), "{requires}");
 
     // A newer build of each, for the upgrade.
     let next = scratch("next");
-    run(Command::new("cargo")
-        .args(["deb", "--no-build", "--no-strip", "--deb-revision", "2", "--output"])
-        .arg(&next)
-        .current_dir(ROOT));
-    run(Command::new("cargo")
-        .args(["generate-rpm", "--set-metadata", "release = \"2\"", "--output"])
-        .arg(&next)
-        .current_dir(ROOT));
+    common::run_tool(
+        Command::new("cargo")
+            .args(["deb", "--no-build", "--no-strip", "--deb-revision", "2", "--output"])
+            .arg(&next)
+            .current_dir(ROOT),
+    );
+    common::run_tool(
+        Command::new("cargo")
+            .args(["generate-rpm", "--set-metadata", "release = \"2\"", "--output"])
+            .arg(&next)
+            .current_dir(ROOT),
+    );
     let deb2 = only(&next, "deb");
     let rpm2 = only(&next, "rpm");
 
@@ -101,12 +98,14 @@ fn deb_and_rpm_build_lint_install_upgrade_and_purge() {
     // packaging/debian/lintian-overrides).
     // Its cache files (mldbm-*, which it never removes) go to a directory of the test's own.
     let lint_tmp = scratch("lintian");
-    let lint = run(Command::new("lintian").env("TMPDIR", &lint_tmp).args(["--fail-on", "error,warning"]).arg(&deb1));
+    let lint = common::run_tool(
+        Command::new("lintian").env("TMPDIR", &lint_tmp).args(["--fail-on", "error,warning"]).arg(&deb1),
+    );
     assert!(!lint.lines().any(|l| l.starts_with("E:") || l.starts_with("W:")), "{lint}");
 
     // The README's pages under docs/ go beside it, so its links work where it is installed.
-    let listing = run(Command::new("dpkg-deb").arg("-c").arg(&deb1));
-    let rpm_files = run(Command::new("rpm").arg("-qlp").arg(&rpm1));
+    let listing = common::run_tool(Command::new("dpkg-deb").arg("-c").arg(&deb1));
+    let rpm_files = common::run_tool(Command::new("rpm").arg("-qlp").arg(&rpm1));
     for page in std::fs::read_dir(Path::new(ROOT).join("docs")).unwrap() {
         let name = page.unwrap().file_name().to_string_lossy().into_owned();
         let installed = format!("/usr/share/doc/runner/docs/{name}");
@@ -115,10 +114,11 @@ fn deb_and_rpm_build_lint_install_upgrade_and_purge() {
     }
 
     // The config is %config(noreplace), and the scriptlets are there.
-    let rpm_q = run(Command::new("rpm").args(["-qp", "--scripts", "--configfiles"]).arg(&rpm1));
+    let rpm_q = common::run_tool(Command::new("rpm").args(["-qp", "--scripts", "--configfiles"]).arg(&rpm1));
     assert!(rpm_q.contains("/etc/supervisor.yaml"), "{rpm_q}");
     assert!(rpm_q.contains("postinstall scriptlet"), "{rpm_q}");
-    let flags = run(Command::new("rpm").args(["-qp", "--qf", "[%{FILENAMES} %{FILEFLAGS:fflags}\\n]"]).arg(&rpm1));
+    let flags =
+        common::run_tool(Command::new("rpm").args(["-qp", "--qf", "[%{FILENAMES} %{FILEFLAGS:fflags}\\n]"]).arg(&rpm1));
     assert!(flags.lines().any(|l| l == "/etc/supervisor.yaml cn"), "noreplace flags: {flags}");
     if have("rpmlint") {
         let o = Command::new("rpmlint").arg(&rpm1).output().unwrap();
@@ -153,12 +153,14 @@ fn deb_and_rpm_build_lint_install_upgrade_and_purge() {
     });
     let script = format!("{ROOT}/tests/packaging/install-deb.sh");
     // A bounded wait: a stuck install must fail the test, not hang CI.
-    let text = run(Command::new("timeout")
-        .args(["300", "unshare", "-m", "bash", &script])
-        .arg(&s)
-        .arg(&deb1)
-        .arg(&deb2)
-        .arg(&sock_dir));
+    let text = common::run_tool(
+        Command::new("timeout")
+            .args(["300", "unshare", "-m", "bash", &script])
+            .arg(&s)
+            .arg(&deb1)
+            .arg(&deb2)
+            .arg(&sock_dir),
+    );
     println!("{text}");
     assert!(text.lines().any(|l| l == "ok"), "{text}");
     assert!(text.contains("Overall exposure level"), "{text}");
@@ -166,8 +168,9 @@ fn deb_and_rpm_build_lint_install_upgrade_and_purge() {
 
     let s = scratch("rpm");
     let script = format!("{ROOT}/tests/packaging/install-rpm.sh");
-    let text =
-        run(Command::new("timeout").args(["300", "unshare", "-m", "bash", &script]).arg(&s).arg(&rpm1).arg(&rpm2));
+    let text = common::run_tool(
+        Command::new("timeout").args(["300", "unshare", "-m", "bash", &script]).arg(&s).arg(&rpm1).arg(&rpm2),
+    );
     println!("{text}");
     assert!(text.lines().any(|l| l == "ok"), "{text}");
 
@@ -230,31 +233,31 @@ fn packages_for_each_target() {
         ("aarch64-unknown-linux-gnu", "arm64", "aarch64", 183),
         ("armv7-unknown-linux-gnueabihf", "armhf", "armv7hl", 40),
     ] {
-        let out = run(Command::new("bash")
-            .arg(format!("{ROOT}/packaging/build"))
-            .args(["--target", triple])
-            .current_dir(ROOT));
+        let out = common::run_tool(
+            Command::new("bash").arg(format!("{ROOT}/packaging/build")).args(["--target", triple]).current_dir(ROOT),
+        );
         println!("{out}");
         let dir = pkg.join(triple);
         let deb = only(&dir, "deb");
         let rpm = only(&dir, "rpm");
 
-        let fields = run(Command::new("dpkg-deb").args(["-f"]).arg(&deb).args(["Architecture", "Depends"]));
+        let fields =
+            common::run_tool(Command::new("dpkg-deb").args(["-f"]).arg(&deb).args(["Architecture", "Depends"]));
         assert!(fields.contains(&format!("Architecture: {deb_arch}\n")), "{triple}: {fields}");
         // dpkg-shlibdeps found the foreign libc (multiarch): a versioned libc6 dependency.
         assert!(fields.contains("Depends: libc6 (>= 2."), "{triple}: {fields}");
         let unpacked = scratch(&format!("deb-{triple}"));
-        run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked));
+        common::run_tool(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked));
         let bin = std::fs::read(unpacked.join("usr/bin/runner")).unwrap();
         let _ = std::fs::remove_dir_all(&unpacked);
         assert_eq!(elf_machine(&bin), machine, "{triple}: the .deb's binary");
 
-        let lint = run(Command::new("lintian").args(["--fail-on", "error,warning"]).arg(&deb));
+        let lint = common::run_tool(Command::new("lintian").args(["--fail-on", "error,warning"]).arg(&deb));
         assert!(!lint.lines().any(|l| l.starts_with("E:") || l.starts_with("W:")), "{triple}: {lint}");
 
-        let arch = run(Command::new("rpm").args(["-qp", "--qf", "%{ARCH}"]).arg(&rpm));
+        let arch = common::run_tool(Command::new("rpm").args(["-qp", "--qf", "%{ARCH}"]).arg(&rpm));
         assert_eq!(arch.trim(), rpm_arch, "{triple}");
-        let requires = run(Command::new("rpm").args(["-qp", "--requires"]).arg(&rpm));
+        let requires = common::run_tool(Command::new("rpm").args(["-qp", "--requires"]).arg(&rpm));
         assert!(requires.contains("libc.so.6"), "{triple}: {requires}");
         assert!(!requires.contains("GLIBC_ABI_DT_RELR") && !requires.contains("libgcc_s"), "{triple}: {requires}");
         if have("rpmlint") {
@@ -265,19 +268,18 @@ fn packages_for_each_target() {
 
     let version = env!("CARGO_PKG_VERSION");
     for (triple, machine) in [("x86_64-unknown-linux-musl", 62), ("aarch64-unknown-linux-musl", 183)] {
-        let out = run(Command::new("bash")
-            .arg(format!("{ROOT}/packaging/build"))
-            .args(["--target", triple])
-            .current_dir(ROOT));
+        let out = common::run_tool(
+            Command::new("bash").arg(format!("{ROOT}/packaging/build")).args(["--target", triple]).current_dir(ROOT),
+        );
         println!("{out}");
         let dir = pkg.join(triple);
         let name = format!("runner-{version}-{triple}");
         assert!(out.contains(&format!("{name}.tar.gz")), "{out}");
-        run(Command::new("sha256sum").args(["-c", "SHA256SUMS"]).current_dir(&dir));
+        common::run_tool(Command::new("sha256sum").args(["-c", "SHA256SUMS"]).current_dir(&dir));
         let s = scratch(&format!("tar-{triple}"));
-        run(Command::new("tar").arg("-xzf").arg(dir.join(format!("{name}.tar.gz"))).arg("-C").arg(&s));
+        common::run_tool(Command::new("tar").arg("-xzf").arg(dir.join(format!("{name}.tar.gz"))).arg("-C").arg(&s));
         let top = s.join(&name);
-        let sums = run(Command::new("sha256sum").args(["-c", "SHA256SUMS"]).current_dir(&top));
+        let sums = common::run_tool(Command::new("sha256sum").args(["-c", "SHA256SUMS"]).current_dir(&top));
         for f in
             ["runner", "supervisor.yaml", "runner.service", "man/man1/runner.1.gz", "man/man5/supervisor.yaml.5.gz"]
         {
@@ -288,7 +290,9 @@ fn packages_for_each_target() {
         assert!(!has_interpreter(&bin), "{triple}: the binary is not static");
         if machine == 62 {
             // The static binary runs here, and checks the shipped config.
-            let o = run(Command::new(top.join("runner")).args(["check", "--config"]).arg(top.join("supervisor.yaml")));
+            let o = common::run_tool(
+                Command::new(top.join("runner")).args(["check", "--config"]).arg(top.join("supervisor.yaml")),
+            );
             println!("{o}");
         }
         let _ = std::fs::remove_dir_all(&s);

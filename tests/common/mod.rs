@@ -469,3 +469,17 @@ pub fn generate_packaging_files(s: &Scratch) -> &Path {
     assert!(o.status.success(), "generate: {}", stderr(&o));
     &s.dir
 }
+
+/// Runs an outside tool (dpkg, systemd-nspawn, ...) without input: whether it succeeded, and
+/// its stdout then stderr.
+pub fn tool_output(cmd: &mut Command) -> (bool, String) {
+    let o = cmd.stdin(std::process::Stdio::null()).output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+}
+
+/// [`tool_output`] of a tool that must succeed: its output, or a panic that shows it.
+pub fn run_tool(cmd: &mut Command) -> String {
+    let (ok, text) = tool_output(cmd);
+    assert!(ok, "{cmd:?} failed:\n{text}");
+    text
+}
