@@ -68,7 +68,7 @@ pub fn priority(r: &Record) -> u8 {
 }
 
 /// The record's fields as one native-protocol entry, in `buf` (cleared first).
-pub fn encode_record(buf: &mut Vec<u8>, r: &Record, run_id: u64) {
+pub fn encode_record(buf: &mut Vec<u8>, r: &Record, seq: u64) {
     buf.clear();
     field(buf, "MESSAGE", r.summary().as_bytes());
     field_fmt(buf, "PRIORITY", format_args!("{}", priority(r)));
@@ -101,7 +101,7 @@ pub fn encode_record(buf: &mut Vec<u8>, r: &Record, run_id: u64) {
     if let Some(peak) = r.memory_peak_bytes {
         field_fmt(buf, "RUNNER_MEMORY_PEAK_BYTES", format_args!("{peak}"));
     }
-    field_fmt(buf, "RUNNER_RUN_ID", format_args!("{run_id}"));
+    field_fmt(buf, "RUNNER_SEQ", format_args!("{seq}"));
     if let Some(pid) = r.pid {
         field_fmt(buf, "RUNNER_PID", format_args!("{pid}"));
     }
@@ -148,14 +148,14 @@ impl Journal {
     }
 
     /// Sends one record; true if the journal took it.
-    pub fn record(&self, r: &Record, run_id: u64, job_output: bool) -> bool {
+    pub fn record(&self, r: &Record, seq: u64, job_output: bool) -> bool {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let inner = &mut *g;
         let mut buf = std::mem::take(&mut inner.buf);
-        encode_record(&mut buf, r, run_id);
+        encode_record(&mut buf, r, seq);
         let sent = self.send_locked(inner, &buf);
         if sent && job_output && !r.output_tail.is_empty() {
-            self.output_lines(inner, &mut buf, r, run_id);
+            self.output_lines(inner, &mut buf, r, seq);
         }
         inner.buf = buf;
         sent
@@ -163,7 +163,7 @@ impl Journal {
 
     /// Each line of the run's output tail as its own entry under the job's name, the last
     /// `LINES_PER_RUN` of them, within the global burst.
-    fn output_lines(&self, inner: &mut Inner, buf: &mut Vec<u8>, r: &Record, run_id: u64) {
+    fn output_lines(&self, inner: &mut Inner, buf: &mut Vec<u8>, r: &Record, seq: u64) {
         if inner.window_start.elapsed() >= LINE_WINDOW {
             inner.window_start = Instant::now();
             inner.lines_in_window = 0;
@@ -183,7 +183,7 @@ impl Journal {
             field(buf, "PRIORITY", b"6");
             field(buf, "SYSLOG_IDENTIFIER", r.job.as_bytes());
             field(buf, "RUNNER_JOB", r.job.as_bytes());
-            field_fmt(buf, "RUNNER_RUN_ID", format_args!("{run_id}"));
+            field_fmt(buf, "RUNNER_SEQ", format_args!("{seq}"));
             self.send_locked(inner, buf);
         }
         if dropped > 0 {

@@ -22,8 +22,8 @@ use crate::config::{self, CatchUp, Job, JobName, Overlap, Overrides, Plan, Sched
 use crate::host::{boot_id, build_time, machine_id};
 use crate::jobs::{self, Ctx, Request};
 use crate::lock::{self, Try};
-use crate::notify::{self, Notifier};
 use crate::record::{Kind, Outcome, Record, RecordKind, Trigger};
+use crate::sd_notify::{self, Notifier};
 use crate::sinks::Sinks;
 use crate::sinks::running;
 use crate::sinks::state::{State, Update};
@@ -967,7 +967,7 @@ async fn daemon_main(
     let mut loading: Option<tokio::task::JoinHandle<Result<Plan, config::ConfigErrors>>> = None;
     let mut reload_again = false;
     let mut alarm = crate::clockwatch::Alarm::open();
-    let watchdog = notify::watchdog_interval().filter(|_| d.notifier.enabled());
+    let watchdog = sd_notify::watchdog_interval().filter(|_| d.notifier.enabled());
     let mut next_ping = watchdog.map(|w| Instant::now() + w);
     // Start-up is done: what reading the config, the state and the ring paged in and freed
     // goes back.

@@ -35,7 +35,7 @@ const LAYERS: &[&[&str]] = &[
         "metrics",
         "schedule",
         "logging",
-        "notify",
+        "sd_notify",
         "pings",
         "clockwatch",
         "procinfo",

@@ -113,7 +113,7 @@ fn run_records_carry_every_field_and_priority() {
         "RUNNER_OUTCOME",
         "RUNNER_EXIT_STATUS",
         "RUNNER_DURATION_MS",
-        "RUNNER_RUN_ID",
+        "RUNNER_SEQ",
     ] {
         assert!(g[key].is_string(), "{key} missing in {g}");
     }
@@ -135,7 +135,7 @@ fn run_records_carry_every_field_and_priority() {
     // The run id is the ring's sequence number: `runner logs --json` shows the same record.
     let logs = sc.runner(&c).args(["logs", "--json", "--job", "bad"]).output().unwrap();
     let rec: serde_json::Value = serde_json::from_str(stdout(&logs).lines().last().unwrap()).unwrap();
-    assert_eq!(rec["seq"].to_string(), s(b, "RUNNER_RUN_ID"));
+    assert_eq!(rec["seq"].to_string(), s(b, "RUNNER_SEQ"));
 
     // job_output_to_journal: the job's own lines under its own name.
     let lines = j.entries(&["SYSLOG_IDENTIFIER=good"], 2);
@@ -222,7 +222,7 @@ fn daemon_start_reload_and_stop_are_journal_records() {
     let o = sc.runner(&c).args(["logs", "--kind", "daemon", "--json"]).output().unwrap();
     let seqs: Vec<String> =
         stdout(&o).lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"].to_string()).collect();
-    assert_eq!(got.iter().map(|e| s(e, "RUNNER_RUN_ID")).collect::<Vec<_>>(), seqs);
+    assert_eq!(got.iter().map(|e| s(e, "RUNNER_SEQ")).collect::<Vec<_>>(), seqs);
     for e in &got {
         assert_eq!(
             [s(e, "SYSLOG_IDENTIFIER"), s(e, "RUNNER_JOB"), s(e, "RUNNER_JOB_KIND"), s(e, "RUNNER_OUTCOME")],

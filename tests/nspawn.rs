@@ -303,14 +303,14 @@ fn install_and_run(c: &Container) {
 
     // A run's journal fields, and the boot id that the record and the journal agree on.
     c.wait_until(Duration::from_secs(30), "a tick in the journal", |c| {
-        c.sh("journalctl -q -u runner RUNNER_JOB=tick -o json | grep -q RUNNER_RUN_ID").0
+        c.sh("journalctl -q -u runner RUNNER_JOB=tick -o json | grep -q RUNNER_SEQ").0
     });
     let entry: serde_json::Value =
         serde_json::from_str(c.ok("journalctl -q -u runner RUNNER_JOB=tick -o json -n 1").trim()).unwrap();
     for (field, want) in [("RUNNER_KIND", "run"), ("RUNNER_OUTCOME", "success"), ("_SYSTEMD_UNIT", "runner.service")] {
         assert_eq!(entry[field], want, "{field} in {entry}");
     }
-    for field in ["RUNNER_RUN_ID", "RUNNER_DURATION_MS", "RUNNER_EXIT_STATUS", "RUNNER_PID", "RUNNER_OUTPUT"] {
+    for field in ["RUNNER_SEQ", "RUNNER_DURATION_MS", "RUNNER_EXIT_STATUS", "RUNNER_PID", "RUNNER_OUTPUT"] {
         assert!(entry[field].is_string(), "{field} in {entry}");
     }
     let boot = c.ok("cat /proc/sys/kernel/random/boot_id").trim().replace('-', "");

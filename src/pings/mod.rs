@@ -2,7 +2,7 @@
 //! durable outbox under `state_dir` until a receiver answers 2xx (`outbox`), and sent by a
 //! worker task of the daemon that never holds up the event loop (`worker`, `http`).
 //!
-//! Not `crate::notify`, which is sd_notify (systemd readiness).
+//! Not `crate::sd_notify` (systemd readiness).
 
 pub mod http;
 pub mod outbox;
