@@ -942,7 +942,14 @@ fn disk_window(dir: &Path, m: &LoopMount, config: &Path, secs: u64) -> DiskFigur
             .filter_map(|l| l.rsplit("= ").next().and_then(|n| n.trim().parse::<u64>().ok()))
             .sum()
     });
-    stop(child);
+    // The daemon by its pid file: TERM to strace detaches it and leaves the daemon running,
+    // holding the mount.
+    let pid = std::fs::read_to_string(runtime_dir(&m.at).join("runner.pid")).unwrap_or_default();
+    if let Some(pid) = pid.split_whitespace().next().and_then(|p| p.parse::<i32>().ok()) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+    }
+    let mut child = child;
+    let _ = child.wait();
     let _ = std::fs::remove_dir_all(runtime_dir(&m.at));
     DiskFigures { records: r1 - r0, disk_bytes: (s1 - s0) * 512, program_bytes, secs: elapsed }
 }
