@@ -29,8 +29,14 @@
 //!   in a second window, since tracing slows it)
 //! - the load average before and after, since every figure moves with it
 //!
+//! - bytes at the disk per run and per day (issue 29), `state_dir` alone on a loop device:
+//!   ext4 with 4 KiB blocks mounted `commit=1` and with the default, f2fs where the kernel
+//!   mounts it; the shipped config (RUNNER_BENCH_DISK_SECS, default 120) and a per-second job
+//!   with `fsync: always` and `fsync: 5m` (RUNNER_BENCH_DISK_TICK_SECS, default 30), beside
+//!   the bytes runner wrote there (strace). Needs root, losetup and mkfs.ext4.
+//!
 //! `RUNNER_BENCH_ONLY=fire_delay` prints the fire delay part alone (RUNNER_BENCH_ROUNDS runs,
-//! default 3).
+//! default 3); `RUNNER_BENCH_ONLY=disk` the disk figures alone.
 //!
 //! Durations come from RUNNER_BENCH_IDLE_SECS (default 20), RUNNER_BENCH_FIRES (100) and
 //! RUNNER_BENCH_COST_SECS (10, per window), RUNNER_BENCH_SETTLE_FIRES (3 runs of a 15 s job), RUNNER_BENCH_STATE_RUNS (10 runs per job count for the
@@ -626,6 +632,10 @@ fn main() {
     if std::env::var("RUNNER_BENCH_ONLY").is_ok_and(|v| v == "fire_delay") {
         return fire_delay_only(&dir);
     }
+    if std::env::var("RUNNER_BENCH_ONLY").is_ok_and(|v| v == "disk") {
+        disk_figures(&dir);
+        return std::fs::remove_dir_all(&dir).unwrap_or_default();
+    }
     let size = std::fs::metadata(bin()).unwrap().len();
     let load_before = loadavg();
 
@@ -818,8 +828,192 @@ fn main() {
     if let Some(names) = syscalls_by_name(&dir.join("strace-20"), costs.iter().find(|c| c.jobs == 20)) {
         println!("| daemon syscalls per fire by name, 20 jobs | {names} |");
     }
+    disk_figures(&dir);
     if let Some(shm) = runtime_dir(&dir).parent().filter(|p| p.starts_with("/dev/shm")) {
         let _ = std::fs::remove_dir_all(shm);
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A file system image on a loop device, mounted for the disk figures; unmounted and
+/// detached on drop, also when a figure panics.
+struct LoopMount {
+    dev: String,
+    at: PathBuf,
+}
+
+impl LoopMount {
+    /// `fs` is `ext4` (4 KiB blocks, inode tables and journal written at mkfs, so no lazy
+    /// init writes into the figures) or `f2fs`; none when it cannot be set up.
+    fn new(dir: &Path, fs: &str, options: &str) -> Option<LoopMount> {
+        let image = dir.join(format!("{fs}.img"));
+        std::fs::File::create(&image).ok()?.set_len(256 << 20).ok()?;
+        let mkfs = match fs {
+            "ext4" => Command::new("mkfs.ext4")
+                .args(["-q", "-F", "-b", "4096", "-E", "lazy_itable_init=0,lazy_journal_init=0"])
+                .arg(&image)
+                .output(),
+            _ => Command::new("mkfs.f2fs").args(["-q", "-f"]).arg(&image).output(),
+        };
+        if !mkfs.ok()?.status.success() {
+            return None;
+        }
+        let o = Command::new("losetup").args(["-f", "--show"]).arg(&image).output().ok()?;
+        let dev = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        if !o.status.success() || dev.is_empty() {
+            return None;
+        }
+        let at = dir.join(format!("mnt-{fs}-{options}"));
+        std::fs::create_dir_all(&at).unwrap();
+        let m = LoopMount { dev, at };
+        let mounted = Command::new("mount").args(["-t", fs, "-o", options]).arg(&m.dev).arg(&m.at).status();
+        mounted.is_ok_and(|s| s.success()).then_some(m)
+    }
+
+    fn sectors_written(&self) -> u64 {
+        let name = Path::new(&self.dev).file_name().unwrap().to_string_lossy().into_owned();
+        let stat = std::fs::read_to_string(format!("/sys/block/{name}/stat")).unwrap_or_default();
+        stat.split_whitespace().nth(6).and_then(|n| n.parse().ok()).unwrap_or(0)
+    }
+}
+
+impl Drop for LoopMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.at).status();
+        let _ = Command::new("losetup").args(["-d", &self.dev]).status();
+    }
+}
+
+/// What one window of a daemon cost `state_dir`: records it appended, bytes the device wrote,
+/// bytes the daemon wrote into the directory (strace; none without it), seconds.
+struct DiskFigures {
+    records: u64,
+    disk_bytes: u64,
+    program_bytes: Option<u64>,
+    secs: f64,
+}
+
+/// The records in the ring (every kind: runs, samples recorded, the daemon's own).
+fn ring_records(config: &Path, state: &Path) -> u64 {
+    let o = Command::new(bin())
+        .args(["logs", "--json", "--file"])
+        .arg(state.join("runs.ring"))
+        .env("RUNNER_CONFIG", config)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).lines().count() as u64
+}
+
+/// Runs the daemon on `config` with `state_dir` on `m` for `secs` after a warm-up (the ring
+/// made, each job's first file), under strace when there is one.
+fn disk_window(dir: &Path, m: &LoopMount, config: &Path, secs: u64) -> DiskFigures {
+    let state = m.at.join("state");
+    let trace = dir.join(format!("disk-trace-{}", m.at.file_name().unwrap().to_string_lossy()));
+    let traced = Command::new("strace").arg("-V").output().is_ok();
+    let mut c = Command::new(if traced { "strace".to_string() } else { bin() });
+    if traced {
+        c.args(["-f", "-qq", "-y", "-e", "trace=write,pwrite64,writev", "-o"]).arg(&trace).arg(bin());
+    }
+    c.arg("run")
+        .env("RUNNER_CONFIG", config)
+        .env("RUNNER_STATE_DIR", &state)
+        .env("RUNNER_RUNTIME_DIR", runtime_dir(&m.at))
+        .env("RUNNER_JOURNAL_SOCKET", dir.join("no-journal"))
+        .env("RUNNER_SYSLOG_SOCKET", dir.join("no-syslog"))
+        .env("RUNNER_LOG_LEVEL", "warn")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = c.spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(8));
+    let (s0, r0) = (m.sectors_written(), ring_records(config, &state));
+    let written0 = std::fs::read_to_string(&trace).map(|t| t.lines().count()).unwrap_or(0);
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(secs));
+    let (s1, r1) = (m.sectors_written(), ring_records(config, &state));
+    let elapsed = t.elapsed().as_secs_f64();
+    let program_bytes = traced.then(|| {
+        let text = std::fs::read_to_string(&trace).unwrap_or_default();
+        let prefix = format!("<{}/", state.display());
+        text.lines()
+            .skip(written0)
+            .filter(|l| l.contains(&prefix))
+            .filter_map(|l| l.rsplit("= ").next().and_then(|n| n.trim().parse::<u64>().ok()))
+            .sum()
+    });
+    // The daemon by its pid file: TERM to strace detaches it and leaves the daemon running,
+    // holding the mount.
+    let pid = std::fs::read_to_string(runtime_dir(&m.at).join("runner.pid")).unwrap_or_default();
+    if let Some(pid) = pid.split_whitespace().next().and_then(|p| p.parse::<i32>().ok()) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+    }
+    let mut child = child;
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(runtime_dir(&m.at));
+    DiskFigures { records: r1 - r0, disk_bytes: (s1 - s0) * 512, program_bytes, secs: elapsed }
+}
+
+/// Whether the kernel mounts f2fs and mkfs.f2fs is installed.
+fn f2fs_usable() -> bool {
+    let listed = std::fs::read_to_string("/proc/filesystems").is_ok_and(|t| t.lines().any(|l| l.ends_with("\tf2fs")));
+    listed && Command::new("mkfs.f2fs").arg("-V").output().is_ok()
+}
+
+/// Bytes at the disk per run and per day (issue 29): the shipped config and a per-second job
+/// (`fsync: always` and `fsync: 5m`), with `state_dir` alone on a loop device of ext4 (4 KiB
+/// blocks, `commit=1` and the default `commit=5`) and of f2fs where the kernel mounts it,
+/// beside the bytes the daemon wrote there. Needs root, losetup and mkfs.ext4.
+fn disk_figures(dir: &Path) {
+    let secs = env_u64("RUNNER_BENCH_DISK_SECS", 120);
+    let tick_secs = env_u64("RUNNER_BENCH_DISK_TICK_SECS", 30);
+    println!("\n| bytes at the disk, `state_dir` alone on a loop device | a run | a day | written by runner a run |");
+    println!("|---|---|---|---|");
+    if !nix::unistd::geteuid().is_root() || Command::new("losetup").arg("-V").output().is_err() {
+        println!("| skipped: needs root, losetup and mkfs.ext4 | | | |");
+        return;
+    }
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/supervisor.yaml");
+    let tick = |fsync: &str| {
+        let p = dir.join(format!("tick-{}.yaml", fsync.replace(' ', "")));
+        let text = format!(
+            "version: 1\nlog:\n  fsync: {fsync}\njobs:\n  tick:\n    schedule: \"* * * * * *\"\n    run: \"true\"\n"
+        );
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let mut mounts = vec![("ext4", "commit=1"), ("ext4", "defaults")];
+    if f2fs_usable() {
+        mounts.push(("f2fs", "defaults"));
+    }
+    let cases = [
+        ("shipped config (etc/supervisor.yaml)", shipped, secs),
+        ("a per-second `true` job, fsync: always", tick("always"), tick_secs),
+        ("a per-second `true` job, fsync: 5m", tick("5m"), tick_secs),
+    ];
+    for (fs, options) in mounts {
+        for (what, config, window) in &cases {
+            let Some(m) = LoopMount::new(dir, fs, options) else {
+                println!("| {fs} {options}: could not be set up | | | |");
+                break;
+            };
+            let f = disk_window(dir, &m, config, *window);
+            let per_run = f.disk_bytes as f64 / f.records.max(1) as f64;
+            let per_day = f.disk_bytes as f64 / f.secs * 86_400.0;
+            let program =
+                f.program_bytes.map_or("no strace".into(), |b| format!("{:.0} B", b as f64 / f.records.max(1) as f64));
+            println!(
+                "| {fs} ({options}), {what}: {} records in {:.0} s | {per_run:.0} B ({:.2} blocks) | {:.1} MB | {program} |",
+                f.records,
+                f.secs,
+                per_run / 4096.0,
+                per_day / 1e6
+            );
+        }
+    }
+    if !f2fs_usable() {
+        println!(
+            "| f2fs: not measured (the kernel does not list it in /proc/filesystems, or mkfs.f2fs is missing) | | | |"
+        );
+    }
 }

@@ -376,7 +376,9 @@ fn a_damaged_ring_never_reuses_run_ids() {
     let ringf = std::fs::OpenOptions::new().write(true).open(&ring).unwrap();
     ringf.write_all_at(&[0xff, 0xff], at as u64 + 2).unwrap();
     ringf.write_all_at(&[0xff; 8], at as u64 + 40).unwrap();
+    // The job state in both its copies: state_dir's and runtime_dir's (a tmpfs).
     std::fs::remove_dir_all(s.path("state/jobs")).unwrap();
+    std::fs::remove_dir_all(s.path("run/state")).unwrap();
     runs = 0;
     run_once(&s, &c, &mut seen, &mut runs, "newest record damaged");
     assert!(seen > newest);

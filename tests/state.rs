@@ -1,5 +1,6 @@
 //! The state through the real binary: what the ring holds survives a SIGKILL of the daemon
-//! and a job file a power cut kept from the disk; a run's state write is not fsynced (the
+//! and a power cut (the tmpfs copies gone, a job file in `state_dir` as an early write left
+//! it); a run's state write goes to `runtime_dir` unsynced, never to `state_dir` (the
 //! ring's fdatasync is the one durable flush per run).
 
 mod common;
@@ -67,13 +68,19 @@ fn status_after_a_sigkill_reports_every_run_the_ring_holds() {
         assert_eq!(st["last_exit_code"], 3, "{what}: {st}");
     };
     check("after the SIGKILL");
-    std::fs::write(&job_file, &stale).unwrap();
-    check("with the job file as an early write left it");
+    // A power cut: the job files' copies in runtime_dir (a tmpfs) are gone, and the copy in
+    // state_dir is what the daemon wrote at the job's first run.
+    let power_cut = || {
+        let _ = std::fs::remove_dir_all(s.path("run/state"));
+        std::fs::write(&job_file, &stale).unwrap();
+    };
+    power_cut();
+    check("after a power cut, with the job file as an early write left it");
     std::fs::remove_file(&job_file).unwrap();
     check("with no job file at all");
 
     // The next daemon writes what the ring held back into the job file.
-    std::fs::write(&job_file, &stale).unwrap();
+    power_cut();
     let mut d = Daemon::start(&s, &c);
     wait_for(LONG, "startup", || d.log_text().contains("runner started"));
     d.signal(nix::sys::signal::Signal::SIGTERM);
@@ -120,7 +127,9 @@ fn a_runs_state_write_is_not_fsynced_only_the_ring_is() {
     let records = ring_records(&s, &c) - records_before;
     let calls = |name: &str| traced.lines().filter(|l| l.contains(&format!(" {name}("))).collect::<Vec<_>>();
     let (fsyncs, fdatasyncs) = (calls("fsync"), calls("fdatasync"));
-    let state_writes = traced.lines().filter(|l| l.contains("rename") && l.contains("jobs/tick.json")).count();
+    let renames_to = |to: &str| traced.lines().filter(|l| l.contains("rename") && l.contains(to)).count();
+    // The job's copy in state_dir was made by `once`; the daemon's runs go to runtime_dir.
+    let (state_writes, state_dir_writes) = (renames_to("run/state/tick.json"), renames_to("state/jobs/tick.json"));
     println!(
         "{runs} runs, {records} records: {} fsync, {} fdatasync, {state_writes} job file writes",
         fsyncs.len(),
@@ -136,9 +145,10 @@ fn a_runs_state_write_is_not_fsynced_only_the_ring_is() {
     );
     assert!(
         state_writes >= runs - 1,
-        "each run's state is written (to the page cache): {state_writes} for {runs} runs"
+        "each run's state is written (to runtime_dir, a tmpfs): {state_writes} for {runs} runs"
     );
     assert!(state_writes <= runs + 1, "one job file write per run: {state_writes} for {runs} runs");
+    assert_eq!(state_dir_writes, 0, "no job file rewrite in state_dir while runs go on (issue 29)");
 }
 
 /// The daemon checks its directories once, not at every write; one removed under it (an

@@ -789,7 +789,8 @@ fn cmd_list(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let state = StateStore::new(&plan.state_dir).load(Some(&plan.log.ring.path)).unwrap_or_default();
+    let state =
+        StateStore::with_work(&plan.state_dir, &plan.runtime_dir).load(Some(&plan.log.ring.path)).unwrap_or_default();
     let now = jiff::Timestamp::now();
     let daemon = crate::lock::daemon(&plan.runtime_dir);
     let info = daemon.as_ref().and_then(|h| crate::sinks::daemon::read(&plan.runtime_dir, h.pid));
@@ -852,7 +853,7 @@ fn plan_and_state(path: &Path, overrides: &Overrides) -> Result<(Plan, crate::si
         eprintln!("{errors}");
         ExitCode::FAILURE
     })?;
-    match StateStore::new(&plan.state_dir).load(Some(&plan.log.ring.path)) {
+    match StateStore::with_work(&plan.state_dir, &plan.runtime_dir).load(Some(&plan.log.ring.path)) {
         Ok(mut state) => {
             current_queue_health(&plan, &mut state);
             Ok((plan, state))

@@ -76,11 +76,11 @@ impl Sinks {
     /// the textfile is the caller's to set).
     pub fn for_plan(plan: &Plan) -> Sinks {
         Sinks {
-            state: StateStore::new(&plan.state_dir),
+            state: StateStore::with_work(&plan.state_dir, &plan.runtime_dir),
             log: Some(Arc::new(LogSinks {
                 settings: plan.log.clone(),
                 ring: Mutex::new(None),
-                state: StateStore::new(&plan.state_dir),
+                state: StateStore::with_work(&plan.state_dir, &plan.runtime_dir),
                 journal: Journal::new(&plan.log.journal_socket),
                 syslog: plan.log.syslog.wanted(&plan.log.journal_socket).then(|| Syslog::new(&plan.log.syslog)),
                 stderr_is_journal: crate::logging::stderr_is_journal(),
@@ -125,6 +125,8 @@ impl Sinks {
     /// The daemon's mode: `state` (as loaded at start) is kept in memory and changed there;
     /// a writer thread does the writes. Close the returned writer at a clean stop.
     pub fn start_writer(&mut self, state: State) -> std::io::Result<Writer> {
+        // Job files to runtime_dir alone; the writer checkpoints them to state_dir.
+        self.state = self.state.clone().lazy();
         let (w, shared) = Writer::spawn(self.clone(), state)?;
         self.writer = Some(shared);
         Ok(w)

@@ -1049,6 +1049,22 @@ impl Drop for Ring {
     }
 }
 
+/// Writes zeros over the whole file once. fallocate leaves ext4's extents unwritten, and an
+/// append into an unwritten block converts it: a change of the file's metadata, which
+/// `fdatasync` must then commit to the journal. Written once here, every later append
+/// rewrites a block in place and `fdatasync` writes that block alone (issue 29).
+fn write_zeros(f: &File, size: u64) -> io::Result<()> {
+    // On the heap: the writer thread's stack is small.
+    let zeros = vec![0u8; 64 * 1024];
+    let mut at = 0;
+    while at < size {
+        let n = (size - at).min(zeros.len() as u64);
+        f.write_all_at(&zeros[..n as usize], at)?;
+        at += n;
+    }
+    Ok(())
+}
+
 /// Creates a preallocated ring: written in full under a temporary name, synced, then linked
 /// into place, so a reader or a second writer never sees a half-made file, and two
 /// processes creating it at once end up sharing one.
@@ -1075,6 +1091,7 @@ fn create(path: &Path, size: u64) -> Result<File, RingError> {
                 Err(e.into())
             }
         })?;
+        write_zeros(&f, size)?;
         f.write_all_at(&header_for(size), 0)?;
         f.sync_all()?;
         Ok(())

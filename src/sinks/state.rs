@@ -11,7 +11,19 @@
 //! its own changes to what is on disk, so neither loses the other's. A `state.json` from
 //! before the per-job files is read as a base and split into job files once ([`migrate`]).
 //!
+//! Each job file has two copies when the store has a work directory (`runtime_dir/state`,
+//! a tmpfs): the work copy, always the newest, which every writer writes, and the copy in
+//! `state_dir/jobs`, which survives a reboot. A rename in `state_dir` costs the flash a new
+//! inode, a directory block, bitmaps and a journal commit (about 37 KB a run on ext4
+//! mounted `commit=1`, issue 29), for what the ring already holds. So the daemon's writer
+//! ([`StateStore::lazy`]) writes the work copy alone and brings `state_dir` up to it with
+//! [`checkpoint`] (a job's first file at once, then at most every few minutes, and durably
+//! at a clean stop); `runner once` writes both. A power cut loses at most the few
+//! minutes of what the ring cannot rebuild (a check's level, a queue's health part, a
+//! wait), never a run the ring held.
+//!
 //! [`migrate`]: StateStore::migrate
+//! [`checkpoint`]: StateStore::checkpoint
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -37,6 +49,11 @@ impl std::error::Error for StateError {}
 #[derive(Clone, Debug)]
 pub struct StateStore {
     dir: PathBuf,
+    /// Where the newest copy of each job file lives (`runtime_dir/state`); none: `dir` alone.
+    work: Option<PathBuf>,
+    /// Writes go to the work copy only (the daemon's writer, which checkpoints); otherwise
+    /// to both copies.
+    lazy: bool,
 }
 
 /// What [`StateStore::apply`] did: per update, whether it changed something; the touched
@@ -49,7 +66,25 @@ pub struct Applied {
 
 impl StateStore {
     pub fn new(dir: &Path) -> StateStore {
-        StateStore { dir: dir.to_path_buf() }
+        StateStore { dir: dir.to_path_buf(), work: None, lazy: false }
+    }
+
+    /// A store whose newest job files are kept in `runtime_dir/state` too (a tmpfs).
+    pub fn with_work(dir: &Path, runtime_dir: &Path) -> StateStore {
+        StateStore { dir: dir.to_path_buf(), work: Some(runtime_dir.join("state")), lazy: false }
+    }
+
+    /// The daemon writer's mode: a change is written to the work copy alone, and reaches
+    /// `state_dir` at the next [`checkpoint`](Self::checkpoint). Without a work directory
+    /// nothing changes.
+    pub fn lazy(mut self) -> StateStore {
+        self.lazy = self.work.is_some();
+        self
+    }
+
+    /// The work copy of one job's file, when the store keeps one.
+    pub fn work_path(&self, job: &str) -> Option<PathBuf> {
+        self.work.as_ref().map(|w| w.join(format!("{job}.json")))
     }
 
     pub fn jobs_dir(&self) -> PathBuf {
@@ -102,20 +137,25 @@ impl StateStore {
     /// up to date with the ring's newest record, `ring_tail`), the job files over it.
     pub fn load_files(&self, ring_tail: Option<u64>) -> Result<State, StateError> {
         let mut state = self.load_legacy(ring_tail)?;
-        let dir = match std::fs::read_dir(self.jobs_dir()) {
-            Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(state),
-            Err(e) => return Err(self.io("cannot list jobs/", &e)),
-        };
-        for e in dir {
-            let e = e.map_err(|e| self.io("cannot list jobs/", &e))?;
-            let name = e.file_name();
-            let Some(job) = name.to_str().and_then(|n| n.strip_suffix(".json")) else { continue };
-            if job.starts_with('.') {
-                continue;
+        let mut names = BTreeSet::new();
+        for dir in std::iter::once(self.jobs_dir()).chain(self.work.clone()) {
+            let list = match std::fs::read_dir(&dir) {
+                Ok(d) => d,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(self.io(&format!("cannot list {}", dir.display()), &e)),
+            };
+            for e in list {
+                let e = e.map_err(|e| self.io(&format!("cannot list {}", dir.display()), &e))?;
+                let name = e.file_name();
+                let Some(job) = name.to_str().and_then(|n| n.strip_suffix(".json")) else { continue };
+                if !job.starts_with('.') {
+                    names.insert(job.to_string());
+                }
             }
-            if let Some(js) = self.read_job(job)? {
-                state.jobs.insert(job.to_string(), js);
+        }
+        for job in names {
+            if let Some(js) = self.read_job(&job)? {
+                state.jobs.insert(job, js);
             }
         }
         Ok(state)
@@ -141,16 +181,28 @@ impl StateStore {
         Ok(state)
     }
 
-    /// One job's file; none when absent or empty (a file a power cut emptied: the ring
-    /// replay restores what it held).
+    /// One job's file: its work copy when there is one (every writer writes it, so it is
+    /// the newest), else the copy in `state_dir`; none when absent or empty (a file a power
+    /// cut emptied: the ring replay restores what it held).
     pub fn read_job(&self, job: &str) -> Result<Option<JobState>, StateError> {
-        let path = self.job_path(job);
-        match crate::fsx::read(&path) {
-            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(None),
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| unreadable(&path, &e)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StateError(format!("{}: {e}", path.display()))),
+        let (path, bytes) = self.read_newest(job)?;
+        match bytes {
+            Some(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| unreadable(&path, &e)),
+            None => Ok(None),
         }
+    }
+
+    /// The bytes of a job's newest copy and where they were read; none when neither exists.
+    fn read_newest(&self, job: &str) -> Result<(PathBuf, Option<Vec<u8>>), StateError> {
+        for path in self.work_path(job).into_iter().chain([self.job_path(job)]) {
+            match crate::fsx::read(&path) {
+                Ok(bytes) => return Ok((path, Some(bytes))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StateError(format!("{}: {e}", path.display()))),
+            }
+        }
+        Ok((self.job_path(job), None))
     }
 
     /// One job's file as a writer reads it: a damaged file is moved aside for a person to
@@ -159,7 +211,11 @@ impl StateStore {
         match self.read_job(job) {
             Ok(js) => Ok(js),
             Err(e) => {
-                let path = self.job_path(job);
+                // The copy that was read: the work copy when there is one.
+                let path = match self.work_path(job) {
+                    Some(w) if std::fs::symlink_metadata(&w).is_ok() => w,
+                    _ => self.job_path(job),
+                };
                 let aside = path.with_extension(format!("json.corrupt-{}", epoch_ms(SystemTime::now())));
                 log::error!("{e}; moved to {}", aside.display());
                 std::fs::rename(&path, &aside).map_err(|e| self.io("cannot move a damaged job state aside", &e))?;
@@ -214,30 +270,79 @@ impl StateStore {
     }
 
     fn write_job(&self, job: &str, js: &JobState, durable: bool) -> Result<(), StateError> {
-        let tmp = self.jobs_dir().join(format!(".{job}.tmp"));
         let mut bytes = serde_json::to_vec(js).map_err(|e| self.io("cannot encode the state", &e))?;
         bytes.push(b'\n');
+        if let Some(work) = &self.work {
+            let (path, tmp) = (work.join(format!("{job}.json")), work.join(format!(".{job}.tmp")));
+            let runtime = work.parent().unwrap_or(work);
+            // A tmpfs: no fsync, and removed under a running daemon it is made again.
+            crate::fsx::in_own_dirs(&[(runtime, true), (work, false)], || {
+                crate::fsx::replace(&path, &tmp, &bytes, 0o644, false)
+            })
+            .map_err(|e| self.io("cannot write a job's state to the runtime directory", &e))?;
+            if self.lazy {
+                return Ok(());
+            }
+        }
+        self.write_durable_copy(job, &bytes, durable)
+    }
+
+    /// Writes a job's copy in `state_dir/jobs`.
+    fn write_durable_copy(&self, job: &str, bytes: &[u8], durable: bool) -> Result<(), StateError> {
+        let tmp = self.jobs_dir().join(format!(".{job}.tmp"));
         let (jobs, path) = (self.jobs_dir(), self.job_path(job));
         // jobs/ removed under a running daemon is made again, and the run still recorded.
         crate::fsx::in_own_dirs(&[(&self.dir, true), (&jobs, false)], || {
-            crate::fsx::replace(&path, &tmp, &bytes, 0o644, durable)
+            crate::fsx::replace(&path, &tmp, bytes, 0o644, durable)
         })
         .map_err(|e| self.io("cannot write a job's state", &e))
     }
 
-    /// Flushes the named jobs' files and the directory to the disk (a clean stop).
-    pub fn sync<'a>(&self, jobs: impl IntoIterator<Item = &'a String>) -> Result<(), StateError> {
+    /// Whether a job has no copy in `state_dir` (never written there, or removed): the
+    /// daemon's writer checkpoints such a job at once. A look at the directory, no write.
+    pub fn missing_in_state_dir(&self, job: &str) -> bool {
+        std::fs::symlink_metadata(self.job_path(job)).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+    }
+
+    /// Brings the named jobs' copies in `state_dir` up to their work copies (a copy already
+    /// the same is not written again), under `state.lock`; with `durable`, fsynced with the
+    /// directory (a clean stop). Without a work directory the files are already there, and
+    /// `durable` fsyncs them.
+    pub fn checkpoint<'a>(&self, jobs: impl IntoIterator<Item = &'a String>, durable: bool) -> Result<(), StateError> {
+        let _lock = self.lock()?;
         for job in jobs {
-            match crate::fsx::open_read(&self.job_path(job)) {
-                Ok(f) => f.sync_all().map_err(|e| self.io("cannot sync a job's state", &e))?,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(self.io("cannot sync a job's state", &e)),
+            let newest = self.work_path(job).map(|w| crate::fsx::read(&w));
+            match newest {
+                Some(Ok(bytes)) => {
+                    if crate::fsx::read(&self.job_path(job)).ok().as_deref() != Some(bytes.as_slice()) {
+                        self.write_durable_copy(job, &bytes, durable)?;
+                    } else if durable {
+                        self.sync_copy(job)?;
+                    }
+                }
+                Some(Err(e)) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(self.io("cannot read a job's state in the runtime directory", &e));
+                }
+                _ if durable => self.sync_copy(job)?,
+                _ => {}
             }
+        }
+        if !durable {
+            return Ok(());
         }
         match File::open(self.jobs_dir()).and_then(|d| d.sync_all()) {
             // No job has run yet: nothing to make durable (a clean stop logged an error).
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             r => r.map_err(|e| self.io("cannot sync jobs/", &e)),
+        }
+    }
+
+    /// Flushes one job's copy in `state_dir` to the disk, if there is one.
+    fn sync_copy(&self, job: &str) -> Result<(), StateError> {
+        match crate::fsx::open_read(&self.job_path(job)) {
+            Ok(f) => f.sync_all().map_err(|e| self.io("cannot sync a job's state", &e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io("cannot sync a job's state", &e)),
         }
     }
 
@@ -258,7 +363,7 @@ impl StateStore {
             }
         };
         for (job, js) in &legacy.jobs {
-            if !self.job_path(job).exists() {
+            if matches!(self.read_newest(job), Ok((_, None))) {
                 self.write_job(job, js, true)?;
             }
         }

@@ -2,8 +2,10 @@
 //! so the event loop only changes the state in memory and enqueues. In order, per batch of
 //! what is queued: the ring append (and its fdatasync, with `fsync: always`), journald, the
 //! log line, a check's live file; then typed changes are kept, coalesced, and written to
-//! the job files (no fsync) when a run ends ([`Op::Flush`]), after `COALESCE` otherwise,
-//! and at a clean stop (with fsync); the textfile is rendered once per batch with a run.
+//! the job files' work copies in `runtime_dir` (a tmpfs, no fsync) when a run ends
+//! ([`Op::Flush`]), after `COALESCE` otherwise; their copies in `state_dir` are brought up
+//! to them at a job's first write, every `CHECKPOINT` and at a clean stop (with fsync);
+//! the textfile is rendered once per batch with a run.
 //! A blocking `flock` (ring, `state.lock`) or `fdatasync` runs here, never on the event loop.
 
 use std::collections::BTreeSet;
@@ -21,6 +23,13 @@ use crate::record::{Record, RecordKind};
 /// How long a state change that no run end flushes may wait to be written (a long run's
 /// fire, a skipped fire's time), so that several land in one write.
 const COALESCE: Duration = Duration::from_secs(2);
+
+/// How long a job file's copy in `state_dir` may lag its work copy in `runtime_dir`: what
+/// a power cut can lose of what the ring cannot rebuild (a check's level, a queue's health
+/// part). Each checkpoint costs the flash a rename per changed job (about 9 blocks with
+/// ext4's journal commit), so it is kept rare: with a run every second, under 0.1 block a
+/// run.
+const CHECKPOINT: Duration = Duration::from_secs(300);
 
 pub(super) enum Op {
     Record(Box<Record>),
@@ -98,19 +107,46 @@ struct Pending {
     since: Option<Instant>,
     /// Job files written since start, for the fsync at a clean stop.
     written: BTreeSet<String>,
+    /// Jobs whose work copy is newer than their copy in `state_dir`, and since when.
+    unsaved: BTreeSet<String>,
+    unsaved_since: Option<Instant>,
+}
+
+impl Pending {
+    /// How long the writer may sleep before a coalesced write or a checkpoint is due; none
+    /// when neither waits.
+    fn wait(&self) -> Option<Duration> {
+        let coalesce = self.since.map(|t| COALESCE.saturating_sub(t.elapsed()));
+        let checkpoint = self.unsaved_since.map(|t| CHECKPOINT.saturating_sub(t.elapsed()));
+        match (coalesce, checkpoint) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 fn run(sinks: &Sinks, shared: &Shared, rx: &Receiver<Op>) {
-    let mut p = Pending { changes: Vec::new(), since: None, written: BTreeSet::new() };
+    let mut p = Pending {
+        changes: Vec::new(),
+        since: None,
+        written: BTreeSet::new(),
+        unsaved: BTreeSet::new(),
+        unsaved_since: None,
+    };
     loop {
-        let first = match p.since {
+        let first = match p.wait() {
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some(t) => rx.recv_timeout(COALESCE.saturating_sub(t.elapsed())),
+            Some(d) => rx.recv_timeout(d),
         };
         let op = match first {
             Ok(op) => op,
             Err(RecvTimeoutError::Timeout) => {
-                flush(sinks, &mut p);
+                if p.since.is_some_and(|t| t.elapsed() >= COALESCE) {
+                    flush(sinks, &mut p);
+                }
+                if p.unsaved_since.is_some_and(|t| t.elapsed() >= CHECKPOINT) {
+                    checkpoint(sinks, &mut p);
+                }
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => Op::Stop,
@@ -129,7 +165,7 @@ fn run(sinks: &Sinks, shared: &Shared, rx: &Receiver<Op>) {
             crate::heap::trim();
         }
         if stop {
-            if let Err(e) = sinks.state.sync(&p.written) {
+            if let Err(e) = sinks.state.checkpoint(&p.written, true) {
                 log::error!("cannot sync the state at stop: {e}");
             }
             return;
@@ -198,9 +234,38 @@ fn flush(sinks: &Sinks, p: &mut Pending) {
     }
     let changes = std::mem::take(&mut p.changes);
     let jobs: BTreeSet<String> = changes.iter().map(|(j, _)| j.clone()).collect();
-    match sinks.state.apply(changes, None) {
-        Ok(_) => p.written.extend(jobs),
-        Err(e) => log::error!("cannot write the state of {}: {e}", jobs.into_iter().collect::<Vec<_>>().join(", ")),
+    if let Err(e) = sinks.state.apply(changes, None) {
+        log::error!("cannot write the state of {}: {e}", jobs.into_iter().collect::<Vec<_>>().join(", "));
+        return;
+    }
+    // A job with no copy in state_dir yet (its first run, or the directory was removed) gets
+    // one now, so what the ring cannot rebuild never waits a whole CHECKPOINT for its first
+    // copy; the others wait for the next checkpoint.
+    let first: Vec<String> = jobs.iter().filter(|j| sinks.state.missing_in_state_dir(j)).cloned().collect();
+    if !first.is_empty()
+        && let Err(e) = sinks.state.checkpoint(&first, false)
+    {
+        log::error!("cannot copy the state to the state directory: {e}");
+    }
+    for job in jobs {
+        if !first.contains(&job) {
+            p.unsaved.insert(job.clone());
+        }
+        p.written.insert(job);
+    }
+    if !p.unsaved.is_empty() {
+        p.unsaved_since.get_or_insert_with(Instant::now);
+    }
+}
+
+/// Brings the copies in `state_dir` up to the work copies (no fsync): at most every
+/// `CHECKPOINT`.
+#[inline(never)]
+fn checkpoint(sinks: &Sinks, p: &mut Pending) {
+    p.unsaved_since = None;
+    let jobs = std::mem::take(&mut p.unsaved);
+    if let Err(e) = sinks.state.checkpoint(&jobs, false) {
+        log::error!("cannot copy the state to the state directory: {e}");
     }
 }
 
