@@ -130,6 +130,10 @@ pub type Problems = Vec<(&'static str, String)>;
 const DEFAULT_DIR_MAX_ENTRIES: u64 = 100_000;
 const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What a metric or probe name resolves to: the source, its unit, its default `warn:` and
+/// `crit:`, and which side of a threshold is bad.
+type Sourced = (Source, &'static str, (Option<f64>, Option<f64>), Direction);
+
 pub fn resolve(job: &str, c: Block, roots: &Roots, job_timeout: Option<Duration>) -> Result<CheckSpec, Problems> {
     let mut errs: Problems = Vec::new();
     let (name, is_probe) = match (&c.metric, &c.probe) {
@@ -150,30 +154,93 @@ pub fn resolve(job: &str, c: Block, roots: &Roots, job_timeout: Option<Duration>
     // Fields each metric takes; any other field given is refused so a typo'd combination
     // does not silently do nothing.
     let mut used: Vec<&'static str> = vec![];
-    let need_path = |errs: &mut Problems, used: &mut Vec<&'static str>| -> PathBuf {
-        used.push("path");
-        match &c.path {
-            Some(p) if p.is_absolute() => p.clone(),
-            Some(p) => {
-                errs.push(("path", format!("check `{job}`: path `{}` must be absolute", p.display())));
-                p.clone()
-            }
-            None => {
-                errs.push(("metric", format!("check `{job}`: metric `{name}` needs `path:`")));
-                PathBuf::new()
-            }
+    let (source, unit, defaults, direction) = self::source(job, &c, &name, is_probe, &mut used, &mut errs)?;
+    let probe = source.is_probe();
+    refuse_unused(job, &c, &name, probe, &mut used, &mut errs);
+    let (warn, crit, direction) = if probe {
+        // A probe passes or fails.
+        (None, None, c.direction.unwrap_or(direction))
+    } else {
+        thresholds(job, &c, &name, unit, defaults, direction, &mut errs)
+    };
+    if c.for_samples == Some(0) {
+        errs.push(("for", format!("check `{job}`: `for:` counts samples in a row; it must be at least 1")));
+    }
+    if c.record_every == Some(0) {
+        errs.push((
+            "record_every",
+            format!("check `{job}`: `record_every:` counts samples; it must be at least 1 (leave it out to record level changes only)"),
+        ));
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    Ok(CheckSpec {
+        metric: name,
+        source,
+        unit,
+        warn,
+        crit,
+        direction,
+        for_samples: c.for_samples.unwrap_or(1),
+        cooldown: c.cooldown.map(|d| d.0).unwrap_or(Duration::from_secs(300)),
+        start_period: c.start_period.map(|d| d.0).unwrap_or_default(),
+        record_every: c.record_every,
+        timeout: job_timeout.unwrap_or(DEFAULT_PROBE_TIMEOUT),
+        on_alert: c.on_alert,
+        on_recover: c.on_recover,
+        roots: roots.clone(),
+    })
+}
+
+/// The source `name` reads: a metric (only when written as `metric:`), else a probe (a
+/// probe's name is taken under `metric:` too), else an unknown name with a hint. The fields
+/// the source takes go into `used`.
+fn source(
+    job: &str,
+    c: &Block,
+    name: &str,
+    is_probe: bool,
+    used: &mut Vec<&'static str>,
+    errs: &mut Problems,
+) -> Result<Sourced, Problems> {
+    if !is_probe && let Some(s) = metric_source(job, c, name, used, errs)? {
+        return Ok(s);
+    }
+    if let Some(s) = probe_source(job, c, name, used, errs)? {
+        return Ok(s);
+    }
+    Err(unknown_source(job, name, is_probe))
+}
+
+/// `path:`, which must be absolute, for a metric that reads one.
+fn need_path(job: &str, c: &Block, name: &str, errs: &mut Problems, used: &mut Vec<&'static str>) -> PathBuf {
+    used.push("path");
+    match &c.path {
+        Some(p) if p.is_absolute() => p.clone(),
+        Some(p) => {
+            errs.push(("path", format!("check `{job}`: path `{}` must be absolute", p.display())));
+            p.clone()
         }
-    };
-    let lookup = |name: &str| {
-        let n = name.to_string();
-        PROBES.iter().chain(METRICS).find(|m| **m == n).copied()
-    };
-    let (source, unit, defaults, direction): (Source, &'static str, (Option<f64>, Option<f64>), Direction) = match name
-        .as_str()
-    {
-        "cpu_percent" | "cpu_iowait_percent" | "cpu_steal_percent" if !is_probe => {
+        None => {
+            errs.push(("metric", format!("check `{job}`: metric `{name}` needs `path:`")));
+            PathBuf::new()
+        }
+    }
+}
+
+/// A metric's source; `None` when `name` is no metric.
+fn metric_source(
+    job: &str,
+    c: &Block,
+    name: &str,
+    used: &mut Vec<&'static str>,
+    errs: &mut Problems,
+) -> Result<Option<Sourced>, Problems> {
+    let sourced = match name {
+        "cpu_percent" | "cpu_iowait_percent" | "cpu_steal_percent" => {
             used.push("core");
-            let part = match name.as_str() {
+            let part = match name {
                 "cpu_percent" => CpuPart::Busy,
                 "cpu_iowait_percent" => CpuPart::Iowait,
                 _ => CpuPart::Steal,
@@ -181,31 +248,25 @@ pub fn resolve(job: &str, c: Block, roots: &Roots, job_timeout: Option<Duration>
             let d = if part == CpuPart::Busy { (Some(80.0), Some(95.0)) } else { (None, None) };
             (Source::Cpu { part, core: c.core }, "%", d, Direction::Above)
         }
-        "mem_used_percent" if !is_probe => {
-            (Source::Mem(MemPart::UsedPercent), "%", (Some(80.0), Some(95.0)), Direction::Above)
-        }
-        "swap_used_percent" if !is_probe => {
-            (Source::Mem(MemPart::SwapUsedPercent), "%", (Some(80.0), Some(95.0)), Direction::Above)
-        }
-        "mem_available_bytes" if !is_probe => {
-            (Source::Mem(MemPart::AvailableBytes), "bytes", (None, None), Direction::Below)
-        }
-        "load1" | "load5" | "load15" if !is_probe => {
+        "mem_used_percent" => (Source::Mem(MemPart::UsedPercent), "%", (Some(80.0), Some(95.0)), Direction::Above),
+        "swap_used_percent" => (Source::Mem(MemPart::SwapUsedPercent), "%", (Some(80.0), Some(95.0)), Direction::Above),
+        "mem_available_bytes" => (Source::Mem(MemPart::AvailableBytes), "bytes", (None, None), Direction::Below),
+        "load1" | "load5" | "load15" => {
             let n = name[4..].parse().unwrap_or(1);
             (Source::Load(n), "", (None, None), Direction::Above)
         }
-        "procs" if !is_probe => (Source::Procs, "", (None, None), Direction::Above),
+        "procs" => (Source::Procs, "", (None, None), Direction::Above),
         // 1 while a Mains or USB supply is online, 0 on battery: `warn: 0` (below) alerts
         // when the mains goes.
-        "ac_online" if !is_probe => (Source::AcOnline, "", (None, None), Direction::Below),
-        "battery_percent" if !is_probe => (Source::BatteryPercent, "%", (None, None), Direction::Below),
-        "procs_running" if !is_probe => (Source::ProcsRunning, "", (None, None), Direction::Above),
-        "disk_used_percent" | "inode_used_percent" if !is_probe => {
-            let path = need_path(&mut errs, &mut used);
+        "ac_online" => (Source::AcOnline, "", (None, None), Direction::Below),
+        "battery_percent" => (Source::BatteryPercent, "%", (None, None), Direction::Below),
+        "procs_running" => (Source::ProcsRunning, "", (None, None), Direction::Above),
+        "disk_used_percent" | "inode_used_percent" => {
+            let path = need_path(job, c, name, errs, used);
             let inodes = name.starts_with("inode");
             (Source::Disk { path, inodes }, "%", (Some(85.0), Some(95.0)), Direction::Above)
         }
-        "temperature" if !is_probe => {
+        "temperature" => {
             used.push("sensor");
             let sensor = c.sensor.clone().unwrap_or_else(|| {
                     errs.push(("metric", format!("check `{job}`: metric `temperature` needs `sensor:` (a thermal zone type or hwmon chip or label; `runner metrics` lists them)")));
@@ -213,21 +274,21 @@ pub fn resolve(job: &str, c: Block, roots: &Roots, job_timeout: Option<Duration>
                 });
             (Source::Temperature { sensor }, "C", (None, None), Direction::Above)
         }
-        "dir_size" if !is_probe => {
-            let path = need_path(&mut errs, &mut used);
+        "dir_size" => {
+            let path = need_path(job, c, name, errs, used);
             used.push("max_entries");
             let max_entries = c.max_entries.unwrap_or(DEFAULT_DIR_MAX_ENTRIES).max(1);
             (Source::DirSize { path, max_entries }, "bytes", (Some(1e9), Some(5e9)), Direction::Above)
         }
-        "file_age" if !is_probe => {
-            let path = need_path(&mut errs, &mut used);
+        "file_age" => {
+            let path = need_path(job, c, name, errs, used);
             (Source::FileAge { path }, "s", (None, None), Direction::Above)
         }
-        "file_size" if !is_probe => {
-            let path = need_path(&mut errs, &mut used);
+        "file_size" => {
+            let path = need_path(job, c, name, errs, used);
             (Source::FileSize { path }, "bytes", (None, None), Direction::Above)
         }
-        "process_rss_bytes" if !is_probe => {
+        "process_rss_bytes" => {
             used.extend(["name", "cmdline"]);
             if c.name.is_none() && c.cmdline.is_none() {
                 errs.push(("metric", format!("check `{job}`: metric `process_rss_bytes` needs `name:` or `cmdline:`")));
@@ -239,7 +300,7 @@ pub fn resolve(job: &str, c: Block, roots: &Roots, job_timeout: Option<Duration>
                 Direction::Above,
             )
         }
-        "process_cpu_percent" if !is_probe => {
+        "process_cpu_percent" => {
             used.extend(["name", "cmdline"]);
             if c.name.is_none() && c.cmdline.is_none() {
                 errs.push((
@@ -254,7 +315,7 @@ pub fn resolve(job: &str, c: Block, roots: &Roots, job_timeout: Option<Duration>
                 Direction::Above,
             )
         }
-        p if p.starts_with("pressure_") && !is_probe => match parse_pressure(p) {
+        p if p.starts_with("pressure_") => match parse_pressure(p) {
             Some((resource, full, window)) => {
                 (Source::Pressure { resource, full, window }, "%", (None, None), Direction::Above)
             }
@@ -267,6 +328,20 @@ pub fn resolve(job: &str, c: Block, roots: &Roots, job_timeout: Option<Duration>
                 )]);
             }
         },
+        _ => return Ok(None),
+    };
+    Ok(Some(sourced))
+}
+
+/// A probe's source; `None` when `name` is no probe.
+fn probe_source(
+    job: &str,
+    c: &Block,
+    name: &str,
+    used: &mut Vec<&'static str>,
+    errs: &mut Problems,
+) -> Result<Option<Sourced>, Problems> {
+    let sourced = match name {
         "tcp" => {
             used.extend(["host", "port", "send", "expect"]);
             let Some(port) = c.port else {
@@ -322,23 +397,36 @@ pub fn resolve(job: &str, c: Block, roots: &Roots, job_timeout: Option<Duration>
                 Direction::Above,
             )
         }
-        other => {
-            let (field, kind, list) = if is_probe { ("probe", "probe", PROBES) } else { ("metric", "metric", METRICS) };
-            let best = list
-                .iter()
-                .map(|m| (crate::suggest::edit_distance(other, m), *m))
-                .filter(|(d, m)| *d <= (m.len().max(other.len()) / 3).max(1) + 1)
-                .min();
-            let hint = match (best, lookup(other)) {
-                (_, Some(m)) if PROBES.contains(&m) => format!("; `{m}` is a probe: write `probe: {m}`"),
-                (_, Some(m)) => format!("; `{m}` is a metric: write `metric: {m}`"),
-                (Some((_, m)), None) => format!(", did you mean `{m}`?"),
-                (None, None) => format!("; one of {}", list.join(", ")),
-            };
-            return Err(vec![(field, format!("unknown {kind} `{other}` in check `{job}`{hint}"))]);
-        }
+        _ => return Ok(None),
     };
-    let probe = source.is_probe();
+    Ok(Some(sourced))
+}
+
+/// A name that is neither metric nor probe (or a metric written as `probe:`): the closest
+/// name, or which key it belongs under.
+fn unknown_source(job: &str, other: &str, is_probe: bool) -> Problems {
+    let lookup = |name: &str| {
+        let n = name.to_string();
+        PROBES.iter().chain(METRICS).find(|m| **m == n).copied()
+    };
+    let (field, kind, list) = if is_probe { ("probe", "probe", PROBES) } else { ("metric", "metric", METRICS) };
+    let best = list
+        .iter()
+        .map(|m| (crate::suggest::edit_distance(other, m), *m))
+        .filter(|(d, m)| *d <= (m.len().max(other.len()) / 3).max(1) + 1)
+        .min();
+    let hint = match (best, lookup(other)) {
+        (_, Some(m)) if PROBES.contains(&m) => format!("; `{m}` is a probe: write `probe: {m}`"),
+        (_, Some(m)) => format!("; `{m}` is a metric: write `metric: {m}`"),
+        (Some((_, m)), None) => format!(", did you mean `{m}`?"),
+        (None, None) => format!("; one of {}", list.join(", ")),
+    };
+    vec![(field, format!("unknown {kind} `{other}` in check `{job}`{hint}"))]
+}
+
+/// Refuses the fields given that the source does not take (a probe takes no thresholds, a
+/// metric no `start_period`), so a typo'd combination does not silently do nothing.
+fn refuse_unused(job: &str, c: &Block, name: &str, probe: bool, used: &mut Vec<&'static str>, errs: &mut Problems) {
     if probe {
         for f in ["warn", "crit", "direction"] {
             let given = match f {
@@ -383,7 +471,19 @@ pub fn resolve(job: &str, c: Block, roots: &Roots, job_timeout: Option<Duration>
             ));
         }
     }
+}
 
+/// A metric's `warn:` and `crit:` in its unit (the metric's defaults where not given) and
+/// its direction.
+fn thresholds(
+    job: &str,
+    c: &Block,
+    name: &str,
+    unit: &'static str,
+    defaults: (Option<f64>, Option<f64>),
+    direction: Direction,
+    errs: &mut Problems,
+) -> (Option<f64>, Option<f64>, Direction) {
     let mut threshold = |field: &'static str, t: &Option<Threshold>, default: Option<f64>| -> Option<f64> {
         match t {
             None => default,
@@ -396,13 +496,10 @@ pub fn resolve(job: &str, c: Block, roots: &Roots, job_timeout: Option<Duration>
             },
         }
     };
-    let (mut warn, mut crit) = (None, None);
-    if !probe {
-        warn = threshold("warn", &c.warn, defaults.0);
-        crit = threshold("crit", &c.crit, defaults.1);
-    }
+    let warn = threshold("warn", &c.warn, defaults.0);
+    let crit = threshold("crit", &c.crit, defaults.1);
     let direction = c.direction.unwrap_or(direction);
-    if !probe && warn.is_none() && crit.is_none() && c.warn.is_none() && c.crit.is_none() {
+    if warn.is_none() && crit.is_none() && c.warn.is_none() && c.crit.is_none() {
         errs.push((
             "metric",
             format!("check `{job}`: metric `{name}` has no default thresholds; add `warn:` and/or `crit:`"),
@@ -421,34 +518,7 @@ pub fn resolve(job: &str, c: Block, roots: &Roots, job_timeout: Option<Duration>
             ));
         }
     }
-    if c.for_samples == Some(0) {
-        errs.push(("for", format!("check `{job}`: `for:` counts samples in a row; it must be at least 1")));
-    }
-    if c.record_every == Some(0) {
-        errs.push((
-            "record_every",
-            format!("check `{job}`: `record_every:` counts samples; it must be at least 1 (leave it out to record level changes only)"),
-        ));
-    }
-    if !errs.is_empty() {
-        return Err(errs);
-    }
-    Ok(CheckSpec {
-        metric: name,
-        source,
-        unit,
-        warn,
-        crit,
-        direction,
-        for_samples: c.for_samples.unwrap_or(1),
-        cooldown: c.cooldown.map(|d| d.0).unwrap_or(Duration::from_secs(300)),
-        start_period: c.start_period.map(|d| d.0).unwrap_or_default(),
-        record_every: c.record_every,
-        timeout: job_timeout.unwrap_or(DEFAULT_PROBE_TIMEOUT),
-        on_alert: c.on_alert,
-        on_recover: c.on_recover,
-        roots: roots.clone(),
-    })
+    (warn, crit, direction)
 }
 
 fn parse_pressure(name: &str) -> Option<(&'static str, bool, PsiWindow)> {
