@@ -14,14 +14,15 @@ mod syntax;
 mod trust;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use plan::*;
-use raw::{RawConfig, RawDefaults, RawDropIn, RawJob};
+use raw::{RawConfig, RawDefaults, RawDropIn, RawJob, RawRetries};
 use source::Outline;
 
 use jiff::tz::TimeZone;
@@ -193,7 +194,6 @@ fn resolve(
     host: &Host,
     saved: Option<&[(PathBuf, String)]>,
 ) -> Result<Plan, ConfigErrors> {
-    let mut errors = Vec::new();
     bounds::check(text).map_err(|r| ConfigErrors(vec![refused(path, r)]))?;
     let outline = Outline::scan(text);
     if let Some(e) = duplicate_key_error(path, &outline) {
@@ -203,167 +203,233 @@ fn resolve(
         Ok(r) => r.unwrap_or_default(),
         Err(e) => return Err(ConfigErrors(vec![yaml_error(path, text, &outline, &e)])),
     };
-    match raw.version {
-        Some(SCHEMA_VERSION) => {}
-        Some(v) => {
-            let at = outline.find(&["version"]).map(|k| (k.line, k.value_col)).unwrap_or((1, 1));
-            errors.push(ConfigError {
-                file: path.to_path_buf(),
-                line: at.0,
-                col: at.1,
-                message: format!("unsupported schema version {v}: this runner reads `version: {SCHEMA_VERSION}`"),
-            });
-        }
-        None => errors.push(ConfigError {
-            file: path.to_path_buf(),
-            line: 1,
-            col: 1,
-            message: format!(
-                "missing `version: {SCHEMA_VERSION}` at the top of the file; add it so later formats can be told apart"
-            ),
-        }),
-    }
+    let mut got = Gathered {
+        files: vec![path.to_path_buf()],
+        texts: vec![text.to_string()],
+        jobs: Vec::new(),
+        job_index: HashMap::new(),
+        jobs_read: 0,
+        errors: Vec::new(),
+    };
+    got.errors.extend(version_error(path, &outline, raw.version, true));
 
     let config_dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     let under_config = |p: Option<PathBuf>| p.map(|p| if p.is_relative() { config_dir.join(p) } else { p });
     let roots = crate::metrics::Roots::resolve(under_config(raw.proc_root.clone()), under_config(raw.sys_root.clone()));
     let defaults = raw.defaults.clone().unwrap_or_default();
-    let mut files = vec![path.to_path_buf()];
-    let mut texts = vec![text.to_string()];
-    let mut jobs: Vec<Arc<Job>> = Vec::new();
-    let own_user = host.own_user();
-    let zones = RefCell::new(HashMap::new());
-    let ctx = FileCtx {
-        file: path,
-        shared_file: Arc::from(path),
-        zones: &zones,
-        outline: &outline,
+    let load = LoadCtx {
+        main: path,
         host,
         defaults: &defaults,
         roots: &roots,
-        own_user: own_user.clone(),
+        zones: RefCell::new(HashMap::new()),
+        own_user: host.own_user(),
+        // Every job gets a copy of `defaults:`; bound what the copies cost (and their errors).
+        copied: raw::copied_bytes(&defaults),
+        defaults_at: outline.find(&["defaults"]).map_or((1, 1), |k| (k.line, k.col)),
     };
     let raw_jobs = raw.jobs.map(|j| j.0).unwrap_or_default();
-    // Every job gets a copy of `defaults:`; bound what the copies cost (and their errors).
-    let copied = raw::copied_bytes(&defaults);
-    let defaults_at = outline.find(&["defaults"]).map_or((1, 1), |k| (k.line, k.col));
-    let mut jobs_read = raw_jobs.len();
-    if let Some((name, _)) = raw_jobs.get(raw::MAX_JOBS) {
-        let (line, col) = ctx.at(name, None);
-        return Err(ConfigErrors(vec![ConfigError {
-            file: path.to_path_buf(),
-            line,
-            col,
-            message: format!(
-                "more than {} jobs, the most runner takes across the config and its drop-ins, to bound what a config costs: remove jobs or merge them",
-                raw::MAX_JOBS
-            ),
-        }]));
-    }
-    jobs.reserve_exact(raw_jobs.len());
-    if copied.saturating_mul(jobs_read) > raw::MAX_COPIED_BYTES {
-        return Err(ConfigErrors(vec![defaults_too_large(path, defaults_at, copied, jobs_read)]));
-    }
-    for (name, job) in raw_jobs {
-        match ctx.resolve_job(&name, job) {
-            Ok(j) => jobs.push(Arc::new(j)),
-            Err(mut e) => errors.append(&mut e),
-        }
-    }
+    load.main_jobs(&outline, raw_jobs, &mut got)?;
 
     let include_dir = match &raw.include_dir {
         Some(d) if d.is_relative() => config_dir.join(d),
         Some(d) => d.clone(),
         None => config_dir.join("supervisor.d"),
     };
-    let mut job_index: std::collections::HashMap<String, usize> =
-        jobs.iter().enumerate().map(|(i, j)| (j.name.as_str().to_string(), i)).collect();
-    let drop_ins: Vec<(PathBuf, Result<Vec<u8>, String>)> = match saved {
-        Some(saved) => saved.iter().map(|(p, t)| (p.clone(), Ok(t.clone().into_bytes()))).collect(),
-        None => trust::drop_in_files(&include_dir, host.euid)
-            .unwrap_or_else(|msg| {
-                errors.push(ConfigError { file: include_dir.clone(), line: 0, col: 0, message: msg });
-                Vec::new()
-            })
-            .into_iter()
-            .map(|p| {
-                let read = trust::read(&p, host.euid);
-                (p, read)
-            })
-            .collect(),
-    };
-    for (drop_in, read) in drop_ins {
+    load.drop_ins(&include_dir, saved, &mut got);
+
+    let max_parallel = max_parallel(path, &outline, raw.max_parallel, &mut got.errors);
+    let raw_log = raw.log.unwrap_or_default();
+    let (ring_size, ring_output) = log_sizes(path, &outline, &raw_log, &mut got.errors);
+    check_dependencies(&got.jobs, &got.job_index, &mut got.errors);
+    if !got.errors.is_empty() {
+        return Err(ConfigErrors(got.errors));
+    }
+    let (state_dir, runtime_dir) = resolve_dirs(host.euid, overrides, raw.state_dir, raw.runtime_dir, &config_dir);
+    let log = log_settings(raw_log, overrides, &state_dir, ring_size, ring_output);
+    let textfile = raw.export.map(|e| under_config(e.textfile).unwrap_or_else(|| runtime_dir.join("runner.prom")));
+    Ok(Plan {
+        config_path: path.to_path_buf(),
+        files: got.files,
+        texts: got.texts,
+        state_dir,
+        runtime_dir,
+        max_parallel,
+        jobs: got.jobs,
+        log,
+        roots,
+        textfile,
+    })
+}
+
+/// The files and jobs of one load as they are read, with every problem found so far (in
+/// file order).
+struct Gathered {
+    files: Vec<PathBuf>,
+    texts: Vec<String>,
+    jobs: Vec<Arc<Job>>,
+    /// Each job's place in `jobs`, by name.
+    job_index: HashMap<String, usize>,
+    /// Jobs read across the files so far, resolved or not.
+    jobs_read: usize,
+    errors: Vec<ConfigError>,
+}
+
+/// What every file of one load shares while its jobs resolve.
+struct LoadCtx<'a> {
+    /// The main config file.
+    main: &'a Path,
+    host: &'a Host,
+    defaults: &'a RawDefaults,
+    roots: &'a crate::metrics::Roots,
+    /// The time zones of the load, each read once however many jobs name it.
+    zones: RefCell<HashMap<String, Option<TimeZone>>>,
+    /// `Host::own_user`, shared by every job of the load.
+    own_user: Option<Arc<users::User>>,
+    /// What one job's copy of `defaults:` costs, and where `defaults:` is.
+    copied: usize,
+    defaults_at: (usize, usize),
+}
+
+impl LoadCtx<'_> {
+    fn file<'b>(&'b self, file: &'b Path, outline: &'b Outline<'b>) -> FileCtx<'b> {
+        FileCtx {
+            file,
+            shared_file: Arc::from(file),
+            zones: &self.zones,
+            outline,
+            host: self.host,
+            defaults: self.defaults,
+            roots: self.roots,
+            own_user: self.own_user.clone(),
+        }
+    }
+
+    /// The main file's jobs. Too many jobs, or `defaults:` copied into them too often, ends
+    /// the load: nothing after is read.
+    fn main_jobs(
+        &self,
+        outline: &Outline<'_>,
+        raw_jobs: Vec<(String, RawJob)>,
+        got: &mut Gathered,
+    ) -> Result<(), ConfigErrors> {
+        let path = self.main;
+        let ctx = self.file(path, outline);
+        got.jobs_read = raw_jobs.len();
+        if let Some((name, _)) = raw_jobs.get(raw::MAX_JOBS) {
+            let (line, col) = ctx.at(name, None);
+            return Err(ConfigErrors(vec![ConfigError {
+                file: path.to_path_buf(),
+                line,
+                col,
+                message: format!(
+                    "more than {} jobs, the most runner takes across the config and its drop-ins, to bound what a config costs: remove jobs or merge them",
+                    raw::MAX_JOBS
+                ),
+            }]));
+        }
+        got.jobs.reserve_exact(raw_jobs.len());
+        if self.copied.saturating_mul(got.jobs_read) > raw::MAX_COPIED_BYTES {
+            return Err(ConfigErrors(vec![defaults_too_large(path, self.defaults_at, self.copied, got.jobs_read)]));
+        }
+        for (name, job) in raw_jobs {
+            match ctx.resolve_job(&name, job) {
+                Ok(j) => got.jobs.push(Arc::new(j)),
+                Err(mut e) => got.errors.append(&mut e),
+            }
+        }
+        got.job_index = got.jobs.iter().enumerate().map(|(i, j)| (j.name.as_str().to_string(), i)).collect();
+        Ok(())
+    }
+
+    /// The drop-ins, from `include_dir` or else as `saved`, in order; a job name may be
+    /// defined once across all files.
+    fn drop_ins(&self, include_dir: &Path, saved: Option<&[(PathBuf, String)]>, got: &mut Gathered) {
+        let euid = self.host.euid;
+        let drop_ins: Vec<(PathBuf, Result<Vec<u8>, String>)> = match saved {
+            Some(saved) => saved.iter().map(|(p, t)| (p.clone(), Ok(t.clone().into_bytes()))).collect(),
+            None => trust::drop_in_files(include_dir, euid)
+                .unwrap_or_else(|msg| {
+                    got.errors.push(ConfigError { file: include_dir.to_path_buf(), line: 0, col: 0, message: msg });
+                    Vec::new()
+                })
+                .into_iter()
+                .map(|p| {
+                    let read = trust::read(&p, euid);
+                    (p, read)
+                })
+                .collect(),
+        };
+        for (drop_in, read) in drop_ins {
+            if self.drop_in(include_dir, drop_in, read, got).is_break() {
+                break;
+            }
+        }
+    }
+
+    /// One drop-in; `Break` when it brings too many jobs, which ends the reading of drop-ins.
+    fn drop_in(
+        &self,
+        include_dir: &Path,
+        drop_in: PathBuf,
+        read: Result<Vec<u8>, String>,
+        got: &mut Gathered,
+    ) -> ControlFlow<()> {
         let text = match read {
             Ok(bytes) => bounds::decode(bytes).and_then(|t| bounds::check(&t).map(|()| t)),
             Err(msg) => {
-                errors.push(ConfigError { file: drop_in.clone(), line: 0, col: 0, message: msg });
-                continue;
+                got.errors.push(ConfigError { file: drop_in.clone(), line: 0, col: 0, message: msg });
+                return ControlFlow::Continue(());
             }
         };
         let text = match text {
             Ok(t) => t,
             Err(r) => {
-                errors.push(refused(&drop_in, r));
-                continue;
+                got.errors.push(refused(&drop_in, r));
+                return ControlFlow::Continue(());
             }
         };
-        files.push(drop_in.clone());
-        texts.push(text.clone());
+        got.files.push(drop_in.clone());
+        got.texts.push(text.clone());
         let outline = Outline::scan(&text);
         if let Some(e) = duplicate_key_error(&drop_in, &outline) {
-            errors.push(e);
-            continue;
+            got.errors.push(e);
+            return ControlFlow::Continue(());
         }
         let raw: RawDropIn = match serde_norway::from_str::<Option<RawDropIn>>(&text) {
             Ok(r) => r.unwrap_or_default(),
             Err(e) => {
-                errors.push(yaml_error(&drop_in, &text, &outline, &e));
-                continue;
+                got.errors.push(yaml_error(&drop_in, &text, &outline, &e));
+                return ControlFlow::Continue(());
             }
         };
-        if let Some(v) = raw.version.filter(|v| *v != SCHEMA_VERSION) {
-            let at = outline.find(&["version"]).map(|k| (k.line, k.value_col)).unwrap_or((1, 1));
-            errors.push(ConfigError {
-                file: drop_in.clone(),
-                line: at.0,
-                col: at.1,
-                message: format!("unsupported schema version {v}: this runner reads `version: {SCHEMA_VERSION}`"),
-            });
-        }
-        let ctx = FileCtx {
-            file: &drop_in,
-            shared_file: Arc::from(drop_in.as_path()),
-            zones: &zones,
-            outline: &outline,
-            host,
-            defaults: &defaults,
-            roots: &roots,
-            own_user: own_user.clone(),
-        };
+        got.errors.extend(version_error(&drop_in, &outline, raw.version, false));
+        let ctx = self.file(&drop_in, &outline);
         let raw_jobs = raw.jobs.map(|j| j.0).unwrap_or_default();
-        jobs_read += raw_jobs.len();
-        if jobs_read > raw::MAX_JOBS {
-            errors.push(ConfigError {
+        got.jobs_read += raw_jobs.len();
+        if got.jobs_read > raw::MAX_JOBS {
+            got.errors.push(ConfigError {
                 file: drop_in.clone(),
                 line: 0,
                 col: 0,
                 message: format!(
-                    "this file brings the jobs to {jobs_read}, more than the {} runner takes across the config and its drop-ins; remove jobs or merge them",
+                    "this file brings the jobs to {}, more than the {} runner takes across the config and its drop-ins; remove jobs or merge them",
+                    got.jobs_read,
                     raw::MAX_JOBS
                 ),
             });
-            break;
+            return ControlFlow::Break(());
         }
-        if copied.saturating_mul(jobs_read) > raw::MAX_COPIED_BYTES {
-            errors.push(defaults_too_large(path, defaults_at, copied, jobs_read));
-            break;
+        if self.copied.saturating_mul(got.jobs_read) > raw::MAX_COPIED_BYTES {
+            got.errors.push(defaults_too_large(self.main, self.defaults_at, self.copied, got.jobs_read));
+            return ControlFlow::Break(());
         }
         for (name, job) in raw_jobs {
             match ctx.resolve_job(&name, job) {
                 Ok(j) => {
-                    if let Some(&first) = job_index.get(j.name.as_str()) {
-                        let first = &jobs[first];
-                        errors.push(ConfigError {
+                    if let Some(&first) = got.job_index.get(j.name.as_str()) {
+                        let first = &got.jobs[first];
+                        got.errors.push(ConfigError {
                             file: drop_in.clone(),
                             line: j.source.line,
                             col: j.source.col,
@@ -375,16 +441,46 @@ fn resolve(
                             ),
                         });
                     } else {
-                        job_index.insert(j.name.as_str().to_string(), jobs.len());
-                        jobs.push(Arc::new(j));
+                        got.job_index.insert(j.name.as_str().to_string(), got.jobs.len());
+                        got.jobs.push(Arc::new(j));
                     }
                 }
-                Err(mut e) => errors.append(&mut e),
+                Err(mut e) => got.errors.append(&mut e),
             }
         }
+        ControlFlow::Continue(())
     }
+}
 
-    let max_parallel = match raw.max_parallel {
+/// A file's `version:` other than the one this runner reads; the main file must give it
+/// (`required`), a drop-in may leave it out.
+fn version_error(file: &Path, outline: &Outline<'_>, version: Option<u32>, required: bool) -> Option<ConfigError> {
+    match version {
+        Some(SCHEMA_VERSION) => None,
+        Some(v) => {
+            let at = outline.find(&["version"]).map(|k| (k.line, k.value_col)).unwrap_or((1, 1));
+            Some(ConfigError {
+                file: file.to_path_buf(),
+                line: at.0,
+                col: at.1,
+                message: format!("unsupported schema version {v}: this runner reads `version: {SCHEMA_VERSION}`"),
+            })
+        }
+        None if required => Some(ConfigError {
+            file: file.to_path_buf(),
+            line: 1,
+            col: 1,
+            message: format!(
+                "missing `version: {SCHEMA_VERSION}` at the top of the file; add it so later formats can be told apart"
+            ),
+        }),
+        None => None,
+    }
+}
+
+/// `max_parallel:`, 4 when not given.
+fn max_parallel(path: &Path, outline: &Outline<'_>, given: Option<u32>, errors: &mut Vec<ConfigError>) -> usize {
+    match given {
         Some(0) => {
             let at = outline.find(&["max_parallel"]).map(|k| (k.line, k.value_col)).unwrap_or((0, 0));
             errors.push(ConfigError {
@@ -397,9 +493,11 @@ fn resolve(
         }
         Some(n) => n as usize,
         None => 4,
-    };
+    }
+}
 
-    let raw_log = raw.log.unwrap_or_default();
+/// The ring's size and the output a record keeps, checked against their bounds.
+fn log_sizes(path: &Path, outline: &Outline<'_>, raw_log: &raw::RawLog, errors: &mut Vec<ConfigError>) -> (u64, u64) {
     let log_err = |field: &str, message: String| {
         let at = outline.find(&["log", field]).map(|k| (k.line, k.value_col)).unwrap_or((0, 0));
         ConfigError { file: path.to_path_buf(), line: at.0, col: at.1, message }
@@ -421,10 +519,47 @@ fn resolve(
             ),
         ));
     }
+    (ring_size, ring_output)
+}
 
-    // depends_on (and when.checks) names checks that may live in any file, so it is checked
-    // once all are read.
-    for job in &jobs {
+/// `log:` as the plan holds it; the overrides outrank the file's sockets.
+fn log_settings(
+    raw_log: raw::RawLog,
+    overrides: &Overrides,
+    state_dir: &Path,
+    ring_size: u64,
+    ring_output: u64,
+) -> LogSettings {
+    LogSettings {
+        ring: ring::RingConfig {
+            path: state_dir.join(ring::FILE_NAME),
+            size: ring_size,
+            output_bytes: ring_output as usize,
+            fsync: raw_log.fsync.map_or(ring::Fsync::Always, |f| f.0),
+        },
+        journal_socket: overrides
+            .journal_socket
+            .clone()
+            .or(raw_log.journal_socket)
+            .unwrap_or_else(|| PathBuf::from(crate::journal::DEFAULT_SOCKET)),
+        job_output_to_journal: raw_log.job_output_to_journal.unwrap_or(false),
+        syslog: crate::syslog::Settings {
+            mode: raw_log.syslog.map_or(crate::syslog::Mode::Auto, |m| m.0),
+            socket: overrides
+                .syslog_socket
+                .clone()
+                .or(raw_log.syslog_socket)
+                .unwrap_or_else(|| PathBuf::from(crate::syslog::DEFAULT_SOCKET)),
+            format: raw_log.syslog_format.map_or(crate::syslog::Format::Rfc3164, |f| f.0),
+            facility: raw_log.syslog_facility.map_or(3, |f| f.0),
+        },
+    }
+}
+
+/// `depends_on` (and `when.checks`) names checks that may live in any file, so it is
+/// checked once all are read.
+fn check_dependencies(jobs: &[Arc<Job>], job_index: &HashMap<String, usize>, errors: &mut Vec<ConfigError>) {
+    for job in jobs {
         let when_checks = job.conditions.iter().flat_map(|c| c.checks());
         for dep in job.depends_on.iter().chain(when_checks) {
             let problem = match job_index.get(dep.check.as_str()).map(|&i| &jobs[i]) {
@@ -461,47 +596,6 @@ fn resolve(
             });
         }
     }
-    if !errors.is_empty() {
-        return Err(ConfigErrors(errors));
-    }
-    let (state_dir, runtime_dir) = resolve_dirs(host.euid, overrides, raw.state_dir, raw.runtime_dir, &config_dir);
-    let log = LogSettings {
-        ring: ring::RingConfig {
-            path: state_dir.join(ring::FILE_NAME),
-            size: ring_size,
-            output_bytes: ring_output as usize,
-            fsync: raw_log.fsync.map_or(ring::Fsync::Always, |f| f.0),
-        },
-        journal_socket: overrides
-            .journal_socket
-            .clone()
-            .or(raw_log.journal_socket)
-            .unwrap_or_else(|| PathBuf::from(crate::journal::DEFAULT_SOCKET)),
-        job_output_to_journal: raw_log.job_output_to_journal.unwrap_or(false),
-        syslog: crate::syslog::Settings {
-            mode: raw_log.syslog.map_or(crate::syslog::Mode::Auto, |m| m.0),
-            socket: overrides
-                .syslog_socket
-                .clone()
-                .or(raw_log.syslog_socket)
-                .unwrap_or_else(|| PathBuf::from(crate::syslog::DEFAULT_SOCKET)),
-            format: raw_log.syslog_format.map_or(crate::syslog::Format::Rfc3164, |f| f.0),
-            facility: raw_log.syslog_facility.map_or(3, |f| f.0),
-        },
-    };
-    let textfile = raw.export.map(|e| under_config(e.textfile).unwrap_or_else(|| runtime_dir.join("runner.prom")));
-    Ok(Plan {
-        config_path: path.to_path_buf(),
-        files,
-        texts,
-        state_dir,
-        runtime_dir,
-        max_parallel,
-        jobs,
-        log,
-        roots,
-        textfile,
-    })
 }
 
 /// Precedence: override (flag or environment) > file > built-in default.
@@ -771,7 +865,7 @@ impl FileCtx<'_> {
         None
     }
 
-    fn resolve_job(&self, name: &str, j: RawJob) -> Result<Job, Vec<ConfigError>> {
+    fn resolve_job(&self, name: &str, mut j: RawJob) -> Result<Job, Vec<ConfigError>> {
         let d = self.defaults;
         let mut errors = Vec::new();
         let job_name = match JobName::new(name) {
@@ -779,10 +873,66 @@ impl FileCtx<'_> {
             Err(m) => return Err(vec![self.err(name, None, m)]),
         };
         let conditions = self.resolve_conditions(name, &j, &mut errors);
+        let kind = self.resolve_kind(name, &mut j, &mut errors);
+        let schedule = self.resolve_schedule(name, j.schedule.take(), j.every, kind.as_ref(), &mut errors);
+        let zone = self.resolve_zone(name, j.timezone.as_ref().or(d.timezone.as_ref()), &mut errors);
+
+        let user = j.user.clone().or_else(|| d.user.clone());
+        let group = j.group.clone().or_else(|| d.group.clone());
+        let run_as = self.resolve_user(name, user.as_deref(), group.as_deref(), &mut errors).map(Box::new);
+        let retries = self.resolve_retries(name, j.retries.clone().or_else(|| d.retries.clone()), &mut errors);
+        let jitter = self.resolve_jitter(name, j.jitter.or(d.jitter), schedule.as_ref(), &mut errors);
+        let (workdir, env, nice) = self.resolve_process(name, &j, &mut errors);
+
+        let source = {
+            let (line, col) = self.at(name, None);
+            SourcePos { file: self.shared_file.clone(), line, col }
+        };
+        let is_check = matches!(kind, Some(JobKind::Check(_)));
+        self.refuse_for_checks(name, kind.as_ref(), &j, &mut errors);
+        let depends_on = self.resolve_depends(name, j.depends_on.take());
+        let notify = self.resolve_notify(name, j.notify.as_deref(), is_check, &mut errors);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let (Some(kind), Some(schedule), Some(zone)) = (kind, schedule, zone) else {
+            unreachable!("every None above pushed an error");
+        };
+        Ok(Job {
+            name: job_name,
+            description: j.description,
+            source,
+            kind,
+            schedule,
+            zone,
+            enabled: j.enabled.unwrap_or(true),
+            timeout: j.timeout.or(d.timeout).map(|t| t.0).filter(|t| !t.is_zero()),
+            kill_grace: j.kill_grace.or(d.kill_grace).map(|t| t.0).unwrap_or(Duration::from_secs(10)),
+            retries: if is_check { Retries::default() } else { retries },
+            overlap: j.overlap.or(d.overlap).unwrap_or_default(),
+            jitter,
+            catch_up: j.catch_up.or(d.catch_up).unwrap_or_default(),
+            own_user: if run_as.is_none() { self.own_user.clone() } else { None },
+            run_as,
+            workdir,
+            env,
+            nice,
+            umask: j.umask.or(d.umask).map(|u| u.0).unwrap_or(0o022),
+            on_failure: if is_check { None } else { j.on_failure.or_else(|| d.on_failure.clone()) },
+            depends_on,
+            conditions,
+            notify,
+        })
+    }
+
+    /// The job's kind, from the kind blocks it has (taken out of `j`). A job has exactly
+    /// one kind.
+    fn resolve_kind(&self, name: &str, j: &mut RawJob, errors: &mut Vec<ConfigError>) -> Option<JobKind> {
+        let d = self.defaults;
         // Every kind block the job has, by field name. A job has exactly one kind; a new kind
         // adds its block here and a `JobKind` variant, nothing else.
         let mut kinds: Vec<(&'static str, Option<JobKind>)> = Vec::new();
-        match (j.command, j.run) {
+        match (j.command.take(), j.run.take()) {
             (Some(argv), None) => kinds.push(("command", Some(JobKind::Command(CommandLine::Argv(argv.0))))),
             (None, Some(line)) if !line.trim().is_empty() => {
                 kinds.push(("run", Some(JobKind::Command(CommandLine::Shell(line)))))
@@ -805,14 +955,14 @@ impl FileCtx<'_> {
             }
             (None, None) => {}
         }
-        if let Some(q) = j.queue_flush {
+        if let Some(q) = j.queue_flush.take() {
             let spec = kinds::queue_flush::config::resolve(name, *q);
             kinds.push((
                 "queue_flush",
-                self.placed(name, "queue_flush", spec, &mut errors).map(|s| JobKind::QueueFlush(Box::new(s))),
+                self.placed(name, "queue_flush", spec, errors).map(|s| JobKind::QueueFlush(Box::new(s))),
             ));
         }
-        if let Some(sweep) = j.orphan_sweep {
+        if let Some(sweep) = j.orphan_sweep.take() {
             let at = kinds::orphan_sweep::config::Context {
                 every: j.every.map(|e| e.0),
                 schedule: j.schedule.as_ref().map(|s| &s.0),
@@ -823,17 +973,17 @@ impl FileCtx<'_> {
             let spec = kinds::orphan_sweep::config::resolve(name, *sweep, at);
             kinds.push((
                 "orphan_sweep",
-                self.placed(name, "orphan_sweep", spec, &mut errors).map(|s| JobKind::OrphanSweep(Box::new(s))),
+                self.placed(name, "orphan_sweep", spec, errors).map(|s| JobKind::OrphanSweep(Box::new(s))),
             ));
         }
-        if let Some(c) = j.check {
+        if let Some(c) = j.check.take() {
             let timeout = j.timeout.or(d.timeout).map(|t| t.0).filter(|t| !t.is_zero());
             let spec = kinds::check::config::resolve(name, *c, self.roots, timeout).map_err(|problems| {
                 problems.into_iter().map(|(field, message)| Problem::block(&[field], message)).collect()
             });
-            kinds.push(("check", self.placed(name, "check", spec, &mut errors).map(|s| JobKind::Check(Box::new(s)))));
+            kinds.push(("check", self.placed(name, "check", spec, errors).map(|s| JobKind::Check(Box::new(s)))));
         }
-        let kind = match kinds.len() {
+        match kinds.len() {
             0 => {
                 errors.push(self.err(
                     name,
@@ -854,8 +1004,19 @@ impl FileCtx<'_> {
                 ));
                 None
             }
-        };
-        let schedule = match (j.schedule, j.every) {
+        }
+    }
+
+    /// `schedule:` or `every:`, else the kind's default interval (a command has none).
+    fn resolve_schedule(
+        &self,
+        name: &str,
+        schedule: Option<raw::ScheduleText>,
+        every: Option<crate::time::Dur>,
+        kind: Option<&JobKind>,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<Schedule> {
+        match (schedule, every) {
             (Some(s), None) => Some(s.0),
             // Sub-second intervals are kept (the tests' jobs run every 30 ms); below 10 ms a
             // job would only keep the daemon busy.
@@ -879,7 +1040,7 @@ impl FileCtx<'_> {
                 ));
                 None
             }
-            (None, None) => match kind.as_ref().and_then(JobKind::default_every) {
+            (None, None) => match kind.and_then(JobKind::default_every) {
                 Some(every) => Some(Schedule::Every(every)),
                 None if kind.is_none() => None,
                 None => {
@@ -891,11 +1052,13 @@ impl FileCtx<'_> {
                     None
                 }
             },
-        };
+        }
+    }
 
-        let tz_name = j.timezone.clone().or_else(|| d.timezone.clone());
-        let n = tz_name.unwrap_or_else(|| "local".into());
-        let zone = match self.zone(&n) {
+    /// `timezone:`, the system's (`local`) when not given.
+    fn resolve_zone(&self, name: &str, tz_name: Option<&String>, errors: &mut Vec<ConfigError>) -> Option<Zone> {
+        let n = tz_name.cloned().unwrap_or_else(|| "local".into());
+        match self.zone(&n) {
             Some(tz) => Some(Zone { name: n, tz }),
             None => {
                 errors.push(self.err(
@@ -905,51 +1068,55 @@ impl FileCtx<'_> {
                 ));
                 None
             }
-        };
+        }
+    }
 
-        let user = j.user.clone().or_else(|| d.user.clone());
-        let group = j.group.clone().or_else(|| d.group.clone());
-        let run_as = self.resolve_user(name, user.as_deref(), group.as_deref(), &mut errors).map(Box::new);
+    /// `retries:`, the job's own or else `defaults:`'s.
+    fn resolve_retries(&self, name: &str, given: Option<RawRetries>, errors: &mut Vec<ConfigError>) -> Retries {
+        let r = given.unwrap_or_default();
+        let def = Retries::default();
+        let attempts = r.attempts.unwrap_or(def.attempts);
+        if attempts == 0 {
+            errors.push(self.err(
+                name,
+                Some("retries"),
+                format!("job `{name}`: retries.attempts counts every try, the first included; it must be at least 1"),
+            ));
+        }
+        let backoff = r.backoff.map(|b| b.0).unwrap_or(def.backoff);
+        let max_backoff = r.max_backoff.map(|b| b.0).unwrap_or(def.max_backoff.max(backoff));
+        if max_backoff < backoff {
+            errors.push(self.err(
+                name,
+                Some("retries"),
+                format!(
+                    "job `{name}`: retries.max_backoff ({}) is shorter than retries.backoff ({})",
+                    duration::format(max_backoff),
+                    duration::format(backoff)
+                ),
+            ));
+        }
+        if attempts <= 1 && (r.backoff.is_some() || r.max_backoff.is_some()) {
+            errors.push(self.err(
+                name,
+                Some("retries"),
+                format!("job `{name}`: retries.backoff has no effect with a single attempt; set retries.attempts to 2 or more, or remove the backoff"),
+            ));
+        }
+        Retries { attempts: attempts.max(1), backoff, max_backoff }
+    }
 
-        let retries = {
-            let r = j.retries.clone().or_else(|| d.retries.clone()).unwrap_or_default();
-            let def = Retries::default();
-            let attempts = r.attempts.unwrap_or(def.attempts);
-            if attempts == 0 {
-                errors.push(self.err(
-                    name,
-                    Some("retries"),
-                    format!(
-                        "job `{name}`: retries.attempts counts every try, the first included; it must be at least 1"
-                    ),
-                ));
-            }
-            let backoff = r.backoff.map(|b| b.0).unwrap_or(def.backoff);
-            let max_backoff = r.max_backoff.map(|b| b.0).unwrap_or(def.max_backoff.max(backoff));
-            if max_backoff < backoff {
-                errors.push(self.err(
-                    name,
-                    Some("retries"),
-                    format!(
-                        "job `{name}`: retries.max_backoff ({}) is shorter than retries.backoff ({})",
-                        duration::format(max_backoff),
-                        duration::format(backoff)
-                    ),
-                ));
-            }
-            if attempts <= 1 && (r.backoff.is_some() || r.max_backoff.is_some()) {
-                errors.push(self.err(
-                    name,
-                    Some("retries"),
-                    format!("job `{name}`: retries.backoff has no effect with a single attempt; set retries.attempts to 2 or more, or remove the backoff"),
-                ));
-            }
-            Retries { attempts: attempts.max(1), backoff, max_backoff }
-        };
-        // Jitter is a fixed per-host offset in [0, jitter): at most a day, and for `every:`
-        // jobs less than the interval, or it only delays the first run.
-        let jitter = j.jitter.or(d.jitter).map(|t| t.0).unwrap_or_default();
-        let jitter_cap = match &schedule {
+    /// `jitter:`, a fixed per-host offset in [0, jitter): at most a day, and for `every:`
+    /// jobs less than the interval, or it only delays the first run.
+    fn resolve_jitter(
+        &self,
+        name: &str,
+        given: Option<crate::time::Dur>,
+        schedule: Option<&Schedule>,
+        errors: &mut Vec<ConfigError>,
+    ) -> Duration {
+        let jitter = given.map(|t| t.0).unwrap_or_default();
+        let jitter_cap = match schedule {
             Some(Schedule::Every(every)) if *every < Duration::from_secs(86_400) => Some(("the interval", *every)),
             _ => None,
         };
@@ -971,7 +1138,18 @@ impl FileCtx<'_> {
                 format!("job `{name}`: jitter {} is longer than a day; use at most 1d", duration::format(jitter)),
             ));
         }
+        jitter
+    }
 
+    /// What the job's processes start with: `workdir:`, `env:` (the defaults' under the
+    /// job's own) and `nice:`.
+    fn resolve_process(
+        &self,
+        name: &str,
+        j: &RawJob,
+        errors: &mut Vec<ConfigError>,
+    ) -> (Option<PathBuf>, Vec<(String, String)>, Option<i8>) {
+        let d = self.defaults;
         let workdir = j.workdir.clone().or_else(|| d.workdir.clone());
         if let Some(w) = &workdir
             && !w.is_absolute()
@@ -1007,14 +1185,13 @@ impl FileCtx<'_> {
         {
             errors.push(self.err(name, Some("nice"), format!("job `{name}`: nice {n} is out of range; use -20 to 19")));
         }
+        (workdir, env, nice)
+    }
 
-        let source = {
-            let (line, col) = self.at(name, None);
-            SourcePos { file: self.shared_file.clone(), line, col }
-        };
-        // A check judges with `for:` and acts with `on_alert:`; retries and on_failure would
-        // double-count samples and fire a hook on every one, so only the job's own are refused
-        // (those from `defaults:` are meant for commands).
+    /// A check judges with `for:` and acts with `on_alert:`; retries and on_failure would
+    /// double-count samples and fire a hook on every one, so only the job's own are refused
+    /// (those from `defaults:` are meant for commands).
+    fn refuse_for_checks(&self, name: &str, kind: Option<&JobKind>, j: &RawJob, errors: &mut Vec<ConfigError>) {
         let is_check = matches!(kind, Some(JobKind::Check(_)));
         if is_check && j.retries.is_some() {
             errors.push(self.err(
@@ -1024,7 +1201,7 @@ impl FileCtx<'_> {
             ));
         }
         // A metric check reads the kernel and is never slow; only probes wait on something.
-        if let Some(JobKind::Check(spec)) = &kind
+        if let Some(JobKind::Check(spec)) = kind
             && !spec.source.is_probe()
             && j.timeout.is_some()
         {
@@ -1041,8 +1218,11 @@ impl FileCtx<'_> {
                 format!("check `{name}` takes no `on_failure:`; use `check.on_alert:` (and `on_recover:`)"),
             ));
         }
-        let depends_on: Vec<Dependency> = j
-            .depends_on
+    }
+
+    /// `depends_on:`, each placed at its own key (they are checked once every file is read).
+    fn resolve_depends(&self, name: &str, given: Option<BTreeMap<String, raw::DependCond>>) -> Vec<Dependency> {
+        given
             .unwrap_or_default()
             .into_keys()
             .map(|check| {
@@ -1053,39 +1233,7 @@ impl FileCtx<'_> {
                     .unwrap_or_else(|| self.at(name, Some("depends_on")));
                 Dependency { check, at: SourcePos { file: self.shared_file.clone(), line, col } }
             })
-            .collect();
-        let notify = self.resolve_notify(name, j.notify.as_deref(), is_check, &mut errors);
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        let (Some(kind), Some(schedule), Some(zone)) = (kind, schedule, zone) else {
-            unreachable!("every None above pushed an error");
-        };
-        Ok(Job {
-            name: job_name,
-            description: j.description,
-            source,
-            kind,
-            schedule,
-            zone,
-            enabled: j.enabled.unwrap_or(true),
-            timeout: j.timeout.or(d.timeout).map(|t| t.0).filter(|t| !t.is_zero()),
-            kill_grace: j.kill_grace.or(d.kill_grace).map(|t| t.0).unwrap_or(Duration::from_secs(10)),
-            retries: if is_check { Retries::default() } else { retries },
-            overlap: j.overlap.or(d.overlap).unwrap_or_default(),
-            jitter,
-            catch_up: j.catch_up.or(d.catch_up).unwrap_or_default(),
-            own_user: if run_as.is_none() { self.own_user.clone() } else { None },
-            run_as,
-            workdir,
-            env,
-            nice,
-            umask: j.umask.or(d.umask).map(|u| u.0).unwrap_or(0o022),
-            on_failure: if is_check { None } else { j.on_failure.or_else(|| d.on_failure.clone()) },
-            depends_on,
-            conditions,
-            notify,
-        })
+            .collect()
     }
 
     /// `notify:`, the job's own or else `defaults:`'s. A check samples every few seconds, so
