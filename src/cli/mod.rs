@@ -939,98 +939,35 @@ fn fmt_value(v: Option<f64>, job: &Job) -> String {
     }
 }
 
+/// What `status` knows of the daemon while it prints: whether it runs (its pid file's
+/// holder) and what it recorded of itself.
+struct DaemonSeen {
+    holder: Option<crate::lock::Holder>,
+    info: Option<crate::sinks::daemon::DaemonInfo>,
+}
+
 fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
     let (plan, state) = match plan_and_state(path, overrides) {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let daemon = crate::lock::daemon(&plan.runtime_dir);
-    let info = daemon.as_ref().and_then(|h| crate::sinks::daemon::read(&plan.runtime_dir, h.pid));
+    let holder = crate::lock::daemon(&plan.runtime_dir);
+    let info = holder.as_ref().and_then(|h| crate::sinks::daemon::read(&plan.runtime_dir, h.pid));
+    let seen = DaemonSeen { holder, info };
+    let daemon = &seen.holder;
     let now = jiff::Timestamp::now();
     let live = crate::sinks::live::read_all(&plan.runtime_dir);
-    let jobs: Vec<serde_json::Value> = plan
-        .jobs
-        .iter()
-        .map(|j| {
-            let js = state.job(j.name.as_str()).cloned().unwrap_or_default();
-            let running = crate::lock::holder(&crate::lock::job_lock_path(&plan.runtime_dir, j.name.as_str()));
-            // Checks' runs are kept in their live file (tmpfs), not the state.
-            let lv = live.get(j.name.as_str());
-            serde_json::json!({
-                "name": j.name.as_str(),
-                "enabled": j.enabled,
-                "last_start": js.last_start_ms.or(lv.map(|l| l.at_ms)).map(|m| fmt_ms(Some(m))),
-                "last_outcome": js.last_outcome.map(|o| o.as_str()).or(lv.map(|l| if l.sample_ok { "success" } else { "failure" })),
-                "last_exit_code": js.last_exit_code,
-                "last_signal": js.last_signal,
-                "last_duration_ms": js.last_duration_ms.or(lv.map(|l| l.duration_ms)),
-                "last_cpu_usec": js.last_cpu_usec,
-                "last_memory_peak_bytes": js.last_memory_peak_bytes,
-                "consecutive_failures": js.consecutive_failures,
-                "runs": js.runs,
-                "failures": js.failures,
-                "next_due": next_due(j, &state, lv, daemon.is_some(), info.as_ref(), now).map(fmt_ts),
-                "running": running.map(|h| serde_json::json!({"by": h.by, "pid": h.pid, "since": fmt_ms(Some(h.since_ms))})),
-                "health": js.health.as_ref().map(|h| serde_json::json!({"level": h.level, "status": h.status, "detail": h.detail})),
-                "queue": queue_report(j),
-                "waiting": waiting_json(&js, daemon.as_ref()),
-                "condition_skip": js.condition_skip.as_ref().map(|c| serde_json::json!({
-                    "at": fmt_ms(Some(c.at_ms)), "waited_ms": c.waited_ms, "condition": c.condition,
-                })),
-            })
-        })
-        .collect();
+    let jobs: Vec<serde_json::Value> =
+        plan.jobs.iter().map(|j| job_status_json(j, &plan, &state, &live, &seen, now)).collect();
     let pings = pings_json(&plan.state_dir);
     let clock_held = now < crate::host::build_time();
-    let containment = containment_json(daemon.is_some(), info.as_ref());
+    let containment = containment_json(daemon.is_some(), seen.info.as_ref());
     let health = crate::health::assess(&plan, &state, &crate::sinks::live::read_all(&plan.runtime_dir));
     if json {
-        let checks: Vec<serde_json::Value> = health
-            .parts
-            .iter()
-            .filter(|p| p.kind == "check")
-            .map(|p| {
-                serde_json::json!({
-                    "name": p.job,
-                    "level": p.status,
-                    "health": crate::health::level_name(p.level),
-                    "value": p.value,
-                    "detail": p.detail,
-                    "since": p.since_ms.map(|m| fmt_ms(Some(m))),
-                    "sampled": p.sampled_ms.map(|m| fmt_ms(Some(m))),
-                })
-            })
-            .collect();
-        let alerts: Vec<serde_json::Value> = health
-            .parts
-            .iter()
-            .filter_map(|p| p.alert.as_ref().map(|a| (p, a)))
-            .map(|(p, a)| {
-                serde_json::json!({
-                    "check": p.job,
-                    "level": a.level,
-                    "value": a.value,
-                    "threshold": a.threshold,
-                    "raised": fmt_ms(Some(a.raised_ms)),
-                    "message": a.message,
-                })
-            })
-            .collect();
-        let out = serde_json::json!({
-            "daemon": {"running": daemon.is_some(), "pid": daemon.as_ref().map(|h| h.pid), "since": daemon.as_ref().map(|h| fmt_ms(Some(h.since_ms)))},
-            "clock_held": clock_held,
-            "containment": containment,
-            "health": crate::health::level_name(health.level),
-            "health_parts": health.parts.iter().map(part_json).collect::<Vec<_>>(),
-            "checks": checks,
-            "alerts": alerts,
-            "jobs": jobs,
-            "pings": pings,
-        });
-        outln!("{out}");
+        print_status_json(daemon.as_ref(), clock_held, containment, &health, jobs, pings);
         return ExitCode::SUCCESS;
     }
-    match &daemon {
+    match daemon {
         Some(h) => outln!("daemon: running (pid {}, since {})", h.pid, fmt_ms(Some(h.since_ms))),
         None => outln!("daemon: not running"),
     }
@@ -1051,6 +988,105 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
     for row in jobs.iter().filter(|r| !r["queue"].is_null()) {
         outln!("queue {}: {}", row["name"].as_str().unwrap_or_default(), queue_line(&row["queue"]));
     }
+    print_health_text(&plan, &health, now, color);
+    ExitCode::SUCCESS
+}
+
+/// One job's row of `status`, as `--json` gives it and the table reads it.
+fn job_status_json(
+    j: &Job,
+    plan: &Plan,
+    state: &crate::sinks::state::State,
+    live: &std::collections::BTreeMap<String, crate::sinks::live::Live>,
+    seen: &DaemonSeen,
+    now: jiff::Timestamp,
+) -> serde_json::Value {
+    let daemon = &seen.holder;
+    let js = state.job(j.name.as_str()).cloned().unwrap_or_default();
+    let running = crate::lock::holder(&crate::lock::job_lock_path(&plan.runtime_dir, j.name.as_str()));
+    // Checks' runs are kept in their live file (tmpfs), not the state.
+    let lv = live.get(j.name.as_str());
+    serde_json::json!({
+        "name": j.name.as_str(),
+        "enabled": j.enabled,
+        "last_start": js.last_start_ms.or(lv.map(|l| l.at_ms)).map(|m| fmt_ms(Some(m))),
+        "last_outcome": js.last_outcome.map(|o| o.as_str()).or(lv.map(|l| if l.sample_ok { "success" } else { "failure" })),
+        "last_exit_code": js.last_exit_code,
+        "last_signal": js.last_signal,
+        "last_duration_ms": js.last_duration_ms.or(lv.map(|l| l.duration_ms)),
+        "last_cpu_usec": js.last_cpu_usec,
+        "last_memory_peak_bytes": js.last_memory_peak_bytes,
+        "consecutive_failures": js.consecutive_failures,
+        "runs": js.runs,
+        "failures": js.failures,
+        "next_due": next_due(j, state, lv, daemon.is_some(), seen.info.as_ref(), now).map(fmt_ts),
+        "running": running.map(|h| serde_json::json!({"by": h.by, "pid": h.pid, "since": fmt_ms(Some(h.since_ms))})),
+        "health": js.health.as_ref().map(|h| serde_json::json!({"level": h.level, "status": h.status, "detail": h.detail})),
+        "queue": queue_report(j),
+        "waiting": waiting_json(&js, daemon.as_ref()),
+        "condition_skip": js.condition_skip.as_ref().map(|c| serde_json::json!({
+            "at": fmt_ms(Some(c.at_ms)), "waited_ms": c.waited_ms, "condition": c.condition,
+        })),
+    })
+}
+
+/// `status --json`.
+fn print_status_json(
+    daemon: Option<&crate::lock::Holder>,
+    clock_held: bool,
+    containment: serde_json::Value,
+    health: &crate::health::Summary,
+    jobs: Vec<serde_json::Value>,
+    pings: Vec<serde_json::Value>,
+) {
+    let checks: Vec<serde_json::Value> = health
+        .parts
+        .iter()
+        .filter(|p| p.kind == "check")
+        .map(|p| {
+            serde_json::json!({
+                "name": p.job,
+                "level": p.status,
+                "health": crate::health::level_name(p.level),
+                "value": p.value,
+                "detail": p.detail,
+                "since": p.since_ms.map(|m| fmt_ms(Some(m))),
+                "sampled": p.sampled_ms.map(|m| fmt_ms(Some(m))),
+            })
+        })
+        .collect();
+    let alerts: Vec<serde_json::Value> = health
+        .parts
+        .iter()
+        .filter_map(|p| p.alert.as_ref().map(|a| (p, a)))
+        .map(|(p, a)| {
+            serde_json::json!({
+                "check": p.job,
+                "level": a.level,
+                "value": a.value,
+                "threshold": a.threshold,
+                "raised": fmt_ms(Some(a.raised_ms)),
+                "message": a.message,
+            })
+        })
+        .collect();
+    let out = serde_json::json!({
+        "daemon": {"running": daemon.is_some(), "pid": daemon.map(|h| h.pid), "since": daemon.map(|h| fmt_ms(Some(h.since_ms)))},
+        "clock_held": clock_held,
+        "containment": containment,
+        "health": crate::health::level_name(health.level),
+        "health_parts": health.parts.iter().map(part_json).collect::<Vec<_>>(),
+        "checks": checks,
+        "alerts": alerts,
+        "jobs": jobs,
+        "pings": pings,
+    });
+    outln!("{out}");
+}
+
+/// The end of `status` as text: the checks' table, the active alerts and the overall
+/// health with what is not healthy.
+fn print_health_text(plan: &Plan, health: &crate::health::Summary, now: jiff::Timestamp, color: Color) {
     let checks: Vec<&crate::health::Part> = health.parts.iter().filter(|p| p.kind == "check").collect();
     if !checks.is_empty() {
         outln!();
@@ -1084,7 +1120,6 @@ fn cmd_status(path: &Path, overrides: &Overrides, json: bool) -> ExitCode {
     } else {
         outln!("health: {painted} ({})", bad.join(", "));
     }
-    ExitCode::SUCCESS
 }
 
 /// The `notify:` pings waiting in the outbox, per job.
