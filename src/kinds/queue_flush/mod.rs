@@ -173,32 +173,7 @@ async fn flush(host: &dyn Host, q: &QueueFlush, mut stop: watch::Receiver<bool>)
     };
     let mut tally =
         Tally { recovered: sp.recover().map_err(|e| io("cannot recover cur/", e))? as u32, ..Tally::default() };
-    let now = epoch_ms(SystemTime::now());
-    let mut foreign = Vec::new();
-    let items = sp.due(now, q.max_items, &mut foreign).map_err(|e| io("cannot list new/", e))?;
-    for (name, reason) in &foreign {
-        match sp.reject(Dir::New, name, reason, now) {
-            Ok(item) => {
-                log::warn!("job {}: new/{name} moved to failed/{}: {reason}", host.job(), item.file_name());
-                tally.rejected += 1;
-            }
-            Err(e) => log::error!("job {}: cannot move new/{name} to failed/: {e}", host.job()),
-        }
-    }
-    // Claim the batch: renames, then one sync of each directory.
-    let mut claimed = Vec::with_capacity(items.len());
-    for item in items {
-        match sp.rename(Dir::New, &item, Dir::Cur, &item) {
-            Ok(()) => claimed.push(item),
-            // Gone since the listing (removed by hand): nothing to do.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io("cannot claim an item", e)),
-        }
-    }
-    if !claimed.is_empty() {
-        sp.sync(Dir::Cur).map_err(|e| io("cannot sync cur/", e))?;
-        sp.sync(Dir::New).map_err(|e| io("cannot sync new/", e))?;
-    }
+    let claimed = claim(host, q, &sp, &mut tally)?;
     let mut history = sp.load_history();
     let mut spawn_failed = None;
     let mut stopped = false;
@@ -245,26 +220,11 @@ async fn flush(host: &dyn Host, q: &QueueFlush, mut stop: watch::Receiver<bool>)
             status => {
                 let what = describe(&status, q.item_timeout);
                 if attempts >= q.item_retries.attempts {
-                    let done = item.with(attempts, end);
-                    let mut why = format!("attempt {attempts} of {}: handler {what}\n", q.item_retries.attempts);
-                    why.push_str(&String::from_utf8_lossy(&f.stdout_tail));
-                    why.push_str(&String::from_utf8_lossy(&f.stderr_tail));
-                    sp.write_why(&done, &why).map_err(|e| io("cannot write the reason", e))?;
-                    sp.change(Dir::Cur, item, Dir::Failed, &done).map_err(|e| io("cannot park a dead letter", e))?;
-                    log::warn!("job {}: item {} failed for good ({what}); parked in failed/", host.job(), item.base);
+                    park(host, q, &sp, item, [&f.stdout_tail, &f.stderr_tail], &what, end)?;
                     history.add(end, false);
                     tally.failed += 1;
                 } else {
-                    let delay = crate::retry::backoff(q.item_retries.backoff, q.item_retries.max_backoff, attempts);
-                    let next = item.with(attempts, end + delay.as_millis() as i64);
-                    sp.change(Dir::Cur, item, Dir::New, &next).map_err(|e| io("cannot requeue", e))?;
-                    log::info!(
-                        "job {}: item {} attempt {attempts} of {}: handler {what}; next in {} ms",
-                        host.job(),
-                        item.base,
-                        q.item_retries.attempts,
-                        delay.as_millis()
-                    );
+                    requeue(host, q, &sp, item, &what, end)?;
                     tally.retried += 1;
                 }
             }
@@ -297,6 +257,79 @@ async fn flush(host: &dyn Host, q: &QueueFlush, mut stop: watch::Receiver<bool>)
     }
     store_health(host, q, &history, now);
     Ok(Flushed::Ran { tally, spawn_failed, stopped })
+}
+
+/// Parks the items of `new/` that are no items (foreign names) in `failed/`, then claims up
+/// to `max_items` due items: renames into `cur/`, then one sync of each directory.
+fn claim(host: &dyn Host, q: &QueueFlush, sp: &Spool, tally: &mut Tally) -> Result<Vec<Item>, String> {
+    let io = |what: &str, e: std::io::Error| format!("spool {}: {what}: {e}", q.spool.display());
+    let now = epoch_ms(SystemTime::now());
+    let mut foreign = Vec::new();
+    let items = sp.due(now, q.max_items, &mut foreign).map_err(|e| io("cannot list new/", e))?;
+    for (name, reason) in &foreign {
+        match sp.reject(Dir::New, name, reason, now) {
+            Ok(item) => {
+                log::warn!("job {}: new/{name} moved to failed/{}: {reason}", host.job(), item.file_name());
+                tally.rejected += 1;
+            }
+            Err(e) => log::error!("job {}: cannot move new/{name} to failed/: {e}", host.job()),
+        }
+    }
+    let mut claimed = Vec::with_capacity(items.len());
+    for item in items {
+        match sp.rename(Dir::New, &item, Dir::Cur, &item) {
+            Ok(()) => claimed.push(item),
+            // Gone since the listing (removed by hand): nothing to do.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("cannot claim an item", e)),
+        }
+    }
+    if !claimed.is_empty() {
+        sp.sync(Dir::Cur).map_err(|e| io("cannot sync cur/", e))?;
+        sp.sync(Dir::New).map_err(|e| io("cannot sync new/", e))?;
+    }
+    Ok(claimed)
+}
+
+/// An item whose last attempt failed: a dead letter in `failed/`, with why beside it.
+fn park(
+    host: &dyn Host,
+    q: &QueueFlush,
+    sp: &Spool,
+    item: &Item,
+    // The handler's output tails: stdout, stderr.
+    tails: [&[u8]; 2],
+    what: &str,
+    end: i64,
+) -> Result<(), String> {
+    let io = |what: &str, e: std::io::Error| format!("spool {}: {what}: {e}", q.spool.display());
+    let attempts = item.attempts + 1;
+    let done = item.with(attempts, end);
+    let mut why = format!("attempt {attempts} of {}: handler {what}\n", q.item_retries.attempts);
+    for tail in tails {
+        why.push_str(&String::from_utf8_lossy(tail));
+    }
+    sp.write_why(&done, &why).map_err(|e| io("cannot write the reason", e))?;
+    sp.change(Dir::Cur, item, Dir::Failed, &done).map_err(|e| io("cannot park a dead letter", e))?;
+    log::warn!("job {}: item {} failed for good ({what}); parked in failed/", host.job(), item.base);
+    Ok(())
+}
+
+/// An item with attempts left: back to `new/`, due after its backoff.
+fn requeue(host: &dyn Host, q: &QueueFlush, sp: &Spool, item: &Item, what: &str, end: i64) -> Result<(), String> {
+    let io = |what: &str, e: std::io::Error| format!("spool {}: {what}: {e}", q.spool.display());
+    let attempts = item.attempts + 1;
+    let delay = crate::retry::backoff(q.item_retries.backoff, q.item_retries.max_backoff, attempts);
+    let next = item.with(attempts, end + delay.as_millis() as i64);
+    sp.change(Dir::Cur, item, Dir::New, &next).map_err(|e| io("cannot requeue", e))?;
+    log::info!(
+        "job {}: item {} attempt {attempts} of {}: handler {what}; next in {} ms",
+        host.job(),
+        item.base,
+        q.item_retries.attempts,
+        delay.as_millis()
+    );
+    Ok(())
 }
 
 /// One handler run for one item, its process group recorded in the state while it runs so
