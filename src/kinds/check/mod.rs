@@ -805,34 +805,7 @@ async fn probe(host: &dyn Host, spec: &CheckSpec, stop: watch::Receiver<bool>) -
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
     match &spec.source {
         Source::Tcp { host, port, send, expect } => {
-            let io = async {
-                let mut s = tokio::net::TcpStream::connect((host.as_str(), *port))
-                    .await
-                    .map_err(|e| format!("connect: {e}"))?;
-                if let Some(data) = send {
-                    s.write_all(data.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
-                }
-                if let Some(want) = expect {
-                    let mut got = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !contains(&got, want.as_bytes()) {
-                        let n = s.read(&mut buf).await.map_err(|e| format!("read: {e}"))?;
-                        if n == 0 {
-                            return Err(format!(
-                                "connection closed before `{}` (got {:?})",
-                                want.escape_default(),
-                                String::from_utf8_lossy(&got)
-                            ));
-                        }
-                        got.extend_from_slice(&buf[..n]);
-                        // Bounded: a chatty peer cannot grow this without end.
-                        if got.len() > 64 * 1024 {
-                            return Err(format!("no `{}` in the first 64 KiB", want.escape_default()));
-                        }
-                    }
-                }
-                Ok(())
-            };
+            let io = tcp_exchange(host, *port, send.as_deref(), expect.as_deref());
             match tokio::time::timeout(spec.timeout, io).await {
                 Ok(Ok(())) => pass(ms(t0), format!("{host}:{port} answered in {:.1} ms", ms(t0))),
                 Ok(Err(e)) => fail(None, format!("{host}:{port}: {e}")),
@@ -840,32 +813,7 @@ async fn probe(host: &dyn Host, spec: &CheckSpec, stop: watch::Receiver<bool>) -
             }
         }
         Source::Http { host, port, path, status } => {
-            let io = async {
-                let mut s = tokio::net::TcpStream::connect((host.as_str(), *port))
-                    .await
-                    .map_err(|e| format!("connect: {e}"))?;
-                let req = format!(
-                    "GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: runner\r\nConnection: close\r\n\r\n"
-                );
-                s.write_all(req.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
-                let mut head = Vec::new();
-                let mut buf = [0u8; 512];
-                while !head.contains(&b'\n') && head.len() < 4096 {
-                    let n = s.read(&mut buf).await.map_err(|e| format!("read: {e}"))?;
-                    if n == 0 {
-                        break;
-                    }
-                    head.extend_from_slice(&buf[..n]);
-                }
-                let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
-                let line = String::from_utf8_lossy(line).trim().to_string();
-                let code = line
-                    .strip_prefix("HTTP/")
-                    .and_then(|r| r.split_whitespace().nth(1))
-                    .and_then(|c| c.parse::<u16>().ok())
-                    .ok_or_else(|| format!("not an HTTP response: {line:?}"))?;
-                Ok::<u16, String>(code)
-            };
+            let io = http_status(host, *port, path);
             let url = format!("http://{host}:{port}{path}");
             match tokio::time::timeout(spec.timeout, io).await {
                 Ok(Ok(code)) => {
@@ -927,6 +875,58 @@ async fn probe(host: &dyn Host, spec: &CheckSpec, stop: watch::Receiver<bool>) -
         }
         _ => unreachable!("probe() is only called for probes"),
     }
+}
+
+/// A tcp probe's exchange: connect, send `send`, read until `expect` shows (within 64 KiB).
+async fn tcp_exchange(host: &str, port: u16, send: Option<&str>, expect: Option<&str>) -> Result<(), String> {
+    let mut s = tokio::net::TcpStream::connect((host, port)).await.map_err(|e| format!("connect: {e}"))?;
+    if let Some(data) = send {
+        s.write_all(data.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
+    }
+    if let Some(want) = expect {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !contains(&got, want.as_bytes()) {
+            let n = s.read(&mut buf).await.map_err(|e| format!("read: {e}"))?;
+            if n == 0 {
+                return Err(format!(
+                    "connection closed before `{}` (got {:?})",
+                    want.escape_default(),
+                    String::from_utf8_lossy(&got)
+                ));
+            }
+            got.extend_from_slice(&buf[..n]);
+            // Bounded: a chatty peer cannot grow this without end.
+            if got.len() > 64 * 1024 {
+                return Err(format!("no `{}` in the first 64 KiB", want.escape_default()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An http probe's request: the status code of a `GET` (HTTP/1.0, the first line read only).
+async fn http_status(host: &str, port: u16, path: &str) -> Result<u16, String> {
+    let mut s = tokio::net::TcpStream::connect((host, port)).await.map_err(|e| format!("connect: {e}"))?;
+    let req = format!("GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: runner\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 512];
+    while !head.contains(&b'\n') && head.len() < 4096 {
+        let n = s.read(&mut buf).await.map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line).trim().to_string();
+    let code = line
+        .strip_prefix("HTTP/")
+        .and_then(|r| r.split_whitespace().nth(1))
+        .and_then(|c| c.parse::<u16>().ok())
+        .ok_or_else(|| format!("not an HTTP response: {line:?}"))?;
+    Ok::<u16, String>(code)
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
