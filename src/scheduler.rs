@@ -908,6 +908,61 @@ fn settle(sinks: &Sinks, why: &str) {
     log::debug!("settled {why}");
 }
 
+impl Daemon {
+    /// The daemon's first moves: every job planned from the state, the start recorded and
+    /// told to systemd, and what is due fired. Returns the fires' buffer, which the loop
+    /// reuses.
+    fn start(&mut self, state: &State) -> Vec<Fire> {
+        let (now, mono) = (Timestamp::now(), Instant::now());
+        let mut fires = Vec::new();
+        for job in &self.plan.jobs {
+            fires.extend(self.table.plan_job(job.clone(), state, now, mono));
+        }
+        self.record_daemon_info(now, mono);
+        let m = format!("runner started: {} job(s) from {}", self.plan.jobs.len(), self.config_path.display());
+        self.ctx.sinks.emit(&Record::daemon(Outcome::Success, m));
+        if now < self.table.hold_until {
+            log::warn!(
+                "the wall clock ({now}) is before this build ({}); calendar jobs wait until it is set, interval jobs run",
+                self.table.hold_until
+            );
+        }
+        self.notifier.ready(&self.status_line());
+        self.fire_all(&fires, now, mono);
+        fires
+    }
+
+    /// The loop's alarm went off: the watchdog ping when it is due, settling when the daemon
+    /// stayed idle, and the jobs now due.
+    fn woken(
+        &mut self,
+        watchdog: Option<Duration>,
+        next_ping: &mut Option<Instant>,
+        settle_at: &mut Option<Instant>,
+        fires: &mut Vec<Fire>,
+    ) {
+        let (now, mono) = (Timestamp::now(), Instant::now());
+        if let (Some(w), Some(p)) = (watchdog, *next_ping)
+            && p <= mono
+        {
+            self.notifier.watchdog();
+            *next_ping = Some(mono + w);
+        }
+        if settle_at.is_some_and(|t| t <= mono) {
+            *settle_at = None;
+            // Only a daemon that will sleep a while gains: a job due soon would
+            // fault back in what settling gave back.
+            let idle = self.table.sleep_for(now, mono).is_none_or(|s| s >= SETTLE_IDLE);
+            if self.running.is_empty() && idle {
+                settle(&self.ctx.sinks, "after runs");
+            }
+        }
+        fires.clear();
+        self.table.take_due(now, mono, fires);
+        self.fire_all(fires, now, mono);
+    }
+}
+
 async fn daemon_main(
     plan: Plan,
     config_path: &Path,
@@ -945,22 +1000,7 @@ async fn daemon_main(
         return ExitCode::FAILURE;
     };
 
-    let (now, mono) = (Timestamp::now(), Instant::now());
-    let mut fires = Vec::new();
-    for job in &d.plan.jobs {
-        fires.extend(d.table.plan_job(job.clone(), &state, now, mono));
-    }
-    d.record_daemon_info(now, mono);
-    let m = format!("runner started: {} job(s) from {}", d.plan.jobs.len(), d.config_path.display());
-    d.ctx.sinks.emit(&Record::daemon(Outcome::Success, m));
-    if now < d.table.hold_until {
-        log::warn!(
-            "the wall clock ({now}) is before this build ({}); calendar jobs wait until it is set, interval jobs run",
-            d.table.hold_until
-        );
-    }
-    d.notifier.ready(&d.status_line());
-    d.fire_all(&fires, now, mono);
+    let mut fires = d.start(&state);
     end_leftovers_in_background(&d, leftovers);
     let mut clock = watch_clock();
     // A reload in progress, and whether another SIGHUP came while it ran.
@@ -980,25 +1020,7 @@ async fn daemon_main(
         let sleep = d.table.sleep_for(now, mono);
         let wake = [sleep.map(|s| mono + s), next_ping, settle_at].into_iter().flatten().min();
         tokio::select! {
-            _ = alarm.until(wake) => {
-                let (now, mono) = (Timestamp::now(), Instant::now());
-                if let (Some(w), Some(p)) = (watchdog, next_ping) && p <= mono {
-                    d.notifier.watchdog();
-                    next_ping = Some(mono + w);
-                }
-                if settle_at.is_some_and(|t| t <= mono) {
-                    settle_at = None;
-                    // Only a daemon that will sleep a while gains: a job due soon would
-                    // fault back in what settling gave back.
-                    let idle = d.table.sleep_for(now, mono).is_none_or(|s| s >= SETTLE_IDLE);
-                    if d.running.is_empty() && idle {
-                        settle(&d.ctx.sinks, "after runs");
-                    }
-                }
-                fires.clear();
-                d.table.take_due(now, mono, &mut fires);
-                d.fire_all(&fires, now, mono);
-            }
+            _ = alarm.until(wake) => d.woken(watchdog, &mut next_ping, &mut settle_at, &mut fires),
             Some((name, id, held)) = waited_rx.recv() => d.wait_ended(&name, id, held),
             Some(name) = done_rx.recv() => {
                 d.finished(&name);
