@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::config::{JobKind, Plan};
+use crate::config::Plan;
+use crate::kinds::HealthRule;
 use crate::sinks::live::Live;
 use crate::sinks::state::{ActiveAlert, HealthLevel, State};
 
@@ -35,12 +36,7 @@ pub struct Summary {
 }
 
 pub fn level_name(l: HealthLevel) -> &'static str {
-    match l {
-        HealthLevel::Healthy => "HEALTHY",
-        HealthLevel::Degraded => "DEGRADED",
-        HealthLevel::Unhealthy => "UNHEALTHY",
-        HealthLevel::Critical => "CRITICAL",
-    }
+    l.as_str()
 }
 
 pub fn assess(plan: &Plan, state: &State, live: &BTreeMap<String, Live>) -> Summary {
@@ -48,8 +44,8 @@ pub fn assess(plan: &Plan, state: &State, live: &BTreeMap<String, Live>) -> Summ
     for job in plan.jobs.iter().filter(|j| j.enabled) {
         let name = job.name.as_str();
         let js = state.job(name).cloned().unwrap_or_default();
-        match &job.kind {
-            JobKind::Check(_) => {
+        match job.kind.health_rule() {
+            HealthRule::Level => {
                 let cs = js.check.clone().unwrap_or_default();
                 let lv = live.get(name);
                 let hp = js.health.clone().unwrap_or_default();
@@ -69,7 +65,7 @@ pub fn assess(plan: &Plan, state: &State, live: &BTreeMap<String, Live>) -> Summ
                     alert: cs.alert,
                 });
             }
-            _ => {
+            rule @ (HealthRule::LastRun | HealthRule::OwnPart) => {
                 if let Some(hp) = &js.health {
                     parts.push(Part {
                         job: name.to_string(),
@@ -83,7 +79,7 @@ pub fn assess(plan: &Plan, state: &State, live: &BTreeMap<String, Live>) -> Summ
                         alert: None,
                     });
                 }
-                if matches!(job.kind, JobKind::Command(_)) && js.last_outcome.is_some_and(|o| o.is_failure()) {
+                if rule == HealthRule::LastRun && js.last_outcome.is_some_and(|o| o.is_failure()) {
                     let o = js.last_outcome.map(|o| o.as_str()).unwrap_or_default();
                     parts.push(Part {
                         job: name.to_string(),

@@ -518,7 +518,7 @@ impl Daemon {
             let job = self.table.job(f.job);
             // Checks fire every few seconds; recording each fire would rewrite their state
             // that often (flash wears out), and a check needs no phase kept across restarts.
-            if matches!(job.kind, config::JobKind::Check(_)) {
+            if job.kind.is_check() {
                 continue;
             }
             let fired =
@@ -568,13 +568,7 @@ impl Daemon {
                 }
                 // Writes check their directories once; a reload checks them again.
                 crate::fsx::forget_own_dirs();
-                let checks: Vec<&str> = plan
-                    .jobs
-                    .iter()
-                    .filter(|j| j.enabled && matches!(j.kind, crate::kinds::JobKind::Check(_)))
-                    .map(|j| j.name.as_str())
-                    .collect();
-                crate::kinds::check::forget_except(&checks);
+                crate::kinds::after_reload(plan.jobs.iter().filter(|j| j.enabled).map(|j| (j.name.as_str(), &j.kind)));
                 let (now, mono) = (Timestamp::now(), Instant::now());
                 let fresh = Timetable {
                     hold_until: self.table.hold_until,

@@ -48,6 +48,18 @@ pub enum HealthLevel {
     Critical,
 }
 
+impl HealthLevel {
+    /// The level as `status` and `health` print it (and as it is serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthLevel::Healthy => "HEALTHY",
+            HealthLevel::Degraded => "DEGRADED",
+            HealthLevel::Unhealthy => "UNHEALTHY",
+            HealthLevel::Critical => "CRITICAL",
+        }
+    }
+}
+
 /// A job's own part of the overall health, for kinds that judge health (a check's level, a
 /// queue's score). Written when it changes, not on every sample.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

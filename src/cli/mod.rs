@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::config::{self, Overrides, Plan};
-use crate::config::{CommandLine, Job, JobKind, Schedule};
+use crate::config::{CommandLine, Job, Schedule};
 use crate::jobs::{self, Ctx, Request};
 use crate::record::{Outcome, Record, Trigger};
 use crate::schedule::CronExpr;
@@ -421,11 +421,9 @@ fn cmd_check(path: &Path, overrides: &Overrides) -> ExitCode {
                 plan.files.len()
             );
             for job in &plan.jobs {
-                if let JobKind::QueueFlush(q) = &job.kind {
-                    let uid = job.run_as.as_ref().map_or_else(|| nix::unistd::geteuid().as_raw(), |u| u.uid);
-                    for w in crate::kinds::queue_flush::spool::warnings(&q.spool, uid) {
-                        eprintln!("warning: job `{}`: {w}", job.name);
-                    }
+                let uid = job.run_as.as_ref().map_or_else(|| nix::unistd::geteuid().as_raw(), |u| u.uid);
+                for w in job.kind.warnings(uid) {
+                    eprintln!("warning: job `{}`: {w}", job.name);
                 }
             }
             ExitCode::SUCCESS
@@ -558,10 +556,7 @@ fn unknown_job(plan: &Plan, name: &str) -> ExitCode {
 }
 
 fn describe_command(cmd: &CommandLine) -> String {
-    match cmd {
-        CommandLine::Argv(v) => v.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(" "),
-        CommandLine::Shell(line) => format!("/bin/sh -c {line:?}"),
-    }
+    crate::kinds::describe_command(cmd)
 }
 
 /// What `once` exits with for a final record (see [`EXIT_CODES`]).
@@ -606,7 +601,7 @@ fn cmd_once(path: &Path, overrides: &Overrides, name: &str, dry_run: bool, how: 
     let job = Arc::new(job.clone());
     // A sweep starts no process: it neither needs containment nor ends a dead runner's runs
     // before it looks at them.
-    if matches!(job.kind, JobKind::OrphanSweep(_)) {
+    if !job.kind.starts_processes() {
         return once_contained(&plan, job, name, how);
     }
     crate::contain::init();
@@ -646,8 +641,10 @@ fn once_contained(plan: &Plan, job: Arc<Job>, name: &str, how: OnceHow) -> ExitC
             Request { trigger: Trigger::Manual, no_retry: how.no_retry, wait: how.wait, conditions: how.conditions };
         jobs::execute(&ctx, &job, req, stop_rx).await
     });
-    if let (JobKind::Check(spec), false) = (&job.kind, record.outcome == Outcome::Skipped) {
-        print_check_result(&job, spec, &record);
+    if record.outcome != Outcome::Skipped {
+        for line in job.kind.once_lines(job.name.as_str(), &record) {
+            outln!("{line}");
+        }
     }
     if record.outcome == Outcome::Skipped {
         if record.message.starts_with("already") {
@@ -664,37 +661,16 @@ fn print_dry_run(job: &Job, no_retry: bool) -> ExitCode {
         Some(r) => format!("{} (uid {}, gid {})", r.user, r.uid, r.gid),
         None => format!("the runner's own user (uid {})", nix::unistd::geteuid()),
     };
-    let cmd = match &job.kind {
-        JobKind::Command(cmd) => cmd,
-        JobKind::QueueFlush(q) => {
-            outln!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
-            outln!("spool:    {}", q.spool.display());
-            outln!(
-                "would run: {} ITEM for up to {} due item(s)",
-                describe_command(&CommandLine::Argv(q.handler.clone())),
-                q.max_items
-            );
-            outln!("as:       {who}");
-            outln!("item_timeout: {}", crate::time::format(q.item_timeout));
-            outln!("item attempts: {}", q.item_retries.attempts);
-            outln!("dry run: nothing was started");
-            return ExitCode::SUCCESS;
-        }
-        JobKind::OrphanSweep(spec) => return print_sweep_dry_run(job, spec),
-        JobKind::Check(spec) => {
-            outln!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
-            outln!(
-                "would check: {} (warn {}, crit {}, for {})",
-                spec.metric,
-                spec.warn.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
-                spec.crit.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
-                spec.for_samples
-            );
-            outln!("dry run: nothing was sampled");
-            return ExitCode::SUCCESS;
+    outln!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
+    let cmd = match job.kind.dry_run(&who) {
+        crate::kinds::DryRun::Process(cmd) => cmd,
+        crate::kinds::DryRun::Lines { lines, ok } => {
+            for l in lines {
+                outln!("{l}");
+            }
+            return if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE };
         }
     };
-    outln!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
     outln!("would run: {}", describe_command(cmd));
     outln!("as:       {who}");
     outln!(
@@ -719,61 +695,6 @@ fn print_dry_run(job: &Job, no_retry: bool) -> ExitCode {
     }
     outln!("dry run: nothing was started");
     ExitCode::SUCCESS
-}
-
-/// What `runner once <check>` prints: the value, the level (the sample's and the judged one)
-/// and what that level does.
-fn print_check_result(job: &Job, spec: &crate::kinds::check::CheckSpec, r: &Record) {
-    use crate::state::Level;
-    let value = r.value.map(|v| crate::kinds::check::fmt_value(v, spec.unit)).unwrap_or_else(|| "-".into());
-    let limits = match (spec.warn, spec.crit) {
-        (None, None) => String::new(),
-        (w, c) => {
-            let f = |t: Option<f64>| t.map(|t| crate::kinds::check::fmt_value(t, spec.unit)).unwrap_or("-".into());
-            format!(", warn {}, crit {}", f(w), f(c))
-        }
-    };
-    outln!("check:    {} ({}{limits})", job.name, spec.metric);
-    outln!("value:    {value}");
-    outln!("sample:   {}", r.message);
-    let level = r.level.as_deref().and_then(Level::parse);
-    let Some(level) = level else {
-        outln!("level:    pending (the first level is taken after {} sample(s) in a row)", spec.for_samples);
-        outln!("effect:   none yet: no alert, and jobs that depend on it are skipped until it is ok");
-        return;
-    };
-    let health = crate::health::level_name(level.health());
-    outln!("level:    {} (overall health counts it as {health})", level.as_str());
-    let effect = if level == Level::Ok {
-        "none: no alert is active, and jobs that depend on it run".to_string()
-    } else {
-        let hook =
-            spec.on_alert.as_ref().map(|c| format!(", runs on_alert ({})", describe_command(c))).unwrap_or_default();
-        format!(
-            "an alert{hook}, repeated every {} while it lasts; jobs that depend on it are skipped",
-            crate::time::format(spec.cooldown)
-        )
-    };
-    outln!("effect:   {effect}");
-}
-
-/// A sweep's dry run scans for real and says what it would end and why; it signals nothing.
-fn print_sweep_dry_run(job: &Job, spec: &crate::kinds::orphan_sweep::Spec) -> ExitCode {
-    outln!("job:      {} ({}, defined at {})", job.name, job.kind.name(), job.source);
-    match crate::kinds::orphan_sweep::dry_run_lines(spec) {
-        Ok(lines) => {
-            for l in lines {
-                outln!("{l}");
-            }
-            outln!("dry run: nothing was ended");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            outln!("sweep aborted, nothing would be ended: {e}");
-            outln!("dry run: nothing was ended");
-            ExitCode::FAILURE
-        }
-    }
 }
 
 fn fmt_ms(ms: Option<i64>) -> String {
@@ -870,7 +791,7 @@ fn plan_and_state(path: &Path, overrides: &Overrides) -> Result<(Plan, crate::si
 fn current_queue_health(plan: &Plan, state: &mut crate::sinks::state::State) {
     let now = crate::time::epoch_ms(std::time::SystemTime::now());
     for j in plan.jobs.iter().filter(|j| j.enabled) {
-        let JobKind::QueueFlush(q) = &j.kind else { continue };
+        let Some(q) = j.kind.queue() else { continue };
         let Some(stored) = state.jobs.get_mut(j.name.as_str()).and_then(|js| js.health.as_mut()) else { continue };
         let mut part = crate::kinds::queue_flush::current_health(q, now);
         if part.level == stored.level {
@@ -932,10 +853,9 @@ fn part_json(p: &crate::health::Part) -> serde_json::Value {
 }
 
 fn fmt_value(v: Option<f64>, job: &Job) -> String {
-    match (v, &job.kind) {
-        (Some(v), JobKind::Check(spec)) => crate::kinds::check::fmt_value(v, spec.unit),
-        (Some(v), _) => format!("{v}"),
-        (None, _) => "-".into(),
+    match v {
+        Some(v) => job.kind.fmt_value(v),
+        None => "-".into(),
     }
 }
 
@@ -1191,8 +1111,8 @@ fn next_due(
     if let Some(t) = info.and_then(|i| on_daemons_phase(j, state, live, i, now)) {
         return Some(t);
     }
-    let next = match (&j.kind, &j.schedule) {
-        (JobKind::Check(_), Schedule::Every(every)) if j.enabled => live
+    let next = match &j.schedule {
+        Schedule::Every(every) if j.enabled && j.kind.is_check() => live
             .and_then(|l| jiff::Timestamp::from_millisecond(l.at_ms).ok())
             .and_then(|t| t.checked_add(jiff::SignedDuration::try_from(*every).ok()?).ok())
             .or_else(|| crate::scheduler::next_due_for_status(j, state, now)),
@@ -1364,12 +1284,7 @@ pub fn outcome_style(word: &str) -> Style {
 /// A queue_flush job's statistics for `status` (null for other kinds, an error text when the
 /// spool cannot be read).
 fn queue_report(j: &Job) -> serde_json::Value {
-    match &j.kind {
-        JobKind::QueueFlush(q) => {
-            crate::kinds::queue_flush::report(q).unwrap_or_else(|e| serde_json::json!({"spool": q.spool, "error": e}))
-        }
-        _ => serde_json::Value::Null,
-    }
+    j.kind.status_report().unwrap_or(serde_json::Value::Null)
 }
 
 fn queue_line(v: &serde_json::Value) -> String {
@@ -1394,15 +1309,12 @@ fn queue_line(v: &serde_json::Value) -> String {
 /// The queue_flush spec of `name`, or the exit code after saying what is wrong.
 fn queue_job(plan: &Plan, name: &str) -> Result<(Job, crate::config::QueueFlush), ExitCode> {
     let Some(job) = plan.job(name) else { return Err(unknown_job(plan, name)) };
-    match &job.kind {
-        JobKind::QueueFlush(q) => Ok((job.clone(), (**q).clone())),
-        other => {
-            let queues: Vec<&str> = plan
-                .jobs
-                .iter()
-                .filter(|j| matches!(j.kind, JobKind::QueueFlush(_)))
-                .map(|j| j.name.as_str())
-                .collect();
+    match job.kind.queue() {
+        Some(q) => Ok((job.clone(), q.clone())),
+        None => {
+            let other = &job.kind;
+            let queues: Vec<&str> =
+                plan.jobs.iter().filter(|j| j.kind.queue().is_some()).map(|j| j.name.as_str()).collect();
             eprintln!(
                 "runner: job `{name}` is a {} job, not a queue; queue_flush jobs: {}",
                 other.name(),

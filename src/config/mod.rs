@@ -563,7 +563,7 @@ fn check_dependencies(jobs: &[Arc<Job>], job_index: &HashMap<String, usize>, err
         let when_checks = job.conditions.iter().flat_map(|c| c.checks());
         for dep in job.depends_on.iter().chain(when_checks) {
             let problem = match job_index.get(dep.check.as_str()).map(|&i| &jobs[i]) {
-                Some(j) if matches!(j.kind, JobKind::Check(_)) => continue,
+                Some(j) if j.kind.is_check() => continue,
                 Some(j) => format!(
                     "job `{}` depends on `{}`, which is a {} job, not a check; depends_on names checks",
                     job.name,
@@ -572,7 +572,7 @@ fn check_dependencies(jobs: &[Arc<Job>], job_index: &HashMap<String, usize>, err
                 ),
                 None => {
                     let checks: Vec<&str> =
-                        jobs.iter().filter(|j| matches!(j.kind, JobKind::Check(_))).map(|j| j.name.as_str()).collect();
+                        jobs.iter().filter(|j| j.kind.is_check()).map(|j| j.name.as_str()).collect();
                     let best = checks.iter().map(|c| (edit_distance(&dep.check, c), *c)).filter(|(d, _)| *d <= 2).min();
                     match best {
                         Some((_, c)) => format!(
@@ -888,8 +888,8 @@ impl FileCtx<'_> {
             let (line, col) = self.at(name, None);
             SourcePos { file: self.shared_file.clone(), line, col }
         };
-        let is_check = matches!(kind, Some(JobKind::Check(_)));
-        self.refuse_for_checks(name, kind.as_ref(), &j, &mut errors);
+        let is_check = kind.as_ref().is_some_and(JobKind::is_check);
+        self.refused_by_kind(name, kind.as_ref(), &j, &mut errors);
         let depends_on = self.resolve_depends(name, j.depends_on.take());
         let notify = self.resolve_notify(name, j.notify.as_deref(), is_check, &mut errors);
         if !errors.is_empty() {
@@ -925,64 +925,31 @@ impl FileCtx<'_> {
         })
     }
 
-    /// The job's kind, from the kind blocks it has (taken out of `j`). A job has exactly
-    /// one kind.
+    /// The job's kind, from the kind blocks it has (taken out of `j`), each kind resolving
+    /// its own block. A job has exactly one kind.
     fn resolve_kind(&self, name: &str, j: &mut RawJob, errors: &mut Vec<ConfigError>) -> Option<JobKind> {
         let d = self.defaults;
-        // Every kind block the job has, by field name. A job has exactly one kind; a new kind
-        // adds its block here and a `JobKind` variant, nothing else.
-        let mut kinds: Vec<(&'static str, Option<JobKind>)> = Vec::new();
-        match (j.command.take(), j.run.take()) {
-            (Some(argv), None) => kinds.push(("command", Some(JobKind::Command(CommandLine::Argv(argv.0))))),
-            (None, Some(line)) if !line.trim().is_empty() => {
-                kinds.push(("run", Some(JobKind::Command(CommandLine::Shell(line)))))
-            }
-            (None, Some(_)) => {
-                errors.push(self.err(
-                    name,
-                    Some("run"),
-                    format!("job `{name}` has an empty `run:` line; write the shell command to run"),
-                ));
-                kinds.push(("run", None));
-            }
-            (Some(_), Some(_)) => {
-                errors.push(self.err(
-                    name,
-                    Some("run"),
-                    format!("job `{name}` has both `command:` and `run:`; keep one (`command:` is an argv list, `run:` a shell line)"),
-                ));
-                kinds.push(("command", None));
-            }
-            (None, None) => {}
-        }
-        if let Some(q) = j.queue_flush.take() {
-            let spec = kinds::queue_flush::config::resolve(name, *q);
-            kinds.push((
-                "queue_flush",
-                self.placed(name, "queue_flush", spec, errors).map(|s| JobKind::QueueFlush(Box::new(s))),
-            ));
-        }
-        if let Some(sweep) = j.orphan_sweep.take() {
-            let at = kinds::orphan_sweep::config::Context {
-                every: j.every.map(|e| e.0),
-                schedule: j.schedule.as_ref().map(|s| &s.0),
-                user: j.user.as_deref(),
-                kill_grace: j.kill_grace.or(d.kill_grace).map(|g| g.0),
-                users: &self.host.users,
-            };
-            let spec = kinds::orphan_sweep::config::resolve(name, *sweep, at);
-            kinds.push((
-                "orphan_sweep",
-                self.placed(name, "orphan_sweep", spec, errors).map(|s| JobKind::OrphanSweep(Box::new(s))),
-            ));
-        }
-        if let Some(c) = j.check.take() {
-            let timeout = j.timeout.or(d.timeout).map(|t| t.0).filter(|t| !t.is_zero());
-            let spec = kinds::check::config::resolve(name, *c, self.roots, timeout).map_err(|problems| {
-                problems.into_iter().map(|(field, message)| Problem::block(&[field], message)).collect()
-            });
-            kinds.push(("check", self.placed(name, "check", spec, errors).map(|s| JobKind::Check(Box::new(s)))));
-        }
+        let blocks = kinds::Blocks {
+            command: j.command.take(),
+            run: j.run.take(),
+            queue_flush: j.queue_flush.take(),
+            orphan_sweep: j.orphan_sweep.take(),
+            check: j.check.take(),
+        };
+        let given = kinds::Given {
+            every: j.every.map(|e| e.0),
+            schedule: j.schedule.as_ref().map(|s| &s.0),
+            user: j.user.as_deref(),
+            kill_grace: j.kill_grace.or(d.kill_grace).map(|g| g.0),
+            timeout: j.timeout.or(d.timeout).map(|t| t.0).filter(|t| !t.is_zero()),
+            users: &self.host.users,
+            roots: self.roots,
+        };
+        // Every kind block the job has, by field name.
+        let mut kinds: Vec<(&'static str, Option<JobKind>)> = JobKind::from_blocks(name, blocks, given)
+            .into_iter()
+            .map(|(block, r)| (block, self.placed(name, block, r, errors)))
+            .collect();
         match kinds.len() {
             0 => {
                 errors.push(self.err(
@@ -1188,35 +1155,17 @@ impl FileCtx<'_> {
         (workdir, env, nice)
     }
 
-    /// A check judges with `for:` and acts with `on_alert:`; retries and on_failure would
-    /// double-count samples and fire a hook on every one, so only the job's own are refused
-    /// (those from `defaults:` are meant for commands).
-    fn refuse_for_checks(&self, name: &str, kind: Option<&JobKind>, j: &RawJob, errors: &mut Vec<ConfigError>) {
-        let is_check = matches!(kind, Some(JobKind::Check(_)));
-        if is_check && j.retries.is_some() {
-            errors.push(self.err(
-                name,
-                Some("retries"),
-                format!("check `{name}` takes no `retries:`; use `check.for: N` for N samples in a row"),
-            ));
-        }
-        // A metric check reads the kernel and is never slow; only probes wait on something.
-        if let Some(JobKind::Check(spec)) = kind
-            && !spec.source.is_probe()
-            && j.timeout.is_some()
-        {
-            errors.push(self.err(
-                name,
-                Some("timeout"),
-                format!("check `{name}` reads a metric, which `timeout:` does not bound; remove it (it bounds probes: tcp, http, exec, process)"),
-            ));
-        }
-        if is_check && j.on_failure.is_some() {
-            errors.push(self.err(
-                name,
-                Some("on_failure"),
-                format!("check `{name}` takes no `on_failure:`; use `check.on_alert:` (and `on_recover:`)"),
-            ));
+    /// The job's own settings its kind refuses.
+    fn refused_by_kind(&self, name: &str, kind: Option<&JobKind>, j: &RawJob, errors: &mut Vec<ConfigError>) {
+        let Some(kind) = kind else { return };
+        let own = kinds::OwnSettings {
+            retries: j.retries.is_some(),
+            timeout: j.timeout.is_some(),
+            on_failure: j.on_failure.is_some(),
+        };
+        let problems = kind.refused(name, own);
+        if !problems.is_empty() {
+            self.placed::<()>(name, "", Err(problems), errors);
         }
     }
 

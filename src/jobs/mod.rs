@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
-use crate::config::{CommandLine, Job, JobKind, Plan, RunAs};
+use crate::config::{CommandLine, Job, Plan, RunAs};
 use crate::kinds::queue_flush;
 use crate::kinds::{Emit, HookFuture, Host};
 use crate::lock::{self, Try};
@@ -326,9 +326,10 @@ pub fn sinks_for(plan: &Plan) -> Sinks {
 pub fn shown(plan: &Plan) -> Shown {
     let mut s = Shown::default();
     for j in plan.jobs.iter().filter(|j| j.enabled) {
-        match &j.kind {
-            JobKind::Check(_) => s.checks.push(j.name.to_string()),
-            _ => s.jobs.push(j.name.to_string()),
+        if j.kind.is_check() {
+            s.checks.push(j.name.to_string());
+        } else {
+            s.jobs.push(j.name.to_string());
         }
     }
     s
@@ -341,10 +342,7 @@ pub fn queue_source(plan: &Plan) -> Option<QueueSource> {
         .jobs
         .iter()
         .filter(|j| j.enabled)
-        .filter_map(|j| match &j.kind {
-            JobKind::QueueFlush(q) => Some((j.name.to_string(), q.spool.clone(), q.health_window)),
-            _ => None,
-        })
+        .filter_map(|j| j.kind.queue().map(|q| (j.name.to_string(), q.spool.clone(), q.health_window)))
         .collect();
     if queues.is_empty() {
         return None;

@@ -3,8 +3,8 @@
 
 use tokio::sync::watch;
 
-use super::Host;
-use crate::process::{self, CommandLine, Finished, Status};
+use super::{Host, JobKind, Problem};
+use crate::process::{self, Argv, CommandLine, Finished, Status};
 use crate::record::{Kind, Outcome, Record, RecordKind, Trigger};
 
 pub async fn attempt(host: &dyn Host, cmd: &CommandLine, stop: watch::Receiver<bool>) -> Record {
@@ -12,6 +12,35 @@ pub async fn attempt(host: &dyn Host, cmd: &CommandLine, stop: watch::Receiver<b
     let spec = host.process(cmd, &env, host.timeout(), host.echo());
     let f = process::run(&spec, host.started(), stop).await;
     record(host.job(), host.timeout(), f)
+}
+
+/// The `command:` or `run:` a job has, with the field it is under; `None` without either.
+pub fn from_blocks(
+    job: &str,
+    command: Option<Argv>,
+    run: Option<String>,
+) -> Option<(&'static str, Result<JobKind, Vec<Problem>>)> {
+    Some(match (command, run) {
+        (Some(argv), None) => ("command", Ok(JobKind::Command(CommandLine::Argv(argv.0)))),
+        (None, Some(line)) if !line.trim().is_empty() => ("run", Ok(JobKind::Command(CommandLine::Shell(line)))),
+        (None, Some(_)) => (
+            "run",
+            Err(vec![Problem::job(
+                "run",
+                format!("job `{job}` has an empty `run:` line; write the shell command to run"),
+            )]),
+        ),
+        (Some(_), Some(_)) => (
+            "command",
+            Err(vec![Problem::job(
+                "run",
+                format!(
+                    "job `{job}` has both `command:` and `run:`; keep one (`command:` is an argv list, `run:` a shell line)"
+                ),
+            )]),
+        ),
+        (None, None) => return None,
+    })
 }
 
 /// The record of one finished command process.

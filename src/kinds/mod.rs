@@ -1,7 +1,11 @@
 //! One home per job kind: each kind's folder owns its YAML block (`config.rs`: the serde
 //! mirror and how it resolves), its run (one attempt), its dry run, its health part and what
-//! its fires record. Adding a kind is a folder here, a [`JobKind`] variant and a
-//! [`crate::record::Kind`] variant; nothing above changes but the match arms below.
+//! its fires record. [`JobKind`] is the registry: whatever differs between kinds (resolving
+//! a block, the settings a kind refuses, dry run, `once` output, health rule, what a reload
+//! resets) is a method here that dispatches to the kind's folder, so no code above names a
+//! concrete kind (`tests/architecture.rs`). Adding a kind is a folder here, a [`JobKind`]
+//! variant with its arms below, a [`crate::record::Kind`] variant, and its block in
+//! `config::raw::RawJob` and [`Blocks`].
 //!
 //! Kinds sit below config, sinks and jobs: they never see a `Job`, the state file or a sink.
 //! What a run needs of its job and of the daemon comes through [`Host`], which `jobs`
@@ -75,6 +79,204 @@ impl JobKind {
             JobKind::OrphanSweep(spec) => orphan_sweep::attempt(host, spec, stop).await,
             JobKind::Check(spec) => check::attempt(host, spec, stop).await,
         }
+    }
+
+    /// A check: its fires are samples judged to a level. `depends_on` and `when.checks` name
+    /// checks; a check takes no `retries:` or `on_failure:`, nor `defaults:`' `when:` or
+    /// `notify:`; its fires are not recorded in the state (they come every few seconds), and
+    /// its series in the textfile are not runs.
+    pub fn is_check(&self) -> bool {
+        matches!(self, JobKind::Check(_))
+    }
+
+    /// Whether a run starts processes (so `once` sets up containment first); a sweep only
+    /// looks at /proc and signals.
+    pub fn starts_processes(&self) -> bool {
+        !matches!(self, JobKind::OrphanSweep(_))
+    }
+
+    /// The spool a queue_flush job drains (`runner queue`, `enqueue`, the textfile's rows).
+    pub fn queue(&self) -> Option<&queue_flush::Spec> {
+        match self {
+            JobKind::QueueFlush(q) => Some(q),
+            _ => None,
+        }
+    }
+
+    /// A sampled value as people read it: in the check's unit, else as the number.
+    pub fn fmt_value(&self, v: f64) -> String {
+        match self {
+            JobKind::Check(spec) => check::fmt_value(v, spec.unit),
+            _ => format!("{v}"),
+        }
+    }
+
+    /// How the kind's jobs count in the overall health (`health::assess`).
+    pub fn health_rule(&self) -> HealthRule {
+        match self {
+            JobKind::Check(_) => HealthRule::Level,
+            JobKind::Command(_) => HealthRule::LastRun,
+            JobKind::QueueFlush(_) | JobKind::OrphanSweep(_) => HealthRule::OwnPart,
+        }
+    }
+
+    /// The kind's report for `status` (a queue's counts and score), read without writing;
+    /// `None` for kinds that have none.
+    pub fn status_report(&self) -> Option<serde_json::Value> {
+        match self {
+            JobKind::QueueFlush(q) => {
+                Some(queue_flush::report(q).unwrap_or_else(|e| serde_json::json!({"spool": q.spool, "error": e})))
+            }
+            _ => None,
+        }
+    }
+
+    /// What `runner check` warns about beyond the config (a spool runner's user cannot use);
+    /// `uid`: whom the job runs as.
+    pub fn warnings(&self, uid: u32) -> Vec<String> {
+        match self {
+            JobKind::QueueFlush(q) => queue_flush::spool::warnings(&q.spool, uid),
+            _ => Vec::new(),
+        }
+    }
+
+    /// `runner once --dry-run`, after the job's line; `who`: whom the job runs as, in words.
+    pub fn dry_run(&self, who: &str) -> DryRun<'_> {
+        match self {
+            JobKind::Command(cmd) => DryRun::Process(cmd),
+            JobKind::QueueFlush(q) => DryRun::Lines { lines: queue_flush::dry_run_lines(q, who), ok: true },
+            JobKind::OrphanSweep(spec) => match orphan_sweep::dry_run_lines(spec) {
+                Ok(mut lines) => {
+                    lines.push("dry run: nothing was ended".into());
+                    DryRun::Lines { lines, ok: true }
+                }
+                Err(e) => DryRun::Lines {
+                    lines: vec![
+                        format!("sweep aborted, nothing would be ended: {e}"),
+                        "dry run: nothing was ended".into(),
+                    ],
+                    ok: false,
+                },
+            },
+            JobKind::Check(spec) => DryRun::Lines { lines: check::dry_run_lines(spec), ok: true },
+        }
+    }
+
+    /// What `runner once` prints after a run that was not skipped (a check's value, level
+    /// and what the level does); `job`: the job's name.
+    pub fn once_lines(&self, job: &str, r: &Record) -> Vec<String> {
+        match self {
+            JobKind::Check(spec) => check::once_lines(job, spec, r),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The job's own settings the kind refuses (a check's `retries:`, `on_failure:`, a
+    /// metric's `timeout:`), as problems at the job's keys.
+    pub fn refused(&self, job: &str, own: OwnSettings) -> Vec<Problem> {
+        match self {
+            JobKind::Check(spec) => check::config::refused(job, spec, own),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Resolves the kind blocks a job has, in this order: each with its field name, its kind
+    /// or the problems in its block. A job with none or more than one is config's to refuse.
+    pub fn from_blocks(job: &str, b: Blocks, given: Given<'_>) -> Vec<(&'static str, Result<JobKind, Vec<Problem>>)> {
+        let mut kinds = Vec::new();
+        if let Some(k) = command::from_blocks(job, b.command, b.run) {
+            kinds.push(k);
+        }
+        if let Some(q) = b.queue_flush {
+            kinds
+                .push(("queue_flush", queue_flush::config::resolve(job, *q).map(|s| JobKind::QueueFlush(Box::new(s)))));
+        }
+        if let Some(sweep) = b.orphan_sweep {
+            let at = orphan_sweep::config::Context {
+                every: given.every,
+                schedule: given.schedule,
+                user: given.user,
+                kill_grace: given.kill_grace,
+                users: given.users,
+            };
+            kinds.push((
+                "orphan_sweep",
+                orphan_sweep::config::resolve(job, *sweep, at).map(|s| JobKind::OrphanSweep(Box::new(s))),
+            ));
+        }
+        if let Some(c) = b.check {
+            kinds.push((
+                "check",
+                check::config::resolve(job, *c, given.roots, given.timeout).map(|s| JobKind::Check(Box::new(s))),
+            ));
+        }
+        kinds
+    }
+}
+
+/// What a reload must reset in the kinds: the state kept between runs of jobs the new plan
+/// no longer has (or has disabled). `enabled`: the new plan's enabled jobs.
+pub fn after_reload<'a>(enabled: impl Iterator<Item = (&'a str, &'a JobKind)>) {
+    let checks: Vec<&str> = enabled.filter(|(_, k)| k.is_check()).map(|(name, _)| name).collect();
+    check::forget_except(&checks);
+}
+
+/// The kind blocks of a job's YAML, as written (`config::raw::RawJob`'s).
+pub struct Blocks {
+    pub command: Option<process::Argv>,
+    pub run: Option<String>,
+    pub queue_flush: Option<Box<queue_flush::config::Block>>,
+    pub orphan_sweep: Option<Box<orphan_sweep::config::Block>>,
+    pub check: Option<Box<check::config::Block>>,
+}
+
+/// What a kind's block may read of its job while it resolves.
+pub struct Given<'a> {
+    pub every: Option<Duration>,
+    pub schedule: Option<&'a crate::schedule::Schedule>,
+    /// The job's own `user:`.
+    pub user: Option<&'a str>,
+    /// The job's (or the defaults') `kill_grace:` and `timeout:` (zero: none).
+    pub kill_grace: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub users: &'a crate::users::Db,
+    pub roots: &'a crate::metrics::Roots,
+}
+
+/// Which of the settings a kind may refuse the job gave itself (not through `defaults:`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OwnSettings {
+    pub retries: bool,
+    pub timeout: bool,
+    pub on_failure: bool,
+}
+
+/// How a kind's jobs count in the overall health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HealthRule {
+    /// The judged level (a check): pending until the first, then the level's health.
+    Level,
+    /// The job's own part, if any, and DEGRADED while its last run failed (a command).
+    LastRun,
+    /// The job's own part only, written by its runs (a queue's score).
+    OwnPart,
+}
+
+/// A kind's `once --dry-run`.
+pub enum DryRun<'a> {
+    /// The kind runs this as the job's process: the job's user, directory, timeout,
+    /// attempts, environment and conditions are what to show.
+    Process(&'a CommandLine),
+    /// The kind's own lines, its closing line included; `ok` false: the dry run found the
+    /// job cannot go on.
+    Lines { lines: Vec<String>, ok: bool },
+}
+
+/// A command line as `once --dry-run` shows it: argv quoted, a shell line with its shell.
+pub fn describe_command(cmd: &CommandLine) -> String {
+    match cmd {
+        CommandLine::Argv(v) => v.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(" "),
+        CommandLine::Shell(line) => format!("/bin/sh -c {line:?}"),
     }
 }
 

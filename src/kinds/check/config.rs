@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use super::{CpuPart, MemPart, PsiWindow, Source, Spec as CheckSpec};
+use crate::kinds::{OwnSettings, Problem};
 use crate::metrics::Roots;
 use crate::proc::RegexText;
 use crate::process::CommandLine;
@@ -134,7 +135,40 @@ const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// `crit:`, and which side of a threshold is bad.
 type Sourced = (Source, &'static str, (Option<f64>, Option<f64>), Direction);
 
-pub fn resolve(job: &str, c: Block, roots: &Roots, job_timeout: Option<Duration>) -> Result<CheckSpec, Problems> {
+/// The `check:` block resolved, each problem at its field of the block.
+pub fn resolve(job: &str, c: Block, roots: &Roots, job_timeout: Option<Duration>) -> Result<CheckSpec, Vec<Problem>> {
+    resolve_block(job, c, roots, job_timeout)
+        .map_err(|problems| problems.into_iter().map(|(field, message)| Problem::block(&[field], message)).collect())
+}
+
+/// A check judges with `for:` and acts with `on_alert:`; retries and on_failure would
+/// double-count samples and fire a hook on every one, so only the job's own are refused
+/// (those from `defaults:` are meant for commands).
+pub fn refused(job: &str, spec: &CheckSpec, own: OwnSettings) -> Vec<Problem> {
+    let mut out = Vec::new();
+    if own.retries {
+        out.push(Problem::job(
+            "retries",
+            format!("check `{job}` takes no `retries:`; use `check.for: N` for N samples in a row"),
+        ));
+    }
+    // A metric check reads the kernel and is never slow; only probes wait on something.
+    if !spec.source.is_probe() && own.timeout {
+        out.push(Problem::job(
+            "timeout",
+            format!("check `{job}` reads a metric, which `timeout:` does not bound; remove it (it bounds probes: tcp, http, exec, process)"),
+        ));
+    }
+    if own.on_failure {
+        out.push(Problem::job(
+            "on_failure",
+            format!("check `{job}` takes no `on_failure:`; use `check.on_alert:` (and `on_recover:`)"),
+        ));
+    }
+    out
+}
+
+fn resolve_block(job: &str, c: Block, roots: &Roots, job_timeout: Option<Duration>) -> Result<CheckSpec, Problems> {
     let mut errs: Problems = Vec::new();
     let (name, is_probe) = match (&c.metric, &c.probe) {
         (Some(m), None) => (m.clone(), false),

@@ -489,6 +489,60 @@ fn fmt_ms(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map(crate::time::utc_text).unwrap_or_default()
 }
 
+/// `runner once --dry-run` of a check, after the job's line.
+pub fn dry_run_lines(spec: &CheckSpec) -> Vec<String> {
+    vec![
+        format!(
+            "would check: {} (warn {}, crit {}, for {})",
+            spec.metric,
+            spec.warn.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+            spec.crit.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+            spec.for_samples
+        ),
+        "dry run: nothing was sampled".into(),
+    ]
+}
+
+/// What `runner once <check>` prints: the value, the level (the sample's and the judged one)
+/// and what that level does.
+pub fn once_lines(job: &str, spec: &CheckSpec, r: &Record) -> Vec<String> {
+    let mut out = Vec::new();
+    let value = r.value.map(|v| fmt_value(v, spec.unit)).unwrap_or_else(|| "-".into());
+    let limits = match (spec.warn, spec.crit) {
+        (None, None) => String::new(),
+        (w, c) => {
+            let f = |t: Option<f64>| t.map(|t| fmt_value(t, spec.unit)).unwrap_or("-".into());
+            format!(", warn {}, crit {}", f(w), f(c))
+        }
+    };
+    out.push(format!("check:    {job} ({}{limits})", spec.metric));
+    out.push(format!("value:    {value}"));
+    out.push(format!("sample:   {}", r.message));
+    let level = r.level.as_deref().and_then(Level::parse);
+    let Some(level) = level else {
+        out.push(format!("level:    pending (the first level is taken after {} sample(s) in a row)", spec.for_samples));
+        out.push("effect:   none yet: no alert, and jobs that depend on it are skipped until it is ok".into());
+        return out;
+    };
+    let health = level.health().as_str();
+    out.push(format!("level:    {} (overall health counts it as {health})", level.as_str()));
+    let effect = if level == Level::Ok {
+        "none: no alert is active, and jobs that depend on it run".to_string()
+    } else {
+        let hook = spec
+            .on_alert
+            .as_ref()
+            .map(|c| format!(", runs on_alert ({})", super::describe_command(c)))
+            .unwrap_or_default();
+        format!(
+            "an alert{hook}, repeated every {} while it lasts; jobs that depend on it are skipped",
+            crate::time::format(spec.cooldown)
+        )
+    };
+    out.push(format!("effect:   {effect}"));
+    out
+}
+
 /// A value as people read it, in the check's unit.
 pub fn fmt_value(v: f64, unit: &str) -> String {
     match unit {

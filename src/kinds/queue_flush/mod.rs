@@ -332,6 +332,22 @@ fn requeue(host: &dyn Host, q: &QueueFlush, sp: &Spool, item: &Item, what: &str,
     Ok(())
 }
 
+/// `runner once --dry-run` of a flush, after the job's line; `who`: whom it runs as.
+pub fn dry_run_lines(q: &QueueFlush, who: &str) -> Vec<String> {
+    vec![
+        format!("spool:    {}", q.spool.display()),
+        format!(
+            "would run: {} ITEM for up to {} due item(s)",
+            super::describe_command(&CommandLine::Argv(q.handler.clone())),
+            q.max_items
+        ),
+        format!("as:       {who}"),
+        format!("item_timeout: {}", crate::time::format(q.item_timeout)),
+        format!("item attempts: {}", q.item_retries.attempts),
+        "dry run: nothing was started".into(),
+    ]
+}
+
 /// One handler run for one item, its process group recorded in the state while it runs so
 /// a restarted daemon can end it (as for command jobs).
 async fn handle(
