@@ -375,3 +375,74 @@ fn architecture_md_names_every_file_of_the_system_crate() {
     let missing: Vec<String> = files.iter().map(|f| rel(f)).filter(|r| !md.contains(&format!("`{r}`"))).collect();
     assert!(missing.is_empty(), "ARCHITECTURE.md does not name (as `crates/sys/src/...`): {missing:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// One home per kind: what differs between kinds is asked of `JobKind` (src/kinds/mod.rs),
+// never matched on a concrete kind elsewhere.
+
+/// The variants of `JobKind`, read from its definition, so a new kind is covered here
+/// without a change to this test.
+fn kind_variants() -> Vec<String> {
+    let text = std::fs::read_to_string(src().join("kinds/mod.rs")).unwrap();
+    let code = code_only(&text);
+    let body = code.split("pub enum JobKind {").nth(1).expect("src/kinds/mod.rs defines `pub enum JobKind`");
+    let body = &body[..body.find("\n}").unwrap()];
+    let variants: Vec<String> = body
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_uppercase()))
+        .map(|l| l.chars().take_while(|c| c.is_ascii_alphanumeric()).collect())
+        .collect();
+    assert!(variants.len() >= 4, "JobKind's variants not found: {variants:?}");
+    variants
+}
+
+/// Where `code` names a concrete kind (`JobKind::Check`, `config::JobKind::Command(..)`).
+fn concrete_kinds(code: &str, variants: &[String]) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    for (n, line) in code.lines().enumerate() {
+        for v in variants {
+            let path = format!("JobKind::{v}");
+            let mut rest = line;
+            while let Some(i) = rest.find(&path) {
+                let after = rest[i + path.len()..].chars().next();
+                if !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    found.push((n + 1, path.clone()));
+                }
+                rest = &rest[i + path.len()..];
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_concrete_kind_outside_the_kinds() {
+    let variants = kind_variants();
+    let kinds = src().join("kinds");
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut found = Vec::new();
+    for f in files.into_iter().filter(|f| !f.starts_with(&kinds)) {
+        let text = std::fs::read_to_string(&f).unwrap();
+        // Unit tests may build a plan's jobs by hand.
+        let text = text.split("#[cfg(test)]").next().unwrap();
+        for (n, what) in concrete_kinds(&code_only(text), &variants) {
+            found.push(format!("{}:{n}: {what}", rel(&f)));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "a concrete kind outside src/kinds/ (ask JobKind instead, in src/kinds/mod.rs):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_kind_reader_is_not_fooled() {
+    let variants: Vec<String> = ["Check", "Command"].map(String::from).to_vec();
+    let code = code_only(
+        "if matches!(k, config::JobKind::Check(_)) {}\n// JobKind::Command\nlet s = \"JobKind::Command\";\nJobKind::CheckLike;\n",
+    );
+    assert_eq!(concrete_kinds(&code, &variants), [(1, "JobKind::Check".to_string())]);
+}
