@@ -19,7 +19,7 @@
 //! run's cgroup or adopted with the run's mark, or leave a cgroup it made behind.
 
 use std::collections::HashSet;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -124,7 +124,7 @@ pub fn finish() {
 }
 
 fn cgroup2_mount() -> Result<PathBuf, String> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
+    let text = proc::own_mountinfo()?;
     for line in text.lines() {
         let Some((left, right)) = line.split_once(" - ") else { continue };
         if right.split_whitespace().next() == Some("cgroup2") {
@@ -139,7 +139,7 @@ fn cgroup2_mount() -> Result<PathBuf, String> {
 
 fn own_cgroup_dir() -> Result<PathBuf, String> {
     let mount = cgroup2_mount()?;
-    let text = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("/proc/self/cgroup: {e}"))?;
+    let text = proc::own_cgroup()?;
     let rel = text.lines().find_map(|l| l.strip_prefix("0::")).ok_or("no cgroup v2 line in /proc/self/cgroup")?;
     Ok(mount.join(rel.trim_start_matches('/')))
 }
@@ -310,7 +310,7 @@ impl Drop for RunCgroup {
 /// Whether `pid` is in a run's cgroup of *some* runner (the path holds `/runner.` or a
 /// `.service` and then `/run.`), for orphan sweeps.
 pub fn in_run_cgroup(pid: i32) -> bool {
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else { return false };
+    let Ok(text) = proc::cgroup(pid) else { return false };
     text.lines().filter_map(|l| l.strip_prefix("0::")).any(|p| {
         p.rsplit('/').next().is_some_and(|leaf| {
             leaf.strip_prefix("run.").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
@@ -408,15 +408,7 @@ pub fn end_marked(fds: &[std::os::fd::OwnedFd], grace: std::time::Duration) {
 /// kernel lacks that file (`CONFIG_PROC_CHILDREN`); callers check the parent pid anyway.
 fn our_children() -> Vec<i32> {
     let mut out = Vec::new();
-    let mut listed = false;
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for t in tasks.flatten() {
-            if let Ok(text) = crate::fsx::read_kernel(&t.path().join("children"), 512) {
-                listed = true;
-                out.extend(text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
-            }
-        }
-    }
+    let listed = proc::own_children(&mut out);
     if !listed && let Ok(pids) = proc::pids(Path::new("/proc")) {
         out.extend(pids);
     }
@@ -424,10 +416,7 @@ fn our_children() -> Vec<i32> {
 }
 
 fn marked(pid: i32, mark: &str) -> bool {
-    let mut buf = Vec::new();
-    if std::fs::File::open(format!("/proc/{pid}/environ")).and_then(|mut f| f.read_to_end(&mut buf)).is_err() {
-        return false;
-    }
+    let Ok(buf) = proc::environ(pid) else { return false };
     buf.split(|b| *b == 0).any(|v| v == mark.as_bytes())
 }
 

@@ -1,6 +1,8 @@
-//! /proc/PID: the one reader of a process's `stat`, command line, effective uid and
-//! executable, the pidfd calls, and the one process matcher that process checks, `runner
-//! metrics --process` and orphan sweeps share.
+//! /proc/PID: the one reader of a process's files, runner's own `/proc/self` included
+//! (`stat`, command line, effective uid, executable, cgroup, environment, children; whether
+//! a group has a live member), the pidfd calls, and the one process matcher that process
+//! checks, `runner metrics --process` and orphan sweeps share. No other module names a
+//! /proc/PID path (`tests/architecture.rs`).
 //!
 //! `stat` is read into a fixed stack buffer and parsed by hand: the command name between
 //! the parentheses may hold spaces and `)`, so the fields after it are counted from the
@@ -234,6 +236,92 @@ impl Process {
     }
 }
 
+/// This process's executable, as a path to exec (the exec helper is runner itself).
+pub const SELF_EXE: &str = "/proc/self/exe";
+
+/// `/proc/PID/exe` of `pid`: the link's target as the kernel shows it, and the device and
+/// inode of the file it leads to (`None` when it cannot be followed).
+pub fn exe_link(pid: &str) -> Option<(PathBuf, Option<(u64, u64)>)> {
+    use std::os::unix::fs::MetadataExt;
+    let link = PathBuf::from(format!("/proc/{pid}/exe"));
+    let path = std::fs::read_link(&link).ok()?;
+    Some((path, std::fs::metadata(&link).ok().map(|m| (m.dev(), m.ino()))))
+}
+
+/// Whether `pid` runs the same executable file as this process (device and inode); `None`
+/// when either cannot be read.
+pub fn runs_own_executable(pid: i32) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let theirs = std::fs::metadata(format!("/proc/{pid}/exe")).ok()?;
+    let ours = std::fs::metadata(SELF_EXE).ok()?;
+    Some(theirs.dev() == ours.dev() && theirs.ino() == ours.ino())
+}
+
+/// `/proc/PID/cgroup` of `pid`.
+pub fn cgroup(pid: i32) -> io::Result<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+}
+
+/// This process's `/proc/self/cgroup`; the error names the file.
+pub fn own_cgroup() -> Result<String, String> {
+    std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("/proc/self/cgroup: {e}"))
+}
+
+/// This process's `/proc/self/mountinfo`; the error names the file.
+pub fn own_mountinfo() -> Result<String, String> {
+    std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("/proc/self/mountinfo: {e}"))
+}
+
+/// `/proc/PID/environ` of `pid`: NUL-separated `KEY=value`s (empty for a zombie).
+pub fn environ(pid: i32) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    File::open(format!("/proc/{pid}/environ"))?.read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Adds this process's children (spawned or adopted, zombies included) from each thread's
+/// `/proc/self/task/<tid>/children` to `out`; false when no thread's could be read (a kernel
+/// without `CONFIG_PROC_CHILDREN`).
+pub fn own_children(out: &mut Vec<i32>) -> bool {
+    let mut listed = false;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for t in tasks.flatten() {
+            if let Ok(text) = crate::fsx::read_kernel(&t.path().join("children"), 512) {
+                listed = true;
+                out.extend(text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+            }
+        }
+    }
+    listed
+}
+
+/// Whether a process of group `pgid` is alive, zombies (`Z`) and dead ones (`X`) not
+/// counted; `None` when /proc cannot be listed.
+pub fn group_has_live_member(pgid: i32) -> Option<bool> {
+    let dir = std::fs::read_dir("/proc").ok()?;
+    let mut text = String::new();
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        if !name.as_encoded_bytes().iter().all(u8::is_ascii_digit) {
+            continue;
+        }
+        text.clear();
+        let mut path = entry.path();
+        path.push("stat");
+        if File::open(&path).and_then(|mut f| f.read_to_string(&mut text)).is_err() {
+            continue;
+        }
+        if let Some((state, pgrp)) = state_and_pgrp(text.as_bytes())
+            && pgrp == pgid
+            && state != 'Z'
+            && state != 'X'
+        {
+            return Some(true);
+        }
+    }
+    Some(false)
+}
+
 /// The pids listed in `root` (`/proc`), in directory order.
 pub fn pids(root: &Path) -> io::Result<impl Iterator<Item = i32>> {
     Ok(std::fs::read_dir(root)?.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()))
@@ -385,6 +473,10 @@ mod tests {
         assert!(parse_stat(b"12 (x) S 1 2").is_none(), "too few fields");
         assert!(parse_stat(b"garbage").is_none());
         assert_eq!(state_and_pgrp(line), Some(('S', 4242)));
+        // The command name may hold spaces and parentheses: fields count from the last ')'.
+        assert_eq!(state_and_pgrp(b"42 (sleep) S 1 42 42 0 -1"), Some(('S', 42)));
+        assert_eq!(state_and_pgrp(b"7 (a) b (c) Z 1 99 7 0"), Some(('Z', 99)));
+        assert_eq!(state_and_pgrp(b"7 (x"), None);
     }
 
     #[test]

@@ -32,8 +32,8 @@ pub fn group_is_from(pgid: u32, since_ms: i64) -> bool {
         let started_ms = crate::time::epoch_ms(start);
         return pgrp(pgid) == Some(pgid) && (started_ms - since_ms).abs() <= 2_000;
     }
-    let Ok(rd) = std::fs::read_dir("/proc") else { return false };
-    rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).any(|pid| pgrp(pid) == Some(pgid))
+    let Ok(pids) = crate::proc::pids(std::path::Path::new("/proc")) else { return false };
+    pids.filter_map(|pid| u32::try_from(pid).ok()).any(|pid| pgrp(pid) == Some(pgid))
 }
 
 #[cfg(test)]

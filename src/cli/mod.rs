@@ -448,12 +448,10 @@ fn cmd_check(path: &Path, overrides: &Overrides) -> ExitCode {
 /// this same binary (the same file, by device and inode), so a stray `MAINPID` in a shell
 /// never signals another process.
 fn reloading_daemon() -> Option<i32> {
-    use std::os::unix::fs::MetadataExt;
     std::env::var_os("INVOCATION_ID")?;
     let pid: i32 = std::env::var("MAINPID").ok()?.trim().parse().ok().filter(|p| *p > 1)?;
-    let theirs = std::fs::metadata(format!("/proc/{pid}/exe")).ok()?;
-    let ours = std::fs::metadata("/proc/self/exe").ok()?;
-    (theirs.dev() == ours.dev() && theirs.ino() == ours.ino() && pid as u32 != crate::host::pid()).then_some(pid)
+    let same = crate::proc::runs_own_executable(pid)?;
+    (same && pid as u32 != crate::host::pid()).then_some(pid)
 }
 
 fn cmd_calendar(expr: &str, count: usize, from: Option<&str>, tz: Option<&str>) -> ExitCode {

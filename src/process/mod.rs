@@ -42,7 +42,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
@@ -695,34 +695,8 @@ fn group_alive(pgid: Pid) -> bool {
         Err(_) => return true,
         Ok(()) => {}
     }
-    let Ok(dir) = std::fs::read_dir("/proc") else { return true };
-    let mut text = String::new();
-    for entry in dir.flatten() {
-        let name = entry.file_name();
-        if !name.as_bytes().iter().all(u8::is_ascii_digit) {
-            continue;
-        }
-        text.clear();
-        let mut path = entry.path();
-        path.push("stat");
-        if std::fs::File::open(&path).and_then(|mut f| f.read_to_string(&mut text)).is_err() {
-            continue;
-        }
-        if let Some((state, pgrp)) = parse_stat(&text)
-            && pgrp == pgid.as_raw()
-            && state != 'Z'
-            && state != 'X'
-        {
-            return true;
-        }
-    }
-    false
-}
-
-/// State and process group from /proc/<pid>/stat. The command name may hold spaces and
-/// parentheses, so fields are counted from the last ')'.
-fn parse_stat(text: &str) -> Option<(char, i32)> {
-    crate::proc::state_and_pgrp(text.as_bytes())
+    // /proc unreadable: alive, so the group is not taken for gone.
+    crate::proc::group_has_live_member(pgid.as_raw()).unwrap_or(true)
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -1009,7 +983,7 @@ fn spawn(
     // Running as ourselves needs no change of ids, and an unprivileged daemon could not make one.
     let euid = nix::unistd::geteuid().as_raw();
     let ids = spec.run_as.filter(|r| euid == 0 || r.uid != euid).map(|r| (r.groups.as_slice(), r.gid, r.uid));
-    let helper = HELPER.get().map_or(Path::new("/proc/self/exe"), PathBuf::as_path);
+    let helper = HELPER.get().map_or(Path::new(crate::proc::SELF_EXE), PathBuf::as_path);
     let sys = runner_sys::spawn::Job {
         argv: &argv,
         env: &env,
@@ -1142,13 +1116,6 @@ mod tests {
         tail.push(b"abc");
         tail.push(b"");
         assert!(tail.into_vec().is_empty());
-    }
-
-    #[test]
-    fn stat_is_parsed_from_the_last_parenthesis() {
-        assert_eq!(parse_stat("42 (sleep) S 1 42 42 0 -1"), Some(('S', 42)));
-        assert_eq!(parse_stat("7 (a) b (c) Z 1 99 7 0"), Some(('Z', 99)));
-        assert_eq!(parse_stat("7 (x"), None);
     }
 
     fn env_of(v: &[(OsString, OsString)]) -> Vec<(String, String)> {

@@ -154,12 +154,9 @@ struct Exe {
 }
 
 fn exe_of(pid: &str) -> Option<Exe> {
-    use std::os::unix::fs::MetadataExt;
-    let link = PathBuf::from(format!("/proc/{pid}/exe"));
-    let path = std::fs::read_link(&link).ok()?;
+    let (path, file) = crate::proc::exe_link(pid)?;
     let text = path.to_string_lossy();
     let path = PathBuf::from(text.strip_suffix(" (deleted)").unwrap_or(&text));
-    let file = std::fs::metadata(&link).ok().map(|m| (m.dev(), m.ino()));
     Some(Exe { path, file })
 }
 
