@@ -446,3 +446,68 @@ fn the_kind_reader_is_not_fooled() {
     );
     assert_eq!(concrete_kinds(&code, &variants), [(1, "JobKind::Check".to_string())]);
 }
+
+// ---------------------------------------------------------------------------------------
+// One reader of /proc/PID: what runner knows of a process (its own included) comes through
+// src/proc.rs.
+
+/// Paths to one process's files under /proc named outside src/proc.rs, allowed with why.
+const PROC_PID_ELSEWHERE: &[(&str, &str)] = &[
+    // Not a process's facts: the kernel's boot id, read through PID 1's root because a
+    // container's own /proc/sys may hold another; host is a leaf and imports nothing.
+    ("src/host.rs", "/proc/1/root/proc/sys/kernel/random/boot_id"),
+];
+
+/// Where a string literal in `text` names a file of one process: `"/proc/<pid>/...`,
+/// `"/proc/{pid}/...` (a `format!`), `"/proc/self/...` or `"/proc/thread-self/...`.
+fn proc_pid_paths(text: &str) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with("//") {
+            continue;
+        }
+        let mut rest = line;
+        while let Some(i) = rest.find("\"/proc/") {
+            rest = &rest[i + 1..];
+            let after = &rest["/proc/".len()..];
+            let per_process = after.starts_with(|c: char| c.is_ascii_digit() || c == '{')
+                || after.starts_with("self")
+                || after.starts_with("thread-self");
+            if per_process {
+                let end = rest.find('"').unwrap_or(rest.len());
+                found.push((n + 1, rest[..end].to_string()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn only_proc_reads_a_process_from_proc() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut found = Vec::new();
+    for f in files.into_iter().filter(|f| !f.ends_with("src/proc.rs")) {
+        let text = std::fs::read_to_string(&f).unwrap();
+        // Tests may look at their own process directly.
+        let text = text.split("#[cfg(test)]").next().unwrap();
+        let file = rel(&f);
+        for (n, path) in proc_pid_paths(text) {
+            if !PROC_PID_ELSEWHERE.iter().any(|(f, p)| *f == file && *p == path) {
+                found.push(format!("{file}:{n}: {path}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "/proc/PID read outside src/proc.rs (add a reader there, or an allowed entry here with why):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_proc_reader_is_not_fooled() {
+    let text = "read(\"/proc/stat\");\nlet p = format!(\"/proc/{pid}/exe\");\n// \"/proc/self/cgroup\"\nopen(\"/proc/self/task\");\nopen(\"/proc/sys/kernel/hostname\");\n";
+    let got: Vec<(usize, String)> = proc_pid_paths(text);
+    assert_eq!(got, [(2, "/proc/{pid}/exe".to_string()), (4, "/proc/self/task".to_string())]);
+}
