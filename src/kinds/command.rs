@@ -3,7 +3,7 @@
 
 use tokio::sync::watch;
 
-use super::{Host, JobKind, Problem};
+use super::{DryRun, HealthRule, Host, JobKind, KindImpl, Problem};
 use crate::process::{self, Argv, CommandLine, Finished, Status};
 use crate::record::{Kind, Outcome, Record, RecordKind, Trigger};
 
@@ -12,6 +12,30 @@ pub async fn attempt(host: &dyn Host, cmd: &CommandLine, stop: watch::Receiver<b
     let spec = host.process(cmd, &env, host.timeout(), host.echo());
     let f = process::run(&spec, host.started(), stop).await;
     record(host.job(), host.timeout(), f)
+}
+
+impl KindImpl for CommandLine {
+    fn tag(&self) -> Kind {
+        Kind::Command
+    }
+
+    // A command has no sensible default interval.
+    fn default_every(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    // `timeout:` bounds the process, inside the attempt.
+    fn timeout_bounds_whole_run(&self) -> bool {
+        false
+    }
+
+    fn health_rule(&self) -> HealthRule {
+        HealthRule::LastRun
+    }
+
+    fn dry_run(&self, _who: &str) -> DryRun<'_> {
+        DryRun::Process(self)
+    }
 }
 
 /// The `command:` or `run:` a job has, with the field it is under; `None` without either.

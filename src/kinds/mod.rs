@@ -1,11 +1,13 @@
 //! One home per job kind: each kind's folder owns its YAML block (`config.rs`: the serde
 //! mirror and how it resolves), its run (one attempt), its dry run, its health part and what
-//! its fires record. [`JobKind`] is the registry: whatever differs between kinds (resolving
-//! a block, the settings a kind refuses, dry run, `once` output, health rule, what a reload
-//! resets) is a method here that dispatches to the kind's folder, so no code above names a
-//! concrete kind (`tests/architecture.rs`). Adding a kind is a folder here, a [`JobKind`]
-//! variant with its arms below, a [`crate::record::Kind`] variant, and its block in
-//! `config::raw::RawJob` and [`Blocks`].
+//! its fires record. Each kind's spec implements [`KindImpl`] (its default interval, what
+//! `timeout:` bounds, the settings it refuses, its dry run and `once` output, its health
+//! rule and `status` report); [`JobKind`] is the registry that hands each question to it
+//! (`each_kind!`), resolves the blocks (`from_blocks`) and says what a reload resets
+//! (`after_reload`), so no code above names a concrete kind (`tests/architecture.rs`).
+//! Adding a kind is a folder here with its `KindImpl`, a [`JobKind`] variant with its line
+//! in `each_kind!`, `attempt` and `from_blocks`, a [`crate::record::Kind`] variant, and its
+//! block in `config::raw::RawJob` and [`Blocks`].
 //!
 //! Kinds sit below config, sinks and jobs: they never see a `Job`, the state file or a sink.
 //! What a run needs of its job and of the daemon comes through [`Host`], which `jobs`
@@ -38,6 +40,76 @@ pub enum JobKind {
     Check(Box<check::Spec>),
 }
 
+/// Every kind's arm, the same expression: how `JobKind` hands a question to the kind.
+macro_rules! each_kind {
+    ($kind:expr, $spec:ident => $e:expr) => {
+        match $kind {
+            JobKind::Command($spec) => $e,
+            JobKind::QueueFlush($spec) => $e,
+            JobKind::OrphanSweep($spec) => $e,
+            JobKind::Check($spec) => $e,
+        }
+    };
+}
+
+/// What a kind answers about its jobs beyond one attempt; each kind's folder implements it
+/// for its spec, and [`JobKind`] hands every question to it. The defaults are the answers of
+/// a kind that has nothing to say (no report, no warnings, nothing refused); none of them is
+/// a safety answer.
+pub trait KindImpl {
+    /// The kind as records carry it.
+    fn tag(&self) -> Kind;
+
+    /// The interval the kind runs at when the job gives no schedule; `None` makes a
+    /// schedule mandatory.
+    fn default_every(&self) -> Option<Duration>;
+
+    /// Whether `timeout:` is enforced around the whole attempt by the caller (the kind's run
+    /// then sees it as a stop), rather than inside the kind.
+    fn timeout_bounds_whole_run(&self) -> bool;
+
+    /// How the kind's jobs count in the overall health.
+    fn health_rule(&self) -> HealthRule;
+
+    /// `runner once --dry-run`, after the job's line; `who`: whom the job runs as, in words.
+    fn dry_run(&self, who: &str) -> DryRun<'_>;
+
+    /// A check: its fires are samples judged to a level (see [`JobKind::is_check`]).
+    fn is_check(&self) -> bool {
+        false
+    }
+
+    /// Whether a run starts processes (so `once` sets up containment first).
+    fn starts_processes(&self) -> bool {
+        true
+    }
+
+    /// The kind's report for `status`, read without writing.
+    fn status_report(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// What `runner check` warns about beyond the config; `uid`: whom the job runs as.
+    fn warnings(&self, _uid: u32) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// What `runner once` prints after a run that was not skipped; `job`: the job's name.
+    fn once_lines(&self, _job: &str, _r: &Record) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The job's own settings the kind refuses, as problems at the job's keys.
+    fn refused(&self, _job: &str, _own: OwnSettings) -> Vec<Problem> {
+        Vec::new()
+    }
+
+    /// A sampled value as people read it.
+    fn fmt_value(&self, v: f64) -> String {
+        format!("{v}")
+    }
+}
+
 impl JobKind {
     pub fn name(&self) -> &'static str {
         self.tag().as_str()
@@ -45,30 +117,19 @@ impl JobKind {
 
     /// The kind as records carry it.
     pub fn tag(&self) -> Kind {
-        match self {
-            JobKind::Command(_) => Kind::Command,
-            JobKind::QueueFlush(_) => Kind::QueueFlush,
-            JobKind::OrphanSweep(_) => Kind::OrphanSweep,
-            JobKind::Check(_) => Kind::Check,
-        }
+        each_kind!(self, k => k.tag())
     }
 
     /// The interval a kind runs at when the job gives no schedule; `None` makes a schedule
     /// mandatory (a command has no sensible default).
     pub fn default_every(&self) -> Option<Duration> {
-        match self {
-            JobKind::Command(_) => None,
-            JobKind::QueueFlush(_) => Some(queue_flush::Spec::DEFAULT_EVERY),
-            // A sweep is destructive; rarely is enough (and `every:` under 1h is refused).
-            JobKind::OrphanSweep(_) => Some(Duration::from_secs(6 * 3600)),
-            JobKind::Check(_) => Some(Duration::from_secs(30)),
-        }
+        each_kind!(self, k => k.default_every())
     }
 
     /// Whether `timeout:` is enforced around the whole attempt by the caller (the kind's run
     /// then sees it as a stop), rather than inside the kind.
     pub fn timeout_bounds_whole_run(&self) -> bool {
-        matches!(self, JobKind::QueueFlush(_) | JobKind::OrphanSweep(_))
+        each_kind!(self, k => k.timeout_bounds_whole_run())
     }
 
     /// One attempt of the job: the kind's run.
@@ -86,13 +147,13 @@ impl JobKind {
     /// `notify:`; its fires are not recorded in the state (they come every few seconds), and
     /// its series in the textfile are not runs.
     pub fn is_check(&self) -> bool {
-        matches!(self, JobKind::Check(_))
+        each_kind!(self, k => k.is_check())
     }
 
     /// Whether a run starts processes (so `once` sets up containment first); a sweep only
     /// looks at /proc and signals.
     pub fn starts_processes(&self) -> bool {
-        !matches!(self, JobKind::OrphanSweep(_))
+        each_kind!(self, k => k.starts_processes())
     }
 
     /// The spool a queue_flush job drains (`runner queue`, `enqueue`, the textfile's rows).
@@ -105,79 +166,41 @@ impl JobKind {
 
     /// A sampled value as people read it: in the check's unit, else as the number.
     pub fn fmt_value(&self, v: f64) -> String {
-        match self {
-            JobKind::Check(spec) => check::fmt_value(v, spec.unit),
-            _ => format!("{v}"),
-        }
+        each_kind!(self, k => k.fmt_value(v))
     }
 
     /// How the kind's jobs count in the overall health (`health::assess`).
     pub fn health_rule(&self) -> HealthRule {
-        match self {
-            JobKind::Check(_) => HealthRule::Level,
-            JobKind::Command(_) => HealthRule::LastRun,
-            JobKind::QueueFlush(_) | JobKind::OrphanSweep(_) => HealthRule::OwnPart,
-        }
+        each_kind!(self, k => k.health_rule())
     }
 
     /// The kind's report for `status` (a queue's counts and score), read without writing;
     /// `None` for kinds that have none.
     pub fn status_report(&self) -> Option<serde_json::Value> {
-        match self {
-            JobKind::QueueFlush(q) => {
-                Some(queue_flush::report(q).unwrap_or_else(|e| serde_json::json!({"spool": q.spool, "error": e})))
-            }
-            _ => None,
-        }
+        each_kind!(self, k => k.status_report())
     }
 
     /// What `runner check` warns about beyond the config (a spool runner's user cannot use);
     /// `uid`: whom the job runs as.
     pub fn warnings(&self, uid: u32) -> Vec<String> {
-        match self {
-            JobKind::QueueFlush(q) => queue_flush::spool::warnings(&q.spool, uid),
-            _ => Vec::new(),
-        }
+        each_kind!(self, k => k.warnings(uid))
     }
 
     /// `runner once --dry-run`, after the job's line; `who`: whom the job runs as, in words.
     pub fn dry_run(&self, who: &str) -> DryRun<'_> {
-        match self {
-            JobKind::Command(cmd) => DryRun::Process(cmd),
-            JobKind::QueueFlush(q) => DryRun::Lines { lines: queue_flush::dry_run_lines(q, who), ok: true },
-            JobKind::OrphanSweep(spec) => match orphan_sweep::dry_run_lines(spec) {
-                Ok(mut lines) => {
-                    lines.push("dry run: nothing was ended".into());
-                    DryRun::Lines { lines, ok: true }
-                }
-                Err(e) => DryRun::Lines {
-                    lines: vec![
-                        format!("sweep aborted, nothing would be ended: {e}"),
-                        "dry run: nothing was ended".into(),
-                    ],
-                    ok: false,
-                },
-            },
-            JobKind::Check(spec) => DryRun::Lines { lines: check::dry_run_lines(spec), ok: true },
-        }
+        each_kind!(self, k => k.dry_run(who))
     }
 
     /// What `runner once` prints after a run that was not skipped (a check's value, level
     /// and what the level does); `job`: the job's name.
     pub fn once_lines(&self, job: &str, r: &Record) -> Vec<String> {
-        match self {
-            JobKind::Check(spec) => check::once_lines(job, spec, r),
-            _ => Vec::new(),
-        }
+        each_kind!(self, k => k.once_lines(job, r))
     }
 
     /// The job's own settings the kind refuses (a check's `retries:`, `on_failure:`, a
     /// metric's `timeout:`), as problems at the job's keys.
     pub fn refused(&self, job: &str, own: OwnSettings) -> Vec<Problem> {
-        match self {
-            JobKind::Check(spec) => check::config::refused(job, spec, own),
-            _ => Vec::new(),
-        }
+        each_kind!(self, k => k.refused(job, own))
     }
 
     /// Resolves the kind blocks a job has, in this order: each with its field name, its kind

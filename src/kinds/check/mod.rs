@@ -489,6 +489,45 @@ fn fmt_ms(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map(crate::time::utc_text).unwrap_or_default()
 }
 
+impl super::KindImpl for CheckSpec {
+    fn tag(&self) -> Kind {
+        Kind::Check
+    }
+
+    fn default_every(&self) -> Option<Duration> {
+        Some(Duration::from_secs(30))
+    }
+
+    // `timeout:` bounds one probe, inside the sample.
+    fn timeout_bounds_whole_run(&self) -> bool {
+        false
+    }
+
+    fn health_rule(&self) -> super::HealthRule {
+        super::HealthRule::Level
+    }
+
+    fn dry_run(&self, _who: &str) -> super::DryRun<'_> {
+        super::DryRun::Lines { lines: dry_run_lines(self), ok: true }
+    }
+
+    fn is_check(&self) -> bool {
+        true
+    }
+
+    fn once_lines(&self, job: &str, r: &Record) -> Vec<String> {
+        once_lines(job, self, r)
+    }
+
+    fn refused(&self, job: &str, own: super::OwnSettings) -> Vec<super::Problem> {
+        config::refused(job, self, own)
+    }
+
+    fn fmt_value(&self, v: f64) -> String {
+        fmt_value(v, self.unit)
+    }
+}
+
 /// `runner once --dry-run` of a check, after the job's line.
 pub fn dry_run_lines(spec: &CheckSpec) -> Vec<String> {
     vec![

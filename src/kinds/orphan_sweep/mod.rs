@@ -986,6 +986,44 @@ fn note_lost(audit: &Auditor, p: &Proc, lost: Lost, when: &str, t: &mut Tally) {
     }
 }
 
+impl super::KindImpl for Spec {
+    fn tag(&self) -> Kind {
+        Kind::OrphanSweep
+    }
+
+    // A sweep is destructive; rarely is enough (and `every:` under 1h is refused).
+    fn default_every(&self) -> Option<Duration> {
+        Some(Duration::from_secs(6 * 3600))
+    }
+
+    // `timeout:` bounds the whole sweep.
+    fn timeout_bounds_whole_run(&self) -> bool {
+        true
+    }
+
+    fn health_rule(&self) -> super::HealthRule {
+        super::HealthRule::OwnPart
+    }
+
+    fn dry_run(&self, _who: &str) -> super::DryRun<'_> {
+        match dry_run_lines(self) {
+            Ok(mut lines) => {
+                lines.push("dry run: nothing was ended".into());
+                super::DryRun::Lines { lines, ok: true }
+            }
+            Err(e) => super::DryRun::Lines {
+                lines: vec![format!("sweep aborted, nothing would be ended: {e}"), "dry run: nothing was ended".into()],
+                ok: false,
+            },
+        }
+    }
+
+    // A sweep only reads /proc and signals.
+    fn starts_processes(&self) -> bool {
+        false
+    }
+}
+
 /// `runner once <sweep> --dry-run`: what would be ended and why, one line each; ends nothing.
 pub fn dry_run_lines(spec: &Spec) -> Result<Vec<String>, String> {
     let s = survey(spec)?;

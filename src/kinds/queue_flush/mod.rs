@@ -332,6 +332,38 @@ fn requeue(host: &dyn Host, q: &QueueFlush, sp: &Spool, item: &Item, what: &str,
     Ok(())
 }
 
+impl super::KindImpl for QueueFlush {
+    fn tag(&self) -> Kind {
+        Kind::QueueFlush
+    }
+
+    fn default_every(&self) -> Option<Duration> {
+        Some(QueueFlush::DEFAULT_EVERY)
+    }
+
+    // `timeout:` bounds the whole flush; `item_timeout:` each handler.
+    fn timeout_bounds_whole_run(&self) -> bool {
+        true
+    }
+
+    // A queue's score is its own part, written by its flushes.
+    fn health_rule(&self) -> super::HealthRule {
+        super::HealthRule::OwnPart
+    }
+
+    fn dry_run(&self, who: &str) -> super::DryRun<'_> {
+        super::DryRun::Lines { lines: dry_run_lines(self, who), ok: true }
+    }
+
+    fn status_report(&self) -> Option<serde_json::Value> {
+        Some(report(self).unwrap_or_else(|e| serde_json::json!({"spool": self.spool, "error": e})))
+    }
+
+    fn warnings(&self, uid: u32) -> Vec<String> {
+        spool::warnings(&self.spool, uid)
+    }
+}
+
 /// `runner once --dry-run` of a flush, after the job's line; `who`: whom it runs as.
 pub fn dry_run_lines(q: &QueueFlush, who: &str) -> Vec<String> {
     vec![
