@@ -24,7 +24,6 @@ pub(crate) mod pidfile;
 pub(crate) mod pings;
 pub mod proc;
 pub mod process;
-pub(crate) mod procinfo;
 pub mod record;
 pub(crate) mod retry;
 pub(crate) mod schedule;

@@ -711,7 +711,7 @@ fn find_leftovers(plan: &Plan, legacy: &State, boot: &str, sinks: &Sinks) -> Vec
             }
             // The group, or what the run left outside it and carries its mark.
             if r.boot_id == boot
-                && (crate::procinfo::group_is_from(r.pgid, r.since_ms)
+                && (crate::proc::group_is_from(r.pgid, r.since_ms)
                     || !crate::contain::marked_leftovers(&r.run_id, r.since_ms).is_empty())
             {
                 alive.push(r);

@@ -30,19 +30,7 @@ const LAYERS: &[&[&str]] = &[
     // One home per job kind: its block, its run, its dry run, its health part.
     &["kinds"],
     // Plumbing the kinds and the daemon share.
-    &[
-        "process",
-        "metrics",
-        "schedule",
-        "logging",
-        "sd_notify",
-        "pings",
-        "clockwatch",
-        "procinfo",
-        "retry",
-        "state",
-        "syslog",
-    ],
+    &["process", "metrics", "schedule", "logging", "sd_notify", "pings", "clockwatch", "retry", "state", "syslog"],
     // Containment of runs: cgroups, the subreaper, adopted processes; `--pidfile`.
     &["contain", "pidfile"],
     &["journal", "lock", "users", "proc"],
