@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use runner::config::{self, Host, Overrides};
+use runner::config::{self, Overrides, ResolveEnv};
 
 #[path = "../tests/common/counting_alloc.rs"]
 mod counting_alloc;
@@ -56,7 +56,7 @@ fn cases() -> Vec<(&'static str, String)> {
     ]
 }
 
-fn scale(host: &Host) {
+fn scale(host: &ResolveEnv) {
     use std::os::unix::fs::PermissionsExt;
     let dir = std::env::temp_dir().join(format!("runner-bench-config-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -107,7 +107,7 @@ fn scale(host: &Host) {
 }
 
 fn main() {
-    let host = Host::current();
+    let host = ResolveEnv::current();
     let path = Path::new("/nonexistent/supervisor.yaml");
     println!("{:<56} {:>9} {:>10} {:>12} {:>9}", "file", "bytes", "result", "time (best)", "heap peak");
     for (name, text) in cases() {

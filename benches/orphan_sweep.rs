@@ -13,7 +13,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use runner::kinds::orphan_sweep::{Match, Spec, survey};
+use runner::kinds::orphan_sweep::{Match, OrphanSweep, survey};
 
 #[path = "../tests/common/counting_alloc.rs"]
 mod counting_alloc;
@@ -58,7 +58,7 @@ struct Figures {
     peak: usize,
 }
 
-fn measure(spec: &Spec, rounds: u32) -> Figures {
+fn measure(spec: &OrphanSweep, rounds: u32) -> Figures {
     let warm = survey(spec).unwrap();
     let scanned = warm.scanned;
     drop(warm);
@@ -89,7 +89,7 @@ fn in_namespace() {
             .spawn()
             .unwrap();
     }
-    let spec = Spec {
+    let spec = OrphanSweep {
         matcher: Match { name: Some("bench-worker-*".into()), cmdline: None, uid: None, exe: None },
         min_age: Duration::ZERO,
         registry: None,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use runner::config::{self, Host, Overrides};
+use runner::config::{self, Overrides, ResolveEnv};
 use runner::jobs::{self, Ctx, Request};
 use runner::kinds::queue_flush::spool::{FSYNCS, Spool};
 use runner::record::Trigger;
@@ -50,7 +50,7 @@ fn setup(dir: &Path, max_items: usize) -> Setup {
     );
     let overrides =
         Overrides { state_dir: Some(dir.join("state")), runtime_dir: Some(dir.join("run")), ..Default::default() };
-    let plan = config::load_text(&text, &dir.join("supervisor.yaml"), &overrides, &Host::current()).unwrap();
+    let plan = config::load_text(&text, &dir.join("supervisor.yaml"), &overrides, &ResolveEnv::current()).unwrap();
     let job = plan.jobs[0].clone();
     let ctx = Ctx {
         runtime_dir: plan.runtime_dir.clone(),

@@ -106,13 +106,13 @@ pub fn assess(plan: &Plan, state: &State, live: &BTreeMap<String, Live>) -> Summ
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Host, Overrides, load_text};
+    use crate::config::{Overrides, ResolveEnv, load_text};
     use crate::record::Outcome;
     use crate::sinks::state::{CheckState, HealthPart};
     use std::path::Path;
 
     fn plan() -> Plan {
-        let host = Host { euid: 0, users: Default::default() };
+        let host = ResolveEnv { euid: 0, users: Default::default() };
         let text = "version: 1\njobs:\n  disk:\n    check: {metric: disk_used_percent, path: /}\n  web:\n    check: {probe: tcp, port: 80}\n  backup:\n    every: 1h\n    run: x\n  q:\n    every: 1h\n    run: y\n";
         load_text(text, Path::new("/x/t.yaml"), &Overrides::default(), &host).unwrap()
     }

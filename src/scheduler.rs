@@ -80,7 +80,7 @@ fn next_cron(job: &Job, expr: &crate::schedule::CronExpr, after: Timestamp, mach
     }
 }
 
-struct Entry {
+struct Planned {
     job: Arc<Job>,
     due: Due,
     /// Bumped whenever `due` changes; heap items with an older generation are stale.
@@ -97,7 +97,7 @@ pub struct Timetable {
     pub boot_id: String,
     /// Calendar jobs are held while the wall clock is before this.
     pub hold_until: Timestamp,
-    entries: Vec<Entry>,
+    entries: Vec<Planned>,
     by_name: BTreeMap<JobName, usize>,
     wall: BinaryHeap<Reverse<(Timestamp, u64, usize)>>,
     mono: BinaryHeap<Reverse<(Instant, u64, usize)>>,
@@ -154,7 +154,7 @@ impl Timetable {
     fn insert(&mut self, job: Arc<Job>, due: Due) -> usize {
         let idx = self.entries.len();
         self.by_name.insert(job.name.clone(), idx);
-        self.entries.push(Entry { job, due: Due::Never, generation: 0 });
+        self.entries.push(Planned { job, due: Due::Never, generation: 0 });
         self.set_due(idx, due);
         idx
     }
@@ -1156,11 +1156,11 @@ pub fn next_due_for_status(job: &Job, state: &State, now: Timestamp) -> Option<T
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Host, load_text};
+    use crate::config::{ResolveEnv, load_text};
     use crate::sinks::state::JobState;
 
     fn plan(jobs: &str) -> Plan {
-        let host = Host { euid: 0, users: Default::default() };
+        let host = ResolveEnv { euid: 0, users: Default::default() };
         let text = format!("version: 1\njobs:\n{jobs}");
         load_text(&text, Path::new("/nonexistent/test.yaml"), &Overrides::default(), &host).unwrap()
     }

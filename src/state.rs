@@ -2,7 +2,7 @@
 //! judged level, a kind's health part, the last ring record folded in. Types, the pure
 //! `State::apply` of a record and `State::update` of a typed change only; `sinks::state`
 //! persists it (one small file per job) and the daemon keeps it in memory. Kinds read and
-//! change it through `kinds::Host`, never by writing a file.
+//! change it through `kinds::Services`, never by writing a file.
 
 use std::collections::BTreeMap;
 
@@ -178,7 +178,7 @@ impl Default for State {
     }
 }
 
-/// A typed change to one job's state, as the kinds make them (through `kinds::Host`).
+/// A typed change to one job's state, as the kinds make them (through `kinds::Services`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Update {
     /// A check's judged level changed, or an alert was repeated: its state and health part.

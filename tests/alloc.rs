@@ -8,7 +8,7 @@ use std::time::Duration;
 mod common;
 
 use common::counting_alloc::{Counting, measure};
-use runner::config::{Host, Overrides, load_text};
+use runner::config::{Overrides, ResolveEnv, load_text};
 use runner::scheduler::Timetable;
 use runner::sinks::state::State;
 
@@ -25,7 +25,7 @@ fn scheduler_ticks_allocate_nothing_in_steady_state() {
         ));
         jobs.push_str(&format!("  every{i}:\n    every: {}s\n    run: x\n", i % 7 + 1));
     }
-    let host = Host { euid: 0, users: Default::default() };
+    let host = ResolveEnv { euid: 0, users: Default::default() };
     let plan =
         load_text(&format!("version: 1\njobs:\n{jobs}"), Path::new("/x/t.yaml"), &Overrides::default(), &host).unwrap();
     let mut t = Timetable::new("machine".into(), "boot".into());

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::counting_alloc::{Counting, measure};
-use runner::config::{self, Host, Overrides, bounds};
+use runner::config::{self, Overrides, ResolveEnv, bounds};
 
 #[global_allocator]
 static A: Counting = Counting;
@@ -214,7 +214,7 @@ struct Outcome {
     ok: bool,
 }
 
-fn load_in_process(s: &Scratch, host: &Host, bytes: Vec<u8>) -> Outcome {
+fn load_in_process(s: &Scratch, host: &ResolveEnv, bytes: Vec<u8>) -> Outcome {
     let path = s.path("supervisor.yaml");
     let started = Instant::now();
     let (ok, counts) = measure(|| match bounds::decode(bytes) {
@@ -239,7 +239,7 @@ fn mutated_and_generated_configs_stay_within_budget() {
     let cases = env("CONFIG_FUZZ_CASES", 3000) as usize;
     let seed = env("CONFIG_FUZZ_SEED", 0x5eed_0c0f_1600);
     let s = Scratch::new("fuzz");
-    let host = Host::current();
+    let host = ResolveEnv::current();
     let mut rng = Rng(seed);
     let (mut loaded, mut refused, mut worst_time, mut worst_peak) = (0, 0, Duration::ZERO, 0);
     for case in 0..cases {

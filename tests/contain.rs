@@ -251,7 +251,21 @@ fn sigterm_ends_escaped_children_in_subreaper_mode() {
 #[test]
 fn subreaper_leftovers_outside_the_group_are_ended_after_two_crashes() {
     let s = Scratch::new("contain-crash");
-    let _c = Cleanup(&s);
+    // Names no other test's sweep matches (`^contain-setsid`), ended by pid if the test fails.
+    struct Ended<'a>(&'a Scratch);
+    impl Drop for Ended<'_> {
+        fn drop(&mut self) {
+            for what in ["xsetsid", "xdfork"] {
+                if let Ok(t) = std::fs::read_to_string(self.0.path(&format!("{what}.pid")))
+                    && let Ok(pid) = t.trim().parse::<i32>()
+                    && still_ours(pid, what)
+                {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+                }
+            }
+        }
+    }
+    let _c = Ended(&s);
     let d = s.dir.display();
     // Escapees that ignore TERM (an ignored signal stays ignored across exec), so the
     // leftovers outlive the second daemon's grace; later runs leave nothing (the marker).
@@ -261,8 +275,8 @@ fn subreaper_leftovers_outside_the_group_are_ended_after_two_crashes() {
         "leaver.sh",
         &format!(
             "[ -e {d}/once ] && exec sleep 100\ntouch {d}/once\nsetsid {} >/dev/null 2>&1 &\n( {} >/dev/null 2>&1 & )\nexec sleep 100\n",
-            body("setsid"),
-            body("dfork")
+            body("xsetsid"),
+            body("xdfork")
         ),
     );
     let c = s.write(
@@ -273,16 +287,20 @@ fn subreaper_leftovers_outside_the_group_are_ended_after_two_crashes() {
     );
     let env = [("RUNNER_CONTAINMENT", "subreaper")];
     let both = || {
-        ["setsid", "dfork"].iter().all(|w| {
+        ["xsetsid", "xdfork"].iter().all(|w| {
             std::fs::read_to_string(s.path(&format!("{w}.pid"))).is_ok_and(|t| t.trim().parse::<i32>().is_ok())
         })
     };
     let mut d1 = Daemon::start_with(&s, &c, &env);
     wait_for(Duration::from_secs(10), "the escaped children", both);
-    let (setsid, dfork) = (pid_of(&s, "setsid"), pid_of(&s, "dfork"));
+    let (setsid, dfork) = (pid_of(&s, "xsetsid"), pid_of(&s, "xdfork"));
+    // Each wrote its pid before its exec: wait for the exec.
+    wait_for(Duration::from_secs(10), "the escapees' exec", || {
+        still_ours(setsid, "xsetsid") && still_ours(dfork, "xdfork")
+    });
     d1.signal(nix::sys::signal::Signal::SIGKILL);
     d1.wait_exit(Duration::from_secs(10));
-    assert!(still_ours(setsid, "setsid") && still_ours(dfork, "dfork"), "the escapees outlive their daemon");
+    assert!(still_ours(setsid, "xsetsid") && still_ours(dfork, "xdfork"), "the escapees outlive their daemon");
 
     // The second daemon starts ending them (TERM, ignored) and is killed inside the grace.
     let mut d2 = Daemon::start_with(&s, &c, &env);
@@ -290,13 +308,13 @@ fn subreaper_leftovers_outside_the_group_are_ended_after_two_crashes() {
     std::thread::sleep(Duration::from_millis(500));
     d2.signal(nix::sys::signal::Signal::SIGKILL);
     d2.wait_exit(Duration::from_secs(10));
-    assert!(still_ours(setsid, "setsid") && still_ours(dfork, "dfork"), "TERM is ignored: both wait for KILL");
+    assert!(still_ours(setsid, "xsetsid") && still_ours(dfork, "xdfork"), "TERM is ignored: both wait for KILL");
     let running = std::fs::read_to_string(s.path("run/jobs/leaver.running")).unwrap_or_default();
     assert!(running.contains("\"run_id\""), "the run stays recorded with its mark: {running}");
 
     let mut d3 = Daemon::start_with(&s, &c, &env);
     wait_for(Duration::from_secs(20), "the escapees' end", || {
-        !still_ours(setsid, "setsid") && !still_ours(dfork, "dfork")
+        !still_ours(setsid, "xsetsid") && !still_ours(dfork, "xdfork")
     });
     wait_for(Duration::from_secs(10), "the leftovers record", || {
         let o = s.runner(&c).args(["logs", "--kind", "daemon"]).output().unwrap();

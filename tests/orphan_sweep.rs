@@ -680,7 +680,7 @@ fn protected(ns: &Ns) {
 /// The scan keeps what matched, not what it read: its peak heap with many more
 /// non-matching processes stays within a fixed buffer of the peak with few.
 fn scan_memory(_ns: &Ns) {
-    use runner::kinds::orphan_sweep::{Match, Spec, survey};
+    use runner::kinds::orphan_sweep::{Match, OrphanSweep, survey};
     let n: usize = std::env::var("SWEEP_TEST_PROCS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
     // `sleep`, not this binary: a scan in this process takes whatever runs its own executable
     // for runner, and keeps it.
@@ -691,7 +691,7 @@ fn scan_memory(_ns: &Ns) {
             std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sm-worker-"))
         });
     }
-    let spec = Spec {
+    let spec = OrphanSweep {
         matcher: Match {
             name: None,
             cmdline: Some(runner::proc::RegexText(regex_lite::Regex::new("^sm-worker-").unwrap())),

@@ -8,7 +8,7 @@ use std::path::Path;
 mod common;
 
 use common::counting_alloc::{Counting, live};
-use runner::config::{Host, Overrides, load_text};
+use runner::config::{Overrides, ResolveEnv, load_text};
 use runner::scheduler::Timetable;
 use runner::sinks::state::State;
 
@@ -18,7 +18,7 @@ static A: Counting = Counting;
 /// One test, not several: the live heap is the whole process's.
 #[test]
 fn a_loaded_and_planned_job_costs_a_few_hundred_bytes_of_heap() {
-    let host = Host { euid: 0, users: Default::default() };
+    let host = ResolveEnv { euid: 0, users: Default::default() };
     for extra in [false, true] {
         let n = 2000;
         let text = common::generated::cron_jobs(n, extra);

@@ -264,7 +264,7 @@ fn cmd_metrics(
     interval: std::time::Duration,
     processes: &[String],
 ) -> ExitCode {
-    use crate::metrics::procs::{self, CpuUse};
+    use crate::metrics::per_process::{self, CpuUse};
     use crate::metrics::{Options, Sampler};
     // The config only matters for proc_root/sys_root; without one the environment decides.
     let roots = match path.exists() {
@@ -280,14 +280,14 @@ fn cmd_metrics(
     for p in &problems {
         eprintln!("runner metrics: {p}");
     }
-    let hz = procs::ticks_per_second();
+    let hz = per_process::ticks_per_second();
     let mut cpu = vec![CpuUse::default(); processes.len()];
     let mut found = vec![Err(String::new()); processes.len()];
     let mut each = Vec::new();
-    let mut scan = |cpu: &mut [CpuUse], found: &mut [Result<(procs::Matched, Option<f64>), String>]| {
+    let mut scan = |cpu: &mut [CpuUse], found: &mut [Result<(per_process::Matched, Option<f64>), String>]| {
         for (i, name) in processes.iter().enumerate() {
-            found[i] = procs::scan(&roots, Some(name), None, Some(&mut each))
-                .map(|m| (m, cpu[i].update(procs::boot_seconds(), &each, hz)));
+            found[i] = per_process::scan(&roots, Some(name), None, Some(&mut each))
+                .map(|m| (m, cpu[i].update(per_process::boot_seconds(), &each, hz)));
         }
     };
     let mut s = sampler.new_sample();

@@ -110,16 +110,16 @@ impl Overrides {
 
 /// The environment the config is resolved in; tests substitute their own.
 #[derive(Clone, Debug)]
-pub struct Host {
+pub struct ResolveEnv {
     pub euid: u32,
     pub users: users::Db,
 }
 
-impl Host {
+impl ResolveEnv {
     /// This process's ids and the user database, read again only if /etc/passwd or /etc/group
     /// changed since the last load (so a SIGHUP that changed neither reads neither).
-    pub fn current() -> Host {
-        Host { euid: nix::unistd::geteuid().as_raw(), users: users::Db::load_cached(Path::new("/")) }
+    pub fn current() -> ResolveEnv {
+        ResolveEnv { euid: nix::unistd::geteuid().as_raw(), users: users::Db::load_cached(Path::new("/")) }
     }
 
     /// The daemon's own entry, for a job without `user:`/`group:`: where HOME, USER and SHELL
@@ -130,10 +130,10 @@ impl Host {
 }
 
 pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan, ConfigErrors> {
-    load_with(path, overrides, &Host::current())
+    load_with(path, overrides, &ResolveEnv::current())
 }
 
-pub fn load_with(path: &Path, overrides: &Overrides, host: &Host) -> Result<Plan, ConfigErrors> {
+pub fn load_with(path: &Path, overrides: &Overrides, host: &ResolveEnv) -> Result<Plan, ConfigErrors> {
     let file_err =
         |msg: String| ConfigErrors(vec![ConfigError { file: path.to_path_buf(), line: 0, col: 0, message: msg }]);
     let bytes = trust::read(path, host.euid).map_err(file_err)?;
@@ -142,7 +142,7 @@ pub fn load_with(path: &Path, overrides: &Overrides, host: &Host) -> Result<Plan
 }
 
 /// Resolves config text as if read from `path` (drop-ins are looked up beside it).
-pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &Host) -> Result<Plan, ConfigErrors> {
+pub fn load_text(text: &str, path: &Path, overrides: &Overrides, host: &ResolveEnv) -> Result<Plan, ConfigErrors> {
     resolve(text, path, overrides, host, None)
 }
 
@@ -158,7 +158,7 @@ pub fn load_saved(files: &[(PathBuf, String)], overrides: &Overrides) -> Result<
             message: "the saved config holds no file".into(),
         }]));
     };
-    resolve(text, path, overrides, &Host::current(), Some(drop_ins))
+    resolve(text, path, overrides, &ResolveEnv::current(), Some(drop_ins))
 }
 
 /// Where `state_dir` and `runtime_dir` are when the config at `path` cannot be loaded: the
@@ -191,7 +191,7 @@ fn resolve(
     text: &str,
     path: &Path,
     overrides: &Overrides,
-    host: &Host,
+    host: &ResolveEnv,
     saved: Option<&[(PathBuf, String)]>,
 ) -> Result<Plan, ConfigErrors> {
     bounds::check(text).map_err(|r| ConfigErrors(vec![refused(path, r)]))?;
@@ -279,12 +279,12 @@ struct Gathered {
 struct LoadCtx<'a> {
     /// The main config file.
     main: &'a Path,
-    host: &'a Host,
+    host: &'a ResolveEnv,
     defaults: &'a RawDefaults,
     roots: &'a crate::metrics::Roots,
     /// The time zones of the load, each read once however many jobs name it.
     zones: RefCell<HashMap<String, Option<TimeZone>>>,
-    /// `Host::own_user`, shared by every job of the load.
+    /// `ResolveEnv::own_user`, shared by every job of the load.
     own_user: Option<Arc<users::User>>,
     /// What one job's copy of `defaults:` costs, and where `defaults:` is.
     copied: usize,
@@ -785,10 +785,10 @@ struct FileCtx<'a> {
     /// The time zones of the load, each read once however many jobs name it.
     zones: &'a RefCell<HashMap<String, Option<TimeZone>>>,
     outline: &'a Outline<'a>,
-    host: &'a Host,
+    host: &'a ResolveEnv,
     defaults: &'a RawDefaults,
     roots: &'a crate::metrics::Roots,
-    /// `Host::own_user`, shared by every job of the load.
+    /// `ResolveEnv::own_user`, shared by every job of the load.
     own_user: Option<Arc<users::User>>,
 }
 

@@ -13,7 +13,7 @@ use jiff::tz::TimeZone;
 
 pub use super::raw::{CatchUp, Overlap};
 pub use crate::kinds::JobKind;
-pub use crate::kinds::queue_flush::Spec as QueueFlush;
+pub use crate::kinds::queue_flush::QueueFlush;
 pub use crate::process::{CommandLine, RunAs};
 pub use crate::retry::Retries;
 pub use crate::schedule::Schedule;

@@ -2,7 +2,7 @@
 //! lock, run attempts with retries and backoff, hand each record to the sinks, and run
 //! `on_failure` after the last failed attempt.
 //!
-//! Each kind (`kinds/`) only knows how to make one attempt, through [`JobHost`], this
+//! Each kind (`kinds/`) only knows how to make one attempt, through [`JobServices`], this
 //! module's window onto the job and the sinks; locking, retries, the whole-run `timeout:`
 //! of flushes and sweeps, and recording are here. Nothing here decides *when* a job runs.
 
@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::config::{CommandLine, Job, Plan, RunAs};
 use crate::kinds::queue_flush;
-use crate::kinds::{Emit, HookFuture, Host};
+use crate::kinds::{Emit, HookFuture, Services};
 use crate::lock::{self, Try};
 use crate::pings::Event;
 use crate::process;
@@ -280,13 +280,13 @@ fn process_spec<'a>(
 /// when it passes, the kind sees a stop (the handler or signal wait in progress ends, the rest
 /// waits for the next run) and the record says it timed out.
 async fn attempt_once(ctx: &Ctx, job: &Arc<Job>, mut stop: watch::Receiver<bool>) -> Record {
-    let host = JobHost { ctx, job };
+    let svc = JobServices { ctx, job };
     let limit = job.timeout.filter(|_| job.kind.timeout_bounds_whole_run());
     let Some(limit) = limit else {
-        return job.kind.attempt(&host, stop).await;
+        return job.kind.attempt(&svc, stop).await;
     };
     let (tx, rx) = watch::channel(*stop.borrow());
-    let run = job.kind.attempt(&host, rx);
+    let run = job.kind.attempt(&svc, rx);
     tokio::pin!(run);
     let deadline = tokio::time::sleep(limit);
     tokio::pin!(deadline);
@@ -370,12 +370,12 @@ pub fn queue_source(plan: &Plan) -> Option<QueueSource> {
 }
 
 /// What a kind sees of its job and of the daemon.
-pub struct JobHost<'a> {
+pub struct JobServices<'a> {
     pub ctx: &'a Ctx,
     pub job: &'a Arc<Job>,
 }
 
-impl Host for JobHost<'_> {
+impl Services for JobServices<'_> {
     fn job(&self) -> &str {
         self.job.name.as_str()
     }

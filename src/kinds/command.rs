@@ -3,15 +3,15 @@
 
 use tokio::sync::watch;
 
-use super::{DryRun, HealthRule, Host, JobKind, KindImpl, Problem};
+use super::{DryRun, HealthRule, JobKind, KindImpl, Problem, Services};
 use crate::process::{self, Argv, CommandLine, Finished, Status};
 use crate::record::{Kind, Outcome, Record, RecordKind, Trigger};
 
-pub async fn attempt(host: &dyn Host, cmd: &CommandLine, stop: watch::Receiver<bool>) -> Record {
-    let env = host.env(&[]);
-    let spec = host.process(cmd, &env, host.timeout(), host.echo());
-    let f = process::run(&spec, host.started(), stop).await;
-    record(host.job(), host.timeout(), f)
+pub async fn attempt(svc: &dyn Services, cmd: &CommandLine, stop: watch::Receiver<bool>) -> Record {
+    let env = svc.env(&[]);
+    let spec = svc.process(cmd, &env, svc.timeout(), svc.echo());
+    let f = process::run(&spec, svc.started(), stop).await;
+    record(svc.job(), svc.timeout(), f)
 }
 
 impl KindImpl for CommandLine {

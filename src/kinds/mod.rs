@@ -10,7 +10,7 @@
 //! block in `config::raw::RawJob` and [`Blocks`].
 //!
 //! Kinds sit below config, sinks and jobs: they never see a `Job`, the state file or a sink.
-//! What a run needs of its job and of the daemon comes through [`Host`], which `jobs`
+//! What a run needs of its job and of the daemon comes through [`Services`], which `jobs`
 //! implements; that keeps locking, retries and recording in one place above.
 
 pub mod check;
@@ -35,9 +35,9 @@ pub enum JobKind {
     Command(CommandLine),
     // Boxed, like `Check`: unboxed, every job (most are commands) took the largest kind's
     // 224 bytes, 2 MiB over 10,000 jobs.
-    QueueFlush(Box<queue_flush::Spec>),
-    OrphanSweep(Box<orphan_sweep::Spec>),
-    Check(Box<check::Spec>),
+    QueueFlush(Box<queue_flush::QueueFlush>),
+    OrphanSweep(Box<orphan_sweep::OrphanSweep>),
+    Check(Box<check::CheckSpec>),
 }
 
 /// Every kind's arm, the same expression: how `JobKind` hands a question to the kind.
@@ -133,12 +133,12 @@ impl JobKind {
     }
 
     /// One attempt of the job: the kind's run.
-    pub async fn attempt(&self, host: &dyn Host, stop: watch::Receiver<bool>) -> Record {
+    pub async fn attempt(&self, svc: &dyn Services, stop: watch::Receiver<bool>) -> Record {
         match self {
-            JobKind::Command(cmd) => command::attempt(host, cmd, stop).await,
-            JobKind::QueueFlush(q) => queue_flush::attempt(host, q, stop).await,
-            JobKind::OrphanSweep(spec) => orphan_sweep::attempt(host, spec, stop).await,
-            JobKind::Check(spec) => check::attempt(host, spec, stop).await,
+            JobKind::Command(cmd) => command::attempt(svc, cmd, stop).await,
+            JobKind::QueueFlush(q) => queue_flush::attempt(svc, q, stop).await,
+            JobKind::OrphanSweep(spec) => orphan_sweep::attempt(svc, spec, stop).await,
+            JobKind::Check(spec) => check::attempt(svc, spec, stop).await,
         }
     }
 
@@ -157,7 +157,7 @@ impl JobKind {
     }
 
     /// The spool a queue_flush job drains (`runner queue`, `enqueue`, the textfile's rows).
-    pub fn queue(&self) -> Option<&queue_flush::Spec> {
+    pub fn queue(&self) -> Option<&queue_flush::QueueFlush> {
         match self {
             JobKind::QueueFlush(q) => Some(q),
             _ => None,
@@ -333,7 +333,7 @@ impl Problem {
 /// Where a kind's records go; owned, so a task a run spawns can keep it.
 pub type Emit = Arc<dyn Fn(&Record) + Send + Sync>;
 
-/// Runner's own running work, as the state and the lock files record it (see `Host::own_work`).
+/// Runner's own running work, as the state and the lock files record it (see `Services::own_work`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OwnWork {
     /// Process groups, which are also sessions: runs start with setsid.
@@ -342,7 +342,7 @@ pub struct OwnWork {
     pub holders: Vec<i32>,
 }
 
-/// A boxed future borrowed from the host (hooks).
+/// A boxed future borrowed from the services (hooks).
 pub type HookFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 /// What a job's process start is reported to: its process group and run id.
@@ -350,7 +350,7 @@ pub type Started = Box<dyn FnOnce(u32, &str) + Send + 'static>;
 
 /// What a kind's run may use of its job and of the daemon. `jobs` implements it; tests may
 /// implement it too. Every method is cheap and never blocks the event loop.
-pub trait Host: Sync {
+pub trait Services: Sync {
     /// The job's name.
     fn job(&self) -> &str;
     /// `daemon` or `once`: written into locks, shown by `status`.

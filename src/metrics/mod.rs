@@ -9,8 +9,8 @@
 
 pub mod fs;
 pub mod parse;
+pub mod per_process;
 pub mod power;
-pub mod procs;
 pub mod sensors;
 
 use std::fs::File;

@@ -59,7 +59,7 @@ impl Ping {
 
 /// A job's waiting ping file.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub struct Waiting {
     pub seq: u64,
     pub path: PathBuf,
     pub bytes: u64,
@@ -123,7 +123,7 @@ impl Outbox {
     }
 
     /// Every job with waiting pings, by name, with its pings oldest first.
-    pub fn pending(&self) -> io::Result<Vec<(String, Vec<Entry>)>> {
+    pub fn pending(&self) -> io::Result<Vec<(String, Vec<Waiting>)>> {
         let mut out = Vec::new();
         for ent in read_dir_if_any(&self.dir)? {
             let ent = ent?;
@@ -142,7 +142,7 @@ impl Outbox {
 
     /// Reads a waiting ping, at most [`MAX_FILE`] bytes of it; None for a damaged file
     /// (logged by the caller and removed), a too large one included.
-    pub fn read(e: &Entry) -> io::Result<Option<Ping>> {
+    pub fn read(e: &Waiting) -> io::Result<Option<Ping>> {
         use std::io::Read;
         let f = fsx::open_read(&e.path)?;
         if !f.metadata()?.is_file() {
@@ -157,7 +157,7 @@ impl Outbox {
     }
 
     /// Removes a delivered ping, durably.
-    pub fn remove(e: &Entry) -> io::Result<()> {
+    pub fn remove(e: &Waiting) -> io::Result<()> {
         match std::fs::remove_file(&e.path) {
             Ok(()) => {}
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
@@ -175,7 +175,7 @@ fn file_name(seq: u64) -> String {
 }
 
 /// A job's ping files, oldest first (leftover temporary files are not pings).
-fn list(dir: &Path) -> io::Result<Vec<Entry>> {
+fn list(dir: &Path) -> io::Result<Vec<Waiting>> {
     let mut out = Vec::new();
     for ent in read_dir_if_any(dir)? {
         let ent = ent?;
@@ -185,7 +185,7 @@ fn list(dir: &Path) -> io::Result<Vec<Entry>> {
         };
         let md = ent.metadata()?;
         if md.is_file() {
-            out.push(Entry { seq, path: ent.path(), bytes: md.len() });
+            out.push(Waiting { seq, path: ent.path(), bytes: md.len() });
         }
     }
     out.sort_by_key(|e| e.seq);

@@ -9,7 +9,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use super::http::{self, Client};
-use super::outbox::{Entry, Outbox};
+use super::outbox::{Outbox, Waiting};
 
 /// The longest wait between tries.
 pub const MAX_DELAY: Duration = Duration::from_secs(300);
@@ -132,7 +132,7 @@ fn ended_job(
 }
 
 /// Sends a job's waiting pings in order until one fails.
-async fn deliver_all(job: String, entries: Vec<Entry>, client: Option<Client>) -> Ended {
+async fn deliver_all(job: String, entries: Vec<Waiting>, client: Option<Client>) -> Ended {
     let mut delivered = false;
     for e in entries {
         if let Err(err) = deliver(e, client.as_ref()).await {
@@ -145,7 +145,7 @@ async fn deliver_all(job: String, entries: Vec<Entry>, client: Option<Client>) -
 
 /// Sends one waiting ping and removes its file after a 2xx. A file gone meanwhile (dropped
 /// by the bound) counts as done; a damaged one is removed with an error logged.
-async fn deliver(e: Entry, client: Option<&Client>) -> io::Result<()> {
+async fn deliver(e: Waiting, client: Option<&Client>) -> io::Result<()> {
     let read = {
         let e = e.clone();
         tokio::task::spawn_blocking(move || Outbox::read(&e)).await.map_err(io::Error::other)?

@@ -10,7 +10,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-use super::{CpuPart, MemPart, PsiWindow, Source, Spec as CheckSpec};
+use super::{CheckSpec, CpuPart, MemPart, PsiWindow, Source};
 use crate::kinds::{OwnSettings, Problem};
 use crate::metrics::Roots;
 use crate::proc::RegexText;

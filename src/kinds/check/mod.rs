@@ -6,7 +6,7 @@
 //! changes or an alert is repeated after its cooldown, since flash wears out), and, in this
 //! process, the open metric sources, the previous CPU counters and the count of samples
 //! pending at a new level (in [`REGISTRY`]). Alerts and recoveries are records through
-//! `Host::emit`; `on_alert`/`on_recover` run like command jobs (`Host::hook`).
+//! `Services::emit`; `on_alert`/`on_recover` run like command jobs (`Services::hook`).
 //!
 //! It must not decide when it runs (the scheduler does) nor write the state on every sample.
 
@@ -20,7 +20,7 @@ use tokio::sync::watch;
 
 pub mod config;
 
-use super::Host;
+use super::Services;
 use crate::metrics::{self, CpuReader, Roots, Sensor, TextSource};
 use crate::proc::RegexText;
 use crate::process::{self, CommandLine};
@@ -30,8 +30,6 @@ use crate::state::{ActiveAlert, CheckState, HealthPart, Update};
 use crate::time::epoch_ms;
 
 pub use config::Direction;
-/// A resolved `check:` block.
-pub type Spec = CheckSpec;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CpuPart {
@@ -337,11 +335,11 @@ enum Reader {
     Pressure(TextSource<metrics::Pressure>),
     Sensors(Vec<Sensor>),
     Procs(metrics::ProcCounter),
-    ProcCpu(metrics::procs::CpuUse),
+    ProcCpu(metrics::per_process::CpuUse),
 }
 
 #[derive(Debug)]
-struct Entry {
+struct Registered {
     spec: CheckSpec,
     reader: Reader,
     memory: Memory,
@@ -350,7 +348,7 @@ struct Entry {
 /// Per check, by job name: open sources, previous CPU counters and pending counts. One
 /// process-wide table because `jobs::execute` keeps nothing between runs; an entry whose
 /// spec changed (a reload) starts afresh.
-static REGISTRY: Mutex<BTreeMap<String, Entry>> = Mutex::new(BTreeMap::new());
+static REGISTRY: Mutex<BTreeMap<String, Registered>> = Mutex::new(BTreeMap::new());
 
 /// Drops the entries (and their open /proc and sysfs readers) of checks that are not in
 /// `keep`: a reload that removed or disabled a check must not keep its descriptors for the
@@ -365,15 +363,15 @@ pub fn forget_except(keep: &[&str]) {
 /// The checks of the plan last loaded ([`forget_except`]); `None` before any reload.
 static KEPT: Mutex<Option<Vec<String>>> = Mutex::new(None);
 
-fn take_entry(name: &str, spec: &CheckSpec) -> Entry {
+fn take_entry(name: &str, spec: &CheckSpec) -> Registered {
     let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
     match reg.remove(name) {
         Some(e) if e.spec == *spec => e,
-        _ => Entry { spec: spec.clone(), reader: Reader::None, memory: Memory::default() },
+        _ => Registered { spec: spec.clone(), reader: Reader::None, memory: Memory::default() },
     }
 }
 
-fn put_entry(name: &str, e: Entry) {
+fn put_entry(name: &str, e: Registered) {
     let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
     let kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
     if kept.as_ref().is_none_or(|k| k.iter().any(|n| n == name)) {
@@ -381,15 +379,15 @@ fn put_entry(name: &str, e: Entry) {
     }
 }
 
-pub async fn attempt(host: &dyn Host, spec: &CheckSpec, stop: watch::Receiver<bool>) -> Record {
-    let name = host.job();
+pub async fn attempt(svc: &dyn Services, spec: &CheckSpec, stop: watch::Receiver<bool>) -> Record {
+    let name = svc.job();
     let started_at = SystemTime::now();
     let t0 = Instant::now();
     let mut entry = take_entry(name, spec);
-    let reading = read(&mut entry, host, spec, stop.clone()).await;
+    let reading = read(&mut entry, svc, spec, stop.clone()).await;
     let first = *entry.memory.first_sample.get_or_insert(t0);
 
-    let prev = match host.state() {
+    let prev = match svc.state() {
         Ok(s) => s.and_then(|j| j.check).unwrap_or_default(),
         Err(e) => {
             log::error!("check {name}: {e}");
@@ -411,7 +409,7 @@ pub async fn attempt(host: &dyn Host, spec: &CheckSpec, stop: watch::Receiver<bo
             detail: reading.detail.clone(),
             since_ms: j.state.since_ms,
         };
-        let result = host.update(Update::Check { state: j.state.clone(), health: part });
+        let result = svc.update(Update::Check { state: j.state.clone(), health: part });
         if let Err(e) = result {
             log::error!("check {name}: cannot record its level: {e}");
         }
@@ -436,10 +434,10 @@ pub async fn attempt(host: &dyn Host, spec: &CheckSpec, stop: watch::Receiver<bo
         r.outcome = if kind == RecordKind::Alert { Outcome::Failure } else { Outcome::Success };
         r.level = Some(level.as_str().to_string());
         r.message = message;
-        host.emit(&r);
+        svc.emit(&r);
         let hook = if kind == RecordKind::Alert { &spec.on_alert } else { &spec.on_recover };
         if let Some(cmd) = hook {
-            run_hook(host, spec, cmd, level, &reading, threshold, stop.clone()).await;
+            run_hook(svc, spec, cmd, level, &reading, threshold, stop.clone()).await;
         }
     }
 
@@ -607,7 +605,12 @@ fn judged_reading(spec: &CheckSpec, v: f64, what: &str) -> Reading {
 
 /// One sample or probe. Never panics on a bad source: it becomes an unknown (or failed)
 /// reading with the reason.
-async fn read(entry: &mut Entry, host: &dyn Host, spec: &CheckSpec, mut stop: watch::Receiver<bool>) -> Reading {
+async fn read(
+    entry: &mut Registered,
+    svc: &dyn Services,
+    spec: &CheckSpec,
+    mut stop: watch::Receiver<bool>,
+) -> Reading {
     let roots = &spec.roots;
     let m = spec.metric.as_str();
     let value: Result<f64, String> = match &spec.source {
@@ -699,7 +702,7 @@ async fn read(entry: &mut Entry, host: &dyn Host, spec: &CheckSpec, mut stop: wa
         Source::ProcessRss { name, cmdline } => {
             let (r, n, c) = (roots.clone(), name.clone(), cmdline.clone());
             match tokio::task::spawn_blocking(move || {
-                metrics::procs::matching(&r, n.as_deref(), c.as_ref().map(|c| &c.0))
+                metrics::per_process::matching(&r, n.as_deref(), c.as_ref().map(|c| &c.0))
             })
             .await
             {
@@ -711,7 +714,7 @@ async fn read(entry: &mut Entry, host: &dyn Host, spec: &CheckSpec, mut stop: wa
         }
         Source::ProcessCpu { name, cmdline } => read_process_cpu(entry, roots, name, cmdline, &mut stop).await,
         Source::Tcp { .. } | Source::Http { .. } | Source::Exec { .. } | Source::Process { .. } => {
-            return probe(host, spec, stop).await;
+            return probe(svc, spec, stop).await;
         }
     };
     match value {
@@ -723,7 +726,7 @@ async fn read(entry: &mut Entry, host: &dyn Host, spec: &CheckSpec, mut stop: wa
 /// The CPU busy, iowait or steal percent since the last run (over one second now at the first);
 /// Err: the reading to give as it is.
 async fn read_cpu(
-    entry: &mut Entry,
+    entry: &mut Registered,
     roots: &metrics::Roots,
     part: CpuPart,
     core: Option<u32>,
@@ -814,7 +817,11 @@ fn read_file_age(spec: &CheckSpec, path: &std::path::Path) -> Result<Result<f64,
 }
 
 /// The hottest of the sensors named `sensor`; Err: the reading to give as it is.
-fn read_temperature(entry: &mut Entry, roots: &metrics::Roots, sensor: &str) -> Result<Result<f64, String>, Reading> {
+fn read_temperature(
+    entry: &mut Registered,
+    roots: &metrics::Roots,
+    sensor: &str,
+) -> Result<Result<f64, String>, Reading> {
     if !matches!(&entry.reader, Reader::Sensors(v) if !v.is_empty()) {
         let found = metrics::sensors::discover(roots, Some(sensor));
         if found.is_empty() {
@@ -841,25 +848,25 @@ fn read_temperature(entry: &mut Entry, roots: &metrics::Roots, sensor: &str) -> 
 /// The CPU percent of the matching processes since the last run (over one second now at the
 /// first).
 async fn read_process_cpu(
-    entry: &mut Entry,
+    entry: &mut Registered,
     roots: &metrics::Roots,
     name: &Option<String>,
     cmdline: &Option<crate::proc::RegexText>,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<f64, String> {
     if !matches!(entry.reader, Reader::ProcCpu(_)) {
-        entry.reader = Reader::ProcCpu(metrics::procs::CpuUse::default());
+        entry.reader = Reader::ProcCpu(metrics::per_process::CpuUse::default());
     }
     let Reader::ProcCpu(cpu) = &mut entry.reader else { unreachable!("set just above") };
     let scan = || {
         let (r, n, c) = (roots.clone(), name.clone(), cmdline.clone());
         tokio::task::spawn_blocking(move || {
             let mut each = Vec::new();
-            let m = metrics::procs::scan(&r, n.as_deref(), c.as_ref().map(|c| &c.0), Some(&mut each));
-            (metrics::procs::boot_seconds(), m.map(|m| (m, each)))
+            let m = metrics::per_process::scan(&r, n.as_deref(), c.as_ref().map(|c| &c.0), Some(&mut each));
+            (metrics::per_process::boot_seconds(), m.map(|m| (m, each)))
         })
     };
-    let hz = metrics::procs::ticks_per_second();
+    let hz = metrics::per_process::ticks_per_second();
     let mut result = scan().await.map_err(|e| e.to_string());
     if !cpu.primed()
         && let Ok((at, Ok((_, each)))) = &result
@@ -893,7 +900,7 @@ fn fail(value: Option<f64>, detail: String) -> Reading {
     Reading { value, level: Level::Fail, threshold: None, detail }
 }
 
-async fn probe(host: &dyn Host, spec: &CheckSpec, stop: watch::Receiver<bool>) -> Reading {
+async fn probe(svc: &dyn Services, spec: &CheckSpec, stop: watch::Receiver<bool>) -> Reading {
     let t0 = Instant::now();
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
     match &spec.source {
@@ -926,13 +933,13 @@ async fn probe(host: &dyn Host, spec: &CheckSpec, stop: watch::Receiver<bool>) -
             }
         }
         Source::Exec { command } => {
-            let env = host.env(&[("RUNNER_CHECK", host.job().to_string())]);
+            let env = svc.env(&[("RUNNER_CHECK", svc.job().to_string())]);
             // A probe's output is only shown as its detail: a short tail, never echoed.
-            let p = process::Spec { capture_limit: 1024, ..host.process(command, &env, Some(spec.timeout), false) };
+            let p = process::Spec { capture_limit: 1024, ..svc.process(command, &env, Some(spec.timeout), false) };
             // Tracked as a run's group is, so a daemon restarted after a crash ends it.
-            let f = process::run(&p, host.started(), stop).await;
+            let f = process::run(&p, svc.started(), stop).await;
             if let Some(pgid) = f.pid {
-                let _ = host.update(crate::state::Update::GroupEnded(pgid));
+                let _ = svc.update(crate::state::Update::GroupEnded(pgid));
             }
             let mut out = f.stdout_tail;
             out.extend_from_slice(&f.stderr_tail);
@@ -953,7 +960,7 @@ async fn probe(host: &dyn Host, spec: &CheckSpec, stop: watch::Receiver<bool>) -
                 (None, None) => "processes".into(),
             };
             match tokio::task::spawn_blocking(move || {
-                metrics::procs::matching(&r, n.as_deref(), c.as_ref().map(|c| &c.0))
+                metrics::per_process::matching(&r, n.as_deref(), c.as_ref().map(|c| &c.0))
             })
             .await
             {
@@ -1027,7 +1034,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 async fn run_hook(
-    host: &dyn Host,
+    svc: &dyn Services,
     spec: &CheckSpec,
     cmd: &CommandLine,
     level: Level,
@@ -1036,7 +1043,7 @@ async fn run_hook(
     stop: watch::Receiver<bool>,
 ) {
     let env = [
-        ("RUNNER_CHECK", host.job().to_string()),
+        ("RUNNER_CHECK", svc.job().to_string()),
         ("RUNNER_LEVEL", level.as_str().to_string()),
         ("RUNNER_VALUE", reading.value.map(|v| format!("{v}")).unwrap_or_default()),
         ("RUNNER_THRESHOLD", threshold.map(|v| format!("{v}")).unwrap_or_default()),
@@ -1044,7 +1051,7 @@ async fn run_hook(
         ("RUNNER_MESSAGE", reading.detail.clone()),
     ];
     let what = if level == Level::Ok { "on_recover" } else { "on_alert" };
-    host.hook(cmd, &env, what, stop).await;
+    svc.hook(cmd, &env, what, stop).await;
 }
 
 #[cfg(test)]

@@ -1,12 +1,12 @@
 //! The `orphan_sweep:` block: its serde mirror, the checks that keep a sweep from ending too
-//! much or too often, and its resolved [`Spec`] (defined beside the sweep in `mod.rs`).
+//! much or too often, and its resolved [`OrphanSweep`] (defined beside the sweep in `mod.rs`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Match, Spec};
+use super::{Match, OrphanSweep};
 use crate::kinds::Problem;
 use crate::proc::RegexText;
 use crate::process::EnvValue;
@@ -70,7 +70,7 @@ pub struct Context<'a> {
 const SWEEP_MIN_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Applies the sweep's defaults and refuses what would end too much or too often.
-pub fn resolve(name: &str, raw: Block, at: Context<'_>) -> Result<Spec, Vec<Problem>> {
+pub fn resolve(name: &str, raw: Block, at: Context<'_>) -> Result<OrphanSweep, Vec<Problem>> {
     let mut errors = Vec::new();
     let m = raw.matcher.unwrap_or_default();
     if m.name.is_none() && m.cmdline.is_none() && m.user.is_none() && m.exe.is_none() {
@@ -173,7 +173,7 @@ pub fn resolve(name: &str, raw: Block, at: Context<'_>) -> Result<Spec, Vec<Prob
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Spec {
+    Ok(OrphanSweep {
         matcher: Match { name: m.name, cmdline: m.cmdline, uid, exe: m.exe },
         min_age: raw.min_age.map(|d| d.0).unwrap_or(Duration::from_secs(2 * 3600)),
         registry: raw.registry,

@@ -28,7 +28,7 @@ use tokio::sync::watch;
 
 pub mod config;
 
-use super::{Emit, Host, OwnWork};
+use super::{Emit, OwnWork, Services};
 pub use crate::proc::glob;
 use crate::proc::{Matcher, Process, RegexText, Stat};
 use crate::record::{Kind, Outcome, Record, RecordKind, Trigger};
@@ -76,7 +76,7 @@ impl Match {
 
 /// A resolved `orphan_sweep:` block.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Spec {
+pub struct OrphanSweep {
     pub matcher: Match,
     pub min_age: Duration,
     pub registry: Option<PathBuf>,
@@ -133,7 +133,7 @@ impl Survey {
 
 /// The facts a scan decides against, read once at its start.
 struct Scan<'a> {
-    spec: &'a Spec,
+    spec: &'a OrphanSweep,
     ticks: u64,
     uptime: Duration,
     /// PID 1, runner and its ancestors.
@@ -162,12 +162,12 @@ fn exe_of(pid: &str) -> Option<Exe> {
 
 /// Reads the registry, scans /proc and decides, without signalling anything. An unreadable
 /// registry is an error: nothing may be ended when what must be kept is unknown.
-pub fn survey(spec: &Spec) -> Result<Survey, String> {
+pub fn survey(spec: &OrphanSweep) -> Result<Survey, String> {
     survey_with(spec, OwnWork::default())
 }
 
-/// [`survey`], also keeping what the host says runner runs (`Host::own_work`).
-pub fn survey_with(spec: &Spec, own: OwnWork) -> Result<Survey, String> {
+/// [`survey`], also keeping what the services say runner runs (`Services::own_work`).
+pub fn survey_with(spec: &OrphanSweep, own: OwnWork) -> Result<Survey, String> {
     let registry = match &spec.registry {
         Some(p) => read_registry(p)?,
         None => Vec::new(),
@@ -771,12 +771,12 @@ async fn test_gate(stage: &str) {
 #[inline(always)]
 async fn test_gate(_stage: &str) {}
 
-pub async fn attempt(host: &dyn Host, spec: &Spec, stop: watch::Receiver<bool>) -> Record {
+pub async fn attempt(svc: &dyn Services, spec: &OrphanSweep, stop: watch::Receiver<bool>) -> Record {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
-    let audit = Auditor { emit: host.emitter(), job: host.job().to_string() };
+    let audit = Auditor { emit: svc.emitter(), job: svc.job().to_string() };
     let finish = |outcome: Outcome, message: String| {
-        let mut r = Record::skipped(host.job(), Kind::OrphanSweep, Trigger::Schedule, message);
+        let mut r = Record::skipped(svc.job(), Kind::OrphanSweep, Trigger::Schedule, message);
         r.kind = RecordKind::Run;
         r.outcome = outcome;
         r.attempt = 1;
@@ -788,7 +788,7 @@ pub async fn attempt(host: &dyn Host, spec: &Spec, stop: watch::Receiver<bool>) 
         r
     };
 
-    let own = match host.own_work() {
+    let own = match svc.own_work() {
         Ok(own) => own,
         Err(e) => {
             let msg = format!("sweep aborted, nothing ended: what runner runs is unknown: {e}");
@@ -986,7 +986,7 @@ fn note_lost(audit: &Auditor, p: &Proc, lost: Lost, when: &str, t: &mut Tally) {
     }
 }
 
-impl super::KindImpl for Spec {
+impl super::KindImpl for OrphanSweep {
     fn tag(&self) -> Kind {
         Kind::OrphanSweep
     }
@@ -1025,7 +1025,7 @@ impl super::KindImpl for Spec {
 }
 
 /// `runner once <sweep> --dry-run`: what would be ended and why, one line each; ends nothing.
-pub fn dry_run_lines(spec: &Spec) -> Result<Vec<String>, String> {
+pub fn dry_run_lines(spec: &OrphanSweep) -> Result<Vec<String>, String> {
     let s = survey(spec)?;
     let mut out = Vec::new();
     for d in &s.decisions {
@@ -1051,9 +1051,9 @@ mod tests {
     use super::*;
 
     fn load(jobs: &str) -> Result<crate::config::Plan, String> {
-        let host = crate::config::Host { euid: 0, users: Default::default() };
+        let env = crate::config::ResolveEnv { euid: 0, users: Default::default() };
         let text = format!("version: 1\njobs:\n{jobs}");
-        crate::config::load_text(&text, Path::new("/x/s.yaml"), &Default::default(), &host).map_err(|e| e.to_string())
+        crate::config::load_text(&text, Path::new("/x/s.yaml"), &Default::default(), &env).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The `queue_flush:` block: its serde mirror, its resolved [`Spec`] and the checks that can
+//! The `queue_flush:` block: its serde mirror, its resolved [`QueueFlush`] and the checks that can
 //! be made without writing anything (the spool is created at the first run).
 
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ pub struct Block {
 
 /// A resolved `queue_flush:` block: every default applied, the spool path absolute.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Spec {
+pub struct QueueFlush {
     pub spool: PathBuf,
     /// argv; the item's path is appended when an item is handled.
     pub handler: Vec<String>,
@@ -42,7 +42,7 @@ pub struct Spec {
     pub health_window: Duration,
 }
 
-impl Spec {
+impl QueueFlush {
     pub const DEFAULT_EVERY: Duration = Duration::from_secs(300);
     pub const DEFAULT_MAX_ITEMS: usize = 10;
     pub const DEFAULT_RETRIES: Retries =
@@ -55,7 +55,7 @@ impl Spec {
 
 /// Applies the queue defaults and checks what can be checked without writing: the spool
 /// is absolute and its parent exists (the spool itself is created at the first run).
-pub fn resolve(name: &str, q: Block) -> Result<Spec, Vec<Problem>> {
+pub fn resolve(name: &str, q: Block) -> Result<QueueFlush, Vec<Problem>> {
     let mut errors = Vec::new();
     let spool = q.spool;
     if !spool.is_absolute() {
@@ -90,11 +90,11 @@ pub fn resolve(name: &str, q: Block) -> Result<Spec, Vec<Problem>> {
             }
         }
     }
-    let max_items = q.max_items.map(|n| n as usize).unwrap_or(Spec::DEFAULT_MAX_ITEMS);
+    let max_items = q.max_items.map(|n| n as usize).unwrap_or(QueueFlush::DEFAULT_MAX_ITEMS);
     if max_items == 0 {
         errors.push(Problem::block(&["max_items"], format!("job `{name}`: max_items must be at least 1")));
     }
-    let def = Spec::DEFAULT_RETRIES;
+    let def = QueueFlush::DEFAULT_RETRIES;
     let r = q.item_retries.unwrap_or_default();
     let attempts = r.attempts.unwrap_or(def.attempts);
     if attempts == 0 {
@@ -115,8 +115,8 @@ pub fn resolve(name: &str, q: Block) -> Result<Spec, Vec<Problem>> {
             ),
         ));
     }
-    let item_timeout = q.item_timeout.map(|d| d.0).unwrap_or(Spec::DEFAULT_ITEM_TIMEOUT);
-    let health_window = q.health_window.map(|d| d.0).unwrap_or(Spec::DEFAULT_HEALTH_WINDOW);
+    let item_timeout = q.item_timeout.map(|d| d.0).unwrap_or(QueueFlush::DEFAULT_ITEM_TIMEOUT);
+    let health_window = q.health_window.map(|d| d.0).unwrap_or(QueueFlush::DEFAULT_HEALTH_WINDOW);
     for (field, d) in [("item_timeout", item_timeout), ("health_window", health_window)] {
         if d.is_zero() {
             errors.push(Problem::block(&[field], format!("job `{name}`: {field} must be longer than 0s")));
@@ -125,14 +125,14 @@ pub fn resolve(name: &str, q: Block) -> Result<Spec, Vec<Problem>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Spec {
+    Ok(QueueFlush {
         spool,
         handler: q.handler.0,
         max_items,
         item_retries: Retries { attempts, backoff, max_backoff },
         item_timeout,
-        keep_done: q.keep_done.map(|d| d.0).unwrap_or(Spec::DEFAULT_KEEP_DONE),
-        keep_failed: q.keep_failed.map(|d| d.0).unwrap_or(Spec::DEFAULT_KEEP_FAILED),
+        keep_done: q.keep_done.map(|d| d.0).unwrap_or(QueueFlush::DEFAULT_KEEP_DONE),
+        keep_failed: q.keep_failed.map(|d| d.0).unwrap_or(QueueFlush::DEFAULT_KEEP_FAILED),
         health_window,
     })
 }

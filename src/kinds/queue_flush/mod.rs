@@ -19,14 +19,13 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
-use super::Host;
+use super::Services;
 use crate::lock::Try;
 use crate::process::{self, CommandLine, Status};
 use crate::record::{Kind, Outcome, Record, RecordKind, Trigger};
 use crate::state::{HealthLevel, HealthPart, Update};
 use crate::time::epoch_ms;
-pub use config::Spec;
-use config::Spec as QueueFlush;
+pub use config::QueueFlush;
 use spool::{Dir, Item, Spool};
 
 /// What one flush did, for the record and the tests.
@@ -102,13 +101,13 @@ pub fn report(q: &QueueFlush) -> Result<serde_json::Value, String> {
     }))
 }
 
-pub async fn attempt(host: &dyn Host, q: &QueueFlush, stop: watch::Receiver<bool>) -> Record {
+pub async fn attempt(svc: &dyn Services, q: &QueueFlush, stop: watch::Receiver<bool>) -> Record {
     let started_at = SystemTime::now();
     let t0 = tokio::time::Instant::now();
-    let mut r = Record::skipped(host.job(), Kind::QueueFlush, Trigger::Schedule, String::new());
+    let mut r = Record::skipped(svc.job(), Kind::QueueFlush, Trigger::Schedule, String::new());
     r.kind = RecordKind::Run;
     r.started_at = started_at;
-    let result = flush(host, q, stop).await;
+    let result = flush(svc, q, stop).await;
     r.duration = t0.elapsed();
     match result {
         Ok(Flushed::Busy(msg)) => {
@@ -160,11 +159,11 @@ enum Flushed {
     },
 }
 
-async fn flush(host: &dyn Host, q: &QueueFlush, mut stop: watch::Receiver<bool>) -> Result<Flushed, String> {
+async fn flush(svc: &dyn Services, q: &QueueFlush, mut stop: watch::Receiver<bool>) -> Result<Flushed, String> {
     let mut sp = Spool::new(&q.spool);
     let io = |what: &str, e: std::io::Error| format!("spool {}: {what}: {e}", q.spool.display());
-    sp.ensure(host.run_as().map(|u| u.gid)).map_err(|e| io("cannot create it", e))?;
-    let _lock = match sp.try_lock(host.by()).map_err(|e| io("cannot take its lock", e))? {
+    sp.ensure(svc.run_as().map(|u| u.gid)).map_err(|e| io("cannot create it", e))?;
+    let _lock = match sp.try_lock(svc.by()).map_err(|e| io("cannot take its lock", e))? {
         Try::Acquired(h) => h,
         Try::Busy(h) => {
             let who = h.map(|h| format!(" ({} pid {})", h.by, h.pid)).unwrap_or_default();
@@ -173,7 +172,7 @@ async fn flush(host: &dyn Host, q: &QueueFlush, mut stop: watch::Receiver<bool>)
     };
     let mut tally =
         Tally { recovered: sp.recover().map_err(|e| io("cannot recover cur/", e))? as u32, ..Tally::default() };
-    let claimed = claim(host, q, &sp, &mut tally)?;
+    let claimed = claim(svc, q, &sp, &mut tally)?;
     let mut history = sp.load_history();
     let mut spawn_failed = None;
     let mut stopped = false;
@@ -190,14 +189,14 @@ async fn flush(host: &dyn Host, q: &QueueFlush, mut stop: watch::Receiver<bool>)
             let reason = format!("cannot open it: {e}");
             match sp.reject(Dir::Cur, &item.file_name(), &reason, epoch_ms(SystemTime::now())) {
                 Ok(to) => {
-                    log::warn!("job {}: item {} moved to failed/{}: {reason}", host.job(), item.base, to.file_name())
+                    log::warn!("job {}: item {} moved to failed/{}: {reason}", svc.job(), item.base, to.file_name())
                 }
-                Err(e) => log::error!("job {}: cannot move item {} to failed/: {e}", host.job(), item.base),
+                Err(e) => log::error!("job {}: cannot move item {} to failed/: {e}", svc.job(), item.base),
             }
             tally.rejected += 1;
             continue;
         }
-        let f = handle(host, q, &sp, item, stop.clone()).await;
+        let f = handle(svc, q, &sp, item, stop.clone()).await;
         let end = epoch_ms(SystemTime::now());
         let attempts = item.attempts + 1;
         match f.status {
@@ -220,18 +219,18 @@ async fn flush(host: &dyn Host, q: &QueueFlush, mut stop: watch::Receiver<bool>)
             status => {
                 let what = describe(&status, q.item_timeout);
                 if attempts >= q.item_retries.attempts {
-                    park(host, q, &sp, item, [&f.stdout_tail, &f.stderr_tail], &what, end)?;
+                    park(svc, q, &sp, item, [&f.stdout_tail, &f.stderr_tail], &what, end)?;
                     history.add(end, false);
                     tally.failed += 1;
                 } else {
-                    requeue(host, q, &sp, item, &what, end)?;
+                    requeue(svc, q, &sp, item, &what, end)?;
                     tally.retried += 1;
                 }
             }
         }
         // Kept without fsync per item: survives the daemon being killed; synced at the end.
         if let Err(e) = sp.save_history(&mut history, end, q.health_window, false) {
-            log::warn!("job {}: cannot write the queue history: {e}", host.job());
+            log::warn!("job {}: cannot write the queue history: {e}", svc.job());
         }
     }
     // Whatever was claimed but not handled (stop, spawn failure) goes back untouched.
@@ -249,19 +248,19 @@ async fn flush(host: &dyn Host, q: &QueueFlush, mut stop: watch::Receiver<bool>)
     for (d, keep) in [(Dir::Done, q.keep_done), (Dir::Failed, q.keep_failed)] {
         match sp.retain(d, keep, now) {
             Ok(n) => tally.removed += n as u32,
-            Err(e) => log::warn!("job {}: retention of {}/: {e}", host.job(), d.as_str()),
+            Err(e) => log::warn!("job {}: retention of {}/: {e}", svc.job(), d.as_str()),
         }
     }
     if let Err(e) = sp.save_history(&mut history, now, q.health_window, true) {
-        log::warn!("job {}: cannot write the queue history: {e}", host.job());
+        log::warn!("job {}: cannot write the queue history: {e}", svc.job());
     }
-    store_health(host, q, &history, now);
+    store_health(svc, q, &history, now);
     Ok(Flushed::Ran { tally, spawn_failed, stopped })
 }
 
 /// Parks the items of `new/` that are no items (foreign names) in `failed/`, then claims up
 /// to `max_items` due items: renames into `cur/`, then one sync of each directory.
-fn claim(host: &dyn Host, q: &QueueFlush, sp: &Spool, tally: &mut Tally) -> Result<Vec<Item>, String> {
+fn claim(svc: &dyn Services, q: &QueueFlush, sp: &Spool, tally: &mut Tally) -> Result<Vec<Item>, String> {
     let io = |what: &str, e: std::io::Error| format!("spool {}: {what}: {e}", q.spool.display());
     let now = epoch_ms(SystemTime::now());
     let mut foreign = Vec::new();
@@ -269,10 +268,10 @@ fn claim(host: &dyn Host, q: &QueueFlush, sp: &Spool, tally: &mut Tally) -> Resu
     for (name, reason) in &foreign {
         match sp.reject(Dir::New, name, reason, now) {
             Ok(item) => {
-                log::warn!("job {}: new/{name} moved to failed/{}: {reason}", host.job(), item.file_name());
+                log::warn!("job {}: new/{name} moved to failed/{}: {reason}", svc.job(), item.file_name());
                 tally.rejected += 1;
             }
-            Err(e) => log::error!("job {}: cannot move new/{name} to failed/: {e}", host.job()),
+            Err(e) => log::error!("job {}: cannot move new/{name} to failed/: {e}", svc.job()),
         }
     }
     let mut claimed = Vec::with_capacity(items.len());
@@ -293,7 +292,7 @@ fn claim(host: &dyn Host, q: &QueueFlush, sp: &Spool, tally: &mut Tally) -> Resu
 
 /// An item whose last attempt failed: a dead letter in `failed/`, with why beside it.
 fn park(
-    host: &dyn Host,
+    svc: &dyn Services,
     q: &QueueFlush,
     sp: &Spool,
     item: &Item,
@@ -311,12 +310,12 @@ fn park(
     }
     sp.write_why(&done, &why).map_err(|e| io("cannot write the reason", e))?;
     sp.change(Dir::Cur, item, Dir::Failed, &done).map_err(|e| io("cannot park a dead letter", e))?;
-    log::warn!("job {}: item {} failed for good ({what}); parked in failed/", host.job(), item.base);
+    log::warn!("job {}: item {} failed for good ({what}); parked in failed/", svc.job(), item.base);
     Ok(())
 }
 
 /// An item with attempts left: back to `new/`, due after its backoff.
-fn requeue(host: &dyn Host, q: &QueueFlush, sp: &Spool, item: &Item, what: &str, end: i64) -> Result<(), String> {
+fn requeue(svc: &dyn Services, q: &QueueFlush, sp: &Spool, item: &Item, what: &str, end: i64) -> Result<(), String> {
     let io = |what: &str, e: std::io::Error| format!("spool {}: {what}: {e}", q.spool.display());
     let attempts = item.attempts + 1;
     let delay = crate::retry::backoff(q.item_retries.backoff, q.item_retries.max_backoff, attempts);
@@ -324,7 +323,7 @@ fn requeue(host: &dyn Host, q: &QueueFlush, sp: &Spool, item: &Item, what: &str,
     sp.change(Dir::Cur, item, Dir::New, &next).map_err(|e| io("cannot requeue", e))?;
     log::info!(
         "job {}: item {} attempt {attempts} of {}: handler {what}; next in {} ms",
-        host.job(),
+        svc.job(),
         item.base,
         q.item_retries.attempts,
         delay.as_millis()
@@ -383,7 +382,7 @@ pub fn dry_run_lines(q: &QueueFlush, who: &str) -> Vec<String> {
 /// One handler run for one item, its process group recorded in the state while it runs so
 /// a restarted daemon can end it (as for command jobs).
 async fn handle(
-    host: &dyn Host,
+    svc: &dyn Services,
     q: &QueueFlush,
     sp: &Spool,
     item: &Item,
@@ -393,11 +392,11 @@ async fn handle(
     let mut argv = q.handler.clone();
     argv.push(path.to_string_lossy().into_owned());
     let command = CommandLine::Argv(argv);
-    let env = host.env(&[("RUNNER_ITEM", item.base.clone()), ("RUNNER_ITEM_ATTEMPT", (item.attempts + 1).to_string())]);
-    let spec = host.process(&command, &env, Some(q.item_timeout), host.echo());
-    let f = process::run(&spec, host.started(), stop).await;
+    let env = svc.env(&[("RUNNER_ITEM", item.base.clone()), ("RUNNER_ITEM_ATTEMPT", (item.attempts + 1).to_string())]);
+    let spec = svc.process(&command, &env, Some(q.item_timeout), svc.echo());
+    let f = process::run(&spec, svc.started(), stop).await;
     if let Some(pid) = f.pid {
-        let _ = host.update(Update::GroupEnded(pid));
+        let _ = svc.update(Update::GroupEnded(pid));
     }
     f
 }
@@ -436,12 +435,12 @@ pub fn current_health(q: &QueueFlush, now: i64) -> HealthPart {
 
 /// Writes the queue's level into the job's health part when it changes, so the overall
 /// health (`runner status`, `runner health`) sees it without reading the spool.
-fn store_health(host: &dyn Host, q: &QueueFlush, history: &spool::History, now: i64) {
+fn store_health(svc: &dyn Services, q: &QueueFlush, history: &spool::History, now: i64) {
     let part = health_part(q, history, now);
     let (lvl, score) = (part.level, part.status.clone());
-    match host.update(Update::Health(part)) {
-        Ok(true) => log::info!("job {}: queue health is now {} (score {score})", host.job(), level_word(lvl)),
+    match svc.update(Update::Health(part)) {
+        Ok(true) => log::info!("job {}: queue health is now {} (score {score})", svc.job(), level_word(lvl)),
         Ok(false) => {}
-        Err(e) => log::error!("job {}: cannot store the queue health: {e}", host.job()),
+        Err(e) => log::error!("job {}: cannot store the queue health: {e}", svc.job()),
     }
 }
