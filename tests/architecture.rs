@@ -366,23 +366,32 @@ fn architecture_md_names_every_file_of_the_system_crate() {
 
 // ---------------------------------------------------------------------------------------
 // One home per kind: what differs between kinds is asked of `JobKind` (src/kinds/mod.rs),
-// never matched on a concrete kind elsewhere.
+// never matched on a concrete kind elsewhere; in src/kinds/mod.rs a kind is named in its
+// registry line only.
 
-/// The variants of `JobKind`, read from its definition, so a new kind is covered here
+/// The kinds' registry (`macro_rules! registry` in src/kinds/mod.rs): each line's number in
+/// `code` and its variant, read from the registry itself, so a new kind is covered here
 /// without a change to this test.
+fn registry_lines(code: &str) -> Vec<(usize, String)> {
+    let start = code.find("macro_rules! registry {").expect("src/kinds/mod.rs defines `macro_rules! registry`");
+    let first = code[..start].lines().count();
+    let body = &code[start..];
+    let body = &body[..body.find("\n}").expect("the registry macro ends")];
+    let lines: Vec<(usize, String)> = body
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (first + i + 1, l.trim()))
+        .filter(|(_, l)| l.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && l.contains(") in "))
+        .map(|(n, l)| (n, l.chars().take_while(|c| c.is_ascii_alphanumeric()).collect()))
+        .collect();
+    assert!(lines.len() >= 4, "the registry's lines not found: {lines:?}");
+    lines
+}
+
+/// The variants of `JobKind`, one per registry line.
 fn kind_variants() -> Vec<String> {
     let text = std::fs::read_to_string(src().join("kinds/mod.rs")).unwrap();
-    let code = code_only(&text);
-    let body = code.split("pub enum JobKind {").nth(1).expect("src/kinds/mod.rs defines `pub enum JobKind`");
-    let body = &body[..body.find("\n}").unwrap()];
-    let variants: Vec<String> = body
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_uppercase()))
-        .map(|l| l.chars().take_while(|c| c.is_ascii_alphanumeric()).collect())
-        .collect();
-    assert!(variants.len() >= 4, "JobKind's variants not found: {variants:?}");
-    variants
+    registry_lines(&code_only(&text)).into_iter().map(|(_, v)| v).collect()
 }
 
 /// Where `code` names a concrete kind (`JobKind::Check`, `config::JobKind::Command(..)`).
@@ -433,6 +442,74 @@ fn the_kind_reader_is_not_fooled() {
         "if matches!(k, config::JobKind::Check(_)) {}\n// JobKind::Command\nlet s = \"JobKind::Command\";\nJobKind::CheckLike;\n",
     );
     assert_eq!(concrete_kinds(&code, &variants), [(1, "JobKind::Check".to_string())]);
+}
+
+/// The lines of `code` naming a kind by its variant (`JobKind::Check`, `Self::Check(..)`, a
+/// bare `Check`), but not a type a kind's module defines under the same name
+/// (`queue_flush::QueueFlush`): each line with the variant it names.
+fn variant_lines(code: &str, variants: &[String]) -> Vec<(usize, String)> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut found = Vec::new();
+    for (n, line) in code.lines().enumerate() {
+        for v in variants {
+            let mut at = 0;
+            while let Some(i) = line[at..].find(v.as_str()).map(|i| at + i) {
+                at = i + v.len();
+                let before = &line[..i];
+                if before.chars().last().is_some_and(word) || line[at..].chars().next().is_some_and(word) {
+                    continue;
+                }
+                // `module::Type`: the kind's own type, not the variant.
+                if let Some(path) = before.strip_suffix("::") {
+                    let seg: String = path.chars().rev().take_while(|&c| word(c)).collect();
+                    if seg.chars().last().is_some_and(|c| c.is_ascii_lowercase()) {
+                        continue;
+                    }
+                }
+                found.push((n + 1, v.clone()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_kind_is_named_in_its_registry_line_only() {
+    let text = std::fs::read_to_string(src().join("kinds/mod.rs")).unwrap();
+    let code = code_only(text.split("#[cfg(test)]").next().unwrap());
+    let registry = registry_lines(&code);
+    let variants: Vec<String> = registry.iter().map(|(_, v)| v.clone()).collect();
+    let elsewhere: Vec<String> = variant_lines(&code, &variants)
+        .into_iter()
+        .filter(|(n, v)| !registry.contains(&(*n, v.clone())))
+        .map(|(n, v)| format!("src/kinds/mod.rs:{n}: {v}"))
+        .collect();
+    assert!(
+        elsewhere.is_empty(),
+        "a kind named beside its registry line (adding a kind is its folder and one registry line; \
+         ask the kind through KindImpl, or generate the code from the registry):\n{}",
+        elsewhere.join("\n")
+    );
+}
+
+#[test]
+fn the_registry_reader_is_not_fooled() {
+    let code = code_only(
+        "macro_rules! registry {\n    (x) => {\n        Check(Box<check::CheckSpec>) in check { check: u8 };\n        \
+         QueueFlush(Box<queue_flush::QueueFlush>) in queue_flush { queue_flush: u8 };\n        \
+         A(u8) in a { a: u8 };\n        B(u8) in b { b: u8 };\n    };\n}\n\
+         fn queue(&self) -> Option<&queue_flush::QueueFlush> {}\n\
+         JobKind::Check(c) => 1, // QueueFlush\nlet s = \"Check\"; CheckSpec; Self::QueueFlush(q);\n",
+    );
+    let registry = registry_lines(&code);
+    assert_eq!(
+        registry.iter().map(|(n, v)| (*n, v.as_str())).collect::<Vec<_>>(),
+        [(3, "Check"), (4, "QueueFlush"), (5, "A"), (6, "B")]
+    );
+    let variants: Vec<String> = ["Check", "QueueFlush"].map(String::from).to_vec();
+    let named: Vec<(usize, String)> =
+        variant_lines(&code, &variants).into_iter().filter(|f| !registry.contains(f)).collect();
+    assert_eq!(named, [(10, "Check".to_string()), (11, "QueueFlush".to_string())]);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -929,13 +929,7 @@ impl FileCtx<'_> {
     /// its own block. A job has exactly one kind.
     fn resolve_kind(&self, name: &str, j: &mut RawJob, errors: &mut Vec<ConfigError>) -> Option<JobKind> {
         let d = self.defaults;
-        let blocks = kinds::Blocks {
-            command: j.command.take(),
-            run: j.run.take(),
-            queue_flush: j.queue_flush.take(),
-            orphan_sweep: j.orphan_sweep.take(),
-            check: j.check.take(),
-        };
+        let blocks = j.take_blocks();
         let given = kinds::Given {
             every: j.every.map(|e| e.0),
             schedule: j.schedule.as_ref().map(|s| &s.0),

@@ -13,9 +13,6 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::conditions::{RawFreeSpace, RawWhen};
-use crate::kinds::check::config::Block as RawCheck;
-use crate::kinds::orphan_sweep::config::Block as RawOrphanSweep;
-use crate::kinds::queue_flush::config::Block as RawQueueFlush;
 pub use crate::process::{Argv, CommandLine, EnvValue};
 pub use crate::retry::RawRetries;
 use crate::schedule::Schedule;
@@ -95,30 +92,42 @@ pub fn copied_bytes(d: &RawDefaults) -> usize {
         + text(&d.group)
 }
 
-with_job_settings! {
-    #[derive(Deserialize, Debug, Default, Clone)]
-    #[serde(deny_unknown_fields)]
-    pub struct RawJob {
+/// `RawJob`: the job settings, then its own keys, with every kind's keys (the kinds'
+/// registry, `kinds::registry!`) between `every:` and `depends_on:`.
+macro_rules! raw_job {
+    ({ { $($before:tt)* } { $($after:tt)* } }
+     $($variant:ident($spec:ty) in $module:ident { $($key:ident: $block:ty),+ };)+) => {
+        with_job_settings! {
+            #[derive(Deserialize, Debug, Default, Clone)]
+            #[serde(deny_unknown_fields)]
+            pub struct RawJob {
+                $($before)*
+                $($(pub $key: $block,)+)+
+                $($after)*
+            }
+        }
+
+        impl RawJob {
+            /// The job's kind blocks, taken out.
+            pub fn take_blocks(&mut self) -> crate::kinds::Blocks {
+                crate::kinds::Blocks { $($($key: self.$key.take(),)+)+ }
+            }
+        }
+    };
+}
+
+crate::kinds::registry!(raw_job {
+    {
         pub description: Option<String>,
         pub enabled: Option<bool>,
         pub schedule: Option<ScheduleText>,
         pub every: Option<Dur>,
-        /// argv, run without a shell.
-        pub command: Option<Argv>,
-        /// A shell line, run with `/bin/sh -c`.
-        pub run: Option<String>,
-        // The kind blocks are boxed: a job has one of them, and unboxed they made every
-        // `RawJob` 1.3 KB (12 MB for a file of 9,000 jobs).
-        /// Drain a spool of work items through a handler (`kinds::queue_flush`).
-        pub queue_flush: Option<Box<RawQueueFlush>>,
-        /// End orphaned processes that match (see `kinds::orphan_sweep`).
-        pub orphan_sweep: Option<Box<RawOrphanSweep>>,
-        /// A threshold check or probe (`kinds::check`).
-        pub check: Option<Box<RawCheck>>,
+    }
+    {
         /// Checks that must be at level ok for this job to run: `{check-name: healthy}`.
         pub depends_on: Option<BTreeMap<String, DependCond>>,
     }
-}
+});
 
 #[derive(Deserialize, Debug, Clone, Default)]
 #[serde(deny_unknown_fields)]
@@ -388,7 +397,9 @@ impl<'de> Deserialize<'de> for Jobs {
 /// `supervisor.yaml(5)` page is generated against it (`examples/generate.rs`) and
 /// `tests/man.rs` checks the page, so neither can drift from the parser.
 pub fn sections() -> Vec<(&'static str, &'static [&'static str])> {
-    use crate::kinds::orphan_sweep::config::RawMatch;
+    use crate::kinds::check::config::Block as RawCheck;
+    use crate::kinds::orphan_sweep::config::{Block as RawOrphanSweep, RawMatch};
+    use crate::kinds::queue_flush::config::Block as RawQueueFlush;
     vec![
         ("top", fields::<RawConfig>()),
         ("log", fields::<RawLog>()),

@@ -3,7 +3,7 @@
 
 use tokio::sync::watch;
 
-use super::{DryRun, HealthRule, JobKind, KindImpl, Problem, Services};
+use super::{DryRun, Given, HealthRule, KindImpl, Problem, Services};
 use crate::process::{self, Argv, CommandLine, Finished, Status};
 use crate::record::{Kind, Outcome, Record, RecordKind, Trigger};
 
@@ -43,10 +43,11 @@ pub fn from_blocks(
     job: &str,
     command: Option<Argv>,
     run: Option<String>,
-) -> Option<(&'static str, Result<JobKind, Vec<Problem>>)> {
+    _: &Given<'_>,
+) -> Option<(&'static str, Result<CommandLine, Vec<Problem>>)> {
     Some(match (command, run) {
-        (Some(argv), None) => ("command", Ok(JobKind::Command(CommandLine::Argv(argv.0)))),
-        (None, Some(line)) if !line.trim().is_empty() => ("run", Ok(JobKind::Command(CommandLine::Shell(line)))),
+        (Some(argv), None) => ("command", Ok(CommandLine::Argv(argv.0))),
+        (None, Some(line)) if !line.trim().is_empty() => ("run", Ok(CommandLine::Shell(line))),
         (None, Some(_)) => (
             "run",
             Err(vec![Problem::job(

@@ -2,12 +2,13 @@
 //! mirror and how it resolves), its run (one attempt), its dry run, its health part and what
 //! its fires record. Each kind's spec implements [`KindImpl`] (its default interval, what
 //! `timeout:` bounds, the settings it refuses, its dry run and `once` output, its health
-//! rule and `status` report); [`JobKind`] is the registry that hands each question to it
-//! (`each_kind!`), resolves the blocks (`from_blocks`) and says what a reload resets
-//! (`after_reload`), so no code above names a concrete kind (`tests/architecture.rs`).
-//! Adding a kind is a folder here with its `KindImpl`, a [`JobKind`] variant with its line
-//! in `each_kind!`, `attempt` and `from_blocks`, a [`crate::record::Kind`] variant, and its
-//! block in `config::raw::RawJob` and [`Blocks`].
+//! rule and `status` report); [`JobKind`] hands each question to it (`each_kind!`),
+//! resolves the blocks (`from_blocks`) and says what a reload resets (`after_reload`), so no
+//! code above names a concrete kind (`tests/architecture.rs`). `JobKind`, its dispatch, one
+//! attempt and the YAML blocks (here and in `config::raw::RawJob`) are generated from one
+//! registry, `registry!`, one line per kind, the only place in this file a kind is named.
+//! Adding a kind is a folder here (its `KindImpl`, `attempt` and `from_blocks`), its line in
+//! `registry!`, and a [`crate::record::Kind`] variant.
 //!
 //! Kinds sit below config, sinks and jobs: they never see a `Job`, the state file or a sink.
 //! What a run needs of its job and of the daemon comes through [`Services`], which `jobs`
@@ -29,28 +30,80 @@ use crate::process::{self, CommandLine};
 use crate::record::{Kind, Record};
 use crate::state::{JobState, Update};
 
-/// What a job does.
-#[derive(Clone, Debug, PartialEq)]
-pub enum JobKind {
-    Command(CommandLine),
-    // Boxed, like `Check`: unboxed, every job (most are commands) took the largest kind's
-    // 224 bytes, 2 MiB over 10,000 jobs.
-    QueueFlush(Box<queue_flush::QueueFlush>),
-    OrphanSweep(Box<orphan_sweep::OrphanSweep>),
-    Check(Box<check::CheckSpec>),
-}
-
-/// Every kind's arm, the same expression: how `JobKind` hands a question to the kind.
-macro_rules! each_kind {
-    ($kind:expr, $spec:ident => $e:expr) => {
-        match $kind {
-            JobKind::Command($spec) => $e,
-            JobKind::QueueFlush($spec) => $e,
-            JobKind::OrphanSweep($spec) => $e,
-            JobKind::Check($spec) => $e,
+/// The registry: one line per kind, and the only place a kind is named. Each line: the
+/// kind's [`JobKind`] variant and what it holds, its folder, and its keys in a job's YAML
+/// (`config::raw::RawJob`'s fields, in this order) with their types. The folder provides
+/// `attempt(svc, spec, stop)` (one attempt) and `from_blocks(job, <its keys>, given)` (its
+/// keys resolved: `None` when the job has none of them, else the key to place problems at
+/// and the spec or the problems); its spec implements [`KindImpl`].
+///
+/// `registry!(m { ... })` hands the lines to the macro `m`, after the `{ ... }` it is given:
+/// `job_kinds` below makes [`JobKind`] from them, `config::raw` its `RawJob` fields.
+// Boxed but the command: unboxed, every job (most are commands) took the largest kind's
+// 224 bytes, 2 MiB over 10,000 jobs; the YAML blocks likewise (a `RawJob` was 1.3 KB).
+macro_rules! registry {
+    ($then:ident { $($pass:tt)* }) => {
+        $then! { { $($pass)* }
+            Command($crate::process::CommandLine) in command { command: Option<$crate::process::Argv>, run: Option<String> };
+            QueueFlush(Box<$crate::kinds::queue_flush::QueueFlush>) in queue_flush { queue_flush: Option<Box<$crate::kinds::queue_flush::config::Block>> };
+            OrphanSweep(Box<$crate::kinds::orphan_sweep::OrphanSweep>) in orphan_sweep { orphan_sweep: Option<Box<$crate::kinds::orphan_sweep::config::Block>> };
+            Check(Box<$crate::kinds::check::CheckSpec>) in check { check: Option<Box<$crate::kinds::check::config::Block>> };
         }
     };
 }
+pub(crate) use registry;
+
+/// [`JobKind`], `each_kind!` (every kind's arm, the same expression: how `JobKind` hands a
+/// question to the kind), one attempt, [`Blocks`] and resolving them, from the registry.
+/// `$d` is a `$`, for `each_kind!`'s own arguments.
+macro_rules! job_kinds {
+    ({ $d:tt } $($variant:ident($spec:ty) in $module:ident { $($key:ident: $block:ty),+ };)+) => {
+        /// What a job does.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum JobKind {
+            $($variant($spec),)+
+        }
+
+        macro_rules! each_kind {
+            ($d kind:expr, $d s:ident => $d e:expr) => {
+                match $d kind {
+                    $(JobKind::$variant($d s) => $d e,)+
+                }
+            };
+        }
+
+        impl JobKind {
+            /// One attempt of the job: the kind's run.
+            pub async fn attempt(&self, svc: &dyn Services, stop: watch::Receiver<bool>) -> Record {
+                match self {
+                    $(JobKind::$variant(spec) => $module::attempt(svc, spec, stop).await,)+
+                }
+            }
+
+            /// Resolves the kind blocks a job has, in the registry's order: each with its
+            /// field name, its kind or the problems in its block. A job with none or more
+            /// than one is config's to refuse.
+            pub fn from_blocks(
+                job: &str,
+                b: Blocks,
+                given: Given<'_>,
+            ) -> Vec<(&'static str, Result<JobKind, Vec<Problem>>)> {
+                let mut kinds = Vec::new();
+                $(if let Some((key, r)) = $module::from_blocks(job, $(b.$key,)+ &given) {
+                    kinds.push((key, r.map(|s| JobKind::$variant(s.into()))));
+                })+
+                kinds
+            }
+        }
+
+        /// The kind blocks of a job's YAML, as written (`config::raw::RawJob`'s).
+        pub struct Blocks {
+            $($(pub $key: $block,)+)+
+        }
+    };
+}
+
+registry!(job_kinds { $ });
 
 /// What a kind answers about its jobs beyond one attempt; each kind's folder implements it
 /// for its spec, and [`JobKind`] hands every question to it. The defaults are the answers of
@@ -104,6 +157,11 @@ pub trait KindImpl {
         Vec::new()
     }
 
+    /// The spool the kind's jobs drain, if they drain one (`runner queue`, `enqueue`).
+    fn queue(&self) -> Option<&queue_flush::QueueFlush> {
+        None
+    }
+
     /// A sampled value as people read it.
     fn fmt_value(&self, v: f64) -> String {
         format!("{v}")
@@ -132,16 +190,6 @@ impl JobKind {
         each_kind!(self, k => k.timeout_bounds_whole_run())
     }
 
-    /// One attempt of the job: the kind's run.
-    pub async fn attempt(&self, svc: &dyn Services, stop: watch::Receiver<bool>) -> Record {
-        match self {
-            JobKind::Command(cmd) => command::attempt(svc, cmd, stop).await,
-            JobKind::QueueFlush(q) => queue_flush::attempt(svc, q, stop).await,
-            JobKind::OrphanSweep(spec) => orphan_sweep::attempt(svc, spec, stop).await,
-            JobKind::Check(spec) => check::attempt(svc, spec, stop).await,
-        }
-    }
-
     /// A check: its fires are samples judged to a level. `depends_on` and `when.checks` name
     /// checks; a check takes no `retries:` or `on_failure:`, nor `defaults:`' `when:` or
     /// `notify:`; its fires are not recorded in the state (they come every few seconds), and
@@ -158,10 +206,7 @@ impl JobKind {
 
     /// The spool a queue_flush job drains (`runner queue`, `enqueue`, the textfile's rows).
     pub fn queue(&self) -> Option<&queue_flush::QueueFlush> {
-        match self {
-            JobKind::QueueFlush(q) => Some(q),
-            _ => None,
-        }
+        each_kind!(self, k => k.queue())
     }
 
     /// A sampled value as people read it: in the check's unit, else as the number.
@@ -202,39 +247,6 @@ impl JobKind {
     pub fn refused(&self, job: &str, own: OwnSettings) -> Vec<Problem> {
         each_kind!(self, k => k.refused(job, own))
     }
-
-    /// Resolves the kind blocks a job has, in this order: each with its field name, its kind
-    /// or the problems in its block. A job with none or more than one is config's to refuse.
-    pub fn from_blocks(job: &str, b: Blocks, given: Given<'_>) -> Vec<(&'static str, Result<JobKind, Vec<Problem>>)> {
-        let mut kinds = Vec::new();
-        if let Some(k) = command::from_blocks(job, b.command, b.run) {
-            kinds.push(k);
-        }
-        if let Some(q) = b.queue_flush {
-            kinds
-                .push(("queue_flush", queue_flush::config::resolve(job, *q).map(|s| JobKind::QueueFlush(Box::new(s)))));
-        }
-        if let Some(sweep) = b.orphan_sweep {
-            let at = orphan_sweep::config::Context {
-                every: given.every,
-                schedule: given.schedule,
-                user: given.user,
-                kill_grace: given.kill_grace,
-                users: given.users,
-            };
-            kinds.push((
-                "orphan_sweep",
-                orphan_sweep::config::resolve(job, *sweep, at).map(|s| JobKind::OrphanSweep(Box::new(s))),
-            ));
-        }
-        if let Some(c) = b.check {
-            kinds.push((
-                "check",
-                check::config::resolve(job, *c, given.roots, given.timeout).map(|s| JobKind::Check(Box::new(s))),
-            ));
-        }
-        kinds
-    }
 }
 
 /// What a reload must reset in the kinds: the state kept between runs of jobs the new plan
@@ -242,15 +254,6 @@ impl JobKind {
 pub fn after_reload<'a>(enabled: impl Iterator<Item = (&'a str, &'a JobKind)>) {
     let checks: Vec<&str> = enabled.filter(|(_, k)| k.is_check()).map(|(name, _)| name).collect();
     check::forget_except(&checks);
-}
-
-/// The kind blocks of a job's YAML, as written (`config::raw::RawJob`'s).
-pub struct Blocks {
-    pub command: Option<process::Argv>,
-    pub run: Option<String>,
-    pub queue_flush: Option<Box<queue_flush::config::Block>>,
-    pub orphan_sweep: Option<Box<orphan_sweep::config::Block>>,
-    pub check: Option<Box<check::config::Block>>,
 }
 
 /// What a kind's block may read of its job while it resolves.

@@ -379,6 +379,15 @@ fn put_entry(name: &str, e: Registered) {
     }
 }
 
+/// The job's `check:` block resolved, with its key; `None` without one.
+pub fn from_blocks(
+    job: &str,
+    block: Option<Box<config::Block>>,
+    given: &super::Given<'_>,
+) -> Option<(&'static str, Result<CheckSpec, Vec<super::Problem>>)> {
+    Some(("check", config::resolve(job, *block?, given.roots, given.timeout)))
+}
+
 pub async fn attempt(svc: &dyn Services, spec: &CheckSpec, stop: watch::Receiver<bool>) -> Record {
     let name = svc.job();
     let started_at = SystemTime::now();

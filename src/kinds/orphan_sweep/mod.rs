@@ -771,6 +771,22 @@ async fn test_gate(stage: &str) {
 #[inline(always)]
 async fn test_gate(_stage: &str) {}
 
+/// The job's `orphan_sweep:` block resolved, with its key; `None` without one.
+pub fn from_blocks(
+    job: &str,
+    block: Option<Box<config::Block>>,
+    given: &super::Given<'_>,
+) -> Option<(&'static str, Result<OrphanSweep, Vec<super::Problem>>)> {
+    let at = config::Context {
+        every: given.every,
+        schedule: given.schedule,
+        user: given.user,
+        kill_grace: given.kill_grace,
+        users: given.users,
+    };
+    Some(("orphan_sweep", config::resolve(job, *block?, at)))
+}
+
 pub async fn attempt(svc: &dyn Services, spec: &OrphanSweep, stop: watch::Receiver<bool>) -> Record {
     let started_at = SystemTime::now();
     let t0 = Instant::now();

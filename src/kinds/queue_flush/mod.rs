@@ -101,6 +101,15 @@ pub fn report(q: &QueueFlush) -> Result<serde_json::Value, String> {
     }))
 }
 
+/// The job's `queue_flush:` block resolved, with its key; `None` without one.
+pub fn from_blocks(
+    job: &str,
+    block: Option<Box<config::Block>>,
+    _: &super::Given<'_>,
+) -> Option<(&'static str, Result<QueueFlush, Vec<super::Problem>>)> {
+    Some(("queue_flush", config::resolve(job, *block?)))
+}
+
 pub async fn attempt(svc: &dyn Services, q: &QueueFlush, stop: watch::Receiver<bool>) -> Record {
     let started_at = SystemTime::now();
     let t0 = tokio::time::Instant::now();
@@ -334,6 +343,10 @@ fn requeue(svc: &dyn Services, q: &QueueFlush, sp: &Spool, item: &Item, what: &s
 impl super::KindImpl for QueueFlush {
     fn tag(&self) -> Kind {
         Kind::QueueFlush
+    }
+
+    fn queue(&self) -> Option<&QueueFlush> {
+        Some(self)
     }
 
     fn default_every(&self) -> Option<Duration> {
