@@ -703,14 +703,10 @@ fn exec_probes_and_hooks_start_with_no_signal_blocked_or_ignored() {
         assert!(d.wait_exit(Duration::from_secs(10)).success(), "{spawn}: {}", d.log_text());
         for (what, file) in [("probe", &probe), ("hook", &hook)] {
             let mut text = std::fs::read_to_string(file).unwrap();
-            if common::emulated() {
-                // The shell is the host's, exec'd from qemu-user, which keeps some of the host's
-                // realtime signals (32 and up) ignored for its own mapping of the guest's (32
-                // here; 34 and 35 in a child of any emulated program): the guest cannot name
-                // them. Signals 1 to 31, those runner blocks and handles, must still be none.
-                let ign = text.lines().find_map(|l| l.strip_prefix("SigIgn: ")).unwrap_or("").to_string();
-                let low = u64::from_str_radix(&ign, 16).map(|m| m & 0x7fff_ffff).unwrap_or(u64::MAX);
-                text = text.replace(&format!("SigIgn: {ign}"), &format!("SigIgn: {low:016x}"));
+            if let Some(ign) = text.lines().find_map(|l| l.strip_prefix("SigIgn: ")).map(str::to_string) {
+                // Under emulation, without the host signals qemu-user keeps for itself.
+                let mask = u64::from_str_radix(&ign, 16).map(common::runner_signal_mask).unwrap_or(u64::MAX);
+                text = text.replace(&format!("SigIgn: {ign}"), &format!("SigIgn: {mask:016x}"));
             }
             assert_eq!(text, "SigBlk: 0000000000000000\nSigIgn: 0000000000000000\n", "{spawn}: the {what}'s signals");
         }
