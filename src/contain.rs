@@ -97,13 +97,24 @@ pub fn mode() -> Option<&'static Mode> {
 /// Becomes a subreaper and sets up the cgroup subtree if it can. Called once per process.
 pub fn init() -> &'static Mode {
     MODE.get_or_init(|| {
-        let _ = nix::sys::prctl::set_child_subreaper(true);
+        // Never refused by a Linux kernel (3.4 and later); qemu-user 7.2 refuses it (EINVAL).
+        // Without it the fallback cannot adopt what leaves a run's group: say so where the
+        // mode is shown, rather than claim a containment that is not there.
+        let subreaper = nix::sys::prctl::set_child_subreaper(true);
+        let fallback = |why: String| match subreaper {
+            Ok(()) => Mode::Subreaper { why },
+            Err(e) => Mode::Subreaper {
+                why: format!(
+                    "{why}; and not a child subreaper ({e}): what leaves a run's process group is not ended with the run"
+                ),
+            },
+        };
         if std::env::var(FORCE_ENV).is_ok_and(|v| v == "subreaper") {
-            return Mode::Subreaper { why: format!("{FORCE_ENV}=subreaper") };
+            return fallback(format!("{FORCE_ENV}=subreaper"));
         }
         match setup_cgroup() {
             Ok(mode) => mode,
-            Err(why) => Mode::Subreaper { why },
+            Err(why) => fallback(why),
         }
     })
 }

@@ -9,6 +9,20 @@ use std::time::Duration;
 
 const ESCAPEES: [&str; 3] = ["setsid", "dfork", "nohup"];
 
+/// The escapees a run in `mode` must end. Under qemu-user 7.2, which refuses
+/// `PR_SET_CHILD_SUBREAPER` (EINVAL), runner is no subreaper: in subreaper mode the `setsid`
+/// child, outside the run's group and session, is re-parented past runner, which cannot see
+/// it (it says so in its containment: `status_says_which_containment_the_daemon_uses`). The
+/// other two are in the run's group and must still end.
+fn must_end(mode: &str) -> &'static [&'static str] {
+    if mode == "subreaper" && emulated() {
+        eprintln!("the setsid child is not checked under emulation: qemu-user refuses PR_SET_CHILD_SUBREAPER");
+        &ESCAPEES[1..]
+    } else {
+        &ESCAPEES
+    }
+}
+
 /// A job that starts three processes that leave its process group one way or another, each
 /// writing its pid to `<name>.pid`, then `tail` (its own end).
 fn job(s: &Scratch, name: &str, extra: &str, tail: &str) -> String {
@@ -88,7 +102,7 @@ fn run_case(mode: &str, end: &str) {
     }
     let o = cmd.args(["once", "leaver"]).output().unwrap();
     assert_eq!(o.status.code(), Some(want_code), "{}", stderr(&o));
-    for what in ESCAPEES {
+    for &what in must_end(mode) {
         let pid = pid_of(&s, what);
         assert!(!still_ours(pid, what), "{mode}/{end}: the {what} child {pid} outlived the run");
     }
@@ -156,7 +170,11 @@ fn status_says_which_containment_the_daemon_uses() {
     let info = s.path("run/daemon.json");
     let d = Daemon::start_with(&s, &c, &[("RUNNER_CONTAINMENT", "subreaper")]);
     wait_for(Duration::from_secs(30), "daemon.json", || info.exists());
-    assert_eq!(status(None)["containment"]["mode"], "subreaper");
+    let st = status(None);
+    assert_eq!(st["containment"]["mode"], "subreaper");
+    // Where runner cannot be a subreaper (qemu-user refuses the prctl) it says so.
+    let detail = st["containment"]["detail"].as_str().unwrap_or("").to_string();
+    assert_eq!(detail.contains("not a child subreaper"), emulated(), "{detail}");
     drop(d);
     let _ = std::fs::remove_file(&info);
     if cgroup2().is_some() {
@@ -227,7 +245,7 @@ fn sigterm_case(mode: &str) {
     });
     d.signal(nix::sys::signal::Signal::SIGTERM);
     assert!(d.wait_exit(Duration::from_secs(10)).success(), "{}", d.log_text());
-    for what in ESCAPEES {
+    for &what in must_end(mode) {
         let pid = pid_of(&s, what);
         assert!(!still_ours(pid, what), "{mode}: the {what} child {pid} outlived the daemon's stop");
     }

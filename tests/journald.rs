@@ -145,6 +145,11 @@ fn run_records_carry_every_field_and_priority() {
 
 #[test]
 fn entries_too_big_for_a_datagram_go_by_memfd() {
+    if skip_emulated(
+        "qemu-user 7.2 drops a sendmsg with no data bytes (the memfd's SCM_RIGHTS datagram, as journald wants it) and returns 0",
+    ) {
+        return;
+    }
     let Some(j) = Journald::start("big") else { return };
     let journal = runner::journal::Journal::new(&j.socket());
     let big = "x".repeat(600 * 1024);

@@ -104,7 +104,11 @@ fn logs_json(file: &std::path::Path) -> LogsJson {
 /// bytes (stderr and a JSON `damage` line); a bit that hit no record changes nothing.
 #[test]
 fn a_flipped_bit_in_the_data_costs_one_record_and_is_reported() {
-    let flips = std::env::var("RING_FLIPS").ok().and_then(|v| v.parse().ok()).unwrap_or(150);
+    // 25 under emulation: each flip starts `runner logs`, and under qemu-user every start from
+    // this multi-threaded test process is a fork of qemu that can hang in the child (seen once
+    // in 300 starts; docs/targets.md).
+    let default = if emulated() { 25 } else { 150 };
+    let flips = std::env::var("RING_FLIPS").ok().and_then(|v| v.parse().ok()).unwrap_or(default);
     let s = Scratch::new("logs-flips");
     let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ std::process::id() as u64);
     let mut hits = 0;

@@ -111,6 +111,25 @@ const GATED: &[&str] = &[
     "a_pid_recycled_between_scan_and_signal_is_not_signalled",
 ];
 
+/// Scenarios that cannot run under qemu-user, and why (`RUNNER_EMULATED=1`).
+const NOT_EMULATED: &[(&str, &str)] = &[
+    ("term_respecting_orphans_exit_on_term_and_others_get_kill_after_the_grace", ORPHANS_EMULATED),
+    ("registered_young_and_parented_processes_survive", ORPHANS_EMULATED),
+    ("tree_ends_descendants_but_not_registered_ones_or_theirs", ORPHANS_EMULATED),
+    ("max_kills_ends_the_oldest_and_refuses_the_rest", ORPHANS_EMULATED),
+    ("dry_runs_end_nothing", ORPHANS_EMULATED),
+    ("an_unreadable_registry_ends_nothing", ORPHANS_EMULATED),
+    ("a_process_that_exits_between_scan_and_signal_is_reported_not_an_error", ORPHANS_EMULATED),
+    ("a_pid_recycled_between_scan_and_signal_is_not_signalled", ORPHANS_EMULATED),
+    ("timeout_bounds_the_whole_sweep_and_no_kill_follows_it", ORPHANS_EMULATED),
+    ("runners_own_work_survives_a_broad_sweep_with_orphans_only_false", NO_SUBREAPER_EMULATED),
+    ("a_double_forked_child_of_a_running_job_survives_orphans_only_true", NO_SUBREAPER_EMULATED),
+];
+const ORPHANS_EMULATED: &str = "its orphans are this test binary again, emulated: their /proc/PID/cmdline starts with \
+     qemu's binfmt interpreter, not the argv[0] the sweep matches";
+const NO_SUBREAPER_EMULATED: &str =
+    "the double-forked child must be re-parented to the daemon, and qemu-user refuses PR_SET_CHILD_SUBREAPER";
+
 fn run_scenarios() {
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let mut chosen: Vec<&(&str, Scenario)> = SCENARIOS
@@ -121,6 +140,15 @@ fn run_scenarios() {
         let before = chosen.len();
         chosen.retain(|(n, _)| !GATED.contains(n));
         println!("skipping {} scenarios that need the test gate of a debug build of runner", before - chosen.len());
+    }
+    if common::emulated() {
+        chosen.retain(|(n, _)| match NOT_EMULATED.iter().find(|(skip, _)| skip == n) {
+            Some((_, why)) => {
+                println!("{n}: skipped under emulation: {why}");
+                false
+            }
+            None => true,
+        });
     }
     if let Err(why) = namespaces_available() {
         if std::env::var("CI").as_deref() == Ok("true") {

@@ -69,6 +69,11 @@ fn now_ms() -> i64 {
 
 /// Waits until every item in `dir` finished more than `keep` ago, by the finish time its
 /// name carries (`...:<attempts>,<t_ms>`), which is what retention judges.
+/// Retention times in the tests are this many seconds per native second: 10 under emulation.
+fn retention_scale() -> u64 {
+    if emulated() { 10 } else { 1 }
+}
+
 fn wait_older_than(spool: &Path, dir: &str, keep: Duration) {
     let finished: Vec<i64> = names(spool, dir).iter().map(|n| n.rsplit_once(',').unwrap().1.parse().unwrap()).collect();
     let newest = *finished.iter().max().expect("an item to wait for");
@@ -213,15 +218,22 @@ fn retention_removes_only_old_items() {
     let s = Scratch::new("qf-keep");
     let spool = s.path("spool");
     let h = script(&s, "h.sh", "#!/bin/sh\ngrep -q bad \"$1\" && exit 1\nexit 0\n");
-    // keep_failed - keep_done is how long c stays after b has gone: one second of margin.
-    let c =
-        cfg(&s, &spool, &h, "", "      item_retries: { attempts: 1 }\n      keep_done: 2s\n      keep_failed: 3s\n");
+    // keep_failed - keep_done is how long c stays after b has gone: one second of margin, ten
+    // under emulation, where an `enqueue` and a `once` take seconds.
+    let k = retention_scale();
+    let c = cfg(
+        &s,
+        &spool,
+        &h,
+        "",
+        &format!("      item_retries: {{ attempts: 1 }}\n      keep_done: {}s\n      keep_failed: {}s\n", 2 * k, 3 * k),
+    );
     let a = enqueue(&s, &c, "q", "good a");
     let b = enqueue(&s, &c, "q", "bad b");
     once(&s, &c, "q");
     assert_eq!(names(&spool, "done").len(), 1);
     assert_eq!(names(&spool, "failed").len(), 1);
-    wait_older_than(&spool, "done", Duration::from_secs(2));
+    wait_older_than(&spool, "done", Duration::from_secs(2 * k));
     let c2 = enqueue(&s, &c, "q", "good c");
     once(&s, &c, "q");
     // a finished over keep_done ago: gone; c just now: kept; b (with a) is within keep_failed.
@@ -230,7 +242,7 @@ fn retention_removes_only_old_items() {
     assert!(!done.contains(&a));
     let failed: Vec<String> = names(&spool, "failed").iter().map(|n| base(n).to_string()).collect();
     assert_eq!(failed, vec![b.clone()]);
-    wait_older_than(&spool, "failed", Duration::from_secs(3));
+    wait_older_than(&spool, "failed", Duration::from_secs(3 * k));
     once(&s, &c, "q");
     assert!(names(&spool, "failed").is_empty(), "b is older than keep_failed now");
     let left: Vec<String> = std::fs::read_dir(spool.join("failed"))
@@ -246,8 +258,11 @@ fn stats_and_score_for_mixed_outcomes_outlive_retention() {
     let s = Scratch::new("qf-stats");
     let (spool, spool_b) = (s.path("spool"), s.path("spool-b"));
     let h = script(&s, "h.sh", "#!/bin/sh\ngrep -q bad \"$1\" && exit 1\nexit 0\n");
+    // The seven done items must outlive the flush that did them: it takes seconds under
+    // emulation, where each handler starts through the emulated exec helper.
+    let k = retention_scale();
     let extra = format!(
-        "      max_items: 100\n      item_retries: {{ attempts: 1 }}\n      keep_done: 1s\n  b:\n    queue_flush:\n      spool: {}\n      handler: [\"{}\"]\n      item_retries: {{ attempts: 3, backoff: 1h }}\n",
+        "      max_items: 100\n      item_retries: {{ attempts: 1 }}\n      keep_done: {k}s\n  b:\n    queue_flush:\n      spool: {}\n      handler: [\"{}\"]\n      item_retries: {{ attempts: 3, backoff: 1h }}\n",
         spool_b.display(),
         h.display()
     );
@@ -267,7 +282,7 @@ fn stats_and_score_for_mixed_outcomes_outlive_retention() {
     assert_eq!(q["queue"]["health"]["score"], 70);
 
     // Done items leave with retention; the score remembers them.
-    wait_older_than(&spool, "done", Duration::from_secs(1));
+    wait_older_than(&spool, "done", Duration::from_secs(k));
     for _ in 0..4 {
         enqueue(&s, &c, "q", "bad");
     }

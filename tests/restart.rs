@@ -21,6 +21,15 @@ fn logs(s: &Scratch, c: &std::path::Path, args: &[&str]) -> Vec<serde_json::Valu
     stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// One test at a time: each kills a daemon and starts another, and a runner that starts ends
+/// what is left in the cgroups of runners that are gone beside its own (`contain`), which
+/// here are the other test's killed daemon's, whose leftover that test expects in its grace.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Ends the stubborn group if the test failed before the daemon did (it is ours: the
 /// daemon this test started made it), while its child is still there.
 struct Group(i32, i32);
@@ -34,6 +43,7 @@ impl Drop for Group {
 
 #[test]
 fn leftovers_end_in_the_background_survive_a_second_crash_and_are_recorded() {
+    let _one = one_at_a_time();
     let s = Scratch::new("restart");
     let (ticks, pids, once) = (s.path("ticks"), s.path("pids"), s.path("started-once"));
     // `stubborn` runs once (a marker keeps later fires short) and leaves a child that ignores
@@ -48,7 +58,11 @@ fn leftovers_end_in_the_background_survive_a_second_crash_and_are_recorded() {
         ),
     );
     let mut d1 = Daemon::start(&s, &c);
-    wait_for(LONG, "the stubborn run", || !lines(&pids).is_empty());
+    // Its record too: the daemon writes it once the start returns, which on the slow emulated
+    // daemon is well after the job's shell has written its pids.
+    wait_for(LONG, "the stubborn run and its record", || {
+        !lines(&pids).is_empty() && s.path("run/jobs/stubborn.running").exists()
+    });
     let ids: Vec<i32> = lines(&pids)[0].split_whitespace().map(|w| w.parse().unwrap()).collect();
     let (pgid, child) = (ids[0], ids[1]);
     let _cleanup = Group(pgid, child);
@@ -96,6 +110,7 @@ fn leftovers_end_in_the_background_survive_a_second_crash_and_are_recorded() {
 
 #[test]
 fn a_run_that_died_with_its_daemon_is_recorded_interrupted_and_nothing_is_left_to_end() {
+    let _one = one_at_a_time();
     let s = Scratch::new("restart-gone");
     let (pids, once) = (s.path("pids"), s.path("started-once"));
     let c = s.write(
@@ -107,7 +122,7 @@ fn a_run_that_died_with_its_daemon_is_recorded_interrupted_and_nothing_is_left_t
         ),
     );
     let mut d1 = Daemon::start(&s, &c);
-    wait_for(LONG, "the run", || !lines(&pids).is_empty());
+    wait_for(LONG, "the run and its record", || !lines(&pids).is_empty() && s.path("run/jobs/short.running").exists());
     let pgid: i32 = lines(&pids)[0].trim().parse().unwrap();
     kill9(&mut d1);
     // Gone, not even a zombie waiting to be reaped.

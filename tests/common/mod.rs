@@ -325,6 +325,18 @@ pub fn emulated() -> bool {
     std::env::var("RUNNER_EMULATED").is_ok_and(|v| v == "1")
 }
 
+/// Host signals 32 to 35 (bits 31 to 34 of a `SigIgn:` mask): qemu-user keeps them for itself
+/// and maps the guest's realtime signals above them, so an emulated runner can neither name
+/// nor reset them, and a host program it execs (a job's shell) may find some of them ignored
+/// (a bare aarch64 program that resets all 64 of its signals leaves them untouched).
+pub const QEMU_OWN_SIGNALS: u64 = 0xf << 31;
+
+/// A process's `SigIgn:` or `SigBlk:` mask without what runner cannot touch: natively all of
+/// it, under emulation all but [`QEMU_OWN_SIGNALS`].
+pub fn runner_signal_mask(mask: u64) -> u64 {
+    if emulated() { mask & !QEMU_OWN_SIGNALS } else { mask }
+}
+
 /// Call first in a test that cannot run under qemu-user for `reason` (ptrace, namespaces,
 /// clone3, `/proc/PID/exe` naming qemu, tight timing): under emulation it prints
 /// `skipped under emulation: REASON` where the default `cargo test` output shows it (the
