@@ -9,7 +9,6 @@
 //! an overlay of it, powers it off with its own `systemctl poweroff` and removes the overlay.
 
 mod common;
-use common::have;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -20,23 +19,10 @@ const DEB: &str = "/root/runner.deb";
 
 /// Under CI a missing prerequisite fails; elsewhere the test says so and returns.
 fn prerequisites() -> bool {
-    let mut missing = Vec::new();
-    if !nix::unistd::geteuid().is_root() {
-        missing.push("root".to_string());
-    }
     // packaging/build makes the .rpm too.
     let builders = if std::env::var_os("RUNNER_NSPAWN_DEB").is_some() { 0 } else { 2 };
     let tools = ["systemd-nspawn", "debootstrap", "nsenter", "flock", "cargo-deb", "cargo-generate-rpm"];
-    for cmd in &tools[..tools.len() - 2 + builders] {
-        if !have(cmd) {
-            missing.push(cmd.to_string());
-        }
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    common::skip_missing(&format!("{} (.ci/run installs them)", missing.join(", ")));
-    false
+    common::root_and_tools(&tools[..tools.len() - 2 + builders], ".ci/run installs them")
 }
 
 /// A booted container: the nspawn process this test started, its PID 1 (the leader), and

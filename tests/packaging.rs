@@ -15,20 +15,8 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Under CI a missing prerequisite fails; elsewhere the test says so and returns.
 fn prerequisites() -> bool {
-    let mut missing = Vec::new();
-    if !nix::unistd::geteuid().is_root() {
-        missing.push("root".to_string());
-    }
-    for cmd in ["unshare", "chroot", "dpkg", "lintian", "rpm", "cargo-deb", "cargo-generate-rpm"] {
-        if !have(cmd) {
-            missing.push(cmd.to_string());
-        }
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    common::skip_missing(&format!("{} (.ci/run installs them)", missing.join(", ")));
-    false
+    let tools = ["unshare", "chroot", "dpkg", "lintian", "rpm", "cargo-deb", "cargo-generate-rpm"];
+    common::root_and_tools(&tools, ".ci/run installs them")
 }
 
 fn scratch(name: &str) -> PathBuf {

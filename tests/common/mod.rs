@@ -495,3 +495,18 @@ pub fn run_tool(cmd: &mut Command) -> String {
     assert!(ok, "{cmd:?} failed:\n{text}");
     text
 }
+
+/// Root and every tool in `tools` on the PATH; otherwise [`skip_missing`] names all that is
+/// missing (with `hint`, where to get it) and this returns false.
+pub fn root_and_tools(tools: &[&str], hint: &str) -> bool {
+    let mut missing = Vec::new();
+    if !nix::unistd::geteuid().is_root() {
+        missing.push("root");
+    }
+    missing.extend(tools.iter().copied().filter(|t| !have(t)));
+    if missing.is_empty() {
+        return true;
+    }
+    skip_missing(&format!("{} ({hint})", missing.join(", ")));
+    false
+}
