@@ -377,11 +377,8 @@ pub fn marked_leftovers(run_id: &str, since_ms: i64) -> Vec<std::os::fd::OwnedFd
     let mark = format!("{RUN_ID_ENV}={run_id}");
     let me = std::process::id() as i32;
     let Ok(pids) = proc::pids(Path::new("/proc")) else { return Vec::new() };
-    // Started at: now, less how long ago it started (uptime less its start in ticks since boot).
-    let (Ok(up), now_ms) = (proc::uptime(), crate::time::epoch_ms(std::time::SystemTime::now())) else {
-        return Vec::new();
-    };
-    let started_ms = |ticks: u64| now_ms - (up.as_millis() as i64 - (ticks * 1000 / proc::ticks_per_second()) as i64);
+    let Some(boot) = proc::boot_time() else { return Vec::new() };
+    let started_ms = |ticks: u64| crate::time::epoch_ms(proc::started_at(boot, ticks));
     let candidate = |pid: i32| {
         proc::stat(pid)
             .is_ok_and(|st| st.state != 'Z' && st.state != 'X' && started_ms(st.starttime) >= since_ms - 2_000)

@@ -323,7 +323,7 @@ pub fn group_has_live_member(pgid: i32) -> Option<bool> {
 }
 
 /// Boot time from /proc/stat's `btime`.
-fn boot_time() -> Option<SystemTime> {
+pub fn boot_time() -> Option<SystemTime> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let secs: u64 = stat.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse().ok()?;
     Some(UNIX_EPOCH + Duration::from_secs(secs))
@@ -331,9 +331,14 @@ fn boot_time() -> Option<SystemTime> {
 
 /// When the process started, as wall time (stat field 22, ticks since boot).
 fn start_time(pid: u32) -> Option<SystemTime> {
-    let ticks = stat(pid as i32).ok()?.starttime;
+    Some(started_at(boot_time()?, stat(pid as i32).ok()?.starttime))
+}
+
+/// The wall time of `ticks` since `boot` (a [`Stat`]'s `starttime`); callers that judge many
+/// processes read [`boot_time`] once.
+pub fn started_at(boot: SystemTime, ticks: u64) -> SystemTime {
     // The one answer used for every /proc time: sysconf(_SC_CLK_TCK).
-    Some(boot_time()? + Duration::from_millis(ticks * 1000 / ticks_per_second()))
+    boot + Duration::from_millis(ticks * 1000 / ticks_per_second())
 }
 
 /// The process group of a process (stat field 5).
